@@ -1,0 +1,153 @@
+"""Reading, writing and level-normalising audio files with numpy.
+
+Everything here runs on the host (in the data pipeline or when writing samples),
+so it is plain numpy / soundfile / scipy, never JAX.
+"""
+
+import math
+import os
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+
+AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg')
+
+# 'peak' leaves a little headroom so that a later 16-bit write never clips.
+PEAK_TARGET = 0.95
+# 'loudness': RMS level in dBFS, a common level for speech corpora.
+LOUDNESS_TARGET_DBFS = -20.0
+_EPS = 1e-8
+
+
+class AudioFileError(ValueError):
+  """An audio file that cannot be used; the message names file, problem, fix."""
+
+
+def _error(path, problem, fix):
+  return AudioFileError(f'Audio file {os.fspath(path)!r}: {problem}. {fix}')
+
+
+def resample(audio, orig_rate, target_rate):
+  """Polyphase resampling of a mono signal.
+
+  Args:
+    audio: float32 [L].
+    orig_rate, target_rate: sample rates in Hz.
+
+  Returns:
+    float32 [ceil(L * target_rate / orig_rate)].
+  """
+  orig_rate, target_rate = int(orig_rate), int(target_rate)
+  if orig_rate == target_rate:
+    return audio.astype(np.float32, copy=False)
+  g = math.gcd(orig_rate, target_rate)
+  out = scipy.signal.resample_poly(audio, target_rate // g, orig_rate // g)
+  return out.astype(np.float32)
+
+
+def load_audio(path, sample_rate):
+  """Reads an audio file as mono float32 at `sample_rate`.
+
+  Args:
+    path: a wav/flac/ogg (anything libsndfile reads) file.
+    sample_rate: the rate in Hz to resample to.
+
+  Returns:
+    float32 [L], channels averaged to mono.
+
+  Raises:
+    AudioFileError: missing, unreadable, empty, or non-finite file.
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise _error(path, 'does not exist or is not a regular file',
+                 'Check the path (e.g. config.data.folder).')
+  try:
+    data, file_rate = sf.read(path, dtype='float32', always_2d=True)
+  except Exception as e:  # libsndfile raises several types for bad files.
+    raise _error(
+        path, f'could not be decoded ({type(e).__name__}: {e})',
+        'Re-encode it as wav/flac/ogg (e.g. `ffmpeg -i in out.wav`), remove '
+        'it, or set config.data.skip_bad_files=True to skip it.') from e
+  if data.shape[0] == 0:
+    raise _error(path, 'contains no samples (zero length)',
+                 'Remove it or set config.data.skip_bad_files=True.')
+  if not np.all(np.isfinite(data)):
+    raise _error(path, 'contains NaN or inf samples',
+                 'Re-export it from its source, remove it, or set '
+                 'config.data.skip_bad_files=True.')
+  audio = data.mean(axis=1)
+  return resample(audio, file_rate, sample_rate)
+
+
+def save_audio(path, audio, sample_rate):
+  """Writes 16-bit PCM wav; parent folders are created.
+
+  Args:
+    path: output file name.
+    audio: float [L] (or [L, C]); values outside [-1, 1] are clipped.
+    sample_rate: Hz.
+  """
+  path = os.fspath(path)
+  parent = os.path.dirname(path)
+  if parent:
+    os.makedirs(parent, exist_ok=True)
+  audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+  sf.write(path, audio, int(sample_rate), subtype='PCM_16', format='WAV')
+
+
+def normalize(audio, mode):
+  """Level normalisation of one clip.
+
+  Args:
+    audio: float32 [L].
+    mode: 'peak' (max |x| -> 0.95), 'loudness' (RMS -> -20 dBFS, then scaled
+      down if that would clip) or 'none'.
+
+  Returns:
+    float32 [L]. Silent input is returned unchanged (no division by ~0).
+  """
+  audio = np.asarray(audio, dtype=np.float32)
+  if mode == 'none':
+    return audio
+  if mode == 'peak':
+    peak = np.max(np.abs(audio)) if audio.size else 0.0
+    if peak < _EPS:
+      return audio
+    return (audio * (PEAK_TARGET / peak)).astype(np.float32)
+  if mode == 'loudness':
+    rms = np.sqrt(np.mean(np.square(audio))) if audio.size else 0.0
+    if rms < _EPS:
+      return audio
+    audio = audio * (10.0 ** (LOUDNESS_TARGET_DBFS / 20.0) / rms)
+    # Peaky clips (drums, plucks) would exceed full scale at -20 dBFS RMS;
+    # scaling them back keeps the waveform shape, unlike hard clipping.
+    peak = np.max(np.abs(audio))
+    if peak > 1.0:
+      audio = audio * (PEAK_TARGET / peak)
+    return audio.astype(np.float32)
+  raise ValueError(
+      f"Unknown normalize mode {mode!r}; expected 'peak', 'loudness' or "
+      "'none' (config.data.normalize).")
+
+
+def random_crop_or_pad(audio, length, rng):
+  """A random window of `length` samples, zero-padded at the end if short.
+
+  Args:
+    audio: float32 [L].
+    length: output length.
+    rng: np.random.Generator, so callers control determinism.
+
+  Returns:
+    float32 [length].
+  """
+  audio = np.asarray(audio, dtype=np.float32)
+  n = audio.shape[0]
+  if n > length:
+    start = int(rng.integers(0, n - length + 1))
+    return audio[start:start + length]
+  if n < length:
+    return np.pad(audio, (0, length - n))
+  return audio

@@ -1,0 +1,296 @@
+"""From config to batches: TFDS data source -> Grain pipeline -> sharded arrays.
+
+    ds = get_dataset(config, 'train', mesh=mesh)   # a grain.IterDataset
+    it = iter(ds)                                  # a grain.DatasetIterator
+    batch = make_global_batch(next(it), mesh)      # {'audio': [B, T], 'label': [B]}
+
+The iterator position is checkpointable: `it.get_state()` / `it.set_state()`
+(a small JSON-able dict), or with Orbax inside a Composite:
+`grain.checkpoint.CheckpointSave(it)` / `grain.checkpoint.CheckpointRestore(it)`.
+Every random choice (shuffle order, crop offsets) is a function of the seed and
+the element's index, so a restored iterator yields exactly the batches the
+original would have, whatever the number of worker processes.
+"""
+
+import dataclasses
+import importlib
+import logging
+import os
+
+from absl import flags
+import grain
+import jax
+from jax.sharding import NamedSharding, PartitionSpec as P
+import numpy as np
+import tensorflow_datasets as tfds
+
+from audiodiff import audio_io
+from audiodiff.data import audio_folder
+from audiodiff.data import synthetic_notes
+
+DEFAULT_DATA_DIR = '~/.cache/audiodiff/tfds'
+TFDS_PREFIX = 'tfds:'
+# Batches are assembled inside the MapDataset, so the read-ahead counts whole
+# batches: a few hide the latency without holding hundreds of them in memory.
+_PREFETCH_BATCHES = 4
+_READ_THREADS = 4
+
+# name -> factory(config, data_dir) returning an (unprepared) TFDS builder.
+_BUILDERS = {}
+
+
+def register_builder(name, factory):
+  """Adds a dataset name; `factory(config, data_dir)` returns a TFDS builder.
+
+  A module `audiodiff/data/<name>.py` that calls this at import time is found
+  automatically the first time `config.data.name == '<name>'`.
+  """
+  _BUILDERS[name] = factory
+
+
+def _synthetic_notes_builder(config, data_dir):
+  # Clips are made at the training segment length: random crops would only
+  # cut notes short and padding would only add silence.
+  cfg = synthetic_notes.notes_config(
+      sample_rate=config.audio.sample_rate,
+      num_samples=config.data.segment_length,
+      num_train=config.data.num_examples)
+  return synthetic_notes.SyntheticNotes(config=cfg, data_dir=data_dir,
+                                        file_format='array_record')
+
+
+def _audio_folder_builder(config, data_dir):
+  if not config.data.folder:
+    raise ValueError(
+        "config.data.name='audio_folder' needs config.data.folder, a directory "
+        'of .wav/.flac/.ogg files (one sub-folder per class optional): '
+        '--config.data.folder=/path/to/audio')
+  return audio_folder.AudioFolder(
+      folder=config.data.folder, sample_rate=config.audio.sample_rate,
+      skip_bad_files=config.data.skip_bad_files, data_dir=data_dir,
+      file_format='array_record')
+
+
+register_builder('synthetic_notes', _synthetic_notes_builder)
+register_builder('audio_folder', _audio_folder_builder)
+
+
+def valid_names():
+  return sorted(_BUILDERS) + [TFDS_PREFIX + '<catalog name>']
+
+
+def data_dir_of(config):
+  return os.path.expanduser(config.data.data_dir or DEFAULT_DATA_DIR)
+
+
+def _feature_keys(config):
+  """(audio key, label key) in the stored examples."""
+  if config.data.name.startswith(TFDS_PREFIX):
+    return config.data.audio_key, config.data.label_key
+  return 'audio', 'label'
+
+
+def get_builder(config):
+  """The TFDS builder named by config.data.name (not prepared yet)."""
+  name = config.data.name
+  data_dir = data_dir_of(config)
+  if name.startswith(TFDS_PREFIX):
+    return tfds.builder(name[len(TFDS_PREFIX):], data_dir=data_dir)
+  if name not in _BUILDERS:
+    try:  # a project dataset module registers itself on import
+      importlib.import_module(f'audiodiff.data.{name}')
+    except ImportError:
+      pass
+  if name not in _BUILDERS:
+    raise ValueError(f'Unknown dataset config.data.name={name!r}; valid names: '
+                     f'{", ".join(valid_names())}.')
+  return _BUILDERS[name](config, data_dir)
+
+
+def _prepare(builder):
+  """download_and_prepare, process 0 first so hosts sharing a disk don't race."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    if jax.process_index() == 0:
+      builder.download_and_prepare()
+    multihost_utils.sync_global_devices('audiodiff_data_prepared')
+    if jax.process_index() != 0:
+      builder.download_and_prepare()  # a no-op on a shared filesystem
+  else:
+    builder.download_and_prepare()
+
+
+def class_names(config):
+  """Label names of the configured dataset; () if it has no label feature."""
+  features = get_builder(config).info.features
+  _, label_key = _feature_keys(config)
+  if label_key not in features:
+    return ()
+  return tuple(getattr(features[label_key], 'names', None) or ())
+
+
+def num_classes(config):
+  """Number of labels (0: unlabelled; every batch then has label 0)."""
+  return len(class_names(config))
+
+
+def _source_sample_rate(config, builder):
+  """The stored rate; catalog datasets may differ from config.audio."""
+  metadata = builder.info.metadata or {}
+  if 'sample_rate' in metadata:
+    return int(metadata['sample_rate'])
+  feature = builder.info.features[_feature_keys(config)[0]]
+  return int(getattr(feature, 'sample_rate', None) or config.audio.sample_rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess(grain.transforms.RandomMap):
+  """One stored example -> {'audio': float32 [segment_length], 'label': int32}.
+
+  A RandomMap: Grain seeds `rng` from the pipeline seed and the element index,
+  so crops do not depend on threads, workers or restarts.
+  """
+  audio_key: str
+  label_key: str
+  segment_length: int
+  normalize: str
+  source_rate: int
+  sample_rate: int
+
+  def random_map(self, element, rng):
+    audio = np.asarray(element[self.audio_key])
+    if np.issubdtype(audio.dtype, np.integer):
+      audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
+    audio = audio.astype(np.float32)
+    if audio.ndim == 2:  # [L, C] catalog audio
+      audio = audio.mean(axis=-1)
+    if self.source_rate != self.sample_rate:
+      audio = audio_io.resample(audio, self.source_rate, self.sample_rate)
+    audio = audio_io.random_crop_or_pad(audio, self.segment_length, rng)
+    audio = audio_io.normalize(audio, self.normalize)
+    label = element.get(self.label_key, 0)
+    return {'audio': audio, 'label': np.int32(label)}
+
+
+def _data_axis_size(mesh):
+  if 'data' not in mesh.shape:
+    raise ValueError(f"The mesh needs a 'data' axis to shard the batch over; "
+                     f'its axes are {tuple(mesh.shape)}.')
+  return mesh.shape['data']
+
+
+def per_process_batch_size(config, mesh=None):
+  """config.train.batch_size // process_count, after checking it divides."""
+  batch_size = config.train.batch_size
+  num_shards = (_data_axis_size(mesh) if mesh is not None
+                else jax.device_count())
+  if batch_size % num_shards:
+    raise ValueError(
+        f'config.train.batch_size={batch_size} is not divisible by the '
+        f"{num_shards} devices of the 'data' mesh axis; use a multiple of "
+        f'{num_shards}.')
+  if batch_size % jax.process_count():
+    raise ValueError(
+        f'config.train.batch_size={batch_size} is not divisible by the '
+        f'{jax.process_count()} processes; use a multiple of it.')
+  return batch_size // jax.process_count()
+
+
+def get_dataset(config, split, *, mesh=None, shuffle=True, seed=None,
+                num_epochs=None):
+  """A Grain dataset of per-process batches.
+
+  Args:
+    config: the full config (reads data, audio.sample_rate, train.batch_size,
+      seed).
+    split: 'train', 'test' or any TFDS split string ('train[:10%]').
+    mesh: the device mesh; its 'data' axis size must divide the batch size
+      (default: all devices).
+    shuffle: shuffle the examples (reshuffled every epoch).
+    seed: pipeline seed, default config.seed.
+    num_epochs: passes over the split; None repeats forever.
+
+  Returns:
+    grain.IterDataset of {'audio': float32 [B, segment_length],
+    'label': int32 [B]} with B = batch_size // process_count (the last
+    incomplete batch is dropped). `iter()` it for a checkpointable iterator.
+  """
+  batch_size = per_process_batch_size(config, mesh)
+  seed = config.seed if seed is None else seed
+  builder = get_builder(config)
+  name = config.data.name
+  if name.startswith(TFDS_PREFIX):
+    # Catalog datasets: TFDS downloads and prepares them (network needed).
+    source = tfds.data_source(name[len(TFDS_PREFIX):], split=split,
+                              data_dir=data_dir_of(config))
+  else:
+    _prepare(builder)
+    source = builder.as_data_source(split=split)
+  audio_key, label_key = _feature_keys(config)
+  if audio_key not in builder.info.features:
+    raise ValueError(
+        f'Dataset {name!r} has no feature {audio_key!r}; its features are '
+        f'{sorted(builder.info.features.keys())} (set config.data.audio_key).')
+  if len(source) < jax.process_count():
+    raise ValueError(f'Split {split!r} of {name!r} has {len(source)} examples, '
+                     f'fewer than the {jax.process_count()} processes.')
+
+  ds = grain.MapDataset.source(source)
+  # Each process reads a disjoint slice; together they cover the split.
+  ds = ds[jax.process_index()::jax.process_count()]
+  if len(ds) < batch_size:
+    raise ValueError(
+        f'Split {split!r} of {name!r} has {len(ds)} examples per process, '
+        f'fewer than the per-process batch size {batch_size}; with drop '
+        'remainder there would be no batch. Use a smaller batch or more data.')
+  ds = ds.seed(seed)
+  if shuffle:
+    ds = ds.shuffle()
+  ds = ds.repeat(num_epochs)
+  ds = ds.random_map(Preprocess(
+      audio_key=audio_key, label_key=label_key,
+      segment_length=config.data.segment_length,
+      normalize=config.data.normalize,
+      source_rate=_source_sample_rate(config, builder),
+      sample_rate=config.audio.sample_rate))
+  # Batching before to_iter_dataset: batch i is then always the same examples,
+  # however many threads or worker processes read ahead.
+  ds = ds.batch(batch_size, drop_remainder=True)
+  ids = ds.to_iter_dataset(grain.ReadOptions(
+      num_threads=_READ_THREADS, prefetch_buffer_size=_PREFETCH_BATCHES))
+  if config.data.num_workers > 0:
+    # Grain's worker processes read absl flags; outside an absl app (tests,
+    # notebooks) they are unparsed and reading them raises.
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
+    ids = ids.mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=config.data.num_workers))
+  logging.info('Dataset %s/%s: %d examples, per-process batch %d.', name,
+               split, len(source), batch_size)
+  return ids
+
+
+def make_global_batch(batch, mesh):
+  """Per-process numpy batch -> global jax.Arrays sharded along 'data'.
+
+  Args:
+    batch: pytree of arrays [B_local, ...] (this process's share).
+    mesh: a Mesh with a 'data' axis (other axes hold replicas).
+
+  Returns:
+    The same pytree of jax.Array [B_local * process_count, ...] with
+    NamedSharding(mesh, P('data')).
+  """
+  sharding = NamedSharding(mesh, P('data'))
+  num_shards = _data_axis_size(mesh)
+
+  def to_global(x):
+    x = np.asarray(x)
+    global_batch = x.shape[0] * jax.process_count()
+    if global_batch % num_shards:
+      raise ValueError(
+          f'Global batch {global_batch} is not divisible by the {num_shards} '
+          "devices of the 'data' mesh axis.")
+    return jax.make_array_from_process_local_data(sharding, x)
+
+  return jax.tree.map(to_global, batch)

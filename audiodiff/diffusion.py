@@ -1,0 +1,139 @@
+"""Forward process, posterior, prediction targets and the training loss.
+
+Shapes: x_0, x_t, eps are [B, ...] (waveforms [B, L], latents [B, L, C]);
+t is a float [B] of (possibly fractional) step indices of the trained schedule
+(see `schedules.py`). alpha = sqrt(alpha_bar_t), sigma = sqrt(1 - alpha_bar_t),
+so x_t = alpha x_0 + sigma eps and alpha^2 + sigma^2 = 1.
+
+Parameterizations a network can predict:
+  'eps': the noise eps;
+  'x0':  the clean signal x_0;
+  'v':   v = alpha eps - sigma x_0 (Salimans & Ho 2022).
+"""
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from audiodiff.schedules import Schedule
+
+PARAMETERIZATIONS = ('eps', 'x0', 'v')
+
+
+def _expand(coefficient, like):
+  """[B] -> [B, 1, ...] broadcastable against `like`."""
+  return jnp.reshape(coefficient, coefficient.shape + (1,) * (like.ndim - coefficient.ndim))
+
+
+def q_sample(schedule: Schedule, x0, t, eps):
+  """Samples x_t ~ q(x_t | x_0) in closed form, given the noise eps."""
+  alpha, sigma = schedule.alpha_sigma_at(t)
+  return _expand(alpha, x0) * x0 + _expand(sigma, x0) * eps
+
+
+def q_step(schedule: Schedule, x_prev, t, eps):
+  """One forward step x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps (integer t)."""
+  beta = schedule.betas[t]
+  return _expand(jnp.sqrt(1.0 - beta), x_prev) * x_prev + _expand(jnp.sqrt(beta), x_prev) * eps
+
+
+def q_posterior(schedule: Schedule, x0, x_t, t):
+  """Mean and variance of q(x_{t-1} | x_t, x_0) for integer t [B].
+
+  At t = 0, x_{t-1} is the data itself: the mean is x0 and the variance 0.
+  """
+  alpha_bar = schedule.alpha_bar[t]
+  alpha_bar_prev = jnp.where(t > 0, schedule.alpha_bar[jnp.maximum(t - 1, 0)], 1.0)
+  beta = schedule.betas[t]
+  coef_x0 = jnp.sqrt(alpha_bar_prev) * beta / (1.0 - alpha_bar)
+  coef_xt = jnp.sqrt(1.0 - beta) * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+  mean = _expand(coef_x0, x0) * x0 + _expand(coef_xt, x_t) * x_t
+  variance = beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+  return mean, variance
+
+
+def target(x0, eps, alpha, sigma, parameterization: str):
+  """The regression target for a parameterization; alpha, sigma are [B]."""
+  if parameterization == 'eps':
+    return eps
+  if parameterization == 'x0':
+    return x0
+  if parameterization == 'v':
+    return _expand(alpha, x0) * eps - _expand(sigma, x0) * x0
+  raise ValueError(f'Unknown parameterization {parameterization!r}; '
+                   f'choose one of {PARAMETERIZATIONS}.')
+
+
+def to_x0_eps(prediction, x_t, alpha, sigma, parameterization: str):
+  """Converts a network prediction into (x0, eps) given x_t; alpha, sigma [B]."""
+  a, s = _expand(alpha, x_t), _expand(sigma, x_t)
+  if parameterization == 'eps':
+    return (x_t - s * prediction) / a, prediction
+  if parameterization == 'x0':
+    return prediction, (x_t - a * prediction) / s
+  if parameterization == 'v':
+    return a * x_t - s * prediction, s * x_t + a * prediction
+  raise ValueError(f'Unknown parameterization {parameterization!r}; '
+                   f'choose one of {PARAMETERIZATIONS}.')
+
+
+def snr_weight(alpha, sigma, parameterization: str, weighting: str,
+               min_snr_gamma: float = 5.0):
+  """Per-example loss weight [B].
+
+  'none': 1. 'min_snr': Min-SNR-gamma (Hang et al. 2023), which weights every
+  parameterization as if it were an x0 loss weighted by min(SNR, gamma).
+  """
+  if weighting == 'none':
+    return jnp.ones_like(alpha)
+  if weighting != 'min_snr':
+    raise ValueError(f'Unknown config.diffusion.snr_weighting={weighting!r}; '
+                     "choose 'none' or 'min_snr'.")
+  snr = (alpha / sigma) ** 2
+  clipped = jnp.minimum(snr, min_snr_gamma)
+  # The squared error of eps is SNR times that of x0, and of v SNR + 1 times.
+  scale = {'eps': snr, 'x0': jnp.ones_like(snr), 'v': snr + 1.0}[parameterization]
+  return clipped / scale
+
+
+def get_loss_fn(schedule: Schedule, apply_fn: Callable, *,
+                parameterization: str = 'eps', loss_type: str = 'l2',
+                snr_weighting: str = 'none', min_snr_gamma: float = 5.0):
+  """Returns the diffusion training loss as a pure function.
+
+  Args:
+    schedule: the trained schedule.
+    apply_fn: `apply_fn(params, x_t [B, ...], t [B], cond) -> prediction`.
+    parameterization: what the network predicts: 'eps', 'x0' or 'v'.
+    loss_type: 'l1' (DiffWave) or 'l2'.
+    snr_weighting: 'none' or 'min_snr'.
+
+  Returns:
+    loss_fn(params, batch, rng) -> (loss scalar, aux dict), where batch is
+    {'x0': [B, ...], 'cond': optional conditioning passed to apply_fn}.
+    t is drawn uniformly from the integer steps 0 .. T-1.
+  """
+  if loss_type not in ('l1', 'l2'):
+    raise ValueError(f"Unknown config.diffusion.loss={loss_type!r}; choose 'l1' or 'l2'.")
+  if parameterization not in PARAMETERIZATIONS:
+    raise ValueError(f'Unknown config.diffusion.prediction={parameterization!r}; '
+                     f'choose one of {PARAMETERIZATIONS}.')
+
+  def loss_fn(params, batch, rng):
+    x0 = batch['x0']
+    rng_t, rng_eps = jax.random.split(rng)
+    t = jax.random.randint(rng_t, (x0.shape[0],), 0, schedule.num_steps)
+    t = t.astype(jnp.float32)
+    eps = jax.random.normal(rng_eps, x0.shape, x0.dtype)
+    alpha, sigma = schedule.alpha_sigma_at(t)
+    x_t = _expand(alpha, x0) * x0 + _expand(sigma, x0) * eps
+    prediction = apply_fn(params, x_t, t, batch.get('cond'))
+    error = prediction.astype(jnp.float32) - target(x0, eps, alpha, sigma, parameterization)
+    error = jnp.abs(error) if loss_type == 'l1' else jnp.square(error)
+    per_example = jnp.mean(error.reshape(error.shape[0], -1), axis=1)
+    weight = snr_weight(alpha, sigma, parameterization, snr_weighting, min_snr_gamma)
+    loss = jnp.mean(weight * per_example)
+    return loss, {'loss_unweighted': jnp.mean(per_example)}
+
+  return loss_fn

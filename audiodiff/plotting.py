@@ -1,0 +1,97 @@
+"""Spectrogram pictures of audio clips, for sample logs and reports.
+
+Uses matplotlib's object API with the Agg canvas directly (no pyplot), so it
+needs no display, never changes the global backend, and is safe in threads.
+"""
+
+import os
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+import numpy as np
+
+from audiodiff import spectral
+
+# Dynamic range shown for the plain (non-mel) spectrogram.
+_DB_RANGE = 80.0
+
+
+def _log_magnitude(audio, sample_rate):
+  """dB |STFT| [freq, frames] with ~46 ms windows, and the hop in samples."""
+  n_fft = int(2 ** np.ceil(np.log2(0.046 * sample_rate)))
+  hop_length = n_fft // 4
+  magnitude = np.abs(np.asarray(
+      spectral.stft(audio[None], n_fft, hop_length, n_fft)[0]))
+  db = 20.0 * np.log10(np.maximum(magnitude, 1e-10))
+  db = np.maximum(db, db.max() - _DB_RANGE)
+  return db.T, hop_length
+
+
+def save_spectrogram_png(path, audio, sample_rate, audio_config=None, title=''):
+  """Writes a waveform strip above a spectrogram to a PNG.
+
+  Args:
+    path: output file; parent folders are created.
+    audio: float [L], L at least one hop (and one n_fft for a readable plot).
+    sample_rate: Hz.
+    audio_config: `config.audio` / MelSpectrogram -> DiffWave log mel in
+      [0, 1] on mel bins; None -> log-magnitude STFT in dB on a Hz axis.
+    title: figure title.
+
+  Returns:
+    path.
+  """
+  audio = np.squeeze(np.asarray(audio, dtype=np.float32))
+  if audio.ndim != 1:
+    raise ValueError(f'audio must be mono [L], got shape {audio.shape}.')
+  duration = len(audio) / sample_rate
+
+  fig = Figure(figsize=(10, 5), dpi=100, layout='constrained')
+  FigureCanvasAgg(fig)
+  wave_ax, spec_ax = fig.subplots(
+      2, 1, sharex=True, gridspec_kw=dict(height_ratios=(1, 3)))
+
+  time = np.arange(len(audio)) / sample_rate
+  wave_ax.plot(time, audio, linewidth=0.5, color='tab:blue')
+  peak = max(float(np.max(np.abs(audio))), 1e-3)
+  wave_ax.set_ylim(-1.05 * peak, 1.05 * peak)
+  wave_ax.set_ylabel('amplitude')
+  wave_ax.grid(alpha=0.3)
+  if title:
+    wave_ax.set_title(title)
+
+  if audio_config is None:
+    image, hop_length = _log_magnitude(audio, sample_rate)
+    extent = (0.0, image.shape[1] * hop_length / sample_rate,
+              0.0, sample_rate / 2.0)
+    shown = spec_ax.imshow(image, origin='lower', aspect='auto',
+                           extent=extent, cmap='magma')
+    spec_ax.set_ylabel('frequency (Hz)')
+    fig.colorbar(shown, ax=spec_ax, label='dB', pad=0.01)
+  else:
+    mel = spectral.mel_from_config(audio_config)
+    if mel.sample_rate != sample_rate:
+      raise ValueError(f'sample_rate={sample_rate} differs from the mel '
+                       f'config ({mel.sample_rate}).')
+    image = np.asarray(mel(audio[None])[0]).T           # [n_mels, frames]
+    extent = (0.0, image.shape[1] * mel.hop_length / sample_rate,
+              0.0, mel.n_mels)
+    shown = spec_ax.imshow(image, origin='lower', aspect='auto', extent=extent,
+                           cmap='magma', vmin=0.0, vmax=1.0)
+    # Label mel bins by their centre frequency: mel bins are not linear in Hz.
+    centres = spectral.mel_band_edges(
+        mel.n_mels, mel.f_min, min(mel.f_max, sample_rate / 2.0))[1:-1]
+    ticks = np.linspace(0, mel.n_mels - 1, 6).round().astype(int)
+    spec_ax.set_yticks(ticks + 0.5)
+    spec_ax.set_yticklabels([f'{centres[t]:.0f}' for t in ticks])
+    spec_ax.set_ylabel('mel band centre (Hz)')
+    fig.colorbar(shown, ax=spec_ax, label='log mel', pad=0.01)
+
+  spec_ax.set_xlim(0.0, duration)
+  spec_ax.set_xlabel('time (s)')
+
+  directory = os.path.dirname(os.fspath(path))
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  fig.savefig(path, format='png')
+  return path

@@ -1,0 +1,102 @@
+"""Every default of audiodiff, in one place.
+
+Variant configs import `get_config()` from here and change only what differs.
+Override any field from the command line: `--config.train.learning_rate=1e-4`.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  # Audio front end: every sample-rate / STFT / mel parameter lives here.
+  config.audio = ml_collections.ConfigDict(dict(
+      sample_rate=22050,
+      n_fft=1024,
+      hop_length=256,
+      win_length=1024,
+      n_mels=80,
+      f_min=20.0,
+      f_max=11025.0,
+  ))
+
+  config.data = ml_collections.ConfigDict(dict(
+      # 'synthetic_notes' (built in, generated offline), 'audio_folder',
+      # 'flite_speech' (rendered offline with flite), or 'tfds:<catalog name>'.
+      name='synthetic_notes',
+      data_dir='',          # '' -> ~/.cache/audiodiff/tfds
+      folder='',            # audio_folder: directory of wav/flac/ogg files
+      skip_bad_files=False,  # audio_folder: skip unreadable / NaN / empty files
+      audio_key='audio',    # tfds catalog datasets: feature names
+      label_key='label',
+      segment_length=16384,  # samples per training example (random crop/pad)
+      normalize='peak',     # 'peak', 'loudness' or 'none'
+      num_examples=512,     # synthetic_notes: clips generated per split
+      num_workers=0,        # grain worker processes (0: in-process)
+  ))
+
+  config.diffusion = ml_collections.ConfigDict(dict(
+      schedule='linear',    # 'linear', 'cosine', 'sigmoid' or 'explicit'
+      num_steps=50,         # T, the trained number of diffusion steps
+      beta_start=1e-4,
+      beta_end=0.05,
+      cosine_offset=0.008,  # cosine: s in Nichol & Dhariwal
+      sigmoid_start=-3.0,   # sigmoid: range of the logistic and its temperature
+      sigmoid_end=3.0,
+      sigmoid_tau=1.0,
+      betas=(),             # explicit: the list of betas (T = its length)
+      prediction='eps',     # what the network predicts: 'eps', 'v' or 'x0'
+      loss='l1',            # 'l1' or 'l2'
+      snr_weighting='none',  # 'none', 'snr', 'min_snr' (with min_snr_gamma)
+      min_snr_gamma=5.0,
+  ))
+
+  config.model = ml_collections.ConfigDict(dict(
+      name='diffwave',      # 'diffwave', 'unet1d' or 'mlp'
+      conditioning='none',  # 'none', 'mel' or 'label'
+      num_classes=0,        # label conditioning; class id num_classes = "no label"
+      # DiffWave
+      residual_layers=30,
+      residual_channels=64,
+      dilation_cycle=10,
+      # U-Net 1D
+      unet_channels=(32, 64, 128),
+      unet_blocks_per_level=2,
+      unet_downsample=4,
+      # MLP (the seed example)
+      mlp_hidden=512,
+      # shared
+      embedding_dim=128,    # sinusoidal step embedding width
+  ))
+
+  config.sampler = ml_collections.ConfigDict(dict(
+      name='ddpm',          # 'ddpm', 'ddim', 'fast' or 'dpm_solver'
+      num_steps=50,         # ddim / dpm_solver: number of network evaluations
+      eta=0.0,              # ddim: 0 deterministic, 1 ancestral-like
+      fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),  # fast: DiffWave list
+      guidance_scale=1.0,   # classifier-free guidance w (1: no guidance)
+      clip_x0=False,        # clip predicted x0 to [-1, 1]
+      num_samples=4,
+  ))
+
+  config.train = ml_collections.ConfigDict(dict(
+      num_steps=1000,
+      batch_size=16,        # global batch size
+      learning_rate=2e-4,
+      warmup_steps=100,
+      decay='cosine',       # 'cosine' or 'constant' after warmup
+      weight_decay=0.0,
+      grad_clip_norm=1.0,
+      ema_decay=0.999,
+      compute_dtype='float32',  # 'float32' or 'bfloat16'
+      label_dropout=0.1,    # classifier-free guidance: p(label -> no label)
+      log_every=50,
+      eval_every=500,
+      eval_batches=4,
+      sample_every=1000,
+      checkpoint_every=500,
+      keep_checkpoints=3,
+  ))
+  return config
