@@ -46,15 +46,14 @@ def resample(audio, orig_rate, target_rate):
   return out.astype(np.float32)
 
 
-def load_audio(path, sample_rate):
-  """Reads an audio file as mono float32 at `sample_rate`.
+def read_audio(path):
+  """Reads and validates an audio file as stored.
 
   Args:
     path: a wav/flac/ogg (anything libsndfile reads) file.
-    sample_rate: the rate in Hz to resample to.
 
   Returns:
-    float32 [L], channels averaged to mono.
+    (float32 [L, C], sample rate in Hz).
 
   Raises:
     AudioFileError: missing, unreadable, empty, or non-finite file.
@@ -77,8 +76,24 @@ def load_audio(path, sample_rate):
     raise _error(path, 'contains NaN or inf samples',
                  'Re-export it from its source, remove it, or set '
                  'config.data.skip_bad_files=True.')
-  audio = data.mean(axis=1)
-  return resample(audio, file_rate, sample_rate)
+  return data, file_rate
+
+
+def load_audio(path, sample_rate):
+  """Reads an audio file as mono float32 at `sample_rate`.
+
+  Args:
+    path: a wav/flac/ogg (anything libsndfile reads) file.
+    sample_rate: the rate in Hz to resample to.
+
+  Returns:
+    float32 [L], channels averaged to mono.
+
+  Raises:
+    AudioFileError: missing, unreadable, empty, or non-finite file.
+  """
+  data, file_rate = read_audio(path)
+  return resample(data.mean(axis=1), file_rate, sample_rate)
 
 
 def save_audio(path, audio, sample_rate):

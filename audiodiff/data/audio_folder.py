@@ -16,10 +16,10 @@ hash of the file's path so the choice survives adding other files.
 
 import dataclasses
 import hashlib
-import logging
 import os
 import re
 
+from absl import logging
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
@@ -179,9 +179,26 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager  # local files only
-    train, test = split_files(scan_folder(self.builder_config.folder))
+    cfg = self.builder_config
+    files = scan_folder(cfg.folder)
+    if cfg.skip_bad_files:
+      # Dropping bad files before splitting costs a second read, but a split
+      # whose only files are bad would otherwise end up empty (a TFDS error).
+      files = [f for f in files if self._usable(f)]
+      if not files:
+        raise ValueError(f'Audio folder {cfg.folder!r} has no usable audio '
+                         f'file (all were skipped as bad). {_LAYOUT_HINT}')
+    train, test = split_files(files)
     return {'train': self._generate_examples(train),
             'test': self._generate_examples(test)}
+
+  def _usable(self, rel):
+    try:
+      audio_io.read_audio(os.path.join(self.builder_config.folder, rel))
+    except audio_io.AudioFileError as e:
+      logging.warning('Skipping bad audio file (skip_bad_files=True): %s', e)
+      return False
+    return True
 
   def _generate_examples(self, files):
     cfg = self.builder_config
@@ -194,7 +211,7 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
       except audio_io.AudioFileError as e:
         if not cfg.skip_bad_files:
           raise
-        num_skipped += 1
+        num_skipped += 1  # only if it changed since _split_generators
         logging.warning('Skipping bad audio file (skip_bad_files=True): %s', e)
         continue
       stem = os.path.splitext(os.path.basename(rel))[0]

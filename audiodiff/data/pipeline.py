@@ -14,10 +14,10 @@ original would have, whatever the number of worker processes.
 
 import dataclasses
 import importlib
-import logging
 import os
 
 from absl import flags
+from absl import logging
 import grain
 import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -95,7 +95,16 @@ def get_builder(config):
   name = config.data.name
   data_dir = data_dir_of(config)
   if name.startswith(TFDS_PREFIX):
-    return tfds.builder(name[len(TFDS_PREFIX):], data_dir=data_dir)
+    try:
+      return tfds.builder(name[len(TFDS_PREFIX):], data_dir=data_dir)
+    except Exception as e:  # TFDS wraps the import error in its own
+      if 'tensorflow' not in str(e).lower().replace('tensorflow_datasets', ''):
+        raise
+      raise ImportError(
+          f'TFDS catalog dataset {name!r} needs TensorFlow: tfds.features.Audio '
+          'imports it (tensorflow-datasets 4.9). Install tensorflow-cpu, or '
+          'download the audio files yourself and use '
+          "config.data.name='audio_folder' with config.data.folder.") from e
   if name not in _BUILDERS:
     try:  # a project dataset module registers itself on import
       importlib.import_module(f'audiodiff.data.{name}')

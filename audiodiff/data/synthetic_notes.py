@@ -28,6 +28,9 @@ DATA_SEED = 0
 _SPLIT_IDS = {'train': 0, 'test': 1}
 # Partials stop below this fraction of the sample rate (anti-aliasing margin).
 _MAX_PARTIAL = 0.45
+# Wavetable length: >= 60 points per cycle of the highest partial (at most
+# ~70 of them), so linear interpolation errs by < 0.2% of its amplitude.
+_TABLE_SIZE = 4096
 
 
 def midi_to_hz(midi):
@@ -88,14 +91,23 @@ def _adsr(num_samples, sample_rate, rng, attack, decay, sustain, release):
 
 
 def _additive(f0, amplitudes, t, sample_rate, rng):
-  """Sum of harmonics k*f0 (k = 1..len(amplitudes)) below the partial limit."""
+  """Sum of harmonics k*f0 (k = 1..len(amplitudes)) below the partial limit.
+
+  A harmonic sum is periodic, so one period is built with an inverse FFT and
+  read at phase f0*t: one table lookup per sample instead of one sine per
+  sample and partial (60 partials of a low reed note took ~10 ms a clip).
+  """
   k = np.arange(1, len(amplitudes) + 1)
   keep = k * f0 < _MAX_PARTIAL * sample_rate
   k, amps = k[keep], np.asarray(amplitudes)[keep]
   phases = rng.uniform(0, 2 * np.pi, size=k.shape)
-  # [K, L] at once: a few MB for 1 s clips, far faster than a Python loop.
-  partials = np.sin(2 * np.pi * f0 * k[:, None] * t[None, :] + phases[:, None])
-  return amps @ partials
+  spectrum = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
+  # irfft of N/2 * A e^{i(p - pi/2)} at bin k is A sin(2 pi k n / N + p).
+  spectrum[k] = amps * np.exp(1j * (phases - np.pi / 2)) * (_TABLE_SIZE / 2)
+  table = np.fft.irfft(spectrum, _TABLE_SIZE)
+  table = np.append(table, table[0])  # wrap-around point for interpolation
+  position = np.mod(f0 * t, 1.0) * _TABLE_SIZE
+  return np.interp(position, np.arange(_TABLE_SIZE + 1), table)
 
 
 def _organ(f0, num_samples, sample_rate, rng):

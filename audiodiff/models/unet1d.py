@@ -1,0 +1,118 @@
+"""A 1D U-Net for long waveforms and latent sequences.
+
+x [B, L] or [B, L, C_in] -> same shape. Levels have widths `channels`; each
+level runs `blocks_per_level` residual blocks, then a strided conv divides
+the length by `downsample`; the way up mirrors it with transposed convs and
+skip concatenation. The receptive field grows by `downsample` per level, so
+long audio is cheaper than with a flat dilated stack.
+"""
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from audiodiff.models import embeddings
+
+
+def _num_groups(channels: int, max_groups: int = 32) -> int:
+  """The largest group count <= max_groups that divides channels."""
+  for groups in range(min(max_groups, channels), 0, -1):
+    if channels % groups == 0:
+      return groups
+  return 1
+
+
+class ResBlock(nn.Module):
+  """[B, L, C] -> [B, L, features]: (GroupNorm, silu, conv3) x 2 + step embedding."""
+  features: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, step_embedding):
+    h = nn.GroupNorm(_num_groups(x.shape[-1]), dtype=self.dtype)(x)
+    h = nn.Conv(self.features, (3,), dtype=self.dtype)(nn.silu(h))
+    h = h + nn.Dense(self.features, dtype=self.dtype)(step_embedding)[:, None, :]
+    h = nn.GroupNorm(_num_groups(self.features), dtype=self.dtype)(h)
+    # Zero init makes each block start as the identity (or its 1x1 shortcut).
+    h = nn.Conv(self.features, (3,), dtype=self.dtype, kernel_init=nn.initializers.zeros)(
+        nn.silu(h))
+    if x.shape[-1] != self.features:
+      x = nn.Dense(self.features, dtype=self.dtype, name='shortcut')(x)
+    return x + h
+
+
+class UNet1D(nn.Module):
+  """U-Net denoiser: x [B, L] or [B, L, C_in], t [B], cond -> x's shape (float32).
+
+  cond: None ('none'); {'label': int [B]} ('label'); {'mel': [B, frames,
+  n_mels]} with frames * hop_length == L ('mel': repeated hop_length times
+  and concatenated to the input channels).
+  L must be divisible by downsample**(len(channels) - 1).
+  """
+  channels: Sequence[int] = (32, 64, 128)
+  blocks_per_level: int = 2
+  downsample: int = 4
+  conditioning: str = 'none'
+  num_classes: int = 0
+  hop_length: int = 256
+  n_mels: int = 80
+  embedding_dim: int = 128
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, t, cond=None):
+    embeddings.check_conditioning(self.conditioning)
+    if x.ndim not in (2, 3):
+      raise ValueError(f'UNet1D takes x [B, L] or [B, L, C], got shape {x.shape}.')
+    squeeze = x.ndim == 2
+    h = x[..., None] if squeeze else x
+    batch, length, in_channels = h.shape
+    levels = len(self.channels)
+    multiple = self.downsample**(levels - 1)
+    if length % multiple:
+      raise ValueError(
+          f'UNet1D needs L divisible by downsample**(levels-1) = {self.downsample}**{levels - 1}'
+          f' = {multiple}; got L={length}. Crop or pad the segment.')
+
+    step = embeddings.StepEmbedding(self.embedding_dim, 4 * self.channels[0],
+                                    dtype=self.dtype, name='step_embedding')(t)
+    if self.conditioning == 'label':
+      label = embeddings.get_label(cond, self.num_classes)
+      step = step + embeddings.LabelEmbedding(self.num_classes, step.shape[-1], dtype=self.dtype,
+                                              name='label_embedding')(label)
+    if self.conditioning == 'mel':
+      if cond is None or 'mel' not in cond:
+        raise ValueError("conditioning='mel' needs cond={'mel': [B, frames, n_mels]}.")
+      mel = jnp.asarray(cond['mel'])
+      if mel.ndim != 3 or mel.shape[-1] != self.n_mels or mel.shape[0] != batch:
+        raise ValueError(f'mel must be [{batch}, frames, {self.n_mels}], got {mel.shape}.')
+      if mel.shape[1] * self.hop_length != length:
+        raise ValueError(f'mel has {mel.shape[1]} frames * hop_length {self.hop_length} '
+                         f'!= L={length}.')
+      h = jnp.concatenate([h, jnp.repeat(mel.astype(h.dtype), self.hop_length, axis=1)], -1)
+
+    h = nn.Conv(self.channels[0], (3,), dtype=self.dtype, name='input_conv')(
+        h.astype(self.dtype))
+    skips = []
+    for level, features in enumerate(self.channels):
+      for _ in range(self.blocks_per_level):
+        h = ResBlock(features, dtype=self.dtype)(h, step)
+      if level < levels - 1:
+        skips.append(h)
+        h = nn.Conv(self.channels[level + 1], (2 * self.downsample,), strides=(self.downsample,),
+                    dtype=self.dtype, name=f'downsample_{level}')(h)
+    for level in reversed(range(levels - 1)):
+      skip = skips.pop()
+      h = nn.ConvTranspose(self.channels[level], (2 * self.downsample,),
+                           strides=(self.downsample,), padding='SAME', dtype=self.dtype,
+                           name=f'upsample_{level}')(h)[:, :skip.shape[1]]
+      h = jnp.concatenate([h, skip], axis=-1)
+      for _ in range(self.blocks_per_level):
+        h = ResBlock(self.channels[level], dtype=self.dtype)(h, step)
+
+    h = nn.silu(nn.GroupNorm(_num_groups(h.shape[-1]), dtype=self.dtype)(h))
+    h = nn.Conv(in_channels, (3,), dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                name='output_conv')(h)
+    h = h.astype(jnp.float32)
+    return h[..., 0] if squeeze else h
