@@ -305,7 +305,10 @@ def test_pipeline_errors(notes_dir):
   config = tiny_config(notes_dir)
   config.train.batch_size = 32  # more than the 16 clips
   with pytest.raises(ValueError, match='fewer than the per-process batch'):
-    pipeline.get_dataset(config, 'train')
+    pipeline.get_dataset(config, 'train', num_epochs=1)
+  # Repeated forever, a small split (2 test clips) still fills batches.
+  batch = next(iter(pipeline.get_dataset(config, 'test', shuffle=False)))
+  assert batch['audio'].shape == (32, CLIP)
 
 
 def test_iterator_state_restores_identical_batches(notes_dir):

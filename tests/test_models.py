@@ -15,6 +15,7 @@ from experiments.configs import base
 N_MELS = 5
 
 
+@jax.jit
 def _perturb(variables, seed=0, scale=0.1):
   """Adds noise to every parameter so zero-initialised layers stop hiding bugs."""
   leaves, treedef = jax.tree_util.tree_flatten(variables)
@@ -58,7 +59,7 @@ def test_sinusoidal_embedding_is_smooth_in_t():
 def test_diffwave_mel_output_shape(hop, frames, batch):
   model = _tiny_diffwave(conditioning='mel', hop_length=hop)
   x, t, cond = _inputs(batch, frames * hop, frames)
-  variables = model.init(jax.random.PRNGKey(0), x, t, cond)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), x, t, cond)
   out = jax.jit(model.apply)(variables, x, t, cond)
   assert out.shape == x.shape and out.dtype == jnp.float32
 
@@ -67,8 +68,8 @@ def test_diffwave_mel_output_shape(hop, frames, batch):
 def test_diffwave_unconditional_any_length(length, batch):
   model = _tiny_diffwave()
   x, t, _ = _inputs(batch, length)
-  variables = model.init(jax.random.PRNGKey(0), x, t)
-  assert model.apply(variables, x, t).shape == x.shape
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), x, t)
+  assert jax.jit(model.apply)(variables, x, t).shape == x.shape
 
 
 @pytest.mark.parametrize('length', [24, 200])
@@ -77,8 +78,8 @@ def test_diffwave_matmul_conv_equals_nn_conv(length):
   fast = _tiny_diffwave(residual_layers=6, dilation_cycle=6, conditioning='mel', hop_length=4)
   plain = fast.clone(use_matmul_conv=False)
   x, t, cond = _inputs(2, length, length // 4)
-  variables = _perturb(fast.init(jax.random.PRNGKey(0), x, t, cond))
-  plain_variables = plain.init(jax.random.PRNGKey(0), x, t, cond)
+  variables = _perturb(jax.jit(fast.init)(jax.random.PRNGKey(0), x, t, cond))
+  plain_variables = jax.jit(plain.init)(jax.random.PRNGKey(0), x, t, cond)
   assert (jax.tree_util.tree_structure(variables) ==
           jax.tree_util.tree_structure(plain_variables))
   assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, plain_variables)
@@ -91,12 +92,13 @@ def test_diffwave_matmul_conv_equals_nn_conv(length):
 def test_diffwave_precomputed_condition_matches_raw_mel():
   model = _tiny_diffwave(conditioning='mel', hop_length=12)
   x, t, cond = _inputs(2, 36, 3)
-  variables = _perturb(model.init(jax.random.PRNGKey(0), x, t, cond))
+  variables = _perturb(jax.jit(model.init)(jax.random.PRNGKey(0), x, t, cond))
   precomputed = jax.jit(lambda v, c: model.apply(v, c, method=model.condition))(variables, cond)
   assert 'mel' not in precomputed and len(precomputed['mel_projection']) == 4
   assert precomputed['mel_projection'][0].shape == (2, 36, 16)
-  out_raw = model.apply(variables, x, t, cond)
-  out_pre = jax.jit(model.apply)(variables, x, t, precomputed)
+  apply = jax.jit(model.apply)
+  out_raw = apply(variables, x, t, cond)
+  out_pre = apply(variables, x, t, precomputed)
   np.testing.assert_allclose(out_raw, out_pre, atol=1e-5, rtol=1e-5)
 
 
@@ -104,17 +106,17 @@ def test_diffwave_mel_length_mismatch_is_a_clear_error():
   model = _tiny_diffwave(conditioning='mel', hop_length=8)
   x, t, cond = _inputs(1, 30, 4)  # 4 * 8 = 32 != 30
   with pytest.raises(ValueError, match='frames \\* hop_length'):
-    model.init(jax.random.PRNGKey(0), x, t, cond)
+    jax.jit(model.init)(jax.random.PRNGKey(0), x, t, cond)
   with pytest.raises(ValueError, match="needs cond"):
-    model.init(jax.random.PRNGKey(0), x, t, None)
+    jax.jit(model.init)(jax.random.PRNGKey(0), x, t, None)
 
 
 def test_diffwave_bfloat16_keeps_float32_params_and_output():
   model = _tiny_diffwave(conditioning='mel', hop_length=4, dtype=jnp.bfloat16)
   x, t, cond = _inputs(2, 16, 4)
-  variables = model.init(jax.random.PRNGKey(0), x, t, cond)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), x, t, cond)
   assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(variables))
-  assert model.apply(_perturb(variables), x, t, cond).dtype == jnp.float32
+  assert jax.jit(model.apply)(_perturb(variables), x, t, cond).dtype == jnp.float32
 
 
 @pytest.mark.parametrize('shape', [(2, 64), (1, 128, 3)])
@@ -127,8 +129,8 @@ def test_unet_output_shape(shape, conditioning):
   t = jnp.array([0.5, 10.0][:shape[0]])
   cond = {'mel': jnp.ones((shape[0], shape[1] // 16, N_MELS)),
           'label': jnp.zeros((shape[0],), jnp.int32)}
-  variables = model.init(jax.random.PRNGKey(1), x, t, cond)
-  out = model.apply(_perturb(variables), x, t, cond)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(1), x, t, cond)
+  out = jax.jit(model.apply)(_perturb(variables), x, t, cond)
   assert out.shape == x.shape and out.dtype == jnp.float32
 
 
@@ -136,15 +138,15 @@ def test_unet_needs_length_divisible_by_downsampling():
   model = models.UNet1D(channels=(8, 8, 8), blocks_per_level=1, downsample=4, embedding_dim=16)
   x, t, _ = _inputs(1, 40)  # not divisible by 16
   with pytest.raises(ValueError, match='divisible'):
-    model.init(jax.random.PRNGKey(0), x, t)
+    jax.jit(model.init)(jax.random.PRNGKey(0), x, t)
 
 
 def test_mlp_output_shape():
   model = models.MLPDenoiser(hidden=32, embedding_dim=16)
   for length in (1024, 100):
     x, t, _ = _inputs(3, length)
-    variables = model.init(jax.random.PRNGKey(0), x, t)
-    assert model.apply(variables, x, t).shape == (3, length)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), x, t)
+    assert jax.jit(model.apply)(variables, x, t).shape == (3, length)
 
 
 @pytest.mark.parametrize('make_model', [
@@ -157,13 +159,15 @@ def test_mlp_output_shape():
 def test_label_conditioning_changes_output(make_model):
   model = make_model()
   x, t, _ = _inputs(2, 32)
-  variables = _perturb(model.init(jax.random.PRNGKey(0), x, t, {'label': jnp.array([0, 1])}))
-  out_a = model.apply(variables, x, t, {'label': jnp.array([0, 1])})
-  out_b = model.apply(variables, x, t, {'label': jnp.array([2, 3])})  # 3 = "no label"
+  label = {'label': jnp.array([0, 1])}
+  variables = _perturb(jax.jit(model.init)(jax.random.PRNGKey(0), x, t, label))
+  apply = jax.jit(model.apply)
+  out_a = apply(variables, x, t, {'label': jnp.array([0, 1])})
+  out_b = apply(variables, x, t, {'label': jnp.array([2, 3])})  # 3 = "no label"
   assert out_a.shape == x.shape
   assert float(jnp.max(jnp.abs(out_a - out_b))) > 1e-4
   with pytest.raises(ValueError, match='label'):
-    model.apply(variables, x, t, None)
+    apply(variables, x, t, None)
 
 
 def _config(**model_overrides):
@@ -184,8 +188,8 @@ def test_get_model_builds_each_model(name, conditioning):
   model = models.get_model(config)
   x, t, _ = _inputs(2, 64)
   cond = {'mel': jnp.zeros((2, 8, N_MELS)), 'label': jnp.array([0, 2])}
-  variables = model.init(jax.random.PRNGKey(0), x, t, cond)
-  assert model.apply(variables, x, t, cond).shape == x.shape
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), x, t, cond)
+  assert jax.jit(model.apply)(variables, x, t, cond).shape == x.shape
 
 
 def test_get_model_bfloat16():

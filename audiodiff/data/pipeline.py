@@ -9,7 +9,8 @@ The iterator position is checkpointable: `it.get_state()` / `it.set_state()`
 `grain.checkpoint.CheckpointSave(it)` / `grain.checkpoint.CheckpointRestore(it)`.
 Every random choice (shuffle order, crop offsets) is a function of the seed and
 the element's index, so a restored iterator yields exactly the batches the
-original would have, whatever the number of worker processes.
+original would have, and the batches do not depend on config.data.num_workers.
+The state's format does: restore with the same num_workers that saved it.
 """
 
 import dataclasses
@@ -247,11 +248,14 @@ def get_dataset(config, split, *, mesh=None, shuffle=True, seed=None,
   ds = grain.MapDataset.source(source)
   # Each process reads a disjoint slice; together they cover the split.
   ds = ds[jax.process_index()::jax.process_count()]
-  if len(ds) < batch_size:
+  # Repeating forever fills batches from several epochs; a finite number of
+  # epochs with drop_remainder could instead yield nothing at all.
+  if num_epochs is not None and len(ds) * num_epochs < batch_size:
     raise ValueError(
         f'Split {split!r} of {name!r} has {len(ds)} examples per process, '
-        f'fewer than the per-process batch size {batch_size}; with drop '
-        'remainder there would be no batch. Use a smaller batch or more data.')
+        f'fewer than the per-process batch size {batch_size} over '
+        f'{num_epochs} epoch(s): no batch would be produced. Use a smaller '
+        'batch, more data, or num_epochs=None.')
   ds = ds.seed(seed)
   if shuffle:
     ds = ds.shuffle()

@@ -24,7 +24,7 @@ def _num_groups(channels: int, max_groups: int = 32) -> int:
 
 
 class ResBlock(nn.Module):
-  """[B, L, C] -> [B, L, features]: (GroupNorm, silu, conv3) x 2 + step embedding."""
+  """[B, L, C] -> [B, L, features]: (GroupNorm, silu, conv3) x 2, step as scale/shift."""
   features: int
   dtype: Any = jnp.float32
 
@@ -32,8 +32,12 @@ class ResBlock(nn.Module):
   def __call__(self, x, step_embedding):
     h = nn.GroupNorm(_num_groups(x.shape[-1]), dtype=self.dtype)(x)
     h = nn.Conv(self.features, (3,), dtype=self.dtype)(nn.silu(h))
-    h = h + nn.Dense(self.features, dtype=self.dtype)(step_embedding)[:, None, :]
-    h = nn.GroupNorm(_num_groups(self.features), dtype=self.dtype)(h)
+    # The step enters as a scale and shift after the norm (Dhariwal & Nichol's
+    # scale-shift norm): a plain add before GroupNorm is erased whenever a
+    # group holds a single channel, as in narrow levels.
+    scale, shift = jnp.split(
+        nn.Dense(2 * self.features, dtype=self.dtype)(step_embedding)[:, None, :], 2, axis=-1)
+    h = nn.GroupNorm(_num_groups(self.features), dtype=self.dtype)(h) * (1 + scale) + shift
     # Zero init makes each block start as the identity (or its 1x1 shortcut).
     h = nn.Conv(self.features, (3,), dtype=self.dtype, kernel_init=nn.initializers.zeros)(
         nn.silu(h))

@@ -1,0 +1,77 @@
+"""Orbax checkpoints of the train state and the data iterator position.
+
+Layout: workdir/checkpoints/<step>/{state, data_iter}. The N latest
+checkpoints are kept, plus the one with the lowest evaluation loss. Saves are
+asynchronous; every process takes part (Orbax coordinates the hosts).
+"""
+
+from typing import Optional
+
+import grain
+import orbax.checkpoint as ocp
+from absl import logging
+from orbax.checkpoint import checkpoint_managers
+
+
+class Checkpointer:
+  """Saves and restores (TrainState, data iterator) pairs."""
+
+  def __init__(self, directory, keep: int = 3):
+    policy = checkpoint_managers.AnyPreservationPolicy([
+        checkpoint_managers.LatestN(n=keep),
+        checkpoint_managers.BestN(get_metric_fn=lambda m: m['eval_loss'],
+                                  reverse=True, n=1,
+                                  keep_checkpoints_without_metrics=False),
+    ])
+    self.manager = ocp.CheckpointManager(
+        directory,
+        options=ocp.CheckpointManagerOptions(
+            preservation_policy=policy, enable_async_checkpointing=True,
+            create=True))
+
+  def all_steps(self):
+    return sorted(self.manager.all_steps())
+
+  def save(self, step: int, state, data_iterator=None, eval_loss=None):
+    items = {'state': ocp.args.StandardSave(state)}
+    if data_iterator is not None:
+      items['data_iter'] = grain.checkpoint.CheckpointSave(data_iterator)
+    metrics = None if eval_loss is None else {'eval_loss': float(eval_loss)}
+    self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics,
+                      force=True)
+
+  def restore(self, step: int, target_state, data_iterator=None):
+    """Restores checkpoint `step` into the shapes/shardings of target_state."""
+    items = {'state': ocp.args.StandardRestore(target_state)}
+    if data_iterator is not None:
+      items['data_iter'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    return self.manager.restore(step, args=ocp.args.Composite(**items))['state']
+
+  def restore_latest(self, target_state, data_iterator=None, step: Optional[int] = None):
+    """The newest readable checkpoint (or `step`) as (state, step).
+
+    A partial or corrupt checkpoint is skipped, with a warning, for the one
+    before it; (None, None) when there is none.
+    """
+    steps = self.all_steps()
+    if step is not None:
+      if step not in steps:
+        raise FileNotFoundError(
+            f'No checkpoint at step {step} in {self.manager.directory}; '
+            f'available steps: {steps}.')
+      return self.restore(step, target_state, data_iterator), step
+    for candidate in reversed(steps):
+      try:
+        return self.restore(candidate, target_state, data_iterator), candidate
+      except Exception as error:  # pylint: disable=broad-except
+        logging.warning('Checkpoint at step %d in %s cannot be read (%s: %s); '
+                        'falling back to the one before it.', candidate,
+                        self.manager.directory, type(error).__name__, error)
+    return None, None
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.manager.close()

@@ -1,0 +1,347 @@
+"""FliteSpeech: a single-speaker read-speech corpus rendered offline with flite.
+
+The scripts come from `sentences.split_sentences` (deterministic from a seed,
+train and test texts disjoint); each one is spoken by the `flite` command-line
+synthesiser with its built-in `slt` voice (US English, female), a 16 kHz
+wav that is resampled to the configured rate. No network: only the `flite`
+binary (Debian/Ubuntu: `apt-get install flite`) is needed, and only to prepare
+the dataset; reading a prepared one does not need it.
+
+Each example: {'audio': float32 [L], 'text': the transcript, 'id':
+'slt_<split>_<index>', 'label': 0 (the one speaker, 'slt')}; utterances last
+about 1 to 5 s.
+
+    builder = prepare(data_dir, sample_rate=22050, num_train=400, num_test=20)
+    source = builder.as_data_source('train')      # or tfds.data_source(...)
+    write_ljspeech(builder, '/tmp/slt')           # wavs/ + metadata.csv
+"""
+
+import concurrent.futures
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from etils import epath
+import numpy as np
+import tensorflow_datasets as tfds
+
+from audiodiff import audio_io
+from audiodiff.data import sentences
+
+VOICE = 'slt'
+SPEAKERS = (VOICE,)
+# As in synthetic_notes: the corpus is part of the dataset's definition, so
+# config.seed changes model init and data order, not the sentences.
+DATA_SEED = 0
+DEFAULT_NUM_TRAIN = 400
+DEFAULT_NUM_TEST = 20
+# Rendering runs flite as child processes (threads only wait on them): one
+# per core, 2 to 4; a corpus of hundreds of short utterances needs no more.
+DEFAULT_NUM_WORKERS = max(2, min(4, os.cpu_count() or 2))
+_FLITE_TIMEOUT_S = 120
+
+_INSTALL_HINT = ('Install it with `apt-get install flite` (Debian/Ubuntu) or '
+                 'from http://cmuflite.org, and make sure it is on PATH.')
+
+
+class FliteError(RuntimeError):
+  """flite is missing, lacks the voice, or failed on an utterance."""
+
+
+def find_flite():
+  """Path of the flite binary.
+
+  Raises:
+    FliteError: not installed; the message says how to install it.
+  """
+  path = shutil.which('flite')
+  if path is None:
+    raise FliteError(f'The `flite` speech synthesiser was not found. '
+                     f'{_INSTALL_HINT}')
+  return path
+
+
+def flite_voices(flite=None):
+  """Voice names the installed flite lists with `flite -lv`."""
+  out = subprocess.run([flite or find_flite(), '-lv'], capture_output=True,
+                       text=True, check=False, timeout=_FLITE_TIMEOUT_S)
+  listing = out.stdout + out.stderr
+  # "Voices available: kal awb_time kal16 awb rms slt"
+  _, _, names = listing.partition(':')
+  return tuple(names.split())
+
+
+def flite_version(flite=None):
+  """The version line of `flite --version` (recorded in the dataset info)."""
+  out = subprocess.run([flite or find_flite(), '--version'],
+                       capture_output=True, text=True, check=False,
+                       timeout=_FLITE_TIMEOUT_S)
+  for line in (out.stdout + out.stderr).splitlines():
+    if 'version' in line:
+      return line.strip().removeprefix('version:').strip()
+  return 'unknown'
+
+
+def check_flite(voice=VOICE):
+  """Path of a flite binary that has `voice`; raises FliteError otherwise."""
+  flite = find_flite()
+  voices = flite_voices(flite)
+  if voice not in voices:
+    raise FliteError(
+        f'flite at {flite} has no voice {voice!r} (it lists {voices}). The '
+        f"Debian/Ubuntu package builds 'slt' in: `apt-get install flite`.")
+  return flite
+
+
+def render_utterance(text, sample_rate, path, flite='flite', voice=VOICE):
+  """Speaks `text` into the wav file `path` and reads it back.
+
+  Args:
+    text: the sentence; passed as one argument (no shell, no quoting issues).
+    sample_rate: output rate in Hz (flite writes 16 kHz; resampled here).
+    path: a scratch wav file name; removed afterwards.
+    flite: the flite binary.
+    voice: a flite voice name.
+
+  Returns:
+    float32 [L], L ~ duration * sample_rate.
+
+  Raises:
+    FliteError: flite failed or wrote an unusable file.
+  """
+  command = [flite, '-voice', voice, '-t', text, '-o', os.fspath(path)]
+  try:
+    result = subprocess.run(command, capture_output=True, text=True,
+                            check=False, timeout=_FLITE_TIMEOUT_S)
+  except subprocess.TimeoutExpired as e:
+    raise FliteError(
+        f'flite took over {_FLITE_TIMEOUT_S} s on {text!r}.') from e
+  if result.returncode != 0:
+    raise FliteError(f'flite exited with status {result.returncode} on '
+                     f'{text!r}: {result.stderr.strip()}')
+  try:
+    # load_audio validates (empty / NaN / unreadable) and resamples.
+    audio = audio_io.load_audio(path, sample_rate)
+  except audio_io.AudioFileError as e:
+    raise FliteError(f'flite wrote an unusable wav for {text!r}: {e}') from e
+  finally:
+    if os.path.exists(path):
+      os.remove(path)
+  return audio
+
+
+def render(texts, sample_rate, num_workers=DEFAULT_NUM_WORKERS, voice=VOICE):
+  """Speaks every text, `num_workers` flite processes at a time.
+
+  Args:
+    texts: sequence of N sentences.
+    sample_rate: output rate in Hz.
+    num_workers: concurrent flite processes.
+    voice: a flite voice name.
+
+  Yields:
+    float32 [L_i] for i = 0..N-1, in order; scratch files live in a temporary
+    directory that is removed when the generator finishes or is closed.
+  """
+  flite = check_flite(voice)
+  with tempfile.TemporaryDirectory(prefix='flite_speech_') as scratch, \
+      concurrent.futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
+    futures = [
+        pool.submit(render_utterance, text, sample_rate,
+                    os.path.join(scratch, f'{i:06d}.wav'), flite, voice)
+        for i, text in enumerate(texts)]
+    try:
+      for future in futures:
+        yield future.result()
+    finally:  # an error or an early close: do not start the rest
+      for future in futures:
+        future.cancel()
+
+
+@dataclasses.dataclass
+class FliteSpeechConfig(tfds.core.BuilderConfig):
+  """Corpus parameters; build with `speech_config` to get a unique name."""
+  sample_rate: int = 22050
+  num_train: int = DEFAULT_NUM_TRAIN
+  num_test: int = DEFAULT_NUM_TEST
+  seed: int = DATA_SEED
+  voice: str = VOICE
+
+
+_REGISTERED_CONFIGS = {}
+
+
+def speech_config(sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
+                  seed=DATA_SEED):
+  """A config whose name encodes every parameter, so settings never collide.
+
+  `num_test` defaults to num_train // 20 (at least 1): a small held-out split.
+  """
+  if num_test is None:
+    num_test = max(1, int(num_train) // 20)
+  name = (f'{VOICE}_sr{int(sample_rate)}_train{int(num_train)}'
+          f'_test{int(num_test)}_seed{int(seed)}')
+  # TFDS rejects a new config object named like a registered one.
+  if name in _REGISTERED_CONFIGS:
+    return _REGISTERED_CONFIGS[name]
+  return FliteSpeechConfig(
+      name=name, sample_rate=int(sample_rate), num_train=int(num_train),
+      num_test=int(num_test), seed=int(seed), voice=VOICE,
+      description=(f'{num_train}/{num_test} utterances of flite voice {VOICE} '
+                   f'at {sample_rate} Hz'))
+
+
+DEFAULT_CONFIG = speech_config(22050, DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST)
+_REGISTERED_CONFIGS[DEFAULT_CONFIG.name] = DEFAULT_CONFIG
+
+
+class FliteSpeech(tfds.core.GeneratorBasedBuilder):
+  """Single-speaker flite speech (see the module docstring).
+
+  Build with `FliteSpeech(config=speech_config(...), data_dir=...)` or the
+  shorthand `FliteSpeech(sample_rate=..., num_train=..., num_test=...,
+  data_dir=...)`. The default config (22.05 kHz, 400 train / 20 test) is
+  registered, so `tfds.data_source('flite_speech', data_dir=...)` also works
+  once prepared. `num_workers` sets the parallel flite processes; it does not
+  change the data.
+  """
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'flite slt voice, template sentences.'}
+  # TFDS 4.9's own code_path lookup imports `importlib_resources`, a package
+  # it only depends on for Python < 3.9; this file is the same answer.
+  code_path = epath.Path(__file__)
+  BUILDER_CONFIGS = [DEFAULT_CONFIG]
+
+  def __init__(self, *, config=None, sample_rate=None, num_train=None,
+               num_test=None, seed=DATA_SEED,
+               num_workers=DEFAULT_NUM_WORKERS, **kwargs):
+    if config is None and sample_rate is not None:
+      config = speech_config(sample_rate, num_train or DEFAULT_NUM_TRAIN,
+                             num_test, seed)
+    self._num_workers = int(num_workers)
+    super().__init__(config=config, **kwargs)
+
+  def _info(self):
+    cfg = self.builder_config
+    return self.dataset_info_from_configs(
+        description=__doc__,
+        features=tfds.features.FeaturesDict({
+            # Tensor, not tfds Audio: the Audio feature needs TensorFlow.
+            'audio': tfds.features.Tensor(shape=(None,), dtype=np.float32),
+            'text': tfds.features.Text(),
+            'id': tfds.features.Text(),
+            'label': tfds.features.ClassLabel(names=list(SPEAKERS)),
+        }),
+        supervised_keys=('audio', 'label'),
+        # flite_version is filled in at prepare time (see _split_generators).
+        metadata=tfds.core.MetadataDict(sample_rate=cfg.sample_rate,
+                                        voice=cfg.voice, seed=cfg.seed),
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # nothing to download
+    cfg = self.builder_config
+    # Fail before TFDS starts writing if flite or its voice is missing.
+    flite = check_flite(cfg.voice)
+    # Another flite build may speak slightly differently: keep a record.
+    self.info.metadata['flite_version'] = flite_version(flite)
+    texts = sentences.split_sentences(cfg.num_train, cfg.num_test, cfg.seed)
+    return {split: self._generate_examples(split, texts[split])
+            for split in ('train', 'test')}
+
+  def _generate_examples(self, split, texts):
+    cfg = self.builder_config
+    audios = render(texts, cfg.sample_rate, self._num_workers, cfg.voice)
+    for index, (text, audio) in enumerate(zip(texts, audios)):
+      key = f'{cfg.voice}_{split}_{index:05d}'
+      yield key, {'audio': audio, 'text': text, 'id': key, 'label': cfg.voice}
+
+
+def prepare(data_dir, sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
+            seed=DATA_SEED, num_workers=DEFAULT_NUM_WORKERS):
+  """Renders the corpus (once; a no-op when already there) and returns it.
+
+  Args:
+    data_dir: TFDS data directory; the corpus lands in
+      data_dir/flite_speech/<config name>/1.0.0.
+    sample_rate: Hz.
+    num_train, num_test: utterances per split (num_test default:
+      num_train // 20, at least 1).
+    seed: sentence seed.
+    num_workers: parallel flite processes.
+
+  Returns:
+    The prepared FliteSpeech builder (`.as_data_source(split)` to read).
+  """
+  builder = FliteSpeech(
+      config=speech_config(sample_rate, num_train, num_test, seed),
+      num_workers=num_workers, data_dir=os.fspath(data_dir),
+      file_format='array_record')
+  builder.download_and_prepare()
+  return builder
+
+
+def make_builder(config, data_dir):
+  """The pipeline's factory: `pipeline.register_builder('flite_speech', ...)`.
+
+  Reads config.audio.sample_rate and config.data.num_examples (train
+  utterances; test gets num_examples // 20, at least 1). Not prepared yet.
+  """
+  cfg = speech_config(sample_rate=config.audio.sample_rate,
+                      num_train=config.data.num_examples)
+  return FliteSpeech(config=cfg, data_dir=data_dir, file_format='array_record')
+
+
+def write_ljspeech(builder, out_dir, splits=('train', 'test')):
+  """Writes a prepared corpus as an LJSpeech-style folder.
+
+  out_dir/wavs/<id>.wav (16-bit PCM at the corpus rate) and
+  out_dir/metadata.csv with lines `id|text|text`, the layout that
+  `audio_folder.AudioFolder` and most TTS recipes read.
+
+  Args:
+    builder: a prepared FliteSpeech builder (e.g. from `prepare`).
+    out_dir: output folder (created).
+    splits: which splits to write, all into the one folder.
+
+  Returns:
+    The number of utterances written.
+  """
+  sample_rate = int(builder.info.metadata['sample_rate'])
+  wavs = os.path.join(os.fspath(out_dir), 'wavs')
+  os.makedirs(wavs, exist_ok=True)
+  lines = []  # (id, line): sorted by id, as TFDS stores examples shuffled
+  for split in splits:
+    source = builder.as_data_source(split=split)
+    for i in range(len(source)):
+      example = source[i]
+      utterance_id, text = example['id'].decode(), example['text'].decode()
+      audio_io.save_audio(os.path.join(wavs, f'{utterance_id}.wav'),
+                          example['audio'], sample_rate)
+      lines.append((utterance_id, f'{utterance_id}|{text}|{text}\n'))
+  with open(os.path.join(os.fspath(out_dir), 'metadata.csv'), 'w',
+            encoding='utf-8') as f:
+    f.writelines(line for _, line in sorted(lines))
+  return len(lines)
+
+
+def _register_with_pipeline():
+  """Adds 'flite_speech' to the pipeline's dataset names.
+
+  Importing this module imports the `audiodiff.data` package, and with it the
+  pipeline, first; pipeline.get_builder also imports `audiodiff.data.<name>`
+  on demand. A top-level `from audiodiff.data import pipeline` here would
+  break if pipeline.py ever imported this module at its top (a cycle); in that
+  case the pipeline is half-imported here, has no register_builder yet, and
+  must register `make_builder` itself.
+  """
+  pipeline = sys.modules.get('audiodiff.data.pipeline')
+  if pipeline is not None and hasattr(pipeline, 'register_builder'):
+    pipeline.register_builder('flite_speech', make_builder)
+
+
+_register_with_pipeline()

@@ -1,0 +1,60 @@
+"""How a data batch becomes the diffusion target x0 and its conditioning.
+
+The conditioning named by config.model.conditioning:
+  'none':  unconditional generation;
+  'label': class-conditional generation; during training labels are replaced
+           by the "no label" id (num_classes) with probability
+           config.train.label_dropout, so one network learns both passes of
+           classifier-free guidance;
+  'mel':   vocoding; the log-mel spectrogram of the clip itself.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from audiodiff import spectral
+
+CONDITIONINGS = ('none', 'label', 'mel')
+
+
+def check_config(config) -> None:
+  """Fails early, with the fix, on settings that cannot train."""
+  conditioning = config.model.conditioning
+  if conditioning not in CONDITIONINGS:
+    raise ValueError(f'Unknown config.model.conditioning={conditioning!r}; '
+                     f'choose one of {CONDITIONINGS}.')
+  if conditioning == 'mel' and config.data.segment_length % config.audio.hop_length:
+    raise ValueError(
+        f'config.data.segment_length={config.data.segment_length} must be a '
+        f'multiple of config.audio.hop_length={config.audio.hop_length} for '
+        'mel conditioning.')
+  if conditioning == 'label' and config.model.num_classes < 1:
+    raise ValueError('config.model.conditioning="label" needs '
+                     'config.model.num_classes >= 1 (the dataset\'s classes).')
+
+
+def mel(config, audio):
+  """[B, L] -> [B, L // hop_length, n_mels] log-mel as the model sees it."""
+  return spectral.log_mel(audio, config.audio)
+
+
+def model_inputs(config, batch, rng, *, train: bool):
+  """{'audio': [B, L], 'label': [B]} -> {'x0': [B, L], 'cond': dict or None}."""
+  audio = batch['audio']
+  conditioning = config.model.conditioning
+  if conditioning == 'none':
+    return {'x0': audio, 'cond': None}
+  if conditioning == 'mel':
+    return {'x0': audio, 'cond': {'mel': mel(config, audio)}}
+  labels = batch['label'].astype(jnp.int32)
+  if train and config.train.label_dropout > 0:
+    drop = jax.random.bernoulli(rng, config.train.label_dropout, labels.shape)
+    labels = jnp.where(drop, config.model.num_classes, labels)
+  return {'x0': audio, 'cond': {'label': labels}}
+
+
+def unconditional(config, cond):
+  """The conditioning of the unconditional pass of classifier-free guidance."""
+  if config.model.conditioning != 'label':
+    return None
+  return {'label': jnp.full_like(cond['label'], config.model.num_classes)}

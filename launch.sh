@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Sweeps and local multi-process launches of experiments/main.py.
+#
+#   ./launch.sh sweep CONFIG WORKROOT key=v1,v2 [key2=v3,v4 ...] [-- extra main.py flags]
+#       Runs the grid of every combination, one after another, each in
+#       WORKROOT/<key>=<v>_<key2>=<v'> (e.g. runs/train.learning_rate=1e-3_model.residual_layers=4),
+#       with --config.<key>=<v> flags. DRY_RUN=1 prints the commands only.
+#
+#   ./launch.sh local N CONFIG WORKDIR [main.py flags]
+#       Starts N processes on this machine joined by jax.distributed (each
+#       gets its share of the local devices), waits for all of them, and
+#       fails if any fails. Process 0's log goes to stdout, the others' to
+#       WORKDIR/process_<i>.log.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+python="${PYTHON:-python3}"
+
+usage() { sed -n '2,16p' "$0"; exit 2; }
+
+sweep() {
+  [[ $# -ge 3 ]] || usage
+  local config="$1" root="$2"; shift 2
+  local -a keys=() values=() extra=()
+  while [[ $# -gt 0 ]]; do
+    if [[ "$1" == "--" ]]; then shift; extra=("$@"); break; fi
+    [[ "$1" == *=* ]] || { echo "sweep: '$1' is not key=v1,v2" >&2; exit 2; }
+    keys+=("${1%%=*}"); values+=("${1#*=}"); shift
+  done
+  # Build the grid as lines of "key=value" tuples separated by spaces.
+  local -a grid=("")
+  for i in "${!keys[@]}"; do
+    local -a next=()
+    IFS=',' read -r -a options <<< "${values[$i]}"
+    for point in "${grid[@]}"; do
+      for v in "${options[@]}"; do next+=("${point:+$point }${keys[$i]}=$v"); done
+    done
+    grid=("${next[@]}")
+  done
+  for point in "${grid[@]}"; do
+    local -a flags=() name=""
+    for kv in $point; do
+      flags+=("--config.${kv}")
+      name="${name:+${name}_}${kv}"
+    done
+    local cmd=("$python" "$here/experiments/main.py" "--config=$config"
+               "--workdir=$root/${name//\//-}" "${flags[@]}" "${extra[@]}")
+    echo "+ ${cmd[*]}"
+    if [[ "${DRY_RUN:-0}" != "1" ]]; then "${cmd[@]}"; fi
+  done
+}
+
+local_launch() {
+  [[ $# -ge 3 ]] || usage
+  local n="$1" config="$2" workdir="$3"; shift 3
+  local port="${PORT:-$((20000 + RANDOM % 20000))}"
+  mkdir -p "$workdir"
+  local -a pids=()
+  for ((i = 0; i < n; i++)); do
+    local log="$workdir/process_$i.log"
+    if ((i == 0)); then log=/dev/stdout; fi
+    AUDIODIFF_COORDINATOR="localhost:$port" AUDIODIFF_NUM_PROCESSES="$n" \
+      AUDIODIFF_PROCESS_ID="$i" \
+      "$python" "$here/experiments/main.py" "--config=$config" "--workdir=$workdir" "$@" \
+      > "$log" 2>&1 &
+    pids+=($!)
+  done
+  local status=0
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  if ((status)); then echo "launch: a process failed; see $workdir/process_*.log" >&2; fi
+  return $status
+}
+
+case "${1:-}" in
+  sweep) shift; sweep "$@" ;;
+  local) shift; local_launch "$@" ;;
+  *) usage ;;
+esac

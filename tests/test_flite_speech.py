@@ -1,0 +1,195 @@
+"""The sentence generator and the flite speech corpus (8 utterances, 22.05 kHz).
+
+Tests that render speech skip when the `flite` binary is not installed
+(Debian/Ubuntu: `apt-get install flite`); the sentence tests always run.
+"""
+
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow_datasets as tfds
+
+from audiodiff.data import audio_folder
+from audiodiff.data import flite_speech
+from audiodiff.data import pipeline
+from audiodiff.data import sentences
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'experiments',
+                                'configs'))
+import base  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+SAMPLE_RATE = 22050
+NUM_TRAIN = 6
+NUM_TEST = 2
+SEED = 0
+
+
+def _require_flite():
+  if shutil.which('flite') is None:
+    pytest.skip('flite is not installed (Debian/Ubuntu: apt-get install flite)')
+
+
+@pytest.fixture(scope='module')
+def corpus(tmp_path_factory):
+  """(data_dir, builder) with the tiny corpus rendered once for the module."""
+  _require_flite()
+  data_dir = tmp_path_factory.mktemp('tfds')
+  builder = flite_speech.prepare(data_dir, SAMPLE_RATE, NUM_TRAIN, NUM_TEST,
+                                 SEED)
+  return data_dir, builder
+
+
+def _read(corpus, split):
+  """All examples of a split via tfds.data_source, in id order."""
+  data_dir, builder = corpus
+  source = tfds.data_source(f'flite_speech/{builder.builder_config.name}',
+                            split=split, data_dir=os.fspath(data_dir))
+  examples = [source[i] for i in range(len(source))]
+  return sorted(examples, key=lambda e: e['id'])
+
+
+# ----------------------------------------------------------------------------
+# Sentences (pure Python, no flite).
+
+
+def test_sentences_are_deterministic_from_seed():
+  assert sentences.sentences(50, seed=3) == sentences.sentences(50, seed=3)
+  assert sentences.sentences(50, seed=3) != sentences.sentences(50, seed=4)
+  # A longer draw extends a shorter one.
+  assert sentences.sentences(80, seed=3)[:50] == sentences.sentences(50, 3)
+
+
+def test_sentences_are_varied():
+  texts = sentences.sentences(3000, seed=SEED)
+  assert len(set(texts)) == 3000
+  counts = [sentences.num_words(t) for t in texts]
+  assert min(counts) == sentences.MIN_WORDS
+  assert max(counts) == sentences.MAX_WORDS
+  assert all(t[0].isupper() and t[-1] in '.?' for t in texts)
+  questions = sum(t.endswith('?') for t in texts) / len(texts)
+  assert 0.15 < questions < 0.6
+  vocabulary = {w.strip('.,?').lower() for t in texts for w in t.split()}
+  assert len(vocabulary) > 250
+  # Many sentence shapes, not one template with swapped words.
+  assert len({t.split()[0] for t in texts}) > 40
+  assert not any(ch.isdigit() for t in texts for ch in t)  # spelled out
+
+
+def test_number_words():
+  assert sentences.number_words(7) == 'seven'
+  assert sentences.number_words(40) == 'forty'
+  assert sentences.number_words(73) == 'seventy three'
+  assert sentences.number_words(105) == 'one hundred and five'
+  with pytest.raises(ValueError):
+    sentences.number_words(1000)
+
+
+def test_split_sentences_disjoint_and_stable():
+  small = sentences.split_sentences(30, 5, SEED)
+  large = sentences.split_sentences(300, 5, SEED)
+  assert len(large['train']) == 300 and len(large['test']) == 5
+  assert not set(large['train']) & set(large['test'])
+  # More training sentences leave the held-out texts unchanged.
+  assert small['test'] == large['test']
+  assert large['train'][:30] == small['train']
+  assert all(sentences.split_of(t) == 'test' for t in large['test'])
+
+
+# ----------------------------------------------------------------------------
+# The rendered corpus.
+
+
+def test_missing_flite_says_how_to_install(monkeypatch, tmp_path):
+  monkeypatch.setattr(flite_speech.shutil, 'which', lambda name: None)
+  with pytest.raises(flite_speech.FliteError, match='apt-get install flite'):
+    flite_speech.prepare(tmp_path, SAMPLE_RATE, 2, 1)
+  assert not list(tmp_path.glob('**/*.array_record*'))
+
+
+def test_texts_and_ids(corpus):
+  expected = sentences.split_sentences(NUM_TRAIN, NUM_TEST, SEED)
+  for split, num in (('train', NUM_TRAIN), ('test', NUM_TEST)):
+    examples = _read(corpus, split)
+    assert [e['id'].decode() for e in examples] == [
+        f'slt_{split}_{i:05d}' for i in range(num)]
+    # Index i speaks the i-th sentence of its split.
+    assert [e['text'].decode() for e in examples] == expected[split]
+    assert all(int(e['label']) == 0 for e in examples)
+  _, builder = corpus
+  assert builder.info.features['label'].names == ['slt']
+
+
+def test_train_and_test_texts_disjoint(corpus):
+  train = {e['text'] for e in _read(corpus, 'train')}
+  test = {e['text'] for e in _read(corpus, 'test')}
+  assert len(train) == NUM_TRAIN and len(test) == NUM_TEST
+  assert not train & test
+
+
+def test_audio_is_speech_like(corpus):
+  examples = _read(corpus, 'train') + _read(corpus, 'test')
+  seconds, words = [], []
+  for e in examples:
+    audio = e['audio']
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert np.all(np.isfinite(audio))
+    assert np.sqrt(np.mean(np.square(audio))) > 1e-3
+    assert np.max(np.abs(audio)) <= 1.0
+    seconds.append(len(audio) / SAMPLE_RATE)
+    words.append(sentences.num_words(e['text'].decode()))
+  seconds, words = np.array(seconds), np.array(words)
+  assert np.all(seconds > 0.3)
+  # slt speaks ~0.28 s per word plus ~0.5 s of pauses (fit over 420
+  # utterances; every one was within 1 s of it).
+  assert np.all(seconds > 0.15 * words)
+  assert np.all(seconds < 1.0 + 0.6 * words)
+
+
+def test_sample_rate_consistent(corpus, tmp_path):
+  _, builder = corpus
+  assert builder.info.metadata['sample_rate'] == SAMPLE_RATE
+  assert builder.info.metadata['voice'] == 'slt'
+  example = _read(corpus, 'test')[0]
+  text = example['text'].decode()
+  # The same sentence at flite's own rate: the stored length is its
+  # polyphase-resampled length, so the stored audio lasts as long.
+  native = flite_speech.render_utterance(text, 16000, tmp_path / 'u.wav',
+                                         flite_speech.find_flite())
+  assert len(example['audio']) == math.ceil(len(native) * SAMPLE_RATE / 16000)
+  assert not (tmp_path / 'u.wav').exists()  # scratch file removed
+
+
+def test_write_ljspeech(corpus, tmp_path):
+  _, builder = corpus
+  out = tmp_path / 'slt'
+  assert flite_speech.write_ljspeech(builder, out) == NUM_TRAIN + NUM_TEST
+  transcripts = audio_folder.read_transcripts(out)
+  assert len(transcripts) == NUM_TRAIN + NUM_TEST
+  example = _read(corpus, 'train')[1]
+  utterance_id = example['id'].decode()
+  assert transcripts[utterance_id] == example['text'].decode()
+  audio, rate = sf.read(out / 'wavs' / f'{utterance_id}.wav', dtype='float32')
+  assert rate == SAMPLE_RATE and len(audio) == len(example['audio'])
+
+
+def test_pipeline_dispatch(corpus, tmp_path):
+  del corpus  # only to skip without flite
+  config = base.get_config()
+  config.data.name = 'flite_speech'
+  config.data.data_dir = str(tmp_path)
+  config.data.num_examples = 3
+  config.data.segment_length = 4096
+  config.audio.sample_rate = 16000
+  config.train.batch_size = 2
+  builder = pipeline.get_builder(config)
+  assert isinstance(builder, flite_speech.FliteSpeech)
+  assert builder.builder_config.num_test == 1
+  assert pipeline.num_classes(config) == 1
+  batch = next(iter(pipeline.get_dataset(config, 'train')))
+  assert batch['audio'].shape == (2, 4096)
+  assert np.all(batch['label'] == 0)

@@ -1,0 +1,141 @@
+"""End-to-end training runs on tiny configs, through the real entry point."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from configs import tiny
+
+from audiodiff import experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN = os.path.join(ROOT, 'experiments', 'main.py')
+TINY = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+
+
+def run_main(workdir, *flags, env=None, check=True, timeout=300):
+  """Runs experiments/main.py with the tiny config; returns the process."""
+  command = [sys.executable, MAIN, f'--config={TINY}', f'--workdir={workdir}', *flags]
+  full_env = {**os.environ, 'JAX_PLATFORMS': 'cpu', **(env or {})}
+  result = subprocess.run(command, capture_output=True, text=True, env=full_env,
+                          timeout=timeout)
+  if check and result.returncode != 0:
+    raise AssertionError(f'{command} failed:\n{result.stdout}\n{result.stderr[-4000:]}')
+  return result
+
+
+def losses(stdout):
+  """Per-step losses from the progress lines."""
+  return np.array([float(line.split('loss ')[1].split()[0])
+                   for line in stdout.splitlines() if line.startswith('step ')])
+
+
+def final_params(workdir, **overrides):
+  config = tiny.get_config()
+  for key, value in overrides.items():
+    section, name = key.split('.')
+    config[section][name] = value
+  exp = experiment.build(config, str(workdir))
+  state, step = exp.checkpointer.restore_latest(exp.init_state())
+  exp.checkpointer.close()
+  return state, step
+
+
+def test_train_writes_outputs_then_sample_and_eval(tmp_path):
+  result = run_main(tmp_path, '--config.train.num_steps=2')
+  assert 'step 2/2' in result.stdout and 'ETA' in result.stdout
+  assert json.load(open(tmp_path / 'config.json'))['model']['name'] == 'diffwave'
+  assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2']
+  wavs = sorted(glob.glob(str(tmp_path / 'samples' / 'step_2' / '*.wav')))
+  pngs = sorted(glob.glob(str(tmp_path / 'samples' / 'step_2' / '*.png')))
+  assert len(wavs) == len(pngs) == 2
+  run_main(tmp_path, '--mode=sample', '--num_samples=3', '--name=mine',
+           '--config.sampler.name=ddim', '--config.sampler.num_steps=5')
+  assert len(glob.glob(str(tmp_path / 'samples' / 'mine' / '*.wav'))) == 3
+  run_main(tmp_path, '--mode=eval')
+  assert np.isfinite(json.load(open(tmp_path / 'eval' / 'step_2.json'))['eval_loss'])
+
+
+def test_mistyped_config_key_fails_naming_it(tmp_path):
+  result = run_main(tmp_path, '--config.train.num_stepz=3', check=False)
+  assert result.returncode != 0
+  assert 'num_stepz' in result.stderr
+
+
+def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
+  steps = 6
+  flags = [f'--config.train.num_steps={steps}', '--config.train.sample_every=100']
+  run_main(tmp_path / 'straight', *flags)
+
+  interrupted = tmp_path / 'interrupted'
+  command = [sys.executable, MAIN, f'--config={TINY}', f'--workdir={interrupted}',
+             *flags, '--config.train.checkpoint_every=2']
+  process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+  deadline = time.time() + 240
+  while not (interrupted / 'checkpoints' / '2' / 'state').exists():
+    assert time.time() < deadline and process.poll() is None
+    time.sleep(0.2)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  run_main(interrupted, *flags, '--config.train.checkpoint_every=2')
+
+  a, step_a = final_params(tmp_path / 'straight')
+  b, step_b = final_params(interrupted)
+  assert step_a == step_b == steps
+  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_corrupt_latest_checkpoint_falls_back(tmp_path, caplog):
+  run_main(tmp_path, '--config.train.num_steps=2')
+  # Damage every data file of the newest checkpoint.
+  for path in glob.glob(str(tmp_path / 'checkpoints' / '2' / 'state' / '**'), recursive=True):
+    if os.path.isfile(path) and 'ocdbt' in path or path.endswith('_METADATA'):
+      with open(path, 'wb') as f:
+        f.write(b'garbage')
+  state, step = final_params(tmp_path)
+  assert step == 1 and int(state.step) == 1
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  result = run_main(tmp_path, '--config.train.num_steps=6',
+                    '--config.train.learning_rate=1e30', '--config.train.grad_clip_norm=1e30',
+                    '--config.train.warmup_steps=0', '--config.train.decay=constant',
+                    check=False)
+  assert result.returncode != 0
+  assert 'Loss became' in result.stderr and 'last good checkpoint' in result.stderr
+  for step in os.listdir(tmp_path / 'checkpoints'):
+    state, _ = final_params(tmp_path)
+    for leaf in jax.tree.leaves(state.params):
+      assert np.all(np.isfinite(leaf))
+
+
+def test_eight_fake_devices_match_one_device(tmp_path):
+  flags = ['--config.train.num_steps=3', '--config.train.log_every=1',
+           '--config.train.batch_size=8', '--config.train.sample_every=100']
+  one = losses(run_main(tmp_path / 'one', *flags).stdout)
+  eight = losses(run_main(tmp_path / 'eight', *flags, env={
+      'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}).stdout)
+  assert len(one) == 3
+  np.testing.assert_allclose(one, eight, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize('config_flags', [
+    ['--config.model.name=mlp', '--config.data.segment_length=1024'],
+    ['--config.model.name=unet1d', '--config.model.unet_channels=(8, 16)'],
+    ['--config.model.conditioning=none', '--config.diffusion.prediction=v',
+     '--config.sampler.name=dpm_solver', '--config.sampler.num_steps=4'],
+])
+def test_other_models_and_options_train(tmp_path, config_flags):
+  run_main(tmp_path, '--config.train.num_steps=1', *config_flags)
+  assert glob.glob(str(tmp_path / 'samples' / 'step_1' / '*.wav'))
