@@ -28,6 +28,12 @@ def check_config(config) -> None:
         f'config.data.segment_length={config.data.segment_length} must be a '
         f'multiple of config.audio.hop_length={config.audio.hop_length} for '
         'mel conditioning.')
+  if conditioning != 'label' and config.sampler.guidance_scale != 1.0:
+    raise ValueError(
+        f'config.sampler.guidance_scale={config.sampler.guidance_scale} needs '
+        'classifier-free guidance, i.e. config.model.conditioning="label"; '
+        f'this model is conditioned on {conditioning!r}. Set '
+        '--config.sampler.guidance_scale=1.')
   if conditioning == 'label' and config.model.num_classes < 1:
     raise ValueError('config.model.conditioning="label" needs '
                      'config.model.num_classes >= 1 (the dataset\'s classes).')

@@ -125,6 +125,19 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   generate_fn = generate.make_generate_fn(config, exp.model, exp.schedule)
   reference_batch = next(iter(data.get_dataset(config, 'test', mesh=exp.mesh,
                                                shuffle=False)))
+  try:
+    state = _train_loop(exp, state, train_iter, train_step, eval_step, generate_fn,
+                        reference_batch, writer)
+  finally:
+    # Also on errors: finish writing the last good checkpoint before exiting.
+    exp.checkpointer.close()
+    writer.close()
+  return state
+
+
+def _train_loop(exp, state, train_iter, train_step, eval_step, generate_fn,
+                reference_batch, writer):
+  config, workdir = exp.config, exp.workdir
   step = int(state.step)
   num_steps = config.train.num_steps
   last_time, last_step = time.time(), step
@@ -161,6 +174,4 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
       exp.checkpointer.save(step, state, train_iter, eval_loss)
     if step % config.train.sample_every == 0 or step == num_steps:
       write_samples(exp, generate_fn, state.ema_params, step, reference_batch, writer)
-  exp.checkpointer.close()
-  writer.close()
   return state

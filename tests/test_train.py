@@ -111,6 +111,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   result = run_main(tmp_path, '--config.train.num_steps=6',
                     '--config.train.learning_rate=1e30', '--config.train.grad_clip_norm=1e30',
                     '--config.train.warmup_steps=0', '--config.train.decay=constant',
+                    '--config.diffusion.loss=l2',
                     check=False)
   assert result.returncode != 0
   assert 'Loss became' in result.stderr and 'last good checkpoint' in result.stderr
@@ -133,9 +134,35 @@ def test_eight_fake_devices_match_one_device(tmp_path):
 @pytest.mark.parametrize('config_flags', [
     ['--config.model.name=mlp', '--config.data.segment_length=1024'],
     ['--config.model.name=unet1d', '--config.model.unet_channels=(8, 16)'],
-    ['--config.model.conditioning=none', '--config.diffusion.prediction=v',
+    ['--config.model.conditioning=none', '--config.sampler.guidance_scale=1',
+     '--config.diffusion.prediction=v',
      '--config.sampler.name=dpm_solver', '--config.sampler.num_steps=4'],
 ])
 def test_other_models_and_options_train(tmp_path, config_flags):
   run_main(tmp_path, '--config.train.num_steps=1', *config_flags)
   assert glob.glob(str(tmp_path / 'samples' / 'step_1' / '*.wav'))
+
+
+def test_two_processes_with_launch_script(tmp_path):
+  """launch.sh starts 2 jax.distributed processes that train one model."""
+  result = subprocess.run(
+      [os.path.join(ROOT, 'launch.sh'), 'local', '2', TINY, str(tmp_path),
+       '--config.train.num_steps=2', '--config.train.sample_every=100'],
+      capture_output=True, text=True, timeout=300,
+      env={**os.environ, 'PYTHON': sys.executable, 'JAX_PLATFORMS': 'cpu'})
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+  assert 'step 2/2' in result.stdout
+  iterator_files = os.listdir(tmp_path / 'checkpoints' / '2' / 'data_iter')
+  assert {'process_0-of-2.json', 'process_1-of-2.json'} <= set(iterator_files)
+
+
+def test_sweep_names_one_workdir_per_point(tmp_path):
+  result = subprocess.run(
+      [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path),
+       'train.learning_rate=1e-3,3e-4', 'model.residual_layers=2,3'],
+      capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
+  assert result.returncode == 0, result.stderr
+  lines = [l for l in result.stdout.splitlines() if l.startswith('+ ')]
+  assert len(lines) == 4
+  assert f'--workdir={tmp_path}/train.learning_rate=3e-4_model.residual_layers=3' in lines[3]
+  assert '--config.model.residual_layers=3' in lines[3]

@@ -6,15 +6,16 @@ conv, relu -> zero-initialised 1x1 conv -> [B, L].
 
 The dilated conv (kernel 3) is written as one matrix product: the shifted
 copies x[t-d], x[t], x[t+d] are concatenated along channels and multiplied by
-the [3C, 2C] kernel. XLA's CPU convolution with dilation is several times
-slower than one large GEMM; `use_matmul_conv=False` runs `nn.Conv` on the
-same [3, C, 2C] kernel as a reference.
+the [3C, 2C] kernel. On CPU the whole 30-layer model trains ~3x faster this
+way than with XLA's dilated convolution; `use_matmul_conv=False` runs
+`nn.Conv` on the same [3, C, 2C] kernel as a reference.
 """
 
 import math
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from audiodiff.models import embeddings
@@ -27,7 +28,7 @@ def upsample_factors(hop_length: int, max_factor: int = 16):
   """Splits hop_length into stage strides, each <= max_factor where possible.
 
   Prime factors are merged greedily (largest first); a prime above max_factor
-  stays one stage. E.g. 256 -> (16, 16), 300 -> (15, 5, 4), 101 -> (101,).
+  stays one stage. E.g. 256 -> (16, 16), 300 -> (5, 15, 4), 101 -> (101,).
   """
   if hop_length < 1:
     raise ValueError(f'hop_length must be >= 1, got {hop_length}.')
@@ -64,8 +65,6 @@ class MelUpsampler(nn.Module):
     if mel.ndim != 3:
       raise ValueError(f'mel must be [B, frames, n_mels], got shape {mel.shape}.')
     h = mel[..., None]
-    if self.hop_length == 1:
-      return mel
     for i, factor in enumerate(upsample_factors(self.hop_length)):
       length = h.shape[1] * factor
       h = nn.ConvTranspose(1, kernel_size=(2 * factor, 3), strides=(factor, 1),
@@ -73,6 +72,48 @@ class MelUpsampler(nn.Module):
                            name=f'stage_{i}')(h)
       h = nn.leaky_relu(h[:, :length], 0.4)
     return h[..., 0]
+
+
+@jax.custom_vjp
+def pointwise_matmul(x, kernel):
+  """x [..., K] @ kernel [K, N] -> [..., N], with a CPU-friendly weight gradient.
+
+  Autodiff of jnp.dot over [B, L, K] contracts the kernel gradient over (B, L)
+  and XLA:CPU then copies g to a transposed layout and falls back from its
+  fast GEMM path; flattening to [B*L, K] and contracting dim 0 directly runs
+  the fused-layer forward+backward ~1.5x faster. Reverse mode only (no jvp).
+  """
+  return jnp.dot(x, kernel)
+
+
+def _pointwise_matmul_fwd(x, kernel):
+  return jnp.dot(x, kernel), (x, kernel)
+
+
+def _pointwise_matmul_bwd(residuals, g):
+  x, kernel = residuals
+  grad_x = jnp.dot(g, kernel.T).astype(x.dtype)
+  grad_kernel = jax.lax.dot_general(
+      x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]), (((0,), (0,)), ((), ())),
+      preferred_element_type=jnp.float32)
+  return grad_x, grad_kernel.astype(kernel.dtype)
+
+
+pointwise_matmul.defvjp(_pointwise_matmul_fwd, _pointwise_matmul_bwd)
+
+
+class PointwiseDense(nn.Module):
+  """A 1x1 conv over time: x [B, L, K] -> [B, L, features]; params as nn.Dense."""
+  features: int
+  dtype: Any = jnp.float32
+  kernel_init: Any = _kaiming
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32)
+    y = pointwise_matmul(x.astype(self.dtype), kernel.astype(self.dtype))
+    return y + bias.astype(self.dtype)
 
 
 class ShiftMatmulConv(nn.Module):
@@ -95,7 +136,7 @@ class ShiftMatmulConv(nn.Module):
     # padded[s] = x[s - d]; slicing works even when d >= L (all-zero shifts).
     stacked = jnp.concatenate([padded[:, :length], x, padded[:, 2 * d:]], axis=-1)
     kernel = kernel.reshape(3 * channels, self.features).astype(self.dtype)
-    return jnp.dot(stacked, kernel) + bias.astype(self.dtype)
+    return pointwise_matmul(stacked, kernel) + bias.astype(self.dtype)
 
 
 class ResidualLayer(nn.Module):
@@ -116,8 +157,8 @@ class ResidualLayer(nn.Module):
       self.dilated_conv = nn.Conv(c2, kernel_size=(3,), kernel_dilation=(d,),
                                   padding=((d, d),), dtype=self.dtype, kernel_init=_kaiming)
     if self.use_mel:
-      self.mel_projection = nn.Dense(c2, dtype=self.dtype, kernel_init=_kaiming)
-    self.output_projection = nn.Dense(c2, dtype=self.dtype, kernel_init=_kaiming)
+      self.mel_projection = PointwiseDense(c2, dtype=self.dtype)
+    self.output_projection = PointwiseDense(c2, dtype=self.dtype)
 
   def project_mel(self, mel_upsampled):
     """[B, L, n_mels] -> this layer's conditioner term [B, L, 2C]."""
@@ -156,8 +197,7 @@ class DiffWave(nn.Module):
 
   def setup(self):
     embeddings.check_conditioning(self.conditioning)
-    self.input_projection = nn.Dense(self.residual_channels, dtype=self.dtype,
-                                     kernel_init=_kaiming)
+    self.input_projection = PointwiseDense(self.residual_channels, dtype=self.dtype)
     self.step_embedding = embeddings.StepEmbedding(self.embedding_dim, self.step_features,
                                                    dtype=self.dtype)
     if self.conditioning == 'label':
@@ -170,11 +210,10 @@ class DiffWave(nn.Module):
                       use_mel=self.conditioning == 'mel',
                       use_matmul_conv=self.use_matmul_conv, dtype=self.dtype)
         for i in range(self.residual_layers)]
-    self.skip_projection = nn.Dense(self.residual_channels, dtype=self.dtype,
-                                    kernel_init=_kaiming)
+    self.skip_projection = PointwiseDense(self.residual_channels, dtype=self.dtype)
     # Zero init: the untrained network predicts 0, a safe start for eps/v/x0.
-    self.output_projection = nn.Dense(1, dtype=self.dtype,
-                                      kernel_init=nn.initializers.zeros)
+    self.output_projection = PointwiseDense(1, dtype=self.dtype,
+                                            kernel_init=nn.initializers.zeros)
 
   def _upsampled_mel(self, cond):
     if cond is None or 'mel' not in cond:

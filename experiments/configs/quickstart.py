@@ -11,23 +11,28 @@ def get_config():
   config = base.get_config()
   config.audio.sample_rate = 8000
   config.audio.f_max = 4000.0
-  config.data.segment_length = 4096
-  config.data.num_examples = 256
+  config.data.segment_length = 2048      # 0.256 s notes
+  config.data.num_examples = 512
+  # Cosine reaches pure noise (alpha_bar_T ~ 0), so sampling from N(0, I) is
+  # consistent even with only 50 steps.
+  config.diffusion.schedule = 'cosine'
   config.diffusion.num_steps = 50
-  config.diffusion.beta_end = 0.05
   config.diffusion.loss = 'l2'
+  # v-prediction keeps x0 = alpha x_t - sigma v well-conditioned where alpha ~ 0.
+  config.diffusion.prediction = 'v'
   config.model.conditioning = 'label'
   config.model.residual_layers = 12
   config.model.residual_channels = 32
   config.model.dilation_cycle = 6
   config.sampler.name = 'ddpm'
   config.sampler.guidance_scale = 2.0
-  config.train.num_steps = 1500
+  config.sampler.clip_x0 = True
+  config.train.num_steps = 2000
   config.train.batch_size = 8
   config.train.learning_rate = 1e-3
   config.train.warmup_steps = 100
-  config.train.log_every = 50
-  config.train.eval_every = 500
+  config.train.log_every = 100
+  config.train.eval_every = 1000
   config.train.checkpoint_every = 500
-  config.train.sample_every = 1500
+  config.train.sample_every = 1000
   return config

@@ -1,0 +1,126 @@
+"""DiffWave BASE vocoder speed, measured as the PyTorch reference figures are.
+
+  python benchmarks/diffwave_speed.py [--train_repeats=3] [--infer_repeats=5]
+
+Prints, all from this one run:
+  - the machine's fp32 matmul ceiling (4096 x 4096 through XLA), GFLOP/s;
+  - the train step (forward + backward + Adam, L1 on the noise) at batch
+    16 x 15,872 samples (62 mel frames x hop 256): median seconds, audio
+    samples/s and the fraction of the matmul ceiling;
+  - 6-step fast inference of 1.01 s of audio at batch 1 (mel conditioner
+    computed once): median seconds and the real-time factor (time / duration).
+Reference (lmnt-com/diffwave, torch CPU, 2 threads, same machine kind):
+train step 57.6 s, 6-step real-time factor 4.37.
+"""
+
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'experiments'))
+from configs import diffwave_vocoder  # pylint: disable=g-import-not-at-top
+
+from audiodiff import data, experiment, generate, train  # pylint: disable=g-import-not-at-top
+
+flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up).')
+flags.DEFINE_integer('infer_repeats', 5, 'Timed inference runs (after one warm-up).')
+flags.DEFINE_integer('batch_size', 16, 'Train batch.')
+flags.DEFINE_integer('frames', 62, 'Mel frames per training example.')
+flags.DEFINE_float('seconds', 1.01, 'Audio duration for inference.')
+FLAGS = flags.FLAGS
+
+
+def median_seconds(fn, repeats):
+  fn()  # compile and warm up
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def matmul_gflops(n=4096, repeats=5):
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+  matmul = jax.jit(jnp.dot)
+  seconds = median_seconds(lambda: matmul(a, b).block_until_ready(), repeats)
+  return 2 * n ** 3 / seconds / 1e9
+
+
+def forward_flops_per_sample(config, with_mel_projection=True):
+  """Matrix-product FLOPs of one DiffWave forward pass per audio sample."""
+  c, layers = config.model.residual_channels, config.model.residual_layers
+  mel = config.audio.n_mels * 2 * c if with_mel_projection else 0
+  per_layer = 2 * (3 * c * 2 * c + mel + c * 2 * c)
+  return layers * per_layer + 2 * (c + c * c + c)
+
+
+def main(argv):
+  del argv
+  config = diffwave_vocoder.get_config()
+  config.data.segment_length = FLAGS.frames * config.audio.hop_length
+  config.train.batch_size = FLAGS.batch_size
+  exp = experiment.build(config, '/tmp/audiodiff_benchmark')
+  device = jax.devices()[0]
+  print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
+        f'{os.cpu_count()} CPU cores')
+  peak = matmul_gflops()
+  print(f'fp32 matmul ceiling (4096^3): {peak:.1f} GFLOP/s')
+
+  state = exp.init_state()
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  print(f'DiffWave BASE: {config.model.residual_layers} layers, '
+        f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters')
+
+  # Train step.
+  step = train.make_train_step(exp)
+  rng = np.random.default_rng(0)
+  batch = data.make_global_batch({
+      'audio': (0.3 * rng.standard_normal((FLAGS.batch_size, config.data.segment_length))
+                ).astype(np.float32),
+      'label': np.zeros(FLAGS.batch_size, np.int32)}, exp.mesh)
+  holder = {'state': state}
+
+  def one_step():
+    holder['state'], metrics = step(holder['state'], batch)
+    jax.block_until_ready(metrics)
+
+  train_seconds = median_seconds(one_step, FLAGS.train_repeats)
+  samples = FLAGS.batch_size * config.data.segment_length
+  train_flops = 3 * forward_flops_per_sample(config) * samples
+  print(f'train step, batch {FLAGS.batch_size} x {config.data.segment_length}: '
+        f'median {train_seconds:.2f} s, {samples / train_seconds:,.0f} audio samples/s, '
+        f'{train_flops / train_seconds / 1e9:.1f} GFLOP/s = '
+        f'{train_flops / train_seconds / 1e9 / peak:.0%} of the matmul ceiling '
+        f'(reference 57.6 s: {57.6 / train_seconds:.2f}x faster)')
+
+  # 6-step fast inference at batch 1.
+  frames = int(round(FLAGS.seconds * config.audio.sample_rate / config.audio.hop_length))
+  duration = frames * config.audio.hop_length / config.audio.sample_rate
+  generate_fn = generate.make_generate_fn(config, exp.model, exp.schedule)
+  mel = jnp.asarray(rng.uniform(0, 1, (1, frames, config.audio.n_mels)), jnp.float32)
+  params = holder['state'].ema_params
+  infer_seconds = median_seconds(
+      lambda: generate_fn(params, jax.random.PRNGKey(0), {'mel': mel}).block_until_ready(),
+      FLAGS.infer_repeats)
+  num_steps = len(config.sampler.fast_betas)
+  # The mel projection runs once per utterance, the rest at every step.
+  once = forward_flops_per_sample(config) - forward_flops_per_sample(config, False)
+  infer_flops = (num_steps * forward_flops_per_sample(config, False) + once) * (
+      frames * config.audio.hop_length)
+  print(f'{num_steps}-step fast inference of {duration:.2f} s (batch 1): median '
+        f'{infer_seconds:.2f} s, real-time factor {infer_seconds / duration:.2f}, '
+        f'{infer_flops / infer_seconds / 1e9:.1f} GFLOP/s = '
+        f'{infer_flops / infer_seconds / 1e9 / peak:.0%} of the matmul ceiling '
+        f'(reference RTF 4.37: {4.37 / (infer_seconds / duration):.2f}x faster)')
+
+
+if __name__ == '__main__':
+  app.run(main)
