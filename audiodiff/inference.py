@@ -117,13 +117,15 @@ def _chunks(num_frames: int, chunk_frames: int, overlap_frames: int):
   return starts
 
 
-def vocode_mel(config, exp, params, mel, rng, *, chunk_frames: int = 256,
-               overlap_frames: int = 16, batch_chunks: int = 8):
+def vocode_mel(config, exp, params, mel, rng, *, chunk_frames: int = 128,
+               overlap_frames: int = 8, batch_chunks: int = 2):
   """Log-mel [frames, n_mels] of any length -> audio [frames * hop].
 
   Long inputs are cut into chunks of `chunk_frames` overlapping by
-  `overlap_frames`, vocoded `batch_chunks` at a time (bounded memory), and
-  joined with linear cross-fades.
+  `overlap_frames`, vocoded `batch_chunks` at a time, and joined with linear
+  cross-fades. Memory is bounded by the chunk batch, not the input length:
+  DiffWave's precomputed conditioner holds num_layers * 2C floats per sample
+  (BASE: 2 x 128 frames x 256 hop x 3840 floats = 1 GB).
   """
   hop = config.audio.hop_length
   num_frames = mel.shape[0]

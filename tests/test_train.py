@@ -133,6 +133,7 @@ def test_eight_fake_devices_match_one_device(tmp_path):
 
 @pytest.mark.parametrize('config_flags', [
     ['--config.model.name=mlp', '--config.data.segment_length=1024'],
+    ['--config.train.compute_dtype=bfloat16'],
     ['--config.model.name=unet1d', '--config.model.unet_channels=(8, 16)'],
     ['--config.model.conditioning=none', '--config.sampler.guidance_scale=1',
      '--config.diffusion.prediction=v',

@@ -23,7 +23,9 @@ def get_config():
   config.model.conditioning = 'label'
   config.model.residual_layers = 12
   config.model.residual_channels = 32
-  config.model.dilation_cycle = 6
+  # Dilations 1 .. 2048: the receptive field spans the whole clip, so the
+  # network can hold one pitch from start to end.
+  config.model.dilation_cycle = 12
   config.sampler.name = 'ddpm'
   config.sampler.guidance_scale = 2.0
   config.sampler.clip_x0 = True
