@@ -21,7 +21,7 @@ from audiodiff.schedules import Schedule
 PARAMETERIZATIONS = ('eps', 'x0', 'v')
 
 
-def _expand(coefficient, like):
+def expand_like(coefficient, like):
   """[B] -> [B, 1, ...] broadcastable against `like`."""
   return jnp.reshape(coefficient, coefficient.shape + (1,) * (like.ndim - coefficient.ndim))
 
@@ -29,13 +29,26 @@ def _expand(coefficient, like):
 def q_sample(schedule: Schedule, x0, t, eps):
   """Samples x_t ~ q(x_t | x_0) in closed form, given the noise eps."""
   alpha, sigma = schedule.alpha_sigma_at(t)
-  return _expand(alpha, x0) * x0 + _expand(sigma, x0) * eps
+  return expand_like(alpha, x0) * x0 + expand_like(sigma, x0) * eps
 
 
 def q_step(schedule: Schedule, x_prev, t, eps):
   """One forward step x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps (integer t)."""
   beta = schedule.betas[t]
-  return _expand(jnp.sqrt(1.0 - beta), x_prev) * x_prev + _expand(jnp.sqrt(beta), x_prev) * eps
+  return expand_like(jnp.sqrt(1.0 - beta), x_prev) * x_prev + expand_like(jnp.sqrt(beta), x_prev) * eps
+
+
+def posterior_coefficients(alpha_bar, alpha_bar_prev):
+  """q(x_prev | x_t, x_0) = N(coef_x0 x_0 + coef_xt x_t, variance) between any
+  two noise levels alpha_bar < alpha_bar_prev (alpha_bar_prev = 1: the data).
+
+  Returns (coef_x0, coef_xt, variance), each shaped like alpha_bar.
+  """
+  beta = 1.0 - alpha_bar / alpha_bar_prev
+  coef_x0 = jnp.sqrt(alpha_bar_prev) * beta / (1.0 - alpha_bar)
+  coef_xt = jnp.sqrt(1.0 - beta) * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+  variance = beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+  return coef_x0, coef_xt, variance
 
 
 def q_posterior(schedule: Schedule, x0, x_t, t):
@@ -45,11 +58,8 @@ def q_posterior(schedule: Schedule, x0, x_t, t):
   """
   alpha_bar = schedule.alpha_bar[t]
   alpha_bar_prev = jnp.where(t > 0, schedule.alpha_bar[jnp.maximum(t - 1, 0)], 1.0)
-  beta = schedule.betas[t]
-  coef_x0 = jnp.sqrt(alpha_bar_prev) * beta / (1.0 - alpha_bar)
-  coef_xt = jnp.sqrt(1.0 - beta) * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
-  mean = _expand(coef_x0, x0) * x0 + _expand(coef_xt, x_t) * x_t
-  variance = beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+  coef_x0, coef_xt, variance = posterior_coefficients(alpha_bar, alpha_bar_prev)
+  mean = expand_like(coef_x0, x0) * x0 + expand_like(coef_xt, x_t) * x_t
   return mean, variance
 
 
@@ -60,14 +70,14 @@ def target(x0, eps, alpha, sigma, parameterization: str):
   if parameterization == 'x0':
     return x0
   if parameterization == 'v':
-    return _expand(alpha, x0) * eps - _expand(sigma, x0) * x0
+    return expand_like(alpha, x0) * eps - expand_like(sigma, x0) * x0
   raise ValueError(f'Unknown parameterization {parameterization!r}; '
                    f'choose one of {PARAMETERIZATIONS}.')
 
 
 def to_x0_eps(prediction, x_t, alpha, sigma, parameterization: str):
   """Converts a network prediction into (x0, eps) given x_t; alpha, sigma [B]."""
-  a, s = _expand(alpha, x_t), _expand(sigma, x_t)
+  a, s = expand_like(alpha, x_t), expand_like(sigma, x_t)
   if parameterization == 'eps':
     return (x_t - s * prediction) / a, prediction
   if parameterization == 'x0':
@@ -127,7 +137,7 @@ def get_loss_fn(schedule: Schedule, apply_fn: Callable, *,
     t = t.astype(jnp.float32)
     eps = jax.random.normal(rng_eps, x0.shape, x0.dtype)
     alpha, sigma = schedule.alpha_sigma_at(t)
-    x_t = _expand(alpha, x0) * x0 + _expand(sigma, x0) * eps
+    x_t = expand_like(alpha, x0) * x0 + expand_like(sigma, x0) * eps
     prediction = apply_fn(params, x_t, t, batch.get('cond'))
     error = prediction.astype(jnp.float32) - target(x0, eps, alpha, sigma, parameterization)
     error = jnp.abs(error) if loss_type == 'l1' else jnp.square(error)

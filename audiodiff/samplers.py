@@ -35,8 +35,7 @@ Registered names: 'ddpm' (ancestral over all T steps), 'ddim' (eta),
 schedule), 'dpm_solver' (DPM-Solver++(2M)).
 """
 
-import functools
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -64,7 +63,7 @@ def _guided_x0_eps(fn, x, t, cond, uncond, alpha, sigma, parameterization,
                                 parameterization)
   if clip_x0:
     x0 = jnp.clip(x0, -1.0, 1.0)
-    eps = (x - diffusion._expand(alpha, x) * x0) / diffusion._expand(sigma, x)
+    eps = (x - diffusion.expand_like(alpha, x) * x0) / diffusion.expand_like(sigma, x)
   return x0, eps
 
 
@@ -99,12 +98,9 @@ def _ancestral(fn, rng, shape, cond, uncond, *, net_t, alpha_bar,
     sigma = jnp.full((batch,), jnp.sqrt(1.0 - ab))
     x0, _ = _guided_x0_eps(fn, x, jnp.full((batch,), net_t[n]), cond, uncond,
                            alpha, sigma, parameterization, guidance_scale, clip_x0)
-    beta = 1.0 - ab / ab_prev
-    mean = (jnp.sqrt(ab_prev) * beta / (1.0 - ab)) * x0 + (
-        jnp.sqrt(1.0 - beta) * (1.0 - ab_prev) / (1.0 - ab)) * x
-    std = jnp.sqrt(beta * (1.0 - ab_prev) / (1.0 - ab))
+    coef_x0, coef_xt, variance = diffusion.posterior_coefficients(ab, ab_prev)
     noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
-    return mean + std * noise
+    return coef_x0 * x0 + coef_xt * x + jnp.sqrt(variance) * noise
 
   x = jax.random.normal(rng_init, shape)
   return jax.lax.fori_loop(0, num, body, x)

@@ -1,6 +1,5 @@
 """Training: one jitted, sharded step; evaluation; samples; checkpoints."""
 
-import functools
 import os
 import time
 
