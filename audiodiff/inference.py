@@ -90,7 +90,10 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None):
           rows[key].append(metrics.evaluate_pair(ref, est, config.audio.sample_rate,
                                                  config.audio))
     results['num_clips'] = len(references)
-    results['sampler'] = f'{config.sampler.name}/{config.sampler.num_steps}'
+    num_steps = {'fast': len(config.sampler.fast_betas),
+                 'ddpm': config.diffusion.num_steps}.get(config.sampler.name,
+                                                        config.sampler.num_steps)
+    results['sampler'] = f'{config.sampler.name}, {num_steps} steps'
     for key, values in rows.items():
       results[key] = metrics.average(values)
   if jax.process_index() == 0:

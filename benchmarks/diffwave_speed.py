@@ -33,6 +33,8 @@ flags.DEFINE_integer('infer_repeats', 5, 'Timed inference runs (after one warm-u
 flags.DEFINE_integer('batch_size', 16, 'Train batch.')
 flags.DEFINE_integer('frames', 62, 'Mel frames per training example.')
 flags.DEFINE_float('seconds', 1.01, 'Audio duration for inference.')
+flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'],
+                  'Compute dtype (parameters, optimizer and loss stay float32).')
 FLAGS = flags.FLAGS
 
 
@@ -67,6 +69,7 @@ def main(argv):
   config = diffwave_vocoder.get_config()
   config.data.segment_length = FLAGS.frames * config.audio.hop_length
   config.train.batch_size = FLAGS.batch_size
+  config.train.compute_dtype = FLAGS.compute_dtype
   exp = experiment.build(config, '/tmp/audiodiff_benchmark')
   device = jax.devices()[0]
   print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
@@ -77,7 +80,8 @@ def main(argv):
   state = exp.init_state()
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   print(f'DiffWave BASE: {config.model.residual_layers} layers, '
-        f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters')
+        f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters, '
+        f'{FLAGS.compute_dtype} compute')
 
   # Train step.
   step = train.make_train_step(exp)
