@@ -51,7 +51,9 @@ class Checkpointer:
     """The newest readable checkpoint (or `step`) as (state, step).
 
     A partial or corrupt checkpoint is skipped, with a warning, for the one
-    before it; (None, None) when there is none.
+    before it; (None, None) when there is none. When checkpoints exist but
+    none can be read (e.g. the config changed the model), this raises rather
+    than letting a fresh run overwrite them.
     """
     steps = self.all_steps()
     if step is not None:
@@ -60,13 +62,22 @@ class Checkpointer:
             f'No checkpoint at step {step} in {self.manager.directory}; '
             f'available steps: {steps}.')
       return self.restore(step, target_state, data_iterator), step
+    last_error = None
     for candidate in reversed(steps):
       try:
         return self.restore(candidate, target_state, data_iterator), candidate
       except Exception as error:  # pylint: disable=broad-except
+        last_error = error
         logging.warning('Checkpoint at step %d in %s cannot be read (%s: %s); '
                         'falling back to the one before it.', candidate,
                         self.manager.directory, type(error).__name__, error)
+    if steps:
+      raise RuntimeError(
+          f'None of the checkpoints {steps} in {self.manager.directory} can be '
+          f'restored into this config\'s train state (last error: '
+          f'{type(last_error).__name__}: {str(last_error)[:300]}). If the config '
+          'changed the model or optimizer, use a new --workdir; the existing '
+          'checkpoints are left untouched.') from last_error
     return None, None
 
   def wait(self):

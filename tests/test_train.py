@@ -167,3 +167,13 @@ def test_sweep_names_one_workdir_per_point(tmp_path):
   assert len(lines) == 4
   assert f'--workdir={tmp_path}/train.learning_rate=3e-4_model.residual_layers=3' in lines[3]
   assert '--config.model.residual_layers=3' in lines[3]
+
+
+def test_incompatible_config_keeps_existing_checkpoints(tmp_path):
+  run_main(tmp_path, '--config.train.num_steps=2')
+  before = sorted(os.listdir(tmp_path / 'checkpoints'))
+  result = run_main(tmp_path, '--config.train.num_steps=4',
+                    '--config.model.residual_channels=16', check=False)
+  assert result.returncode != 0
+  assert 'use a new --workdir' in result.stderr
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
