@@ -54,9 +54,10 @@ def resolve_num_classes(config) -> None:
 
 def build(config, workdir: str) -> Experiment:
   resolve_num_classes(config)
+  model = models.get_model(config)
   tasks.check_config(config)
   return Experiment(
-      config=config, workdir=workdir, model=models.get_model(config),
+      config=config, workdir=workdir, model=model,
       schedule=schedules.get_schedule(config.diffusion),
       optimizer=train_state.make_optimizer(config.train),
       mesh=parallel.make_mesh(),

@@ -21,10 +21,10 @@ def test_config_builds(name):
   config = importlib.import_module(f'configs.{name}').get_config()
   if config.model.conditioning == 'label' and config.model.num_classes == 0:
     config.model.num_classes = 4
+  model = models.get_model(config)
   tasks.check_config(config)
   schedule = schedules.get_schedule(config.diffusion)
   samplers.sampler_from_config(config.sampler, schedule, config.diffusion.prediction)
-  model = models.get_model(config)
   length = config.data.segment_length
   x = jax.ShapeDtypeStruct((1, length), jnp.float32)
   cond = None
