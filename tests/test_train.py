@@ -9,12 +9,13 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import tiny
 
-from audiodiff import experiment
+from audiodiff import experiment, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'experiments', 'main.py')
@@ -129,11 +130,46 @@ def test_eight_fake_devices_match_one_device(tmp_path):
       'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}).stdout)
   assert len(one) == 3
   np.testing.assert_allclose(one, eight, rtol=1e-3, atol=1e-4)
+  # Gradient accumulation keeps every microbatch sharded over the 8 devices.
+  accumulated = losses(run_main(tmp_path / 'eight_accumulated', *flags,
+                                '--config.train.batch_size=16', '--config.train.microbatches=2',
+                                env={'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
+                                ).stdout)
+  assert len(accumulated) == 3 and np.all(np.isfinite(accumulated))
+
+
+def test_accumulated_gradients_equal_full_batch_gradients():
+  rng = np.random.default_rng(0)
+  params = {'w': jnp.asarray(rng.standard_normal((3, 2)), jnp.float32)}
+  inputs = {'x0': jnp.asarray(rng.standard_normal((8, 3)), jnp.float32),
+            'cond': {'label': jnp.arange(8)}}
+
+  def loss_fn(params, batch, rng):
+    del rng  # deterministic, so the slices must add up exactly
+    per_example = jnp.sum(jnp.tanh(batch['x0'] @ params['w']) ** 2, axis=1)
+    per_example = per_example * (1.0 + batch['cond']['label'])
+    return jnp.mean(per_example), {'max': jnp.max(per_example)}
+
+  (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, inputs, None)
+  (loss4, aux4), grads4 = train.accumulated_value_and_grad(
+      loss_fn, params, inputs, jax.random.PRNGKey(0), microbatches=4)
+  np.testing.assert_allclose(loss4, loss, rtol=1e-6)
+  np.testing.assert_allclose(grads4['w'], grads['w'], rtol=1e-5, atol=1e-7)
+  assert aux4['max'].shape == ()
+
+
+@pytest.mark.parametrize('microbatches', [3, 0, 16])
+def test_microbatches_that_do_not_split_the_batch_are_a_clear_error(microbatches):
+  config = tiny.get_config()
+  config.train.batch_size, config.train.microbatches = 8, microbatches
+  with pytest.raises(ValueError, match='config.train.microbatches'):
+    train.check_microbatches(config.train, num_devices=1 if microbatches != 16 else 2)
 
 
 @pytest.mark.parametrize('config_flags', [
     ['--config.model.name=mlp', '--config.data.segment_length=1024'],
     ['--config.train.compute_dtype=bfloat16'],
+    ['--config.train.microbatches=2'],
     ['--config.model.name=unet1d', '--config.model.unet_channels=(8, 16)'],
     ['--config.model.conditioning=none', '--config.sampler.guidance_scale=1',
      '--config.diffusion.prediction=v',

@@ -84,6 +84,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict(dict(
       num_steps=1000,
       batch_size=16,        # global batch size
+      microbatches=1,       # gradient accumulation: the batch runs in this many slices
       learning_rate=2e-4,
       warmup_steps=100,
       decay='cosine',       # 'cosine' or 'constant' after warmup
