@@ -123,7 +123,8 @@ def test_diffwave_precomputed_condition_matches_raw_mel():
   variables = _perturb(jax.jit(model.init)(_key(0), x, t, cond))
   precomputed = jax.jit(lambda v, c: model.apply(v, c, method=model.condition))(variables, cond)
   assert 'mel' not in precomputed
-  assert precomputed['mel_projection'].shape == (4, 2, 300, 16)  # [layers, B, L, 2C]
+  gate, signal = precomputed['mel_projection']
+  assert gate.shape == signal.shape == (4, 2, 300, 8)  # [layers, B, L, C]
   apply = jax.jit(model.apply)
   out_raw = apply(variables, x, t, cond)
   out_pre = apply(variables, x, t, precomputed)

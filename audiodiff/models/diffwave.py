@@ -149,20 +149,20 @@ def reference_conv(y, kernel, dilation: int):
                                       rhs_dilation=(d,), dimension_numbers=('NWC', 'WIO', 'NWC'))
 
 
-def residual_layer(p, x, step_projection, mel_projection, conv):
+def residual_layer(p, x, step_projection, conditioner, conv):
   """One DiffWave layer -> (residual out [B, L, C], skip [B, L, C]).
 
-  p: this layer's parameters (see ResidualStack); x [B, L, C];
-  step_projection [B, C]; mel_projection [B, L, 2C] or None;
-  conv(y, kernel [3, C, 2C]) -> [B, L, 2C], the dilated conv.
+  p: this layer's conv and output parameters (see ResidualStack);
+  x [B, L, C]; step_projection [B, C]; conditioner: the (gate, signal) terms
+  added to the dilated conv's output halves, [C] or [B, L, C] each: its bias,
+  plus the mel projection when mel-conditioned; conv(y, kernel [3, C, 2C])
+  -> [B, L, 2C], the bias-free dilated conv.
   """
   dtype = x.dtype
   y = conv(x + step_projection[:, None, :], p['conv_kernel'].astype(dtype))
-  y = y + p['conv_bias'].astype(dtype)
-  if mel_projection is not None:
-    y = y + mel_projection.astype(dtype)
-  y = checkpoint_name(y, 'gate_input')
   gate, signal = jnp.split(y, 2, axis=-1)
+  gate = checkpoint_name(gate + conditioner[0].astype(dtype), 'gate_input')
+  signal = checkpoint_name(signal + conditioner[1].astype(dtype), 'gate_input')
   y = nn.sigmoid(gate) * jnp.tanh(signal)
   y = pointwise_matmul(y, p['output_kernel'].astype(dtype)) + p['output_bias'].astype(dtype)
   residual, skip = jnp.split(y, 2, axis=-1)
@@ -204,17 +204,22 @@ class ResidualStack(nn.Module):
       self.mel_bias = param('mel_bias', nn.initializers.zeros, (2 * c,))
 
   def project_mel(self, mel_upsampled):
-    """[B, L, n_mels] -> every layer's conditioner term [num_layers, B, L, 2C]."""
+    """[B, L, n_mels] -> every layer's conditioner (gate, signal) terms, each
+    [num_layers, B, L, C]: mel projection plus its bias and the conv bias.
+
+    Kept as two arrays: on CPU, slicing one [.., 2C] array inside the scan
+    compiles to a 5x slower loop.
+    """
     mel = mel_upsampled.astype(self.dtype)
     projection = jnp.einsum('blm,nmf->nblf', mel, self.mel_kernel.astype(self.dtype))
-    return projection + self.mel_bias.astype(self.dtype)[:, None, None, :]
+    bias = (self.mel_bias + self.conv_bias).astype(self.dtype)
+    return tuple(jnp.split(projection + bias[:, None, None, :], 2, axis=-1))
 
   def __call__(self, x, step, mel_upsampled=None, mel_projection=None):
     """x [B, L, C], step [B, F] -> sum of skips [B, L, C].
 
     Mel conditioning (n_mels > 0) takes either mel_upsampled [B, L, n_mels],
-    projected inside each layer, or mel_projection [num_layers, B, L, 2C]
-    from `project_mel`.
+    projected inside each layer, or mel_projection from `project_mel`.
     """
     p = {'conv_kernel': self.conv_kernel, 'conv_bias': self.conv_bias,
          'output_kernel': self.output_kernel, 'output_bias': self.output_bias}
@@ -226,20 +231,23 @@ class ResidualStack(nn.Module):
     x = x.astype(self.dtype)
     dilations = [2**(i % self.dilation_cycle) for i in range(self.num_layers)]
 
-    def mel_term(layer_p, projection):
-      if projection is not None or mel_upsampled is None:
-        return projection
-      return (pointwise_matmul(mel_upsampled.astype(self.dtype),
-                               layer_p['mel_kernel'].astype(self.dtype))
-              + layer_p['mel_bias'].astype(self.dtype))
+    def conditioner(layer_p, i):
+      """Layer i's (gate, signal) terms: [C] biases, or [B, L, C] with mels."""
+      if mel_projection is not None:  # from project_mel, biases included
+        return mel_projection[0][i], mel_projection[1][i]
+      terms = layer_p['conv_bias'].astype(self.dtype)
+      if mel_upsampled is not None:
+        terms = terms + (pointwise_matmul(mel_upsampled.astype(self.dtype),
+                                          layer_p['mel_kernel'].astype(self.dtype))
+                         + layer_p['mel_bias'].astype(self.dtype))
+      return tuple(jnp.split(terms, 2, axis=-1))
 
     if not self.use_matmul_conv:  # reference: unrolled, XLA's dilated conv
       skips = jnp.zeros_like(x)
       for i, d in enumerate(dilations):
         layer_p = jax.tree.map(lambda a, i=i: a[i], p)
-        projection = None if mel_projection is None else mel_projection[i]
         conv = lambda y, kernel, d=d: reference_conv(y, kernel, d)
-        x, skip = residual_layer(layer_p, x, steps[i], mel_term(layer_p, projection), conv)
+        x, skip = residual_layer(layer_p, x, steps[i], conditioner(layer_p, i), conv)
         skips = skips + skip
       return skips
 
@@ -247,9 +255,9 @@ class ResidualStack(nn.Module):
 
     def body(carry, layer):
       x, skips = carry
-      layer_p, step_projection, dilation, projection = layer
+      layer_p, step_projection, dilation, i = layer
       conv = lambda y, kernel: shift_matmul_conv(y, kernel, dilation, max_dilation)
-      x, skip = residual_layer(layer_p, x, step_projection, mel_term(layer_p, projection), conv)
+      x, skip = residual_layer(layer_p, x, step_projection, conditioner(layer_p, i), conv)
       return (x, skips + skip), None
 
     # Under autodiff, keep only each layer's gate input [B, L, 2C] (and the
@@ -258,7 +266,9 @@ class ResidualStack(nn.Module):
     # -30% on CPU).
     body = jax.checkpoint(body, prevent_cse=False,
                           policy=jax.checkpoint_policies.save_only_these_names('gate_input'))
-    layers = (p, steps, jnp.asarray(dilations, jnp.int32), mel_projection)
+    # The precomputed mel terms are indexed by layer inside the body, not
+    # scanned over: the scan's own slicing compiled to a slower loop on CPU.
+    layers = (p, steps, jnp.asarray(dilations, jnp.int32), jnp.arange(self.num_layers))
     (_, skips), _ = jax.lax.scan(body, (x, jnp.zeros_like(x)), layers)
     return skips
 
@@ -312,8 +322,9 @@ class DiffWave(nn.Module):
   def condition(self, cond):
     """Per-utterance work, done once before sampling.
 
-    Returns cond with 'mel' replaced by 'mel_projection' [num_layers, B,
-    frames * hop_length, 2C] (memory: num_layers * 2C floats per sample).
+    Returns cond with 'mel' replaced by 'mel_projection': every layer's
+    (gate, signal) terms, each [num_layers, B, frames * hop_length, C]
+    (memory: num_layers * 2C floats per sample).
     'label' and other keys pass through unchanged.
     """
     cond = {} if cond is None else dict(cond)
@@ -335,12 +346,14 @@ class DiffWave(nn.Module):
     mel_upsampled = mel_projection = None
     if self.conditioning == 'mel':
       if 'mel_projection' in (cond or {}):
-        mel_projection = cond['mel_projection']
+        mel_projection = tuple(cond['mel_projection'])
         expected = (self.residual_layers, batch)
-        if mel_projection.ndim != 4 or mel_projection.shape[:2] != expected:
-          raise ValueError(f"cond['mel_projection'] has shape {mel_projection.shape}; "
-                           f'expected [num_layers, B, L, 2C] with [num_layers, B] = {expected}.')
-        frames_length = mel_projection.shape[2]
+        shapes = [term.shape for term in mel_projection]
+        if len(shapes) != 2 or any(len(s) != 4 or s[:2] != expected for s in shapes):
+          raise ValueError(f"cond['mel_projection'] has shapes {shapes}; expected (gate, "
+                           f'signal) from `condition`, each [num_layers, B, L, C] with '
+                           f'[num_layers, B] = {expected}.')
+        frames_length = shapes[0][2]
       else:
         mel_upsampled = self._upsampled_mel(cond)
         frames_length = mel_upsampled.shape[1]
