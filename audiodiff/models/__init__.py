@@ -22,40 +22,32 @@ SUPPORTED_CONDITIONING = {
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
+def _shared_settings(model_config, audio_config, dtype, uses_mel=True):
+  """The settings every denoiser takes; mel shape only for mel-capable ones."""
+  settings = dict(conditioning=model_config.conditioning, num_classes=model_config.num_classes,
+                  embedding_dim=model_config.embedding_dim, dtype=dtype)
+  if uses_mel:
+    settings.update(hop_length=audio_config.hop_length, n_mels=audio_config.n_mels)
+  return settings
+
+
 def _build_diffwave(model_config, audio_config, dtype):
-  return DiffWave(
-      residual_layers=model_config.residual_layers,
-      residual_channels=model_config.residual_channels,
-      dilation_cycle=model_config.dilation_cycle,
-      conditioning=model_config.conditioning,
-      num_classes=model_config.num_classes,
-      hop_length=audio_config.hop_length,
-      n_mels=audio_config.n_mels,
-      embedding_dim=model_config.embedding_dim,
-      dtype=dtype)
+  return DiffWave(residual_layers=model_config.residual_layers,
+                  residual_channels=model_config.residual_channels,
+                  dilation_cycle=model_config.dilation_cycle,
+                  **_shared_settings(model_config, audio_config, dtype))
 
 
 def _build_unet1d(model_config, audio_config, dtype):
-  return UNet1D(
-      channels=tuple(model_config.unet_channels),
-      blocks_per_level=model_config.unet_blocks_per_level,
-      downsample=model_config.unet_downsample,
-      conditioning=model_config.conditioning,
-      num_classes=model_config.num_classes,
-      hop_length=audio_config.hop_length,
-      n_mels=audio_config.n_mels,
-      embedding_dim=model_config.embedding_dim,
-      dtype=dtype)
+  return UNet1D(channels=tuple(model_config.unet_channels),
+                blocks_per_level=model_config.unet_blocks_per_level,
+                downsample=model_config.unet_downsample,
+                **_shared_settings(model_config, audio_config, dtype))
 
 
 def _build_mlp(model_config, audio_config, dtype):
-  del audio_config  # No mel conditioning.
-  return MLPDenoiser(
-      hidden=model_config.mlp_hidden,
-      conditioning=model_config.conditioning,
-      num_classes=model_config.num_classes,
-      embedding_dim=model_config.embedding_dim,
-      dtype=dtype)
+  return MLPDenoiser(hidden=model_config.mlp_hidden,
+                     **_shared_settings(model_config, audio_config, dtype, uses_mel=False))
 
 
 _BUILDERS = {'diffwave': _build_diffwave, 'unet1d': _build_unet1d, 'mlp': _build_mlp}
