@@ -255,7 +255,8 @@ class ResidualStack(nn.Module):
 
     def body(carry, layer):
       x, skips = carry
-      layer_p, step_projection, dilation, i = layer
+      layer_p, step_projection, i = layer
+      dilation = jnp.left_shift(1, i % self.dilation_cycle)
       conv = lambda y, kernel: shift_matmul_conv(y, kernel, dilation, max_dilation)
       x, skip = residual_layer(layer_p, x, step_projection, conditioner(layer_p, i), conv)
       return (x, skips + skip), None
@@ -268,7 +269,7 @@ class ResidualStack(nn.Module):
                           policy=jax.checkpoint_policies.save_only_these_names('gate_input'))
     # The precomputed mel terms are indexed by layer inside the body, not
     # scanned over: the scan's own slicing compiled to a slower loop on CPU.
-    layers = (p, steps, jnp.asarray(dilations, jnp.int32), jnp.arange(self.num_layers))
+    layers = (p, steps, jnp.arange(self.num_layers))
     (_, skips), _ = jax.lax.scan(body, (x, jnp.zeros_like(x)), layers)
     return skips
 
