@@ -1,4 +1,4 @@
-"""Samplers: from pure noise back to data, each one loop inside JAX.
+"""Samplers: from noise back to data, each one loop inside JAX.
 
 The denoiser interface
 ----------------------
@@ -6,11 +6,11 @@ Every sampler is driven by a plain callable
 
     fn(x_t, t, cond) -> prediction
 
-  x_t:  float [B, ...], the noisy signal;
+  x_t:  float [B, ...], the noisy signal (in the prior's coordinates, below);
   t:    float32 [B], the step index on the *trained* schedule, 0 .. T-1,
         possibly fractional (alpha_bar at t comes from
         `Schedule.alpha_bar_at(t)`, log-SNR interpolated linearly);
-  cond: whatever conditioning the caller passes (a dict of arrays, or None);
+  cond: whatever conditioning the caller passes (a pytree of arrays, or None);
   returns an array shaped like x_t holding the prediction of the
   parameterization given to the sampler: 'eps' (noise), 'x0' (clean signal) or
   'v' (alpha eps - sigma x0).
@@ -20,22 +20,36 @@ analytic denoiser (e.g. the exact noise predictor of a Gaussian) works the same.
 
 Using a sampler
 ---------------
-    sampler = get_sampler('dpm_solver', schedule, parameterization='eps',
-                          num_steps=20)
-    x0 = sampler(fn, rng, shape, cond=None, uncond=None)   # [shape]
+    sample = get_sampler('dpm_solver', schedule, parameterization='eps',
+                         num_steps=20)
+    x0 = sample(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None)
+    sample.num_evals        # network calls per sample (here 20)
 
-`sampler` is a pure function; wrap it in `jax.jit` with `fn` and `shape`
-closed over. Classifier-free guidance: give `guidance_scale` w != 1 and
-`uncond`, the conditioning of the unconditional pass (e.g. labels set to the
-"no label" id); the prediction is uncond + w (cond - uncond), both passes in one
-batched call. `clip_x0` clips the predicted x0 to [-1, 1] at every step.
+`sample` is a pure function; wrap it in `jax.jit` with `fn` and `shape`
+closed over. Options are explicit keyword arguments: one a sampler does not
+take fails with a message naming it.
+
+- Classifier-free guidance: `guidance_scale` w != 1 and `uncond`, the
+  conditioning of the unconditional pass; the prediction is
+  uncond + w (cond - uncond), both passes in one batched call.
+- A data-dependent prior `Prior(mean, scale)` (PriorGrad, Grad-TTS): the
+  terminal distribution is N(mean, diag(scale^2)) and the diffusion runs on
+  z = (x - mean) / scale, the coordinates `fn` was trained in. None is mean 0,
+  scale 1 (bit-identical output). `temperature` scales the starting noise.
+- `Hooks(x0=..., step=...)`, both in data coordinates: `x0(x0, x_t, info)`
+  may return a corrected x0 prediction at every step (data consistency,
+  reconstruction guidance); `step(x, info)` may change x after every step
+  (RePaint-style replacement). `info` is a `HookInfo`.
+- `clip_x0` clips the predicted x0 (data coordinates) to [-1, 1].
 
 Registered names: 'ddpm' (ancestral over all T steps), 'ddim' (eta),
 'fast' (DiffWave fast sampling with a short beta list aligned onto the trained
 schedule), 'dpm_solver' (DPM-Solver++(2M)).
 """
 
-from typing import Callable, Sequence
+import dataclasses
+import inspect
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -44,37 +58,138 @@ import numpy as np
 from audiodiff import diffusion
 from audiodiff.schedules import Schedule
 
-Denoiser = Callable[[jnp.ndarray, jnp.ndarray, object], jnp.ndarray]
+Denoiser = Callable[[jnp.ndarray, jnp.ndarray, Any], jnp.ndarray]
 
 
-def _guided_x0_eps(fn, x, t, cond, uncond, alpha, sigma, parameterization,
-                   guidance_scale, clip_x0):
-  """(x0, eps) predictions at x [B, ...], t [B], with guidance and clipping."""
-  if guidance_scale == 1.0:
-    prediction = fn(x, t, cond)
-  else:
-    both = jax.tree.map(lambda c, u: jnp.concatenate([c, u]), cond, uncond)
+@dataclasses.dataclass(frozen=True)
+class Prior:
+  """Terminal distribution N(mean, diag(scale^2)); arrays broadcastable to x."""
+  mean: Any = 0.0
+  scale: Any = 1.0
+
+  def to_data(self, z):
+    """Diffusion coordinates z -> data x = mean + scale z."""
+    return self.mean + self.scale * z
+
+  def to_diffusion(self, x):
+    """Data x -> diffusion coordinates z = (x - mean) / scale."""
+    return (x - self.mean) / self.scale
+
+
+@dataclasses.dataclass(frozen=True)
+class HookInfo:
+  """What a hook knows about the current step.
+
+  step: int32 scalar, the loop index (0 at the noisiest step);
+  t: float32 [B], the trained-schedule step fed to the network;
+  alpha, sigma: float32 scalars of the noise level x_t is at (x0 hook) or x
+    has just reached (step hook; alpha = 1, sigma = 0 after the last step);
+  denoise: x_t [B, ...] (data coordinates) -> x0 prediction at this step,
+    without hooks: differentiate through it for reconstruction guidance.
+  """
+  step: Any
+  t: Any
+  alpha: Any
+  sigma: Any
+  denoise: Optional[Callable] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+  """x0(x0, x_t, info) -> x0 and step(x, info) -> x, each optional."""
+  x0: Optional[Callable] = None
+  step: Optional[Callable] = None
+
+
+class Sampler:
+  """A sampling function with its network-call count.
+
+  __call__(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None)
+  -> x0 [shape] in data coordinates.
+  """
+
+  def __init__(self, loop, num_evals: int, name: str):
+    self._loop = loop
+    self.num_evals = num_evals
+    self.name = name
+
+  def __call__(self, fn: Denoiser, rng, shape: Sequence[int], cond=None, uncond=None,
+               prior: Optional[Prior] = None, hooks: Optional[Hooks] = None):
+    return self._loop(fn, rng, tuple(shape), cond, uncond, prior, hooks or Hooks())
+
+  def __repr__(self):
+    return f'Sampler({self.name}, num_evals={self.num_evals})'
+
+
+class _Denoiser:
+  """One network call in diffusion coordinates, with guidance, clipping and the
+  x0 hook: z [B, ...], t [B] -> (z0, eps) predictions."""
+
+  def __init__(self, fn, cond, uncond, prior, hooks, parameterization,
+               guidance_scale, clip_x0):
+    if guidance_scale != 1.0 and uncond is None:
+      raise ValueError('Classifier-free guidance (guidance_scale != 1) needs '
+                       '`uncond`, the conditioning of the unconditional pass.')
+    self.fn, self.cond, self.uncond = fn, cond, uncond
+    self.prior, self.hooks = prior, hooks
+    self.parameterization = parameterization
+    self.guidance_scale, self.clip_x0 = guidance_scale, clip_x0
+
+  def _prediction(self, z, t):
+    if self.guidance_scale == 1.0:
+      return self.fn(z, t, self.cond)
+    both = jax.tree.map(lambda c, u: jnp.concatenate([c, u]), self.cond, self.uncond)
     conditional, unconditional = jnp.split(
-        fn(jnp.concatenate([x, x]), jnp.concatenate([t, t]), both), 2)
+        self.fn(jnp.concatenate([z, z]), jnp.concatenate([t, t]), both), 2)
     # Predictions are linear in (x0, eps) given x_t, so mixing them here is
     # the same as mixing in eps space.
-    prediction = unconditional + guidance_scale * (conditional - unconditional)
-  x0, eps = diffusion.to_x0_eps(prediction.astype(jnp.float32), x, alpha, sigma,
-                                parameterization)
-  if clip_x0:
-    x0 = jnp.clip(x0, -1.0, 1.0)
-    eps = (x - diffusion.expand_like(alpha, x) * x0) / diffusion.expand_like(sigma, x)
-  return x0, eps
+    return unconditional + self.guidance_scale * (conditional - unconditional)
+
+  def _data(self, z):
+    return z if self.prior is None else self.prior.to_data(z)
+
+  def _diffusion(self, x):
+    return x if self.prior is None else self.prior.to_diffusion(x)
+
+  def __call__(self, step, z, t, alpha, sigma):
+    """step: loop index; z [B, ...]; t [B]; alpha, sigma scalars -> (z0, eps)."""
+    batch_alpha = jnp.full(z.shape[:1], alpha)
+    batch_sigma = jnp.full(z.shape[:1], sigma)
+
+    def x0_of(x_t):
+      z_t = self._diffusion(x_t)
+      z0, _ = diffusion.to_x0_eps(self._prediction(z_t, t).astype(jnp.float32), z_t,
+                                  batch_alpha, batch_sigma, self.parameterization)
+      return self._data(z0)
+
+    z0, eps = diffusion.to_x0_eps(self._prediction(z, t).astype(jnp.float32), z,
+                                  batch_alpha, batch_sigma, self.parameterization)
+    if not self.clip_x0 and self.hooks.x0 is None:
+      return z0, eps
+    x0 = self._data(z0)
+    if self.clip_x0:
+      x0 = jnp.clip(x0, -1.0, 1.0)
+    if self.hooks.x0 is not None:
+      info = HookInfo(step=step, t=t, alpha=alpha, sigma=sigma, denoise=x0_of)
+      x0 = self.hooks.x0(x0, self._data(z), info)
+    z0 = self._diffusion(x0)
+    return z0, (z - alpha * z0) / sigma
+
+  def after_step(self, step, z, t, alpha, sigma):
+    """Applies the step hook to z, now at noise level (alpha, sigma)."""
+    if self.hooks.step is None:
+      return z
+    info = HookInfo(step=step, t=t, alpha=alpha, sigma=sigma)
+    return self._diffusion(self.hooks.step(self._data(z), info))
 
 
-def _check_guidance(guidance_scale, uncond):
-  if guidance_scale != 1.0 and uncond is None:
-    raise ValueError('Classifier-free guidance (guidance_scale != 1) needs '
-                     '`uncond`, the conditioning of the unconditional pass.')
+def _initial_noise(rng, shape, temperature):
+  noise = jax.random.normal(rng, shape)
+  return noise if temperature == 1.0 else temperature * noise
 
 
-def _ancestral(fn, rng, shape, cond, uncond, *, net_t, alpha_bar,
-               parameterization, guidance_scale, clip_x0):
+def _ancestral_loop(net_t, alpha_bar, *, parameterization, guidance_scale, clip_x0,
+                    temperature):
   """Ancestral sampling down a sampling schedule.
 
   Args:
@@ -83,41 +198,41 @@ def _ancestral(fn, rng, shape, cond, uncond, *, net_t, alpha_bar,
       alpha_bar at net_t); step n goes from alpha_bar[n] to alpha_bar[n-1]
       (1 for n = 0) with the posterior variance as noise.
   """
-  _check_guidance(guidance_scale, uncond)
   alpha_bar = jnp.asarray(alpha_bar, jnp.float32)
   net_t = jnp.asarray(net_t, jnp.float32)
   alpha_bar_prev = jnp.concatenate([jnp.ones((1,)), alpha_bar[:-1]])
   num = alpha_bar.shape[0]
-  rng_init, rng_loop = jax.random.split(rng)
-  batch = shape[0]
 
-  def body(i, x):
-    n = num - 1 - i
-    ab, ab_prev = alpha_bar[n], alpha_bar_prev[n]
-    alpha = jnp.full((batch,), jnp.sqrt(ab))
-    sigma = jnp.full((batch,), jnp.sqrt(1.0 - ab))
-    x0, _ = _guided_x0_eps(fn, x, jnp.full((batch,), net_t[n]), cond, uncond,
-                           alpha, sigma, parameterization, guidance_scale, clip_x0)
-    coef_x0, coef_xt, variance = diffusion.posterior_coefficients(ab, ab_prev)
-    noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
-    return coef_x0 * x0 + coef_xt * x + jnp.sqrt(variance) * noise
+  def loop(fn, rng, shape, cond, uncond, prior, hooks):
+    denoise = _Denoiser(fn, cond, uncond, prior, hooks, parameterization,
+                        guidance_scale, clip_x0)
+    rng_init, rng_loop = jax.random.split(rng)
+    batch = shape[0]
 
-  x = jax.random.normal(rng_init, shape)
-  return jax.lax.fori_loop(0, num, body, x)
+    def body(i, z):
+      n = num - 1 - i
+      ab, ab_prev = alpha_bar[n], alpha_bar_prev[n]
+      t = jnp.full((batch,), net_t[n])
+      z0, _ = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
+      coef_x0, coef_xt, variance = diffusion.posterior_coefficients(ab, ab_prev)
+      noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
+      z = coef_x0 * z0 + coef_xt * z + jnp.sqrt(variance) * noise
+      return denoise.after_step(i, z, t, jnp.sqrt(ab_prev), jnp.sqrt(1.0 - ab_prev))
+
+    z = jax.lax.fori_loop(0, num, body, _initial_noise(rng_init, shape, temperature))
+    return z if prior is None else prior.to_data(z)
+
+  return loop
 
 
 def ddpm(schedule: Schedule, *, parameterization='eps', guidance_scale=1.0,
-         clip_x0=False, **unused):
+         clip_x0=False, temperature=1.0):
   """DDPM ancestral sampling over all T trained steps (T network calls)."""
-  del unused
-
-  def sample(fn: Denoiser, rng, shape: Sequence[int], cond=None, uncond=None):
-    return _ancestral(fn, rng, tuple(shape), cond, uncond,
-                      net_t=jnp.arange(schedule.num_steps, dtype=jnp.float32),
-                      alpha_bar=schedule.alpha_bar,
-                      parameterization=parameterization,
-                      guidance_scale=guidance_scale, clip_x0=clip_x0)
-  return sample
+  loop = _ancestral_loop(jnp.arange(schedule.num_steps, dtype=jnp.float32),
+                         schedule.alpha_bar, parameterization=parameterization,
+                         guidance_scale=guidance_scale, clip_x0=clip_x0,
+                         temperature=temperature)
+  return Sampler(loop, schedule.num_steps, 'ddpm')
 
 
 def align_fast_schedule(schedule: Schedule, fast_betas) -> tuple:
@@ -140,16 +255,13 @@ def align_fast_schedule(schedule: Schedule, fast_betas) -> tuple:
 
 
 def fast(schedule: Schedule, *, fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),
-         parameterization='eps', guidance_scale=1.0, clip_x0=False, **unused):
+         parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
   """DiffWave fast sampling: ancestral steps on a short user beta list."""
-  del unused
   net_t, alpha_bar = align_fast_schedule(schedule, fast_betas)
-
-  def sample(fn: Denoiser, rng, shape: Sequence[int], cond=None, uncond=None):
-    return _ancestral(fn, rng, tuple(shape), cond, uncond, net_t=net_t,
-                      alpha_bar=alpha_bar, parameterization=parameterization,
-                      guidance_scale=guidance_scale, clip_x0=clip_x0)
-  return sample
+  loop = _ancestral_loop(net_t, alpha_bar, parameterization=parameterization,
+                         guidance_scale=guidance_scale, clip_x0=clip_x0,
+                         temperature=temperature)
+  return Sampler(loop, len(fast_betas), 'fast')
 
 
 def _integer_grid(schedule: Schedule, num_steps: int):
@@ -161,38 +273,37 @@ def _integer_grid(schedule: Schedule, num_steps: int):
 
 
 def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, parameterization='eps',
-         guidance_scale=1.0, clip_x0=False, **unused):
+         guidance_scale=1.0, clip_x0=False, temperature=1.0):
   """DDIM (Song et al. 2021) on `num_steps` evenly spaced steps; eta=0 is
   deterministic, eta=1 matches ancestral sampling's noise level."""
-  del unused
   grid = _integer_grid(schedule, num_steps)
+  alpha_bar = schedule.alpha_bar_at(grid)
+  alpha_bar_next = jnp.concatenate([alpha_bar[1:], jnp.ones((1,))])
 
-  def sample(fn: Denoiser, rng, shape: Sequence[int], cond=None, uncond=None):
-    _check_guidance(guidance_scale, uncond)
-    shape = tuple(shape)
-    batch = shape[0]
-    alpha_bar = schedule.alpha_bar_at(grid)
-    alpha_bar_next = jnp.concatenate([alpha_bar[1:], jnp.ones((1,))])
+  def loop(fn, rng, shape, cond, uncond, prior, hooks):
+    denoise = _Denoiser(fn, cond, uncond, prior, hooks, parameterization,
+                        guidance_scale, clip_x0)
     rng_init, rng_loop = jax.random.split(rng)
+    batch = shape[0]
 
-    def body(i, x):
+    def body(i, z):
       ab, ab_next = alpha_bar[i], alpha_bar_next[i]
-      alpha = jnp.full((batch,), jnp.sqrt(ab))
-      sigma = jnp.full((batch,), jnp.sqrt(1.0 - ab))
-      x0, eps = _guided_x0_eps(fn, x, jnp.full((batch,), grid[i]), cond, uncond,
-                               alpha, sigma, parameterization, guidance_scale,
-                               clip_x0)
+      t = jnp.full((batch,), grid[i])
+      z0, eps = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
       std = eta * jnp.sqrt((1.0 - ab_next) / (1.0 - ab) * (1.0 - ab / ab_next))
       direction = jnp.sqrt(jnp.maximum(1.0 - ab_next - std ** 2, 0.0))
       noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
-      return jnp.sqrt(ab_next) * x0 + direction * eps + std * noise
+      z = jnp.sqrt(ab_next) * z0 + direction * eps + std * noise
+      return denoise.after_step(i, z, t, jnp.sqrt(ab_next), jnp.sqrt(1.0 - ab_next))
 
-    return jax.lax.fori_loop(0, num_steps, body, jax.random.normal(rng_init, shape))
-  return sample
+    z = jax.lax.fori_loop(0, num_steps, body, _initial_noise(rng_init, shape, temperature))
+    return z if prior is None else prior.to_data(z)
+
+  return Sampler(loop, num_steps, 'ddim')
 
 
 def dpm_solver(schedule: Schedule, *, num_steps=20, parameterization='eps',
-               guidance_scale=1.0, clip_x0=False, **unused):
+               guidance_scale=1.0, clip_x0=False, temperature=1.0):
   """DPM-Solver++(2M) (Lu et al. 2022), data-prediction multistep solver of
   the probability-flow ODE, with `num_steps` network calls.
 
@@ -200,64 +311,74 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, parameterization='eps',
   first step is first order, and the last call's x0 prediction is returned
   (the step from t = 0 to the data, lambda = inf, is first order).
   """
-  del unused
   if num_steps < 1:
     raise ValueError(f'config.sampler.num_steps={num_steps} must be >= 1.')
+  lam = jnp.linspace(schedule.log_snr[-1] / 2, schedule.log_snr[0] / 2, num_steps)
+  grid = schedule.t_at_log_snr(2 * lam)
+  alpha = jnp.sqrt(jax.nn.sigmoid(2 * lam))
+  sigma = jnp.sqrt(jax.nn.sigmoid(-2 * lam))
 
-  def sample(fn: Denoiser, rng, shape: Sequence[int], cond=None, uncond=None):
-    _check_guidance(guidance_scale, uncond)
-    shape = tuple(shape)
+  def loop(fn, rng, shape, cond, uncond, prior, hooks):
+    denoise = _Denoiser(fn, cond, uncond, prior, hooks, parameterization,
+                        guidance_scale, clip_x0)
     batch = shape[0]
-    lam_max = schedule.log_snr[0] / 2
-    lam_min = schedule.log_snr[-1] / 2
-    lam = jnp.linspace(lam_min, lam_max, num_steps)
-    grid = schedule.t_at_log_snr(2 * lam)
-    alpha = jnp.sqrt(jax.nn.sigmoid(2 * lam))
-    sigma = jnp.sqrt(jax.nn.sigmoid(-2 * lam))
 
-    def denoise(i, x):
-      x0, _ = _guided_x0_eps(fn, x, jnp.full((batch,), grid[i]), cond, uncond,
-                             jnp.full((batch,), alpha[i]),
-                             jnp.full((batch,), sigma[i]), parameterization,
-                             guidance_scale, clip_x0)
-      return x0
+    def x0_at(i, z):
+      return denoise(i, z, jnp.full((batch,), grid[i]), alpha[i], sigma[i])[0]
 
     def body(i, carry):
-      x, x0_prev = carry
-      x0 = denoise(i, x)
+      z, z0_prev = carry
+      z0 = x0_at(i, z)
       h = lam[i + 1] - lam[i]
       h_prev = lam[i] - lam[jnp.maximum(i - 1, 0)]
       r = h_prev / h
-      second_order = (1 + 0.5 / r) * x0 - (0.5 / r) * x0_prev
-      d = jnp.where(i == 0, x0, second_order)
-      x_next = (sigma[i + 1] / sigma[i]) * x - alpha[i + 1] * jnp.expm1(-h) * d
-      return x_next, x0
+      second_order = (1 + 0.5 / r) * z0 - (0.5 / r) * z0_prev
+      d = jnp.where(i == 0, z0, second_order)
+      z = (sigma[i + 1] / sigma[i]) * z - alpha[i + 1] * jnp.expm1(-h) * d
+      z = denoise.after_step(i, z, jnp.full((batch,), grid[i + 1]), alpha[i + 1], sigma[i + 1])
+      return z, z0
 
-    x = jax.random.normal(rng, shape)
-    x, _ = jax.lax.fori_loop(0, num_steps - 1, body, (x, jnp.zeros(shape)))
-    return denoise(num_steps - 1, x)
-  return sample
+    z = _initial_noise(rng, shape, temperature)
+    z, _ = jax.lax.fori_loop(0, num_steps - 1, body, (z, jnp.zeros(shape)))
+    last = num_steps - 1
+    z = x0_at(last, z)
+    z = denoise.after_step(last, z, jnp.zeros((batch,)), 1.0, 0.0)
+    return z if prior is None else prior.to_data(z)
+
+  return Sampler(loop, num_steps, 'dpm_solver')
 
 
 SAMPLERS = {'ddpm': ddpm, 'ddim': ddim, 'fast': fast, 'dpm_solver': dpm_solver}
 
 
-def get_sampler(name: str, schedule: Schedule, **kwargs):
-  """Returns `sample(fn, rng, shape, cond=None, uncond=None) -> x0`.
+def options_of(name: str) -> tuple:
+  """The keyword options sampler `name` takes."""
+  parameters = inspect.signature(SAMPLERS[name]).parameters.values()
+  return tuple(p.name for p in parameters if p.kind == p.KEYWORD_ONLY)
 
-  kwargs: parameterization, guidance_scale, clip_x0, and per sampler
-  num_steps (ddim, dpm_solver), eta (ddim), fast_betas (fast).
-  """
+
+def get_sampler(name: str, schedule: Schedule, **options) -> Sampler:
+  """The sampler `name` with explicit `options` (see each sampler's signature;
+  `options_of(name)` lists them). An option it does not take is an error."""
   if name not in SAMPLERS:
     raise ValueError(f'Unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}.')
-  return SAMPLERS[name](schedule, **kwargs)
+  unknown = sorted(set(options) - set(options_of(name)))
+  if unknown:
+    raise ValueError(f'Sampler {name!r} takes no option {", ".join(map(repr, unknown))}; '
+                     f'its options: {", ".join(options_of(name))}.')
+  return SAMPLERS[name](schedule, **options)
 
 
-def sampler_from_config(sampler_config, schedule: Schedule, parameterization: str):
-  """`get_sampler` with every option read from `config.sampler`."""
-  return get_sampler(sampler_config.name, schedule,
-                     parameterization=parameterization,
-                     num_steps=sampler_config.num_steps, eta=sampler_config.eta,
-                     fast_betas=tuple(sampler_config.fast_betas),
-                     guidance_scale=sampler_config.guidance_scale,
-                     clip_x0=sampler_config.clip_x0)
+def sampler_from_config(sampler_config, schedule: Schedule, parameterization: str) -> Sampler:
+  """`get_sampler` with the options the chosen sampler takes read from
+  `config.sampler` (the others, e.g. num_steps for 'ddpm', do not apply)."""
+  name = sampler_config.name
+  if name not in SAMPLERS:
+    raise ValueError(f'Unknown config.sampler.name={name!r}; choose one of '
+                     f'{sorted(SAMPLERS)}.')
+  options = {'parameterization': parameterization}
+  for option in options_of(name):
+    if option in sampler_config:
+      value = sampler_config[option]
+      options[option] = tuple(value) if isinstance(value, (list, tuple)) else value
+  return get_sampler(name, schedule, **options)

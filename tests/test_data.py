@@ -1,23 +1,23 @@
-"""Data: audio I/O, the two TFDS builders, the Grain pipeline and its state.
+"""Data: audio I/O, the TFDS builders, the Grain pipeline and its state.
 
 Everything is tiny (16 clips of 0.25 s at 8 kHz) and offline.
 """
 
+import dataclasses
+import importlib
 import os
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
+import tensorflow_datasets as tfds
 
 from audiodiff import audio_io
 from audiodiff.data import audio_folder
+from audiodiff.data import builder
 from audiodiff.data import pipeline
 from audiodiff.data import synthetic_notes
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'experiments',
-                                'configs'))
-import base  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments.configs import tiny
 
 SAMPLE_RATE = 8000
 CLIP = 2000  # 0.25 s
@@ -25,7 +25,7 @@ NUM_CLIPS = 16
 
 
 def tiny_config(data_dir, **data):
-  config = base.get_config()
+  config = tiny.get_config()
   config.audio.sample_rate = SAMPLE_RATE
   config.data.data_dir = str(data_dir)
   config.data.segment_length = CLIP
@@ -351,3 +351,195 @@ def test_pipeline_over_audio_folder(music_folder, tmp_path):
   batch = next(iter(pipeline.get_dataset(config, 'train')))
   assert batch['audio'].shape == (2, CLIP)
   assert pipeline.class_names(config) == ('piano', 'voice')
+
+
+# ---------------------------------------------------------------------------
+# Builders: one base class, one registration
+
+
+def test_builtin_datasets_register_themselves(music_folder, tmp_path):
+  assert set(pipeline.BUILT_IN_DATASETS) <= set(pipeline.valid_names())
+  for name in pipeline.BUILT_IN_DATASETS:
+    config = tiny_config(tmp_path, name=name, folder=str(music_folder))
+    made = pipeline.get_builder(config)  # imports the module on first use
+    module = importlib.import_module(f'audiodiff.data.{name}')
+    assert isinstance(made, builder.AudioBuilder)
+    assert str(type(made).code_path) == module.__file__
+    assert made.info.metadata['sample_rate'] == SAMPLE_RATE
+
+
+def test_builder_reuses_the_listed_config(tmp_path):
+  # A new config object named like the class's default one: TFDS would refuse
+  # it, the base class swaps in the listed object.
+  notes = synthetic_notes.SyntheticNotes(
+      config=synthetic_notes.notes_config(16000, 16000, 512),
+      data_dir=str(tmp_path))
+  assert notes.builder_config is synthetic_notes.DEFAULT_CONFIG
+
+
+# ---------------------------------------------------------------------------
+# Features
+
+
+class PairedClips(builder.AudioBuilder):
+  """Noise clips of 500 to 5000 samples, 'noisy' = 0.5 * 'audio' beside each."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  BUILDER_CONFIGS = [builder.AudioBuilderConfig(name=f'sr{SAMPLE_RATE}',
+                                                sample_rate=SAMPLE_RATE)]
+
+  def _features(self):
+    return {
+        'audio': builder.audio_feature(),
+        'noisy': builder.audio_feature(),
+        'speaker': tfds.features.Scalar(dtype=np.int32),
+        'index': tfds.features.Scalar(dtype=np.int32),  # not audio
+    }
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {'train': self._generate_examples()}
+
+  def _generate_examples(self):
+    rng = np.random.default_rng(0)
+    for i in range(8):
+      audio = rng.uniform(-0.5, 0.5, int(rng.integers(500, 5000)))
+      yield i, {'audio': audio.astype(np.float32),
+                'noisy': (0.5 * audio).astype(np.float32),
+                'speaker': i % 3, 'index': i}
+
+
+pipeline.register_builder(
+    'paired_clips', lambda config, data_dir: PairedClips(data_dir=data_dir))
+
+
+@pytest.fixture(scope='module')
+def paired_dir(tmp_path_factory):
+  data_dir = tmp_path_factory.mktemp('paired')
+  PairedClips(data_dir=str(data_dir)).download_and_prepare()
+  return data_dir
+
+
+def test_paired_audio_shares_crop_and_gain(paired_dir):
+  config = tiny_config(paired_dir, name='paired_clips')
+  config.train.batch_size = 8
+  features = ('audio', 'noisy', 'audio_mask', 'speaker')
+  batch = next(iter(pipeline.get_dataset(config, 'train', features=features)))
+  assert set(batch) == set(features)
+  assert batch['noisy'].shape == (8, CLIP)
+  assert batch['noisy'].dtype == np.float32
+  assert batch['speaker'].dtype == np.int32
+  assert set(batch['speaker']) == {0, 1, 2}
+  # Noise has no self-similarity: a crop at another offset, or a gain of its
+  # own (peak 0.95 instead of 0.475), would break the 1:2 ratio.
+  np.testing.assert_allclose(batch['noisy'], 0.5 * batch['audio'], atol=1e-6)
+  np.testing.assert_allclose(np.abs(batch['audio']).max(axis=1), 0.95,
+                             rtol=1e-5)
+  padded = batch['audio_mask'] == 0
+  assert padded.any() and (batch['audio_mask'] == 1).any()
+  assert not np.any(batch['noisy'][padded])
+
+
+def test_crops_are_deterministic_and_feature_independent(paired_dir):
+  config = tiny_config(paired_dir, name='paired_clips')
+  features = ('audio', 'noisy', 'audio_mask')
+  a = _take(iter(pipeline.get_dataset(config, 'train', features=features)), 3)
+  b = _take(iter(pipeline.get_dataset(config, 'train', features=features)), 3)
+  # Asking for fewer features leaves the crops of 'audio' as they were.
+  c = _take(iter(pipeline.get_dataset(config, 'train', features=('audio',))),
+            3)
+  for x, y, z in zip(a, b, c):
+    for key in features:
+      np.testing.assert_array_equal(x[key], y[key])
+    np.testing.assert_array_equal(x['audio'], z['audio'])
+
+
+@pytest.fixture
+def short_folder(tmp_path):
+  """Clips of 500, 1200 and 3000 samples at 8 kHz with UTF-8 transcripts."""
+  root = tmp_path / 'short'
+  lengths = {'a': 500, 'b': 1200, 'c': 3000}
+  texts = {'a': 'Café au lait.', 'b': 'Über zwölf Boxkämpfer.', 'c': 'Plain.'}
+  rng = np.random.default_rng(1)
+  for stem, n in lengths.items():
+    # Never zero: the padding is then the only place 'audio' is zero.
+    _write(str(root / f'{stem}.wav'), rng.uniform(0.1, 0.5, n), SAMPLE_RATE)
+  (root / 'metadata.csv').write_text(
+      ''.join(f'{s}|{t}|{t}\n' for s, t in texts.items()), encoding='utf-8')
+  return root, lengths, texts
+
+
+def test_features_over_audio_folder(short_folder, tmp_path):
+  root, lengths, texts = short_folder
+  config = tiny_config(tmp_path / 'tfds', name='audio_folder', folder=str(root))
+  config.train.batch_size = 3
+  config.data.max_text_length = 16
+  batch = next(iter(pipeline.get_dataset(
+      config, 'train+test', features=pipeline.FEATURES, shuffle=False)))
+  shapes = {'audio': ((3, CLIP), np.float32),
+            'audio_mask': ((3, CLIP), np.float32),
+            'label': ((3,), np.int32), 'text': ((3, 16), np.int32),
+            'text_length': ((3,), np.int32), 'speaker': ((3,), np.int32)}
+  assert {k: (v.shape, v.dtype) for k, v in batch.items()} == shapes
+  assert not np.any(batch['speaker'])  # no stored speaker
+  by_text = {t.encode(): s for s, t in texts.items()}
+  seen = set()
+  for i in range(3):
+    size = batch['text_length'][i]
+    data = bytes(batch['text'][i].astype(np.uint8))
+    assert not any(data[size:])  # zero-padded
+    # Transcripts longer than 16 bytes are cut at a byte, not a character.
+    (full,) = [t for t in by_text if t[:16] == data[:size]]
+    assert size == min(len(full), 16)
+    stem = by_text[full]
+    seen.add(stem)
+    mask, audio = batch['audio_mask'][i], batch['audio'][i]
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    real = min(lengths[stem], CLIP)
+    np.testing.assert_array_equal(mask[:real], 1.0)
+    np.testing.assert_array_equal(mask[real:], 0.0)
+    assert np.all(audio[:real] != 0) and not np.any(audio[real:])
+  assert seen == set(texts)
+
+
+def test_text_round_trips_through_the_pipeline(short_folder, tmp_path):
+  root, _, texts = short_folder
+  config = tiny_config(tmp_path / 'tfds', name='audio_folder', folder=str(root))
+  config.train.batch_size = 3
+  batch = next(iter(pipeline.get_dataset(
+      config, 'train+test', features=('text', 'text_length'), shuffle=False)))
+  assert set(batch) == {'text', 'text_length'}
+  decoded = {bytes(t[:n].astype(np.uint8)).decode('utf-8')
+             for t, n in zip(batch['text'], batch['text_length'])}
+  assert decoded == set(texts.values())
+
+
+def test_feature_errors(notes_dir, paired_dir):
+  config = tiny_config(notes_dir)
+  with pytest.raises(ValueError,
+                     match="Unknown feature 'nope'.*valid features: audio, "
+                           'audio_mask, label, text, text_length, speaker'):
+    pipeline.get_dataset(config, 'train', features=('audio', 'nope'))
+  # 'text' is a known feature, but synthetic notes store no transcript.
+  with pytest.raises(ValueError, match=(
+      r"'text_length' needs a stored 'text'.*'synthetic_notes' stores "
+      r"\['audio', 'id', 'label', 'pitch'\]")):
+    pipeline.get_dataset(config, 'train', features=('text_length',))
+  with pytest.raises(TypeError, match='not the string'):
+    pipeline.get_dataset(config, 'train', features='audio')
+  # A stored feature that is not audio cannot be cropped like audio.
+  config = tiny_config(paired_dir, name='paired_clips')
+  with pytest.raises(ValueError,
+                     match="Unknown feature 'index'.*speaker, noisy"):
+    pipeline.get_dataset(config, 'train', features=('audio', 'index'))
+
+
+def test_notes_features(notes_dir):
+  config = tiny_config(notes_dir)
+  batch = next(iter(pipeline.get_dataset(
+      config, 'train', features=('label', 'audio_mask', 'speaker'))))
+  assert set(batch) == {'label', 'audio_mask', 'speaker'}
+  # Notes are made at the segment length: nothing is padded.
+  assert batch['audio_mask'].shape == (4, CLIP)
+  assert np.all(batch['audio_mask'] == 1.0)
+  assert batch['speaker'].dtype == np.int32 and not np.any(batch['speaker'])

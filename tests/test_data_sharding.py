@@ -16,9 +16,8 @@ SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
-    sys.path.insert(0, 'experiments/configs')
-    import base
     from audiodiff.data import pipeline
+    from experiments.configs import tiny
 
     assert jax.device_count() == 8, jax.devices()
     mesh = jax.make_mesh((8,), ('data',))
@@ -36,7 +35,7 @@ SCRIPT = textwrap.dedent("""
       np.testing.assert_array_equal(np.asarray(x), local[key])
 
     # End to end from the pipeline.
-    config = base.get_config()
+    config = tiny.get_config()
     config.data.data_dir = sys.argv[1]
     config.audio.sample_rate = 8000
     config.data.segment_length = 512

@@ -7,7 +7,6 @@ Tests that render speech skip when the `flite` binary is not installed
 import math
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -18,10 +17,7 @@ from audiodiff.data import audio_folder
 from audiodiff.data import flite_speech
 from audiodiff.data import pipeline
 from audiodiff.data import sentences
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'experiments',
-                                'configs'))
-import base  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments.configs import tiny
 
 SAMPLE_RATE = 22050
 NUM_TRAIN = 6
@@ -179,7 +175,7 @@ def test_write_ljspeech(corpus, tmp_path):
 
 def test_pipeline_dispatch(corpus, tmp_path):
   del corpus  # only to skip without flite
-  config = base.get_config()
+  config = tiny.get_config()
   config.data.name = 'flite_speech'
   config.data.data_dir = str(tmp_path)
   config.data.num_examples = 3
@@ -193,3 +189,24 @@ def test_pipeline_dispatch(corpus, tmp_path):
   batch = next(iter(pipeline.get_dataset(config, 'train')))
   assert batch['audio'].shape == (2, 4096)
   assert np.all(batch['label'] == 0)
+
+
+def test_pipeline_text_is_the_transcript(corpus, tmp_path):
+  del corpus  # only to skip without flite
+  config = tiny.get_config()
+  config.data.name = 'flite_speech'
+  config.data.data_dir = str(tmp_path)
+  config.data.num_examples = 2  # and 1 test utterance
+  config.data.max_text_length = 128  # the sentences are < 100 characters
+  config.train.batch_size = 3
+  batch = next(iter(pipeline.get_dataset(
+      config, 'train+test', features=('audio', 'text', 'text_length'),
+      shuffle=False)))
+  assert batch['text'].shape == (3, 128) and batch['text'].dtype == np.int32
+  assert batch['text_length'].dtype == np.int32
+  texts = [bytes(t[:n].astype(np.uint8)).decode('utf-8')
+           for t, n in zip(batch['text'], batch['text_length'])]
+  expected = sentences.split_sentences(2, 1, flite_speech.DATA_SEED)
+  assert sorted(texts) == sorted(expected['train'] + expected['test'])
+  assert not np.any(np.concatenate(
+      [t[n:] for t, n in zip(batch['text'], batch['text_length'])]))

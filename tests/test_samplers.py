@@ -149,11 +149,16 @@ def test_classifier_free_guidance(name, kwargs):
     samplers.get_sampler(name, SCHEDULE, guidance_scale=2.0, **kwargs)(fn, rng, shape, cond)
 
 
+# A 10-call setting of each sampler's own options.
+TEN_CALLS = {'ddpm': {}, 'ddim': dict(num_steps=10), 'dpm_solver': dict(num_steps=10),
+             'fast': dict(fast_betas=(1e-4, 1e-3, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.8, 0.99))}
+
+
 @pytest.mark.parametrize('name', sorted(samplers.SAMPLERS))
 def test_clip_x0(name):
   fn = lambda x, t, cond: jnp.full_like(x, 3.0)   # predicts x0 = 3
   sampler = samplers.get_sampler(name, SCHEDULE, parameterization='x0', clip_x0=True,
-                                 num_steps=10, fast_betas=(1e-4, 0.01, 0.1, 0.4, 0.8, 0.99))
+                                 **TEN_CALLS[name])
   x = sampler(fn, jax.random.PRNGKey(0), (16, 8))
   np.testing.assert_allclose(x, 1.0, atol=1e-5)
 
@@ -166,8 +171,7 @@ def test_compiles_once_per_shape(name):
     traces.append(x.shape)
     return jnp.zeros_like(x)
 
-  sampler = samplers.get_sampler(name, SCHEDULE, num_steps=10,
-                                 fast_betas=(1e-4, 0.01, 0.1, 0.4, 0.8, 0.99))
+  sampler = samplers.get_sampler(name, SCHEDULE, **TEN_CALLS[name])
   jitted = jax.jit(lambda rng, x_shape_like: sampler(fn, rng, x_shape_like.shape),
                    static_argnums=())
   for seed in range(3):
@@ -181,3 +185,37 @@ def test_compiles_once_per_shape(name):
 def test_unknown_sampler():
   with pytest.raises(ValueError, match='dpm_solverr'):
     samplers.get_sampler('dpm_solverr', SCHEDULE)
+
+
+@pytest.mark.parametrize('name', sorted(samplers.SAMPLERS))
+def test_num_evals_counts_network_calls(name):
+  calls = []
+
+  def fn(x, t, cond):
+    calls.append(1)
+    return jnp.zeros_like(x)
+
+  sampler = samplers.get_sampler(name, SCHEDULE, **TEN_CALLS[name])
+  # Unrolled in Python (no jit, the loop traced once per call of fori_loop's
+  # body is avoided by disabling jit), every network call is counted.
+  with jax.disable_jit():
+    sampler(fn, jax.random.PRNGKey(0), (2, 4))
+  assert sampler.num_evals == len(calls) == (SCHEDULE.num_steps if name == 'ddpm' else 10)
+
+
+def test_misspelled_or_meaningless_option_fails_naming_it():
+  with pytest.raises(ValueError, match="'num_stepz'.*num_steps"):
+    samplers.get_sampler('dpm_solver', SCHEDULE, num_stepz=10)
+  with pytest.raises(ValueError, match="'ddpm' takes no option 'num_steps'"):
+    samplers.get_sampler('ddpm', SCHEDULE, num_steps=10)
+  with pytest.raises(ValueError, match="'eta'"):
+    samplers.get_sampler('fast', SCHEDULE, eta=1.0)
+
+
+def test_sampler_from_config_passes_only_the_samplers_options():
+  from experiments.configs import base  # pylint: disable=g-import-not-at-top
+  config = base.get_config().sampler
+  config.name, config.num_steps = 'ddpm', 7   # ddpm runs all T steps
+  assert samplers.sampler_from_config(config, SCHEDULE, 'eps').num_evals == SCHEDULE.num_steps
+  config.name = 'ddim'
+  assert samplers.sampler_from_config(config, SCHEDULE, 'eps').num_evals == 7

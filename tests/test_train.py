@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny
+from experiments.configs import tiny
 
 from audiodiff import experiment, train
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import soundfile as sf
 
-from configs import tiny
+from experiments.configs import tiny
 from test_train import run_main
 
 from audiodiff import experiment, inference

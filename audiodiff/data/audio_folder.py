@@ -20,11 +20,11 @@ import os
 import re
 
 from absl import logging
-from etils import epath
-import numpy as np
 import tensorflow_datasets as tfds
 
 from audiodiff import audio_io
+from audiodiff.data import builder
+from audiodiff.data import pipeline
 
 METADATA_FILE = 'metadata.csv'
 TEST_PERCENT = 5
@@ -36,10 +36,9 @@ _LAYOUT_HINT = (
 
 
 @dataclasses.dataclass
-class AudioFolderConfig(tfds.core.BuilderConfig):
+class AudioFolderConfig(builder.AudioBuilderConfig):
   """Build with `folder_config` so the name tracks the folder and rate."""
   folder: str = ''
-  sample_rate: int = 16000
   skip_bad_files: bool = False
 
 
@@ -136,7 +135,7 @@ def split_files(files):
   return train, test
 
 
-class AudioFolder(tfds.core.GeneratorBasedBuilder):
+class AudioFolder(builder.AudioBuilder):
   """The user's audio files as a TFDS dataset (see the module docstring).
 
   `AudioFolder(folder=..., sample_rate=..., skip_bad_files=..., data_dir=...)`
@@ -145,9 +144,6 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Mono, resampled, labels from sub-folders.'}
-  # TFDS 4.9's own code_path lookup imports `importlib_resources`, a package
-  # it only depends on for Python < 3.9; this file is the same answer.
-  code_path = epath.Path(__file__)
 
   def __init__(self, *, config=None, folder=None, sample_rate=None,
                skip_bad_files=False, **kwargs):
@@ -158,24 +154,19 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
       config = folder_config(folder, sample_rate, skip_bad_files)
     super().__init__(config=config, **kwargs)
 
-  def _info(self):
-    cfg = self.builder_config
-    files = scan_folder(cfg.folder)
-    names = sorted({label_of(f, cfg.folder) for f in files})
-    return self.dataset_info_from_configs(
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            # Tensor, not tfds Audio: the Audio feature needs TensorFlow.
-            'audio': tfds.features.Tensor(shape=(None,), dtype=np.float32),
-            'label': tfds.features.ClassLabel(names=names),
-            'id': tfds.features.Text(),    # file stem (metadata.csv key)
-            'path': tfds.features.Text(),  # relative to the folder
-            'text': tfds.features.Text(),  # '' without a transcript
-        }),
-        supervised_keys=('audio', 'label'),
-        metadata=tfds.core.MetadataDict(sample_rate=cfg.sample_rate,
-                                        folder=cfg.folder),
-    )
+  def _features(self):
+    folder = self.builder_config.folder
+    names = sorted({label_of(f, folder) for f in scan_folder(folder)})
+    return {
+        'audio': builder.audio_feature(),
+        'label': tfds.features.ClassLabel(names=names),
+        'id': tfds.features.Text(),    # file stem (metadata.csv key)
+        'path': tfds.features.Text(),  # relative to the folder
+        'text': tfds.features.Text(),  # '' without a transcript
+    }
+
+  def _metadata(self):
+    return {'folder': self.builder_config.folder}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # local files only
@@ -225,3 +216,23 @@ class AudioFolder(tfds.core.GeneratorBasedBuilder):
     if num_skipped:
       logging.warning('Skipped %d of %d audio files in %s.', num_skipped,
                       len(files), cfg.folder)
+
+
+def make_builder(config, data_dir):
+  """The pipeline's factory for config.data.name == 'audio_folder'.
+
+  Reads config.data.folder, config.data.skip_bad_files and
+  config.audio.sample_rate. Not prepared yet.
+  """
+  if not config.data.folder:
+    raise ValueError(
+        "config.data.name='audio_folder' needs config.data.folder, a directory "
+        'of .wav/.flac/.ogg files (one sub-folder per class optional): '
+        '--config.data.folder=/path/to/audio')
+  return AudioFolder(folder=config.data.folder,
+                     sample_rate=config.audio.sample_rate,
+                     skip_bad_files=config.data.skip_bad_files,
+                     data_dir=data_dir)
+
+
+pipeline.register_builder('audio_folder', make_builder)

@@ -21,14 +21,13 @@ import dataclasses
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
-from etils import epath
-import numpy as np
 import tensorflow_datasets as tfds
 
 from audiodiff import audio_io
+from audiodiff.data import builder
+from audiodiff.data import pipeline
 from audiodiff.data import sentences
 
 VOICE = 'slt'
@@ -162,16 +161,13 @@ def render(texts, sample_rate, num_workers=DEFAULT_NUM_WORKERS, voice=VOICE):
 
 
 @dataclasses.dataclass
-class FliteSpeechConfig(tfds.core.BuilderConfig):
+class FliteSpeechConfig(builder.AudioBuilderConfig):
   """Corpus parameters; build with `speech_config` to get a unique name."""
   sample_rate: int = 22050
   num_train: int = DEFAULT_NUM_TRAIN
   num_test: int = DEFAULT_NUM_TEST
   seed: int = DATA_SEED
   voice: str = VOICE
-
-
-_REGISTERED_CONFIGS = {}
 
 
 def speech_config(sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
@@ -184,9 +180,6 @@ def speech_config(sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
     num_test = max(1, int(num_train) // 20)
   name = (f'{VOICE}_sr{int(sample_rate)}_train{int(num_train)}'
           f'_test{int(num_test)}_seed{int(seed)}')
-  # TFDS rejects a new config object named like a registered one.
-  if name in _REGISTERED_CONFIGS:
-    return _REGISTERED_CONFIGS[name]
   return FliteSpeechConfig(
       name=name, sample_rate=int(sample_rate), num_train=int(num_train),
       num_test=int(num_test), seed=int(seed), voice=VOICE,
@@ -195,10 +188,9 @@ def speech_config(sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
 
 
 DEFAULT_CONFIG = speech_config(22050, DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST)
-_REGISTERED_CONFIGS[DEFAULT_CONFIG.name] = DEFAULT_CONFIG
 
 
-class FliteSpeech(tfds.core.GeneratorBasedBuilder):
+class FliteSpeech(builder.AudioBuilder):
   """Single-speaker flite speech (see the module docstring).
 
   Build with `FliteSpeech(config=speech_config(...), data_dir=...)` or the
@@ -211,9 +203,6 @@ class FliteSpeech(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'flite slt voice, template sentences.'}
-  # TFDS 4.9's own code_path lookup imports `importlib_resources`, a package
-  # it only depends on for Python < 3.9; this file is the same answer.
-  code_path = epath.Path(__file__)
   BUILDER_CONFIGS = [DEFAULT_CONFIG]
 
   def __init__(self, *, config=None, sample_rate=None, num_train=None,
@@ -225,22 +214,18 @@ class FliteSpeech(tfds.core.GeneratorBasedBuilder):
     self._num_workers = int(num_workers)
     super().__init__(config=config, **kwargs)
 
-  def _info(self):
-    cfg = self.builder_config
-    return self.dataset_info_from_configs(
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            # Tensor, not tfds Audio: the Audio feature needs TensorFlow.
-            'audio': tfds.features.Tensor(shape=(None,), dtype=np.float32),
-            'text': tfds.features.Text(),
-            'id': tfds.features.Text(),
-            'label': tfds.features.ClassLabel(names=list(SPEAKERS)),
-        }),
-        supervised_keys=('audio', 'label'),
-        # flite_version is filled in at prepare time (see _split_generators).
-        metadata=tfds.core.MetadataDict(sample_rate=cfg.sample_rate,
-                                        voice=cfg.voice, seed=cfg.seed),
-    )
+  def _features(self):
+    return {
+        'audio': builder.audio_feature(),
+        'text': tfds.features.Text(),
+        'id': tfds.features.Text(),
+        'label': tfds.features.ClassLabel(names=list(SPEAKERS)),
+    }
+
+  def _metadata(self):
+    # flite_version is filled in at prepare time (see _split_generators).
+    return {'voice': self.builder_config.voice,
+            'seed': self.builder_config.seed}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing to download
@@ -277,26 +262,25 @@ def prepare(data_dir, sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
   Returns:
     The prepared FliteSpeech builder (`.as_data_source(split)` to read).
   """
-  builder = FliteSpeech(
+  corpus = FliteSpeech(
       config=speech_config(sample_rate, num_train, num_test, seed),
-      num_workers=num_workers, data_dir=os.fspath(data_dir),
-      file_format='array_record')
-  builder.download_and_prepare()
-  return builder
+      num_workers=num_workers, data_dir=os.fspath(data_dir))
+  corpus.download_and_prepare()
+  return corpus
 
 
 def make_builder(config, data_dir):
-  """The pipeline's factory: `pipeline.register_builder('flite_speech', ...)`.
+  """The pipeline's factory for config.data.name == 'flite_speech'.
 
   Reads config.audio.sample_rate and config.data.num_examples (train
   utterances; test gets num_examples // 20, at least 1). Not prepared yet.
   """
   cfg = speech_config(sample_rate=config.audio.sample_rate,
                       num_train=config.data.num_examples)
-  return FliteSpeech(config=cfg, data_dir=data_dir, file_format='array_record')
+  return FliteSpeech(config=cfg, data_dir=data_dir)
 
 
-def write_ljspeech(builder, out_dir, splits=('train', 'test')):
+def write_ljspeech(corpus, out_dir, splits=('train', 'test')):
   """Writes a prepared corpus as an LJSpeech-style folder.
 
   out_dir/wavs/<id>.wav (16-bit PCM at the corpus rate) and
@@ -304,19 +288,19 @@ def write_ljspeech(builder, out_dir, splits=('train', 'test')):
   `audio_folder.AudioFolder` and most TTS recipes read.
 
   Args:
-    builder: a prepared FliteSpeech builder (e.g. from `prepare`).
+    corpus: a prepared FliteSpeech builder (e.g. from `prepare`).
     out_dir: output folder (created).
     splits: which splits to write, all into the one folder.
 
   Returns:
     The number of utterances written.
   """
-  sample_rate = int(builder.info.metadata['sample_rate'])
+  sample_rate = int(corpus.info.metadata['sample_rate'])
   wavs = os.path.join(os.fspath(out_dir), 'wavs')
   os.makedirs(wavs, exist_ok=True)
   lines = []  # (id, line): sorted by id, as TFDS stores examples shuffled
   for split in splits:
-    source = builder.as_data_source(split=split)
+    source = corpus.as_data_source(split=split)
     for i in range(len(source)):
       example = source[i]
       utterance_id, text = example['id'].decode(), example['text'].decode()
@@ -329,19 +313,4 @@ def write_ljspeech(builder, out_dir, splits=('train', 'test')):
   return len(lines)
 
 
-def _register_with_pipeline():
-  """Adds 'flite_speech' to the pipeline's dataset names.
-
-  Importing this module imports the `audiodiff.data` package, and with it the
-  pipeline, first; pipeline.get_builder also imports `audiodiff.data.<name>`
-  on demand. A top-level `from audiodiff.data import pipeline` here would
-  break if pipeline.py ever imported this module at its top (a cycle); in that
-  case the pipeline is half-imported here, has no register_builder yet, and
-  must register `make_builder` itself.
-  """
-  pipeline = sys.modules.get('audiodiff.data.pipeline')
-  if pipeline is not None and hasattr(pipeline, 'register_builder'):
-    pipeline.register_builder('flite_speech', make_builder)
-
-
-_register_with_pipeline()
+pipeline.register_builder('flite_speech', make_builder)

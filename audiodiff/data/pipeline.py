@@ -4,6 +4,9 @@
     it = iter(ds)                                  # a grain.DatasetIterator
     batch = make_global_batch(next(it), mesh)      # {'audio': [B, T], 'label': [B]}
 
+A task picks the features it reads: `get_dataset(config, 'train',
+features=('audio', 'text', 'text_length'))` (see FEATURES).
+
 The iterator position is checkpointable: `it.get_state()` / `it.set_state()`
 (a small JSON-able dict), or with Orbax inside a Composite:
 `grain.checkpoint.CheckpointSave(it)` / `grain.checkpoint.CheckpointRestore(it)`.
@@ -26,8 +29,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from audiodiff import audio_io
-from audiodiff.data import audio_folder
-from audiodiff.data import synthetic_notes
 
 DEFAULT_DATA_DIR = '~/.cache/audiodiff/tfds'
 TFDS_PREFIX = 'tfds:'
@@ -35,6 +36,15 @@ TFDS_PREFIX = 'tfds:'
 # batches: a few hide the latency without holding hundreds of them in memory.
 _PREFETCH_BATCHES = 4
 _READ_THREADS = 4
+
+# The modules audiodiff/data/<name>.py that define a dataset. They register
+# themselves when imported, which happens on first use: importing them here
+# would be a cycle, as each imports this module to register.
+BUILT_IN_DATASETS = ('audio_folder', 'flite_speech', 'synthetic_notes')
+
+# Features any dataset gives (see Preprocess); a dataset's other stored audio
+# features (paired signals such as 'noisy') can be named too.
+FEATURES = ('audio', 'audio_mask', 'label', 'text', 'text_length', 'speaker')
 
 # name -> factory(config, data_dir) returning an (unprepared) TFDS builder.
 _BUILDERS = {}
@@ -49,35 +59,21 @@ def register_builder(name, factory):
   _BUILDERS[name] = factory
 
 
-def _synthetic_notes_builder(config, data_dir):
-  # Clips are made at the training segment length: random crops would only
-  # cut notes short and padding would only add silence.
-  cfg = synthetic_notes.notes_config(
-      sample_rate=config.audio.sample_rate,
-      num_samples=config.data.segment_length,
-      num_train=config.data.num_examples)
-  return synthetic_notes.SyntheticNotes(config=cfg, data_dir=data_dir,
-                                        file_format='array_record')
-
-
-def _audio_folder_builder(config, data_dir):
-  if not config.data.folder:
-    raise ValueError(
-        "config.data.name='audio_folder' needs config.data.folder, a directory "
-        'of .wav/.flac/.ogg files (one sub-folder per class optional): '
-        '--config.data.folder=/path/to/audio')
-  return audio_folder.AudioFolder(
-      folder=config.data.folder, sample_rate=config.audio.sample_rate,
-      skip_bad_files=config.data.skip_bad_files, data_dir=data_dir,
-      file_format='array_record')
-
-
-register_builder('synthetic_notes', _synthetic_notes_builder)
-register_builder('audio_folder', _audio_folder_builder)
-
-
 def valid_names():
-  return sorted(_BUILDERS) + [TFDS_PREFIX + '<catalog name>']
+  names = sorted(set(_BUILDERS) | set(BUILT_IN_DATASETS))
+  return names + [TFDS_PREFIX + '<catalog name>']
+
+
+def _import_dataset_module(name):
+  """Imports audiodiff.data.<name>, which registers itself; none is fine."""
+  if not name.isidentifier():
+    return
+  module = f'audiodiff.data.{name}'
+  try:
+    importlib.import_module(module)
+  except ModuleNotFoundError as e:
+    if e.name != module:  # the module exists; a package it needs does not
+      raise
 
 
 def data_dir_of(config):
@@ -107,10 +103,7 @@ def get_builder(config):
           'download the audio files yourself and use '
           "config.data.name='audio_folder' with config.data.folder.") from e
   if name not in _BUILDERS:
-    try:  # a project dataset module registers itself on import
-      importlib.import_module(f'audiodiff.data.{name}')
-    except ImportError:
-      pass
+    _import_dataset_module(name)
   if name not in _BUILDERS:
     raise ValueError(f'Unknown dataset config.data.name={name!r}; valid names: '
                      f'{", ".join(valid_names())}.')
@@ -153,22 +146,99 @@ def _source_sample_rate(config, builder):
   return int(getattr(feature, 'sample_rate', None) or config.audio.sample_rate)
 
 
+def _is_audio(feature):
+  """A numeric [L] or [L, C] tensor: stored audio (tfds Audio is one too)."""
+  return (isinstance(feature, tfds.features.Tensor)
+          and len(feature.shape) in (1, 2)
+          and np.issubdtype(feature.np_dtype, np.number))
+
+
+def _check_features(features, name, stored, audio_key):
+  """Raises unless every feature is one get_dataset can give for `name`.
+
+  Args:
+    features: tuple of the requested feature names.
+    name: config.data.name (for the messages).
+    stored: the builder's FeaturesDict.
+    audio_key: the stored feature behind 'audio'.
+  """
+  if audio_key not in stored:
+    raise ValueError(
+        f'Dataset {name!r} has no feature {audio_key!r}; its features are '
+        f'{sorted(stored.keys())} (set config.data.audio_key).')
+  paired = sorted(k for k in stored.keys() if k != audio_key
+                  and k not in FEATURES and _is_audio(stored[k]))
+  for feature in features:
+    if feature not in FEATURES and feature not in paired:
+      raise ValueError(
+          f'Unknown feature {feature!r} for dataset {name!r}; valid features: '
+          f'{", ".join(FEATURES + tuple(paired))}.')
+    if feature in ('text', 'text_length') and 'text' not in stored:
+      raise ValueError(
+          f"Feature {feature!r} needs a stored 'text' feature; dataset "
+          f'{name!r} stores {sorted(stored.keys())}.')
+
+
+def _crop_start(num_samples, length, rng):
+  """A random window start; 0 when the clip is not longer than `length`."""
+  if num_samples > length:
+    return int(rng.integers(0, num_samples - length + 1))
+  return 0
+
+
+def _window(audio, start, length):
+  """float32 [length]: audio[start:start + length], zero-padded at the end."""
+  window = audio[start:start + length]
+  return np.pad(window, (0, length - window.shape[0]))
+
+
+def _gain(before, after):
+  """The g with after == g * before: audio_io.normalize only scales."""
+  i = np.argmax(np.abs(before))
+  return float(after[i]) / float(before[i]) if before[i] else 1.0
+
+
+def _text_bytes(text, max_length):
+  """int32 [max_length] UTF-8 bytes of `text` (zero-padded) and their count."""
+  if isinstance(text, str):
+    text = text.encode('utf-8')
+  data = np.frombuffer(bytes(text), dtype=np.uint8)[:max_length]
+  return (np.pad(data.astype(np.int32), (0, max_length - data.shape[0])),
+          np.int32(data.shape[0]))
+
+
 @dataclasses.dataclass(frozen=True)
 class Preprocess(grain.transforms.RandomMap):
-  """One stored example -> {'audio': float32 [segment_length], 'label': int32}.
+  """One stored example -> {feature: array} for each name in `features`.
+
+    'audio'        float32 [segment_length], a random crop (or zero-padded),
+                   then normalised (config.data.normalize)
+    'audio_mask'   float32 [segment_length], 1 on real audio, 0 on padding
+    'label'        int32 [], 0 when the dataset has no label
+    'text'         int32 [max_text_length], the transcript's UTF-8 bytes,
+                   cut to max_text_length and zero-padded
+    'text_length'  int32 [], how many of those bytes are real
+    'speaker'      int32 [], the stored 'speaker' (0 when there is none)
+    other names    stored audio features (e.g. 'noisy'): float32
+                   [segment_length], cut with the offset of 'audio' and
+                   scaled by its normalisation gain, so pairs stay aligned
+                   and keep their relative level
 
   A RandomMap: Grain seeds `rng` from the pipeline seed and the element index,
   so crops do not depend on threads, workers or restarts.
   """
+  features: tuple[str, ...]
   audio_key: str
   label_key: str
   segment_length: int
   normalize: str
   source_rate: int
   sample_rate: int
+  max_text_length: int
 
-  def random_map(self, element, rng):
-    audio = np.asarray(element[self.audio_key])
+  def _mono(self, audio):
+    """Stored audio [L] or [L, C] -> float32 [L'] at sample_rate."""
+    audio = np.asarray(audio)
     if np.issubdtype(audio.dtype, np.integer):
       audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
     audio = audio.astype(np.float32)
@@ -176,10 +246,40 @@ class Preprocess(grain.transforms.RandomMap):
       audio = audio.mean(axis=-1)
     if self.source_rate != self.sample_rate:
       audio = audio_io.resample(audio, self.source_rate, self.sample_rate)
-    audio = audio_io.random_crop_or_pad(audio, self.segment_length, rng)
-    audio = audio_io.normalize(audio, self.normalize)
-    label = element.get(self.label_key, 0)
-    return {'audio': audio, 'label': np.int32(label)}
+    return audio
+
+  def random_map(self, element, rng):
+    length = self.segment_length
+    audio = self._mono(element[self.audio_key])
+    # One offset for every audio feature keeps paired signals aligned.
+    start = _crop_start(audio.shape[0], length, rng)
+    cropped = _window(audio, start, length)
+    normalized = audio_io.normalize(cropped, self.normalize)
+    text = text_length = None
+    if 'text' in self.features or 'text_length' in self.features:
+      text, text_length = _text_bytes(element['text'], self.max_text_length)
+    out = {}
+    for feature in self.features:
+      if feature == 'audio':
+        out[feature] = normalized
+      elif feature == 'audio_mask':
+        mask = np.zeros(length, dtype=np.float32)
+        mask[:audio.shape[0] - start] = 1.0
+        out[feature] = mask
+      elif feature == 'label':
+        out[feature] = np.int32(element.get(self.label_key, 0))
+      elif feature == 'speaker':
+        out[feature] = np.int32(element.get('speaker', 0))
+      elif feature == 'text':
+        out[feature] = text
+      elif feature == 'text_length':
+        out[feature] = text_length
+      else:
+        # The gain of 'audio', not the pair's own: a noisy/clean pair
+        # normalised apart would no longer differ by the noise alone.
+        paired = _window(self._mono(element[feature]), start, length)
+        out[feature] = (paired * _gain(cropped, normalized)).astype(np.float32)
+    return out
 
 
 def _data_axis_size(mesh):
@@ -206,14 +306,17 @@ def per_process_batch_size(config, mesh=None):
   return batch_size // jax.process_count()
 
 
-def get_dataset(config, split, *, mesh=None, shuffle=True, seed=None,
-                num_epochs=None):
+def get_dataset(config, split, *, features=('audio', 'label'), mesh=None,
+                shuffle=True, seed=None, num_epochs=None):
   """A Grain dataset of per-process batches.
 
   Args:
     config: the full config (reads data, audio.sample_rate, train.batch_size,
       seed).
     split: 'train', 'test' or any TFDS split string ('train[:10%]').
+    features: the names each batch holds: any of FEATURES ('audio',
+      'audio_mask', 'label', 'text', 'text_length', 'speaker') and the
+      dataset's other stored audio features (see Preprocess).
     mesh: the device mesh; its 'data' axis size must divide the batch size
       (default: all devices).
     shuffle: shuffle the examples (reshuffled every epoch).
@@ -221,14 +324,26 @@ def get_dataset(config, split, *, mesh=None, shuffle=True, seed=None,
     num_epochs: passes over the split; None repeats forever.
 
   Returns:
-    grain.IterDataset of {'audio': float32 [B, segment_length],
-    'label': int32 [B]} with B = batch_size // process_count (the last
+    grain.IterDataset of {feature: [B, ...]} for exactly `features`, e.g.
+    'audio': float32 [B, segment_length], 'label': int32 [B], 'text': int32
+    [B, max_text_length], with B = batch_size // process_count (the last
     incomplete batch is dropped). `iter()` it for a checkpointable iterator.
+
+  Raises:
+    ValueError: an unknown feature, or one the dataset does not store ('text'
+      of synthetic_notes); a batch size the devices or the split cannot fill.
+    TypeError: `features` is a string, not a sequence of names.
   """
   batch_size = per_process_batch_size(config, mesh)
   seed = config.seed if seed is None else seed
   builder = get_builder(config)
   name = config.data.name
+  audio_key, label_key = _feature_keys(config)
+  if isinstance(features, str):  # tuple('audio') would be five features
+    raise TypeError(f'features is a sequence of names, not the string '
+                    f'{features!r}; e.g. features=({features!r},).')
+  features = tuple(features)
+  _check_features(features, name, builder.info.features, audio_key)
   if name.startswith(TFDS_PREFIX):
     # Catalog datasets: TFDS downloads and prepares them (network needed).
     source = tfds.data_source(name[len(TFDS_PREFIX):], split=split,
@@ -236,11 +351,6 @@ def get_dataset(config, split, *, mesh=None, shuffle=True, seed=None,
   else:
     _prepare(builder)
     source = builder.as_data_source(split=split)
-  audio_key, label_key = _feature_keys(config)
-  if audio_key not in builder.info.features:
-    raise ValueError(
-        f'Dataset {name!r} has no feature {audio_key!r}; its features are '
-        f'{sorted(builder.info.features.keys())} (set config.data.audio_key).')
   if len(source) < jax.process_count():
     raise ValueError(f'Split {split!r} of {name!r} has {len(source)} examples, '
                      f'fewer than the {jax.process_count()} processes.')
@@ -261,11 +371,12 @@ def get_dataset(config, split, *, mesh=None, shuffle=True, seed=None,
     ds = ds.shuffle()
   ds = ds.repeat(num_epochs)
   ds = ds.random_map(Preprocess(
-      audio_key=audio_key, label_key=label_key,
+      features=features, audio_key=audio_key, label_key=label_key,
       segment_length=config.data.segment_length,
       normalize=config.data.normalize,
       source_rate=_source_sample_rate(config, builder),
-      sample_rate=config.audio.sample_rate))
+      sample_rate=config.audio.sample_rate,
+      max_text_length=config.data.max_text_length))
   # Batching before to_iter_dataset: batch i is then always the same examples,
   # however many threads or worker processes read ahead.
   ds = ds.batch(batch_size, drop_remainder=True)

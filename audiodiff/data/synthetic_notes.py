@@ -16,9 +16,11 @@ nothing aliases, and the fundamental is present in every clip.
 
 import dataclasses
 
-from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
+
+from audiodiff.data import builder
+from audiodiff.data import pipeline
 
 INSTRUMENTS = ('organ', 'plucked_string', 'electric_piano', 'reed')
 MIDI_RANGE = (48, 72)  # C3..C5 inclusive
@@ -38,9 +40,8 @@ def midi_to_hz(midi):
 
 
 @dataclasses.dataclass
-class SyntheticNotesConfig(tfds.core.BuilderConfig):
+class SyntheticNotesConfig(builder.AudioBuilderConfig):
   """Generation parameters; build with `notes_config` to get a unique name."""
-  sample_rate: int = 16000
   num_samples: int = 16000
   num_train: int = 512
   num_test: int = 64
@@ -57,9 +58,6 @@ def notes_config(sample_rate, num_samples, num_train, num_test=None,
     num_test = max(1, num_train // 8)
   name = (f'sr{int(sample_rate)}_len{int(num_samples)}_train{int(num_train)}'
           f'_test{int(num_test)}_seed{int(seed)}')
-  # TFDS rejects a new config object named like a registered one.
-  if name in _REGISTERED_CONFIGS:
-    return _REGISTERED_CONFIGS[name]
   return SyntheticNotesConfig(
       name=name, sample_rate=int(sample_rate), num_samples=int(num_samples),
       num_train=int(num_train), num_test=int(num_test), seed=int(seed),
@@ -67,9 +65,7 @@ def notes_config(sample_rate, num_samples, num_train, num_test=None,
                    f'{sample_rate} Hz'))
 
 
-_REGISTERED_CONFIGS = {}
 DEFAULT_CONFIG = notes_config(16000, 16000, 512)
-_REGISTERED_CONFIGS[DEFAULT_CONFIG.name] = DEFAULT_CONFIG
 
 
 # ----------------------------------------------------------------------------
@@ -225,7 +221,7 @@ def generate_example(seed, split, index, num_samples, sample_rate):
   }
 
 
-class SyntheticNotes(tfds.core.GeneratorBasedBuilder):
+class SyntheticNotes(builder.AudioBuilder):
   """Labelled synthetic instrument notes (see the module docstring).
 
   Build with `SyntheticNotes(config=notes_config(...), data_dir=...)` or the
@@ -236,9 +232,6 @@ class SyntheticNotes(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Four timbres, MIDI 48-72.'}
-  # TFDS 4.9's own code_path lookup imports `importlib_resources`, a package
-  # it only depends on for Python < 3.9; this file is the same answer.
-  code_path = epath.Path(__file__)
   BUILDER_CONFIGS = [DEFAULT_CONFIG]
 
   def __init__(self, *, config=None, sample_rate=None, num_samples=None,
@@ -251,21 +244,13 @@ class SyntheticNotes(tfds.core.GeneratorBasedBuilder):
                             num_test_examples, seed)
     super().__init__(config=config, **kwargs)
 
-  def _info(self):
-    cfg = self.builder_config
-    return self.dataset_info_from_configs(
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            # Tensor, not tfds Audio: the Audio feature needs TensorFlow.
-            'audio': tfds.features.Tensor(
-                shape=(cfg.num_samples,), dtype=np.float32),
-            'label': tfds.features.ClassLabel(names=list(INSTRUMENTS)),
-            'pitch': tfds.features.Scalar(dtype=np.int32),
-            'id': tfds.features.Text(),
-        }),
-        supervised_keys=('audio', 'label'),
-        metadata=tfds.core.MetadataDict(sample_rate=cfg.sample_rate),
-    )
+  def _features(self):
+    return {
+        'audio': builder.audio_feature(self.builder_config.num_samples),
+        'label': tfds.features.ClassLabel(names=list(INSTRUMENTS)),
+        'pitch': tfds.features.Scalar(dtype=np.int32),
+        'id': tfds.features.Text(),
+    }
 
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing to download
@@ -280,3 +265,20 @@ class SyntheticNotes(tfds.core.GeneratorBasedBuilder):
     for index in range(num_examples):
       yield index, generate_example(cfg.seed, split, index, cfg.num_samples,
                                     cfg.sample_rate)
+
+
+def make_builder(config, data_dir):
+  """The pipeline's factory for config.data.name == 'synthetic_notes'.
+
+  Reads config.audio.sample_rate, config.data.segment_length and
+  config.data.num_examples (train clips). Not prepared yet.
+  """
+  # Clips are made at the training segment length: random crops would only
+  # cut notes short and padding would only add silence.
+  cfg = notes_config(sample_rate=config.audio.sample_rate,
+                     num_samples=config.data.segment_length,
+                     num_train=config.data.num_examples)
+  return SyntheticNotes(config=cfg, data_dir=data_dir)
+
+
+pipeline.register_builder('synthetic_notes', make_builder)

@@ -10,6 +10,23 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
+  # What the run learns; one module under audiodiff/tasks/ each:
+  # 'generate' (unconditional or class-conditional audio) or 'vocoder'
+  # (log-mel -> waveform).
+  config.task = 'generate'
+
+  # Task settings, one section per task (only the chosen task's is read).
+  config.generate = ml_collections.ConfigDict(dict(
+      class_conditional=False,  # labels in, classifier-free guidance out
+      num_classes=0,        # 0: the dataset's class count; id num_classes = "no label"
+      label_dropout=0.1,    # p(label -> "no label") in training, for guidance
+  ))
+  config.vocoder = ml_collections.ConfigDict(dict(
+      # Long inputs are vocoded in overlapping chunks, cross-faded.
+      chunk_frames=128,
+      overlap_frames=8,
+      batch_chunks=2,       # chunks per network batch (bounds memory)
+  ))
 
   # Audio front end: every sample-rate / STFT / mel parameter lives here.
   config.audio = ml_collections.ConfigDict(dict(
@@ -35,6 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
       normalize='peak',     # 'peak', 'loudness' or 'none'
       num_examples=512,     # synthetic_notes: clips generated per split
       num_workers=0,        # grain worker processes (0: in-process)
+      max_text_length=256,  # 'text' feature: UTF-8 bytes, zero-padded / cut
   ))
 
   config.diffusion = ml_collections.ConfigDict(dict(
@@ -49,14 +67,13 @@ def get_config() -> ml_collections.ConfigDict:
       betas=(),             # explicit: the list of betas (T = its length)
       prediction='eps',     # what the network predicts: 'eps', 'v' or 'x0'
       loss='l1',            # 'l1' or 'l2'
-      snr_weighting='none',  # 'none', 'snr', 'min_snr' (with min_snr_gamma)
+      snr_weighting='none',  # 'none' or 'min_snr' (with min_snr_gamma)
       min_snr_gamma=5.0,
   ))
 
   config.model = ml_collections.ConfigDict(dict(
       name='diffwave',      # 'diffwave', 'unet1d' or 'mlp'
-      conditioning='none',  # 'none', 'mel' or 'label'
-      num_classes=0,        # label conditioning; class id num_classes = "no label"
+      dropout=0.0,          # dropout rate inside the network, training only
       # DiffWave
       residual_layers=30,
       residual_channels=64,
@@ -77,6 +94,7 @@ def get_config() -> ml_collections.ConfigDict:
       eta=0.0,              # ddim: 0 deterministic, 1 ancestral-like
       fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),  # fast: DiffWave list
       guidance_scale=1.0,   # classifier-free guidance w (1: no guidance)
+      temperature=1.0,      # scales the starting noise
       clip_x0=False,        # clip predicted x0 to [-1, 1]
       num_samples=4,
   ))
@@ -92,7 +110,6 @@ def get_config() -> ml_collections.ConfigDict:
       grad_clip_norm=1.0,
       ema_decay=0.999,
       compute_dtype='float32',  # 'float32' or 'bfloat16'
-      label_dropout=0.1,    # classifier-free guidance: p(label -> no label)
       log_every=50,
       eval_every=500,
       eval_batches=4,

@@ -7,7 +7,7 @@ network and TensorFlow) or an `audio_folder` with one sub-folder per digit:
   --config.data.name=audio_folder --config.data.folder=/path/to/sc09
 """
 
-from configs import base
+from experiments.configs import base
 
 
 def get_config():
@@ -22,7 +22,7 @@ def get_config():
   config.diffusion.beta_end = 0.02
   config.diffusion.loss = 'l1'
   config.model.name = 'diffwave'
-  config.model.conditioning = 'label'   # 'none' for the unconditional model
+  config.generate.class_conditional = True   # False for the unconditional model
   config.model.residual_layers = 36
   config.model.residual_channels = 256
   config.model.dilation_cycle = 12

@@ -1,7 +1,7 @@
 """The SC09 recipe at CPU size, on the built-in notes: DiffWave's T = 200
 schedule, label conditioning with classifier-free guidance."""
 
-from configs import diffwave_sc09
+from experiments.configs import diffwave_sc09
 
 
 def get_config():

@@ -7,7 +7,7 @@ hop 256, 80 mels. Inference with the 6-step fast schedule
 (point config.data at an LJSpeech folder for the real thing).
 """
 
-from configs import base
+from experiments.configs import base
 
 
 def get_config():
@@ -23,7 +23,7 @@ def get_config():
   config.diffusion.beta_end = 0.05
   config.diffusion.loss = 'l1'
   config.model.name = 'diffwave'
-  config.model.conditioning = 'mel'
+  config.task = 'vocoder'
   config.model.residual_layers = 30
   config.model.residual_channels = 64
   config.model.dilation_cycle = 10

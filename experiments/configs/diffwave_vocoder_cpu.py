@@ -4,7 +4,7 @@
 sampling. Trains usefully in tens of minutes on a 2-core CPU.
 """
 
-from configs import diffwave_vocoder
+from experiments.configs import diffwave_vocoder
 
 
 def get_config():

@@ -4,7 +4,7 @@ Finishes on a 2-core CPU in under 10 minutes and writes samples (one per
 instrument, with classifier-free guidance) to workdir/samples/step_<N>/.
 """
 
-from configs import base
+from experiments.configs import base
 
 
 def get_config():
@@ -20,7 +20,7 @@ def get_config():
   config.diffusion.loss = 'l2'
   # v-prediction keeps x0 = alpha x_t - sigma v well-conditioned where alpha ~ 0.
   config.diffusion.prediction = 'v'
-  config.model.conditioning = 'label'
+  config.generate.class_conditional = True
   # A U-Net sees the whole clip at its coarsest level (2048 / 4^3 = 32 steps),
   # so it holds one pitch from start to end: after 3,000 steps its samples
   # have clear harmonic peaks, where a DiffWave of the same cost (12 layers,

@@ -5,7 +5,7 @@ The original example had no time embedding; the MLP here adds one (see
 audiodiff/models/mlp.py).
 """
 
-from configs import base
+from experiments.configs import base
 
 
 def get_config():
@@ -19,7 +19,6 @@ def get_config():
   config.diffusion.beta_end = 0.1   # alpha_bar_T = 0.006: ends near pure noise
   config.diffusion.loss = 'l2'
   config.model.name = 'mlp'
-  config.model.conditioning = 'none'
   config.model.mlp_hidden = 512
   config.sampler.name = 'ddpm'
   config.train.num_steps = 2000

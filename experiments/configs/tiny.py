@@ -1,6 +1,6 @@
 """A seconds-long smoke test of the whole pipeline (used by the tests)."""
 
-from configs import base
+from experiments.configs import base
 
 
 def get_config():
@@ -14,7 +14,7 @@ def get_config():
   config.data.segment_length = 1024
   config.data.num_examples = 32
   config.diffusion.num_steps = 20
-  config.model.conditioning = 'label'
+  config.generate.class_conditional = True
   config.model.residual_layers = 2
   config.model.residual_channels = 8
   config.model.dilation_cycle = 2

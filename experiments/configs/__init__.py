@@ -1,0 +1,1 @@
+"""Experiment configs: `from experiments.configs import base`."""
