@@ -107,21 +107,25 @@ def snr_weight(alpha, sigma, parameterization: str, weighting: str,
   return clipped / scale
 
 
-def get_loss_fn(schedule: Schedule, apply_fn: Callable, *,
-                parameterization: str = 'eps', loss_type: str = 'l2',
-                snr_weighting: str = 'none', min_snr_gamma: float = 5.0):
-  """Returns the diffusion training loss as a pure function.
+def diffusion_loss(schedule: Schedule, *, parameterization: str = 'eps',
+                   loss_type: str = 'l2', snr_weighting: str = 'none',
+                   min_snr_gamma: float = 5.0):
+  """Returns the diffusion loss term as a pure function.
 
   Args:
     schedule: the trained schedule.
-    apply_fn: `apply_fn(params, x_t [B, ...], t [B], cond) -> prediction`.
     parameterization: what the network predicts: 'eps', 'x0' or 'v'.
     loss_type: 'l1' (DiffWave) or 'l2'.
     snr_weighting: 'none' or 'min_snr'.
 
   Returns:
-    loss_fn(params, batch, rng) -> (loss scalar, aux dict), where batch is
-    {'x0': [B, ...], 'cond': optional conditioning passed to apply_fn}.
+    term(apply_fn, x0, cond, rng, prior=None, mask=None) -> (loss, per_example):
+      apply_fn(x_t [B, ...], t [B], cond) -> prediction, the network;
+      x0 [B, ...] the data; prior an optional `samplers.Prior`-like object
+      with `to_diffusion` (the diffusion then runs on (x0 - mean) / scale, as
+      its samplers expect); mask optional [B, ...] of 0/1 (1: counted),
+      padding excluded from each example's mean;
+      loss: weighted batch mean, scalar; per_example [B]: unweighted.
     t is drawn uniformly from the integer steps 0 .. T-1.
   """
   if loss_type not in ('l1', 'l2'):
@@ -129,21 +133,26 @@ def get_loss_fn(schedule: Schedule, apply_fn: Callable, *,
   if parameterization not in PARAMETERIZATIONS:
     raise ValueError(f'Unknown config.diffusion.prediction={parameterization!r}; '
                      f'choose one of {PARAMETERIZATIONS}.')
+  snr_weight(jnp.ones(1), jnp.ones(1), parameterization, snr_weighting)  # validates
 
-  def loss_fn(params, batch, rng):
-    x0 = batch['x0']
+  def term(apply_fn: Callable, x0, cond, rng, prior=None, mask=None):
+    z0 = x0 if prior is None else prior.to_diffusion(x0)
     rng_t, rng_eps = jax.random.split(rng)
-    t = jax.random.randint(rng_t, (x0.shape[0],), 0, schedule.num_steps)
+    t = jax.random.randint(rng_t, (z0.shape[0],), 0, schedule.num_steps)
     t = t.astype(jnp.float32)
-    eps = jax.random.normal(rng_eps, x0.shape, x0.dtype)
+    eps = jax.random.normal(rng_eps, z0.shape, z0.dtype)
     alpha, sigma = schedule.alpha_sigma_at(t)
-    x_t = expand_like(alpha, x0) * x0 + expand_like(sigma, x0) * eps
-    prediction = apply_fn(params, x_t, t, batch.get('cond'))
-    error = prediction.astype(jnp.float32) - target(x0, eps, alpha, sigma, parameterization)
+    z_t = expand_like(alpha, z0) * z0 + expand_like(sigma, z0) * eps
+    prediction = apply_fn(z_t, t, cond)
+    error = prediction.astype(jnp.float32) - target(z0, eps, alpha, sigma, parameterization)
     error = jnp.abs(error) if loss_type == 'l1' else jnp.square(error)
-    per_example = jnp.mean(error.reshape(error.shape[0], -1), axis=1)
+    error = error.reshape(error.shape[0], -1)
+    if mask is None:
+      per_example = jnp.mean(error, axis=1)
+    else:
+      mask = jnp.broadcast_to(mask, x0.shape).reshape(error.shape).astype(error.dtype)
+      per_example = jnp.sum(error * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
     weight = snr_weight(alpha, sigma, parameterization, snr_weighting, min_snr_gamma)
-    loss = jnp.mean(weight * per_example)
-    return loss, {'loss_unweighted': jnp.mean(per_example)}
+    return jnp.mean(weight * per_example), per_example
 
-  return loss_fn
+  return term

@@ -4,6 +4,7 @@ Uses matplotlib's object API with the Agg canvas directly (no pyplot), so it
 needs no display, never changes the global backend, and is safe in threads.
 """
 
+import dataclasses
 import os
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -14,12 +15,22 @@ from audiodiff import spectral
 
 # Dynamic range shown for the plain (non-mel) spectrogram.
 _DB_RANGE = 80.0
+# About this many frames across the picture, whatever the clip's length.
+_DISPLAY_FRAMES = 256
+
+
+def display_resolution(num_samples: int, sample_rate: int):
+  """(n_fft, hop_length) for a picture of a clip: ~_DISPLAY_FRAMES frames
+  wide, windows of at least ~32 ms (a power of two) and at least 4 hops, so
+  short clips are not a handful of columns and long ones not a smear."""
+  hop_length = max(1, num_samples // _DISPLAY_FRAMES)
+  n_fft = int(2 ** np.ceil(np.log2(max(0.032 * sample_rate, 4 * hop_length))))
+  return n_fft, hop_length
 
 
 def _log_magnitude(audio, sample_rate):
-  """dB |STFT| [freq, frames] with ~46 ms windows, and the hop in samples."""
-  n_fft = int(2 ** np.ceil(np.log2(0.046 * sample_rate)))
-  hop_length = n_fft // 4
+  """dB |STFT| [freq, frames] at the display resolution, and the hop."""
+  n_fft, hop_length = display_resolution(len(audio), sample_rate)
   magnitude = np.abs(np.asarray(
       spectral.stft(audio[None], n_fft, hop_length, n_fft)[0]))
   db = 20.0 * np.log10(np.maximum(magnitude, 1e-10))
@@ -35,7 +46,8 @@ def save_spectrogram_png(path, audio, sample_rate, audio_config=None, title=''):
     audio: float [L], L at least one hop (and one n_fft for a readable plot).
     sample_rate: Hz.
     audio_config: `config.audio` / MelSpectrogram -> DiffWave log mel in
-      [0, 1] on mel bins; None -> log-magnitude STFT in dB on a Hz axis.
+      [0, 1] on its mel bins (drawn with the display window and hop, not
+      the model's); None -> log-magnitude STFT in dB on a Hz axis.
     title: figure title.
 
   Returns:
@@ -73,6 +85,8 @@ def save_spectrogram_png(path, audio, sample_rate, audio_config=None, title=''):
     if mel.sample_rate != sample_rate:
       raise ValueError(f'sample_rate={sample_rate} differs from the mel '
                        f'config ({mel.sample_rate}).')
+    n_fft, hop_length = display_resolution(len(audio), sample_rate)
+    mel = dataclasses.replace(mel, n_fft=n_fft, win_length=n_fft, hop_length=hop_length)
     image = np.asarray(mel(audio[None])[0]).T           # [n_mels, frames]
     extent = (0.0, image.shape[1] * mel.hop_length / sample_rate,
               0.0, mel.n_mels)

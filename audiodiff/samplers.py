@@ -48,6 +48,7 @@ schedule), 'dpm_solver' (DPM-Solver++(2M)).
 """
 
 import dataclasses
+import functools
 import inspect
 from typing import Any, Callable, Optional, Sequence
 
@@ -61,6 +62,8 @@ from audiodiff.schedules import Schedule
 Denoiser = Callable[[jnp.ndarray, jnp.ndarray, Any], jnp.ndarray]
 
 
+@functools.partial(jax.tree_util.register_dataclass, data_fields=('mean', 'scale'),
+                   meta_fields=())
 @dataclasses.dataclass(frozen=True)
 class Prior:
   """Terminal distribution N(mean, diag(scale^2)); arrays broadcastable to x."""

@@ -282,6 +282,21 @@ class Preprocess(grain.transforms.RandomMap):
     return out
 
 
+def example_batch(config, features, batch_size: int = 1):
+  """Zeros shaped like a batch of `features` ({name: [batch_size, ...]}),
+  without touching the data: for model initialisation and shape checks."""
+  length, text_length = config.data.segment_length, config.data.max_text_length
+  batch = {}
+  for feature in features:
+    if feature in ('label', 'speaker', 'text_length'):
+      batch[feature] = np.zeros((batch_size,), np.int32)
+    elif feature == 'text':
+      batch[feature] = np.zeros((batch_size, text_length), np.int32)
+    else:  # audio, its mask and paired audio features
+      batch[feature] = np.zeros((batch_size, length), np.float32)
+  return batch
+
+
 def _data_axis_size(mesh):
   if 'data' not in mesh.shape:
     raise ValueError(f"The mesh needs a 'data' axis to shard the batch over; "

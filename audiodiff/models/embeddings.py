@@ -11,9 +11,6 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-CONDITIONINGS = ('none', 'mel', 'label')
-
-
 def sinusoidal_embedding(t, dim: int, max_period: float = 10000.0):
   """t [B] -> [B, dim] = [sin(t w_j), cos(t w_j)], w_j from 1 down to 1/max_period.
 
@@ -66,17 +63,10 @@ class LabelEmbedding(nn.Module):
     return embed(label.astype(jnp.int32))
 
 
-def check_conditioning(conditioning: str, supported=CONDITIONINGS):
-  """Raises a ValueError naming the bad value and the valid choices."""
-  if conditioning not in supported:
-    raise ValueError(
-        f'Unknown conditioning {conditioning!r}; valid choices: {", ".join(supported)}.')
-
-
 def get_label(cond, num_classes: int):
   """cond['label'] as int32 [B], with a clear error when it is missing."""
   if cond is None or 'label' not in cond:
     raise ValueError(
-        "conditioning='label' needs cond={'label': int32 [B]} "
+        "A class-conditional model (num_classes > 0) needs cond={'label': int32 [B]} "
         f'(use id {num_classes} for "no label").')
   return jnp.asarray(cond['label'], jnp.int32)

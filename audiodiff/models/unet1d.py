@@ -24,12 +24,14 @@ def _num_groups(channels: int, max_groups: int = 32) -> int:
 
 
 class ResBlock(nn.Module):
-  """[B, L, C] -> [B, L, features]: (GroupNorm, silu, conv3) x 2, step as scale/shift."""
+  """[B, L, C] -> [B, L, features]: (GroupNorm, silu, conv3) x 2, step as
+  scale/shift, dropout before the second conv (training only)."""
   features: int
+  dropout: float = 0.0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, step_embedding):
+  def __call__(self, x, step_embedding, train=False):
     h = nn.GroupNorm(_num_groups(x.shape[-1]), dtype=self.dtype)(x)
     h = nn.Conv(self.features, (3,), dtype=self.dtype)(nn.silu(h))
     # The step enters as a scale and shift after the norm (Dhariwal & Nichol's
@@ -38,9 +40,9 @@ class ResBlock(nn.Module):
     scale, shift = jnp.split(
         nn.Dense(2 * self.features, dtype=self.dtype)(step_embedding)[:, None, :], 2, axis=-1)
     h = nn.GroupNorm(_num_groups(self.features), dtype=self.dtype)(h) * (1 + scale) + shift
+    h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
     # Zero init makes each block start as the identity (or its 1x1 shortcut).
-    h = nn.Conv(self.features, (3,), dtype=self.dtype, kernel_init=nn.initializers.zeros)(
-        nn.silu(h))
+    h = nn.Conv(self.features, (3,), dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
     if x.shape[-1] != self.features:
       x = nn.Dense(self.features, dtype=self.dtype, name='shortcut')(x)
     return x + h
@@ -49,24 +51,24 @@ class ResBlock(nn.Module):
 class UNet1D(nn.Module):
   """U-Net denoiser: x [B, L] or [B, L, C_in], t [B], cond -> x's shape (float32).
 
-  cond: None ('none'); {'label': int [B]} ('label'); {'mel': [B, frames,
-  n_mels]} with frames * hop_length == L ('mel': repeated hop_length times
-  and concatenated to the input channels).
+  Conditioning inputs are switched on by their sizes: num_classes > 0 reads
+  cond['label'] (int [B]); n_mels > 0 reads cond['mel'] ([B, frames, n_mels]
+  with frames * hop_length == L, repeated hop_length times and concatenated
+  to the input channels).
   L must be divisible by downsample**(len(channels) - 1).
   """
   channels: Sequence[int] = (32, 64, 128)
   blocks_per_level: int = 2
   downsample: int = 4
-  conditioning: str = 'none'
   num_classes: int = 0
+  n_mels: int = 0
   hop_length: int = 256
-  n_mels: int = 80
   embedding_dim: int = 128
+  dropout: float = 0.0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, t, cond=None):
-    embeddings.check_conditioning(self.conditioning)
+  def __call__(self, x, t, cond=None, train=False):
     if x.ndim not in (2, 3):
       raise ValueError(f'UNet1D takes x [B, L] or [B, L, C], got shape {x.shape}.')
     squeeze = x.ndim == 2
@@ -81,13 +83,14 @@ class UNet1D(nn.Module):
 
     step = embeddings.StepEmbedding(self.embedding_dim, 4 * self.channels[0],
                                     dtype=self.dtype, name='step_embedding')(t)
-    if self.conditioning == 'label':
+    if self.num_classes:
       label = embeddings.get_label(cond, self.num_classes)
       step = step + embeddings.LabelEmbedding(self.num_classes, step.shape[-1], dtype=self.dtype,
                                               name='label_embedding')(label)
-    if self.conditioning == 'mel':
+    if self.n_mels:
       if cond is None or 'mel' not in cond:
-        raise ValueError("conditioning='mel' needs cond={'mel': [B, frames, n_mels]}.")
+        raise ValueError("A mel-conditioned UNet1D (n_mels > 0) needs cond={'mel': "
+                         '[B, frames, n_mels]}.')
       mel = jnp.asarray(cond['mel'])
       if mel.ndim != 3 or mel.shape[-1] != self.n_mels or mel.shape[0] != batch:
         raise ValueError(f'mel must be [{batch}, frames, {self.n_mels}], got {mel.shape}.')
@@ -101,7 +104,7 @@ class UNet1D(nn.Module):
     skips = []
     for level, features in enumerate(self.channels):
       for _ in range(self.blocks_per_level):
-        h = ResBlock(features, dtype=self.dtype)(h, step)
+        h = ResBlock(features, self.dropout, dtype=self.dtype)(h, step, train)
       if level < levels - 1:
         skips.append(h)
         h = nn.Conv(self.channels[level + 1], (2 * self.downsample,), strides=(self.downsample,),
@@ -113,7 +116,7 @@ class UNet1D(nn.Module):
                            name=f'upsample_{level}')(h)[:, :skip.shape[1]]
       h = jnp.concatenate([h, skip], axis=-1)
       for _ in range(self.blocks_per_level):
-        h = ResBlock(self.channels[level], dtype=self.dtype)(h, step)
+        h = ResBlock(self.channels[level], self.dropout, dtype=self.dtype)(h, step, train)
 
     h = nn.silu(nn.GroupNorm(_num_groups(h.shape[-1]), dtype=self.dtype)(h))
     h = nn.Conv(in_channels, (3,), dtype=self.dtype, kernel_init=nn.initializers.zeros,

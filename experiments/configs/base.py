@@ -19,6 +19,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.generate = ml_collections.ConfigDict(dict(
       class_conditional=False,  # labels in, classifier-free guidance out
       num_classes=0,        # 0: the dataset's class count; id num_classes = "no label"
+      class_names=(),       # (): the dataset's; names the sample files
       label_dropout=0.1,    # p(label -> "no label") in training, for guidance
   ))
   config.vocoder = ml_collections.ConfigDict(dict(

@@ -1,0 +1,39 @@
+"""What a run prints: its own progress, on process 0 only.
+
+Library INFO logs (Orbax option dumps, TFDS and Grain notices) stay at
+WARNING unless `--verbose` (main.py) asks for them; `say` is for the lines a
+user reads: progress, losses, ETA, evaluation and where files went.
+"""
+
+import logging as python_logging
+
+import jax
+from absl import logging
+
+
+def say(message: str) -> None:
+  """Prints message (process 0) and logs it at INFO for log files."""
+  logging.info(message)
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
+_LIBRARIES = ('tensorflow_datasets', 'orbax', 'grain', 'etils')
+
+
+def _is_own_or_serious(record) -> bool:
+  """Library records below ERROR are dropped (their INFO/WARNING notices,
+  e.g. TFDS's "Using custom data configuration", are not for users)."""
+  return record.levelno >= python_logging.ERROR or not any(
+      f'/{name}/' in record.pathname for name in _LIBRARIES)
+
+
+def set_verbosity(verbose: bool) -> None:
+  """verbose: every INFO log. Otherwise the run's own lines and warnings only."""
+  if verbose:
+    logging.set_verbosity(logging.INFO)
+    return
+  logging.set_verbosity(logging.WARNING)
+  logging.get_absl_logger().addFilter(_is_own_or_serious)
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds.disable_progress_bar()

@@ -1,0 +1,145 @@
+"""The task interface: everything one capability knows, in one place.
+
+A task turns batches into the diffusion term's inputs, adds its own loss
+terms, says what to sample and how to turn samples into audio and metrics.
+The run loop, the samplers and the models never ask which task they serve.
+
+    task = tasks.get_task(config)              # config.task names the module
+    batch = next(data.get_dataset(config, 'train', features=task.features))
+    inputs = task.diffusion_inputs(batch, rng, train=True)
+    request = task.sample_request(num_samples, reference_batch)
+
+A new task subclasses `Task`, overrides what differs and registers itself
+with `tasks.register('<name>', TaskClass)` in `audiodiff/tasks/<name>.py`.
+"""
+
+import dataclasses
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+
+from audiodiff import data
+
+
+@dataclasses.dataclass
+class DiffusionInputs:
+  """What the diffusion term trains on, for a batch of B examples.
+
+  x0: [B, ...] the diffusion target (waveform, mel, latent);
+  cond: the network's conditioning (a dict of arrays) or None;
+  prior: an optional samplers.Prior (mean, scale shaped like x0);
+  mask: optional [B, ...] 0/1, where the loss counts (padding excluded).
+  """
+  x0: Any
+  cond: Any = None
+  prior: Any = None
+  mask: Any = None
+
+
+@dataclasses.dataclass
+class SampleRequest:
+  """What to sample: N outputs of `shape`, named `names`.
+
+  cond / uncond: conditioning of the conditional and unconditional passes
+  (uncond None: no classifier-free guidance possible); prior: optional
+  samplers.Prior; reference: optional [N, L] audio the samples recreate
+  (vocoding), for metrics and side-by-side files.
+  """
+  shape: tuple
+  names: Sequence[str]
+  cond: Any = None
+  uncond: Any = None
+  prior: Any = None
+  reference: Optional[np.ndarray] = None
+
+
+class Task:
+  """Defaults shared by every task; subclasses override what differs.
+
+  Attributes:
+    name: the config.task value.
+    features: the batch features the task reads (see data.FEATURES).
+    api_methods: task-specific methods `audiodiff.load(...)` exposes, each
+      `method(trained, ...)` on the task.
+  """
+  name = ''
+  features: Sequence[str] = ('audio',)
+  api_methods: Sequence[str] = ()
+
+  def __init__(self, config):
+    self.config = config
+
+  # ---- configuration --------------------------------------------------------
+  @property
+  def settings(self):
+    """This task's config section, config.<name>."""
+    return self.config[self.name]
+
+  def check_config(self) -> None:
+    """Fails early, with the fix, on settings the task cannot run with.
+    Runs before anything is created on disk."""
+    if self.config.sampler.guidance_scale != 1.0 and not self.supports_guidance():
+      raise ValueError(
+          f'config.sampler.guidance_scale={self.config.sampler.guidance_scale} needs '
+          f'an unconditional pass, which task {self.name!r} with these settings does not '
+          'have. Set --config.sampler.guidance_scale=1.')
+
+  def resolve_config(self) -> None:
+    """Fills settings that depend on the data (e.g. the class count)."""
+
+  def supports_guidance(self) -> bool:
+    return False
+
+  def model_inputs(self) -> Dict[str, int]:
+    """Which inputs the network reads: kwargs of models.get_model
+    (num_classes, n_mels)."""
+    return {}
+
+  def loss_weights(self) -> Dict[str, float]:
+    """Weight of each of `extra_losses`' terms (the diffusion term has 1)."""
+    return {}
+
+  # ---- training -------------------------------------------------------------
+  def load_frozen(self):
+    """Parameters of other models the task uses frozen (a vocoder, an
+    encoder); None when it uses none. Passed to every method below."""
+    return None
+
+  def diffusion_inputs(self, batch, rng, *, train: bool, frozen=None) -> DiffusionInputs:
+    """A batch -> the diffusion term's inputs (default: unconditional audio)."""
+    del rng, train, frozen
+    return DiffusionInputs(x0=batch['audio'])
+
+  def extra_losses(self, apply_fn, batch, inputs: DiffusionInputs, rng, *, train: bool,
+                   frozen=None) -> Dict[str, Any]:
+    """The task's own loss terms beside the diffusion term: name -> scalar,
+    each weighted by `loss_weights()[name]` and logged as loss/<name>.
+    apply_fn is the network's (x, t, cond) -> prediction."""
+    del apply_fn, batch, inputs, rng, train, frozen
+    return {}
+
+  def example_batch(self, batch_size: int = 1):
+    """A batch of zeros with the features' shapes, to initialise the model."""
+    return data.example_batch(self.config, self.features, batch_size)
+
+  # ---- sampling and evaluation ---------------------------------------------
+  def sample_request(self, num_samples: int, reference_batch=None) -> SampleRequest:
+    """What evaluation samples: here unconditional clips of segment_length."""
+    del reference_batch
+    return SampleRequest(shape=(num_samples, self.config.data.segment_length),
+                         names=[f'sample_{i:03d}' for i in range(num_samples)])
+
+  def needs_reference(self) -> bool:
+    """Whether sample_request reads reference audio from the test split."""
+    return False
+
+  def decode(self, x, frozen=None):
+    """Samples [N, ...] -> audio [N, L] (identity for waveform tasks)."""
+    del frozen
+    return x
+
+  def sample_metrics(self, audio, request: SampleRequest) -> Dict[str, Any]:
+    """Objective metrics of decoded samples against request.reference."""
+    del audio, request
+    return {}
+

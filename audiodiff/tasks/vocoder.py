@@ -1,0 +1,143 @@
+"""Neural vocoding: log-mel spectrogram -> waveform (DiffWave, WaveGrad).
+
+The network reads the clip's own log-mel (config.audio) and learns the
+waveform. Evaluation resynthesises held-out clips from their mels and scores
+them against the originals, with Griffin-Lim of the same mels as a baseline.
+`trained.vocode(mel=... or audio=...)` handles any length, in overlapping
+chunks (config.vocoder) joined with linear cross-fades.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import metrics, spectral, tasks
+from audiodiff.tasks import base
+
+
+def chunk_starts(num_frames: int, chunk_frames: int, overlap_frames: int):
+  """Start frames of overlapping chunks covering [0, num_frames)."""
+  if num_frames <= chunk_frames:
+    return [0]
+  hop = chunk_frames - overlap_frames
+  return list(range(0, num_frames - chunk_frames, hop)) + [num_frames - chunk_frames]
+
+
+def cross_fade(pieces, starts, num_frames: int, hop: int, overlap_frames: int):
+  """Chunks of audio [chunk_frames * hop] at `starts` -> one [num_frames * hop]
+  signal, overlaps joined with linear ramps."""
+  output = np.zeros(num_frames * hop, np.float32)
+  weight = np.zeros(num_frames * hop, np.float32)
+  fade = overlap_frames * hop
+  for start, piece in zip(starts, pieces):
+    window = np.ones(len(piece), np.float32)
+    if fade and len(starts) > 1:
+      ramp = np.linspace(0.0, 1.0, fade + 2, dtype=np.float32)[1:-1]
+      if start > 0:
+        window[:fade] = ramp
+      if start * hop + len(piece) < num_frames * hop:
+        window[-fade:] = ramp[::-1]
+    output[start * hop:start * hop + len(piece)] += window * piece
+    weight[start * hop:start * hop + len(piece)] += window
+  return output / np.maximum(weight, 1e-8)
+
+
+class Vocoder(base.Task):
+  name = 'vocoder'
+  features = ('audio',)
+  api_methods = ('vocode',)
+
+  def check_config(self):
+    super().check_config()
+    config = self.config
+    if config.data.segment_length % config.audio.hop_length:
+      raise ValueError(
+          f'config.data.segment_length={config.data.segment_length} must be a '
+          f'multiple of config.audio.hop_length={config.audio.hop_length} for a vocoder.')
+    settings = self.settings
+    if not 0 <= settings.overlap_frames < settings.chunk_frames or settings.batch_chunks < 1:
+      raise ValueError(
+          f'config.vocoder needs 0 <= overlap_frames < chunk_frames and batch_chunks >= 1; '
+          f'got overlap_frames={settings.overlap_frames}, chunk_frames='
+          f'{settings.chunk_frames}, batch_chunks={settings.batch_chunks}.')
+
+  def model_inputs(self):
+    return {'n_mels': self.config.audio.n_mels}
+
+  def mel(self, audio):
+    """[B, L] -> [B, L // hop_length, n_mels] log-mel as the model sees it."""
+    return spectral.log_mel(audio, self.config.audio)
+
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None):
+    del rng, train, frozen
+    return base.DiffusionInputs(x0=batch['audio'], cond={'mel': self.mel(batch['audio'])})
+
+  def needs_reference(self):
+    return True
+
+  def sample_request(self, num_samples, reference_batch=None):
+    """Resynthesis of the first num_samples clips of reference_batch."""
+    if reference_batch is None:
+      raise ValueError('The vocoder samples from reference audio: pass a batch of clips.')
+    audio = np.asarray(reference_batch['audio'][:num_samples])
+    return self.request_from_mel(np.asarray(self.mel(jnp.asarray(audio))),
+                                 [f'vocoded_{i:03d}' for i in range(len(audio))],
+                                 reference=audio)
+
+  def request_from_mel(self, mel, names, reference=None):
+    """mel [N, frames, n_mels] -> the request to vocode it."""
+    hop = self.config.audio.hop_length
+    return base.SampleRequest(shape=(mel.shape[0], mel.shape[1] * hop), names=list(names),
+                              cond={'mel': jnp.asarray(mel, jnp.float32)},
+                              reference=reference)
+
+  def sample_metrics(self, audio, request):
+    """Metrics of the resynthesis and of Griffin-Lim from the same mels."""
+    reference = request.reference
+    baseline = np.asarray(spectral.griffin_lim(request.cond['mel'], self.config.audio))
+    rows = {'diffusion': [], 'griffin_lim': []}
+    for key, estimates in (('diffusion', audio), ('griffin_lim', baseline)):
+      for ref, est in zip(reference, np.asarray(estimates)):
+        rows[key].append(metrics.evaluate_pair(ref, est, self.config.audio.sample_rate,
+                                               self.config.audio))
+    return rows
+
+  def vocode(self, trained, mel=None, audio=None, seed: int = 0):
+    """A log-mel [frames, n_mels] (or the audio [L] to take it from) of any
+    length -> audio [frames * hop_length] at config.audio.sample_rate.
+
+    Chunks of config.vocoder.chunk_frames overlapping by overlap_frames are
+    vocoded batch_chunks at a time: memory is bounded by the chunk batch, not
+    the input length (DiffWave's precomputed conditioner holds
+    num_layers * 2C floats per sample).
+    """
+    if (mel is None) == (audio is None):
+      raise ValueError('vocode takes one of mel=[frames, n_mels] or audio=[L].')
+    hop = self.config.audio.hop_length
+    if mel is None:
+      audio = np.asarray(audio, np.float32)
+      if audio.ndim != 1 or len(audio) < hop:
+        raise ValueError(f'vocode needs mono audio [L] of at least one hop ({hop} '
+                         f'samples); got shape {audio.shape}.')
+      audio = audio[:len(audio) // hop * hop]
+      mel = np.asarray(self.mel(jnp.asarray(audio[None])))[0]
+    mel = np.asarray(mel, np.float32)
+    n_mels = self.config.audio.n_mels
+    if mel.ndim != 2 or mel.shape[1] != n_mels or not len(mel):
+      raise ValueError(f'A mel must be [frames, n_mels={n_mels}]; got shape {mel.shape}.')
+    if not np.all(np.isfinite(mel)):
+      raise ValueError('The mel holds NaN or inf values; nothing was vocoded.')
+    settings = self.settings
+    num_frames = mel.shape[0]
+    chunk_frames = min(settings.chunk_frames, num_frames)
+    starts = chunk_starts(num_frames, chunk_frames, settings.overlap_frames)
+    pieces = []
+    for first in range(0, len(starts), settings.batch_chunks):
+      group = starts[first:first + settings.batch_chunks]
+      request = self.request_from_mel(np.stack([mel[s:s + chunk_frames] for s in group]),
+                                      [''] * len(group))
+      pieces.extend(trained.run(request, jax.random.fold_in(jax.random.PRNGKey(seed), first)))
+    return cross_fade(pieces, starts, num_frames, hop, settings.overlap_frames)
+
+
+tasks.register('vocoder', Vocoder)
