@@ -6,8 +6,9 @@
 
 Pure: no files (outputs.py writes them), no task knowledge beyond the
 request. A model's per-utterance conditioner (`condition`, e.g. DiffWave's
-mel projections) is applied to the conditional and the unconditional
-conditioning alike, so classifier-free guidance stays correct with it.
+mel projections) is the sampler's `prepare`: the sampler applies it after
+joining the conditional and unconditional conditioning, so classifier-free
+guidance stays correct with it.
 """
 
 import functools
@@ -24,8 +25,8 @@ def make_generate_fn(exp, hooks=None):
 
   @functools.partial(jax.jit, static_argnames='shape')
   def generate(params, rng, cond, uncond, prior, *, shape):
-    cond, uncond = exp.condition(params, cond), exp.condition(params, uncond)
     fn = lambda x, t, c: exp.apply_fn(params, x, t, c)
-    return exp.sampler(fn, rng, shape, cond, uncond, prior, hooks)
+    return exp.sampler(fn, rng, shape, cond, uncond, prior, hooks,
+                       prepare=lambda c: exp.condition(params, c))
 
   return generate

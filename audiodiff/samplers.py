@@ -22,16 +22,23 @@ Using a sampler
 ---------------
     sample = get_sampler('dpm_solver', schedule, parameterization='eps',
                          num_steps=20)
-    x0 = sample(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None)
+    x0 = sample(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None,
+                prepare=None)
     sample.num_evals        # network calls per sample (here 20)
 
 `sample` is a pure function; wrap it in `jax.jit` with `fn` and `shape`
 closed over. Options are explicit keyword arguments: one a sampler does not
 take fails with a message naming it.
 
+- Conditioning pytrees are batch-major (every leaf [B, ...]). `prepare`, if
+  given, maps the conditioning once before the loop to what `fn` reads (a
+  model's per-utterance precomputation, e.g. DiffWave's mel projections,
+  whatever its layout).
 - Classifier-free guidance: `guidance_scale` w != 1 and `uncond`, the
   conditioning of the unconditional pass; the prediction is
-  uncond + w (cond - uncond), both passes in one batched call.
+  uncond + w (cond - uncond), both passes in one batched call. The two
+  conditionings are joined along the batch before `prepare`, so a
+  precomputed conditioner is always computed for both passes.
 - A data-dependent prior `Prior(mean, scale)` (PriorGrad, Grad-TTS): the
   terminal distribution is N(mean, diag(scale^2)) and the diffusion runs on
   z = (x - mean) / scale, the coordinates `fn` was trained in. None is mean 0,
@@ -107,8 +114,8 @@ class Hooks:
 class Sampler:
   """A sampling function with its network-call count.
 
-  __call__(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None)
-  -> x0 [shape] in data coordinates.
+  __call__(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None,
+  prepare=None) -> x0 [shape] in data coordinates.
   """
 
   def __init__(self, loop, num_evals: int, name: str):
@@ -117,8 +124,10 @@ class Sampler:
     self.name = name
 
   def __call__(self, fn: Denoiser, rng, shape: Sequence[int], cond=None, uncond=None,
-               prior: Optional[Prior] = None, hooks: Optional[Hooks] = None):
-    return self._loop(fn, rng, tuple(shape), cond, uncond, prior, hooks or Hooks())
+               prior: Optional[Prior] = None, hooks: Optional[Hooks] = None,
+               prepare: Optional[Callable] = None):
+    return self._loop(fn, rng, tuple(shape), (cond, uncond, prepare), prior,
+                      hooks or Hooks())
 
   def __repr__(self):
     return f'Sampler({self.name}, num_evals={self.num_evals})'
@@ -128,12 +137,18 @@ class _Denoiser:
   """One network call in diffusion coordinates, with guidance, clipping and the
   x0 hook: z [B, ...], t [B] -> (z0, eps) predictions."""
 
-  def __init__(self, fn, cond, uncond, prior, hooks, parameterization,
+  def __init__(self, fn, conditioning, prior, hooks, parameterization,
                guidance_scale, clip_x0):
-    if guidance_scale != 1.0 and uncond is None:
+    cond, uncond, prepare = conditioning
+    prepare = prepare or (lambda c: c)
+    self.fn = fn
+    if guidance_scale == 1.0:
+      self.cond = prepare(cond)
+    elif uncond is None:
       raise ValueError('Classifier-free guidance (guidance_scale != 1) needs '
                        '`uncond`, the conditioning of the unconditional pass.')
-    self.fn, self.cond, self.uncond = fn, cond, uncond
+    else:
+      self.both = prepare(jax.tree.map(lambda c, u: jnp.concatenate([c, u]), cond, uncond))
     self.prior, self.hooks = prior, hooks
     self.parameterization = parameterization
     self.guidance_scale, self.clip_x0 = guidance_scale, clip_x0
@@ -141,9 +156,8 @@ class _Denoiser:
   def _prediction(self, z, t):
     if self.guidance_scale == 1.0:
       return self.fn(z, t, self.cond)
-    both = jax.tree.map(lambda c, u: jnp.concatenate([c, u]), self.cond, self.uncond)
     conditional, unconditional = jnp.split(
-        self.fn(jnp.concatenate([z, z]), jnp.concatenate([t, t]), both), 2)
+        self.fn(jnp.concatenate([z, z]), jnp.concatenate([t, t]), self.both), 2)
     # Predictions are linear in (x0, eps) given x_t, so mixing them here is
     # the same as mixing in eps space.
     return unconditional + self.guidance_scale * (conditional - unconditional)
@@ -206,8 +220,8 @@ def _ancestral_loop(net_t, alpha_bar, *, parameterization, guidance_scale, clip_
   alpha_bar_prev = jnp.concatenate([jnp.ones((1,)), alpha_bar[:-1]])
   num = alpha_bar.shape[0]
 
-  def loop(fn, rng, shape, cond, uncond, prior, hooks):
-    denoise = _Denoiser(fn, cond, uncond, prior, hooks, parameterization,
+  def loop(fn, rng, shape, conditioning, prior, hooks):
+    denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
     rng_init, rng_loop = jax.random.split(rng)
     batch = shape[0]
@@ -283,8 +297,8 @@ def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, parameterization='eps',
   alpha_bar = schedule.alpha_bar_at(grid)
   alpha_bar_next = jnp.concatenate([alpha_bar[1:], jnp.ones((1,))])
 
-  def loop(fn, rng, shape, cond, uncond, prior, hooks):
-    denoise = _Denoiser(fn, cond, uncond, prior, hooks, parameterization,
+  def loop(fn, rng, shape, conditioning, prior, hooks):
+    denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
     rng_init, rng_loop = jax.random.split(rng)
     batch = shape[0]
@@ -321,8 +335,8 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, parameterization='eps',
   alpha = jnp.sqrt(jax.nn.sigmoid(2 * lam))
   sigma = jnp.sqrt(jax.nn.sigmoid(-2 * lam))
 
-  def loop(fn, rng, shape, cond, uncond, prior, hooks):
-    denoise = _Denoiser(fn, cond, uncond, prior, hooks, parameterization,
+  def loop(fn, rng, shape, conditioning, prior, hooks):
+    denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
     batch = shape[0]
 

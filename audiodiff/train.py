@@ -78,9 +78,9 @@ def make_train_step(exp: experiment.Experiment):
     new_state = state.replace(
         step=state.step + 1, params=params, opt_state=opt_state,
         ema_params=train_state_lib.ema_update(state.ema_params, params, decay))
-    metrics = {**metrics, 'loss': loss, 'grad_norm': optax.global_norm(grads),
-               'update_norm': optax.global_norm(updates),
-               'param_norm': optax.global_norm(params),
+    metrics = {**metrics, 'loss': loss, 'grad_norm': optax.tree.norm(grads),
+               'update_norm': optax.tree.norm(updates),
+               'param_norm': optax.tree.norm(params),
                'learning_rate': learning_rate(state.step)}
     return new_state, metrics
 

@@ -16,7 +16,6 @@ train step 57.6 s, 6-step real-time factor 4.37.
 """
 
 import os
-import sys
 import time
 
 import jax
@@ -24,11 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'experiments'))
-from configs import diffwave_vocoder  # pylint: disable=g-import-not-at-top
-
-from audiodiff import data, experiment, generate, train  # pylint: disable=g-import-not-at-top
+from audiodiff import data, experiment, generate, train
+from experiments.configs import diffwave_vocoder
 
 flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up).')
 flags.DEFINE_integer('infer_repeats', 5, 'Timed inference runs (after one warm-up).')
@@ -92,12 +88,11 @@ def main(argv):
   rng = np.random.default_rng(0)
   batch = data.make_global_batch({
       'audio': (0.3 * rng.standard_normal((FLAGS.batch_size, config.data.segment_length))
-                ).astype(np.float32),
-      'label': np.zeros(FLAGS.batch_size, np.int32)}, exp.mesh)
+                ).astype(np.float32)}, exp.mesh)
   holder = {'state': state}
 
   def one_step():
-    holder['state'], metrics = step(holder['state'], batch)
+    holder['state'], metrics = step(holder['state'], batch, None)
     jax.block_until_ready(metrics)
 
   train_seconds = median_seconds(one_step, FLAGS.train_repeats)
@@ -113,13 +108,15 @@ def main(argv):
   # 6-step fast inference at batch 1.
   frames = int(round(FLAGS.seconds * config.audio.sample_rate / config.audio.hop_length))
   duration = frames * config.audio.hop_length / config.audio.sample_rate
-  generate_fn = generate.make_generate_fn(config, exp.model, exp.schedule)
-  mel = jnp.asarray(rng.uniform(0, 1, (1, frames, config.audio.n_mels)), jnp.float32)
+  generate_fn = generate.make_generate_fn(exp)
+  request = exp.task.request_from_mel(rng.uniform(0, 1, (1, frames, config.audio.n_mels)),
+                                      ['benchmark'])
   params = holder['state'].ema_params
   infer_seconds = median_seconds(
-      lambda: generate_fn(params, jax.random.PRNGKey(0), {'mel': mel}).block_until_ready(),
+      lambda: generate_fn(params, jax.random.PRNGKey(0), request.cond, None, None,
+                          shape=request.shape).block_until_ready(),
       FLAGS.infer_repeats)
-  num_steps = len(config.sampler.fast_betas)
+  num_steps = exp.sampler.num_evals
   # The mel projection runs once per utterance, the rest at every step.
   once = forward_flops_per_sample(config) - forward_flops_per_sample(config, False)
   infer_flops = (num_steps * forward_flops_per_sample(config, False) + once) * (

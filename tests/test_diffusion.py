@@ -1,12 +1,14 @@
 """Forward process, posterior, conversions and loss against closed forms."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import analytic
-from audiodiff import diffusion, schedules
+from audiodiff import diffusion, samplers, schedules
 
 SCHEDULE = schedules.Schedule(jnp.asarray(schedules.linear_betas(50, 1e-4, 0.05), jnp.float32))
 
@@ -83,11 +85,12 @@ def _exact_apply(mean, std, parameterization):
 def test_l2_loss_at_exact_predictor_equals_analytic_value(parameterization):
   mean, std = 0.2, 0.5
   v = std ** 2
-  loss_fn = diffusion.get_loss_fn(SCHEDULE, _exact_apply(mean, std, parameterization),
-                                  parameterization=parameterization, loss_type='l2')
+  term = diffusion.diffusion_loss(SCHEDULE, parameterization=parameterization, loss_type='l2')
+  apply = functools.partial(_exact_apply(mean, std, parameterization), None)
   rng = jax.random.PRNGKey(2)
   x0 = mean + std * jax.random.normal(rng, (100_000, 4))
-  loss, _ = jax.jit(loss_fn)(None, {'x0': x0}, jax.random.PRNGKey(3))
+  loss, per_example = jax.jit(lambda x0, r: term(apply, x0, None, r))(x0, jax.random.PRNGKey(3))
+  assert per_example.shape == (100_000,)
   ab = np.cumprod(1 - np.linspace(1e-4, 0.05, 50))
   a2, s2 = ab, 1 - ab
   var_x0 = v * s2 / (a2 * v + s2)          # Var[x0 | x_t]
@@ -96,17 +99,34 @@ def test_l2_loss_at_exact_predictor_equals_analytic_value(parameterization):
 
 
 def test_loss_options_and_errors():
-  apply = lambda params, x, t, cond: params * x
+  apply = lambda x, t, cond: 0.5 * x
   x0 = jnp.ones((8, 16))
-  l1 = diffusion.get_loss_fn(SCHEDULE, apply, loss_type='l1')
-  weighted = diffusion.get_loss_fn(SCHEDULE, apply, loss_type='l2', snr_weighting='min_snr')
-  for fn in (l1, weighted):
-    loss, aux = fn(0.5, {'x0': x0}, jax.random.PRNGKey(0))
-    assert np.isfinite(float(loss)) and float(loss) > 0 and 'loss_unweighted' in aux
+  l1 = diffusion.diffusion_loss(SCHEDULE, loss_type='l1')
+  weighted = diffusion.diffusion_loss(SCHEDULE, loss_type='l2', snr_weighting='min_snr')
+  for term in (l1, weighted):
+    loss, per_example = term(apply, x0, None, jax.random.PRNGKey(0))
+    assert np.isfinite(float(loss)) and float(loss) > 0 and per_example.shape == (8,)
   with pytest.raises(ValueError, match='l3'):
-    diffusion.get_loss_fn(SCHEDULE, apply, loss_type='l3')
+    diffusion.diffusion_loss(SCHEDULE, loss_type='l3')
   with pytest.raises(ValueError, match='score'):
-    diffusion.get_loss_fn(SCHEDULE, apply, parameterization='score')
+    diffusion.diffusion_loss(SCHEDULE, parameterization='score')
+  with pytest.raises(ValueError, match='snr'):
+    diffusion.diffusion_loss(SCHEDULE, snr_weighting='snr')
+
+
+def test_loss_mask_ignores_padding_and_prior_shifts_the_target():
+  """A mask drops padded samples from each example's mean; with a prior the
+  network is trained on (x0 - mean) / scale."""
+  term = diffusion.diffusion_loss(SCHEDULE, parameterization='x0', loss_type='l2')
+  x0 = jnp.concatenate([jnp.ones((2, 8)), 100.0 * jnp.ones((2, 8))], axis=1)
+  mask = jnp.concatenate([jnp.ones((2, 8)), jnp.zeros((2, 8))], axis=1)
+  predict_one = lambda x, t, cond: jnp.ones_like(x)
+  _, per_example = term(predict_one, x0, None, jax.random.PRNGKey(0), mask=mask)
+  np.testing.assert_allclose(per_example, 0.0)
+  prior = samplers.Prior(mean=3.0 * jnp.ones((2, 16)), scale=2.0)
+  _, per_example = term(lambda x, t, c: jnp.zeros_like(x), 3.0 + 2.0 * jnp.ones((2, 16)), None,
+                        jax.random.PRNGKey(0), prior=prior)
+  np.testing.assert_allclose(per_example, 1.0)   # the network's target z0 = 1
 
 
 def test_min_snr_weight_values():

@@ -40,7 +40,7 @@ def _inputs(batch, length, frames=None, seed=0):
 
 
 def _tiny_diffwave(**kwargs):
-  settings = dict(residual_layers=4, residual_channels=8, dilation_cycle=2, n_mels=N_MELS,
+  settings = dict(residual_layers=4, residual_channels=8, dilation_cycle=2,
                   embedding_dim=16, step_features=32)
   settings.update(kwargs)
   return diffwave.DiffWave(**settings)
@@ -71,7 +71,7 @@ def _output_shape(model, x, t, cond=None):
 @pytest.mark.parametrize('hop,frames,batch', [(64, 3, 1), (100, 2, 2), (101, 2, 1), (256, 2, 3),
                                               (300, 3, 2)])
 def test_diffwave_mel_output_shape(hop, frames, batch):
-  model = _tiny_diffwave(conditioning='mel', hop_length=hop)
+  model = _tiny_diffwave(n_mels=N_MELS, hop_length=hop)
   x, t, cond = _inputs(batch, frames * hop, frames)
   assert _output_shape(model, x, t, cond) == (x.shape, jnp.float32)
 
@@ -85,7 +85,7 @@ def test_diffwave_unconditional_any_length(length, batch):
 def test_diffwave_matmul_conv_equals_nn_conv():
   # Dilations 1..64 against L=40: both shifts inside, one outside, and
   # all-padding shifts (d >= L) are exercised.
-  fast = _tiny_diffwave(residual_layers=7, dilation_cycle=7, conditioning='mel', hop_length=4)
+  fast = _tiny_diffwave(n_mels=N_MELS, residual_layers=7, dilation_cycle=7, hop_length=4)
   plain = fast.clone(use_matmul_conv=False)
   x, t, cond = _inputs(2, 40, 10)
   variables = _perturb(jax.jit(fast.init)(_key(0), x, t, cond))
@@ -118,7 +118,7 @@ def test_pointwise_matmul_gradient_matches_autodiff():
 
 
 def test_diffwave_precomputed_condition_matches_raw_mel():
-  model = _tiny_diffwave(conditioning='mel', hop_length=100)  # 3 upsampling stages
+  model = _tiny_diffwave(n_mels=N_MELS, hop_length=100)  # 3 upsampling stages
   x, t, cond = _inputs(2, 300, 3)
   variables = _perturb(jax.jit(model.init)(_key(0), x, t, cond))
   precomputed = jax.jit(lambda v, c: model.apply(v, c, method=model.condition))(variables, cond)
@@ -133,7 +133,7 @@ def test_diffwave_precomputed_condition_matches_raw_mel():
 
 
 def test_diffwave_mel_length_mismatch_is_a_clear_error():
-  model = _tiny_diffwave(conditioning='mel', hop_length=8)
+  model = _tiny_diffwave(n_mels=N_MELS, hop_length=8)
   x, t, cond = _inputs(1, 30, 4)  # 4 * 8 = 32 != 30
   with pytest.raises(ValueError, match='frames \\* hop_length'):
     jax.jit(model.init)(_key(0), x, t, cond)
@@ -142,18 +142,17 @@ def test_diffwave_mel_length_mismatch_is_a_clear_error():
 
 
 def test_diffwave_bfloat16_keeps_float32_params_and_output():
-  model = _tiny_diffwave(conditioning='mel', hop_length=4, dtype=jnp.bfloat16)
+  model = _tiny_diffwave(n_mels=N_MELS, hop_length=4, dtype=jnp.bfloat16)
   x, t, cond = _inputs(2, 16, 4)
   variables = jax.jit(model.init)(_key(0), x, t, cond)
   assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(variables))
   assert jax.jit(model.apply)(_perturb(variables), x, t, cond).dtype == jnp.float32
 
 
-@pytest.mark.parametrize('shape,conditioning', [((2, 64), 'none'), ((1, 128, 3), 'mel')])
-def test_unet_output_shape(shape, conditioning):
+@pytest.mark.parametrize('shape,n_mels', [((2, 64), 0), ((1, 128, 3), N_MELS)])
+def test_unet_output_shape(shape, n_mels):
   model = models.UNet1D(channels=(8, 16), blocks_per_level=1, downsample=4,
-                        conditioning=conditioning, hop_length=16, n_mels=N_MELS,
-                        embedding_dim=16)
+                        hop_length=16, n_mels=n_mels, embedding_dim=16)
   x = jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32)
   t = jnp.array([0.5, 10.0][:shape[0]])
   cond = {'mel': jnp.ones((shape[0], shape[1] // 16, N_MELS))}
@@ -178,11 +177,10 @@ def test_mlp_output_shape():
 
 
 @pytest.mark.parametrize('make_model', [
-    lambda: _tiny_diffwave(conditioning='label', num_classes=3),
+    lambda: _tiny_diffwave(num_classes=3),
     lambda: models.UNet1D(channels=(8, 8), blocks_per_level=1, downsample=2,
-                          conditioning='label', num_classes=3, embedding_dim=16),
-    lambda: models.MLPDenoiser(hidden=32, conditioning='label', num_classes=3,
-                               embedding_dim=16),
+                          num_classes=3, embedding_dim=16),
+    lambda: models.MLPDenoiser(hidden=32, num_classes=3, embedding_dim=16),
 ], ids=['diffwave', 'unet1d', 'mlp'])
 def test_label_conditioning_changes_output(make_model):
   model = make_model()
@@ -201,19 +199,19 @@ def test_label_conditioning_changes_output(make_model):
 def _config(**model_overrides):
   config = base.get_config()
   config.model.update(dict(residual_layers=2, residual_channels=4, unet_channels=(4, 8),
-                           unet_blocks_per_level=1, mlp_hidden=16, embedding_dim=8,
-                           num_classes=2))
+                           unet_blocks_per_level=1, mlp_hidden=16, embedding_dim=8))
   config.model.update(model_overrides)
   config.audio.n_mels = N_MELS
   config.audio.hop_length = 8
   return config
 
 
-@pytest.mark.parametrize('name,conditioning', [
-    ('diffwave', 'mel'), ('diffwave', 'label'), ('unet1d', 'mel'), ('mlp', 'label')])
-def test_get_model_builds_each_model(name, conditioning):
-  config = _config(name=name, conditioning=conditioning)
-  model = models.get_model(config)
+@pytest.mark.parametrize('name,inputs', [
+    ('diffwave', dict(n_mels=N_MELS)), ('diffwave', dict(num_classes=2)),
+    ('diffwave', dict(n_mels=N_MELS, num_classes=2)), ('unet1d', dict(n_mels=N_MELS)),
+    ('mlp', dict(num_classes=2))])
+def test_get_model_builds_each_model(name, inputs):
+  model = models.get_model(_config(name=name), **inputs)
   x, t, _ = _inputs(2, 64)
   cond = {'mel': jnp.zeros((2, 8, N_MELS)), 'label': jnp.array([0, 2])}
   variables = jax.jit(model.init)(_key(0), x, t, cond)
@@ -228,13 +226,16 @@ def test_get_model_bfloat16():
 
 @pytest.mark.parametrize('overrides,message', [
     (dict(name='difwave'), "'difwave'.*diffwave, mlp, unet1d"),
-    (dict(conditioning='mels'), "'mels'.*none, mel, label"),
-    (dict(name='mlp', conditioning='mel'), "'mlp'.*'mel'"),
-    (dict(conditioning='label', num_classes=0), 'num_classes'),
+    (dict(dropout=1.0), 'dropout'),
 ])
 def test_get_model_rejects_bad_values(overrides, message):
   with pytest.raises(ValueError, match=message):
     models.get_model(_config(**overrides))
+
+
+def test_get_model_rejects_an_input_the_model_lacks():
+  with pytest.raises(ValueError, match="'mlp' takes no mel"):
+    models.get_model(_config(name='mlp'), n_mels=N_MELS)
 
 
 def test_get_model_rejects_bad_dtype():
@@ -242,3 +243,56 @@ def test_get_model_rejects_bad_dtype():
   config.train.compute_dtype = 'fp16'
   with pytest.raises(ValueError, match="'fp16'.*float32, bfloat16"):
     models.get_model(config)
+
+
+@pytest.mark.parametrize('make_model', [
+    lambda: _tiny_diffwave(dropout=0.5),
+    lambda: models.UNet1D(channels=(8, 8), blocks_per_level=1, downsample=2, embedding_dim=16,
+                          dropout=0.5),
+    lambda: models.MLPDenoiser(hidden=32, embedding_dim=16, dropout=0.5),
+], ids=['diffwave', 'unet1d', 'mlp'])
+def test_dropout_is_active_only_in_training(make_model):
+  model = make_model()
+  x, t, _ = _inputs(2, 32)
+  variables = _perturb(jax.jit(model.init)(_key(0), x, t))
+  apply = jax.jit(model.apply, static_argnames='train')
+  evaluation = apply(variables, x, t)
+  np.testing.assert_array_equal(evaluation, apply(variables, x, t, train=False))
+  # Without dropout the same parameters give the evaluation output exactly.
+  plain = model.clone(dropout=0.0)
+  np.testing.assert_allclose(jax.jit(plain.apply)(variables, x, t), evaluation, atol=1e-6)
+  draws = [apply(variables, x, t, train=True, rngs={'dropout': jax.random.PRNGKey(i)})
+           for i in range(2)]
+  assert float(jnp.max(jnp.abs(draws[0] - evaluation))) > 1e-3
+  assert float(jnp.max(jnp.abs(draws[0] - draws[1]))) > 1e-3
+
+
+def test_pointwise_matmul_jvp_equals_plain_dot():
+  rng = np.random.default_rng(2)
+  x, kernel, dx, dk = (jnp.asarray(rng.standard_normal(shape), jnp.float32)
+                       for shape in ((2, 5, 3), (3, 4), (2, 5, 3), (3, 4)))
+  ours = jax.jvp(diffwave.pointwise_matmul, (x, kernel), (dx, dk))
+  plain = jax.jvp(jnp.dot, (x, kernel), (dx, dk))
+  for a, b in zip(ours, plain):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_diffwave_forward_mode_agrees_with_reverse_mode():
+  """jax.jvp through the whole model, in x and in the parameters: for any
+  cotangent c, <c, J d> (forward) equals <J^T c, d> (reverse)."""
+  model = _tiny_diffwave(n_mels=N_MELS, hop_length=4)
+  x, t, cond = _inputs(2, 16, 4)
+  variables = _perturb(jax.jit(model.init)(_key(0), x, t, cond))
+  rng = np.random.default_rng(3)
+  dx = jnp.asarray(rng.standard_normal(x.shape), jnp.float32)
+  dparams = jax.tree.map(lambda p: jnp.asarray(rng.standard_normal(p.shape), p.dtype),
+                         variables)
+  f = lambda v, x: model.apply(v, x, t, cond)
+  _, tangent = jax.jit(lambda: jax.jvp(f, (variables, x), (dparams, dx)))()
+  assert float(jnp.max(jnp.abs(tangent))) > 1e-3
+  cotangent = jnp.asarray(rng.standard_normal(x.shape), jnp.float32)
+  grads = jax.jit(jax.grad(lambda v, x: jnp.sum(f(v, x) * cotangent), argnums=(0, 1)))(
+      variables, x)
+  inner = sum(jnp.sum(g * d) for g, d in zip(jax.tree.leaves(grads),
+                                              jax.tree.leaves((dparams, dx))))
+  np.testing.assert_allclose(float(inner), float(jnp.sum(tangent * cotangent)), rtol=1e-4)

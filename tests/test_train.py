@@ -36,7 +36,8 @@ def run_main(workdir, *flags, env=None, check=True, timeout=300):
 def losses(stdout):
   """Per-step losses from the progress lines."""
   return np.array([float(line.split('loss ')[1].split()[0])
-                   for line in stdout.splitlines() if line.startswith('step ')])
+                   for line in stdout.splitlines()
+                   if line.startswith('step ') and 'steps/s' in line])
 
 
 def final_params(workdir, **overrides):
@@ -171,7 +172,8 @@ def test_microbatches_that_do_not_split_the_batch_are_a_clear_error(microbatches
     ['--config.train.compute_dtype=bfloat16'],
     ['--config.train.microbatches=2'],
     ['--config.model.name=unet1d', '--config.model.unet_channels=(8, 16)'],
-    ['--config.model.conditioning=none', '--config.sampler.guidance_scale=1',
+    ['--config.model.dropout=0.2'],
+    ['--config.generate.class_conditional=False', '--config.sampler.guidance_scale=1',
      '--config.diffusion.prediction=v',
      '--config.sampler.name=dpm_solver', '--config.sampler.num_steps=4'],
 ])

@@ -4,17 +4,17 @@ any length, --mode=eval with metrics and the Griffin-Lim baseline."""
 import glob
 import json
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+import pytest
 import soundfile as sf
 
 from experiments.configs import tiny
 from test_train import run_main
 
-from audiodiff import experiment, inference
+from audiodiff import tasks
+from audiodiff.tasks import vocoder
 
-MEL_FLAGS = ['--config.model.conditioning=mel', '--config.sampler.guidance_scale=1',
+MEL_FLAGS = ['--config.task=vocoder', '--config.sampler.guidance_scale=1',
              '--config.sampler.name=fast',
              '--config.sampler.fast_betas=(1e-4, 0.01, 0.1, 0.3)']
 
@@ -41,26 +41,49 @@ def test_train_vocode_and_eval(tmp_path):
     assert np.isfinite(results[row]['mel_l1'])
 
 
-def test_chunked_vocoding_reassembles_exactly(tmp_path, monkeypatch):
-  """With a stand-in vocoder whose output is a fixed function of each frame
-  (frame mean, repeated hop times), the overlapping chunks and cross-fades
-  must reassemble exactly that function of the whole mel."""
+class _FrameMeanVocoder:
+  """Stands in for a trained model: each chunk's audio is its mel's frame
+  means, repeated hop times, so the reassembly is known exactly."""
+
+  def __init__(self, hop):
+    self.hop = hop
+    self.batches = []
+
+  def run(self, request, rng):
+    del rng
+    self.batches.append(request.shape[0])
+    return np.repeat(np.asarray(request.cond['mel']).mean(-1), self.hop, axis=1)
+
+
+def test_chunked_vocoding_reassembles_exactly():
+  """Overlapping chunks and cross-fades must reassemble a per-frame function
+  of the whole mel exactly."""
   config = tiny.get_config()
-  config.model.conditioning = 'mel'
+  config.task = 'vocoder'
   config.sampler.guidance_scale = 1.0
+  config.vocoder.update(dict(chunk_frames=64, overlap_frames=8, batch_chunks=3))
+  task = tasks.get_task(config)
   hop = config.audio.hop_length
-
-  def fake_make_generate_fn(config, model, schedule):
-    def generate(params, rng, cond):
-      return jnp.repeat(cond['mel'].mean(-1), hop, axis=1)
-    return generate
-
-  monkeypatch.setattr(inference.generate, 'make_generate_fn', fake_make_generate_fn)
-  exp = experiment.build(config, str(tmp_path))
+  trained = _FrameMeanVocoder(hop)
   mel = np.random.default_rng(0).uniform(0, 1, (300, config.audio.n_mels)).astype(np.float32)
-  audio = inference.vocode_mel(config, exp, None, mel, jax.random.PRNGKey(0),
-                               chunk_frames=64, overlap_frames=8, batch_chunks=3)
+  audio = task.vocode(trained, mel=mel)
   np.testing.assert_allclose(audio, np.repeat(mel.mean(-1), hop), rtol=1e-5)
-  starts = inference._chunks(300, 64, 8)
+  assert max(trained.batches) == 3
+  starts = vocoder.chunk_starts(300, 64, 8)
   assert starts[0] == 0 and starts[-1] == 300 - 64
   assert all(0 < b - a <= 56 for a, b in zip(starts, starts[1:]))
+
+
+def test_vocode_rejects_bad_mels_before_writing():
+  config = tiny.get_config()
+  config.task = 'vocoder'
+  config.sampler.guidance_scale = 1.0
+  task = tasks.get_task(config)
+  bad = np.zeros((10, config.audio.n_mels), np.float32)
+  bad[3, 2] = np.nan
+  with pytest.raises(ValueError, match='NaN'):
+    task.vocode(_FrameMeanVocoder(1), mel=bad)
+  with pytest.raises(ValueError, match='n_mels'):
+    task.vocode(_FrameMeanVocoder(1), mel=np.zeros((10, 3), np.float32))
+  with pytest.raises(ValueError, match='at least one hop'):
+    task.vocode(_FrameMeanVocoder(1), audio=np.zeros(5, np.float32))

@@ -14,13 +14,17 @@ with `tasks.register('<name>', TaskClass)` in `audiodiff/tasks/<name>.py`.
 """
 
 import dataclasses
+import functools
 from typing import Any, Dict, Optional, Sequence
 
+import jax
 import numpy as np
 
 from audiodiff import data
 
 
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=('x0', 'cond', 'prior', 'mask'), meta_fields=())
 @dataclasses.dataclass
 class DiffusionInputs:
   """What the diffusion term trains on, for a batch of B examples.
