@@ -145,24 +145,3 @@ def normalize(audio, mode):
   raise ValueError(
       f"Unknown normalize mode {mode!r}; expected 'peak', 'loudness' or "
       "'none' (config.data.normalize).")
-
-
-def random_crop_or_pad(audio, length, rng):
-  """A random window of `length` samples, zero-padded at the end if short.
-
-  Args:
-    audio: float32 [L].
-    length: output length.
-    rng: np.random.Generator, so callers control determinism.
-
-  Returns:
-    float32 [length].
-  """
-  audio = np.asarray(audio, dtype=np.float32)
-  n = audio.shape[0]
-  if n > length:
-    start = int(rng.integers(0, n - length + 1))
-    return audio[start:start + length]
-  if n < length:
-    return np.pad(audio, (0, length - n))
-  return audio

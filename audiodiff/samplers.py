@@ -205,8 +205,23 @@ def _initial_noise(rng, shape, temperature):
   return noise if temperature == 1.0 else temperature * noise
 
 
-def _ancestral_loop(net_t, alpha_bar, *, parameterization, guidance_scale, clip_x0,
-                    temperature):
+def _stepping_loop(num_steps, step, *, parameterization, guidance_scale, clip_x0,
+                   temperature):
+  """A sampler loop of num_steps calls of step(denoise, i, z, noise_rng) -> z,
+  from the (tempered) starting noise, returning data coordinates."""
+
+  def loop(fn, rng, shape, conditioning, prior, hooks):
+    denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
+                        guidance_scale, clip_x0)
+    rng_init, rng_loop = jax.random.split(rng)
+    body = lambda i, z: step(denoise, i, z, jax.random.fold_in(rng_loop, i))
+    z = jax.lax.fori_loop(0, num_steps, body, _initial_noise(rng_init, shape, temperature))
+    return z if prior is None else prior.to_data(z)
+
+  return loop
+
+
+def _ancestral_loop(net_t, alpha_bar, **options):
   """Ancestral sampling down a sampling schedule.
 
   Args:
@@ -214,32 +229,24 @@ def _ancestral_loop(net_t, alpha_bar, *, parameterization, guidance_scale, clip_
     alpha_bar: [N] alpha_bar of the sampling schedule (equal to the trained
       alpha_bar at net_t); step n goes from alpha_bar[n] to alpha_bar[n-1]
       (1 for n = 0) with the posterior variance as noise.
+    options: parameterization, guidance_scale, clip_x0, temperature.
   """
   alpha_bar = jnp.asarray(alpha_bar, jnp.float32)
   net_t = jnp.asarray(net_t, jnp.float32)
   alpha_bar_prev = jnp.concatenate([jnp.ones((1,)), alpha_bar[:-1]])
   num = alpha_bar.shape[0]
 
-  def loop(fn, rng, shape, conditioning, prior, hooks):
-    denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
-                        guidance_scale, clip_x0)
-    rng_init, rng_loop = jax.random.split(rng)
-    batch = shape[0]
+  def step(denoise, i, z, noise_rng):
+    n = num - 1 - i
+    ab, ab_prev = alpha_bar[n], alpha_bar_prev[n]
+    t = jnp.full(z.shape[:1], net_t[n])
+    z0, _ = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
+    coef_x0, coef_xt, variance = diffusion.posterior_coefficients(ab, ab_prev)
+    noise = jax.random.normal(noise_rng, z.shape)
+    z = coef_x0 * z0 + coef_xt * z + jnp.sqrt(variance) * noise
+    return denoise.after_step(i, z, t, jnp.sqrt(ab_prev), jnp.sqrt(1.0 - ab_prev))
 
-    def body(i, z):
-      n = num - 1 - i
-      ab, ab_prev = alpha_bar[n], alpha_bar_prev[n]
-      t = jnp.full((batch,), net_t[n])
-      z0, _ = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
-      coef_x0, coef_xt, variance = diffusion.posterior_coefficients(ab, ab_prev)
-      noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
-      z = coef_x0 * z0 + coef_xt * z + jnp.sqrt(variance) * noise
-      return denoise.after_step(i, z, t, jnp.sqrt(ab_prev), jnp.sqrt(1.0 - ab_prev))
-
-    z = jax.lax.fori_loop(0, num, body, _initial_noise(rng_init, shape, temperature))
-    return z if prior is None else prior.to_data(z)
-
-  return loop
+  return _stepping_loop(num, step, **options)
 
 
 def ddpm(schedule: Schedule, *, parameterization='eps', guidance_scale=1.0,
@@ -297,25 +304,19 @@ def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, parameterization='eps',
   alpha_bar = schedule.alpha_bar_at(grid)
   alpha_bar_next = jnp.concatenate([alpha_bar[1:], jnp.ones((1,))])
 
-  def loop(fn, rng, shape, conditioning, prior, hooks):
-    denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
-                        guidance_scale, clip_x0)
-    rng_init, rng_loop = jax.random.split(rng)
-    batch = shape[0]
+  def step(denoise, i, z, noise_rng):
+    ab, ab_next = alpha_bar[i], alpha_bar_next[i]
+    t = jnp.full(z.shape[:1], grid[i])
+    z0, eps = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
+    std = eta * jnp.sqrt((1.0 - ab_next) / (1.0 - ab) * (1.0 - ab / ab_next))
+    direction = jnp.sqrt(jnp.maximum(1.0 - ab_next - std ** 2, 0.0))
+    noise = jax.random.normal(noise_rng, z.shape)
+    z = jnp.sqrt(ab_next) * z0 + direction * eps + std * noise
+    return denoise.after_step(i, z, t, jnp.sqrt(ab_next), jnp.sqrt(1.0 - ab_next))
 
-    def body(i, z):
-      ab, ab_next = alpha_bar[i], alpha_bar_next[i]
-      t = jnp.full((batch,), grid[i])
-      z0, eps = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
-      std = eta * jnp.sqrt((1.0 - ab_next) / (1.0 - ab) * (1.0 - ab / ab_next))
-      direction = jnp.sqrt(jnp.maximum(1.0 - ab_next - std ** 2, 0.0))
-      noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
-      z = jnp.sqrt(ab_next) * z0 + direction * eps + std * noise
-      return denoise.after_step(i, z, t, jnp.sqrt(ab_next), jnp.sqrt(1.0 - ab_next))
-
-    z = jax.lax.fori_loop(0, num_steps, body, _initial_noise(rng_init, shape, temperature))
-    return z if prior is None else prior.to_data(z)
-
+  loop = _stepping_loop(num_steps, step, parameterization=parameterization,
+                        guidance_scale=guidance_scale, clip_x0=clip_x0,
+                        temperature=temperature)
   return Sampler(loop, num_steps, 'ddim')
 
 
