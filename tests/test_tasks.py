@@ -94,10 +94,18 @@ def test_a_task_adds_named_weighted_loss_terms(monkeypatch):
   assert 'loss/output_energy' in step_metrics
 
 
-def test_export_and_load_sample_like_the_work_directory(tmp_path):
-  workdir, exported = tmp_path / 'run', tmp_path / 'exported'
+@pytest.fixture(scope='module')
+def trained_and_exported(tmp_path_factory):
+  """A one-step tiny run and its export: (workdir, export directory)."""
+  root = tmp_path_factory.mktemp('exported_run')
+  workdir, exported = root / 'run', root / 'exported'
   run_main(workdir, '--config.train.num_steps=1', '--config.train.sample_every=100')
   run_main(workdir, '--mode=export', f'--output={exported}')
+  return workdir, exported
+
+
+def test_export_and_load_sample_like_the_work_directory(trained_and_exported):
+  workdir, exported = trained_and_exported
   assert not (exported / 'checkpoints').exists()
   from_run = audiodiff.load(str(workdir))
   from_export = audiodiff.load(str(exported))
@@ -117,11 +125,8 @@ def test_export_and_load_sample_like_the_work_directory(tmp_path):
   assert len(list((exported / 'samples' / 'from_export').glob('*.wav'))) == 2
 
 
-def test_load_refuses_parameters_of_another_model(tmp_path):
-  workdir = tmp_path / 'run'
-  run_main(workdir, '--config.train.num_steps=1', '--config.train.sample_every=100')
-  run_main(workdir, '--mode=export', f'--output={tmp_path}/exported')
+def test_load_refuses_parameters_of_another_model(trained_and_exported):
   config = tiny.get_config()
   config.model.residual_channels = 4
   with pytest.raises(ValueError, match='parameter shapes differ'):
-    api.load(str(tmp_path / 'exported'), config)
+    api.load(str(trained_and_exported[1]), config)
