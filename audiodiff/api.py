@@ -22,6 +22,7 @@ import numpy as np
 from absl import logging
 
 from audiodiff import experiment, generate
+from audiodiff.errors import UserError
 
 PARAMS_FILE = 'params.msgpack'
 EXPORT_INFO_FILE = 'export.json'
@@ -83,7 +84,7 @@ def _read_params(directory, exp):
   expected = jax.eval_shape(exp.init_params, jax.random.PRNGKey(0))
   shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)
   if shapes(params) != shapes(expected):
-    raise ValueError(f'{directory}/{PARAMS_FILE} does not fit this config\'s model '
+    raise UserError(f'{directory}/{PARAMS_FILE} does not fit this config\'s model '
                      '(its parameter shapes differ); load it with its own config.json.')
   return jax.tree.map(np.asarray, params)
 
@@ -92,7 +93,7 @@ def _restore_checkpoint(exp, checkpoint_step):
   state = exp.init_state()
   restored, step = exp.checkpointer.restore_latest(state, step=checkpoint_step)
   if restored is None:
-    raise FileNotFoundError(
+    raise UserError(
         f'No checkpoint in {exp.workdir}/checkpoints and no exported {PARAMS_FILE}. Train '
         'first (--mode=train with the same --workdir), or point --workdir at a trained run '
         'or an exported model.')
@@ -111,12 +112,19 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   exp = experiment.build(config, directory, resolve=resolve)
   if os.path.exists(os.path.join(directory, PARAMS_FILE)):
     if checkpoint_step is not None:
-      raise ValueError(f'{directory} is an exported model (one set of parameters); '
+      raise UserError(f'{directory} is an exported model (one set of parameters); '
                        'drop --checkpoint_step.')
     with open(os.path.join(directory, EXPORT_INFO_FILE)) as f:
       step = json.load(f).get('step')
     return Trained(exp, _read_params(directory, exp), step)
   params, step = _restore_checkpoint(exp, checkpoint_step)
+  if not all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(params)):
+    others = [s for s in exp.checkpointer.all_steps() if s != step]
+    raise UserError(
+        f'The parameters of checkpoint step {step} in {directory}/checkpoints are not finite '
+        '(NaN/inf: the run diverged before it was saved); choose another with '
+        f'--checkpoint_step (saved steps: {others}) or train again with a lower '
+        'config.train.learning_rate.')
   return Trained(exp, params, step)
 
 

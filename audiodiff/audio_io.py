@@ -11,6 +11,8 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
+from audiodiff.errors import UserError
+
 AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg')
 
 # 'peak' leaves a little headroom so that a later 16-bit write never clips.
@@ -18,9 +20,14 @@ PEAK_TARGET = 0.95
 # 'loudness': RMS level in dBFS, a common level for speech corpora.
 LOUDNESS_TARGET_DBFS = -20.0
 _EPS = 1e-8
+# Float files may exceed full scale (1.0) a little; beyond this (80 dB over)
+# the samples are garbage, and squaring them (spectra, loudness) overflows.
+MAX_ABS_SAMPLE = 1e4
+# Sample rates a real recording can have; a header outside is corrupt.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
 
 
-class AudioFileError(ValueError):
+class AudioFileError(UserError):
   """An audio file that cannot be used; the message names file, problem, fix."""
 
 
@@ -56,7 +63,9 @@ def read_audio(path):
     (float32 [L, C], sample rate in Hz).
 
   Raises:
-    AudioFileError: missing, unreadable, empty, or non-finite file.
+    AudioFileError: missing, unreadable, empty, or non-finite file, samples
+      beyond MAX_ABS_SAMPLE (80 dB over full scale), or a sample rate outside
+      [1 kHz, 384 kHz] (a corrupt header).
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
@@ -69,6 +78,10 @@ def read_audio(path):
         path, f'could not be decoded ({type(e).__name__}: {e})',
         'Re-encode it as wav/flac/ogg (e.g. `ffmpeg -i in out.wav`), remove '
         'it, or set config.data.skip_bad_files=True to skip it.') from e
+  if not MIN_SAMPLE_RATE <= file_rate <= MAX_SAMPLE_RATE:
+    raise _error(path, f'declares a sample rate of {file_rate} Hz, outside the '
+                 f'{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz of real recordings (a corrupt '
+                 'header?)', 'Re-encode it with its true rate, or remove it.')
   if data.shape[0] == 0:
     raise _error(path, 'contains no samples (zero length)',
                  'Remove it or set config.data.skip_bad_files=True.')
@@ -76,6 +89,11 @@ def read_audio(path):
     raise _error(path, 'contains NaN or inf samples',
                  'Re-export it from its source, remove it, or set '
                  'config.data.skip_bad_files=True.')
+  peak = float(np.max(np.abs(data)))
+  if peak > MAX_ABS_SAMPLE:
+    raise _error(path, f'has samples too large to be audio (peak {peak:.3g}, full scale '
+                 'is 1.0)', 'Normalise it to [-1, 1] (e.g. `sox in.wav out.wav gain -n`) '
+                 'or remove it.')
   return data, file_rate
 
 
@@ -90,10 +108,13 @@ def load_audio(path, sample_rate):
     float32 [L], channels averaged to mono.
 
   Raises:
-    AudioFileError: missing, unreadable, empty, or non-finite file.
+    AudioFileError: as read_audio.
   """
   data, file_rate = read_audio(path)
-  return resample(data.mean(axis=1), file_rate, sample_rate)
+  audio = resample(data.mean(axis=1), file_rate, sample_rate)
+  if not np.all(np.isfinite(audio)):  # read_audio's bounds make this a bug
+    raise RuntimeError(f'{path}: resampling produced non-finite samples.')
+  return audio
 
 
 def save_audio(path, audio, sample_rate):

@@ -12,6 +12,8 @@ import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers
 
+from audiodiff.errors import UserError
+
 
 class Checkpointer:
   """Saves and restores (TrainState, data iterator) pairs."""
@@ -58,26 +60,27 @@ class Checkpointer:
     steps = self.all_steps()
     if step is not None:
       if step not in steps:
-        raise FileNotFoundError(
-            f'No checkpoint at step {step} in {self.manager.directory}; '
-            f'available steps: {steps}.')
+        raise UserError(f'No checkpoint at step {step} in {self.manager.directory}; '
+                        f'available steps: {steps}.')
       return self.restore(step, target_state, data_iterator), step
-    last_error = None
+    errors = []
     for candidate in reversed(steps):
       try:
-        return self.restore(candidate, target_state, data_iterator), candidate
+        restored = self.restore(candidate, target_state, data_iterator)
       except Exception as error:  # pylint: disable=broad-except
-        last_error = error
-        logging.warning('Checkpoint at step %d in %s cannot be read (%s: %s); '
-                        'falling back to the one before it.', candidate,
-                        self.manager.directory, type(error).__name__, error)
+        errors.append(f'step {candidate}: {type(error).__name__}: {str(error)[:200]}')
+        continue
+      for skipped in errors:  # only said when an older one could be read
+        logging.warning('Checkpoint %s in %s cannot be read; fell back to step %d.',
+                        skipped, self.manager.directory, candidate)
+      return restored, candidate
     if steps:
-      raise RuntimeError(
-          f'None of the checkpoints {steps} in {self.manager.directory} can be '
-          f'restored into this config\'s train state (last error: '
-          f'{type(last_error).__name__}: {str(last_error)[:300]}). If the config '
-          'changed the model or optimizer, use a new --workdir; the existing '
-          'checkpoints are left untouched.') from last_error
+      logging.info('Unreadable checkpoints: %s', '; '.join(errors))
+      raise UserError(
+          f'None of the checkpoints {steps} in {self.manager.directory} fits this '
+          "config's model and optimizer (the config changed since they were written); "
+          'use a new --workdir, or the config they were trained with '
+          '(config.json beside them). The checkpoints are left untouched.')
     return None, None
 
   def wait(self):

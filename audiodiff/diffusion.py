@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from audiodiff.schedules import Schedule
+from audiodiff.errors import UserError
 
 PARAMETERIZATIONS = ('eps', 'x0', 'v')
 
@@ -71,7 +72,7 @@ def target(x0, eps, alpha, sigma, parameterization: str):
     return x0
   if parameterization == 'v':
     return expand_like(alpha, x0) * eps - expand_like(sigma, x0) * x0
-  raise ValueError(f'Unknown parameterization {parameterization!r}; '
+  raise UserError(f'Unknown parameterization {parameterization!r}; '
                    f'choose one of {PARAMETERIZATIONS}.')
 
 
@@ -84,7 +85,7 @@ def to_x0_eps(prediction, x_t, alpha, sigma, parameterization: str):
     return prediction, (x_t - a * prediction) / s
   if parameterization == 'v':
     return a * x_t - s * prediction, s * x_t + a * prediction
-  raise ValueError(f'Unknown parameterization {parameterization!r}; '
+  raise UserError(f'Unknown parameterization {parameterization!r}; '
                    f'choose one of {PARAMETERIZATIONS}.')
 
 
@@ -98,7 +99,7 @@ def snr_weight(alpha, sigma, parameterization: str, weighting: str,
   if weighting == 'none':
     return jnp.ones_like(alpha)
   if weighting != 'min_snr':
-    raise ValueError(f'Unknown config.diffusion.snr_weighting={weighting!r}; '
+    raise UserError(f'Unknown config.diffusion.snr_weighting={weighting!r}; '
                      "choose 'none' or 'min_snr'.")
   snr = (alpha / sigma) ** 2
   clipped = jnp.minimum(snr, min_snr_gamma)
@@ -129,9 +130,9 @@ def diffusion_loss(schedule: Schedule, *, parameterization: str = 'eps',
     t is drawn uniformly from the integer steps 0 .. T-1.
   """
   if loss_type not in ('l1', 'l2'):
-    raise ValueError(f"Unknown config.diffusion.loss={loss_type!r}; choose 'l1' or 'l2'.")
+    raise UserError(f"Unknown config.diffusion.loss={loss_type!r}; choose 'l1' or 'l2'.")
   if parameterization not in PARAMETERIZATIONS:
-    raise ValueError(f'Unknown config.diffusion.prediction={parameterization!r}; '
+    raise UserError(f'Unknown config.diffusion.prediction={parameterization!r}; '
                      f'choose one of {PARAMETERIZATIONS}.')
   snr_weight(jnp.ones(1), jnp.ones(1), parameterization, snr_weighting)  # validates
 

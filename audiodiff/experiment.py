@@ -2,6 +2,7 @@
 optimizer, mesh, the initial train state and (for training) the checkpointer."""
 
 import dataclasses
+import datetime
 import json
 import os
 from typing import Any, Optional
@@ -13,6 +14,7 @@ import optax
 
 from audiodiff import checkpoint, models, parallel, samplers, schedules, tasks
 from audiodiff import train_state
+from audiodiff.errors import UserError
 
 
 @dataclasses.dataclass
@@ -67,12 +69,61 @@ class Experiment:
     return self.model.apply({'params': params}, cond, method='condition')
 
 
+# (field, test, what it must be): checked before anything is created.
+_CONFIG_RULES = (
+    ('audio.sample_rate', lambda v: 1000 <= v <= 384000, 'an audio rate in [1000, 384000] Hz'),
+    ('audio.hop_length', lambda v: v >= 1, '>= 1'),
+    ('audio.win_length', lambda v: v >= 1, '>= 1'),
+    ('audio.n_mels', lambda v: v >= 1, '>= 1'),
+    ('data.segment_length', lambda v: v >= 1, '>= 1 sample'),
+    ('data.num_examples', lambda v: v >= 1, '>= 1'),
+    ('data.max_text_length', lambda v: v >= 1, '>= 1'),
+    ('diffusion.num_steps', lambda v: v >= 1, '>= 1'),
+    ('train.num_steps', lambda v: v >= 0, '>= 0'),
+    ('train.batch_size', lambda v: v >= 1, '>= 1'),
+    ('train.learning_rate', lambda v: 0 < v < float('inf'), 'a positive number'),
+    ('train.warmup_steps', lambda v: v >= 0, '>= 0'),
+    ('train.grad_clip_norm', lambda v: v > 0, '> 0'),
+    ('train.ema_decay', lambda v: 0 <= v < 1, 'in [0, 1)'),
+    ('train.divergence_factor', lambda v: v > 1, '> 1'),
+    ('train.log_every', lambda v: v >= 1, '>= 1'),
+    ('train.eval_every', lambda v: v >= 1, '>= 1'),
+    ('train.eval_batches', lambda v: v >= 1, '>= 1'),
+    ('train.sample_every', lambda v: v >= 1, '>= 1'),
+    ('train.checkpoint_every', lambda v: v >= 1, '>= 1'),
+    ('train.keep_checkpoints', lambda v: v >= 1, '>= 1'),
+    ('sampler.num_samples', lambda v: v >= 1, '>= 1'),
+    ('sampler.temperature', lambda v: v > 0, '> 0'),
+)
+
+
+def validate_config(config) -> None:
+  """Raises a UserError naming the first field out of its range, and the fix."""
+  for field, is_valid, requirement in _CONFIG_RULES:
+    section, name = field.split('.')
+    value = config[section][name]
+    if not is_valid(value):
+      raise UserError(f'config.{field}={value!r} must be {requirement}; set '
+                      f'--config.{field}=<value>.')
+  audio = config.audio
+  if audio.win_length > audio.n_fft:
+    raise UserError(f'config.audio.win_length={audio.win_length} must not exceed '
+                    f'config.audio.n_fft={audio.n_fft}.')
+  if not 0 <= audio.f_min < audio.f_max:
+    raise UserError(f'config.audio needs 0 <= f_min < f_max; got f_min={audio.f_min}, '
+                    f'f_max={audio.f_max}.')
+  if config.data.normalize not in ('peak', 'loudness', 'none'):
+    raise UserError(f"config.data.normalize={config.data.normalize!r} must be 'peak', "
+                    "'loudness' or 'none'.")
+
+
 def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
   """Checks the config and builds every part; writes nothing to disk.
 
   resolve: fill data-dependent settings (e.g. the class count) from the
   dataset; off when the config comes from a trained run, which has them.
   """
+  validate_config(config)
   task = tasks.get_task(config)
   if resolve:
     task.resolve_config()
@@ -87,20 +138,29 @@ def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
       mesh=parallel.make_mesh())
 
 
-def write_config(config, workdir: str) -> None:
-  """workdir/config.json, the full resolved config of the run."""
-  if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      json.dump(config.to_dict(), f, indent=2, sort_keys=True, default=str)
+def write_config(config, workdir: str, *, history: bool = False) -> None:
+  """workdir/config.json, the full resolved config of the run; with history
+  also workdir/configs/<UTC start time>.json, one per run started there."""
+  if jax.process_index() != 0:
+    return
+  text = json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
+  paths = [os.path.join(workdir, 'config.json')]
+  if history:
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
+    paths.append(os.path.join(workdir, 'configs', f'{stamp}.json'))
+  for path in paths:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+      f.write(text)
+    os.replace(path + '.tmp', path)  # a crash mid-write leaves the old file
 
 
 def read_config(directory: str) -> ml_collections.ConfigDict:
   """The config.json a run or an export wrote, as a locked ConfigDict."""
   path = os.path.join(directory, 'config.json')
   if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} does not exist: {directory} is not a trained run '
-                            'or an exported model (pass --config as well, or train first).')
+    raise UserError(f'{path} does not exist: {directory} is not a trained run or an '
+                    'exported model (pass --config as well, or train first).')
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   config.lock()

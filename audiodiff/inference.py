@@ -13,6 +13,7 @@ import numpy as np
 
 from audiodiff import api, audio_io, console, evaluation, outputs
 from audiodiff.summary import SummaryWriter
+from audiodiff.errors import UserError
 
 
 def sample(config, workdir: str, *, num_samples: Optional[int] = None,
@@ -83,10 +84,10 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   """Resynthesises wav files (through their mels) or mel .npy files
   ([frames, n_mels], DiffWave log scaling) into workdir/samples/<name>/."""
   if not inputs:
-    raise ValueError('--mode=vocode needs --input=FILE (wav or mel .npy), repeatable.')
+    raise UserError('--mode=vocode needs --input=FILE (wav or mel .npy), repeatable.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   if 'vocode' not in trained.task.api_methods:
-    raise ValueError(f'--mode=vocode needs a vocoder (config.task="vocoder"); this model '
+    raise UserError(f'--mode=vocode needs a vocoder (config.task="vocoder"); this model '
                      f'is task {trained.task.name!r}.')
   directory = os.path.join(workdir, 'samples', name or f'vocoded_step_{trained.step}')
   paths = []
@@ -95,7 +96,7 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
     try:
       output = trained.vocode(mel=mel, audio=audio, seed=i)
     except ValueError as error:
-      raise ValueError(f'{path}: {error}') from None
+      raise UserError(f'{path}: {error}') from None
     stem = os.path.splitext(os.path.basename(path))[0]
     paths += outputs.write_audio_files(directory, output[None], [stem], trained.config.audio)
   console.say(f'Wrote {len(paths)} files to {directory}')

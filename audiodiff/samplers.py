@@ -65,6 +65,7 @@ import numpy as np
 
 from audiodiff import diffusion
 from audiodiff.schedules import Schedule
+from audiodiff.errors import UserError
 
 Denoiser = Callable[[jnp.ndarray, jnp.ndarray, Any], jnp.ndarray]
 
@@ -145,7 +146,7 @@ class _Denoiser:
     if guidance_scale == 1.0:
       self.cond = prepare(cond)
     elif uncond is None:
-      raise ValueError('Classifier-free guidance (guidance_scale != 1) needs '
+      raise UserError('Classifier-free guidance (guidance_scale != 1) needs '
                        '`uncond`, the conditioning of the unconditional pass.')
     else:
       self.both = prepare(jax.tree.map(lambda c, u: jnp.concatenate([c, u]), cond, uncond))
@@ -269,7 +270,7 @@ def align_fast_schedule(schedule: Schedule, fast_betas) -> tuple:
   fast_alpha_bar = np.cumprod(1.0 - fast_betas)
   trained = np.asarray(schedule.alpha_bar, np.float64)
   if fast_alpha_bar[-1] < trained[-1] * (1 - 1e-3) or fast_alpha_bar[0] > 1.0:
-    raise ValueError(
+    raise UserError(
         f'config.sampler.fast_betas reach alpha_bar={fast_alpha_bar[-1]:.3g}, '
         f'beyond the trained schedule (alpha_bar_T={trained[-1]:.3g}). Use a '
         'fast beta list whose cumulative product stays within the trained one.')
@@ -291,7 +292,7 @@ def fast(schedule: Schedule, *, fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),
 def _integer_grid(schedule: Schedule, num_steps: int):
   """[num_steps] trained steps from T-1 down to 0, evenly spaced, rounded."""
   if not 1 <= num_steps <= schedule.num_steps:
-    raise ValueError(f'config.sampler.num_steps={num_steps} must lie in '
+    raise UserError(f'config.sampler.num_steps={num_steps} must lie in '
                      f'[1, T={schedule.num_steps}].')
   return jnp.round(jnp.linspace(schedule.num_steps - 1, 0, num_steps))
 
@@ -330,7 +331,7 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, parameterization='eps',
   (the step from t = 0 to the data, lambda = inf, is first order).
   """
   if num_steps < 1:
-    raise ValueError(f'config.sampler.num_steps={num_steps} must be >= 1.')
+    raise UserError(f'config.sampler.num_steps={num_steps} must be >= 1.')
   lam = jnp.linspace(schedule.log_snr[-1] / 2, schedule.log_snr[0] / 2, num_steps)
   grid = schedule.t_at_log_snr(2 * lam)
   alpha = jnp.sqrt(jax.nn.sigmoid(2 * lam))
@@ -379,10 +380,10 @@ def get_sampler(name: str, schedule: Schedule, **options) -> Sampler:
   """The sampler `name` with explicit `options` (see each sampler's signature;
   `options_of(name)` lists them). An option it does not take is an error."""
   if name not in SAMPLERS:
-    raise ValueError(f'Unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}.')
+    raise UserError(f'Unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}.')
   unknown = sorted(set(options) - set(options_of(name)))
   if unknown:
-    raise ValueError(f'Sampler {name!r} takes no option {", ".join(map(repr, unknown))}; '
+    raise UserError(f'Sampler {name!r} takes no option {", ".join(map(repr, unknown))}; '
                      f'its options: {", ".join(options_of(name))}.')
   return SAMPLERS[name](schedule, **options)
 
@@ -392,7 +393,7 @@ def sampler_from_config(sampler_config, schedule: Schedule, parameterization: st
   `config.sampler` (the others, e.g. num_steps for 'ddpm', do not apply)."""
   name = sampler_config.name
   if name not in SAMPLERS:
-    raise ValueError(f'Unknown config.sampler.name={name!r}; choose one of '
+    raise UserError(f'Unknown config.sampler.name={name!r}; choose one of '
                      f'{sorted(SAMPLERS)}.')
   options = {'parameterization': parameterization}
   for option in options_of(name):

@@ -15,6 +15,7 @@ DDIM / DPM-Solver grids) are placed on a trained one.
 import flax
 import jax.numpy as jnp
 import numpy as np
+from audiodiff.errors import UserError
 
 
 @flax.struct.dataclass
@@ -126,12 +127,12 @@ def get_schedule(diffusion_config) -> Schedule:
   elif name == 'explicit':
     betas = np.asarray(diffusion_config.betas, np.float64)
     if betas.ndim != 1 or betas.size == 0:
-      raise ValueError('config.diffusion.schedule="explicit" needs a non-empty '
+      raise UserError('config.diffusion.schedule="explicit" needs a non-empty '
                        'list in config.diffusion.betas.')
   else:
-    raise ValueError(f'Unknown config.diffusion.schedule={name!r}; '
+    raise UserError(f'Unknown config.diffusion.schedule={name!r}; '
                      f'choose one of {SCHEDULES}.')
   if np.any(betas <= 0) or np.any(betas >= 1):
-    raise ValueError(f'Betas must lie in (0, 1); got min {betas.min()}, '
+    raise UserError(f'Betas must lie in (0, 1); got min {betas.min()}, '
                      f'max {betas.max()}. Check config.diffusion.')
   return Schedule(betas=jnp.asarray(betas, jnp.float32))

@@ -1,6 +1,7 @@
 """Training: one jitted, sharded step; the loop with evaluation, samples and
 checkpoints."""
 
+import contextlib
 import os
 import time
 
@@ -9,20 +10,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from audiodiff import api, console, data, evaluation, experiment, losses, outputs, parallel
+from audiodiff import api, console, data, evaluation, experiment, health, losses, outputs
+from audiodiff import parallel, workdir_lock
 from audiodiff import train_state as train_state_lib
 from audiodiff.summary import SummaryWriter
-
-
-class NonFiniteLossError(FloatingPointError):
-  pass
+from audiodiff.errors import UserError
 
 
 def check_microbatches(train_config, num_devices: int):
   """Raises a ValueError unless the batch splits into equal, shardable microbatches."""
   batch, parts = train_config.batch_size, train_config.microbatches
   if parts < 1 or batch % parts or (batch // parts) % num_devices:
-    raise ValueError(
+    raise UserError(
         f'config.train.microbatches={parts} must divide config.train.batch_size={batch} '
         f'into microbatches divisible by the {num_devices} device(s); use a divisor of '
         f'{batch // num_devices} (1 turns gradient accumulation off).')
@@ -112,19 +111,33 @@ def _progress_line(step, num_steps, metrics, steps_per_second):
 def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   """Trains config.train.num_steps steps, resuming from workdir's checkpoints.
 
-  Writes to workdir: config.json, TensorBoard events, checkpoints/,
-  samples/step_<N>/. Stops with NonFiniteLossError on a NaN/inf loss,
-  keeping the last good checkpoint.
+  Holds workdir's lock for the whole run (one run per work directory).
+  Writes to workdir: config.json (and configs/<start time>.json) once the
+  config validated and the checkpoints fit, TensorBoard events, checkpoints/,
+  samples/step_<N>/. Stops with a DivergenceError when the run diverges,
+  keeping only checkpoints of healthy states.
   """
   exp = experiment.build(config, workdir)
   check_microbatches(config.train, exp.mesh.size)
+  lock = (workdir_lock.WorkdirLock(workdir) if jax.process_index() == 0
+          else contextlib.nullcontext())
+  with lock:
+    try:
+      return _train(exp)
+    finally:
+      # Also on errors: finish writing the last good checkpoint and stop
+      # Orbax's threads before exiting.
+      exp.checkpointer.close()
+
+
+def _train(exp):
+  config, workdir = exp.config, exp.workdir
   frozen = exp.task.load_frozen()
   train_iter = iter(data.get_dataset(config, 'train', features=exp.task.features,
                                      mesh=exp.mesh))
   state = exp.init_state()
   restored, restored_step = exp.checkpointer.restore_latest(state, train_iter)
-  experiment.write_config(config, workdir)
-  writer = SummaryWriter(workdir)
+  experiment.write_config(config, workdir, history=True)
   if restored is not None:
     state = restored
     console.say(f'Resumed from the checkpoint at step {restored_step} in {workdir}.')
@@ -138,14 +151,26 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   trained = api.Trained(exp, state.ema_params, int(state.step))
   reference_batch = (evaluation.reference_batches(exp, 1)[0]
                      if exp.task.needs_reference() else None)
+  writer = SummaryWriter(workdir)
   try:
-    state = _train_loop(exp, state, train_iter, train_step, eval_step, trained,
-                        reference_batch, writer, frozen)
+    return _train_loop(exp, state, train_iter, train_step, eval_step, trained,
+                       reference_batch, writer, frozen)
   finally:
-    # Also on errors: finish writing the last good checkpoint before exiting.
-    exp.checkpointer.close()
     writer.close()
-  return state
+
+
+def _divergence_message(exp, step, problem, metrics):
+  exp.checkpointer.wait()
+  kept = exp.checkpointer.all_steps()
+  train_config = exp.config.train
+  figures = ', '.join(f'{k} {float(metrics[k]):.3g}'
+                      for k in ('loss', 'grad_norm', 'param_norm'))
+  kept = (f'the last healthy checkpoint, step {kept[-1]}, is kept in {exp.workdir}/checkpoints'
+          if kept else 'no checkpoint had been written yet')
+  return (f'Training diverged at step {step}: {problem} ({figures}); {kept} and nothing '
+          f'after it was saved. Lower config.train.learning_rate (now '
+          f'{train_config.learning_rate:g}), keep config.train.grad_clip_norm small (now '
+          f'{train_config.grad_clip_norm:g}), or check the data for NaN/inf.')
 
 
 def _train_loop(exp, state, train_iter, train_step, eval_step, trained,
@@ -153,20 +178,16 @@ def _train_loop(exp, state, train_iter, train_step, eval_step, trained,
   config, workdir = exp.config, exp.workdir
   step = int(state.step)
   num_steps = config.train.num_steps
+  monitor = health.DivergenceMonitor(config.train.divergence_factor)
   last_time, last_step = time.time(), step
   while step < num_steps:
     batch = data.make_global_batch(next(train_iter), exp.mesh)
     state, metrics = train_step(state, batch, frozen)
     step += 1
-    loss = float(metrics['loss'])
-    if not np.isfinite(loss):
-      exp.checkpointer.wait()
-      good = exp.checkpointer.all_steps()
-      raise NonFiniteLossError(
-          f'Loss became {loss} at step {step}. The last good checkpoint '
-          f'(step {good[-1] if good else "none"}) in {workdir}/checkpoints is '
-          'kept; lower config.train.learning_rate, check the data for '
-          'NaN/inf, or use config.train.compute_dtype="float32".')
+    checked = jax.device_get({k: metrics[k] for k in ('loss', 'grad_norm', 'param_norm')})
+    problem = monitor.check(checked)
+    if problem:
+      raise health.DivergenceError(_divergence_message(exp, step, problem, checked))
     if step % config.train.log_every == 0 or step == num_steps:
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       now = time.time()

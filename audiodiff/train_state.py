@@ -6,6 +6,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import optax
+from audiodiff.errors import UserError
 
 
 @flax.struct.dataclass
@@ -38,7 +39,7 @@ def learning_rate_schedule(train_config) -> optax.Schedule:
     return optax.join_schedules(
         [optax.linear_schedule(0.0, peak, max(warmup, 1)), optax.constant_schedule(peak)],
         [warmup])
-  raise ValueError(f"Unknown config.train.decay={train_config.decay!r}; "
+  raise UserError(f"Unknown config.train.decay={train_config.decay!r}; "
                    "choose 'cosine' or 'constant'.")
 
 

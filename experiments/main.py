@@ -7,10 +7,14 @@ Inference modes also take an exported model or a trained run without
 --config: `--workdir=pretrained/notes --mode=sample` reads its config.json.
 """
 
+import os
+import sys
+
 from absl import app, flags
 from ml_collections import config_flags
 
 from audiodiff import console, inference, parallel, train
+from audiodiff.errors import UserError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (experiments/configs/*.py).',
@@ -24,6 +28,7 @@ flags.DEFINE_string('name', None, 'sample/vocode: output folder name under workd
 flags.DEFINE_multi_string('input', [], 'vocode: wav files or mel .npy files to resynthesise.')
 flags.DEFINE_string('output', None, 'export: output directory (default workdir/export).')
 flags.DEFINE_bool('verbose', False, 'Show library INFO logs (Orbax, TFDS, Grain).')
+flags.DEFINE_bool('debug', False, 'Show the traceback of user errors too.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -32,10 +37,37 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.set_verbosity(FLAGS.verbose)
   parallel.maybe_initialize_distributed()
-  config, workdir, mode = FLAGS.config, FLAGS.workdir, FLAGS.mode
+  try:
+    run(_config(), FLAGS.workdir, FLAGS.mode)
+  except UserError as error:
+    if FLAGS.debug:
+      raise
+    print(f'error: {error}', file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    # Everything that writes (checkpoints, event files) was closed on the way
+    # out; os._exit keeps Orbax's idle background threads from printing
+    # "Event loop is closed" tracebacks at interpreter shutdown.
+    os._exit(2)  # pylint: disable=protected-access
+
+
+def _config():
+  """FLAGS.config, loaded now (config_flags loads lazily): a missing file is
+  a UserError."""
+  config = FLAGS.config
+  try:
+    if config is not None:
+      config['task']  # pylint: disable=pointless-statement
+  except OSError as error:
+    reason = str(error).strip().splitlines()[-1].strip()
+    raise UserError(f'--config could not be loaded: {reason}. The configs are in '
+                    'experiments/configs/.') from None
+  return config
+
+
+def run(config, workdir, mode):
   if mode == 'train':
     if config is None:
-      raise app.UsageError('--mode=train needs --config=experiments/configs/<name>.py.')
+      raise UserError('--mode=train needs --config=experiments/configs/<name>.py.')
     train.train_and_evaluate(config, workdir)
   elif mode == 'sample':
     inference.sample(config, workdir, num_samples=FLAGS.num_samples,

@@ -25,6 +25,7 @@ import tensorflow_datasets as tfds
 from audiodiff import audio_io
 from audiodiff.data import builder
 from audiodiff.data import pipeline
+from audiodiff.errors import UserError
 
 METADATA_FILE = 'metadata.csv'
 TEST_PERCENT = 5
@@ -50,7 +51,7 @@ def scan_folder(folder):
   """
   folder = os.path.abspath(os.path.expanduser(os.fspath(folder)))
   if not folder or not os.path.isdir(folder):
-    raise ValueError(f'Audio folder {folder!r} does not exist or is not a '
+    raise UserError(f'Audio folder {folder!r} does not exist or is not a '
                      f'directory. {_LAYOUT_HINT}')
   files = []
   for root, dirs, names in os.walk(folder, followlinks=True):
@@ -61,15 +62,16 @@ def scan_folder(folder):
         rel = os.path.relpath(os.path.join(root, name), folder)
         files.append(rel.replace(os.sep, '/'))
   if not files:
-    raise ValueError(f'Audio folder {folder!r} contains no audio files. '
+    raise UserError(f'Audio folder {folder!r} contains no audio files. '
                      f'{_LAYOUT_HINT}')
   return sorted(files)
 
 
-def _fingerprint(folder, sample_rate, files):
-  """Hash of folder, rate and file listing: any change means a new subfolder."""
+def _fingerprint(folder, sample_rate, files, skip_bad_files):
+  """Hash of folder, rate, every setting that changes the prepared examples
+  (skip_bad_files) and the file listing: any change means a new subfolder."""
   h = hashlib.sha1()
-  h.update(f'{folder}\0{int(sample_rate)}\0'.encode())
+  h.update(f'{folder}\0{int(sample_rate)}\0{bool(skip_bad_files)}\0'.encode())
   # Sizes and mtimes catch edited files without reading them.
   for rel in files + [METADATA_FILE]:
     path = os.path.join(folder, rel)
@@ -84,7 +86,7 @@ def folder_config(folder, sample_rate, skip_bad_files=False):
   folder = os.path.abspath(os.path.expanduser(os.fspath(folder)))
   files = scan_folder(folder)
   base = re.sub(r'[^\w\-]', '_', os.path.basename(folder.rstrip('/'))) or 'root'
-  name = f'{base}_sr{int(sample_rate)}_{_fingerprint(folder, sample_rate, files)}'
+  name = f'{base}_sr{int(sample_rate)}_{_fingerprint(folder, sample_rate, files, skip_bad_files)}'
   return AudioFolderConfig(
       name=name, folder=folder, sample_rate=int(sample_rate),
       skip_bad_files=bool(skip_bad_files),
@@ -149,7 +151,7 @@ class AudioFolder(builder.AudioBuilder):
                skip_bad_files=False, **kwargs):
     if config is None:
       if folder is None or sample_rate is None:
-        raise ValueError('AudioFolder needs `folder` and `sample_rate` (or a '
+        raise UserError('AudioFolder needs `folder` and `sample_rate` (or a '
                          'config from folder_config).')
       config = folder_config(folder, sample_rate, skip_bad_files)
     super().__init__(config=config, **kwargs)
@@ -177,7 +179,7 @@ class AudioFolder(builder.AudioBuilder):
       # whose only files are bad would otherwise end up empty (a TFDS error).
       files = [f for f in files if self._usable(f)]
       if not files:
-        raise ValueError(f'Audio folder {cfg.folder!r} has no usable audio '
+        raise UserError(f'Audio folder {cfg.folder!r} has no usable audio '
                          f'file (all were skipped as bad). {_LAYOUT_HINT}')
     train, test = split_files(files)
     return {'train': self._generate_examples(train),
@@ -225,7 +227,7 @@ def make_builder(config, data_dir):
   config.audio.sample_rate. Not prepared yet.
   """
   if not config.data.folder:
-    raise ValueError(
+    raise UserError(
         "config.data.name='audio_folder' needs config.data.folder, a directory "
         'of .wav/.flac/.ogg files (one sub-folder per class optional): '
         '--config.data.folder=/path/to/audio')

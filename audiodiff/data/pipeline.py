@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from audiodiff import audio_io
+from audiodiff.errors import UserError
 
 DEFAULT_DATA_DIR = '~/.cache/audiodiff/tfds'
 TFDS_PREFIX = 'tfds:'
@@ -105,7 +106,7 @@ def get_builder(config):
   if name not in _BUILDERS:
     _import_dataset_module(name)
   if name not in _BUILDERS:
-    raise ValueError(f'Unknown dataset config.data.name={name!r}; valid names: '
+    raise UserError(f'Unknown dataset config.data.name={name!r}; valid names: '
                      f'{", ".join(valid_names())}.')
   return _BUILDERS[name](config, data_dir)
 
@@ -163,18 +164,18 @@ def _check_features(features, name, stored, audio_key):
     audio_key: the stored feature behind 'audio'.
   """
   if audio_key not in stored:
-    raise ValueError(
+    raise UserError(
         f'Dataset {name!r} has no feature {audio_key!r}; its features are '
         f'{sorted(stored.keys())} (set config.data.audio_key).')
   paired = sorted(k for k in stored.keys() if k != audio_key
                   and k not in FEATURES and _is_audio(stored[k]))
   for feature in features:
     if feature not in FEATURES and feature not in paired:
-      raise ValueError(
+      raise UserError(
           f'Unknown feature {feature!r} for dataset {name!r}; valid features: '
           f'{", ".join(FEATURES + tuple(paired))}.')
     if feature in ('text', 'text_length') and 'text' not in stored:
-      raise ValueError(
+      raise UserError(
           f"Feature {feature!r} needs a stored 'text' feature; dataset "
           f'{name!r} stores {sorted(stored.keys())}.')
 
@@ -299,7 +300,7 @@ def example_batch(config, features, batch_size: int = 1):
 
 def _data_axis_size(mesh):
   if 'data' not in mesh.shape:
-    raise ValueError(f"The mesh needs a 'data' axis to shard the batch over; "
+    raise UserError(f"The mesh needs a 'data' axis to shard the batch over; "
                      f'its axes are {tuple(mesh.shape)}.')
   return mesh.shape['data']
 
@@ -310,12 +311,12 @@ def per_process_batch_size(config, mesh=None):
   num_shards = (_data_axis_size(mesh) if mesh is not None
                 else jax.device_count())
   if batch_size % num_shards:
-    raise ValueError(
+    raise UserError(
         f'config.train.batch_size={batch_size} is not divisible by the '
         f"{num_shards} devices of the 'data' mesh axis; use a multiple of "
         f'{num_shards}.')
   if batch_size % jax.process_count():
-    raise ValueError(
+    raise UserError(
         f'config.train.batch_size={batch_size} is not divisible by the '
         f'{jax.process_count()} processes; use a multiple of it.')
   return batch_size // jax.process_count()
@@ -367,7 +368,7 @@ def get_dataset(config, split, *, features=('audio', 'label'), mesh=None,
     _prepare(builder)
     source = builder.as_data_source(split=split)
   if len(source) < jax.process_count():
-    raise ValueError(f'Split {split!r} of {name!r} has {len(source)} examples, '
+    raise UserError(f'Split {split!r} of {name!r} has {len(source)} examples, '
                      f'fewer than the {jax.process_count()} processes.')
 
   ds = grain.MapDataset.source(source)
@@ -376,7 +377,7 @@ def get_dataset(config, split, *, features=('audio', 'label'), mesh=None,
   # Repeating forever fills batches from several epochs; a finite number of
   # epochs with drop_remainder could instead yield nothing at all.
   if num_epochs is not None and len(ds) * num_epochs < batch_size:
-    raise ValueError(
+    raise UserError(
         f'Split {split!r} of {name!r} has {len(ds)} examples per process, '
         f'fewer than the per-process batch size {batch_size} over '
         f'{num_epochs} epoch(s): no batch would be produced. Use a smaller '
@@ -427,7 +428,7 @@ def make_global_batch(batch, mesh):
     x = np.asarray(x)
     global_batch = x.shape[0] * jax.process_count()
     if global_batch % num_shards:
-      raise ValueError(
+      raise UserError(
           f'Global batch {global_batch} is not divisible by the {num_shards} '
           "devices of the 'data' mesh axis.")
     return jax.make_array_from_process_local_data(sharding, x)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from audiodiff.models.diffwave import DiffWave
 from audiodiff.models.mlp import MLPDenoiser
 from audiodiff.models.unet1d import UNet1D
+from audiodiff.errors import UserError
 
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
@@ -35,7 +36,7 @@ def _build_unet1d(model_config, shared, hop_length):
 def _build_mlp(model_config, shared, hop_length):
   del hop_length
   if shared.pop('n_mels'):
-    raise ValueError("config.model.name='mlp' takes no mel input; use 'diffwave' or "
+    raise UserError("config.model.name='mlp' takes no mel input; use 'diffwave' or "
                      "'unet1d' for this task.")
   return MLPDenoiser(hidden=model_config.mlp_hidden, **shared)
 
@@ -48,14 +49,14 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0) -> nn.Module:
   plus the "no label" id) and/or a mel (n_mels > 0, at config.audio.hop_length)."""
   name = config.model.name
   if name not in _BUILDERS:
-    raise ValueError(f'Unknown config.model.name {name!r}; valid choices: '
+    raise UserError(f'Unknown config.model.name {name!r}; valid choices: '
                      f'{", ".join(sorted(_BUILDERS))}.')
   compute_dtype = config.train.compute_dtype
   if compute_dtype not in COMPUTE_DTYPES:
-    raise ValueError(f'Unknown config.train.compute_dtype {compute_dtype!r}; valid choices: '
+    raise UserError(f'Unknown config.train.compute_dtype {compute_dtype!r}; valid choices: '
                      f'{", ".join(COMPUTE_DTYPES)}.')
   if not 0.0 <= config.model.dropout < 1.0:
-    raise ValueError(f'config.model.dropout={config.model.dropout} must lie in [0, 1).')
+    raise UserError(f'config.model.dropout={config.model.dropout} must lie in [0, 1).')
   shared = dict(num_classes=num_classes, n_mels=n_mels,
                 embedding_dim=config.model.embedding_dim, dropout=config.model.dropout,
                 dtype=COMPUTE_DTYPES[compute_dtype])

@@ -10,6 +10,7 @@ task owns.
 import importlib
 
 from audiodiff.tasks.base import DiffusionInputs, SampleRequest, Task
+from audiodiff.errors import UserError
 
 BUILT_IN_TASKS = ('generate', 'vocoder')
 _TASKS = {}
@@ -29,7 +30,7 @@ def get_task(config) -> Task:
       if error.name != f'audiodiff.tasks.{name}':
         raise
   if name not in _TASKS:
-    raise ValueError(f'Unknown config.task={name!r}; valid tasks: '
+    raise UserError(f'Unknown config.task={name!r}; valid tasks: '
                      f'{", ".join(sorted(set(BUILT_IN_TASKS) | set(_TASKS)))}.')
   task = _TASKS[name](config)
   task.check_config()

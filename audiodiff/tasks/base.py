@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from audiodiff import data
+from audiodiff.errors import UserError
 
 
 @functools.partial(jax.tree_util.register_dataclass,
@@ -83,7 +84,7 @@ class Task:
     """Fails early, with the fix, on settings the task cannot run with.
     Runs before anything is created on disk."""
     if self.config.sampler.guidance_scale != 1.0 and not self.supports_guidance():
-      raise ValueError(
+      raise UserError(
           f'config.sampler.guidance_scale={self.config.sampler.guidance_scale} needs '
           f'an unconditional pass, which task {self.name!r} with these settings does not '
           'have. Set --config.sampler.guidance_scale=1.')

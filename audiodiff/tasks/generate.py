@@ -15,6 +15,7 @@ import numpy as np
 
 from audiodiff import data, tasks
 from audiodiff.tasks import base
+from audiodiff.errors import UserError
 
 
 class Generate(base.Task):
@@ -32,10 +33,10 @@ class Generate(base.Task):
   def check_config(self):
     super().check_config()
     if not 0.0 <= self.settings.label_dropout < 1.0:
-      raise ValueError(f'config.generate.label_dropout={self.settings.label_dropout} must '
+      raise UserError(f'config.generate.label_dropout={self.settings.label_dropout} must '
                        'lie in [0, 1).')
     if self.config.sampler.guidance_scale != 1.0 and self.settings.label_dropout == 0:
-      raise ValueError('Classifier-free guidance needs a network trained with '
+      raise UserError('Classifier-free guidance needs a network trained with '
                        'config.generate.label_dropout > 0 (it learns the unconditional '
                        'pass from dropped labels).')
 
@@ -49,7 +50,7 @@ class Generate(base.Task):
       if self.settings.num_classes == 0:
         self.settings.num_classes = len(self.settings.class_names)
     if self.settings.num_classes < 1:
-      raise ValueError(
+      raise UserError(
           f'config.generate.class_conditional=True, but dataset '
           f'{self.config.data.name!r} has no classes; set config.generate.num_classes '
           'or use --config.generate.class_conditional=False.')
@@ -82,7 +83,7 @@ class Generate(base.Task):
       labels = np.arange(num_samples) % self.num_classes
     labels = np.asarray(labels, np.int64).reshape(-1)
     if len(labels) != num_samples or labels.min() < 0 or labels.max() >= self.num_classes:
-      raise ValueError(f'labels must be {num_samples} class ids in [0, {self.num_classes}); '
+      raise UserError(f'labels must be {num_samples} class ids in [0, {self.num_classes}); '
                        f'got {labels.tolist()}.')
     names = [f'sample_{i:03d}_class{label}{self._class_suffix(label)}'
              for i, label in enumerate(labels)]

@@ -13,6 +13,7 @@ import numpy as np
 
 from audiodiff import metrics, spectral, tasks
 from audiodiff.tasks import base
+from audiodiff.errors import UserError
 
 
 def chunk_starts(num_frames: int, chunk_frames: int, overlap_frames: int):
@@ -51,12 +52,12 @@ class Vocoder(base.Task):
     super().check_config()
     config = self.config
     if config.data.segment_length % config.audio.hop_length:
-      raise ValueError(
+      raise UserError(
           f'config.data.segment_length={config.data.segment_length} must be a '
           f'multiple of config.audio.hop_length={config.audio.hop_length} for a vocoder.')
     settings = self.settings
     if not 0 <= settings.overlap_frames < settings.chunk_frames or settings.batch_chunks < 1:
-      raise ValueError(
+      raise UserError(
           f'config.vocoder needs 0 <= overlap_frames < chunk_frames and batch_chunks >= 1; '
           f'got overlap_frames={settings.overlap_frames}, chunk_frames='
           f'{settings.chunk_frames}, batch_chunks={settings.batch_chunks}.')
@@ -78,7 +79,7 @@ class Vocoder(base.Task):
   def sample_request(self, num_samples, reference_batch=None):
     """Resynthesis of the first num_samples clips of reference_batch."""
     if reference_batch is None:
-      raise ValueError('The vocoder samples from reference audio: pass a batch of clips.')
+      raise UserError('The vocoder samples from reference audio: pass a batch of clips.')
     audio = np.asarray(reference_batch['audio'][:num_samples])
     return self.request_from_mel(np.asarray(self.mel(jnp.asarray(audio))),
                                  [f'vocoded_{i:03d}' for i in range(len(audio))],
@@ -112,21 +113,21 @@ class Vocoder(base.Task):
     num_layers * 2C floats per sample).
     """
     if (mel is None) == (audio is None):
-      raise ValueError('vocode takes one of mel=[frames, n_mels] or audio=[L].')
+      raise UserError('vocode takes one of mel=[frames, n_mels] or audio=[L].')
     hop = self.config.audio.hop_length
     if mel is None:
       audio = np.asarray(audio, np.float32)
       if audio.ndim != 1 or len(audio) < hop:
-        raise ValueError(f'vocode needs mono audio [L] of at least one hop ({hop} '
+        raise UserError(f'vocode needs mono audio [L] of at least one hop ({hop} '
                          f'samples); got shape {audio.shape}.')
       audio = audio[:len(audio) // hop * hop]
       mel = np.asarray(self.mel(jnp.asarray(audio[None])))[0]
     mel = np.asarray(mel, np.float32)
     n_mels = self.config.audio.n_mels
     if mel.ndim != 2 or mel.shape[1] != n_mels or not len(mel):
-      raise ValueError(f'A mel must be [frames, n_mels={n_mels}]; got shape {mel.shape}.')
+      raise UserError(f'A mel must be [frames, n_mels={n_mels}]; got shape {mel.shape}.')
     if not np.all(np.isfinite(mel)):
-      raise ValueError('The mel holds NaN or inf values; nothing was vocoded.')
+      raise UserError('The mel holds NaN or inf values; nothing was vocoded.')
     settings = self.settings
     num_frames = mel.shape[0]
     chunk_frames = min(settings.chunk_frames, num_frames)

@@ -109,6 +109,9 @@ def get_config() -> ml_collections.ConfigDict:
       decay='cosine',       # 'cosine' or 'constant' after warmup
       weight_decay=0.0,
       grad_clip_norm=1.0,
+      # Stop when the loss or parameter norm exceeds this many times its
+      # running reference (the gradient norm: its square), or turns NaN/inf.
+      divergence_factor=100.0,
       ema_decay=0.999,
       compute_dtype='float32',  # 'float32' or 'bfloat16'
       log_every=50,
