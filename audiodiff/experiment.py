@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from absl import logging
 
 from audiodiff import checkpoint, models, parallel, samplers, schedules, tasks
 from audiodiff import train_state
@@ -155,13 +156,31 @@ def write_config(config, workdir: str, *, history: bool = False) -> None:
     os.replace(path + '.tmp', path)  # a crash mid-write leaves the old file
 
 
+def _update(defaults: ml_collections.ConfigDict, saved: dict, prefix: str = 'config') -> None:
+  """Writes saved values over defaults; fields the defaults lack (from an
+  older version) are skipped with a warning."""
+  for key, value in saved.items():
+    if key not in defaults:
+      logging.warning('%s.%s in the saved config is not a field any more; ignored.',
+                      prefix, key)
+    elif isinstance(defaults[key], ml_collections.ConfigDict) and isinstance(value, dict):
+      _update(defaults[key], value, f'{prefix}.{key}')
+    else:
+      defaults[key] = value
+
+
 def read_config(directory: str) -> ml_collections.ConfigDict:
-  """The config.json a run or an export wrote, as a locked ConfigDict."""
+  """The config.json a run or an export wrote, over today's defaults (fields
+  added since it was written take their defaults), as a locked ConfigDict."""
+  from experiments.configs import base  # pylint: disable=g-import-not-at-top
   path = os.path.join(directory, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{path} does not exist: {directory} is not a trained run or an '
                     'exported model (pass --config as well, or train first).')
   with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  config = base.get_config()
+  with config.unlocked():
+    _update(config, saved)
   config.lock()
   return config

@@ -1,6 +1,8 @@
 """The task seam: a task module owns its inputs, loss terms and sampling; the
 run loop, samplers and models stay task-agnostic; trained models travel."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,3 +132,17 @@ def test_load_refuses_parameters_of_another_model(trained_and_exported):
   config.model.residual_channels = 4
   with pytest.raises(ValueError, match='parameter shapes differ'):
     api.load(str(trained_and_exported[1]), config)
+
+
+def test_a_config_json_from_an_older_version_loads_with_todays_defaults(tmp_path):
+  saved = tiny.get_config().to_dict()
+  del saved['train']['divergence_factor']          # added later
+  saved['model']['conditioning'] = 'label'         # removed since
+  saved['sampler']['fast_betas'] = [1e-4, 0.1]     # JSON turns tuples into lists
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  config = experiment.read_config(str(tmp_path))
+  assert config.train.divergence_factor == 100.0
+  assert 'conditioning' not in config.model
+  assert config.sampler.fast_betas == (1e-4, 0.1)
+  with pytest.raises(AttributeError):
+    config.train.num_stepz = 3                       # locked
