@@ -51,19 +51,21 @@ take fails with a message naming it.
 
 Registered names: 'ddpm' (ancestral over all T steps), 'ddim' (eta),
 'fast' (DiffWave fast sampling with a short beta list aligned onto the trained
-schedule), 'dpm_solver' (DPM-Solver++(2M)).
+schedule), 'dpm_solver' (DPM-Solver++(2M) / (3M)), 'heun' (EDM's Heun, with
+optional churn). ddim, dpm_solver and heun take a step grid (grids.py).
 """
 
 import dataclasses
 import functools
 import inspect
+import math
 from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import diffusion
+from audiodiff import diffusion, grids
 from audiodiff.schedules import Schedule
 from audiodiff.errors import UserError
 
@@ -289,25 +291,27 @@ def fast(schedule: Schedule, *, fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),
   return Sampler(loop, len(fast_betas), 'fast')
 
 
-def _integer_grid(schedule: Schedule, num_steps: int):
-  """[num_steps] trained steps from T-1 down to 0, evenly spaced, rounded."""
-  if not 1 <= num_steps <= schedule.num_steps:
-    raise UserError(f'config.sampler.num_steps={num_steps} must lie in '
-                     f'[1, T={schedule.num_steps}].')
-  return jnp.round(jnp.linspace(schedule.num_steps - 1, 0, num_steps))
+def _grid_points(schedule: Schedule, grid: str, num_points: int):
+  """(lambda [n], trained steps t [n], alpha [n], sigma [n]) of a grid."""
+  lam = grids.get_grid(grid, schedule, num_points)
+  return (lam, schedule.t_at_log_snr(2 * lam), jnp.sqrt(jax.nn.sigmoid(2 * lam)),
+          jnp.sqrt(jax.nn.sigmoid(-2 * lam)))
 
 
-def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, parameterization='eps',
-         guidance_scale=1.0, clip_x0=False, temperature=1.0):
-  """DDIM (Song et al. 2021) on `num_steps` evenly spaced steps; eta=0 is
-  deterministic, eta=1 matches ancestral sampling's noise level."""
-  grid = _integer_grid(schedule, num_steps)
-  alpha_bar = schedule.alpha_bar_at(grid)
+def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, grid='uniform_t',
+         parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
+  """DDIM (Song et al. 2021): `num_steps` calls on a grid (default: evenly
+  spaced trained steps), the last step to the data; eta=0 is deterministic,
+  eta=1 matches ancestral sampling's noise level."""
+  if num_steps < 1:
+    raise UserError(f'config.sampler.num_steps={num_steps} must be >= 1.')
+  _, net_t, alpha, _ = _grid_points(schedule, grid, num_steps)
+  alpha_bar = alpha ** 2
   alpha_bar_next = jnp.concatenate([alpha_bar[1:], jnp.ones((1,))])
 
   def step(denoise, i, z, noise_rng):
     ab, ab_next = alpha_bar[i], alpha_bar_next[i]
-    t = jnp.full(z.shape[:1], grid[i])
+    t = jnp.full(z.shape[:1], net_t[i])
     z0, eps = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
     std = eta * jnp.sqrt((1.0 - ab_next) / (1.0 - ab) * (1.0 - ab / ab_next))
     direction = jnp.sqrt(jnp.maximum(1.0 - ab_next - std ** 2, 0.0))
@@ -321,21 +325,49 @@ def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, parameterization='eps',
   return Sampler(loop, num_steps, 'ddim')
 
 
-def dpm_solver(schedule: Schedule, *, num_steps=20, parameterization='eps',
-               guidance_scale=1.0, clip_x0=False, temperature=1.0):
-  """DPM-Solver++(2M) (Lu et al. 2022), data-prediction multistep solver of
-  the probability-flow ODE, with `num_steps` network calls.
+def _multistep_update(z, lam, alpha, sigma, i, x0s, order):
+  """One DPM-Solver++ multistep update from grid point i to i + 1.
 
-  The grid is uniform in lambda = log(alpha/sigma) from t = T-1 to t = 0; the
-  first step is first order, and the last call's x0 prediction is returned
-  (the step from t = 0 to the data, lambda = inf, is first order).
+  x0s = (m0, m1, m2): the x0 predictions at points i, i-1, i-2; order 1, 2
+  or 3 (a traced int). The updates of Lu et al. 2022 ("DPM-Solver++", eqs.
+  for 2M; 3M as in the authors' multistep_dpm_solver_third_update), with
+  h = lam[i+1] - lam[i], r0 = h_0 / h, r1 = h_1 / h for the previous spans.
+  """
+  m0, m1, m2 = x0s
+  h = lam[i + 1] - lam[i]
+  h0 = lam[i] - lam[jnp.maximum(i - 1, 0)]
+  h1 = lam[jnp.maximum(i - 1, 0)] - lam[jnp.maximum(i - 2, 0)]
+  r0, r1 = h0 / h, h1 / h
+  phi1 = jnp.expm1(-h)
+  first = (sigma[i + 1] / sigma[i]) * z - alpha[i + 1] * phi1 * m0
+  d1_0 = (m0 - m1) / jnp.where(order >= 2, r0, 1.0)
+  second = first - 0.5 * alpha[i + 1] * phi1 * d1_0
+  d1_1 = (m1 - m2) / jnp.where(order >= 3, r1, 1.0)
+  d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)
+  d2 = (d1_0 - d1_1) / (r0 + r1)
+  phi2 = phi1 / h + 1.0
+  phi3 = phi2 / h - 0.5
+  third = first + alpha[i + 1] * phi2 * d1 - alpha[i + 1] * phi3 * d2
+  return jnp.where(order == 1, first, jnp.where(order == 2, second, third))
+
+
+def dpm_solver(schedule: Schedule, *, num_steps=20, order=3, grid='log_snr',
+               parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
+  """DPM-Solver++(2M) or (3M) (Lu et al. 2022), the data-prediction multistep
+  solver of the probability-flow ODE, with `num_steps` network calls.
+
+  The network is called at the grid's num_steps points; steps between them
+  use up to `order` previous x0 predictions (the first steps lower order, as
+  do the last ones when num_steps < 15, the authors' "lower_order_final");
+  the last call's x0 prediction is returned (the step from the grid's
+  cleanest point to the data is first order).
   """
   if num_steps < 1:
     raise UserError(f'config.sampler.num_steps={num_steps} must be >= 1.')
-  lam = jnp.linspace(schedule.log_snr[-1] / 2, schedule.log_snr[0] / 2, num_steps)
-  grid = schedule.t_at_log_snr(2 * lam)
-  alpha = jnp.sqrt(jax.nn.sigmoid(2 * lam))
-  sigma = jnp.sqrt(jax.nn.sigmoid(-2 * lam))
+  if order not in (1, 2, 3):
+    raise UserError(f'config.sampler.order={order} must be 1, 2 or 3.')
+  lam, net_t, alpha, sigma = _grid_points(schedule, grid, num_steps)
+  transitions = num_steps - 1
 
   def loop(fn, rng, shape, conditioning, prior, hooks):
     denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
@@ -343,31 +375,88 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, parameterization='eps',
     batch = shape[0]
 
     def x0_at(i, z):
-      return denoise(i, z, jnp.full((batch,), grid[i]), alpha[i], sigma[i])[0]
+      return denoise(i, z, jnp.full((batch,), net_t[i]), alpha[i], sigma[i])[0]
 
     def body(i, carry):
-      z, z0_prev = carry
-      z0 = x0_at(i, z)
-      h = lam[i + 1] - lam[i]
-      h_prev = lam[i] - lam[jnp.maximum(i - 1, 0)]
-      r = h_prev / h
-      second_order = (1 + 0.5 / r) * z0 - (0.5 / r) * z0_prev
-      d = jnp.where(i == 0, z0, second_order)
-      z = (sigma[i + 1] / sigma[i]) * z - alpha[i + 1] * jnp.expm1(-h) * d
-      z = denoise.after_step(i, z, jnp.full((batch,), grid[i + 1]), alpha[i + 1], sigma[i + 1])
-      return z, z0
+      z, m1, m2 = carry
+      m0 = x0_at(i, z)
+      step_order = jnp.minimum(order, i + 1)
+      if num_steps < 15:
+        step_order = jnp.minimum(step_order, transitions - i)
+      z = _multistep_update(z, lam, alpha, sigma, i, (m0, m1, m2), step_order)
+      z = denoise.after_step(i, z, jnp.full((batch,), net_t[i + 1]), alpha[i + 1], sigma[i + 1])
+      return z, m0, m1
 
-    z = _initial_noise(rng, shape, temperature)
-    z, _ = jax.lax.fori_loop(0, num_steps - 1, body, (z, jnp.zeros(shape)))
-    last = num_steps - 1
-    z = x0_at(last, z)
-    z = denoise.after_step(last, z, jnp.zeros((batch,)), 1.0, 0.0)
+    # The same starting noise as every other sampler for the same rng.
+    z = _initial_noise(jax.random.split(rng)[0], shape, temperature)
+    zeros = jnp.zeros(shape)
+    z, _, _ = jax.lax.fori_loop(0, transitions, body, (z, zeros, zeros))
+    z = x0_at(transitions, z)
+    z = denoise.after_step(transitions, z, jnp.zeros((batch,)), 1.0, 0.0)
     return z if prior is None else prior.to_data(z)
 
-  return Sampler(loop, num_steps, 'dpm_solver')
+  return Sampler(loop, num_steps, f'dpm_solver{order}')
 
 
-SAMPLERS = {'ddpm': ddpm, 'ddim': ddim, 'fast': fast, 'dpm_solver': dpm_solver}
+def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
+         parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
+  """EDM's 2nd-order Heun sampler (Karras et al. 2022, Algorithm 2), with
+  optional stochastic churn (S_churn; S_tmin = 0, S_tmax = inf, S_noise = 1).
+
+  Runs in EDM coordinates x = z / alpha, sigma_edm = sigma / alpha =
+  exp(-lambda), on the grid's n = (num_steps + 1) // 2 points followed by
+  sigma = 0: each step is an Euler step plus a Heun correction, except the
+  last (to sigma = 0), so the network is called 2n - 1 times (num_steps
+  rounded down to an odd number).
+  """
+  if num_steps < 1:
+    raise UserError(f'config.sampler.num_steps={num_steps} must be >= 1.')
+  if churn < 0:
+    raise UserError(f'config.sampler.churn={churn} must be >= 0.')
+  points = (num_steps + 1) // 2
+  lam = grids.get_grid(grid, schedule, points)
+  sigmas = jnp.concatenate([jnp.exp(-lam), jnp.zeros((1,))])
+  gamma = min(churn / points, math.sqrt(2.0) - 1.0)
+
+  def loop(fn, rng, shape, conditioning, prior, hooks):
+    denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
+                        guidance_scale, clip_x0)
+    rng_init, rng_loop = jax.random.split(rng)
+    batch = shape[0]
+
+    def x0_at(i, x, sigma_edm):
+      """D(x; sigma_edm): the x0 prediction at EDM noise level sigma_edm."""
+      alpha = jax.lax.rsqrt(1.0 + sigma_edm ** 2)
+      t = schedule.t_at_log_snr(jnp.full((batch,), -2.0 * jnp.log(sigma_edm)))
+      return denoise(i, alpha * x, t, alpha, alpha * sigma_edm)[0]
+
+    def body(i, x):
+      sigma, sigma_next = sigmas[i], sigmas[i + 1]
+      sigma_hat = sigma * (1.0 + gamma)
+      if gamma > 0:
+        noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
+        x = x + jnp.sqrt(sigma_hat ** 2 - sigma ** 2) * noise
+      slope = (x - x0_at(i, x, sigma_hat)) / sigma_hat
+      x_next = x + (sigma_next - sigma_hat) * slope
+
+      def corrected():
+        slope_next = (x_next - x0_at(i, x_next, sigma_next)) / sigma_next
+        return x + (sigma_next - sigma_hat) * 0.5 * (slope + slope_next)
+
+      x = jax.lax.cond(i < points - 1, corrected, lambda: x_next)
+      alpha_next = jax.lax.rsqrt(1.0 + sigma_next ** 2)
+      z = denoise.after_step(i, alpha_next * x, jnp.zeros((batch,)), alpha_next,
+                             alpha_next * sigma_next)
+      return z / alpha_next
+
+    x = _initial_noise(rng_init, shape, temperature) * jnp.sqrt(1.0 + sigmas[0] ** 2)
+    z = jax.lax.fori_loop(0, points, body, x)
+    return z if prior is None else prior.to_data(z)
+
+  return Sampler(loop, 2 * points - 1, 'heun')
+
+
+SAMPLERS = {'ddpm': ddpm, 'ddim': ddim, 'fast': fast, 'dpm_solver': dpm_solver, 'heun': heun}
 
 
 def options_of(name: str) -> tuple:
@@ -397,6 +486,8 @@ def sampler_from_config(sampler_config, schedule: Schedule, parameterization: st
                      f'{sorted(SAMPLERS)}.')
   options = {'parameterization': parameterization}
   for option in options_of(name):
+    if option == 'grid' and not sampler_config.grid:
+      continue  # '': the sampler's own default grid
     if option in sampler_config:
       value = sampler_config[option]
       options[option] = tuple(value) if isinstance(value, (list, tuple)) else value

@@ -16,6 +16,7 @@ from audiodiff import samplers, schedules
 SCHEDULE = schedules.Schedule(jnp.asarray(schedules.linear_betas(1000, 1e-4, 0.02), jnp.float32))
 NUM_DRAWS = 20_000   # the standard error of a std is then 0.5%
 TEN_CALLS = {'ddpm': {}, 'ddim': dict(num_steps=10), 'dpm_solver': dict(num_steps=10),
+             'heun': dict(num_steps=11),
              'fast': dict(fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5))}
 
 # A correlated 2-D Gaussian: x ~ N(MEAN, COV); the measurement is y = x[0].

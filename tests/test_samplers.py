@@ -151,6 +151,7 @@ def test_classifier_free_guidance(name, kwargs):
 
 # A 10-call setting of each sampler's own options.
 TEN_CALLS = {'ddpm': {}, 'ddim': dict(num_steps=10), 'dpm_solver': dict(num_steps=10),
+             'heun': dict(num_steps=11),
              'fast': dict(fast_betas=(1e-4, 1e-3, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.8, 0.99))}
 
 
@@ -200,7 +201,8 @@ def test_num_evals_counts_network_calls(name):
   # body is avoided by disabling jit), every network call is counted.
   with jax.disable_jit():
     sampler(fn, jax.random.PRNGKey(0), (2, 4))
-  assert sampler.num_evals == len(calls) == (SCHEDULE.num_steps if name == 'ddpm' else 10)
+  expected = {'ddpm': SCHEDULE.num_steps, 'heun': 11}.get(name, 10)
+  assert sampler.num_evals == len(calls) == expected
 
 
 def test_misspelled_or_meaningless_option_fails_naming_it():

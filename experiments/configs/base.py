@@ -90,9 +90,15 @@ def get_config() -> ml_collections.ConfigDict:
   ))
 
   config.sampler = ml_collections.ConfigDict(dict(
-      name='ddpm',          # 'ddpm', 'ddim', 'fast' or 'dpm_solver'
-      num_steps=50,         # ddim / dpm_solver: number of network evaluations
+      # The default, chosen from benchmarks/sampler_accuracy.py (README,
+      # "Samplers"): DPM-Solver++(3M) on the lambda-uniform grid.
+      name='dpm_solver',    # 'ddpm', 'ddim', 'fast', 'dpm_solver' or 'heun'
+      num_steps=20,         # ddim / dpm_solver / heun: network calls (heun: odd)
       eta=0.0,              # ddim: 0 deterministic, 1 ancestral-like
+      grid='',              # ddim / dpm_solver / heun: 'uniform_t', 'log_snr' or
+                            # 'karras' ('' : the sampler's own default)
+      order=3,              # dpm_solver: 2 (2M) or 3 (3M)
+      churn=0.0,            # heun: EDM's S_churn (0: deterministic)
       fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),  # fast: DiffWave list
       guidance_scale=1.0,   # classifier-free guidance w (1: no guidance)
       temperature=1.0,      # scales the starting noise
