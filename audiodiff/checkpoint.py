@@ -5,9 +5,12 @@ checkpoints are kept, plus the one with the lowest evaluation loss. Saves are
 asynchronous; every process takes part (Orbax coordinates the hosts).
 """
 
+import json
+import os
 from typing import Optional
 
 import grain
+import jax
 import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers
@@ -15,8 +18,22 @@ from orbax.checkpoint import checkpoint_managers
 from audiodiff.errors import UserError
 
 
+SPEC_FILE = 'state_spec.json'
+
+
+def state_spec(state) -> dict:
+  """{path: shape} of every array in the train state."""
+  leaves, _ = jax.tree_util.tree_flatten_with_path(state)
+  return {jax.tree_util.keystr(path): list(getattr(leaf, 'shape', ())) for path, leaf in leaves}
+
+
 class Checkpointer:
-  """Saves and restores (TrainState, data iterator) pairs."""
+  """Saves and restores (TrainState, data iterator) pairs.
+
+  Beside the checkpoints, state_spec.json records the train state's array
+  shapes, so a changed config is told apart from a damaged checkpoint
+  before Orbax is asked to restore.
+  """
 
   def __init__(self, directory, keep: int = 3):
     policy = checkpoint_managers.AnyPreservationPolicy([
@@ -34,7 +51,13 @@ class Checkpointer:
   def all_steps(self):
     return sorted(self.manager.all_steps())
 
+  def _spec_path(self):
+    return os.path.join(os.fspath(self.manager.directory), SPEC_FILE)
+
   def save(self, step: int, state, data_iterator=None, eval_loss=None):
+    if jax.process_index() == 0 and not os.path.exists(self._spec_path()):
+      with open(self._spec_path(), 'w') as f:
+        json.dump(state_spec(state), f)
     items = {'state': ocp.args.StandardSave(state)}
     if data_iterator is not None:
       items['data_iter'] = grain.checkpoint.CheckpointSave(data_iterator)
@@ -58,6 +81,18 @@ class Checkpointer:
     than letting a fresh run overwrite them.
     """
     steps = self.all_steps()
+    if steps and os.path.exists(self._spec_path()):
+      with open(self._spec_path()) as f:
+        saved = json.load(f)
+      wanted = state_spec(target_state)
+      if saved != wanted:
+        differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        raise UserError(
+            f'The checkpoints {steps} in {self.manager.directory} hold a different model or '
+            f'optimizer state than this config builds (first difference: {differing[0]}: '
+            f'saved {saved.get(differing[0])}, now {wanted.get(differing[0])}); use a new '
+            '--workdir, or the config they were trained with (config.json beside them). '
+            'The checkpoints are left untouched.')
     if step is not None:
       if step not in steps:
         raise UserError(f'No checkpoint at step {step} in {self.manager.directory}; '

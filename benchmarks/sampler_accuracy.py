@@ -30,7 +30,7 @@ import numpy as np
 from absl import app, flags
 
 import audiodiff
-from audiodiff import evaluation, experiment, grids, metrics, samplers, schedules
+from audiodiff import evaluation, experiment, metrics, samplers, schedules
 
 flags.DEFINE_list('calls', ['5', '10', '20', '50'], 'Network-call budgets.')
 flags.DEFINE_integer('draws', 100_000, 'Samples per measurement.')
@@ -46,7 +46,7 @@ GAUSSIAN = (0.3, 0.5)
 # (label, sampler name, options): the rows of the table. 'before' is
 # DPM-Solver++(2M) as it was: lambda-uniform over the schedule's whole range.
 ROWS = (
-    [('before', 'dpm_solver', {'order': 2, 'grid': 'log_snr', 'untruncated': True})]
+    [('before', 'dpm_solver', {'order': 2, 'grid': 'log_snr_full'})]
     + [('ddim', 'ddim', {'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
     + [(f'dpm2m', 'dpm_solver', {'order': 2, 'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
     + [(f'dpm3m', 'dpm_solver', {'order': 3, 'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
@@ -93,15 +93,10 @@ def measure(schedule, name, options, calls, draws):
   options = dict(options)
   if name == 'heun' and calls % 2 == 0:
     calls -= 1   # Heun makes an odd number of calls
-  truncation = (grids.LAMBDA_MIN, grids.LAMBDA_MAX)
-  if options.pop('untruncated', False):
-    grids.LAMBDA_MIN, grids.LAMBDA_MAX = -np.inf, np.inf
   try:
     sample = samplers.get_sampler(name, schedule, num_steps=calls, **options)
   except ValueError:
     return None
-  finally:
-    grids.LAMBDA_MIN, grids.LAMBDA_MAX = truncation
   errors = []
   for kind in ('atoms', 'mixture', 'gaussian'):
     if kind == 'atoms':

@@ -19,7 +19,7 @@ def test_grids_are_increasing_within_their_endpoints(schedule, name):
   lam = np.asarray(grids.get_grid(name, schedule, 12))
   assert lam.shape == (12,) and np.all(np.diff(lam) > 0)
   own_low, own_high = (float(schedule.log_snr[-1]) / 2, float(schedule.log_snr[0]) / 2)
-  if name == 'uniform_t':   # the trained steps T-1 and 0 themselves
+  if name in ('uniform_t', 'log_snr_full'):   # the trained steps T-1 and 0 themselves
     np.testing.assert_allclose(lam[[0, -1]], [own_low, own_high], rtol=1e-5)
   else:                     # truncated to EDM's sigma range where the schedule exceeds it
     np.testing.assert_allclose(lam[0], max(own_low, grids.LAMBDA_MIN), rtol=1e-5)
