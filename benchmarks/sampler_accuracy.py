@@ -171,10 +171,12 @@ def trained_table(directory, calls, kind):
   print('|' + ' --- |' * (1 + len(calls)))
   rows = list(TRAINED_ROWS)
   if kind == 'vocoder':
-    rows.append(('fast (DiffWave 6-step list)', dict(name='fast')))
+    rows.append(('fast (DiffWave 6-step list), 6 calls', dict(name='fast')))
+    rows.append((f'ddpm (ancestral, all T = {reference_model.exp.schedule.num_steps} calls)',
+                 dict(name='ddpm')))
   for label, sampler in rows:
     cells = []
-    for c in ([6] if sampler['name'] == 'fast' else calls):
+    for c in ([6] if sampler['name'] in ('fast', 'ddpm') else calls):
       model = _with_sampler(directory, num_steps=c, **sampler)
       audio, _ = model.sample(4, seed=0, reference_batch=batch)
       cell = f'{distance(audio):.3f}'
