@@ -30,7 +30,7 @@ import numpy as np
 from absl import app, flags
 
 import audiodiff
-from audiodiff import evaluation, experiment, metrics, samplers, schedules
+from audiodiff import analytic, evaluation, experiment, metrics, samplers, schedules
 
 flags.DEFINE_list('calls', ['5', '10', '20', '50'], 'Network-call budgets.')
 flags.DEFINE_integer('draws', 100_000, 'Samples per measurement.')
@@ -63,24 +63,6 @@ def make_schedules():
   return {k: schedules.Schedule(jnp.asarray(v, jnp.float32)) for k, v in out.items()}
 
 
-def mixture_eps(schedule, weights, means, stds):
-  """Exact eps predictor of sum_k w_k N(m_k, s_k^2) (s_k = 0: atoms)."""
-  weights, means, stds = (jnp.asarray(v, jnp.float32) for v in (weights, means, stds))
-
-  def fn(x, t, cond):
-    del cond
-    alpha, sigma = schedule.alpha_sigma_at(t)
-    a, s = alpha[:, None, None], sigma[:, None, None]
-    x_k = x[..., None]
-    variance = a ** 2 * stds ** 2 + s ** 2
-    log_p = jnp.log(weights) - 0.5 * jnp.log(variance) - 0.5 * (x_k - a * means) ** 2 / variance
-    x0 = jnp.sum(jax.nn.softmax(log_p, -1) * (means + a * stds ** 2 / variance
-                                               * (x_k - a * means)), -1)
-    return (x - alpha[:, None] * x0) / sigma[:, None]
-
-  return fn
-
-
 def mass_error_points(x, centres, weights):
   """max_k |share of draws nearest centre k - weight k| * 100."""
   nearest = np.argmin(np.abs(x[:, None] - centres[None, :]), axis=1)
@@ -100,11 +82,11 @@ def measure(schedule, name, options, calls, draws):
   errors = []
   for kind in ('atoms', 'mixture', 'gaussian'):
     if kind == 'atoms':
-      fn = mixture_eps(schedule, ATOMS[1], ATOMS[0], np.zeros(3))
+      fn = analytic.gaussian_mixture_eps(schedule, ATOMS[1], ATOMS[0], np.zeros(3))
     elif kind == 'mixture':
-      fn = mixture_eps(schedule, MIXTURE[1], MIXTURE[0], MIXTURE[2])
+      fn = analytic.gaussian_mixture_eps(schedule, MIXTURE[1], MIXTURE[0], MIXTURE[2])
     else:
-      fn = mixture_eps(schedule, [1.0], [GAUSSIAN[0]], [GAUSSIAN[1]])
+      fn = analytic.gaussian_mixture_eps(schedule, [1.0], [GAUSSIAN[0]], [GAUSSIAN[1]])
     x = np.asarray(jax.jit(lambda r: sample(fn, r, (draws, 1)))(jax.random.PRNGKey(0)))[:, 0]
     if kind == 'atoms':
       errors.append(mass_error_points(x, *ATOMS))

@@ -56,7 +56,7 @@ def test_train_writes_outputs_then_sample_and_eval(tmp_path):
   assert 'step 2/2' in result.stdout and 'ETA' in result.stdout
   assert json.load(open(tmp_path / 'config.json'))['model']['name'] == 'diffwave'
   assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
-  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2']
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1', '2', 'state_spec.json']
   wavs = sorted(glob.glob(str(tmp_path / 'samples' / 'step_2' / '*.wav')))
   pngs = sorted(glob.glob(str(tmp_path / 'samples' / 'step_2' / '*.png')))
   assert len(wavs) == len(pngs) == 2

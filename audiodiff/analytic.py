@@ -1,4 +1,5 @@
-"""Exact denoisers of analytic data distributions, for sampler tests.
+"""Exact denoisers of analytic data distributions, for sampler tests and
+benchmarks.
 
 For x_t = alpha x_0 + sigma eps the optimal noise predictor is
 E[eps | x_t] = (x_t - alpha E[x_0 | x_t]) / sigma, known in closed form when
@@ -10,7 +11,8 @@ import jax.numpy as jnp
 
 
 def gaussian_mixture_eps(schedule, weights, means, stds):
-  """fn(x_t [B, D], t [B], cond) -> E[eps | x_t] for x_0 ~ sum_k w_k N(m_k, s_k^2)."""
+  """fn(x_t [B, D], t [B], cond) -> E[eps | x_t] for x_0 ~ sum_k w_k N(m_k, s_k^2)
+  in every dimension (s_k = 0: point masses, a discrete distribution)."""
   weights, means, stds = (jnp.asarray(v, jnp.float32) for v in (weights, means, stds))
 
   def fn(x, t, cond):
