@@ -16,8 +16,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from audiodiff.schedules import Schedule
 from audiodiff.errors import UserError
+from audiodiff.schedules import Schedule
 
 PARAMETERIZATIONS = ('eps', 'x0', 'v')
 

@@ -12,8 +12,8 @@ import jax
 import numpy as np
 
 from audiodiff import api, audio_io, console, evaluation, outputs
-from audiodiff.summary import SummaryWriter
 from audiodiff.errors import UserError
+from audiodiff.summary import SummaryWriter
 
 
 def sample(config, workdir: str, *, num_samples: Optional[int] = None,

@@ -66,8 +66,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import diffusion, grids
-from audiodiff.schedules import Schedule
 from audiodiff.errors import UserError
+from audiodiff.schedules import Schedule
 
 Denoiser = Callable[[jnp.ndarray, jnp.ndarray, Any], jnp.ndarray]
 

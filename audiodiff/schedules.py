@@ -15,6 +15,7 @@ DDIM / DPM-Solver grids) are placed on a trained one.
 import flax
 import jax.numpy as jnp
 import numpy as np
+
 from audiodiff.errors import UserError
 
 

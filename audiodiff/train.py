@@ -13,8 +13,8 @@ import optax
 from audiodiff import api, console, data, evaluation, experiment, health, losses, outputs
 from audiodiff import parallel, workdir_lock
 from audiodiff import train_state as train_state_lib
-from audiodiff.summary import SummaryWriter
 from audiodiff.errors import UserError
+from audiodiff.summary import SummaryWriter
 
 
 def check_microbatches(train_config, num_devices: int):

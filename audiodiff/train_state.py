@@ -6,6 +6,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import optax
+
 from audiodiff.errors import UserError
 
 

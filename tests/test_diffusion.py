@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import analytic
-from audiodiff import diffusion, samplers, schedules
+from audiodiff import analytic, diffusion, samplers, schedules
 
 SCHEDULE = schedules.Schedule(jnp.asarray(schedules.linear_betas(50, 1e-4, 0.05), jnp.float32))
 

@@ -12,10 +12,10 @@ Models know nothing of tasks: a task says which inputs to build
 import flax.linen as nn
 import jax.numpy as jnp
 
+from audiodiff.errors import UserError
 from audiodiff.models.diffwave import DiffWave
 from audiodiff.models.mlp import MLPDenoiser
 from audiodiff.models.unet1d import UNet1D
-from audiodiff.errors import UserError
 
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 

@@ -9,8 +9,8 @@ task owns.
 
 import importlib
 
-from audiodiff.tasks.base import DiffusionInputs, SampleRequest, Task
 from audiodiff.errors import UserError
+from audiodiff.tasks.base import DiffusionInputs, SampleRequest, Task
 
 BUILT_IN_TASKS = ('generate', 'vocoder')
 _TASKS = {}

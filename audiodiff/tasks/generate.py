@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data, tasks
-from audiodiff.tasks import base
 from audiodiff.errors import UserError
+from audiodiff.tasks import base
 
 
 class Generate(base.Task):

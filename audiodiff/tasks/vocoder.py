@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import metrics, spectral, tasks
-from audiodiff.tasks import base
 from audiodiff.errors import UserError
+from audiodiff.tasks import base
 
 
 def chunk_starts(num_frames: int, chunk_frames: int, overlap_frames: int):
