@@ -1,7 +1,7 @@
 """Trained models from Python: `audiodiff.load(directory)`.
 
     model = audiodiff.load('pretrained/notes')      # an export or a workdir
-    audio, names = model.sample(4, seed=0)          # float32 [4, L] numpy
+    audio, request = model.sample(4, seed=0)        # float32 [4, L] numpy, names
     model.sample_rate                               # of every array in / out
     model.vocode(mel=mel)                           # task methods, e.g. vocoder
 
@@ -39,7 +39,6 @@ class Trained:
     self.exp = exp
     self.params = params
     self.step = step
-    self.frozen = exp.task.load_frozen()
     self._generate = generate.make_generate_fn(exp)
 
   @property
@@ -49,6 +48,10 @@ class Trained:
   @property
   def task(self):
     return self.exp.task
+
+  @property
+  def frozen(self):
+    return self.exp.frozen
 
   @property
   def sample_rate(self) -> int:

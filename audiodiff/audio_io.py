@@ -133,8 +133,8 @@ def save_audio(path, audio, sample_rate):
   sf.write(path, audio, int(sample_rate), subtype='PCM_16', format='WAV')
 
 
-def normalize(audio, mode):
-  """Level normalisation of one clip.
+def normalization_gain(audio, mode) -> float:
+  """The factor `normalize` scales one clip by.
 
   Args:
     audio: float32 [L].
@@ -142,27 +142,31 @@ def normalize(audio, mode):
       down if that would clip) or 'none'.
 
   Returns:
-    float32 [L]. Silent input is returned unchanged (no division by ~0).
+    The gain; 1 for 'none' and for silent input (no division by ~0).
   """
   audio = np.asarray(audio, dtype=np.float32)
   if mode == 'none':
-    return audio
+    return 1.0
   if mode == 'peak':
     peak = np.max(np.abs(audio)) if audio.size else 0.0
-    if peak < _EPS:
-      return audio
-    return (audio * (PEAK_TARGET / peak)).astype(np.float32)
+    return 1.0 if peak < _EPS else PEAK_TARGET / peak
   if mode == 'loudness':
     rms = np.sqrt(np.mean(np.square(audio))) if audio.size else 0.0
     if rms < _EPS:
-      return audio
-    audio = audio * (10.0 ** (LOUDNESS_TARGET_DBFS / 20.0) / rms)
+      return 1.0
+    gain = 10.0 ** (LOUDNESS_TARGET_DBFS / 20.0) / rms
     # Peaky clips (drums, plucks) would exceed full scale at -20 dBFS RMS;
     # scaling them back keeps the waveform shape, unlike hard clipping.
-    peak = np.max(np.abs(audio))
-    if peak > 1.0:
-      audio = audio * (PEAK_TARGET / peak)
-    return audio.astype(np.float32)
+    peak = np.max(np.abs(audio)) * gain
+    return gain * PEAK_TARGET / peak if peak > 1.0 else gain
   raise ValueError(
       f"Unknown normalize mode {mode!r}; expected 'peak', 'loudness' or "
       "'none' (config.data.normalize).")
+
+
+def normalize(audio, mode):
+  """Level normalisation of one clip: float32 [L] -> float32 [L], scaled by
+  normalization_gain(audio, mode)."""
+  audio = np.asarray(audio, dtype=np.float32)
+  gain = normalization_gain(audio, mode)
+  return audio if gain == 1.0 else (audio * gain).astype(np.float32)

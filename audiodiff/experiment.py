@@ -3,6 +3,7 @@ optimizer, mesh, the initial train state and (for training) the checkpointer."""
 
 import dataclasses
 import datetime
+import functools
 import json
 import os
 from typing import Any, Optional
@@ -39,11 +40,16 @@ class Experiment:
           keep=self.config.train.keep_checkpoints)
     return self._checkpointer
 
+  @functools.cached_property
+  def frozen(self):
+    """The task's frozen parameters of other models (or None), loaded once."""
+    return self.task.load_frozen()
+
   def init_params(self, rng):
     """Fresh network parameters for the task's example batch."""
     inputs = self.task.diffusion_inputs(
         jax.tree.map(jnp.asarray, self.task.example_batch()), jax.random.PRNGKey(0),
-        train=False, frozen=self.task.load_frozen())
+        train=False, frozen=self.frozen)
     x0 = inputs.x0
     return self.model.init(rng, x0, jnp.zeros((x0.shape[0],)), inputs.cond)['params']
 

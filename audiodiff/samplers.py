@@ -165,7 +165,8 @@ class _Denoiser:
     # the same as mixing in eps space.
     return unconditional + self.guidance_scale * (conditional - unconditional)
 
-  def _data(self, z):
+  def to_data(self, z):
+    """Diffusion coordinates -> data (the identity without a prior)."""
     return z if self.prior is None else self.prior.to_data(z)
 
   def _diffusion(self, x):
@@ -176,22 +177,20 @@ class _Denoiser:
     batch_alpha = jnp.full(z.shape[:1], alpha)
     batch_sigma = jnp.full(z.shape[:1], sigma)
 
-    def x0_of(x_t):
-      z_t = self._diffusion(x_t)
-      z0, _ = diffusion.to_x0_eps(self._prediction(z_t, t).astype(jnp.float32), z_t,
-                                  batch_alpha, batch_sigma, self.parameterization)
-      return self._data(z0)
+    def z0_eps(z_t):
+      return diffusion.to_x0_eps(self._prediction(z_t, t).astype(jnp.float32), z_t,
+                                 batch_alpha, batch_sigma, self.parameterization)
 
-    z0, eps = diffusion.to_x0_eps(self._prediction(z, t).astype(jnp.float32), z,
-                                  batch_alpha, batch_sigma, self.parameterization)
+    z0, eps = z0_eps(z)
     if not self.clip_x0 and self.hooks.x0 is None:
       return z0, eps
-    x0 = self._data(z0)
+    x0 = self.to_data(z0)
     if self.clip_x0:
       x0 = jnp.clip(x0, -1.0, 1.0)
     if self.hooks.x0 is not None:
-      info = HookInfo(step=step, t=t, alpha=alpha, sigma=sigma, denoise=x0_of)
-      x0 = self.hooks.x0(x0, self._data(z), info)
+      denoise = lambda x_t: self.to_data(z0_eps(self._diffusion(x_t))[0])
+      info = HookInfo(step=step, t=t, alpha=alpha, sigma=sigma, denoise=denoise)
+      x0 = self.hooks.x0(x0, self.to_data(z), info)
     z0 = self._diffusion(x0)
     return z0, (z - alpha * z0) / sigma
 
@@ -200,7 +199,7 @@ class _Denoiser:
     if self.hooks.step is None:
       return z
     info = HookInfo(step=step, t=t, alpha=alpha, sigma=sigma)
-    return self._diffusion(self.hooks.step(self._data(z), info))
+    return self._diffusion(self.hooks.step(self.to_data(z), info))
 
 
 def _initial_noise(rng, shape, temperature):
@@ -219,7 +218,7 @@ def _stepping_loop(num_steps, step, *, parameterization, guidance_scale, clip_x0
     rng_init, rng_loop = jax.random.split(rng)
     body = lambda i, z: step(denoise, i, z, jax.random.fold_in(rng_loop, i))
     z = jax.lax.fori_loop(0, num_steps, body, _initial_noise(rng_init, shape, temperature))
-    return z if prior is None else prior.to_data(z)
+    return denoise.to_data(z)
 
   return loop
 
@@ -393,7 +392,7 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, order=3, grid='log_snr',
     z, _, _ = jax.lax.fori_loop(0, transitions, body, (z, zeros, zeros))
     z = x0_at(transitions, z)
     z = denoise.after_step(transitions, z, jnp.zeros((batch,)), 1.0, 0.0)
-    return z if prior is None else prior.to_data(z)
+    return denoise.to_data(z)
 
   return Sampler(loop, num_steps, f'dpm_solver{order}')
 
@@ -451,7 +450,7 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
 
     x = _initial_noise(rng_init, shape, temperature) * jnp.sqrt(1.0 + sigmas[0] ** 2)
     z = jax.lax.fori_loop(0, points, body, x)
-    return z if prior is None else prior.to_data(z)
+    return denoise.to_data(z)
 
   return Sampler(loop, 2 * points - 1, 'heun')
 

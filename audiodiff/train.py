@@ -7,7 +7,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from audiodiff import api, console, data, evaluation, experiment, health, losses, outputs
@@ -132,7 +131,7 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
 
 def _train(exp):
   config, workdir = exp.config, exp.workdir
-  frozen = exp.task.load_frozen()
+  frozen = exp.frozen
   train_iter = iter(data.get_dataset(config, 'train', features=exp.task.features,
                                      mesh=exp.mesh))
   state = exp.init_state()
@@ -175,7 +174,7 @@ def _divergence_message(exp, step, problem, metrics):
 
 def _train_loop(exp, state, train_iter, train_step, eval_step, trained,
                 reference_batch, writer, frozen):
-  config, workdir = exp.config, exp.workdir
+  config = exp.config
   step = int(state.step)
   num_steps = config.train.num_steps
   monitor = health.DivergenceMonitor(config.train.divergence_factor)

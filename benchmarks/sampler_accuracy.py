@@ -48,8 +48,8 @@ GAUSSIAN = (0.3, 0.5)
 ROWS = (
     [('before', 'dpm_solver', {'order': 2, 'grid': 'log_snr_full'})]
     + [('ddim', 'ddim', {'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
-    + [(f'dpm2m', 'dpm_solver', {'order': 2, 'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
-    + [(f'dpm3m', 'dpm_solver', {'order': 3, 'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
+    + [('dpm2m', 'dpm_solver', {'order': 2, 'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
+    + [('dpm3m', 'dpm_solver', {'order': 3, 'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
     + [('heun', 'heun', {'grid': g}) for g in ('uniform_t', 'log_snr', 'karras')]
 )
 

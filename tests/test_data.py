@@ -3,7 +3,6 @@
 Everything is tiny (16 clips of 0.25 s at 8 kHz) and offline.
 """
 
-import dataclasses
 import importlib
 import os
 

@@ -12,7 +12,7 @@ from experiments.configs import tiny
 from test_train import run_main
 
 import audiodiff
-from audiodiff import api, experiment, generate, losses, samplers, schedules, tasks, train
+from audiodiff import api, experiment, losses, samplers, schedules, tasks, train
 from audiodiff.models import diffwave
 
 

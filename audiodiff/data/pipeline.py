@@ -193,12 +193,6 @@ def _window(audio, start, length):
   return np.pad(window, (0, length - window.shape[0]))
 
 
-def _gain(before, after):
-  """The g with after == g * before: audio_io.normalize only scales."""
-  i = np.argmax(np.abs(before))
-  return float(after[i]) / float(before[i]) if before[i] else 1.0
-
-
 def _text_bytes(text, max_length):
   """int32 [max_length] UTF-8 bytes of `text` (zero-padded) and their count."""
   if isinstance(text, str):
@@ -255,7 +249,8 @@ class Preprocess(grain.transforms.RandomMap):
     # One offset for every audio feature keeps paired signals aligned.
     start = _crop_start(audio.shape[0], length, rng)
     cropped = _window(audio, start, length)
-    normalized = audio_io.normalize(cropped, self.normalize)
+    gain = audio_io.normalization_gain(cropped, self.normalize)
+    normalized = (cropped * gain).astype(np.float32)
     text = text_length = None
     if 'text' in self.features or 'text_length' in self.features:
       text, text_length = _text_bytes(element['text'], self.max_text_length)
@@ -279,7 +274,7 @@ class Preprocess(grain.transforms.RandomMap):
         # The gain of 'audio', not the pair's own: a noisy/clean pair
         # normalised apart would no longer differ by the noise alone.
         paired = _window(self._mono(element[feature]), start, length)
-        out[feature] = (paired * _gain(cropped, normalized)).astype(np.float32)
+        out[feature] = (paired * gain).astype(np.float32)
     return out
 
 
