@@ -1,15 +1,16 @@
-"""FliteSpeech: a single-speaker read-speech corpus rendered offline with flite.
+"""FliteSpeech: a read-speech corpus rendered offline with flite.
 
 The scripts come from `sentences.split_sentences` (deterministic from a seed,
 train and test texts disjoint); each one is spoken by the `flite` command-line
-synthesiser with its built-in `slt` voice (US English, female), a 16 kHz
-wav that is resampled to the configured rate. No network: only the `flite`
+synthesiser with one of its built-in voices (default `slt`, US English,
+female; also `rms`, `awb`, `kal16`), a 16 kHz wav that is resampled to the
+configured rate. With several voices each speaks its own sentences. No network: only the `flite`
 binary (Debian/Ubuntu: `apt-get install flite`) is needed, and only to prepare
 the dataset; reading a prepared one does not need it.
 
 Each example: {'audio': float32 [L], 'text': the transcript, 'id':
-'slt_<split>_<index>', 'label': 0 (the one speaker, 'slt')}; utterances last
-about 1 to 5 s.
+'<voice>_<split>_<index>', 'label': the voice's index in the corpus's
+voices}; utterances last about 1 to 5 s.
 
     builder = prepare(data_dir, sample_rate=22050, num_train=400, num_test=20)
     source = builder.as_data_source('train')      # or tfds.data_source(...)
@@ -31,7 +32,9 @@ from audiodiff.data import pipeline
 from audiodiff.data import sentences
 
 VOICE = 'slt'
-SPEAKERS = (VOICE,)
+# Every 16 kHz voice the Debian flite package builds in; a corpus speaks a
+# subset (config.data.voices) and labels each utterance with its index there.
+SPEAKERS = ('slt', 'rms', 'awb', 'kal16')
 # As in synthetic_notes: the corpus is part of the dataset's definition, so
 # config.seed changes model init and data order, not the sentences.
 DATA_SEED = 0
@@ -167,24 +170,38 @@ class FliteSpeechConfig(builder.AudioBuilderConfig):
   num_train: int = DEFAULT_NUM_TRAIN
   num_test: int = DEFAULT_NUM_TEST
   seed: int = DATA_SEED
-  voice: str = VOICE
+  voices: tuple = (VOICE,)
+
+
+def check_voices(voices):
+  """The voices as a tuple; a ValueError names the known ones otherwise."""
+  voices = tuple(voices)
+  unknown = [v for v in voices if v not in SPEAKERS]
+  if not voices or unknown or len(set(voices)) != len(voices):
+    raise ValueError(
+        f'config.data.voices must name distinct flite voices from {SPEAKERS}; '
+        f'got {voices}.')
+  return voices
 
 
 def speech_config(sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
-                  seed=DATA_SEED):
+                  seed=DATA_SEED, voices=(VOICE,)):
   """A config whose name encodes every parameter, so settings never collide.
 
   `num_test` defaults to num_train // 20 (at least 1): a small held-out split.
+  With several voices, each one speaks num_train / num_test sentences of its
+  own (the sentence streams are split between voices, never shared).
   """
+  voices = check_voices(voices)
   if num_test is None:
     num_test = max(1, int(num_train) // 20)
-  name = (f'{VOICE}_sr{int(sample_rate)}_train{int(num_train)}'
+  name = (f'{"-".join(voices)}_sr{int(sample_rate)}_train{int(num_train)}'
           f'_test{int(num_test)}_seed{int(seed)}')
   return FliteSpeechConfig(
       name=name, sample_rate=int(sample_rate), num_train=int(num_train),
-      num_test=int(num_test), seed=int(seed), voice=VOICE,
-      description=(f'{num_train}/{num_test} utterances of flite voice {VOICE} '
-                   f'at {sample_rate} Hz'))
+      num_test=int(num_test), seed=int(seed), voices=voices,
+      description=(f'{num_train}/{num_test} utterances per voice of flite '
+                   f'voices {", ".join(voices)} at {sample_rate} Hz'))
 
 
 DEFAULT_CONFIG = speech_config(22050, DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST)
@@ -201,16 +218,17 @@ class FliteSpeech(builder.AudioBuilder):
   change the data.
   """
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'flite slt voice, template sentences.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'flite slt voice, template sentences.',
+                   '1.1.0': 'Several voices (config.data.voices).'}
   BUILDER_CONFIGS = [DEFAULT_CONFIG]
 
   def __init__(self, *, config=None, sample_rate=None, num_train=None,
-               num_test=None, seed=DATA_SEED,
+               num_test=None, seed=DATA_SEED, voices=(VOICE,),
                num_workers=DEFAULT_NUM_WORKERS, **kwargs):
     if config is None and sample_rate is not None:
       config = speech_config(sample_rate, num_train or DEFAULT_NUM_TRAIN,
-                             num_test, seed)
+                             num_test, seed, voices)
     self._num_workers = int(num_workers)
     super().__init__(config=config, **kwargs)
 
@@ -219,35 +237,42 @@ class FliteSpeech(builder.AudioBuilder):
         'audio': builder.audio_feature(),
         'text': tfds.features.Text(),
         'id': tfds.features.Text(),
-        'label': tfds.features.ClassLabel(names=list(SPEAKERS)),
+        'label': tfds.features.ClassLabel(
+            names=list(self.builder_config.voices)),
     }
 
   def _metadata(self):
     # flite_version is filled in at prepare time (see _split_generators).
-    return {'voice': self.builder_config.voice,
+    return {'voices': list(self.builder_config.voices),
             'seed': self.builder_config.seed}
 
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing to download
     cfg = self.builder_config
     # Fail before TFDS starts writing if flite or its voice is missing.
-    flite = check_flite(cfg.voice)
+    for voice in cfg.voices:
+      flite = check_flite(voice)
     # Another flite build may speak slightly differently: keep a record.
     self.info.metadata['flite_version'] = flite_version(flite)
-    texts = sentences.split_sentences(cfg.num_train, cfg.num_test, cfg.seed)
+    count = len(cfg.voices)
+    texts = sentences.split_sentences(cfg.num_train * count,
+                                      cfg.num_test * count, cfg.seed)
     return {split: self._generate_examples(split, texts[split])
             for split in ('train', 'test')}
 
   def _generate_examples(self, split, texts):
     cfg = self.builder_config
-    audios = render(texts, cfg.sample_rate, self._num_workers, cfg.voice)
-    for index, (text, audio) in enumerate(zip(texts, audios)):
-      key = f'{cfg.voice}_{split}_{index:05d}'
-      yield key, {'audio': audio, 'text': text, 'id': key, 'label': cfg.voice}
+    for v, voice in enumerate(cfg.voices):
+      # Voice v speaks every count-th sentence: no sentence is heard twice.
+      own = texts[v::len(cfg.voices)]
+      audios = render(own, cfg.sample_rate, self._num_workers, voice)
+      for index, (text, audio) in enumerate(zip(own, audios)):
+        key = f'{voice}_{split}_{index:05d}'
+        yield key, {'audio': audio, 'text': text, 'id': key, 'label': voice}
 
 
 def prepare(data_dir, sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
-            seed=DATA_SEED, num_workers=DEFAULT_NUM_WORKERS):
+            seed=DATA_SEED, num_workers=DEFAULT_NUM_WORKERS, voices=(VOICE,)):
   """Renders the corpus (once; a no-op when already there) and returns it.
 
   Args:
@@ -258,12 +283,13 @@ def prepare(data_dir, sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
       num_train // 20, at least 1).
     seed: sentence seed.
     num_workers: parallel flite processes.
+    voices: flite voice names (SPEAKERS), each speaking its own sentences.
 
   Returns:
     The prepared FliteSpeech builder (`.as_data_source(split)` to read).
   """
   corpus = FliteSpeech(
-      config=speech_config(sample_rate, num_train, num_test, seed),
+      config=speech_config(sample_rate, num_train, num_test, seed, voices),
       num_workers=num_workers, data_dir=os.fspath(data_dir))
   corpus.download_and_prepare()
   return corpus
@@ -272,11 +298,13 @@ def prepare(data_dir, sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
 def make_builder(config, data_dir):
   """The pipeline's factory for config.data.name == 'flite_speech'.
 
-  Reads config.audio.sample_rate and config.data.num_examples (train
-  utterances; test gets num_examples // 20, at least 1). Not prepared yet.
+  Reads config.audio.sample_rate, config.data.num_examples (train
+  utterances per voice; test gets num_examples // 20, at least 1) and
+  config.data.voices. Not prepared yet.
   """
   cfg = speech_config(sample_rate=config.audio.sample_rate,
-                      num_train=config.data.num_examples)
+                      num_train=config.data.num_examples,
+                      voices=tuple(config.data.voices))
   return FliteSpeech(config=cfg, data_dir=data_dir)
 
 

@@ -54,6 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
       num_examples=512,     # synthetic_notes: clips generated per split
       num_workers=0,        # grain worker processes (0: in-process)
       max_text_length=256,  # 'text' feature: UTF-8 bytes, zero-padded / cut
+      voices=('slt',),      # flite_speech: voices, each with num_examples utterances
   ))
 
   config.diffusion = ml_collections.ConfigDict(dict(
