@@ -101,6 +101,12 @@ _CONFIG_RULES = (
     ('train.keep_checkpoints', lambda v: v >= 1, '>= 1'),
     ('sampler.num_samples', lambda v: v >= 1, '>= 1'),
     ('sampler.temperature', lambda v: v > 0, '> 0'),
+    ('restore.taper_ms', lambda v: v >= 0, '>= 0'),
+    ('restore.guidance', lambda v: v >= 0, '>= 0 (0: the method\'s default)'),
+    ('restore.resample', lambda v: v >= 1, '>= 1'),
+    ('restore.jump', lambda v: v >= 1, '>= 1'),
+    ('restore.overlap', lambda v: 0 <= v < 0.9, 'in [0, 0.9)'),
+    ('restore.batch_windows', lambda v: v >= 1, '>= 1'),
 )
 
 

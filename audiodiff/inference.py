@@ -1,4 +1,4 @@
-"""The modes that read a trained model: sample, eval, vocode and export.
+"""The modes that read a trained model: sample, eval, vocode, restore, export.
 
 Each loads the model with `api.load` (a work directory's checkpoint or an
 exported model) and calls its methods, the same ones notebooks call.
@@ -11,8 +11,9 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff import api, audio_io, console, evaluation, outputs
+from audiodiff import api, audio_io, console, evaluation, metrics, outputs, plotting
 from audiodiff.errors import UserError
+from audiodiff.restoration import restore as restoration
 from audiodiff.summary import SummaryWriter
 
 
@@ -100,6 +101,76 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
     stem = os.path.splitext(os.path.basename(path))[0]
     paths += outputs.write_audio_files(directory, output[None], [stem], trained.config.audio)
   console.say(f'Wrote {len(paths)} files to {directory}')
+  return paths
+
+
+def _restoration_metrics(task, reference, degraded, restored, measurement):
+  """The task's metrics of restored (and of the degraded input) against the
+  clean reference, all at the prior's rate."""
+  rate = measurement.sample_rate
+  if task == 'inpaint':
+    weights = measurement.weights[:len(reference)]
+    return {'gap_snr_db': metrics.gap_snr(reference, restored, weights),
+            'input_gap_snr_db': metrics.gap_snr(reference, degraded, weights),
+            'si_sdr_db': metrics.si_sdr(reference, restored)}
+  if task == 'bandwidth':
+    return {'high_band_lsd_db': metrics.high_band_lsd(reference, restored, rate,
+                                                      measurement.cutoff_hz),
+            'input_high_band_lsd_db': metrics.high_band_lsd(reference, degraded, rate,
+                                                            measurement.cutoff_hz),
+            'si_sdr_db': metrics.si_sdr(reference, restored)}
+  return {'sdr_improvement_db': metrics.sdr_improvement(reference, degraded, restored),
+          'input_sdr_db': metrics.sdr(reference, degraded),
+          'si_sdr_db': metrics.si_sdr(reference, restored)}
+
+
+def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence[str] = (),
+            checkpoint_step: Optional[int] = None, name: Optional[str] = None):
+  """Restores each input with the model as the prior (config.restore) into
+  workdir/samples/<name>/<input name>.wav (+ .png of degraded / restored, +
+  .json of metrics when `references` gives the clean files, one per input).
+  Outputs keep each input's sample rate and length."""
+  if not inputs:
+    raise UserError('--mode=restore needs --input=FILE.wav (repeatable).')
+  if references and len(references) != len(inputs):
+    raise UserError(f'--reference: give one clean file per --input ({len(inputs)}), '
+                    f'got {len(references)}.')
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
+  settings = trained.config.restore
+  restorer = restoration.Restorer(trained, settings)
+  rate = trained.sample_rate
+  directory = os.path.join(workdir, 'samples',
+                           name or f'restored_{settings.task}_step_{trained.step}')
+  paths = []
+  for i, path in enumerate(inputs):
+    audio, file_rate = audio_io.read_audio(path)
+    if audio.shape[1] > 1:
+      console.say(f'{path}: {audio.shape[1]} channels, restored as their mean (mono).')
+    degraded = audio_io.resample(audio.mean(axis=1), file_rate, rate)
+    try:
+      measurement = restoration.measure(settings.task, degraded, settings, rate)
+    except UserError as error:
+      raise UserError(f'{path}: {error}') from None
+    restored = restorer(measurement, seed=config.seed if config else i)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    out = audio_io.resample(restored, rate, file_rate)[:audio.shape[0]]
+    out = np.pad(out, (0, audio.shape[0] - len(out)))
+    wav = os.path.join(directory, f'{stem}.wav')
+    audio_io.save_audio(wav, out, file_rate)
+    plotting.save_comparison_png(
+        os.path.join(directory, f'{stem}.png'),
+        [(f'{stem}: degraded ({settings.task})', measurement.degraded),
+         (f'restored ({settings.method})', restored)], rate)
+    if references:
+      reference = audio_io.load_audio(references[i], rate)
+      results = _restoration_metrics(settings.task, reference, measurement.degraded,
+                                     restored, measurement)
+      with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
+        json.dump(results, f, indent=2)
+      console.say(f'{stem}: ' + ', '.join(f'{k} {v:.2f}' for k, v in results.items()))
+    paths.append(wav)
+  console.say(f'Wrote {len(paths)} restored files to {directory} ({settings.method}, '
+              f'{restorer.num_evals} network passes a window)')
   return paths
 
 

@@ -108,6 +108,47 @@ def log_spectral_distance(reference, estimate, n_fft=2048, hop_length=512):
   return float(per_frame.mean())
 
 
+def gap_snr(reference, estimate, weights):
+  """SNR in dB over the samples a gap mask marks missing (weights == 0).
+
+  Args:
+    reference, estimate: [L].
+    weights: [L] reliability (operators.gap_weights), 0 inside the gaps.
+  """
+  reference, estimate = _trimmed(reference, estimate)
+  inside = np.asarray(weights)[:len(reference)] <= 0
+  if not np.any(inside):
+    raise ValueError('gap_snr: the mask marks no missing samples.')
+  signal = np.sum(reference[inside] ** 2)
+  noise = np.sum((reference[inside] - estimate[inside]) ** 2)
+  return float(10.0 * np.log10((signal + _EPS) / (noise + _EPS)))
+
+
+def high_band_lsd(reference, estimate, sample_rate, cutoff_hz, n_fft=2048,
+                  hop_length=512):
+  """Log-spectral distance (dB) over the bins at and above cutoff_hz only:
+  the band a bandwidth extension has to invent."""
+  reference, estimate = _trimmed(reference, estimate)
+  ref = np.log10(_magnitude(reference, n_fft, hop_length, n_fft) ** 2 + 1e-8)
+  est = np.log10(_magnitude(estimate, n_fft, hop_length, n_fft) ** 2 + 1e-8)
+  high = np.fft.rfftfreq(n_fft, 1.0 / sample_rate) >= cutoff_hz
+  per_frame = np.sqrt(np.mean((10.0 * (ref[:, high] - est[:, high])) ** 2, axis=-1))
+  return float(per_frame.mean())
+
+
+def sdr(reference, estimate):
+  """Plain SDR in dB: 10 log10(|ref|^2 / |ref - est|^2) (no rescaling, as
+  declipping papers report it)."""
+  reference, estimate = _trimmed(reference, estimate)
+  return float(10.0 * np.log10((np.sum(reference ** 2) + _EPS)
+                               / (np.sum((reference - estimate) ** 2) + _EPS)))
+
+
+def sdr_improvement(reference, degraded, estimate):
+  """SDR(estimate) - SDR(degraded) in dB: declipping's delta-SDR."""
+  return sdr(reference, estimate) - sdr(reference, degraded)
+
+
 def mel_l1(reference, estimate, audio_config):
   """Mean absolute difference of DiffWave log mels (each in [0, 1]).
 

@@ -109,3 +109,36 @@ def save_spectrogram_png(path, audio, sample_rate, audio_config=None, title=''):
     os.makedirs(directory, exist_ok=True)
   fig.savefig(path, format='png')
   return path
+
+
+def save_comparison_png(path, panels, sample_rate):
+  """Spectrograms (dB STFT) of several clips of one recording, stacked.
+
+  Args:
+    path: output PNG; parent folders are created.
+    panels: [(title, audio float [L])], e.g. degraded then restored; shown
+      on one colour scale (the loudest panel's top 80 dB).
+    sample_rate: Hz.
+
+  Returns:
+    path.
+  """
+  images = [(title, *_log_magnitude(np.asarray(a, np.float32), sample_rate))
+            for title, a in panels]
+  top = max(float(image.max()) for _, image, _ in images)
+  fig = Figure(figsize=(10, 2.6 * len(images)), dpi=100, layout='constrained')
+  FigureCanvasAgg(fig)
+  axes = np.atleast_1d(fig.subplots(len(images), 1, sharex=True))
+  for ax, (title, image, hop_length) in zip(axes, images):
+    extent = (0.0, image.shape[1] * hop_length / sample_rate, 0.0, sample_rate / 2.0)
+    shown = ax.imshow(image, origin='lower', aspect='auto', extent=extent, cmap='magma',
+                      vmin=top - _DB_RANGE, vmax=top)
+    ax.set_title(title)
+    ax.set_ylabel('frequency (Hz)')
+  axes[-1].set_xlabel('time (s)')
+  fig.colorbar(shown, ax=list(axes), label='dB', pad=0.01)
+  directory = os.path.dirname(os.fspath(path))
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  fig.savefig(path, format='png')
+  return path

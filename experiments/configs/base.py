@@ -29,6 +29,25 @@ def get_config() -> ml_collections.ConfigDict:
       batch_chunks=2,       # chunks per network batch (bounds memory)
   ))
 
+  # --mode=restore: training-free restoration with this model as the prior
+  # (README, "Restoration").
+  config.restore = ml_collections.ConfigDict(dict(
+      task='inpaint',       # 'inpaint', 'bandwidth' or 'declip'
+      method='pigdm',       # 'pigdm', 'dps', 'projection', 'repaint' or 'baseline'
+      gaps='',              # inpaint: 'START-END,...' in seconds, e.g. '0.50-0.55'
+      taper_ms=1.0,         # inpaint: raised-cosine ramps around each gap
+      cutoff_hz=0.0,        # bandwidth: the input's cutoff
+      filter='brickwall',   # bandwidth: 'brickwall' or 'butterworth' (order 8)
+      clip_level=0.0,       # declip: the clipping level (0: detect from the input)
+      guidance=0.0,         # dps / pigdm strength (0: the method's default)
+      data_std=0.0,         # pigdm: signal scale (0: RMS of the reliable input)
+      noise_std=0.0,        # pigdm: measurement noise
+      resample=1,           # repaint: RePaint's resampling count (1: none)
+      jump=1,               # repaint: steps undone per resampling
+      overlap=0.25,         # fraction of the prior's window shared by neighbours
+      batch_windows=4,      # windows per network batch (bounds memory)
+  ))
+
   # Audio front end: every sample-rate / STFT / mel parameter lives here.
   config.audio = ml_collections.ConfigDict(dict(
       sample_rate=22050,

@@ -1,0 +1,322 @@
+"""Restoring recordings of any length with a trained prior.
+
+    restorer = Restorer(trained, config.restore)        # api.load(...) model
+    measurement = measure('inpaint', degraded, config.restore, sample_rate)
+    restored = restorer(measurement, seed=0)            # float32 [L]
+
+The prior sees windows of its training segment length. Gaps are restored in
+windows centred on them (nearby gaps share one); bandwidth extension and
+declipping run over overlapping windows of the whole recording (declipping
+skips windows with nothing clipped), cross-faded where they overlap. A last
+projection over the whole signal then enforces the measurement across
+window edges: reliable samples, the measured band, the clipping set. Windows
+go through the network `batch_windows` at a time, so memory stays bounded
+at any length.
+"""
+
+import dataclasses
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import samplers
+from audiodiff.errors import UserError
+from audiodiff.restoration import baselines, operators, posterior
+
+TASKS = ('inpaint', 'bandwidth', 'declip')
+# A method's default guidance strength (config.restore.guidance = 0), chosen
+# with benchmarks/restore_quality.py.
+DEFAULT_GUIDANCE = {'dps': 0.5, 'pigdm': 1.0}
+
+
+@dataclasses.dataclass
+class Measurement:
+  """One degraded recording at the prior's rate and what it says (numpy).
+
+  degraded: float32 [L]; weights: [L] reliability (inpaint); clipped: [L]
+  signs and level (declip); response(length) -> the filter's gains
+  (bandwidth).
+  """
+  task: str
+  degraded: np.ndarray
+  sample_rate: int
+  weights: Optional[np.ndarray] = None
+  clipped: Optional[np.ndarray] = None
+  level: float = 0.0
+  cutoff_hz: float = 0.0
+  filter: str = 'brickwall'
+
+  def __len__(self):
+    return len(self.degraded)
+
+  def operator(self, start=0, length=None):
+    """The operator of samples [start, start + length) (default: all)."""
+    length = len(self) - start if length is None else length
+    if self.task == 'inpaint':
+      return operators.TimeDiagonal(jnp.asarray(self.weights[start:start + length]))
+    if self.task == 'declip':
+      return operators.Clipping(jnp.float32(self.level),
+                                jnp.asarray(self.clipped[start:start + length]))
+    response = operators.lowpass_response(length, self.sample_rate, self.cutoff_hz,
+                                          self.filter)
+    return operators.FourierDiagonal(jnp.asarray(response), length)
+
+  def needs_work(self, start, length):
+    """Whether window [start, start + length) has anything to restore."""
+    if self.task == 'inpaint':
+      return bool(np.any(self.weights[start:start + length] < 1))
+    if self.task == 'declip':
+      return bool(np.any(self.clipped[start:start + length]))
+    return True
+
+  def data_std(self):
+    """RMS of the reliable part of the input: the scale Pi-GDM assumes."""
+    reliable = self.degraded
+    if self.task == 'inpaint':
+      reliable = self.degraded[self.weights >= 1]
+    elif self.task == 'declip':
+      reliable = self.degraded[self.clipped == 0]
+    rms = float(np.sqrt(np.mean(np.square(reliable)))) if reliable.size else 0.0
+    return max(rms, 1e-4)
+
+
+def measure(task, degraded, restore_config, sample_rate):
+  """The Measurement of a degraded recording, its settings validated.
+
+  Raises:
+    UserError: an unknown task, a gap outside the file, a cutoff above
+      Nyquist, a clip level above the signal's peak or none detectable.
+  """
+  degraded = np.asarray(degraded, np.float32)
+  if task == 'inpaint':
+    gaps = operators.parse_gaps(restore_config.gaps)
+    weights = operators.gap_weights(len(degraded), gaps, sample_rate, restore_config.taper_ms)
+    return Measurement(task, degraded * weights, sample_rate, weights=weights)
+  if task == 'bandwidth':
+    cutoff = float(restore_config.cutoff_hz)
+    if cutoff <= 0:
+      raise UserError('Bandwidth extension needs the input\'s cutoff: '
+                      '--config.restore.cutoff_hz=4000, for example.')
+    operators.lowpass_response(8, sample_rate, cutoff, restore_config.filter)  # validates
+    return Measurement(task, degraded, sample_rate, cutoff_hz=cutoff,
+                       filter=restore_config.filter)
+  if task == 'declip':
+    peak = float(np.max(np.abs(degraded))) if degraded.size else 0.0
+    level = float(restore_config.clip_level)
+    if level <= 0:
+      level = operators.detect_clip_level(degraded)
+      if level is None:
+        raise UserError('No clipping detected in the input (too few samples at its peak); '
+                        'give the level with --config.restore.clip_level=0.3.')
+    elif level > peak * (1 + 1e-4):
+      raise UserError(f'config.restore.clip_level={level:g} is above the input\'s peak '
+                      f'{peak:.4g}: nothing is clipped at that level. Give the level the '
+                      'recording was clipped at (or 0 to detect it).')
+    clipped = operators.clipped_signs(degraded, level)
+    return Measurement(task, degraded, sample_rate, clipped=clipped, level=level)
+  raise UserError(f'config.restore.task={task!r} must be one of {TASKS}.')
+
+
+def _gap_windows(weights, window):
+  """Window starts centred on the gaps, nearby gaps sharing one window.
+
+  Raises:
+    UserError: a gap too long for the prior's window to fill with context.
+  """
+  missing = np.concatenate([[0], (weights <= 0).astype(np.int8), [0]])
+  edges = np.flatnonzero(np.diff(missing))
+  starts, current = [], None
+  for a, b in zip(edges[::2], edges[1::2]):
+    if b - a > window // 2:
+      raise UserError(f'A gap of {b - a} samples is longer than half the prior\'s window '
+                      f'({window} samples): too little context to fill it. Split it, or '
+                      'use a prior trained on longer segments.')
+    if current is not None and b <= current[0] + window - window // 8:
+      current[1] = b
+      continue
+    if current is not None:
+      starts.append(current)
+    current = [a, b]
+  if current is not None:
+    starts.append(current)
+  length = len(weights)
+  return [int(np.clip((a + b) // 2 - window // 2, 0, max(0, length - window)))
+          for a, b in starts]
+
+
+def _regular_windows(length, window, overlap):
+  hop = max(1, window - overlap)
+  last = max(0, length - window)
+  starts = list(range(0, last + 1, hop))
+  if starts[-1] != last:
+    starts.append(last)
+  return starts
+
+
+def _fade_window(length, ramp):
+  """[length] weights: raised-cosine ramps of `ramp` samples at both ends
+  (never exactly 0, so a single window still covers its edges)."""
+  weights = np.ones(length, np.float32)
+  if ramp > 0:
+    fade = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
+    weights[:ramp] = fade
+    weights[-ramp:] = np.minimum(weights[-ramp:], fade[::-1])
+  return weights
+
+
+class Restorer:
+  """Restores Measurements with a trained prior (api.Trained) and
+  config.restore (method, guidance, windows)."""
+
+  def __init__(self, trained, restore_config):
+    self.trained = trained
+    self.settings = restore_config
+    self.method = restore_config.method
+    if self.method not in posterior.METHODS + ('baseline',):
+      raise UserError(f'config.restore.method={self.method!r} must be one of '
+                      f'{posterior.METHODS + ("baseline",)}.')
+    if trained.task.name != 'generate':
+      raise UserError(f'--mode=restore needs an audio prior (task "generate"); this model is '
+                      f'task {trained.task.name!r}.')
+    exp = trained.exp
+    self.window = int(exp.config.data.segment_length)
+    self.guidance = float(restore_config.guidance) or DEFAULT_GUIDANCE.get(self.method, 1.0)
+    sampler_config = exp.config.sampler.copy_and_resolve_references()
+    sampler_config.unlock()
+    sampler_config.guidance_scale = 1.0   # the prior runs unconditionally
+    if self.method == 'repaint' and restore_config.resample > 1:
+      self.sampler = posterior.repaint_sampler(
+          exp.schedule, num_steps=sampler_config.num_steps, resample=restore_config.resample,
+          jump=restore_config.jump, parameterization=exp.config.diffusion.prediction)
+    else:
+      self.sampler = samplers.sampler_from_config(sampler_config, exp.schedule,
+                                                  exp.config.diffusion.prediction)
+    self._restore = jax.jit(self._restore_windows)
+
+  @property
+  def num_evals(self):
+    """Forward network passes per window: guided methods (dps, pigdm) make
+    two a step, one of them differentiated; the baseline none."""
+    if self.method == 'baseline':
+      return 0
+    return self.sampler.num_evals * (2 if self.method in ('dps', 'pigdm') else 1)
+
+  def _unconditional(self, batch):
+    request = self.trained.task.sample_request(batch)
+    return request.uncond if request.uncond is not None else request.cond
+
+  def _restore_windows(self, params, rng, op, y, data_std):
+    hooks = posterior.make_hooks(self.method, op, y, rng=jax.random.fold_in(rng, 1),
+                                 data_std=data_std, guidance=self.guidance,
+                                 noise_std=self.settings.noise_std)
+    fn = lambda x, t, c: self.trained.exp.apply_fn(params, x, t, c)
+    cond = self._unconditional(y.shape[0])
+    return self.sampler(fn, rng, y.shape, cond, None, None, hooks,
+                        prepare=lambda c: self.trained.exp.condition(params, c))
+
+  def _window_starts(self, measurement):
+    if measurement.task == 'inpaint':
+      return _gap_windows(measurement.weights, self.window)
+    overlap = int(self.window * self.settings.overlap)
+    starts = _regular_windows(len(measurement), self.window, overlap)
+    return [s for s in starts if measurement.needs_work(s, self.window)]
+
+  def __call__(self, measurement, seed=0):
+    """Measurement -> restored float32 [L]."""
+    if self.method == 'baseline':
+      return run_baseline(measurement)
+    length = len(measurement)
+    pad = max(0, self.window - length)
+    if pad:   # shorter than one window: pad with reliable silence
+      measurement = _padded(measurement, pad)
+    starts = self._window_starts(measurement)
+    data_std = self.settings.data_std or measurement.data_std()
+    out = np.zeros(len(measurement), np.float64)
+    norm = np.zeros(len(measurement), np.float64)
+    overlap = int(self.window * self.settings.overlap)
+    fade = _fade_window(self.window, overlap // 2)
+    batch = int(self.settings.batch_windows)
+    rng = jax.random.PRNGKey(seed)
+    for first in range(0, len(starts), batch):
+      chunk = starts[first:first + batch]
+      padded_chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # one compiled shape
+      y = np.stack([measurement.degraded[s:s + self.window] for s in padded_chunk])
+      op = _stack_operators([measurement.operator(s, self.window) for s in padded_chunk])
+      x = self._restore(self.trained.params, jax.random.fold_in(rng, first), op,
+                        jnp.asarray(y), jnp.float32(data_std))
+      x = np.asarray(x, np.float64)
+      for s, restored in zip(chunk, x):
+        out[s:s + self.window] += fade * restored
+        norm[s:s + self.window] += fade
+    covered = norm > 0
+    estimate = np.where(covered, out / np.where(covered, norm, 1.0), measurement.degraded)
+    restored = enforce(measurement, estimate)
+    return restored[:length].astype(np.float32)
+
+
+def enforce(measurement, estimate):
+  """The estimate projected onto the whole recording's measurement."""
+  op = measurement.operator()
+  return np.asarray(op.project(jnp.asarray(estimate, jnp.float32),
+                               jnp.asarray(measurement.degraded)), np.float64)
+
+
+def _padded(measurement, pad):
+  extra = np.zeros(pad, np.float32)
+  return dataclasses.replace(
+      measurement, degraded=np.concatenate([measurement.degraded, extra]),
+      weights=None if measurement.weights is None else np.concatenate(
+          [measurement.weights, np.ones(pad, np.float32)]),
+      clipped=None if measurement.clipped is None else np.concatenate(
+          [measurement.clipped, extra]))
+
+
+def _stack_operators(ops):
+  """Per-window operators -> one batched operator (pytree leaves stacked;
+  a filter's response is shared)."""
+  if isinstance(ops[0], operators.FourierDiagonal):
+    return ops[0]
+  if isinstance(ops[0], operators.Clipping):
+    return operators.Clipping(ops[0].level, jnp.stack([o.clipped for o in ops]))
+  return operators.TimeDiagonal(jnp.stack([o.weights for o in ops]))
+
+
+def run_baseline(measurement):
+  """The classical method of the measurement's task (baselines.py)."""
+  if measurement.task == 'inpaint':
+    return baselines.janssen_inpaint(measurement.degraded, measurement.weights)
+  if measurement.task == 'declip':
+    return baselines.aspade_declip(measurement.degraded, measurement.level,
+                                   measurement.clipped)
+  return baselines.lowpass_input(measurement.degraded)
+
+
+def degrade(task, clean, sample_rate, *, gaps=None, taper_ms=0.0, cutoff_hz=None,
+            filter='brickwall', clip_level=None):
+  """The degraded version of a clean recording [L] (benchmarks, tests)."""
+  clean = np.asarray(clean, np.float32)
+  if task == 'inpaint':
+    return clean * operators.gap_weights(len(clean), gaps, sample_rate, taper_ms)
+  if task == 'bandwidth':
+    response = operators.lowpass_response(len(clean), sample_rate, cutoff_hz, filter)
+    return np.fft.irfft(response * np.fft.rfft(clean), n=len(clean)).astype(np.float32)
+  if task == 'declip':
+    return np.clip(clean, -clip_level, clip_level)
+  raise UserError(f'Unknown restoration task {task!r}; one of {TASKS}.')
+
+
+def clip_level_for_sdr(clean, target_db):
+  """The clipping level at which clip(clean) has SDR target_db (bisection)."""
+  clean = np.asarray(clean, np.float64)
+  low, high = 1e-6, float(np.max(np.abs(clean)))
+  energy = np.sum(clean ** 2)
+  for _ in range(60):
+    level = 0.5 * (low + high)
+    error = np.sum((clean - np.clip(clean, -level, level)) ** 2)
+    sdr = 10 * np.log10(energy / max(error, 1e-30))
+    low, high = (low, level) if sdr > target_db else (level, high)
+  return 0.5 * (low + high)
+
+
