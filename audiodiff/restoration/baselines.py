@@ -86,6 +86,7 @@ def _declip_frame(y, clipped, level, window, iterations, step, every, eps):
     return np.where(clipped < 0, np.minimum(x, -level * window), x)
 
   x, u, k = y.copy(), np.zeros(n + 1, complex), step
+  tolerance = eps * np.linalg.norm(y)
   for i in range(iterations):
     z = analysis(x) + u
     keep = np.argsort(np.abs(z))[-k:]
@@ -93,7 +94,7 @@ def _declip_frame(y, clipped, level, window, iterations, step, every, eps):
     sparse[keep] = z[keep]
     x = project(synthesis(sparse - u))
     residual = analysis(x) - sparse
-    if np.linalg.norm(residual) <= eps:
+    if np.linalg.norm(residual) <= tolerance:
       break
     u = u + residual
     if (i + 1) % every == 0:
@@ -102,15 +103,18 @@ def _declip_frame(y, clipped, level, window, iterations, step, every, eps):
 
 
 def aspade_declip(y, level, clipped, frame=1024, hop=256, iterations=300, step=1, every=1,
-                  eps=0.1):
+                  eps=0.01):
   """Declips y [L] (clipped at +-level; `clipped` +1 / -1 / 0 per sample)
   frame by frame (Hann windows, overlap-add), each frame by A-SPADE with
-  its own consistent set; reliable samples come back exactly."""
+  its own consistent set, stopping when the sparse and consistent estimates
+  differ by eps of the frame's norm; reliable samples come back exactly."""
   y = np.asarray(y, np.float64)
   length = len(y)
-  padded = int(np.ceil(max(length - frame, 0) / hop)) * hop + frame
-  yp = np.pad(y, (0, padded - length))
-  cp = np.pad(np.asarray(clipped), (0, padded - length))
+  # Reliable silence of one frame on both sides: every sample is then covered
+  # by the full set of overlapping windows.
+  padded = int(np.ceil((length + frame) / hop)) * hop + frame
+  yp = np.pad(y, (frame, padded - length - frame))
+  cp = np.pad(np.asarray(clipped), (frame, padded - length - frame))
   window = np.hanning(frame + 1)[:frame]
   out, norm = np.zeros(padded), np.zeros(padded)
   for start in range(0, padded - frame + 1, hop):
@@ -121,6 +125,7 @@ def aspade_declip(y, level, clipped, frame=1024, hop=256, iterations=300, step=1
                             step, every, eps) / np.maximum(window, 1e-3)
     out[start:start + frame] += piece * window
     norm[start:start + frame] += window
-  x = out[:length] / np.maximum(norm[:length], 1e-8)
+  out, norm = out[frame:frame + length], norm[frame:frame + length]
+  x = out / np.maximum(norm, 1e-8)
   x = np.where(np.asarray(clipped) == 0, y, x)   # exact on reliable samples
   return x.astype(np.float32)

@@ -217,14 +217,16 @@ def lowpass_response(length, sample_rate, cutoff_hz, kind='brickwall', order=8):
 
 
 def detect_clip_level(y, tolerance=1e-4, min_fraction=1e-3):
-  """The clipping level of a clipped signal: its peak |y|, if at least
-  min_fraction of the samples sit within tolerance of it; otherwise None."""
+  """The clipping level of a clipped signal: its peak |y|, when at least
+  min_fraction of the samples sit on plateaus (runs of two or more) within
+  tolerance of it, as clipping leaves them; otherwise None."""
   y = np.asarray(y)
   peak = float(np.max(np.abs(y))) if y.size else 0.0
   if peak <= 0:
     return None
-  at_peak = np.mean(np.abs(y) >= peak * (1 - tolerance) - 1e-7)
-  return peak if at_peak >= min_fraction else None
+  at_peak = np.abs(y) >= peak * (1 - tolerance) - 1e-7
+  plateau = at_peak & (np.roll(at_peak, 1) | np.roll(at_peak, -1))
+  return peak if np.mean(plateau) >= min_fraction else None
 
 
 def clipped_signs(y, level, tolerance=1e-4):

@@ -1,0 +1,228 @@
+"""Restoration: operators, baselines, metrics, and --mode=restore end to end
+on a tiny prior of its own."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from audiodiff import audio_io, metrics
+from audiodiff.errors import UserError
+from audiodiff.restoration import baselines, operators, restore
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RATE = 8000
+
+
+def _settings(**overrides):
+  from experiments.configs import base
+  settings = base.get_config().restore
+  settings.update(overrides)
+  return settings
+
+
+def _tone(seconds=1.0, rate=RATE):
+  t = np.arange(int(seconds * rate)) / rate
+  return (0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 530 * t)
+          + 0.1 * np.sin(2 * np.pi * 1250 * t)).astype(np.float32)
+
+
+# Operators ------------------------------------------------------------------
+
+def _operators(length=64):
+  rng = np.random.default_rng(0)
+  return [operators.TimeDiagonal(jnp.asarray(rng.uniform(size=length), jnp.float32)),
+          operators.FourierDiagonal(jnp.asarray(rng.uniform(size=length // 2 + 1),
+                                                jnp.float32), length)]
+
+
+@pytest.mark.parametrize('op', _operators(), ids=['time', 'fourier'])
+def test_linear_operators_are_symmetric_and_solve_exactly(op):
+  rng = np.random.default_rng(1)
+  x, v = (jnp.asarray(rng.normal(size=64), jnp.float32) for _ in range(2))
+  assert jnp.dot(op(x), v) == pytest.approx(float(jnp.dot(x, op.adjoint(v))), rel=1e-5)
+  # (A A^T + r I) solve(v, r) = v
+  r = 0.3
+  w = op.solve(v, r)
+  np.testing.assert_allclose(op(op.adjoint(w)) + r * w, v, atol=1e-5)
+
+
+def test_projections_are_idempotent_and_consistent():
+  rng = np.random.default_rng(2)
+  clean = jnp.asarray(rng.normal(size=64), jnp.float32)
+  x = jnp.asarray(rng.normal(size=64), jnp.float32)
+  mask = operators.TimeDiagonal(jnp.asarray(rng.uniform(size=64) > 0.3, jnp.float32))
+  brick = operators.FourierDiagonal(
+      jnp.asarray(operators.lowpass_response(64, RATE, 2000)), 64)
+  for op in (mask, brick):
+    y = op(clean)
+    p = op.project(x, y)
+    np.testing.assert_allclose(op(p), y, atol=1e-5)
+    np.testing.assert_allclose(op.project(p, y), p, atol=1e-5)
+  level = 0.5
+  clip = operators.Clipping(level, jnp.asarray(operators.clipped_signs(
+      np.clip(clean, -level, level), level)))
+  y = clip(clean)
+  p = clip.project(x, y)
+  np.testing.assert_allclose(clip(p), y, atol=1e-6)
+  np.testing.assert_allclose(clip.residual(clean, y), 0.0, atol=1e-6)
+
+
+def test_gap_weights_and_their_errors():
+  weights = operators.gap_weights(100, [(0.02, 0.03)], 1000, taper_ms=4)
+  assert np.all(weights[20:30] == 0) and np.all(weights[:16] == 1) and np.all(weights[34:] == 1)
+  assert np.all(np.diff(weights[15:21]) <= 0) and np.all(0 < weights[16:20])
+  assert operators.parse_gaps('1.2-1.3, 0.5-0.55') == [(0.5, 0.55), (1.2, 1.3)]
+  with pytest.raises(UserError, match='START-END'):
+    operators.parse_gaps('0.5')
+  with pytest.raises(UserError, match='beyond the input'):
+    operators.gap_weights(100, [(0.05, 0.2)], 1000)
+  with pytest.raises(UserError, match='Nyquist'):
+    operators.lowpass_response(64, RATE, 4000)
+
+
+def test_clip_level_detection():
+  clean = _tone()
+  assert operators.detect_clip_level(np.clip(clean, -0.2, 0.2)) == pytest.approx(0.2)
+  assert operators.detect_clip_level(clean) is None
+
+
+# Metrics --------------------------------------------------------------------
+
+def test_restoration_metrics_closed_forms():
+  clean = _tone()
+  weights = np.ones_like(clean)
+  weights[100:200] = 0
+  assert metrics.gap_snr(clean, clean * weights, weights) == pytest.approx(0.0, abs=1e-6)
+  assert metrics.gap_snr(clean, clean + 0.1 * clean, weights) == pytest.approx(20.0, abs=1e-4)
+  assert metrics.sdr(clean, 0.9 * clean) == pytest.approx(20.0, abs=1e-4)
+  assert metrics.sdr_improvement(clean, 0.9 * clean, clean * 0.99) == pytest.approx(20.0,
+                                                                                      abs=1e-4)
+  noise = 0.1 * np.random.default_rng(0).normal(size=RATE).astype(np.float32)
+  low = restore.degrade('bandwidth', noise, RATE, cutoff_hz=1000)
+  assert metrics.high_band_lsd(noise, noise, RATE, 1000) == pytest.approx(0.0, abs=1e-9)
+  # The high band goes from about -20 dB per bin to the -80 dB floor.
+  assert metrics.high_band_lsd(noise, low, RATE, 1000) > 40
+  assert metrics.high_band_lsd(noise, low, RATE, 2000) > metrics.log_spectral_distance(
+      noise, low, n_fft=2048, hop_length=512) > 0
+
+
+# Baselines ------------------------------------------------------------------
+
+def test_janssen_fills_a_gap_in_a_tonal_signal():
+  clean = _tone()
+  weights = operators.gap_weights(len(clean), [(0.5, 0.52)], RATE)
+  filled = baselines.janssen_inpaint(clean * weights, weights)
+  assert metrics.gap_snr(clean, filled, weights) > 20
+  np.testing.assert_array_equal(filled[weights > 0], (clean * weights)[weights > 0])
+
+
+def test_aspade_improves_a_clipped_tone():
+  clean = _tone(0.5)
+  level = restore.clip_level_for_sdr(clean, 7.0)
+  clipped = restore.degrade('declip', clean, RATE, clip_level=level)
+  assert metrics.sdr(clean, clipped) == pytest.approx(7.0, abs=0.01)
+  signs = operators.clipped_signs(clipped, level)
+  declipped = baselines.aspade_declip(clipped, level, signs)
+  assert metrics.sdr_improvement(clean, clipped, declipped) > 3
+  reliable = signs == 0
+  np.testing.assert_array_equal(declipped[reliable], clipped[reliable])
+
+
+# The restorer on a Gaussian-process "prior" -----------------------------------
+
+class _ToyTrained:
+  """An api.Trained stand-in: the exact denoiser of white noise of std 0.1,
+  a 256-sample window, no network."""
+
+  def __init__(self, method_config):
+    from audiodiff import schedules
+    self.schedule = schedules.get_schedule(ml_collections.ConfigDict(dict(
+        schedule='cosine', num_steps=50, cosine_offset=0.008, beta_start=1e-4,
+        beta_end=0.02, sigmoid_start=-3.0, sigmoid_end=3.0, sigmoid_tau=1.0, betas=())))
+    config = ml_collections.ConfigDict(dict(
+        data=dict(segment_length=256), diffusion=dict(prediction='eps'),
+        sampler=dict(name='ddim', num_steps=10, eta=0.0, grid='', guidance_scale=1.0,
+                     clip_x0=False, temperature=1.0), restore=method_config))
+    self.exp = self
+    self.config = config
+    self.params = {}
+    self.task = self
+
+  name = 'generate'
+
+  def sample_request(self, batch):
+    return ml_collections.ConfigDict(dict(cond=None, uncond=None))
+
+  def apply_fn(self, params, x, t, cond):
+    alpha, sigma = (v[:, None] for v in self.schedule.alpha_sigma_at(t))
+    x0 = alpha * 0.01 / (alpha ** 2 * 0.01 + sigma ** 2) * x
+    return (x - alpha * x0) / sigma
+
+  def condition(self, params, cond):
+    return cond
+
+
+@pytest.mark.parametrize('task', ['inpaint', 'bandwidth', 'declip'])
+def test_restorer_keeps_length_and_enforces_the_measurement(task):
+  settings = _settings(task=task, gaps='0.10-0.11,0.5-0.51', cutoff_hz=1000, clip_level=0.3,
+                       method='projection', batch_windows=3)
+  clean = _tone(1.3)
+  degraded = restore.degrade(task, clean, RATE, gaps=operators.parse_gaps(settings.gaps),
+                             taper_ms=settings.taper_ms, cutoff_hz=1000, clip_level=0.3)
+  measurement = restore.measure(task, degraded, settings, RATE)
+  restored = restore.Restorer(_ToyTrained(settings), settings)(measurement)
+  assert restored.shape == clean.shape and np.all(np.isfinite(restored))
+  op = measurement.operator()
+  residual = op.residual(jnp.asarray(restored), jnp.asarray(measurement.degraded))
+  assert float(jnp.max(jnp.abs(residual))) < 1e-4
+
+
+def test_measure_rejects_bad_settings():
+  tone = _tone(0.5)
+  with pytest.raises(UserError, match='beyond the input'):
+    restore.measure('inpaint', tone, _settings(gaps='0.4-0.6'), RATE)
+  with pytest.raises(UserError, match='Nyquist'):
+    restore.measure('bandwidth', tone, _settings(cutoff_hz=4000), RATE)
+  with pytest.raises(UserError, match="above the input's peak"):
+    restore.measure('declip', tone, _settings(clip_level=0.9), RATE)
+  with pytest.raises(UserError, match='No clipping detected'):
+    restore.measure('declip', tone, _settings(), RATE)
+  with pytest.raises(UserError, match='restore.task'):
+    restore.measure('denoise', tone, _settings(), RATE)
+
+
+# --mode=restore end to end ----------------------------------------------------
+
+def _main(*args):
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'main.py'),
+                         *args], capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def test_restore_mode_end_to_end(tmp_path):
+  workdir = str(tmp_path / 'prior')
+  config = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  assert _main(f'--config={config}', f'--workdir={workdir}').returncode == 0
+  clean = _tone(1.5, 16000)
+  audio_io.save_audio(tmp_path / 'clean.wav', clean, 16000)   # another rate than the prior
+  audio_io.save_audio(tmp_path / 'gappy.wav', clean, 16000)
+  result = _main(f'--config={config}', f'--workdir={workdir}', '--mode=restore',
+                 f'--input={tmp_path / "gappy.wav"}', f'--reference={tmp_path / "clean.wav"}',
+                 "--config.restore.gaps=0.30-0.33,1.0-1.02", '--config.restore.method=pigdm')
+  assert result.returncode == 0, result.stderr
+  out_dir = os.path.join(workdir, 'samples', 'restored_inpaint_step_2')
+  restored, rate = audio_io.read_audio(os.path.join(out_dir, 'gappy.wav'))
+  assert rate == 16000 and restored.shape == (len(clean), 1)
+  assert os.path.exists(os.path.join(out_dir, 'gappy.png'))
+  with open(os.path.join(out_dir, 'gappy.json')) as f:
+    assert set(json.load(f)) == {'gap_snr_db', 'input_gap_snr_db', 'si_sdr_db'}
+  result = _main(f'--config={config}', f'--workdir={workdir}', '--mode=restore',
+                 f'--input={tmp_path / "gappy.wav"}', "--config.restore.gaps=1.4-1.6")
+  assert result.returncode == 2
+  assert result.stderr.strip().startswith('error:') and 'beyond the input' in result.stderr
