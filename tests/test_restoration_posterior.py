@@ -5,8 +5,9 @@ covariance P = (C^-1 + A^T A / s_y^2)^-1 and mean P A^T y / s_y^2. The
 denoiser of the prior is exact (E[x0 | x_t] = alpha C (alpha^2 C +
 sigma^2 I)^-1 x_t), so what remains is each method's own approximation:
 
-- Pi-GDM is exact for an i.i.d. prior: its samples match P and the mean
-  within Monte Carlo error.
+- Pi-GDM without its step cap is exact for an i.i.d. prior: its samples
+  match P and the mean within Monte Carlo error. (The cap, which trained
+  networks need, makes it approximate: measured below.)
 - projection and RePaint satisfy a mask / brick-wall measurement to float32
   precision; their posterior errors on a correlated prior are measured and
   bounded here at the values this suite measured (README, "Restoration").
@@ -56,9 +57,13 @@ def _posterior(cov, a, y, noise_std):
 def _samples(method, cov, op, y, noise_std, sampler='dpm_solver', **options):
   sample = samplers.get_sampler(sampler, SCHEDULE, **options)
   y_batch = jnp.broadcast_to(jnp.asarray(y, jnp.float32), (N, D))
-  hooks = posterior.make_hooks(method, op, y_batch, rng=jax.random.PRNGKey(3),
-                               data_std=float(np.sqrt(np.mean(np.diag(cov)))),
-                               guidance=posterior_guidance(method), noise_std=noise_std)
+  data_std = float(np.sqrt(np.mean(np.diag(cov))))
+  if method == 'exact_pigdm':   # Pi-GDM without the cap on its step
+    hooks = posterior.pigdm_hooks(op, y_batch, data_std, noise_std, max_weight=np.inf)
+  else:
+    hooks = posterior.make_hooks(method, op, y_batch, rng=jax.random.PRNGKey(3),
+                                 data_std=data_std, guidance=posterior_guidance(method),
+                                 noise_std=noise_std)
   run = jax.jit(lambda rng: sample(_gaussian_eps(cov), rng, (N, D), hooks=hooks))
   return np.asarray(run(jax.random.PRNGKey(1)), np.float64)
 
@@ -79,7 +84,7 @@ def _correlated_cov():
 
 @pytest.mark.parametrize('sampler,options', [('dpm_solver', dict(num_steps=50)),
                                              ('ddpm', {})])
-def test_pigdm_is_exact_for_an_iid_prior(sampler, options):
+def test_uncapped_pigdm_is_exact_for_an_iid_prior(sampler, options):
   # A partial zero-phase filter (gains 1 .. 0) plus measurement noise: the
   # posterior differs from the prior in every direction but one.
   cov = 0.25 * np.eye(D)
@@ -88,7 +93,7 @@ def test_pigdm_is_exact_for_an_iid_prior(sampler, options):
   rng = np.random.default_rng(0)
   noise_std = 0.1
   y = a @ (0.5 * rng.normal(size=D)) + noise_std * rng.normal(size=D)
-  x = _samples('pigdm', cov, op, y, noise_std, sampler, **options)
+  x = _samples('exact_pigdm', cov, op, y, noise_std, sampler, **options)
   mean, covariance = _posterior(cov, a, y, noise_std)
   # Monte Carlo: 4 standard errors of the mean and of the variance.
   std = np.sqrt(np.diag(covariance))
@@ -112,12 +117,19 @@ def test_projection_methods_satisfy_the_measurement_exactly(method, sampler, opt
 
 
 # Errors measured by this suite on the correlated prior with a gap of two
-# samples (mean, covariance; posterior std up to 0.32, variance up to 0.1):
-# pigdm 0.06 / 0.007, dps 0.03 / 0.009 (ddpm), projection 0.16 / 0.03 and
-# repaint 0.16 / 0.02 (ddpm). The bounds sit 1.5x above them.
-MEASURED = {('pigdm', 'ddpm'): (0.09, 0.015), ('dps', 'ddpm'): (0.06, 0.015),
-            ('projection', 'ddpm'): (0.25, 0.05), ('repaint', 'ddpm'): (0.25, 0.035),
-            ('pigdm', 'dpm_solver'): (0.09, 0.01)}
+# samples (largest |mean error|, largest |covariance error|; the posterior
+# std reaches 0.32 and its variance 0.1; N = 3000 draws leave a Monte Carlo
+# error of about 0.015 in the mean):
+#   uncapped Pi-GDM  ddpm 0.017 / 0.006   dpm_solver 0.041 / 0.002
+#   Pi-GDM (capped)  ddpm 0.029 / 0.012   dpm_solver 0.047 / 0.040
+#   DPS              ddpm 0.027 / 0.009   dpm_solver 0.118 / 0.022
+#   projection       ddpm 0.043 / 0.031   dpm_solver 0.062 / 0.073
+#   RePaint          ddpm 0.045 / 0.023   dpm_solver 0.064 / 0.057
+# The bounds sit 1.5x above them.
+MEASURED = {('exact_pigdm', 'ddpm'): (0.025, 0.01), ('exact_pigdm', 'dpm_solver'): (0.06, 0.005),
+            ('pigdm', 'ddpm'): (0.045, 0.018), ('pigdm', 'dpm_solver'): (0.07, 0.06),
+            ('dps', 'ddpm'): (0.04, 0.014), ('projection', 'ddpm'): (0.065, 0.047),
+            ('repaint', 'ddpm'): (0.07, 0.035)}
 
 
 @pytest.mark.parametrize('method,sampler', sorted(MEASURED))
@@ -152,3 +164,4 @@ def test_repaint_resampling_runs_and_improves_harmonisation():
     assert np.abs(x @ a.T - y).max() < 1e-5
     errors[resample] = _errors(x, cov, a, y, 1e-3)[0]
   assert errors[4] < errors[1], errors
+

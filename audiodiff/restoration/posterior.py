@@ -36,6 +36,7 @@ from audiodiff.errors import UserError
 from audiodiff.restoration import operators
 
 METHODS = ('projection', 'dps', 'pigdm', 'repaint')
+MAX_PIGDM_WEIGHT = 1.0
 
 
 def _per_example_norm(v):
@@ -52,7 +53,7 @@ def projection_hooks(op, y):
   return samplers.Hooks(x0=lambda x0, x_t, info: op.project(x0, y))
 
 
-def dps_hooks(op, y, guidance=0.5):
+def dps_hooks(op, y, guidance=0.01):
   def x0_hook(x0, x_t, info):
     error = lambda x: jnp.sum(jnp.square(op.residual(info.denoise(x), y)))
     grad = jax.grad(error)(x_t)
@@ -63,7 +64,7 @@ def dps_hooks(op, y, guidance=0.5):
   return samplers.Hooks(x0=x0_hook)
 
 
-def pigdm_hooks(op, y, data_std, noise_std=0.0, guidance=1.0):
+def pigdm_hooks(op, y, data_std, noise_std=0.0, guidance=1.0, max_weight=None):
   linear = op.linear_part()
 
   def x0_hook(x0, x_t, info):
@@ -74,7 +75,10 @@ def pigdm_hooks(op, y, data_std, noise_std=0.0, guidance=1.0):
     ratio = (noise_std ** 2 + 1e-12) / jnp.maximum(r2, 1e-20)
     v = linear.adjoint(linear.solve(y - linear(x0_pred), ratio)) / jnp.maximum(r2, 1e-20)
     score = vjp(v)[0]
-    x0 = x0 + guidance * sigma ** 2 / alpha * score
+    # sigma^2 / alpha maps the score to x0; capped, since a network's
+    # Jacobian at high noise is far larger than a Gaussian's (which is
+    # ~ alpha s^2 / sigma^2) and the uncapped step then explodes as alpha -> 0.
+    x0 = x0 + guidance * jnp.minimum(sigma ** 2 / alpha, (max_weight or MAX_PIGDM_WEIGHT) * r2) * score
     return _inequalities(op, x0, y)
   return samplers.Hooks(x0=x0_hook)
 

@@ -28,7 +28,7 @@ from audiodiff.restoration import baselines, operators, posterior
 TASKS = ('inpaint', 'bandwidth', 'declip')
 # A method's default guidance strength (config.restore.guidance = 0), chosen
 # with benchmarks/restore_quality.py.
-DEFAULT_GUIDANCE = {'dps': 0.5, 'pigdm': 1.0}
+DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
 
 
 @dataclasses.dataclass

@@ -1,0 +1,155 @@
+"""Restoration quality on held-out speech: every method against the baseline.
+
+  python benchmarks/restore_quality.py [--prior=pretrained/speech_prior_cpu]
+      [--utterances=4] [--methods=pigdm,dps,projection,repaint,baseline]
+      [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
+      [--config.restore.*=... e.g. --guidance=0.3]
+
+Held-out speech: flite's `rms` voice (never in the speech prior's corpus,
+which is slt / awb / kal16) reading test sentences of the corpus's sentence
+generator (never in its training split), at the prior's rate. Conditions:
+  gapN   gaps of N ms (binary mask), four per utterance where speech is
+         active: SNR inside the gaps (dB, higher is better);
+  bwNk   brick-wall low-pass at N kHz: log-spectral distance of the band
+         above the cutoff (dB, lower is better);
+  clipN  hard clipping at the level that gives an input SDR of N dB: SDR
+         improvement (dB, higher is better).
+Each row also gives SI-SDR, the network's forward passes per window and the
+seconds of CPU time per second of audio (all cores, this machine).
+"""
+
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags
+
+import audiodiff
+from audiodiff import metrics
+from audiodiff.data import flite_speech, sentences
+from audiodiff.restoration import operators, restore
+
+flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
+flags.DEFINE_integer('utterances', 4, 'Held-out utterances.')
+flags.DEFINE_list('methods', ['pigdm', 'dps', 'projection', 'repaint', 'baseline'], 'Methods.')
+flags.DEFINE_list('conditions', ['gap20', 'gap50', 'gap100', 'bw2k', 'bw4k', 'clip3', 'clip7'],
+                  'Degradations.')
+flags.DEFINE_string('voice', 'rms', 'Held-out flite voice.')
+flags.DEFINE_float('guidance', 0.0, 'config.restore.guidance (0: each method\'s default).')
+flags.DEFINE_integer('steps', 0, 'config.sampler.num_steps (0: the prior\'s).')
+flags.DEFINE_integer('resample', 1, 'config.restore.resample for repaint.')
+FLAGS = flags.FLAGS
+
+GAPS_PER_UTTERANCE = 4
+
+
+def held_out_speech(sample_rate, count, voice):
+  """count utterances of test sentences by `voice` (float32 [L] each)."""
+  texts = sentences.split_sentences(0, 200, flite_speech.DATA_SEED)['test'][-count:]
+  return list(flite_speech.render(texts, sample_rate, voice=voice))
+
+
+def active_gaps(clean, sample_rate, gap_ms):
+  """GAPS_PER_UTTERANCE gaps of gap_ms where the speech is loudest, at least
+  0.3 s apart and 0.1 s inside the edges: [(start_s, end_s)]."""
+  length = int(gap_ms * 1e-3 * sample_rate)
+  hop = length // 2 or 1
+  energy = np.array([np.mean(clean[s:s + length] ** 2)
+                     for s in range(0, len(clean) - length, hop)])
+  chosen = []
+  for index in np.argsort(energy)[::-1]:
+    start = index * hop
+    if start < 0.1 * sample_rate or start + length > len(clean) - 0.1 * sample_rate:
+      continue
+    if all(abs(start - other) > 0.3 * sample_rate for other in chosen):
+      chosen.append(start)
+    if len(chosen) == GAPS_PER_UTTERANCE:
+      break
+  return sorted((s / sample_rate, (s + length) / sample_rate) for s in chosen)
+
+
+def degraded_case(condition, clean, sample_rate, settings):
+  """(settings for the condition, degraded signal) of one utterance."""
+  settings = ml_collections.ConfigDict(settings.to_dict())
+  if condition.startswith('gap'):
+    gaps = active_gaps(clean, sample_rate, float(condition[3:]))
+    settings.task, settings.taper_ms = 'inpaint', 0.0
+    settings.gaps = ','.join(f'{a:.6f}-{b:.6f}' for a, b in gaps)
+    return settings, restore.degrade('inpaint', clean, sample_rate,
+                                     gaps=operators.parse_gaps(settings.gaps))
+  if condition.startswith('bw'):
+    settings.task, settings.cutoff_hz = 'bandwidth', float(condition[2:-1]) * 1000
+    return settings, restore.degrade('bandwidth', clean, sample_rate,
+                                     cutoff_hz=settings.cutoff_hz)
+  settings.task = 'declip'
+  settings.clip_level = restore.clip_level_for_sdr(clean, float(condition[4:]))
+  return settings, restore.degrade('declip', clean, sample_rate,
+                                   clip_level=settings.clip_level)
+
+
+def score(condition, clean, degraded, estimate, measurement):
+  """(the condition's main metric, SI-SDR)."""
+  if condition.startswith('gap'):
+    value = metrics.gap_snr(clean, estimate, measurement.weights)
+  elif condition.startswith('bw'):
+    value = metrics.high_band_lsd(clean, estimate, measurement.sample_rate,
+                                  measurement.cutoff_hz)
+  else:
+    value = metrics.sdr_improvement(clean, degraded, estimate)
+  return value, metrics.si_sdr(clean, estimate)
+
+
+def main(argv):
+  del argv
+  trained = audiodiff.load(FLAGS.prior)
+  config = trained.config
+  config.unlock()
+  if FLAGS.steps:
+    config.sampler.num_steps = FLAGS.steps
+  rate = trained.sample_rate
+  speech = held_out_speech(rate, FLAGS.utterances, FLAGS.voice)
+  seconds = sum(len(s) for s in speech) / rate
+  print(f'Prior {FLAGS.prior} (step {trained.step}, sampler {config.sampler.name} '
+        f'{config.sampler.num_steps} steps); {len(speech)} held-out utterances of voice '
+        f'{FLAGS.voice}, {seconds:.1f} s; {jax.device_count()} {jax.default_backend()} '
+        'device(s).')
+  metric_name = {'gap': 'gap SNR dB (+)', 'bw': 'high-band LSD dB (-)',
+                 'clip': 'SDR improvement dB (+)'}
+  print(f'| condition | method | main metric | SI-SDR dB | passes/window | s per s audio |')
+  print('|---|---|---|---|---|---|')
+  for condition in FLAGS.conditions:
+    kind = condition.rstrip('0123456789k').rstrip('k')
+    kind = 'bw' if condition.startswith('bw') else kind
+    rows = {}
+    cases = [degraded_case(condition, clean, rate, config.restore) for clean in speech]
+    measurements = [restore.measure(s.task, d, s, rate) for s, d in cases]
+    rows['input'] = [score(condition, c, m.degraded, m.degraded, m)
+                     for c, m in zip(speech, measurements)]
+    for method in FLAGS.methods:
+      values, elapsed, passes = [], 0.0, 0
+      for i, (clean, (settings, _), measurement) in enumerate(zip(speech, cases,
+                                                                   measurements)):
+        settings.method = method
+        settings.guidance = FLAGS.guidance
+        settings.resample = FLAGS.resample
+        restorer = restore.Restorer(trained, settings)
+        passes = restorer.num_evals
+        if i == 0 and method != 'baseline':
+          restorer(measurement, seed=0)   # compile outside the timing
+        start = time.process_time()
+        estimate = restorer(measurement, seed=i)
+        elapsed += time.process_time() - start
+        values.append(score(condition, clean, measurement.degraded, estimate, measurement))
+      rows[method] = values
+      rows[method + '_time'] = (passes, elapsed / seconds)
+    for method in ['input'] + FLAGS.methods:
+      main_metric, si = np.mean(rows[method], axis=0)
+      passes, per_second = rows.get(method + '_time', (0, 0.0))
+      label = 'degraded input' if method == 'input' else method
+      print(f'| {condition} ({metric_name[kind]}) | {label} | {main_metric:.2f} | {si:.2f} '
+            f'| {passes} | {per_second:.2f} |', flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)
