@@ -149,7 +149,7 @@ def test_audio_is_speech_like(corpus):
 def test_sample_rate_consistent(corpus, tmp_path):
   _, builder = corpus
   assert builder.info.metadata['sample_rate'] == SAMPLE_RATE
-  assert builder.info.metadata['voice'] == 'slt'
+  assert builder.info.metadata['voices'] == ['slt']
   example = _read(corpus, 'test')[0]
   text = example['text'].decode()
   # The same sentence at flite's own rate: the stored length is its
@@ -210,3 +210,23 @@ def test_pipeline_text_is_the_transcript(corpus, tmp_path):
   assert sorted(texts) == sorted(expected['train'] + expected['test'])
   assert not np.any(np.concatenate(
       [t[n:] for t, n in zip(batch['text'], batch['text_length'])]))
+
+
+def test_several_voices_speak_their_own_sentences(tmp_path):
+  _require_flite()
+  builder = flite_speech.prepare(tmp_path, 16000, 2, 1, SEED, voices=('slt', 'rms'))
+  assert builder.builder_config.name == 'slt-rms_sr16000_train2_test1_seed0'
+  source = builder.as_data_source('train')
+  examples = sorted((source[i] for i in range(len(source))), key=lambda e: e['id'])
+  ids = [e['id'].decode() for e in examples]
+  assert ids == ['rms_train_00000', 'rms_train_00001', 'slt_train_00000', 'slt_train_00001']
+  assert [int(e['label']) for e in examples] == [1, 1, 0, 0]
+  texts = [e['text'] for e in examples]
+  assert len(set(texts)) == 4   # no sentence twice
+  single = flite_speech.speech_config(16000, 2, 1, SEED)
+  assert single.name == 'slt_sr16000_train2_test1_seed0'   # one voice: the old name
+
+
+def test_unknown_voice_is_a_clear_error():
+  with pytest.raises(ValueError, match='config.data.voices'):
+    flite_speech.speech_config(16000, 2, 1, SEED, voices=('nobody',))
