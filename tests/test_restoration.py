@@ -179,8 +179,13 @@ def test_restorer_keeps_length_and_enforces_the_measurement(task):
   restored = restore.Restorer(_ToyTrained(settings), settings)(measurement)
   assert restored.shape == clean.shape and np.all(np.isfinite(restored))
   op = measurement.operator()
-  residual = op.residual(jnp.asarray(restored), jnp.asarray(measurement.degraded))
+  degraded = jnp.asarray(measurement.degraded)
+  residual = op.residual(jnp.asarray(restored), op(degraded))
   assert float(jnp.max(jnp.abs(residual))) < 1e-4
+  if task == 'inpaint':   # tapers (1 ms at 8 kHz, both sides of both gaps) are
+    taper = (measurement.weights > 0) & (measurement.weights < 1)  # cross-faded
+    assert taper.sum() == 4 * 8
+    assert not np.allclose(restored[taper], measurement.degraded[taper])
 
 
 def test_measure_rejects_bad_settings():

@@ -163,7 +163,8 @@ def parse_gaps(text):
 
 def gap_weights(length, gaps, sample_rate, taper_ms=0.0):
   """float32 [length]: 0 inside each gap, 1 elsewhere, with raised-cosine
-  ramps of taper_ms on both sides outside the gap.
+  ramps of taper_ms on both sides outside the gap (restore.py cross-fades
+  the input into the restoration over them, so fills start without clicks).
 
   Args:
     length: samples in the signal.

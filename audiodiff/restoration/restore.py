@@ -35,9 +35,10 @@ DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
 class Measurement:
   """One degraded recording at the prior's rate and what it says (numpy).
 
-  degraded: float32 [L]; weights: [L] reliability (inpaint); clipped: [L]
-  signs and level (declip); response(length) -> the filter's gains
-  (bandwidth).
+  degraded: float32 [L]; weights: [L] gap weights (inpaint: 0 in the gaps,
+  1 on reliable samples, between in the tapers, where the output cross-fades
+  from the input to the restoration; the sampler treats tapers as missing);
+  clipped: [L] signs and level (declip); cutoff and filter (bandwidth).
   """
   task: str
   degraded: np.ndarray
@@ -54,8 +55,9 @@ class Measurement:
   def operator(self, start=0, length=None):
     """The operator of samples [start, start + length) (default: all)."""
     length = len(self) - start if length is None else length
-    if self.task == 'inpaint':
-      return operators.TimeDiagonal(jnp.asarray(self.weights[start:start + length]))
+    if self.task == 'inpaint':   # the samples outside gaps and their tapers
+      reliable = self.weights[start:start + length] >= 1
+      return operators.TimeDiagonal(jnp.asarray(reliable, jnp.float32))
     if self.task == 'declip':
       return operators.Clipping(jnp.float32(self.level),
                                 jnp.asarray(self.clipped[start:start + length]))
@@ -93,7 +95,7 @@ def measure(task, degraded, restore_config, sample_rate):
   if task == 'inpaint':
     gaps = operators.parse_gaps(restore_config.gaps)
     weights = operators.gap_weights(len(degraded), gaps, sample_rate, restore_config.taper_ms)
-    return Measurement(task, degraded * weights, sample_rate, weights=weights)
+    return Measurement(task, degraded * (weights > 0), sample_rate, weights=weights)
   if task == 'bandwidth':
     cutoff = float(restore_config.cutoff_hz)
     if cutoff <= 0:
@@ -242,10 +244,13 @@ class Restorer:
     for first in range(0, len(starts), batch):
       chunk = starts[first:first + batch]
       padded_chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # one compiled shape
-      y = np.stack([measurement.degraded[s:s + self.window] for s in padded_chunk])
-      op = _stack_operators([measurement.operator(s, self.window) for s in padded_chunk])
-      x = self._restore(self.trained.params, jax.random.fold_in(rng, first), op,
-                        jnp.asarray(y), jnp.float32(data_std))
+      ops = [measurement.operator(s, self.window) for s in padded_chunk]
+      # y = A(degraded): what each window's operator measures of the input.
+      y = jnp.stack([o(jnp.asarray(measurement.degraded[s:s + self.window]))
+                     for o, s in zip(ops, padded_chunk)])
+      op = _stack_operators(ops)
+      x = self._restore(self.trained.params, jax.random.fold_in(rng, first), op, y,
+                        jnp.float32(data_std))
       x = np.asarray(x, np.float64)
       for s, restored in zip(chunk, x):
         out[s:s + self.window] += fade * restored
@@ -257,7 +262,11 @@ class Restorer:
 
 
 def enforce(measurement, estimate):
-  """The estimate projected onto the whole recording's measurement."""
+  """The estimate projected onto the whole recording's measurement; for
+  gaps, the input cross-faded with the estimate over the tapers."""
+  if measurement.task == 'inpaint':
+    weights = measurement.weights.astype(np.float64)
+    return weights * measurement.degraded + (1 - weights) * estimate
   op = measurement.operator()
   return np.asarray(op.project(jnp.asarray(estimate, jnp.float32),
                                jnp.asarray(measurement.degraded)), np.float64)
