@@ -39,6 +39,8 @@ flags.DEFINE_list('conditions', ['gap20', 'gap50', 'gap100', 'bw2k', 'bw4k', 'cl
 flags.DEFINE_string('voice', 'rms', 'Held-out flite voice.')
 flags.DEFINE_float('guidance', 0.0, 'config.restore.guidance (0: each method\'s default).')
 flags.DEFINE_integer('steps', 0, 'config.sampler.num_steps (0: the prior\'s).')
+flags.DEFINE_string('sampler', '', 'config.sampler.name (\'\': the prior\'s).')
+flags.DEFINE_float('eta', 0.0, 'config.sampler.eta, for ddim.')
 flags.DEFINE_integer('resample', 1, 'config.restore.resample for repaint.')
 FLAGS = flags.FLAGS
 
@@ -108,6 +110,8 @@ def main(argv):
   config.unlock()
   if FLAGS.steps:
     config.sampler.num_steps = FLAGS.steps
+  if FLAGS.sampler:
+    config.sampler.name, config.sampler.eta = FLAGS.sampler, FLAGS.eta
   rate = trained.sample_rate
   speech = held_out_speech(rate, FLAGS.utterances, FLAGS.voice)
   seconds = sum(len(s) for s in speech) / rate
