@@ -24,7 +24,7 @@ flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'eval', 'vocode', 'restor
                   'What to run.')
 flags.DEFINE_integer('num_samples', None, 'sample: how many (default config.sampler.num_samples).')
 flags.DEFINE_integer('checkpoint_step', None, 'Inference modes: checkpoint step (default latest).')
-flags.DEFINE_string('name', None, 'sample/vocode: output folder name under workdir/samples/.')
+flags.DEFINE_string('name', None, 'sample/vocode/restore: output folder name under workdir/samples/.')
 flags.DEFINE_multi_string('input', [], 'vocode: wav files or mel .npy files to resynthesise; '
                           'restore: degraded wav files.')
 flags.DEFINE_multi_string('reference', [], 'restore: clean wav files (one per --input) to '
