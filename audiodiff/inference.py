@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff import api, audio_io, console, evaluation, metrics, outputs, plotting
+from audiodiff import api, audio_io, console, evaluation, outputs, plotting
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
 from audiodiff.summary import SummaryWriter
@@ -104,26 +104,6 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   return paths
 
 
-def _restoration_metrics(task, reference, degraded, restored, measurement):
-  """The task's metrics of restored (and of the degraded input) against the
-  clean reference, all at the prior's rate."""
-  rate = measurement.sample_rate
-  if task == 'inpaint':
-    weights = measurement.weights[:len(reference)]
-    return {'gap_snr_db': metrics.gap_snr(reference, restored, weights),
-            'input_gap_snr_db': metrics.gap_snr(reference, degraded, weights),
-            'si_sdr_db': metrics.si_sdr(reference, restored)}
-  if task == 'bandwidth':
-    return {'high_band_lsd_db': metrics.high_band_lsd(reference, restored, rate,
-                                                      measurement.cutoff_hz),
-            'input_high_band_lsd_db': metrics.high_band_lsd(reference, degraded, rate,
-                                                            measurement.cutoff_hz),
-            'si_sdr_db': metrics.si_sdr(reference, restored)}
-  return {'sdr_improvement_db': metrics.sdr_improvement(reference, degraded, restored),
-          'input_sdr_db': metrics.sdr(reference, degraded),
-          'si_sdr_db': metrics.si_sdr(reference, restored)}
-
-
 def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence[str] = (),
             checkpoint_step: Optional[int] = None, name: Optional[str] = None):
   """Restores each input with the model as the prior (config.restore) into
@@ -163,8 +143,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
          (f'restored ({settings.method})', restored)], rate)
     if references:
       reference = audio_io.load_audio(references[i], rate)
-      results = _restoration_metrics(settings.task, reference, measurement.degraded,
-                                     restored, measurement)
+      results = restoration.quality(measurement, reference, restored)
       with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
         json.dump(results, f, indent=2)
       console.say(f'{stem}: ' + ', '.join(f'{k} {v:.2f}' for k, v in results.items()))

@@ -27,7 +27,6 @@ import numpy as np
 from absl import app, flags
 
 import audiodiff
-from audiodiff import metrics
 from audiodiff.data import flite_speech, sentences
 from audiodiff.restoration import operators, restore
 
@@ -91,16 +90,10 @@ def degraded_case(condition, clean, sample_rate, settings):
                                    clip_level=settings.clip_level)
 
 
-def score(condition, clean, degraded, estimate, measurement):
+def score(clean, estimate, measurement):
   """(the condition's main metric, SI-SDR)."""
-  if condition.startswith('gap'):
-    value = metrics.gap_snr(clean, estimate, measurement.weights)
-  elif condition.startswith('bw'):
-    value = metrics.high_band_lsd(clean, estimate, measurement.sample_rate,
-                                  measurement.cutoff_hz)
-  else:
-    value = metrics.sdr_improvement(clean, degraded, estimate)
-  return value, metrics.si_sdr(clean, estimate)
+  result = restore.quality(measurement, clean, estimate)
+  return result[restore.MAIN_METRIC[measurement.task]], result['si_sdr_db']
 
 
 def main(argv):
@@ -128,7 +121,7 @@ def main(argv):
     rows = {}
     cases = [degraded_case(condition, clean, rate, config.restore) for clean in speech]
     measurements = [restore.measure(s.task, d, s, rate) for s, d in cases]
-    rows['input'] = [score(condition, c, m.degraded, m.degraded, m)
+    rows['input'] = [score(c, m.degraded, m)
                      for c, m in zip(speech, measurements)]
     for method in FLAGS.methods:
       settings = ml_collections.ConfigDict(cases[0][0].to_dict())
@@ -143,7 +136,7 @@ def main(argv):
         start = time.perf_counter()
         estimate = restorer(measurement, seed=i)
         elapsed += time.perf_counter() - start
-        values.append(score(condition, clean, measurement.degraded, estimate, measurement))
+        values.append(score(clean, estimate, measurement))
       rows[method] = values
       rows[method + '_time'] = (restorer.num_evals, elapsed / seconds)
     for method in ['input'] + FLAGS.methods:

@@ -21,11 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import samplers
+from audiodiff import metrics, samplers
 from audiodiff.errors import UserError
 from audiodiff.restoration import baselines, operators, posterior
 
 TASKS = ('inpaint', 'bandwidth', 'declip')
+# Each task's headline metric in `quality` (gap SNR and SDR improvement:
+# higher is better; high-band LSD: lower).
+MAIN_METRIC = {'inpaint': 'gap_snr_db', 'bandwidth': 'high_band_lsd_db',
+               'declip': 'sdr_improvement_db'}
 # A method's default guidance strength (config.restore.guidance = 0), chosen
 # with benchmarks/restore_quality.py.
 DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
@@ -300,6 +304,26 @@ def run_baseline(measurement):
     return baselines.aspade_declip(measurement.degraded, measurement.level,
                                    measurement.clipped)
   return baselines.lowpass_input(measurement.degraded)
+
+
+def quality(measurement, reference, estimate):
+  """The task's metrics of estimate [L] against the clean reference [L]
+  (the prior's rate): its MAIN_METRIC, the degraded input's value of it
+  (declipping: the input's SDR) and SI-SDR."""
+  degraded, task = measurement.degraded, measurement.task
+  if task == 'inpaint':
+    weights = measurement.weights[:len(reference)]
+    return {'gap_snr_db': metrics.gap_snr(reference, estimate, weights),
+            'input_gap_snr_db': metrics.gap_snr(reference, degraded, weights),
+            'si_sdr_db': metrics.si_sdr(reference, estimate)}
+  if task == 'bandwidth':
+    rate, cutoff = measurement.sample_rate, measurement.cutoff_hz
+    return {'high_band_lsd_db': metrics.high_band_lsd(reference, estimate, rate, cutoff),
+            'input_high_band_lsd_db': metrics.high_band_lsd(reference, degraded, rate, cutoff),
+            'si_sdr_db': metrics.si_sdr(reference, estimate)}
+  return {'sdr_improvement_db': metrics.sdr_improvement(reference, degraded, estimate),
+          'input_sdr_db': metrics.sdr(reference, degraded),
+          'si_sdr_db': metrics.si_sdr(reference, estimate)}
 
 
 def degrade(task, clean, sample_rate, *, gaps=None, taper_ms=0.0, cutoff_hz=None,
