@@ -133,9 +133,10 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
 
 def export(trained: Trained, directory: str) -> str:
   """Writes the inference-only copy: config.json, params.msgpack (EMA
-  parameters, float32) and export.json (step, size). Returns the params path."""
+  parameters, float32), export.json (step, size) and the task's frozen
+  models (e.g. a predictor). Returns the params path."""
   os.makedirs(directory, exist_ok=True)
-  experiment.write_config(trained.config, directory)
+  experiment.write_config(trained.task.export_frozen(trained, directory), directory)
   params = jax.tree.map(lambda x: np.asarray(jax.device_get(x), np.float32), trained.params)
   path = os.path.join(directory, PARAMS_FILE)
   with open(path, 'wb') as f:

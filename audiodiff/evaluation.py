@@ -22,7 +22,7 @@ def evaluate_loss(exp, eval_step, params, frozen=None) -> dict:
   batches, with fixed noise so successive evaluations compare."""
   config = exp.config
   iterator = iter(data.get_dataset(config, 'test', features=exp.task.features, mesh=exp.mesh,
-                                   shuffle=False))
+                                   shuffle=False, transforms=exp.task.data_transforms('test')))
   rows = []
   for i in range(config.train.eval_batches):
     batch = data.make_global_batch(next(iterator), exp.mesh)
@@ -33,7 +33,8 @@ def evaluate_loss(exp, eval_step, params, frozen=None) -> dict:
 def reference_batches(exp, num_batches: int):
   """The first num_batches test batches (unsharded numpy), for sampling."""
   iterator = iter(data.get_dataset(exp.config, 'test', features=exp.task.features,
-                                   mesh=exp.mesh, shuffle=False))
+                                   mesh=exp.mesh, shuffle=False,
+                                   transforms=exp.task.data_transforms('test')))
   return [next(iterator) for _ in range(num_batches)]
 
 

@@ -43,7 +43,7 @@ class Experiment:
   @functools.cached_property
   def frozen(self):
     """The task's frozen parameters of other models (or None), loaded once."""
-    return self.task.load_frozen()
+    return self.task.load_frozen(self.workdir)
 
   def init_params(self, rng):
     """Fresh network parameters for the task's example batch."""
@@ -141,7 +141,7 @@ def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
   if resolve:
     task.resolve_config()
   schedule = schedules.get_schedule(config.diffusion)
-  return Experiment(
+  exp = Experiment(
       config=config, workdir=workdir, task=task,
       model=models.get_model(config, **task.model_inputs()),
       schedule=schedule,
@@ -149,6 +149,8 @@ def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
                                            config.diffusion.prediction),
       optimizer=train_state.make_optimizer(config.train),
       mesh=parallel.make_mesh())
+  exp.frozen  # pylint: disable=pointless-statement  (loaded now, never inside a jit trace)
+  return exp
 
 
 def write_config(config, workdir: str, *, history: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""The modes that read a trained model: sample, eval, vocode, restore, export.
+"""The modes that read a trained model: sample, eval, vocode, restore, enhance,
+export.
 
 Each loads the model with `api.load` (a work directory's checkpoint or an
 exported model) and calls its methods, the same ones notebooks call.
@@ -55,6 +56,7 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None):
     batches = evaluation.reference_batches(exp, exp.config.train.eval_batches)
     results.update(evaluation.evaluate_samples(trained, batches))
     results['sampler'] = f'{exp.sampler.name}, {exp.sampler.num_evals} network calls'
+  results.update(exp.task.held_out_metrics(trained))
   if jax.process_index() == 0:
     os.makedirs(os.path.join(workdir, 'eval'), exist_ok=True)
     path = os.path.join(workdir, 'eval', f'step_{trained.step}.json')
@@ -64,11 +66,22 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None):
     flat = {'eval/loss': results['eval_loss']}
     for key, value in results.items():
       if isinstance(value, dict) and key != 'eval_terms':
-        flat.update({f'eval/{key}/{k}': v for k, v in value.items()})
+        flat.update(_flatten(value, f'eval/{key}'))
     writer.scalars(flat, trained.step or 0)
     writer.close()
     print(json.dumps(results, indent=2), flush=True)
   return results
+
+
+def _flatten(tree, prefix):
+  """Nested {name: number or dict} -> {'prefix/a/b': number}."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}/{key}'))
+    else:
+      flat[f'{prefix}/{key}'] = value
+  return flat
 
 
 def _read_vocoder_input(path, config):
@@ -151,6 +164,62 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   console.say(f'Wrote {len(paths)} restored files to {directory} ({settings.method}, '
               f'{restorer.num_evals} network passes a window)')
   return paths
+
+
+def _wav_files(inputs):
+  """--input values (files, or directories of .wav files) -> file paths."""
+  paths = []
+  for path in inputs:
+    if os.path.isdir(path):
+      found = sorted(os.path.join(path, f) for f in os.listdir(path)
+                     if f.lower().endswith('.wav'))
+      if not found:
+        raise UserError(f'--input={path} is a directory without .wav files.')
+      paths += found
+    else:
+      paths.append(path)
+  return paths
+
+
+def enhance(config, workdir: str, inputs: Sequence[str], *,
+            checkpoint_step: Optional[int] = None, name: Optional[str] = None):
+  """Enhances each noisy input (files or directories of wavs) into
+  workdir/samples/<name>/<input name>.wav at the input's rate and length,
+  with a .png of the noisy and enhanced spectrograms."""
+  if not inputs:
+    raise UserError('--mode=enhance needs --input=FILE.wav or --input=DIRECTORY '
+                    '(repeatable).')
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
+  if trained.task.name != 'enhance':
+    raise UserError(f'--mode=enhance needs an enhancer (config.task="enhance"); this model '
+                    f'is a {trained.task.name!r} model.')
+  paths, rate = _wav_files(inputs), trained.sample_rate
+  # Read and check every file before the first (slow) enhancement.
+  recordings = [(path, *audio_io.read_audio(path)) for path in paths]
+  directory = os.path.join(workdir, 'samples', name or f'enhanced_step_{trained.step}')
+  written = []
+  for i, (path, audio, file_rate) in enumerate(recordings):
+    if audio.shape[1] > 1:
+      console.say(f'{path}: {audio.shape[1]} channels, enhanced as their mean (mono).')
+    if file_rate != rate:
+      console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz and back.')
+    noisy = audio_io.resample(audio.mean(axis=1), file_rate, rate)
+    try:
+      enhanced = trained.enhance(noisy, seed=i)
+    except UserError as error:
+      raise UserError(f'{path}: {error}') from None
+    stem = os.path.splitext(os.path.basename(path))[0]
+    out = audio_io.resample(enhanced, rate, file_rate)[:audio.shape[0]]
+    out = np.pad(out, (0, audio.shape[0] - len(out)))
+    wav = os.path.join(directory, f'{stem}.wav')
+    audio_io.save_audio(wav, out, file_rate)
+    plotting.save_comparison_png(os.path.join(directory, f'{stem}.png'),
+                                 [(f'{stem}: noisy', noisy),
+                                  (f'enhanced ({trained.config.enhance.method})', enhanced)],
+                                 rate)
+    written.append(wav)
+  console.say(f'Wrote {len(written)} enhanced files to {directory}')
+  return written
 
 
 def export(config, workdir: str, output_dir: Optional[str] = None, *,

@@ -5,7 +5,8 @@
 
 metrics holds 'loss' (the weighted total), 'loss/diffusion', one
 'loss/<name>' per task term (unweighted) and 'loss/diffusion_unweighted'
-(the diffusion term without SNR weighting).
+(the diffusion term without SNR weighting); a task that does not use
+diffusion (a predictive baseline) has only its own terms.
 """
 
 import jax
@@ -31,10 +32,13 @@ def make_loss_fn(exp):
     cond_rng, diffusion_rng, dropout_rng, task_rng = jax.random.split(rng, 4)
     inputs = task.diffusion_inputs(batch, cond_rng, train=train, frozen=frozen)
     apply_fn = lambda x, t, c: exp.apply_fn(params, x, t, c, rng=dropout_rng, train=train)
-    loss, per_example = term(apply_fn, inputs.x0, inputs.cond, diffusion_rng,
-                             prior=inputs.prior, mask=inputs.mask)
-    metrics = {'loss/diffusion': loss, 'loss/diffusion_unweighted': jnp.mean(per_example)}
-    total = loss
+    if task.uses_diffusion():
+      loss, per_example = term(apply_fn, inputs.x0, inputs.cond, diffusion_rng,
+                               prior=inputs.prior, mask=inputs.mask)
+      metrics = {'loss/diffusion': loss, 'loss/diffusion_unweighted': jnp.mean(per_example)}
+      total = loss
+    else:  # a predictive baseline: the task's terms are the whole loss
+      metrics, total = {}, 0.0
     extra = task.extra_losses(apply_fn, batch, inputs, task_rng, train=train, frozen=frozen)
     for name, value in extra.items():
       if name not in weights:

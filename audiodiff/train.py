@@ -133,7 +133,7 @@ def _train(exp):
   config, workdir = exp.config, exp.workdir
   frozen = exp.frozen
   train_iter = iter(data.get_dataset(config, 'train', features=exp.task.features,
-                                     mesh=exp.mesh))
+                                     mesh=exp.mesh, transforms=exp.task.data_transforms('train')))
   state = exp.init_state()
   restored, restored_step = exp.checkpointer.restore_latest(state, train_iter)
   experiment.write_config(config, workdir, history=True)

@@ -1,7 +1,7 @@
 """audiodiff entry point.
 
   python experiments/main.py --config=experiments/configs/quickstart.py --workdir=DIR
-      [--mode=train|sample|eval|vocode|restore|export] [--config.train.num_steps=...]
+      [--mode=train|sample|eval|vocode|restore|enhance|export] [--config.train.num_steps=...]
 
 Inference modes also take an exported model or a trained run without
 --config: `--workdir=pretrained/notes --mode=sample` reads its config.json.
@@ -20,13 +20,15 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (experiments/configs/*.py).',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Work directory: checkpoints, samples, logs.')
-flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'eval', 'vocode', 'restore', 'export'],
+flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'eval', 'vocode', 'restore', 'enhance',
+                                   'export'],
                   'What to run.')
 flags.DEFINE_integer('num_samples', None, 'sample: how many (default config.sampler.num_samples).')
 flags.DEFINE_integer('checkpoint_step', None, 'Inference modes: checkpoint step (default latest).')
-flags.DEFINE_string('name', None, 'sample/vocode/restore: output folder name under workdir/samples/.')
+flags.DEFINE_string('name', None, 'sample/vocode/restore/enhance: output folder under workdir/samples/.')
 flags.DEFINE_multi_string('input', [], 'vocode: wav files or mel .npy files to resynthesise; '
-                          'restore: degraded wav files.')
+                          'restore: degraded wav files; enhance: noisy wav files or '
+                          'directories of them.')
 flags.DEFINE_multi_string('reference', [], 'restore: clean wav files (one per --input) to '
                           'measure against.')
 flags.DEFINE_string('output', None, 'export: output directory (default workdir/export).')
@@ -80,6 +82,9 @@ def run(config, workdir, mode):
   elif mode == 'restore':
     inference.restore(config, workdir, FLAGS.input, references=FLAGS.reference,
                       checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name)
+  elif mode == 'enhance':
+    inference.enhance(config, workdir, FLAGS.input, checkpoint_step=FLAGS.checkpoint_step,
+                      name=FLAGS.name)
   elif mode == 'vocode':
     inference.vocode(config, workdir, FLAGS.input, checkpoint_step=FLAGS.checkpoint_step,
                      name=FLAGS.name)

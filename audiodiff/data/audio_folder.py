@@ -9,6 +9,12 @@ Expected layout (any sample rate, mono or multichannel, wav/flac/ogg):
     voice/b.flac
     c.ogg                 files at the top level get the folder's own name
 
+Paired recordings for enhancement (the VoiceBank-DEMAND layout) have two
+sub-folders with the same file names:
+
+  folder/clean/p232_001.wav    the 'audio' feature (the target)
+  folder/noisy/p232_001.wav    the 'noisy' feature, same length
+
 Audio is mixed to mono and resampled to the configured rate once, at prepare
 time. About 5% of the files (at least one) form the 'test' split, chosen by a
 hash of the file's path so the choice survives adding other files.
@@ -93,6 +99,27 @@ def folder_config(folder, sample_rate, skip_bad_files=False):
       description=f'Audio files in {folder} at {sample_rate} Hz')
 
 
+PAIRED = ('clean', 'noisy')
+
+
+def is_paired(folder):
+  """Whether `folder` holds clean/ and noisy/ sub-folders (paired layout)."""
+  return all(os.path.isdir(os.path.join(folder, sub)) for sub in PAIRED)
+
+
+def paired_files(folder, files):
+  """The clean files (as 'clean/<name>') of a paired folder; every one needs
+  its noisy twin."""
+  clean = [f for f in files if f.startswith('clean/')]
+  noisy = {f[len('noisy/'):] for f in files if f.startswith('noisy/')}
+  missing = [f for f in clean if f[len('clean/'):] not in noisy]
+  if missing or not clean:
+    raise UserError(f'Paired audio folder {folder!r}: {len(missing)} of {len(clean)} clean '
+                    f'files have no noisy/ file of the same name (e.g. {missing[:1]}). '
+                    'Each clean/<name> needs noisy/<name>.')
+  return clean
+
+
 def label_of(rel_path, folder):
   """Class name: the top-level sub-folder, or the folder's name at top level."""
   parts = rel_path.split('/')
@@ -158,6 +185,15 @@ class AudioFolder(builder.AudioBuilder):
 
   def _features(self):
     folder = self.builder_config.folder
+    if is_paired(folder):
+      return {
+          'audio': builder.audio_feature(),
+          'noisy': builder.audio_feature(),
+          'label': tfds.features.ClassLabel(names=['clean']),
+          'id': tfds.features.Text(),
+          'path': tfds.features.Text(),
+          'text': tfds.features.Text(),
+      }
     names = sorted({label_of(f, folder) for f in scan_folder(folder)})
     return {
         'audio': builder.audio_feature(),
@@ -181,6 +217,8 @@ class AudioFolder(builder.AudioBuilder):
       if not files:
         raise UserError(f'Audio folder {cfg.folder!r} has no usable audio '
                          f'file (all were skipped as bad). {_LAYOUT_HINT}')
+    if is_paired(cfg.folder):
+      files = paired_files(cfg.folder, files)
     train, test = split_files(files)
     return {'train': self._generate_examples(train),
             'test': self._generate_examples(test)}
@@ -208,6 +246,9 @@ class AudioFolder(builder.AudioBuilder):
         logging.warning('Skipping bad audio file (skip_bad_files=True): %s', e)
         continue
       stem = os.path.splitext(os.path.basename(rel))[0]
+      if is_paired(cfg.folder):
+        yield rel, self._pair(rel, audio, stem, transcripts)
+        continue
       yield rel, {
           'audio': audio,
           'label': label_of(rel, cfg.folder),
@@ -218,6 +259,20 @@ class AudioFolder(builder.AudioBuilder):
     if num_skipped:
       logging.warning('Skipped %d of %d audio files in %s.', num_skipped,
                       len(files), cfg.folder)
+
+
+  def _pair(self, rel, clean, stem, transcripts):
+    """The example of clean/<name> with its noisy/<name>, cut to one length."""
+    cfg = self.builder_config
+    noisy_rel = 'noisy/' + rel[len('clean/'):]
+    noisy = audio_io.load_audio(os.path.join(cfg.folder, noisy_rel), cfg.sample_rate)
+    if abs(len(noisy) - len(clean)) > 0.01 * len(clean) + 1:
+      raise UserError(f'{cfg.folder}/{rel} and {noisy_rel} differ in length ({len(clean)} '
+                      f'and {len(noisy)} samples at {cfg.sample_rate} Hz): a pair must be '
+                      'the same recording.')
+    length = min(len(clean), len(noisy))
+    return {'audio': clean[:length], 'noisy': noisy[:length], 'label': 'clean',
+            'id': stem, 'path': rel, 'text': transcripts.get(stem, '')}
 
 
 def make_builder(config, data_dir):

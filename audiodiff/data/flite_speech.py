@@ -4,7 +4,8 @@ The scripts come from `sentences.split_sentences` (deterministic from a seed,
 train and test texts disjoint); each one is spoken by the `flite` command-line
 synthesiser with one of its built-in voices (default `slt`, US English,
 female; also `rms`, `awb`, `kal16`), a 16 kHz wav that is resampled to the
-configured rate. With several voices each speaks its own sentences. No network: only the `flite`
+configured rate; or by espeak-ng (`espeak_*` voices, ESPEAK_VOICES, each
+utterance at its own pitch and rate). With several voices each speaks its own sentences. No network: only the `flite`
 binary (Debian/Ubuntu: `apt-get install flite`) is needed, and only to prepare
 the dataset; reading a prepared one does not need it.
 
@@ -23,6 +24,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import zlib
 
 import tensorflow_datasets as tfds
 
@@ -34,7 +36,21 @@ from audiodiff.data import sentences
 VOICE = 'slt'
 # Every 16 kHz voice the Debian flite package builds in; a corpus speaks a
 # subset (config.data.voices) and labels each utterance with its index there.
-SPEAKERS = ('slt', 'rms', 'awb', 'kal16')
+FLITE_VOICES = ('slt', 'rms', 'awb', 'kal16')
+# espeak-ng voices (formant synthesis, a different sound from flite's): the
+# name -> the `espeak-ng -v` voice+variant. Each utterance gets its own pitch
+# and rate (a function of its text), so one voice covers a range of speakers.
+ESPEAK_VOICES = {
+    'espeak_us_f': 'en-us+f3',
+    'espeak_us_m': 'en-us+m3',
+    'espeak_gb_f': 'en-gb+f2',
+    'espeak_gb_m': 'en-gb+m1',
+    'espeak_scot_m': 'en-gb-scotland+m4',
+    'espeak_rp_f': 'en-gb-x-rp+f4',
+}
+SPEAKERS = FLITE_VOICES + tuple(ESPEAK_VOICES)
+ESPEAK_PITCH = (30, 70)   # espeak-ng -p, 0..99 (50 is the voice's own)
+ESPEAK_RATE = (140, 200)  # espeak-ng -s, words per minute
 # As in synthetic_notes: the corpus is part of the dataset's definition, so
 # config.seed changes model init and data order, not the sentences.
 DATA_SEED = 0
@@ -135,6 +151,48 @@ def render_utterance(text, sample_rate, path, flite='flite', voice=VOICE):
   return audio
 
 
+def find_espeak():
+  """Path of the espeak-ng binary; FliteError with the install line otherwise."""
+  path = shutil.which('espeak-ng')
+  if path is None:
+    raise FliteError('The `espeak-ng` speech synthesiser was not found (the espeak_* '
+                     'voices need it). Install it with `apt-get install espeak-ng`.')
+  return path
+
+
+def espeak_prosody(text):
+  """(pitch, rate) of an espeak-ng utterance: a function of its text."""
+  code = zlib.crc32(text.encode('utf-8'))
+  pitch = ESPEAK_PITCH[0] + code % (ESPEAK_PITCH[1] - ESPEAK_PITCH[0] + 1)
+  code //= ESPEAK_PITCH[1] - ESPEAK_PITCH[0] + 1
+  rate = ESPEAK_RATE[0] + code % (ESPEAK_RATE[1] - ESPEAK_RATE[0] + 1)
+  return pitch, rate
+
+
+def render_espeak_utterance(text, sample_rate, path, espeak, voice):
+  """Like render_utterance, with espeak-ng voice `voice` (a key of
+  ESPEAK_VOICES) at the text's own pitch and rate."""
+  pitch, rate = espeak_prosody(text)
+  command = [espeak, '-v', ESPEAK_VOICES[voice], '-p', str(pitch), '-s', str(rate),
+             '-w', os.fspath(path), text]
+  try:
+    result = subprocess.run(command, capture_output=True, text=True, check=False,
+                            timeout=_FLITE_TIMEOUT_S)
+  except subprocess.TimeoutExpired as e:
+    raise FliteError(f'espeak-ng took over {_FLITE_TIMEOUT_S} s on {text!r}.') from e
+  if result.returncode != 0:
+    raise FliteError(f'espeak-ng exited with status {result.returncode} on '
+                     f'{text!r}: {result.stderr.strip()}')
+  try:
+    audio = audio_io.load_audio(path, sample_rate)
+  except audio_io.AudioFileError as e:
+    raise FliteError(f'espeak-ng wrote an unusable wav for {text!r}: {e}') from e
+  finally:
+    if os.path.exists(path):
+      os.remove(path)
+  return audio
+
+
 def render(texts, sample_rate, num_workers=DEFAULT_NUM_WORKERS, voice=VOICE):
   """Speaks every text, `num_workers` flite processes at a time.
 
@@ -148,12 +206,15 @@ def render(texts, sample_rate, num_workers=DEFAULT_NUM_WORKERS, voice=VOICE):
     float32 [L_i] for i = 0..N-1, in order; scratch files live in a temporary
     directory that is removed when the generator finishes or is closed.
   """
-  flite = check_flite(voice)
+  if voice in ESPEAK_VOICES:
+    render_one, binary = render_espeak_utterance, find_espeak()
+  else:
+    render_one, binary = render_utterance, check_flite(voice)
   with tempfile.TemporaryDirectory(prefix='flite_speech_') as scratch, \
       concurrent.futures.ThreadPoolExecutor(max(1, num_workers)) as pool:
     futures = [
-        pool.submit(render_utterance, text, sample_rate,
-                    os.path.join(scratch, f'{i:06d}.wav'), flite, voice)
+        pool.submit(render_one, text, sample_rate,
+                    os.path.join(scratch, f'{i:06d}.wav'), binary, voice)
         for i, text in enumerate(texts)]
     try:
       for future in futures:
@@ -179,7 +240,7 @@ def check_voices(voices):
   unknown = [v for v in voices if v not in SPEAKERS]
   if not voices or unknown or len(set(voices)) != len(voices):
     raise ValueError(
-        f'config.data.voices must name distinct flite voices from {SPEAKERS}; '
+        f'config.data.voices must name distinct voices from {SPEAKERS}; '
         f'got {voices}.')
   return voices
 
@@ -251,9 +312,12 @@ class FliteSpeech(builder.AudioBuilder):
     cfg = self.builder_config
     # Fail before TFDS starts writing if flite or its voice is missing.
     for voice in cfg.voices:
-      flite = check_flite(voice)
+      if voice in ESPEAK_VOICES:
+        find_espeak()
+      else:
+        flite = check_flite(voice)
     # Another flite build may speak slightly differently: keep a record.
-    self.info.metadata['flite_version'] = flite_version(flite)
+    self.info.metadata['flite_version'] = flite_version(find_flite())
     count = len(cfg.voices)
     texts = sentences.split_sentences(cfg.num_train * count,
                                       cfg.num_test * count, cfg.seed)

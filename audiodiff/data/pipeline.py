@@ -147,6 +147,28 @@ def _source_sample_rate(config, builder):
   return int(getattr(feature, 'sample_rate', None) or config.audio.sample_rate)
 
 
+def load_utterances(config, split, count, *, stored=None):
+  """The first `count` whole examples of `split` as mono float32 [L_i]
+  arrays at config.audio.sample_rate (a babble pool, a test set).
+  stored: another stored audio feature to read instead of 'audio'."""
+  builder = get_builder(config)
+  _prepare(builder)
+  source = builder.as_data_source(split=split)
+  key = stored or _feature_keys(config)[0]
+  rate, target = _source_sample_rate(config, builder), config.audio.sample_rate
+  utterances = []
+  for index in range(min(int(count), len(source))):
+    audio = np.asarray(source[index][key], np.float32)
+    audio = audio.mean(axis=-1) if audio.ndim == 2 else audio
+    utterances.append(audio_io.resample(audio, rate, target).astype(np.float32))
+  return utterances
+
+
+def stores(config, feature):
+  """Whether the configured dataset stores `feature` (e.g. paired 'noisy')."""
+  return feature in get_builder(config).info.features
+
+
 def _is_audio(feature):
   """A numeric [L] or [L, C] tensor: stored audio (tfds Audio is one too)."""
   return (isinstance(feature, tfds.features.Tensor)
@@ -278,6 +300,15 @@ class Preprocess(grain.transforms.RandomMap):
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class _Select(grain.transforms.Map):
+  """Keeps exactly `features` (transforms may add bookkeeping ones)."""
+  features: tuple[str, ...]
+
+  def map(self, element):
+    return {feature: element[feature] for feature in self.features}
+
+
 def example_batch(config, features, batch_size: int = 1):
   """Zeros shaped like a batch of `features` ({name: [batch_size, ...]}),
   without touching the data: for model initialisation and shape checks."""
@@ -318,7 +349,7 @@ def per_process_batch_size(config, mesh=None):
 
 
 def get_dataset(config, split, *, features=('audio', 'label'), mesh=None,
-                shuffle=True, seed=None, num_epochs=None):
+                shuffle=True, seed=None, num_epochs=None, transforms=()):
   """A Grain dataset of per-process batches.
 
   Args:
@@ -333,6 +364,10 @@ def get_dataset(config, split, *, features=('audio', 'label'), mesh=None,
     shuffle: shuffle the examples (reshuffled every epoch).
     seed: pipeline seed, default config.seed.
     num_epochs: passes over the split; None repeats forever.
+    transforms: Grain RandomMaps run after preprocessing (a task's noise
+      mixing), each with a `produces` tuple of the features it adds; they
+      see the dataset's features plus 'audio', and like the crops are a
+      function of the seed and the element's index.
 
   Returns:
     grain.IterDataset of {feature: [B, ...]} for exactly `features`, e.g.
@@ -354,7 +389,11 @@ def get_dataset(config, split, *, features=('audio', 'label'), mesh=None,
     raise TypeError(f'features is a sequence of names, not the string '
                     f'{features!r}; e.g. features=({features!r},).')
   features = tuple(features)
-  _check_features(features, name, builder.info.features, audio_key)
+  produced = {name for transform in transforms for name in transform.produces}
+  read = tuple(f for f in features if f not in produced)
+  if 'audio' not in read and transforms:
+    read = ('audio',) + read
+  _check_features(read, name, builder.info.features, audio_key)
   if name.startswith(TFDS_PREFIX):
     # Catalog datasets: TFDS downloads and prepares them (network needed).
     source = tfds.data_source(name[len(TFDS_PREFIX):], split=split,
@@ -382,12 +421,16 @@ def get_dataset(config, split, *, features=('audio', 'label'), mesh=None,
     ds = ds.shuffle()
   ds = ds.repeat(num_epochs)
   ds = ds.random_map(Preprocess(
-      features=features, audio_key=audio_key, label_key=label_key,
+      features=read, audio_key=audio_key, label_key=label_key,
       segment_length=config.data.segment_length,
       normalize=config.data.normalize,
       source_rate=_source_sample_rate(config, builder),
       sample_rate=config.audio.sample_rate,
       max_text_length=config.data.max_text_length))
+  for transform in transforms:
+    ds = ds.random_map(transform)
+  if transforms:
+    ds = ds.map(_Select(features))
   # Batching before to_iter_dataset: batch i is then always the same examples,
   # however many threads or worker processes read ahead.
   ds = ds.batch(batch_size, drop_remainder=True)

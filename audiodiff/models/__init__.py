@@ -3,7 +3,8 @@
 Every model is called as `model.apply(variables, x, t, cond=None, train=False)`
 with x float [B, L] (U-Net also [B, L, C]), t float32 [B] step indices and
 cond a dict of the inputs the model was built to read ({'label': int32 [B]}
-when num_classes > 0, {'mel': [B, frames, n_mels]} when n_mels > 0); it
+when num_classes > 0, {'mel': [B, frames, n_mels]} when n_mels > 0,
+{'signal': [B, L, cond_channels]} when cond_channels > 0); it
 returns x's shape. `train=True` turns dropout on (rng stream 'dropout').
 Models know nothing of tasks: a task says which inputs to build
 (`Task.model_inputs`), the config says which architecture.
@@ -21,6 +22,7 @@ COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
 def _build_diffwave(model_config, shared, hop_length):
+  _no_signal_input(shared, 'diffwave')
   return DiffWave(residual_layers=model_config.residual_layers,
                   residual_channels=model_config.residual_channels,
                   dilation_cycle=model_config.dilation_cycle, hop_length=hop_length,
@@ -35,18 +37,27 @@ def _build_unet1d(model_config, shared, hop_length):
 
 def _build_mlp(model_config, shared, hop_length):
   del hop_length
+  _no_signal_input(shared, 'mlp')
   if shared.pop('n_mels'):
     raise UserError("config.model.name='mlp' takes no mel input; use 'diffwave' or "
                      "'unet1d' for this task.")
   return MLPDenoiser(hidden=model_config.mlp_hidden, **shared)
 
 
+def _no_signal_input(shared, name):
+  if shared.pop('cond_channels'):
+    raise UserError(f"config.model.name={name!r} takes no conditioning signal (this task's "
+                     "cond['signal']); use 'unet1d'.")
+
+
 _BUILDERS = {'diffwave': _build_diffwave, 'unet1d': _build_unet1d, 'mlp': _build_mlp}
 
 
-def get_model(config, *, num_classes: int = 0, n_mels: int = 0) -> nn.Module:
+def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
+              cond_channels: int = 0) -> nn.Module:
   """The denoiser named by config.model.name, reading a label (num_classes > 0,
-  plus the "no label" id) and/or a mel (n_mels > 0, at config.audio.hop_length)."""
+  plus the "no label" id), a mel (n_mels > 0, at config.audio.hop_length)
+  and/or a signal of cond_channels per step (cond_channels > 0)."""
   name = config.model.name
   if name not in _BUILDERS:
     raise UserError(f'Unknown config.model.name {name!r}; valid choices: '
@@ -57,7 +68,7 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0) -> nn.Module:
                      f'{", ".join(COMPUTE_DTYPES)}.')
   if not 0.0 <= config.model.dropout < 1.0:
     raise UserError(f'config.model.dropout={config.model.dropout} must lie in [0, 1).')
-  shared = dict(num_classes=num_classes, n_mels=n_mels,
+  shared = dict(num_classes=num_classes, n_mels=n_mels, cond_channels=cond_channels,
                 embedding_dim=config.model.embedding_dim, dropout=config.model.dropout,
                 dtype=COMPUTE_DTYPES[compute_dtype])
   return _BUILDERS[name](config.model, shared, config.audio.hop_length)

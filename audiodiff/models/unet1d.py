@@ -54,7 +54,9 @@ class UNet1D(nn.Module):
   Conditioning inputs are switched on by their sizes: num_classes > 0 reads
   cond['label'] (int [B]); n_mels > 0 reads cond['mel'] ([B, frames, n_mels]
   with frames * hop_length == L, repeated hop_length times and concatenated
-  to the input channels).
+  to the input channels); cond_channels > 0 reads cond['signal'] ([B, L,
+  cond_channels], e.g. a noisy recording's spectrogram, concatenated to the
+  input channels as is).
   L must be divisible by downsample**(len(channels) - 1).
   """
   channels: Sequence[int] = (32, 64, 128)
@@ -62,6 +64,7 @@ class UNet1D(nn.Module):
   downsample: int = 4
   num_classes: int = 0
   n_mels: int = 0
+  cond_channels: int = 0
   hop_length: int = 256
   embedding_dim: int = 128
   dropout: float = 0.0
@@ -98,6 +101,14 @@ class UNet1D(nn.Module):
         raise ValueError(f'mel has {mel.shape[1]} frames * hop_length {self.hop_length} '
                          f'!= L={length}.')
       h = jnp.concatenate([h, jnp.repeat(mel.astype(h.dtype), self.hop_length, axis=1)], -1)
+    if self.cond_channels:
+      signal = None if cond is None else cond.get('signal')
+      expected = (batch, length, self.cond_channels)
+      if signal is None or tuple(signal.shape) != expected:
+        raise ValueError(f"A UNet1D with cond_channels={self.cond_channels} needs "
+                         f"cond={{'signal': {list(expected)}}}, got "
+                         f'{None if signal is None else tuple(signal.shape)}.')
+      h = jnp.concatenate([h, signal.astype(h.dtype)], -1)
 
     h = nn.Conv(self.channels[0], (3,), dtype=self.dtype, name='input_conv')(
         h.astype(self.dtype))

@@ -100,15 +100,34 @@ class Task:
     (num_classes, n_mels)."""
     return {}
 
+  def uses_diffusion(self) -> bool:
+    """False for a predictive baseline: no diffusion loss term, and sampling
+    is one network call on request.prior.mean at t = 0."""
+    return True
+
   def loss_weights(self) -> Dict[str, float]:
     """Weight of each of `extra_losses`' terms (the diffusion term has 1)."""
     return {}
 
   # ---- training -------------------------------------------------------------
-  def load_frozen(self):
+  def load_frozen(self, workdir: str):
     """Parameters of other models the task uses frozen (a vocoder, an
-    encoder); None when it uses none. Passed to every method below."""
+    encoder, a predictor); None when it uses none. Passed to every method
+    below. Relative paths in the config resolve against workdir first."""
+    del workdir
     return None
+
+  def export_frozen(self, trained, directory: str):
+    """Copies the frozen models into an export at `directory`; returns the
+    config to write there (pointing at the copies). Default: nothing to copy."""
+    del directory
+    return trained.config
+
+  def data_transforms(self, split: str):
+    """Grain RandomMaps run on each preprocessed example (e.g. noise mixing),
+    each with a `produces` tuple naming the features it adds."""
+    del split
+    return ()
 
   def diffusion_inputs(self, batch, rng, *, train: bool, frozen=None) -> DiffusionInputs:
     """A batch -> the diffusion term's inputs (default: unconditional audio)."""
@@ -146,5 +165,11 @@ class Task:
   def sample_metrics(self, audio, request: SampleRequest) -> Dict[str, Any]:
     """Objective metrics of decoded samples against request.reference."""
     del audio, request
+    return {}
+
+  def held_out_metrics(self, trained) -> Dict[str, Any]:
+    """The task's own benchmark for --mode=eval (e.g. enhancement of a fixed
+    held-out set against baselines); {} when it has none."""
+    del trained
     return {}
 

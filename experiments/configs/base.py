@@ -48,6 +48,29 @@ def get_config() -> ml_collections.ConfigDict:
       batch_windows=4,      # windows per network batch (bounds memory)
   ))
 
+  # config.task='enhance': noisy speech -> clean speech (README, "Speech
+  # enhancement"), in the compressed complex STFT (SGMSE+).
+  config.enhance = ml_collections.ConfigDict(dict(
+      method='storm',         # 'storm', 'sgmse' or 'predictive'
+      predictor='',           # storm: a trained 'predictive' run or export
+      prior_scale=0.5,        # s: the diffusion's noise std at the last step
+      n_fft=512,
+      hop_length=128,
+      compression_exponent=0.5,
+      compression_scale=0.15,
+      input_rms=0.05,         # the noisy input is scaled to this RMS first
+      noise_types=('white', 'pink', 'brown', 'hum', 'babble', 'music', 'reverb',
+                   'bandlimit'),
+      snr_db=(-5.0, 20.0),    # training mixtures, uniform
+      babble_utterances=48,   # utterances of the split that make babble
+      test_voices=('rms',),   # held out of training, for --mode=eval
+      test_utterances=4,      # per held-out voice
+      test_snr_db=(0.0, 5.0, 10.0),
+      window_frames=256,      # --mode=enhance: frames per window of long files
+      overlap_frames=32,
+      batch_windows=4,
+  ))
+
   # Audio front end: every sample-rate / STFT / mel parameter lives here.
   config.audio = ml_collections.ConfigDict(dict(
       sample_rate=22050,

@@ -1,0 +1,1 @@
+"""Speech enhancement: noisy speech in, clean speech out."""

@@ -1,0 +1,345 @@
+"""Speech enhancement: noisy speech in, clean speech out (SGMSE+, StoRM).
+
+Everything runs in the compressed complex STFT (`enhancement.representation`):
+a clip becomes x [frames, 2 * bins], and the network (a U-Net over frames)
+reads the noisy recording's y beside it as cond['signal']. config.enhance
+.method picks the model:
+
+  'sgmse'       diffusion that drifts from the clean x_0 to the noisy y
+                (`sde.py`: x_T ~ N(y, s^2)), sampled back from y;
+  'storm'       a frozen predictive model's estimate e first, then the same
+                diffusion drifting to e (x_T ~ N(e, s^2)), conditioned on
+                [y, e]: the predictor removes most noise, the diffusion
+                repairs what it smeared (config.enhance.predictor);
+  'predictive'  one network call y -> x, trained with a squared error: the
+                non-diffusion baseline, and StoRM's first stage.
+
+Clips are scaled so the noisy input has RMS config.enhance.input_rms (the
+clean target with the same gain), and scaled back after. Training pairs come
+from a paired dataset (audio_folder with clean/ and noisy/) or are mixed on
+the fly from clean speech (`data.noise.MixNoise`). `trained.enhance(audio)`
+takes any length in overlapping windows; `--mode=eval` scores a fixed
+held-out set (voices config.enhance.test_voices never trained on, every noise
+type at each of config.enhance.test_snr_db) against the noisy input, the
+Wiener filter and (storm) the predictor alone.
+"""
+
+import copy
+import functools
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import data, metrics, sde, tasks
+from audiodiff.data import noise
+from audiodiff.enhancement import classical, representation
+from audiodiff.errors import UserError
+from audiodiff.tasks import base
+from audiodiff.tasks.vocoder import chunk_starts, cross_fade
+
+METHODS = ('storm', 'sgmse', 'predictive')
+# Seed of the held-out mixtures: fixed, so every evaluation scores the same set.
+TEST_SEED = 2024
+_EPS = 1e-8
+
+
+def quality(clean, estimate, sample_rate):
+  """The enhancement metrics of one estimate [L] of clean [L]."""
+  return {'pesq_wb': metrics.pesq_score(clean, estimate, sample_rate, 'wb'),
+          'estoi': metrics.stoi_score(clean, estimate, sample_rate, extended=True),
+          'si_sdr': metrics.si_sdr(clean, estimate)}
+
+
+class Enhance(base.Task):
+  name = 'enhance'
+  features = ('audio', 'noisy')
+  api_methods = ('enhance',)
+
+  # ---- configuration --------------------------------------------------------
+  @functools.cached_property
+  def stft(self) -> representation.StftFeatures:
+    return representation.from_config(self.settings)
+
+  @property
+  def method(self) -> str:
+    return self.settings.method
+
+  def check_config(self):
+    super().check_config()
+    settings, config = self.settings, self.config
+    if settings.method not in METHODS:
+      raise UserError(f'Unknown config.enhance.method={settings.method!r}; choose one of '
+                      f'{METHODS}.')
+    if settings.method == 'storm' and not settings.predictor:
+      raise UserError("config.enhance.method='storm' refines a predictive model's estimate: "
+                      'set --config.enhance.predictor=DIR to a trained run (or export) '
+                      "of config.enhance.method='predictive'.")
+    unknown = [t for t in settings.noise_types if t not in noise.NOISE_TYPES]
+    if unknown or not settings.noise_types:
+      raise UserError(f'config.enhance.noise_types={tuple(settings.noise_types)}: choose '
+                      f'from {noise.NOISE_TYPES}.')
+    low, high = settings.snr_db
+    if not low <= high:
+      raise UserError(f'config.enhance.snr_db=({low}, {high}) needs low <= high.')
+    if config.data.segment_length % settings.hop_length:
+      raise UserError(f'config.data.segment_length={config.data.segment_length} must be '
+                      f'a multiple of config.enhance.hop_length={settings.hop_length}.')
+    if not 0 <= settings.overlap_frames < settings.window_frames // 2:
+      raise UserError(f'config.enhance needs 0 <= overlap_frames < window_frames / 2; got '
+                      f'{settings.overlap_frames} and {settings.window_frames}.')
+    if not settings.prior_scale > 0 or not settings.input_rms > 0:
+      raise UserError('config.enhance.prior_scale and input_rms must be > 0.')
+    held = set(settings.test_voices) & set(config.data.get('voices', ()))
+    if config.data.name == 'flite_speech' and held:
+      raise UserError(f'config.enhance.test_voices {sorted(held)} are also training voices '
+                      '(config.data.voices): the held-out set must be held out.')
+
+  def model_inputs(self):
+    copies = 2 if self.method == 'storm' else 1  # storm also reads the estimate
+    return {'cond_channels': copies * self.stft.channels}
+
+  def uses_diffusion(self):
+    return self.method != 'predictive'
+
+  def loss_weights(self):
+    return {'predictive': 1.0} if self.method == 'predictive' else {}
+
+  # ---- the frozen predictor (storm) -----------------------------------------
+  def _predictor_path(self, workdir):
+    path = os.path.expanduser(self.settings.predictor)
+    inside = os.path.join(workdir, path)
+    return inside if not os.path.isabs(path) and os.path.exists(inside) else path
+
+  def load_frozen(self, workdir):
+    if self.method != 'storm':
+      return None
+    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
+    path = self._predictor_path(workdir)
+    if not os.path.exists(os.path.join(path, 'config.json')):
+      raise UserError(f'config.enhance.predictor={self.settings.predictor!r}: no trained '
+                      f'model at {path} (expected config.json there). Train one with '
+                      "--config.enhance.method=predictive first.")
+    predictor = api.load(path)
+    theirs = predictor.config
+    if (theirs.task != 'enhance' or theirs.enhance.method != 'predictive'
+        or representation.from_config(theirs.enhance) != self.stft
+        or theirs.audio.sample_rate != self.config.audio.sample_rate
+        or theirs.enhance.input_rms != self.settings.input_rms):
+      raise UserError(f'{path} is not a predictive enhancer with this config\'s STFT, input '
+                      'level and sample rate; train the predictor with the same '
+                      'config.enhance and config.audio.sample_rate.')
+    self.predictor = predictor
+    return {'predictor': predictor.params}
+
+  def export_frozen(self, trained, directory):
+    if self.method != 'storm':
+      return trained.config
+    from audiodiff import api  # pylint: disable=g-import-not-at-top
+    api.export(self.predictor, os.path.join(directory, 'predictor'))
+    config = copy.deepcopy(trained.config)
+    config.enhance.predictor = 'predictor'
+    return config
+
+  def predict(self, frozen, noisy_features):
+    """The predictor's estimate [B, frames, C] of the clean features."""
+    return self.predictor.exp.apply_fn(frozen['predictor'], noisy_features,
+                                       jnp.zeros(noisy_features.shape[:1]),
+                                       {'signal': noisy_features})
+
+  # ---- data -----------------------------------------------------------------
+  def data_transforms(self, split):
+    if data.stores(self.config, 'noisy'):
+      return ()  # paired recordings (clean/ and noisy/)
+    settings = self.settings
+    pool = ()
+    if 'babble' in settings.noise_types:
+      pool = tuple(data.load_utterances(self.config, split, settings.babble_utterances))
+    return (noise.MixNoise(noise_types=tuple(settings.noise_types),
+                           snr_range=tuple(float(v) for v in settings.snr_db),
+                           sample_rate=self.config.audio.sample_rate, pool=pool),)
+
+  def gains(self, noisy):
+    """[B, L] -> [B, 1]: the gains that bring each noisy clip to input_rms."""
+    rms = jnp.sqrt(jnp.mean(jnp.square(noisy), axis=-1, keepdims=True))
+    return self.settings.input_rms / jnp.maximum(rms, _EPS)
+
+  def conditioning(self, noisy_features, frozen):
+    """features of the (scaled) noisy clips -> (cond, prior)."""
+    scale = self.settings.prior_scale
+    if self.method == 'storm':
+      estimate = self.predict(frozen, noisy_features)
+      signal = jnp.concatenate([noisy_features, estimate], axis=-1)
+      return {'signal': signal}, sde.prior(estimate, scale)
+    return {'signal': noisy_features}, sde.prior(noisy_features, scale)
+
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None):
+    del rng, train
+    clean, noisy = jnp.asarray(batch['audio']), jnp.asarray(batch['noisy'])
+    gain = self.gains(noisy)
+    cond, prior = self.conditioning(self.stft.to_features(noisy * gain), frozen)
+    return base.DiffusionInputs(x0=self.stft.to_features(clean * gain), cond=cond,
+                                prior=prior)
+
+  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None):
+    del batch, rng, train, frozen
+    if self.method != 'predictive':
+      return {}
+    estimate = apply_fn(inputs.prior.mean, jnp.zeros(inputs.x0.shape[:1]), inputs.cond)
+    return {'predictive': jnp.mean(jnp.square(estimate - inputs.x0))}
+
+  def example_batch(self, batch_size=1):
+    return data.example_batch(self.config, ('audio', 'noisy'), batch_size)
+
+  # ---- sampling -------------------------------------------------------------
+  def needs_reference(self):
+    return True
+
+  def request(self, noisy, names, frozen, reference=None):
+    """Scaled noisy clips [N, L] (L a multiple of hop_length) -> the request."""
+    features = self.stft.to_features(jnp.asarray(noisy, jnp.float32))
+    cond, prior = self.conditioning(features, frozen)
+    return base.SampleRequest(shape=tuple(features.shape), names=list(names), cond=cond,
+                              prior=prior, reference=reference)
+
+  def sample_request(self, num_samples, reference_batch=None):
+    """Enhancement of the first num_samples clips of reference_batch."""
+    if reference_batch is None:
+      raise UserError('The enhancer samples from noisy clips: pass a batch.')
+    clean = np.asarray(reference_batch['audio'][:num_samples])
+    noisy = np.asarray(reference_batch['noisy'][:num_samples])
+    gain = np.asarray(self.gains(jnp.asarray(noisy)))
+    return self.request(noisy * gain, [f'enhanced_{i:03d}' for i in range(len(noisy))],
+                        self._frozen, reference=np.stack([clean * gain, noisy * gain]))
+
+  def decode(self, x, frozen=None):
+    del frozen
+    return self.stft.to_audio(x)
+
+  def sample_metrics(self, audio, request):
+    """Enhanced clips against the clean ones, beside the noisy input and the
+    Wiener filter (request.reference holds [clean, noisy])."""
+    rate = self.config.audio.sample_rate
+    clean, noisy = request.reference
+    rows = {self.method: [], 'noisy': [], 'wiener': []}
+    for ref, est, deg in zip(clean, np.asarray(audio), noisy):
+      rows[self.method].append(quality(ref, est, rate))
+      rows['noisy'].append(quality(ref, deg, rate))
+      rows['wiener'].append(quality(ref, classical.wiener_filter(deg, rate), rate))
+    return rows
+
+  @property
+  def _frozen(self):
+    """The predictor's parameters once load_frozen ran (storm), else None."""
+    predictor = getattr(self, 'predictor', None)
+    return None if predictor is None else {'predictor': predictor.params}
+
+  # ---- any length -----------------------------------------------------------
+  def enhance(self, trained, audio, seed: int = 0):
+    """Noisy speech [L] at trained.sample_rate -> enhanced speech [L].
+
+    Overlapping windows of config.enhance.window_frames frames, cross-faded
+    over overlap_frames and run batch_windows at a time: memory is bounded
+    by one batch of windows, whatever the length.
+    """
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim != 1:
+      raise UserError(f'enhance takes mono audio [L]; got shape {audio.shape}.')
+    if not np.all(np.isfinite(audio)):
+      raise UserError('The input holds NaN or inf samples; nothing was enhanced.')
+    rms = float(np.sqrt(np.mean(np.square(audio.astype(np.float64))))) if len(audio) else 0.0
+    if rms < 1e-6:
+      raise UserError(f'The input is silent (RMS {rms:.1e}); there is no speech to enhance.')
+    settings, hop = self.settings, self.stft.hop_length
+    gain = settings.input_rms / rms
+    window = settings.window_frames
+    num_frames = max(self.stft.pad_length(len(audio)) // hop, window)
+    padded = np.zeros(num_frames * hop, np.float32)
+    padded[:len(audio)] = audio * gain
+    starts = chunk_starts(num_frames, window, settings.overlap_frames)
+    pieces = []
+    for first in range(0, len(starts), settings.batch_windows):
+      group = starts[first:first + settings.batch_windows]
+      clips = np.stack([padded[s * hop:(s + window) * hop] for s in group])
+      request = self.request(clips, [''] * len(group), trained.frozen)
+      pieces.extend(trained.run(request, jax.random.fold_in(jax.random.PRNGKey(seed), first)))
+    out = cross_fade(pieces, starts, num_frames, hop, settings.overlap_frames)
+    return (out[:len(audio)] / gain).astype(np.float32)
+
+  # ---- the held-out benchmark -----------------------------------------------
+  def test_set(self):
+    """The held-out mixtures. From clean speech: config.enhance
+    .test_utterances test sentences of each held-out voice x every noise
+    type x every test SNR, babble from the held-out voices' training
+    sentences (talkers never trained on), the other noises from a seed
+    training never used. From a paired dataset: its test split as recorded."""
+    settings = self.settings
+    if data.stores(self.config, 'noisy'):
+      clean = data.load_utterances(self.config, 'test', settings.test_utterances)
+      noisy = data.load_utterances(self.config, 'test', settings.test_utterances,
+                                   stored='noisy')
+      return [dict(clean=c, noisy=n, noise_type='recorded', snr_db=float('nan'), index=i)
+              for i, (c, n) in enumerate(zip(clean, noisy))]
+    clean, pool = [], []
+    # Other clean datasets have no voices to hold out: their test split.
+    voices = settings.test_voices if self.config.data.name == 'flite_speech' else ('',)
+    for voice in voices:
+      config = copy.deepcopy(self.config)
+      if voice:
+        config.data.voices = (voice,)
+      clean += data.load_utterances(config, 'test', settings.test_utterances)
+      if 'babble' in settings.noise_types:
+        pool += data.load_utterances(config, 'train',
+                                     -(-settings.babble_utterances // len(voices)))
+    return noise.held_out_mixtures(clean, tuple(settings.noise_types),
+                               tuple(float(v) for v in settings.test_snr_db),
+                               self.config.audio.sample_rate, TEST_SEED, pool)
+
+  def held_out_metrics(self, trained):
+    """PESQ-WB, ESTOI and SI-SDR of each system on `test_set`, overall, per
+    SNR and per noise type, with the enhancer's cost."""
+    rate = self.config.audio.sample_rate
+    systems = {'noisy': lambda x: x,
+               'wiener': lambda x: classical.wiener_filter(x, rate),
+               self.method: lambda x: self.enhance(trained, x)}
+    if self.method == 'storm':
+      systems['predictive'] = self.predictor.enhance
+    scores = {name: [] for name in systems}
+    seconds, audio_seconds = 0.0, 0.0
+    for mixture in self.test_set():
+      for name, system in systems.items():
+        start = time.perf_counter()
+        estimate = system(mixture['noisy'])
+        if name == self.method:
+          seconds += time.perf_counter() - start
+          audio_seconds += len(mixture['noisy']) / rate
+        row = quality(mixture['clean'], estimate, rate)
+        row.update(noise_type=mixture['noise_type'], snr_db=mixture['snr_db'])
+        scores[name].append(row)
+    return {'held_out': summarize(scores),
+            'held_out_cost': {
+                'network_calls_per_window': (trained.exp.sampler.num_evals
+                                             if self.uses_diffusion() else 1),
+                'seconds_per_audio_second': seconds / max(audio_seconds, _EPS),
+                'num_mixtures': len(scores['noisy'])}}
+
+
+def summarize(scores):
+  """{system: [row with metrics, noise_type, snr_db]} -> {system: {'all': ...,
+  'snr_<v>': ..., '<noise type>': ...}}, each the metrics' means."""
+  summary = {}
+  for system, rows in scores.items():
+    groups = {'all': rows}
+    for row in rows:
+      groups.setdefault(f'snr_{row["snr_db"]:g}', []).append(row)
+      groups.setdefault(row['noise_type'], []).append(row)
+    summary[system] = {
+        group: metrics.average([{k: r[k] for k in ('pesq_wb', 'estoi', 'si_sdr')}
+                                for r in members])
+        for group, members in groups.items()}
+  return summary
+
+
+tasks.register('enhance', Enhance)

@@ -1,0 +1,23 @@
+"""Speech enhancement on a 2-core CPU: StoRM (predict, then refine by
+diffusion), the model shipped in pretrained/enhance_cpu.
+
+The predictor is a trained run of enhance_predictive_cpu.py (about 40
+minutes); by default the one shipped in pretrained/enhance_cpu/predictor,
+so this config trains only the diffusion refiner: a U-Net of the same size
+that reads [noisy, estimate] and walks from N(estimate, 0.5^2) to the clean
+spectrogram. Point it at your own predictor with
+--config.enhance.predictor=DIR. Same voices, noises and held-out set.
+"""
+
+from experiments.configs import enhance_predictive_cpu
+
+
+def get_config():
+  config = enhance_predictive_cpu.get_config()
+  config.enhance.method = 'storm'
+  config.enhance.predictor = 'pretrained/enhance_cpu/predictor'
+  config.enhance.prior_scale = 0.5
+  config.diffusion.prediction = 'x0'
+  config.sampler.name = 'dpm_solver'
+  config.sampler.num_steps = 8
+  return config
