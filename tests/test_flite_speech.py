@@ -230,3 +230,24 @@ def test_several_voices_speak_their_own_sentences(tmp_path):
 def test_unknown_voice_is_a_clear_error():
   with pytest.raises(ValueError, match='config.data.voices'):
     flite_speech.speech_config(16000, 2, 1, SEED, voices=('nobody',))
+
+
+# ----------------------------------------------------------------------------
+# espeak-ng voices.
+
+
+def test_espeak_voices_vary_prosody_by_text_and_render(tmp_path):
+  if shutil.which('espeak-ng') is None:
+    pytest.skip('espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)')
+  texts = sentences.sentences(12, seed=0)
+  prosody = [flite_speech.espeak_prosody(t) for t in texts]
+  assert prosody == [flite_speech.espeak_prosody(t) for t in texts]  # a function of the text
+  assert len(set(prosody)) > 6
+  for pitch, rate in prosody:
+    assert flite_speech.ESPEAK_PITCH[0] <= pitch <= flite_speech.ESPEAK_PITCH[1]
+    assert flite_speech.ESPEAK_RATE[0] <= rate <= flite_speech.ESPEAK_RATE[1]
+  audio = list(flite_speech.render(texts[:2], 16000, voice='espeak_gb_f'))
+  assert len(audio) == 2 and all(0.5 * 16000 < len(a) < 8 * 16000 for a in audio)
+  assert all(np.sqrt(np.mean(a**2)) > 0.01 for a in audio)
+  with pytest.raises(ValueError, match='espeak_us_f'):
+    flite_speech.check_voices(('espeak_nope',))
