@@ -10,8 +10,8 @@ import pytest
 
 from audiodiff import models, samplers, schedules, tasks
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          'experiments', 'configs')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(ROOT, 'experiments', 'configs')
 NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(CONFIG_DIR, '*.py'))
                if not p.endswith('__init__.py'))
 
@@ -25,8 +25,10 @@ def test_config_builds(name):
   model = models.get_model(config, **task.model_inputs())
   schedule = schedules.get_schedule(config.diffusion)
   samplers.sampler_from_config(config.sampler, schedule, config.diffusion.prediction)
-  inputs = jax.eval_shape(lambda b: task.diffusion_inputs(b, jax.random.PRNGKey(0), train=False),
-                          task.example_batch())
+  frozen = task.load_frozen(ROOT)  # e.g. enhance_cpu's shipped predictor
+  inputs = jax.eval_shape(
+      lambda b: task.diffusion_inputs(b, jax.random.PRNGKey(0), train=False, frozen=frozen),
+      task.example_batch())
   variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), inputs.x0,
                              jax.ShapeDtypeStruct((1,), jnp.float32), inputs.cond)
   assert jax.tree.leaves(variables)

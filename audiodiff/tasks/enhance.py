@@ -333,7 +333,8 @@ def summarize(scores):
   for system, rows in scores.items():
     groups = {'all': rows}
     for row in rows:
-      groups.setdefault(f'snr_{row["snr_db"]:g}', []).append(row)
+      if not np.isnan(row['snr_db']):  # recorded pairs have no set SNR
+        groups.setdefault(f'snr_{row["snr_db"]:g}', []).append(row)
       groups.setdefault(row['noise_type'], []).append(row)
     summary[system] = {
         group: metrics.average([{k: r[k] for k in ('pesq_wb', 'estoi', 'si_sdr')}

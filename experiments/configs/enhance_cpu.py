@@ -4,7 +4,7 @@ diffusion), the model shipped in pretrained/enhance_cpu.
 The predictor is a trained run of enhance_predictive_cpu.py (about 40
 minutes); by default the one shipped in pretrained/enhance_cpu/predictor,
 so this config trains only the diffusion refiner: a U-Net of the same size
-that reads [noisy, estimate] and walks from N(estimate, 0.5^2) to the clean
+that reads [noisy, estimate] and walks from N(estimate, 0.15^2) to the clean
 spectrogram. Point it at your own predictor with
 --config.enhance.predictor=DIR. Same voices, noises and held-out set.
 """
@@ -16,7 +16,7 @@ def get_config():
   config = enhance_predictive_cpu.get_config()
   config.enhance.method = 'storm'
   config.enhance.predictor = 'pretrained/enhance_cpu/predictor'
-  config.enhance.prior_scale = 0.5
+  config.enhance.prior_scale = 0.15  # about 7x the predictor's error
   config.diffusion.prediction = 'x0'
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 8

@@ -5,13 +5,14 @@ Put the corpus in the paired layout that audio_folder reads:
   VB/clean/p226_001.wav ...   (clean_trainset_28spk_wav, resampled or not)
   VB/noisy/p226_001.wav ...   (noisy_trainset_28spk_wav)
 
-then train the predictor and the StoRM refiner (README, "Speech
-enhancement"):
+then train the predictor (this config as is) and the StoRM refiner on it
+(README, "Speech enhancement"):
 
   python experiments/main.py --config=experiments/configs/enhance_voicebank.py \
-      --config.data.folder=VB --config.enhance.method=predictive --workdir=runs/vb_pred
+      --config.data.folder=VB --workdir=runs/vb_pred
   python experiments/main.py --config=experiments/configs/enhance_voicebank.py \
-      --config.data.folder=VB --config.enhance.predictor=runs/vb_pred --workdir=runs/vb
+      --config.data.folder=VB --config.enhance.method=storm \
+      --config.enhance.predictor=runs/vb_pred --workdir=runs/vb
 
 Audio is resampled from 48 kHz at prepare time; 5% of the files (by path
 hash) form the test split that --mode=eval scores. Sizes follow the CPU
@@ -26,6 +27,7 @@ def get_config():
   config.data.name = 'audio_folder'
   config.data.folder = ''
   config.data.voices = ()
+  config.enhance.method = 'predictive'
   config.enhance.predictor = ''
   config.enhance.test_utterances = 40  # pairs of the test split
   config.data.segment_length = 256 * 128  # 2.05 s
