@@ -5,8 +5,9 @@ train and test texts disjoint); each one is spoken by the `flite` command-line
 synthesiser with one of its built-in voices (default `slt`, US English,
 female; also `rms`, `awb`, `kal16`), a 16 kHz wav that is resampled to the
 configured rate; or by espeak-ng (`espeak_*` voices, ESPEAK_VOICES, each
-utterance at its own pitch and rate). With several voices each speaks its own sentences. No network: only the `flite`
-binary (Debian/Ubuntu: `apt-get install flite`) is needed, and only to prepare
+utterance at its own pitch and rate). With several voices each speaks its
+own sentences. No network: only the `flite` binary (Debian/Ubuntu: `apt-get
+install flite`; `espeak-ng` for its voices) is needed, and only to prepare
 the dataset; reading a prepared one does not need it.
 
 Each example: {'audio': float32 [L], 'text': the transcript, 'id':
@@ -131,20 +132,26 @@ def render_utterance(text, sample_rate, path, flite='flite', voice=VOICE):
     FliteError: flite failed or wrote an unusable file.
   """
   command = [flite, '-voice', voice, '-t', text, '-o', os.fspath(path)]
+  return _synthesize(command, 'flite', text, sample_rate, path)
+
+
+def _synthesize(command, program, text, sample_rate, path):
+  """Runs a synthesiser `command` that writes the wav `path`; returns it as
+  float32 [L] at sample_rate and removes the file."""
   try:
     result = subprocess.run(command, capture_output=True, text=True,
                             check=False, timeout=_FLITE_TIMEOUT_S)
   except subprocess.TimeoutExpired as e:
     raise FliteError(
-        f'flite took over {_FLITE_TIMEOUT_S} s on {text!r}.') from e
+        f'{program} took over {_FLITE_TIMEOUT_S} s on {text!r}.') from e
   if result.returncode != 0:
-    raise FliteError(f'flite exited with status {result.returncode} on '
+    raise FliteError(f'{program} exited with status {result.returncode} on '
                      f'{text!r}: {result.stderr.strip()}')
   try:
     # load_audio validates (empty / NaN / unreadable) and resamples.
     audio = audio_io.load_audio(path, sample_rate)
   except audio_io.AudioFileError as e:
-    raise FliteError(f'flite wrote an unusable wav for {text!r}: {e}') from e
+    raise FliteError(f'{program} wrote an unusable wav for {text!r}: {e}') from e
   finally:
     if os.path.exists(path):
       os.remove(path)
@@ -175,22 +182,7 @@ def render_espeak_utterance(text, sample_rate, path, espeak, voice):
   pitch, rate = espeak_prosody(text)
   command = [espeak, '-v', ESPEAK_VOICES[voice], '-p', str(pitch), '-s', str(rate),
              '-w', os.fspath(path), text]
-  try:
-    result = subprocess.run(command, capture_output=True, text=True, check=False,
-                            timeout=_FLITE_TIMEOUT_S)
-  except subprocess.TimeoutExpired as e:
-    raise FliteError(f'espeak-ng took over {_FLITE_TIMEOUT_S} s on {text!r}.') from e
-  if result.returncode != 0:
-    raise FliteError(f'espeak-ng exited with status {result.returncode} on '
-                     f'{text!r}: {result.stderr.strip()}')
-  try:
-    audio = audio_io.load_audio(path, sample_rate)
-  except audio_io.AudioFileError as e:
-    raise FliteError(f'espeak-ng wrote an unusable wav for {text!r}: {e}') from e
-  finally:
-    if os.path.exists(path):
-      os.remove(path)
-  return audio
+  return _synthesize(command, 'espeak-ng', text, sample_rate, path)
 
 
 def render(texts, sample_rate, num_workers=DEFAULT_NUM_WORKERS, voice=VOICE):
@@ -315,9 +307,10 @@ class FliteSpeech(builder.AudioBuilder):
       if voice in ESPEAK_VOICES:
         find_espeak()
       else:
-        flite = check_flite(voice)
+        check_flite(voice)
     # Another flite build may speak slightly differently: keep a record.
-    self.info.metadata['flite_version'] = flite_version(find_flite())
+    self.info.metadata['flite_version'] = (flite_version(find_flite())
+                                           if shutil.which('flite') else 'not installed')
     count = len(cfg.voices)
     texts = sentences.split_sentences(cfg.num_train * count,
                                       cfg.num_test * count, cfg.seed)
