@@ -25,11 +25,11 @@ def make_generate_fn(exp, hooks=None):
 
   @functools.partial(jax.jit, static_argnames='shape')
   def generate(params, rng, cond, uncond, prior, *, shape):
+    fn = lambda x, t, c: exp.apply_fn(params, x, t, c)
     if not exp.task.uses_diffusion():
       # A predictive baseline: one call on the prior's mean (the measurement).
-      del rng, uncond
-      return exp.apply_fn(params, prior.mean, jax.numpy.zeros(shape[:1]), cond)
-    fn = lambda x, t, c: exp.apply_fn(params, x, t, c)
+      del rng, uncond, shape
+      return exp.task.predict(fn, prior.mean, cond)
     return exp.sampler(fn, rng, shape, cond, uncond, prior, hooks,
                        prepare=lambda c: exp.condition(params, c))
 

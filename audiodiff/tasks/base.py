@@ -102,8 +102,13 @@ class Task:
 
   def uses_diffusion(self) -> bool:
     """False for a predictive baseline: no diffusion loss term, and sampling
-    is one network call on request.prior.mean at t = 0."""
+    is `predict` on request.prior.mean (the measurement)."""
     return True
+
+  def predict(self, apply_fn, measurement, cond):
+    """A predictive baseline's output for `measurement` [B, ...]: one
+    network call at t = 0 (a task may post-process it, e.g. as a mask)."""
+    return apply_fn(measurement, jax.numpy.zeros(measurement.shape[:1]), cond)
 
   def loss_weights(self) -> Dict[str, float]:
     """Weight of each of `extra_losses`' terms (the diffusion term has 1)."""

@@ -11,8 +11,9 @@ reads the noisy recording's y beside it as cond['signal']. config.enhance
                 diffusion drifting to e (x_T ~ N(e, s^2)), conditioned on
                 [y, e]: the predictor removes most noise, the diffusion
                 repairs what it smeared (config.enhance.predictor);
-  'predictive'  one network call y -> x, trained with a squared error: the
-                non-diffusion baseline, and StoRM's first stage.
+  'predictive'  one network call: a complex ratio mask applied to y,
+                trained with a squared error; the non-diffusion baseline,
+                and StoRM's first stage.
 
 Clips are scaled so the noisy input has RMS config.enhance.input_rms (the
 clean target with the same gain), and scaled back after. Training pairs come
@@ -143,11 +144,23 @@ class Enhance(base.Task):
     config.enhance.predictor = 'predictor'
     return config
 
-  def predict(self, frozen, noisy_features):
-    """The predictor's estimate [B, frames, C] of the clean features."""
-    return self.predictor.exp.apply_fn(frozen['predictor'], noisy_features,
-                                       jnp.zeros(noisy_features.shape[:1]),
-                                       {'signal': noisy_features})
+  def predict(self, apply_fn, measurement, cond):
+    """The predictive network's estimate [B, frames, 2 bins] of the clean
+    features: a complex ratio mask M = 1 + network output, applied bin by bin
+    to the noisy spectrogram. A mask keeps the noisy input's fine structure
+    (harmonics, onsets) that a network of a few hundred channels per frame
+    could not write out itself, and starts as the identity."""
+    output = apply_fn(measurement, jnp.zeros(measurement.shape[:1]), cond)
+    bins = self.stft.bins
+    mask_real, mask_imag = 1.0 + output[..., :bins], output[..., bins:]
+    real, imag = measurement[..., :bins], measurement[..., bins:]
+    return jnp.concatenate([real * mask_real - imag * mask_imag,
+                            real * mask_imag + imag * mask_real], axis=-1)
+
+  def predictor_estimate(self, frozen, noisy_features):
+    """The frozen predictor's estimate (storm) of the clean features."""
+    apply_fn = functools.partial(self.predictor.exp.apply_fn, frozen['predictor'])
+    return self.predictor.task.predict(apply_fn, noisy_features, {'signal': noisy_features})
 
   # ---- data -----------------------------------------------------------------
   def data_transforms(self, split):
@@ -170,7 +183,7 @@ class Enhance(base.Task):
     """features of the (scaled) noisy clips -> (cond, prior)."""
     scale = self.settings.prior_scale
     if self.method == 'storm':
-      estimate = self.predict(frozen, noisy_features)
+      estimate = self.predictor_estimate(frozen, noisy_features)
       signal = jnp.concatenate([noisy_features, estimate], axis=-1)
       return {'signal': signal}, sde.prior(estimate, scale)
     return {'signal': noisy_features}, sde.prior(noisy_features, scale)
@@ -187,7 +200,7 @@ class Enhance(base.Task):
     del batch, rng, train, frozen
     if self.method != 'predictive':
       return {}
-    estimate = apply_fn(inputs.prior.mean, jnp.zeros(inputs.x0.shape[:1]), inputs.cond)
+    estimate = self.predict(apply_fn, inputs.prior.mean, inputs.cond)
     return {'predictive': jnp.mean(jnp.square(estimate - inputs.x0))}
 
   def example_batch(self, batch_size=1):

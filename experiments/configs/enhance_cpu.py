@@ -20,4 +20,5 @@ def get_config():
   config.diffusion.prediction = 'x0'
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 8
+  config.train.num_steps = 9000
   return config

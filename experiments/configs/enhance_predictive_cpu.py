@@ -46,10 +46,10 @@ def get_config():
   config.train.learning_rate = 5e-4
   config.train.warmup_steps = 200
   config.train.decay = 'cosine'
-  config.train.num_steps = 10000
+  config.train.num_steps = 6000
   config.train.log_every = 100
-  config.train.eval_every = 2500
+  config.train.eval_every = 2000
   config.train.eval_batches = 2
   config.train.checkpoint_every = 1000
-  config.train.sample_every = 10000
+  config.train.sample_every = 6000
   return config
