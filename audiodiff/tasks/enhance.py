@@ -333,7 +333,9 @@ class Enhance(base.Task):
         scores[name].append(row)
     return {'held_out': summarize(scores),
             'held_out_cost': {
+                # storm: the predictor's call, then the sampler's.
                 'network_calls_per_window': (trained.exp.sampler.num_evals
+                                             + (self.method == 'storm')
                                              if self.uses_diffusion() else 1),
                 'seconds_per_audio_second': seconds / max(audio_seconds, _EPS),
                 'num_mixtures': len(scores['noisy'])}}
