@@ -196,6 +196,9 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   paths, rate = _wav_files(inputs), trained.sample_rate
   # Read and check every file before the first (slow) enhancement.
   recordings = [(path, *audio_io.read_audio(path)) for path in paths]
+  for path, audio, _ in recordings:
+    if not np.sqrt(np.mean(np.square(audio, dtype=np.float64))) > 1e-6:
+      raise UserError(f'{path}: the input is silent; there is no speech to enhance.')
   directory = os.path.join(workdir, 'samples', name or f'enhanced_step_{trained.step}')
   written = []
   for i, (path, audio, file_rate) in enumerate(recordings):
