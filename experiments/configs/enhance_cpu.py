@@ -1,7 +1,7 @@
 """Speech enhancement on a 2-core CPU: StoRM (predict, then refine by
 diffusion), the model shipped in pretrained/enhance_cpu.
 
-The predictor is a trained run of enhance_predictive_cpu.py (about 40
+The predictor is a trained run of enhance_predictive_cpu.py (about 20
 minutes); by default the one shipped in pretrained/enhance_cpu/predictor,
 so this config trains only the diffusion refiner: a U-Net of the same size
 that reads [noisy, estimate] and walks from N(estimate, 0.15^2) to the clean

@@ -1,11 +1,12 @@
 """The predictive enhancer (StoRM's first stage, and the non-diffusion
-baseline), trainable on a 2-core CPU in about 40 minutes.
+baseline), trainable on a 2-core CPU in about 20 minutes.
 
 Clean speech of seven voices (three flite, four espeak-ng at varied pitch and
 rate) mixed on the fly with eight kinds of noise at -5 to 20 dB SNR; the
 voices rms, espeak_gb_f and espeak_rp_f never enter training (the held-out
 set of --mode=eval). A U-Net over STFT frames (257 complex bins as
-channels) maps the compressed noisy spectrogram to the clean one.
+channels) estimates a complex ratio mask on the compressed noisy
+spectrogram.
 """
 
 from experiments.configs import base
