@@ -117,6 +117,23 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   return paths
 
 
+def _model_input(path, rate, verb):
+  """A recording -> (mono float32 [L'] at the model's `rate`, the file's
+  length in samples, its rate); several channels are averaged, with a
+  message saying the file was `verb` as their mean."""
+  audio, file_rate = audio_io.read_audio(path)
+  if audio.shape[1] > 1:
+    console.say(f'{path}: {audio.shape[1]} channels, {verb} as their mean (mono).')
+  return audio_io.resample(audio.mean(axis=1), file_rate, rate), audio.shape[0], file_rate
+
+
+def _write_like_input(wav, output, rate, num_samples, file_rate):
+  """Writes output [L'] at the model's `rate` as `wav` at the input's rate
+  and length (num_samples)."""
+  out = audio_io.resample(output, rate, file_rate)[:num_samples]
+  audio_io.save_audio(wav, np.pad(out, (0, num_samples - len(out))), file_rate)
+
+
 def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence[str] = (),
             checkpoint_step: Optional[int] = None, name: Optional[str] = None):
   """Restores each input with the model as the prior (config.restore) into
@@ -136,20 +153,15 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
                            name or f'restored_{settings.task}_step_{trained.step}')
   paths = []
   for i, path in enumerate(inputs):
-    audio, file_rate = audio_io.read_audio(path)
-    if audio.shape[1] > 1:
-      console.say(f'{path}: {audio.shape[1]} channels, restored as their mean (mono).')
-    degraded = audio_io.resample(audio.mean(axis=1), file_rate, rate)
+    degraded, num_samples, file_rate = _model_input(path, rate, 'restored')
     try:
       measurement = restoration.measure(settings.task, degraded, settings, rate)
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
     restored = restorer(measurement, seed=config.seed if config else i)
     stem = os.path.splitext(os.path.basename(path))[0]
-    out = audio_io.resample(restored, rate, file_rate)[:audio.shape[0]]
-    out = np.pad(out, (0, audio.shape[0] - len(out)))
     wav = os.path.join(directory, f'{stem}.wav')
-    audio_io.save_audio(wav, out, file_rate)
+    _write_like_input(wav, restored, rate, num_samples, file_rate)
     plotting.save_comparison_png(
         os.path.join(directory, f'{stem}.png'),
         [(f'{stem}: degraded ({settings.task})', measurement.degraded),
@@ -193,29 +205,25 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   if trained.task.name != 'enhance':
     raise UserError(f'--mode=enhance needs an enhancer (config.task="enhance"); this model '
                     f'is a {trained.task.name!r} model.')
-  paths, rate = _wav_files(inputs), trained.sample_rate
+  rate = trained.sample_rate
   # Read and check every file before the first (slow) enhancement.
-  recordings = [(path, *audio_io.read_audio(path)) for path in paths]
-  for path, audio, _ in recordings:
-    if not np.sqrt(np.mean(np.square(audio, dtype=np.float64))) > 1e-6:
-      raise UserError(f'{path}: the input is silent; there is no speech to enhance.')
-  directory = os.path.join(workdir, 'samples', name or f'enhanced_step_{trained.step}')
-  written = []
-  for i, (path, audio, file_rate) in enumerate(recordings):
-    if audio.shape[1] > 1:
-      console.say(f'{path}: {audio.shape[1]} channels, enhanced as their mean (mono).')
+  recordings = []
+  for path in _wav_files(inputs):
+    noisy, num_samples, file_rate = _model_input(path, rate, 'enhanced')
     if file_rate != rate:
       console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz and back.')
-    noisy = audio_io.resample(audio.mean(axis=1), file_rate, rate)
     try:
-      enhanced = trained.enhance(noisy, seed=i)
+      trained.task.check_input(noisy)
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
+    recordings.append((path, noisy, num_samples, file_rate))
+  directory = os.path.join(workdir, 'samples', name or f'enhanced_step_{trained.step}')
+  written = []
+  for i, (path, noisy, num_samples, file_rate) in enumerate(recordings):
+    enhanced = trained.enhance(noisy, seed=i)
     stem = os.path.splitext(os.path.basename(path))[0]
-    out = audio_io.resample(enhanced, rate, file_rate)[:audio.shape[0]]
-    out = np.pad(out, (0, audio.shape[0] - len(out)))
     wav = os.path.join(directory, f'{stem}.wav')
-    audio_io.save_audio(wav, out, file_rate)
+    _write_like_input(wav, enhanced, rate, num_samples, file_rate)
     plotting.save_comparison_png(os.path.join(directory, f'{stem}.png'),
                                  [(f'{stem}: noisy', noisy),
                                   (f'enhanced ({trained.config.enhance.method})', enhanced)],

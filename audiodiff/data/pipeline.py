@@ -147,6 +147,20 @@ def _source_sample_rate(config, builder):
   return int(getattr(feature, 'sample_rate', None) or config.audio.sample_rate)
 
 
+def stored_to_mono(audio, source_rate, sample_rate):
+  """Stored audio [L] or [L, C] (float, or integer PCM) -> float32 [L'] at
+  sample_rate."""
+  audio = np.asarray(audio)
+  if np.issubdtype(audio.dtype, np.integer):
+    audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
+  audio = audio.astype(np.float32)
+  if audio.ndim == 2:  # [L, C] catalog audio
+    audio = audio.mean(axis=-1)
+  if source_rate != sample_rate:
+    audio = audio_io.resample(audio, source_rate, sample_rate).astype(np.float32)
+  return audio
+
+
 def load_utterances(config, split, count, *, stored=None):
   """The first `count` whole examples of `split` as mono float32 [L_i]
   arrays at config.audio.sample_rate (a babble pool, a test set).
@@ -156,12 +170,8 @@ def load_utterances(config, split, count, *, stored=None):
   source = builder.as_data_source(split=split)
   key = stored or _feature_keys(config)[0]
   rate, target = _source_sample_rate(config, builder), config.audio.sample_rate
-  utterances = []
-  for index in range(min(int(count), len(source))):
-    audio = np.asarray(source[index][key], np.float32)
-    audio = audio.mean(axis=-1) if audio.ndim == 2 else audio
-    utterances.append(audio_io.resample(audio, rate, target).astype(np.float32))
-  return utterances
+  return [stored_to_mono(source[index][key], rate, target)
+          for index in range(min(int(count), len(source)))]
 
 
 def stores(config, feature):
@@ -254,16 +264,7 @@ class Preprocess(grain.transforms.RandomMap):
   max_text_length: int
 
   def _mono(self, audio):
-    """Stored audio [L] or [L, C] -> float32 [L'] at sample_rate."""
-    audio = np.asarray(audio)
-    if np.issubdtype(audio.dtype, np.integer):
-      audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
-    audio = audio.astype(np.float32)
-    if audio.ndim == 2:  # [L, C] catalog audio
-      audio = audio.mean(axis=-1)
-    if self.source_rate != self.sample_rate:
-      audio = audio_io.resample(audio, self.source_rate, self.sample_rate)
-    return audio
+    return stored_to_mono(audio, self.source_rate, self.sample_rate)
 
   def random_map(self, element, rng):
     length = self.segment_length

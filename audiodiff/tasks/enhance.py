@@ -250,13 +250,9 @@ class Enhance(base.Task):
     return None if predictor is None else {'predictor': predictor.params}
 
   # ---- any length -----------------------------------------------------------
-  def enhance(self, trained, audio, seed: int = 0):
-    """Noisy speech [L] at trained.sample_rate -> enhanced speech [L].
-
-    Overlapping windows of config.enhance.window_frames frames, cross-faded
-    over overlap_frames and run batch_windows at a time: memory is bounded
-    by one batch of windows, whatever the length.
-    """
+  def check_input(self, audio):
+    """audio -> (float32 [L], its RMS); a UserError for anything but finite,
+    non-silent mono audio."""
     audio = np.asarray(audio, np.float32)
     if audio.ndim != 1:
       raise UserError(f'enhance takes mono audio [L]; got shape {audio.shape}.')
@@ -265,6 +261,16 @@ class Enhance(base.Task):
     rms = float(np.sqrt(np.mean(np.square(audio.astype(np.float64))))) if len(audio) else 0.0
     if rms < 1e-6:
       raise UserError(f'The input is silent (RMS {rms:.1e}); there is no speech to enhance.')
+    return audio, rms
+
+  def enhance(self, trained, audio, seed: int = 0):
+    """Noisy speech [L] at trained.sample_rate -> enhanced speech [L].
+
+    Overlapping windows of config.enhance.window_frames frames, cross-faded
+    over overlap_frames and run batch_windows at a time: memory is bounded
+    by one batch of windows, whatever the length.
+    """
+    audio, rms = self.check_input(audio)
     settings, hop = self.settings, self.stft.hop_length
     gain = settings.input_rms / rms
     window = settings.window_frames
