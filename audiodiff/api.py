@@ -57,10 +57,14 @@ class Trained:
   def sample_rate(self) -> int:
     return int(self.config.audio.sample_rate)
 
+  def generate(self, request, rng):
+    """A tasks.SampleRequest -> the network's samples [N, ...] (not decoded)."""
+    return self._generate(self.params, rng, request.cond, request.uncond, request.prior,
+                          shape=tuple(request.shape))
+
   def run(self, request, rng) -> np.ndarray:
     """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy)."""
-    x = self._generate(self.params, rng, request.cond, request.uncond, request.prior,
-                       shape=tuple(request.shape))
+    x = self.generate(request, rng)
     return np.asarray(jax.device_get(self.task.decode(x, self.frozen)), np.float32)
 
   def sample(self, num_samples: Optional[int] = None, *, seed: int = 0,
@@ -69,7 +73,8 @@ class Trained:
     default request -> (audio float32 [N, L], request). task_options go to
     the task's sample_request (e.g. labels=[0, 2] for class-conditional)."""
     num_samples = num_samples or self.config.sampler.num_samples
-    request = self.task.sample_request(num_samples, reference_batch, **task_options)
+    request = self.task.sample_request(num_samples, reference_batch,
+                                       self.exp.network(self.params), **task_options)
     return self.run(request, jax.random.PRNGKey(seed)), request
 
   def __getattr__(self, name):

@@ -9,7 +9,6 @@ import os
 from typing import Any, Optional
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import optax
 from absl import logging
@@ -47,11 +46,7 @@ class Experiment:
 
   def init_params(self, rng):
     """Fresh network parameters for the task's example batch."""
-    inputs = self.task.diffusion_inputs(
-        jax.tree.map(jnp.asarray, self.task.example_batch()), jax.random.PRNGKey(0),
-        train=False, frozen=self.frozen)
-    x0 = inputs.x0
-    return self.model.init(rng, x0, jnp.zeros((x0.shape[0],)), inputs.cond)['params']
+    return self.task.init_variables(self.model, rng, self.frozen)
 
   def init_state(self) -> train_state.TrainState:
     """A fresh state, created directly with replicated shardings."""
@@ -68,6 +63,13 @@ class Experiment:
     dropout draws from rng."""
     rngs = {'dropout': rng} if train and rng is not None else None
     return self.model.apply({'params': params}, x, t, cond, train=train, rngs=rngs)
+
+  def network(self, params, *, rng=None, train: bool = False):
+    """network(method, *args) -> the model's `method` with these params (a
+    task's view of model parts beyond the denoiser, e.g. a text encoder)."""
+    rngs = {'dropout': rng} if train and rng is not None else None
+    return lambda method, *args: self.model.apply({'params': params}, *args, method=method,
+                                                  train=train, rngs=rngs)
 
   def condition(self, params, cond):
     """cond with per-utterance work done once (a model's `condition`), or as is."""

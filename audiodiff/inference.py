@@ -1,5 +1,5 @@
 """The modes that read a trained model: sample, eval, vocode, restore, enhance,
-export.
+synthesize, export.
 
 Each loads the model with `api.load` (a work directory's checkpoint or an
 exported model) and calls its methods, the same ones notebooks call.
@@ -230,6 +230,45 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
                                  rate)
     written.append(wav)
   console.say(f'Wrote {len(written)} enhanced files to {directory}')
+  return written
+
+
+def read_texts(texts: Sequence[str], text_file: Optional[str]):
+  """--text values plus the lines of --text_file (blank lines skipped)."""
+  texts = [t for t in texts]
+  if text_file:
+    if not os.path.exists(text_file):
+      raise UserError(f'--text_file={text_file} does not exist.')
+    with open(text_file, encoding='utf-8') as f:
+      texts.extend(line.strip() for line in f if line.strip())
+  if not texts:
+    raise UserError('--mode=synthesize needs --text="A sentence." (repeatable) or '
+                    '--text_file=FILE (one utterance a line).')
+  return texts
+
+
+def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optional[str] = None,
+               checkpoint_step: Optional[int] = None, name: Optional[str] = None):
+  """Speaks each text into workdir/samples/<name>/<index>_<first words>.wav
+  with a .png of its mel and alignment; returns the wav paths."""
+  texts = read_texts(texts, text_file)
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
+  if trained.task.name != 'tts':
+    raise UserError(f'--mode=synthesize needs a text-to-speech model (config.task="tts"); '
+                    f'this model is a {trained.task.name!r} model.')
+  from audiodiff.tasks import tts  # pylint: disable=g-import-not-at-top
+  console.say(f'Speaking {len(texts)} text(s); waveform from {trained.task.vocoder_name}.')
+  results = trained.synthesize(texts, seed=config.seed if config else 0)
+  directory = os.path.join(workdir, 'samples', name or f'tts_step_{trained.step}')
+  written = []
+  for i, (sentence, result) in enumerate(zip(texts, results)):
+    stem = tts.file_stem(i, sentence)
+    wav = os.path.join(directory, f'{stem}.wav')
+    audio_io.save_audio(wav, result['audio'], trained.sample_rate)
+    plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
+                          result['alignment'], title=sentence[:100])
+    written.append(wav)
+  console.say(f'Wrote {len(written)} utterances to {directory}')
   return written
 
 

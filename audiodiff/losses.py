@@ -30,7 +30,8 @@ def make_loss_fn(exp):
 
   def loss_fn(params, batch, rng, *, train: bool, frozen=None):
     cond_rng, diffusion_rng, dropout_rng, task_rng = jax.random.split(rng, 4)
-    inputs = task.diffusion_inputs(batch, cond_rng, train=train, frozen=frozen)
+    inputs = task.diffusion_inputs(batch, cond_rng, train=train, frozen=frozen,
+                                   network=exp.network(params, rng=dropout_rng, train=train))
     apply_fn = lambda x, t, c: exp.apply_fn(params, x, t, c, rng=dropout_rng, train=train)
     if task.uses_diffusion():
       loss, per_example = term(apply_fn, inputs.x0, inputs.cond, diffusion_rng,

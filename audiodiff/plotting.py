@@ -142,3 +142,35 @@ def save_comparison_png(path, panels, sample_rate):
     os.makedirs(directory, exist_ok=True)
   fig.savefig(path, format='png')
   return path
+
+
+def save_tts_png(path, log_mel, alignment, title=''):
+  """A synthesised mel and its text alignment, one above the other.
+
+  Args:
+    path: output PNG; parent folders are created.
+    log_mel: [frames, n_mels] (DiffWave log mel in [0, 1]).
+    alignment: [tokens, frames'] 0/1, token n spoken at frame t (the first
+      piece of a long text: frames' <= frames).
+    title: shown above the mel.
+
+  Returns:
+    path.
+  """
+  log_mel, alignment = np.asarray(log_mel), np.asarray(alignment)
+  fig = Figure(figsize=(10, 5.2), dpi=100, layout='constrained')
+  FigureCanvasAgg(fig)
+  mel_ax, align_ax = fig.subplots(2, 1)
+  mel_ax.imshow(log_mel.T, origin='lower', aspect='auto', cmap='magma', vmin=0.0, vmax=1.0)
+  mel_ax.set_title(title)
+  mel_ax.set_ylabel('mel bin')
+  align_ax.imshow(alignment, origin='lower', aspect='auto', cmap='Greys',
+                  interpolation='nearest')
+  align_ax.set_title('alignment (first piece)')
+  align_ax.set_ylabel('token')
+  align_ax.set_xlabel('frame')
+  directory = os.path.dirname(os.fspath(path))
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  fig.savefig(path, format='png')
+  return path

@@ -1,7 +1,7 @@
 """audiodiff entry point.
 
   python experiments/main.py --config=experiments/configs/quickstart.py --workdir=DIR
-      [--mode=train|sample|eval|vocode|restore|enhance|export] [--config.train.num_steps=...]
+      [--mode=train|sample|eval|vocode|restore|enhance|synthesize|export] [--config.train.num_steps=...]
 
 Inference modes also take an exported model or a trained run without
 --config: `--workdir=pretrained/notes --mode=sample` reads its config.json.
@@ -21,16 +21,18 @@ config_flags.DEFINE_config_file('config', None, 'Config file (experiments/config
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Work directory: checkpoints, samples, logs.')
 flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'eval', 'vocode', 'restore', 'enhance',
-                                   'export'],
+                                   'synthesize', 'export'],
                   'What to run.')
 flags.DEFINE_integer('num_samples', None, 'sample: how many (default config.sampler.num_samples).')
 flags.DEFINE_integer('checkpoint_step', None, 'Inference modes: checkpoint step (default latest).')
-flags.DEFINE_string('name', None, 'sample/vocode/restore/enhance: output folder under workdir/samples/.')
+flags.DEFINE_string('name', None, 'sample/vocode/restore/enhance/synthesize: output folder under workdir/samples/.')
 flags.DEFINE_multi_string('input', [], 'vocode: wav files or mel .npy files to resynthesise; '
                           'restore: degraded wav files; enhance: noisy wav files or '
                           'directories of them.')
 flags.DEFINE_multi_string('reference', [], 'restore: clean wav files (one per --input) to '
                           'measure against.')
+flags.DEFINE_multi_string('text', [], 'synthesize: a text to speak (repeatable).')
+flags.DEFINE_string('text_file', None, 'synthesize: a text file, one utterance a line.')
 flags.DEFINE_string('output', None, 'export: output directory (default workdir/export).')
 flags.DEFINE_bool('verbose', False, 'Show library INFO logs (Orbax, TFDS, Grain).')
 flags.DEFINE_bool('debug', False, 'Show the traceback of user errors too.')
@@ -85,6 +87,9 @@ def run(config, workdir, mode):
   elif mode == 'enhance':
     inference.enhance(config, workdir, FLAGS.input, checkpoint_step=FLAGS.checkpoint_step,
                       name=FLAGS.name)
+  elif mode == 'synthesize':
+    inference.synthesize(config, workdir, FLAGS.text, text_file=FLAGS.text_file,
+                         checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name)
   elif mode == 'vocode':
     inference.vocode(config, workdir, FLAGS.input, checkpoint_step=FLAGS.checkpoint_step,
                      name=FLAGS.name)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from audiodiff.errors import UserError
 from audiodiff.models.diffwave import DiffWave
 from audiodiff.models.mlp import MLPDenoiser
+from audiodiff.models.text_encoder import GradTTS
 from audiodiff.models.unet1d import UNet1D
 
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -54,10 +55,13 @@ _BUILDERS = {'diffwave': _build_diffwave, 'unet1d': _build_unet1d, 'mlp': _build
 
 
 def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
-              cond_channels: int = 0) -> nn.Module:
+              cond_channels: int = 0, text_symbols: int = 0) -> nn.Module:
   """The denoiser named by config.model.name, reading a label (num_classes > 0,
   plus the "no label" id), a mel (n_mels > 0, at config.audio.hop_length)
-  and/or a signal of cond_channels per step (cond_channels > 0)."""
+  and/or a signal of cond_channels per step (cond_channels > 0). With
+  text_symbols > 0 the denoiser is the decoder of a GradTTS model whose
+  text encoder (config.tts) has that many symbols and writes cond_channels
+  values per token."""
   name = config.model.name
   if name not in _BUILDERS:
     raise UserError(f'Unknown config.model.name {name!r}; valid choices: '
@@ -71,7 +75,16 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
   shared = dict(num_classes=num_classes, n_mels=n_mels, cond_channels=cond_channels,
                 embedding_dim=config.model.embedding_dim, dropout=config.model.dropout,
                 dtype=COMPUTE_DTYPES[compute_dtype])
-  return _BUILDERS[name](config.model, shared, config.audio.hop_length)
+  denoiser = _BUILDERS[name](config.model, shared, config.audio.hop_length)
+  if not text_symbols:
+    return denoiser
+  tts = config.tts
+  return GradTTS(decoder=denoiser, num_symbols=text_symbols, n_mels=cond_channels,
+                 channels=tts.encoder_channels, layers=tts.encoder_layers,
+                 heads=tts.encoder_heads, hidden=tts.encoder_hidden,
+                 kernel=tts.encoder_kernel, window=tts.attention_window,
+                 duration_channels=tts.duration_channels, dropout=tts.encoder_dropout,
+                 dtype=shared['dtype'])
 
 
-__all__ = ['get_model', 'DiffWave', 'UNet1D', 'MLPDenoiser']
+__all__ = ['get_model', 'DiffWave', 'GradTTS', 'UNet1D', 'MLPDenoiser']

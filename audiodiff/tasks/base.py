@@ -25,7 +25,7 @@ from audiodiff.errors import UserError
 
 
 @functools.partial(jax.tree_util.register_dataclass,
-                   data_fields=('x0', 'cond', 'prior', 'mask'), meta_fields=())
+                   data_fields=('x0', 'cond', 'prior', 'mask', 'aux'), meta_fields=())
 @dataclasses.dataclass
 class DiffusionInputs:
   """What the diffusion term trains on, for a batch of B examples.
@@ -33,12 +33,14 @@ class DiffusionInputs:
   x0: [B, ...] the diffusion target (waveform, mel, latent);
   cond: the network's conditioning (a dict of arrays) or None;
   prior: an optional samplers.Prior (mean, scale shaped like x0);
-  mask: optional [B, ...] 0/1, where the loss counts (padding excluded).
+  mask: optional [B, ...] 0/1, where the loss counts (padding excluded);
+  aux: anything else the task's extra_losses read (e.g. an alignment).
   """
   x0: Any
   cond: Any = None
   prior: Any = None
   mask: Any = None
+  aux: Any = None
 
 
 @dataclasses.dataclass
@@ -134,9 +136,24 @@ class Task:
     del split
     return ()
 
-  def diffusion_inputs(self, batch, rng, *, train: bool, frozen=None) -> DiffusionInputs:
-    """A batch -> the diffusion term's inputs (default: unconditional audio)."""
-    del rng, train, frozen
+  def init_variables(self, model, rng, frozen=None):
+    """Fresh parameters of `model` for the task's example batch (a model
+    with parts beyond the denoiser overrides this to touch them all)."""
+    inputs = self.diffusion_inputs(
+        jax.tree.map(jax.numpy.asarray, self.example_batch()), jax.random.PRNGKey(0),
+        train=False, frozen=frozen)
+    x0 = inputs.x0
+    return model.init(rng, x0, jax.numpy.zeros((x0.shape[0],)), inputs.cond)['params']
+
+  def diffusion_inputs(self, batch, rng, *, train: bool, frozen=None,
+                       network=None) -> DiffusionInputs:
+    """A batch -> the diffusion term's inputs (default: unconditional audio).
+
+    network: `network(method, *args)` runs a method of the model (e.g. a
+    text encoder) with the parameters being trained, for tasks whose
+    conditioning the model computes itself.
+    """
+    del rng, train, frozen, network
     return DiffusionInputs(x0=batch['audio'])
 
   def extra_losses(self, apply_fn, batch, inputs: DiffusionInputs, rng, *, train: bool,
@@ -152,9 +169,11 @@ class Task:
     return data.example_batch(self.config, self.features, batch_size)
 
   # ---- sampling and evaluation ---------------------------------------------
-  def sample_request(self, num_samples: int, reference_batch=None) -> SampleRequest:
-    """What evaluation samples: here unconditional clips of segment_length."""
-    del reference_batch
+  def sample_request(self, num_samples: int, reference_batch=None,
+                     network=None) -> SampleRequest:
+    """What evaluation samples: here unconditional clips of segment_length.
+    network: as in diffusion_inputs, with the parameters being sampled."""
+    del reference_batch, network
     return SampleRequest(shape=(num_samples, self.config.data.segment_length),
                          names=[f'sample_{i:03d}' for i in range(num_samples)])
 

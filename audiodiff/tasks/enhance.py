@@ -188,7 +188,7 @@ class Enhance(base.Task):
       return {'signal': signal}, sde.prior(estimate, scale)
     return {'signal': noisy_features}, sde.prior(noisy_features, scale)
 
-  def diffusion_inputs(self, batch, rng, *, train, frozen=None):
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train
     clean, noisy = jnp.asarray(batch['audio']), jnp.asarray(batch['noisy'])
     gain = self.gains(noisy)
@@ -217,7 +217,7 @@ class Enhance(base.Task):
     return base.SampleRequest(shape=tuple(features.shape), names=list(names), cond=cond,
                               prior=prior, reference=reference)
 
-  def sample_request(self, num_samples, reference_batch=None):
+  def sample_request(self, num_samples, reference_batch=None, network=None):
     """Enhancement of the first num_samples clips of reference_batch."""
     if reference_batch is None:
       raise UserError('The enhancer samples from noisy clips: pass a batch.')

@@ -61,7 +61,7 @@ class Generate(base.Task):
   def model_inputs(self):
     return {'num_classes': self.num_classes}
 
-  def diffusion_inputs(self, batch, rng, *, train, frozen=None):
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del frozen
     if not self.num_classes:
       return base.DiffusionInputs(x0=batch['audio'])
@@ -71,7 +71,7 @@ class Generate(base.Task):
       labels = jnp.where(drop, self.num_classes, labels)
     return base.DiffusionInputs(x0=batch['audio'], cond={'label': labels})
 
-  def sample_request(self, num_samples, reference_batch=None, *,
+  def sample_request(self, num_samples, reference_batch=None, network=None, *,
                      labels: Optional[Sequence[int]] = None):
     """Unconditional clips, or one per label (default: the classes in turn)."""
     del reference_batch

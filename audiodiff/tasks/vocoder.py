@@ -5,15 +5,24 @@ waveform. Evaluation resynthesises held-out clips from their mels and scores
 them against the originals, with Griffin-Lim of the same mels as a baseline.
 `trained.vocode(mel=... or audio=...)` handles any length, in overlapping
 chunks (config.vocoder) joined with linear cross-fades.
+
+config.vocoder.prior='energy' is PriorGrad's data-dependent prior (Lee et
+al. 2022): the diffusion ends at N(0, diag(sigma^2)) with sigma each frame's
+RMS as read from its mel, so silence starts (and stays) quiet and the loss
+weighs each sample by 1 / sigma^2.
 """
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import metrics, spectral, tasks
+from audiodiff import metrics, samplers, spectral, tasks
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
+
+PRIORS = ('standard', 'energy')
 
 
 def chunk_starts(num_frames: int, chunk_frames: int, overlap_frames: int):
@@ -56,6 +65,11 @@ class Vocoder(base.Task):
           f'config.data.segment_length={config.data.segment_length} must be a '
           f'multiple of config.audio.hop_length={config.audio.hop_length} for a vocoder.')
     settings = self.settings
+    if settings.prior not in PRIORS:
+      raise UserError(f'Unknown config.vocoder.prior={settings.prior!r}; choose one of '
+                      f'{", ".join(PRIORS)}.')
+    if not settings.prior_floor > 0:
+      raise UserError(f'config.vocoder.prior_floor={settings.prior_floor} must be > 0.')
     if not 0 <= settings.overlap_frames < settings.chunk_frames or settings.batch_chunks < 1:
       raise UserError(
           f'config.vocoder needs 0 <= overlap_frames < chunk_frames and batch_chunks >= 1; '
@@ -69,14 +83,37 @@ class Vocoder(base.Task):
     """[B, L] -> [B, L // hop_length, n_mels] log-mel as the model sees it."""
     return spectral.log_mel(audio, self.config.audio)
 
-  def diffusion_inputs(self, batch, rng, *, train, frozen=None):
+  def frame_rms(self, mel):
+    """log-mel [B, frames, n_mels] -> [B, frames]: the RMS of white noise
+    with each frame's mel power (calibrated on white noise once)."""
+    power = jnp.mean(jnp.square(spectral.decompress_mel(mel)), axis=-1)
+    return jnp.sqrt(power) * self._rms_per_mel_magnitude
+
+  @functools.cached_property
+  def _rms_per_mel_magnitude(self):
+    noise = np.random.default_rng(0).standard_normal((1, 256 * self.config.audio.hop_length))
+    with jax.ensure_compile_time_eval():  # a constant, also when first asked inside a jit
+      mel = spectral.mel_from_config(self.config.audio).linear_mel(
+          jnp.asarray(noise, jnp.float32))
+      return float(1.0 / jnp.sqrt(jnp.mean(jnp.square(mel))))
+
+  def prior(self, mel):
+    """log-mel [B, frames, n_mels] -> the samplers.Prior of the waveform
+    [B, frames * hop_length] (None for the standard N(0, I))."""
+    if self.settings.prior == 'standard':
+      return None
+    rms = jnp.maximum(self.frame_rms(mel), self.settings.prior_floor)
+    return samplers.Prior(mean=0.0, scale=jnp.repeat(rms, self.config.audio.hop_length, axis=1))
+
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train, frozen
-    return base.DiffusionInputs(x0=batch['audio'], cond={'mel': self.mel(batch['audio'])})
+    mel = self.mel(batch['audio'])
+    return base.DiffusionInputs(x0=batch['audio'], cond={'mel': mel}, prior=self.prior(mel))
 
   def needs_reference(self):
     return True
 
-  def sample_request(self, num_samples, reference_batch=None):
+  def sample_request(self, num_samples, reference_batch=None, network=None):
     """Resynthesis of the first num_samples clips of reference_batch."""
     if reference_batch is None:
       raise UserError('The vocoder samples from reference audio: pass a batch of clips.')
@@ -88,9 +125,9 @@ class Vocoder(base.Task):
   def request_from_mel(self, mel, names, reference=None):
     """mel [N, frames, n_mels] -> the request to vocode it."""
     hop = self.config.audio.hop_length
+    mel = jnp.asarray(mel, jnp.float32)
     return base.SampleRequest(shape=(mel.shape[0], mel.shape[1] * hop), names=list(names),
-                              cond={'mel': jnp.asarray(mel, jnp.float32)},
-                              reference=reference)
+                              cond={'mel': mel}, prior=self.prior(mel), reference=reference)
 
   def sample_metrics(self, audio, request):
     """Metrics of the resynthesis and of Griffin-Lim from the same mels."""

@@ -27,6 +27,9 @@ def get_config() -> ml_collections.ConfigDict:
       chunk_frames=128,
       overlap_frames=8,
       batch_chunks=2,       # chunks per network batch (bounds memory)
+      prior='standard',     # 'standard' N(0, I) or 'energy' (PriorGrad: per-frame
+                            # std from the mel)
+      prior_floor=0.01,     # energy: the smallest std (silence)
   ))
 
   # --mode=restore: training-free restoration with this model as the prior
@@ -69,6 +72,27 @@ def get_config() -> ml_collections.ConfigDict:
       window_frames=256,      # --mode=enhance: frames per window of long files
       overlap_frames=32,
       batch_windows=4,
+  ))
+
+  # config.task='tts': text -> mel (Grad-TTS) -> waveform (README,
+  # "Text-to-speech"). The decoder is config.model (a U-Net reading mu_y).
+  config.tts = ml_collections.ConfigDict(dict(
+      symbols='phonemes',     # 'phonemes' (espeak-ng via phonemizer) or 'characters'
+      intersperse_blank=True,  # a blank token between symbols (Grad-TTS)
+      max_tokens=256,         # tokens per utterance, blanks included
+      mel_scale=11.5,         # decoder units: (log mel - 0.5) * mel_scale (1 ~ 1 neper)
+      segment_frames=128,     # decoder crop in training (Grad-TTS's out_size)
+      encoder_channels=128,
+      encoder_layers=4,
+      encoder_heads=2,
+      encoder_hidden=256,     # feed-forward width
+      encoder_kernel=3,
+      attention_window=4,     # relative positions in [-window, window]
+      encoder_dropout=0.1,
+      duration_channels=128,
+      length_scale=1.0,       # > 1 speaks slower
+      vocoder_workdir='',     # a trained vocoder run or export ('': Griffin-Lim)
+      test_utterances=20,     # --mode=eval: held-out sentences scored
   ))
 
   # Audio front end: every sample-rate / STFT / mel parameter lives here.

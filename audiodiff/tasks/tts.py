@@ -1,0 +1,364 @@
+"""Text-to-speech, Grad-TTS style: text -> mel (diffusion) -> waveform.
+
+A text encoder turns tokens (phonemes from espeak-ng, or characters; blanks
+between them) into mu [N, n_mels], the mean mel frame of each token, and a
+duration predictor guesses how many frames each token lasts. In training,
+monotonic alignment search (MAS, in JAX inside the step) finds the
+alignment that makes the mel most likely under N(mu, I); it gives the
+duration targets and mu_y [T, n_mels], mu spread over the frames. The loss
+is the diffusion term (a decoder denoises mel crops whose diffusion ends at
+N(mu_y, I): the core's Prior(mean=mu_y)), the prior loss -log N(mel; mu_y,
+I) and the duration loss. Synthesis predicts durations, builds mu_y and
+samples the mel from N(mu_y, I / temperature^2) back to data; a vocoder
+(config.tts.vocoder_workdir) or Griffin-Lim makes the waveform.
+
+The decoder works in "mel units": (DiffWave log mel - 0.5) * mel_scale, so
+one unit is about a neper of magnitude and N(mu_y, I) is a sensible
+terminal noise (Grad-TTS's log mels have this scale).
+"""
+
+import dataclasses
+import functools
+import os
+import re
+import typing
+
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import samplers, spectral, tasks
+from audiodiff.errors import UserError
+from audiodiff.tasks import base
+from audiodiff.tts import alignment
+from audiodiff.tts import text as text_lib
+
+# Silence between the pieces a long text is split into, in seconds.
+PIECE_GAP_S = 0.15
+# Token and frame counts are padded up to multiples of these (fewer compiles).
+TOKEN_BUCKET = 32
+FRAME_BUCKET = 64
+# Pieces per batch when synthesising.
+SYNTHESIS_BATCH = 8
+
+
+@functools.lru_cache(maxsize=None)
+def front_end(kind: str, intersperse_blank: bool) -> text_lib.TextFrontEnd:
+  """One text front end per process and setting (phonemizer is slow to start)."""
+  return text_lib.TextFrontEnd(kind, intersperse_blank)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokenize(grain.transforms.RandomMap):
+  """element {'text': int32 [max_text_length] UTF-8 bytes, 'text_length'} ->
+  plus 'tokens' int32 [max_tokens] (0-padded) and 'num_tokens' int32 []."""
+  kind: str
+  intersperse_blank: bool
+  max_tokens: int
+  produces: typing.ClassVar[tuple[str, ...]] = ('tokens', 'num_tokens')
+
+  def random_map(self, element, rng):
+    del rng
+    raw = np.asarray(element['text'])[:int(element['text_length'])]
+    sentence = bytes(raw.astype(np.uint8)).decode('utf-8', errors='replace')
+    ids = front_end(self.kind, self.intersperse_blank).encode(sentence)
+    if len(ids) > self.max_tokens:
+      raise UserError(f'The transcript {sentence!r} makes {len(ids)} tokens, more than '
+                      f'config.tts.max_tokens={self.max_tokens}; raise it.')
+    out = dict(element)
+    out['tokens'] = np.pad(ids, (0, self.max_tokens - len(ids))).astype(np.int32)
+    out['num_tokens'] = np.int32(len(ids))
+    return out
+
+
+def _round_up(value: int, multiple: int) -> int:
+  return -(-int(value) // multiple) * multiple
+
+
+class TextToSpeech(base.Task):
+  name = 'tts'
+  features = ('audio', 'audio_mask', 'text', 'text_length', 'tokens', 'num_tokens')
+  api_methods = ('synthesize',)
+
+  # ---- configuration --------------------------------------------------------
+  def check_config(self):
+    super().check_config()
+    settings, config = self.settings, self.config
+    if settings.symbols not in text_lib.SYMBOL_KINDS:
+      raise UserError(f'Unknown config.tts.symbols={settings.symbols!r}; choose one of '
+                      f'{", ".join(text_lib.SYMBOL_KINDS)}.')
+    if config.model.name != 'unet1d':
+      raise UserError(f"config.model.name={config.model.name!r}: the TTS decoder reads "
+                      "the aligned text encoding as a signal; use 'unet1d'.")
+    factor = config.model.unet_downsample ** (len(config.model.unet_channels) - 1)
+    if settings.segment_frames % factor or FRAME_BUCKET % factor:
+      raise UserError(f'config.tts.segment_frames={settings.segment_frames} (and '
+                      f'{FRAME_BUCKET}) must be multiples of the U-Net\'s downsampling '
+                      f'{factor}.')
+    for field in ('mel_scale', 'length_scale'):
+      if not settings[field] > 0:
+        raise UserError(f'config.tts.{field}={settings[field]} must be > 0.')
+    for field in ('max_tokens', 'segment_frames', 'encoder_channels', 'encoder_layers',
+                  'encoder_heads', 'test_utterances'):
+      if settings[field] < 1:
+        raise UserError(f'config.tts.{field}={settings[field]} must be >= 1.')
+    if settings.encoder_channels % settings.encoder_heads:
+      raise UserError(f'config.tts.encoder_channels={settings.encoder_channels} must be '
+                      f'divisible by encoder_heads={settings.encoder_heads}.')
+
+  def model_inputs(self):
+    return {'cond_channels': self.config.audio.n_mels,
+            'text_symbols': text_lib.num_symbols(self.settings.symbols)}
+
+  @property
+  def front_end(self) -> text_lib.TextFrontEnd:
+    return front_end(self.settings.symbols, bool(self.settings.intersperse_blank))
+
+  def data_transforms(self, split):
+    del split
+    return (Tokenize(self.settings.symbols, bool(self.settings.intersperse_blank),
+                     int(self.settings.max_tokens)),)
+
+  # ---- mel units ------------------------------------------------------------
+  def to_units(self, log_mel):
+    """DiffWave log mel [..., n_mels] in [0, 1] -> decoder units."""
+    return (log_mel - 0.5) * self.settings.mel_scale
+
+  def from_units(self, units):
+    """Decoder units -> DiffWave log mel in [0, 1] (clipped)."""
+    return jnp.clip(units / self.settings.mel_scale + 0.5, 0.0, 1.0)
+
+  @property
+  def silence(self) -> float:
+    """The silent frame's value in decoder units (padding of mu_y)."""
+    return -0.5 * self.settings.mel_scale
+
+  # ---- training -------------------------------------------------------------
+  def init_variables(self, model, rng, frozen=None):
+    del frozen
+    frames, n_mels = self.settings.segment_frames, self.config.audio.n_mels
+    tokens = jnp.ones((1, 8), jnp.int32)
+    x = jnp.zeros((1, frames, n_mels))
+    return model.init(rng, tokens, jnp.full((1,), 8, jnp.int32), x, jnp.zeros((1,)),
+                      {'signal': x}, method='initialize')['params']
+
+  def mel_and_lengths(self, batch):
+    """batch -> (mel [B, T, n_mels] in units, frames [B] int32)."""
+    mel = self.to_units(spectral.log_mel(batch['audio'], self.config.audio))
+    frames = jnp.sum(batch['audio_mask'], axis=1).astype(jnp.int32) // self.config.audio.hop_length
+    return mel, jnp.minimum(frames, mel.shape[1])
+
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
+    """Encoder, MAS and a random decoder crop of segment_frames per utterance.
+
+    aux holds what the prior and duration losses read: mel and mu_y [B, T,
+    n_mels], frame_mask [B, T], log_durations and durations [B, N],
+    token_mask [B, N].
+    """
+    del train, frozen
+    mel, frames = self.mel_and_lengths(batch)
+    tokens, num_tokens = batch['tokens'], batch['num_tokens']
+    mu, log_durations = network('encode', tokens, num_tokens)
+    frame_mask = jnp.arange(mel.shape[1])[None, :] < frames[:, None]
+    token_mask = jnp.arange(tokens.shape[1])[None, :] < num_tokens[:, None]
+    # log N(mel_t; mu_n, I) up to a constant, [B, N, T].
+    log_p = (-0.5 * jnp.sum(jnp.square(mu), -1)[:, :, None]
+             + jnp.einsum('bnd,btd->bnt', mu, mel)
+             - 0.5 * jnp.sum(jnp.square(mel), -1)[:, None, :])
+    path = alignment.monotonic_alignment_search(jax.lax.stop_gradient(log_p), num_tokens,
+                                                frames)
+    mu_y = alignment.expand(mu, path)
+    # The decoder sees a crop: Grad-TTS's out_size, a fixed cost per step.
+    length = self.settings.segment_frames
+    if mel.shape[1] < length:
+      pad = ((0, 0), (0, length - mel.shape[1]), (0, 0))
+      mel_c, mu_c = jnp.pad(mel, pad), jnp.pad(mu_y, pad)
+      mask_c = jnp.pad(frame_mask, pad[:2])
+    else:
+      mel_c, mu_c, mask_c = mel, mu_y, frame_mask
+    starts = jax.random.randint(rng, frames.shape, 0, jnp.maximum(frames - length, 0) + 1)
+    crop = jax.vmap(lambda x, s: jax.lax.dynamic_slice_in_dim(x, s, length, axis=0))
+    x0, mu_seg, mask_seg = crop(mel_c, starts), crop(mu_c, starts), crop(mask_c, starts)
+    mu_seg = jnp.where(mask_seg[..., None], mu_seg, self.silence)
+    aux = {'mel': mel, 'mu_y': mu_y, 'frame_mask': frame_mask, 'token_mask': token_mask,
+           'log_durations': log_durations, 'durations': alignment.durations(path)}
+    return base.DiffusionInputs(
+        x0=x0, cond={'signal': mu_seg}, prior=samplers.Prior(mean=mu_seg, scale=1.0),
+        mask=mask_seg[..., None].astype(jnp.float32), aux=aux)
+
+  def loss_weights(self):
+    return {'prior': 1.0, 'duration': 1.0}
+
+  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None):
+    """prior: mean -log N(mel; mu_y, I) per frame and channel; duration: mean
+    squared error of log durations against log(MAS durations) per token."""
+    del apply_fn, batch, rng, train, frozen
+    aux = inputs.aux
+    frame_mask = aux['frame_mask'].astype(jnp.float32)
+    n_mels = aux['mel'].shape[-1]
+    nll = 0.5 * (jnp.square(aux['mel'] - aux['mu_y']) + jnp.log(2 * jnp.pi))
+    prior = jnp.sum(nll * frame_mask[..., None]) / (jnp.sum(frame_mask) * n_mels)
+    token_mask = aux['token_mask'].astype(jnp.float32)
+    target = jnp.log(1e-8 + aux['durations']) * token_mask
+    duration = (jnp.sum(jnp.square(aux['log_durations'] - target) * token_mask)
+                / jnp.sum(token_mask))
+    return {'prior': prior, 'duration': duration}
+
+  # ---- synthesis ------------------------------------------------------------
+  def aligned_prior(self, network, tokens, num_tokens, num_frames: int):
+    """tokens [B, N] -> (mu_y [B, num_frames, n_mels] (silence past each
+    length), frames [B] int32, alignment [B, N, num_frames])."""
+    mu, log_durations = network('encode', tokens, num_tokens)
+    token_mask = jnp.arange(tokens.shape[1])[None, :] < num_tokens[:, None]
+    durations = jnp.ceil(jnp.exp(log_durations) * self.settings.length_scale) * token_mask
+    durations = durations.astype(jnp.int32)
+    path = alignment.durations_to_alignment(durations, num_frames)
+    frames = jnp.minimum(jnp.sum(durations, axis=1), num_frames)
+    frame_mask = jnp.arange(num_frames)[None, :] < frames[:, None]
+    mu_y = jnp.where(frame_mask[..., None], alignment.expand(mu, path), self.silence)
+    return mu_y, frames, path
+
+  def needs_reference(self):
+    return True
+
+  def sample_request(self, num_samples, reference_batch=None, network=None):
+    """Speaks the transcripts of the first num_samples reference clips."""
+    if reference_batch is None or network is None:
+      raise UserError('TTS samples speak reference transcripts: pass a batch with '
+                      "'tokens' and the network.")
+    tokens = jnp.asarray(reference_batch['tokens'][:num_samples])
+    num_tokens = jnp.asarray(reference_batch['num_tokens'][:num_samples])
+    num_frames = _round_up(reference_batch['audio'].shape[1] // self.config.audio.hop_length,
+                           FRAME_BUCKET)
+    mu_y, _, _ = self.aligned_prior(network, tokens, num_tokens, num_frames)
+    return base.SampleRequest(
+        shape=mu_y.shape, names=[f'tts_{i:03d}' for i in range(len(tokens))],
+        cond={'signal': mu_y}, prior=samplers.Prior(mean=mu_y, scale=1.0),
+        reference=np.asarray(reference_batch['audio'][:num_samples]))
+
+  def load_frozen(self, workdir):
+    """The vocoder named by config.tts.vocoder_workdir (kept on the task; its
+    parameters never enter the TTS training step), or None: Griffin-Lim."""
+    self.vocoder = None
+    if not self.settings.vocoder_workdir:
+      return None
+    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
+    path = self.settings.vocoder_workdir
+    if not os.path.isabs(path) and os.path.exists(os.path.join(workdir, path, 'config.json')):
+      path = os.path.join(workdir, path)
+    if not os.path.exists(os.path.join(path, 'config.json')):
+      raise UserError(f'config.tts.vocoder_workdir={self.settings.vocoder_workdir!r}: no '
+                      f'trained model at {path} (expected config.json there). Train one '
+                      'with experiments/configs/diffwave_vocoder_cpu.py, or set it to \'\' '
+                      'for Griffin-Lim.')
+    vocoder = api.load(path)
+    mine, theirs = self.config.audio, vocoder.config.audio
+    if vocoder.config.task != 'vocoder' or spectral.mel_from_config(
+        mine) != spectral.mel_from_config(theirs):
+      raise UserError(f'{path} is not a vocoder for this config.audio (sample rate, STFT '
+                      'and mels must match).')
+    self.vocoder = vocoder
+    return None
+
+  def export_frozen(self, trained, directory):
+    if getattr(self, 'vocoder', None) is None:
+      return trained.config
+    from audiodiff import api  # pylint: disable=g-import-not-at-top
+    import copy  # pylint: disable=g-import-not-at-top
+    api.export(self.vocoder, os.path.join(directory, 'vocoder'))
+    config = copy.deepcopy(trained.config)
+    config.tts.vocoder_workdir = 'vocoder'
+    return config
+
+  @property
+  def vocoder_name(self) -> str:
+    return 'Griffin-Lim' if getattr(self, 'vocoder', None) is None else 'the trained vocoder'
+
+  def decode(self, x, frozen=None):
+    """Mels [N, T, n_mels] in units -> audio [N, T * hop_length]."""
+    del frozen
+    log_mel = np.asarray(self.from_units(jnp.asarray(x)))
+    if getattr(self, 'vocoder', None) is None:
+      return np.asarray(spectral.griffin_lim(log_mel, self.config.audio))
+    return np.stack([self.vocoder.vocode(mel=m) for m in log_mel])
+
+  def sample_metrics(self, audio, request):
+    """Mel L1 (log mel in [0, 1], over the shorter length) against the
+    reference recordings."""
+    rows = []
+    for ref, est in zip(request.reference, np.asarray(audio)):
+      mels = spectral.log_mel(jnp.asarray(np.stack([ref, est[:len(ref)]
+                                                     if len(est) >= len(ref) else
+                                                     np.pad(est, (0, len(ref) - len(est)))])),
+                              self.config.audio)
+      rows.append({'mel_l1': float(jnp.mean(jnp.abs(mels[0] - mels[1])))})
+    return {'tts': rows}
+
+  def synthesize(self, trained, texts, seed: int = 0):
+    """Sentences of any length -> one dict per text: 'audio' float32 [L] at
+    config.audio.sample_rate, 'mel' [frames, n_mels] (log mel in [0, 1]),
+    'alignment' [tokens, frames] of its first piece, 'pieces' (the text as
+    split at punctuation)."""
+    if isinstance(texts, str):
+      texts = [texts]
+    pieces, owner = [], []
+    for i, sentence in enumerate(texts):
+      parts = text_lib.split_long(text_lib.normalize(sentence))
+      if not parts or not any(p.strip() for p in parts):
+        raise UserError(f'Text {i + 1} ({sentence!r}) has nothing to speak.')
+      pieces.extend(parts)
+      owner.extend([i] * len(parts))
+    encoded = self.front_end.encode_many(pieces)
+    for piece, ids in zip(pieces, encoded):
+      if len(ids) > self.settings.max_tokens:
+        raise UserError(f'{piece!r} makes {len(ids)} tokens, more than config.tts.max_tokens='
+                        f'{self.settings.max_tokens}; split it with more punctuation.')
+    outputs = []   # (audio [L], log mel [frames, n_mels], alignment [N, frames])
+    for first in range(0, len(pieces), SYNTHESIS_BATCH):
+      group = encoded[first:first + SYNTHESIS_BATCH]
+      width = _round_up(max(len(g) for g in group), TOKEN_BUCKET)
+      tokens = jnp.asarray(np.stack([np.pad(g, (0, width - len(g))) for g in group]))
+      num_tokens = jnp.asarray([len(g) for g in group], jnp.int32)
+      mu_y, frames, path = self._prior_fn(trained)(trained.params, tokens, num_tokens)
+      frames = np.asarray(frames)
+      num_frames = _round_up(max(int(frames.max()), 1), FRAME_BUCKET)
+      mu_y = mu_y[:, :num_frames]
+      request = base.SampleRequest(shape=mu_y.shape, names=[''] * len(group),
+                                   cond={'signal': mu_y},
+                                   prior=samplers.Prior(mean=mu_y, scale=1.0))
+      mels = trained.generate(request, jax.random.fold_in(jax.random.PRNGKey(seed), first))
+      for j, n in enumerate(frames):
+        outputs.append((self.decode(mels[j:j + 1, :n])[0],
+                        np.asarray(self.from_units(mels[j, :n])),
+                        np.asarray(path[j, :len(group[j]), :n])))
+    gap = np.zeros(int(PIECE_GAP_S * self.config.audio.sample_rate), np.float32)
+    results = []
+    for i in range(len(texts)):
+      mine = [o for o, k in zip(outputs, owner) if k == i]
+      audio = np.concatenate([x for o in mine for x in (o[0], gap)][:-1])
+      results.append({'audio': audio.astype(np.float32),
+                      'mel': np.concatenate([o[1] for o in mine]),
+                      'alignment': mine[0][2],
+                      'pieces': [p for p, k in zip(pieces, owner) if k == i]})
+    return results
+
+  def _prior_fn(self, trained):
+    """jitted (params, tokens [B, N], num_tokens [B]) -> aligned_prior with
+    room for 20 frames per token (the caller trims to the longest piece)."""
+    cache = self.__dict__.setdefault('_prior_fns', {})
+    if id(trained) not in cache:
+      def prior(params, tokens, num_tokens):
+        num_frames = _round_up(tokens.shape[1] * 20, FRAME_BUCKET)
+        return self.aligned_prior(trained.exp.network(params), tokens, num_tokens, num_frames)
+      cache[id(trained)] = jax.jit(prior)
+    return cache[id(trained)]
+
+
+def file_stem(index: int, sentence: str, words: int = 5) -> str:
+  """'<index>_<first words>' as a safe file name, e.g. '000_the_quick_brown'."""
+  slug = '_'.join(re.findall(r'[a-z0-9]+', sentence.lower())[:words]) or 'utterance'
+  return f'{index:03d}_{slug[:48]}'
+
+
+tasks.register('tts', TextToSpeech)

@@ -1,0 +1,636 @@
+"""Text front end for text-to-speech: normalise, phonemise, map to symbol ids.
+
+Text goes through three steps:
+
+1. `normalize` turns what users type into words a synthesiser can say: digits
+   become English words in the style of the training corpus
+   (`audiodiff/data/sentences.py`: "one hundred and five"), as do decimals,
+   ordinals, money, percentages, times and common abbreviations; unicode
+   quotes and dashes become ASCII and whitespace is collapsed.
+2. The text becomes symbols, of one of two kinds (`SYMBOL_KINDS`):
+   'phonemes': IPA from espeak-ng (en-us, through the `phonemizer` package)
+     with stress marks, punctuation and word spaces kept as symbols. The
+     espeak-ng backend is made once per process, on first use, and a batch of
+     texts is phonemised in one call.
+   'characters': the lower-cased letters themselves; needs nothing installed.
+3. Symbols map to ids in a fixed table (`SYMBOLS_VERSION`): id 0 is padding,
+   id 1 the blank that Grad-TTS intersperses between symbols. Symbols outside
+   the table are dropped with one warning, never an error.
+
+`split_long` cuts long input into pieces at sentence, clause and word breaks,
+for synthesis a piece at a time.
+"""
+
+import re
+import threading
+import unicodedata
+from typing import Sequence
+
+from absl import logging
+import numpy as np
+
+from audiodiff.errors import UserError
+
+SYMBOL_KINDS = ('phonemes', 'characters')
+PAD_ID = 0
+BLANK_ID = 1
+# Bump when a table below changes. Tables only ever grow at the end, so ids of
+# existing symbols stay valid for trained checkpoints.
+SYMBOLS_VERSION = 1
+
+_PAD = '<pad>'
+_BLANK = '<blank>'
+# Kept as symbols in both kinds; word space first.
+_PUNCTUATION = (' ', '.', ',', '?', '!', ';', ':', '-', "'", '"', '(', ')')
+
+# IPA as espeak-ng writes it (one symbol per character), wider than en-us needs
+# so names and loan words keep their sounds.
+_IPA_VOWELS = (
+    'a', 'e', 'i', 'o', 'u', 'y', 'æ', 'ɐ', 'ɑ', 'ɒ', 'ɔ', 'ə', 'ɘ', 'ɚ', 'ɛ',
+    'ɜ', 'ɝ', 'ɞ', 'ɤ', 'ɨ', 'ɪ', 'ɯ', 'ɵ', 'ɶ', 'ʉ', 'ʊ', 'ʌ', 'ʏ', 'ø', 'œ',
+    'ᵻ',
+)
+_IPA_CONSONANTS = (
+    'b', 'c', 'd', 'f', 'g', 'h', 'j', 'k', 'l', 'm', 'n', 'p', 'q', 'r', 's',
+    't', 'v', 'w', 'x', 'z', 'ç', 'ð', 'ħ', 'ŋ', 'ɓ', 'ɕ', 'ɖ', 'ɗ', 'ɟ', 'ɠ',
+    'ɡ', 'ɢ', 'ɣ', 'ɥ', 'ɦ', 'ɧ', 'ɫ', 'ɬ', 'ɭ', 'ɮ', 'ɰ', 'ɱ', 'ɲ', 'ɳ', 'ɴ',
+    'ɸ', 'ɹ', 'ɺ', 'ɻ', 'ɽ', 'ɾ', 'ʀ', 'ʁ', 'ʂ', 'ʃ', 'ʄ', 'ʈ', 'ʋ', 'ʍ', 'ʎ',
+    'ʐ', 'ʑ', 'ʒ', 'ʔ', 'ʕ', 'ʙ', 'ʛ', 'ʜ', 'ʝ', 'ʟ', 'ʡ', 'ʢ', 'β', 'θ', 'χ',
+    'ⱱ', 'ǀ', 'ǁ', 'ǂ', 'ǃ',
+)
+_IPA_MARKS = (
+    'ˈ', 'ˌ',  # primary, secondary stress
+    'ː', 'ˑ',  # long, half long
+    'ʰ', 'ʲ', 'ʷ', 'ˠ', 'ˤ', 'ʼ',  # aspirated, palatalised, ..., ejective
+    '\u0303',  # combining tilde: nasalised
+    '\u0329',  # combining vertical line below: syllabic (button: ʔn̩)
+    '\u032a',  # combining bridge below: dental
+    '\u032f',  # combining inverted breve below: non-syllabic
+    '\u0306',  # combining breve: extra short
+    '\u0361',  # combining double inverted breve: tie
+    '‿', '↑', '↓',  # linking, intonation
+)
+
+_TABLES = {
+    'phonemes': ((_PAD, _BLANK) + _PUNCTUATION + _IPA_VOWELS + _IPA_CONSONANTS
+                 + _IPA_MARKS),
+    'characters': ((_PAD, _BLANK) + _PUNCTUATION
+                   + tuple('abcdefghijklmnopqrstuvwxyz')),
+}
+_IDS = {kind: {s: i for i, s in enumerate(table)}
+        for kind, table in _TABLES.items()}
+
+ESPEAK_FIX = ('install espeak-ng (Debian/Ubuntu: apt-get install espeak-ng), '
+              'or set --config.tts.symbols=characters')
+
+
+def _check_kind(kind):
+  if kind not in SYMBOL_KINDS:
+    raise UserError(f'config.tts.symbols={kind!r} must be one of '
+                    f'{", ".join(repr(k) for k in SYMBOL_KINDS)}.')
+
+
+def symbols(kind: str) -> tuple:
+  """The symbols of `kind` as a tuple; position = id, pad and blank first."""
+  _check_kind(kind)
+  return _TABLES[kind]
+
+
+def num_symbols(kind: str) -> int:
+  """Size of the embedding table for `kind`, pad and blank included."""
+  return len(symbols(kind))
+
+
+# ----------------------------------------------------------------------------
+# Numbers in words, in the corpus style ("two thousand and twenty four").
+
+_ONES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
+         'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen',
+         'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen')
+_TENS = ('', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy',
+         'eighty', 'ninety')
+_SCALES = ('', 'thousand', 'million', 'billion', 'trillion')
+_ORDINAL_WORDS = {'one': 'first', 'two': 'second', 'three': 'third',
+                  'five': 'fifth', 'eight': 'eighth', 'nine': 'ninth',
+                  'twelve': 'twelfth'}
+
+
+def _below_thousand(n):
+  """Words for 0 <= n < 1000, no hyphens ("one hundred and five")."""
+  if n < 20:
+    return _ONES[n]
+  if n < 100:
+    tens, ones = divmod(n, 10)
+    return _TENS[tens] + (f' {_ONES[ones]}' if ones else '')
+  hundreds, rest = divmod(n, 100)
+  words = f'{_ONES[hundreds]} hundred'
+  return words + (f' and {_below_thousand(rest)}' if rest else '')
+
+
+def digits_words(digits: str) -> str:
+  """'407' -> 'four zero seven'."""
+  return ' '.join(_ONES[int(d)] for d in digits)
+
+
+def number_words(n: int) -> str:
+  """English words for an int; |n| >= 10**15 is read digit by digit."""
+  n = int(n)
+  if n < 0:
+    return 'minus ' + number_words(-n)
+  if n >= 1000 ** len(_SCALES):
+    return digits_words(str(n))
+  if n < 1000:
+    return _below_thousand(n)
+  groups = []  # (group value, scale index), most significant first
+  scale = 0
+  while n:
+    n, group = divmod(n, 1000)
+    if group:
+      groups.insert(0, (group, scale))
+    scale += 1
+  words = []
+  for group, scale in groups:
+    part = _below_thousand(group)
+    if scale == 0 and group < 100:
+      part = 'and ' + part  # "one thousand and five", as "one hundred and five"
+    words.append(f'{part} {_SCALES[scale]}'.strip())
+  return ' '.join(words)
+
+
+def ordinal_words(n: int) -> str:
+  """21 -> 'twenty first', 100 -> 'one hundredth'."""
+  words = number_words(n).split(' ')
+  last = words[-1]
+  if last in _ORDINAL_WORDS:
+    last = _ORDINAL_WORDS[last]
+  elif last.endswith('y'):
+    last = last[:-1] + 'ieth'
+  else:
+    last += 'th'
+  return ' '.join(words[:-1] + [last])
+
+
+def _plural(words):
+  """'ninety' -> 'nineties', 'six' -> 'sixes', 'hundred' -> 'hundreds'."""
+  if words.endswith('y'):
+    return words[:-1] + 'ies'
+  if words.endswith(('x', 's')):
+    return words + 'es'
+  return words + 's'
+
+
+def _decimal_words(integer, fraction):
+  """('3', '14') -> 'three point one four'; an empty integer part is omitted."""
+  words = _integer_words(integer) + ' ' if integer else ''
+  return words + 'point ' + digits_words(fraction)
+
+
+def _integer_words(digits):
+  """A digit string in words; leading zeros ('007') are read digit by digit."""
+  if len(digits) > 1 and digits.startswith('0'):
+    return digits_words(digits)
+  return number_words(int(digits))
+
+
+# ----------------------------------------------------------------------------
+# Normalisation.
+
+_CHAR_MAP = {
+    '‘': "'", '’': "'", '‚': "'", '‛': "'", '′': "'", '`': "'", '´': "'",
+    '“': '"', '”': '"', '„': '"', '‟': '"', '″': '"', '«': '"', '»': '"',
+    '‹': "'", '›': "'",
+    '—': ' - ', '―': ' - ', '–': ' - ', '‒': '-', '‐': '-', '‑': '-', '−': '-',
+    '…': '...', '¡': '', '¿': '',
+    '[': '(', ']': ')', '{': '(', '}': ')',
+    '&': ' and ', '@': ' at ', '+': ' plus ', '=': ' equals ', '°': ' degrees ',
+    '/': ' ', '\\': ' ', '_': ' ', '*': ' ', '|': ' ', '~': ' ', '^': ' ',
+    '<': ' ', '>': ' ',
+}
+
+# (pattern, words): these never end a sentence, so their period goes.
+_TITLES = (
+    (r'\bMr\.', 'mister'), (r'\bMrs\.', 'missus'), (r'\bMs\.', 'miz'),
+    (r'\bDr\.', 'doctor'), (r'\bProf\.', 'professor'), (r'\bMt\.', 'mount'),
+    (r'\bCapt\.', 'captain'), (r'\bLt\.', 'lieutenant'),
+    (r'\bCol\.', 'colonel'), (r'\bSgt\.', 'sergeant'), (r'\bGen\.', 'general'),
+    (r'\bRev\.', 'reverend'), (r'\bJr\.', 'junior'), (r'\bSr\.', 'senior'),
+    (r'\b[Nn]o\.\s*(?=\d)', 'number '), (r'#\s*(?=\d)', 'number '),
+    (r'\b[Ee]\.\s?[Gg]\.', 'for example'), (r'\b[Ii]\.\s?[Ee]\.', 'that is'),
+    (r'\bvs\.', 'versus'),
+)
+# These may end a sentence: the period stays when the text ends or a capital
+# letter follows.
+_ABBREVIATIONS = (
+    (r'\betc\.', 'et cetera'),
+    (r'\bapprox\.', 'approximately'), (r'\b([AaPp])\.\s?[Mm]\.', r'\1 m'),
+)
+_SENTENCE_GOES_ON = r'(?=\s+[A-Z]|\s*$)'
+
+_CURRENCIES = {  # symbol: (unit, units, subunit, subunits)
+    '$': ('dollar', 'dollars', 'cent', 'cents'),
+    '£': ('pound', 'pounds', 'penny', 'pence'),
+    '€': ('euro', 'euros', 'cent', 'cents'),
+    '¥': ('yen', 'yen', 'sen', 'sen'),
+}
+_NUMBER = r'\d+(?:\.\d+)?'
+# A number with an optional minus sign ("-5", not the dash of "3-5").
+_SIGNED = r'(?:(?<![\w)])-)?' + _NUMBER
+_SCALE_WORD = r'(?:\s?(thousand|million|billion|trillion)\b)?'
+_MONEY_BEFORE = re.compile(r'([$£€¥])\s?(' + _SIGNED + ')' + _SCALE_WORD)
+_MONEY_AFTER = re.compile(r'(?<![\w.])(' + _SIGNED + r')' + _SCALE_WORD +
+                          r'\s?([$£€¥])')
+_THOUSANDS = re.compile(r'(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d]|,\d)')
+_PERCENT = re.compile(r'(' + _SIGNED + r')\s?%')
+_ORDINAL = re.compile(r'(\d+)(st|nd|rd|th)\b', re.IGNORECASE)
+_TIME = re.compile(r'\b([01]?\d|2[0-3]):([0-5]\d)\b')
+_DECADE = re.compile(r'\b(1[1-9]|20)(\d)0s\b')
+_SHORT_DECADE = re.compile(r"(?<!\w)'?([1-9]0)s\b")
+_MINUS = re.compile(r'(?<![\w)])-(?=\.?\d)')
+_POINT_ONLY = re.compile(r'(?<![\w.])\.(\d+)')
+_NUMBER_RE = re.compile(r'(\d+)(?:\.(\d+))?')
+
+
+def _number_text(text):
+  """'-3.5' -> 'minus three point five', '12' -> 'twelve'."""
+  sign = ''
+  if text.startswith('-'):
+    sign, text = 'minus ', text[1:]
+  integer, _, fraction = text.partition('.')
+  if fraction:
+    return sign + _decimal_words(integer, fraction)
+  return sign + _integer_words(integer)
+
+
+def _money(amount, scale, symbol):
+  """Words for an amount of money; scale is '' or 'million' etc."""
+  unit, units, subunit, subunits = _CURRENCIES[symbol]
+  if scale:
+    return f'{_number_text(amount)} {scale} {units}'
+  sign = ''
+  if amount.startswith('-'):
+    sign, amount = 'minus ', amount[1:]
+  whole, _, cents = amount.partition('.')
+  if len(cents) > 2:  # "$0.125": read as a decimal
+    return f'{sign}{_number_text(amount)} {units}'
+  whole_n = int(whole)
+  cents_n = int(cents.ljust(2, '0')) if cents else 0
+  parts = []
+  if whole_n or not cents_n:
+    parts.append(f'{number_words(whole_n)} {unit if whole_n == 1 else units}')
+  if cents_n:
+    parts.append(
+        f'{number_words(cents_n)} {subunit if cents_n == 1 else subunits}')
+  return sign + ' and '.join(parts)
+
+
+def _saint_or_street(match):
+  text, start, end = match.string, match.start(), match.end()
+  before = text[:start].split()
+  after = text[end:].lstrip()
+  if after[:1].isupper() and not (before and before[-1][:1].isupper()):
+    return 'saint'
+  return 'street' + ('.' if not after or after[:1].isupper() else '')
+
+
+def _spaced(words):
+  return f' {words} '
+
+
+def normalize(text: str) -> str:
+  """Text with digits, symbols and abbreviations written out as words."""
+  text = unicodedata.normalize('NFKC', str(text))
+  text = re.sub(r'(?<=\d)\s?–\s?(?=\d)', ' to ', text)  # 1990–1995
+  text = ''.join(_CHAR_MAP.get(c, c) for c in text)
+  text = re.sub(r'\s+', ' ', text)
+  # Control, format (zero width), private use and unassigned characters.
+  text = ''.join(c for c in text if not unicodedata.category(c).startswith('C'))
+  # Abbreviations (before numbers: "No. 5").
+  for pattern, words in _TITLES:
+    text = re.sub(pattern, words, text)
+  text = re.sub(r'\bSt\.', _saint_or_street, text)
+  for pattern, words in _ABBREVIATIONS:
+    text = re.sub(pattern + _SENTENCE_GOES_ON, words + '.', text)
+    text = re.sub(pattern, words, text)
+  # Numbers, the most specific forms first.
+  text = _THOUSANDS.sub(lambda m: m.group().replace(',', ''), text)
+  text = _MONEY_BEFORE.sub(
+      lambda m: _spaced(_money(m.group(2), m.group(3), m.group(1))), text)
+  text = _MONEY_AFTER.sub(
+      lambda m: _spaced(_money(m.group(1), m.group(2), m.group(3))), text)
+  text = _PERCENT.sub(
+      lambda m: _spaced(_number_text(m.group(1)) + ' percent'), text)
+  text = _ORDINAL.sub(lambda m: _spaced(ordinal_words(int(m.group(1)))), text)
+  text = _TIME.sub(lambda m: _spaced(_time_words(m)), text)
+  text = _DECADE.sub(lambda m: _spaced(_decade_words(m)), text)
+  text = _SHORT_DECADE.sub(
+      lambda m: _spaced(_plural(number_words(int(m.group(1))))), text)
+  text = _MINUS.sub('minus ', text)
+  text = _POINT_ONLY.sub(lambda m: _spaced(_decimal_words('', m.group(1))),
+                         text)
+  text = _NUMBER_RE.sub(
+      lambda m: _spaced(_number_text(m.group(0))), text)
+  text = text.replace('%', ' percent ').replace('#', ' ')
+  for symbol, (_, units, _, _) in _CURRENCIES.items():
+    text = text.replace(symbol, f' {units} ')
+  # Tidy spaces: none before closing punctuation, one between words.
+  text = re.sub(r'\s+', ' ', text).strip()
+  text = re.sub(r' ([.,?!;:)])', r'\1', text)
+  return text
+
+
+def _decade_words(match):
+  """'1990s' -> 'nineteen nineties', '1900s' -> 'nineteen hundreds'."""
+  century, decade = int(match.group(1)), int(match.group(2))
+  if century % 10 == 0 and decade == 0:  # 2000s
+    return _plural(number_words(century * 100))
+  if decade == 0:
+    return number_words(century) + ' hundreds'
+  return f'{number_words(century)} {_plural(number_words(decade * 10))}'
+
+
+def _time_words(match):
+  """'10:30' -> 'ten thirty', '9:05' -> 'nine oh five', '3:00' -> o'clock."""
+  hours, minutes = int(match.group(1)), int(match.group(2))
+  if minutes == 0:
+    return f"{number_words(hours)} o'clock"
+  if minutes < 10:
+    return f'{number_words(hours)} oh {number_words(minutes)}'
+  return f'{number_words(hours)} {number_words(minutes)}'
+
+
+# ----------------------------------------------------------------------------
+# Long text.
+
+_NO_SPLIT_AFTER = frozenset(
+    ('mr.', 'mrs.', 'ms.', 'dr.', 'st.', 'prof.', 'mt.', 'jr.', 'sr.', 'no.',
+     'e.g.', 'i.e.', 'vs.', 'capt.', 'lt.', 'col.', 'sgt.', 'gen.', 'rev.'))
+
+
+def _sentences(text):
+  """Split after . ? ! ; : followed by a space, not after 'Mr.' and the like."""
+  pieces, start = [], 0
+  for match in re.finditer(r'(?<=[.?!;:])\s+', text):
+    last_word = text[start:match.start()].rsplit(' ', 1)[-1].lower()
+    if last_word in _NO_SPLIT_AFTER:
+      continue
+    pieces.append(text[start:match.start()])
+    start = match.end()
+  pieces.append(text[start:])
+  return pieces
+
+
+_SPLITTERS = (
+    _sentences,
+    lambda text: re.split(r'(?<=,)\s+', text),
+    lambda text: text.split(' '),
+)
+
+
+def _pack(pieces, max_chars):
+  """Joins consecutive pieces with spaces while they fit in max_chars."""
+  out = []
+  for piece in pieces:
+    if out and len(out[-1]) + 1 + len(piece) <= max_chars:
+      out[-1] += ' ' + piece
+    else:
+      out.append(piece)
+  return out
+
+
+def _split(text, max_chars, level):
+  if len(text) <= max_chars:
+    return [text]
+  if level == len(_SPLITTERS):  # one word longer than max_chars: cut it
+    return [text[i:i + max_chars] for i in range(0, len(text), max_chars)]
+  parts = [p.strip() for p in _SPLITTERS[level](text)]
+  parts = [p for p in parts if p]
+  pieces = []
+  for part in parts:
+    pieces.extend(_split(part, max_chars, level + 1))
+  return _pack(pieces, max_chars)
+
+
+def split_long(text: str, max_chars: int = 200) -> list[str]:
+  """Pieces of <= max_chars characters, cut at . ? ! ; : then , then spaces.
+
+  Args:
+    text: any text; whitespace is collapsed.
+    max_chars: the longest piece, >= 1.
+
+  Returns:
+    Non-empty pieces in order; consecutive short pieces are joined (with a
+    space) while they fit. Empty or blank text gives [].
+  """
+  if max_chars < 1:
+    raise ValueError(f'split_long needs max_chars >= 1, got {max_chars}.')
+  text = ' '.join(str(text).split())
+  if not text:
+    return []
+  return _split(text, max_chars, 0)
+
+
+# ----------------------------------------------------------------------------
+# espeak-ng through phonemizer, one backend per process.
+
+_BACKEND = None
+_BACKEND_LOCK = threading.Lock()
+
+
+def _make_backend():
+  """A new phonemizer EspeakBackend for en-us, or UserError naming the fix."""
+  try:
+    # Imported here: only phonemes need phonemizer.
+    from phonemizer.backend import EspeakBackend  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise UserError(f'Phonemes need the phonemizer package ({e}): '
+                    'pip install phonemizer, or set '
+                    '--config.tts.symbols=characters.') from None
+  try:
+    available = EspeakBackend.is_available()
+  except (RuntimeError, OSError):
+    available = False
+  if not available:
+    raise UserError(f'The espeak-ng library was not found: {ESPEAK_FIX}.')
+  import logging as std_logging  # pylint: disable=g-import-not-at-top
+  quiet = std_logging.getLogger('audiodiff.tts.phonemizer')
+  quiet.setLevel(std_logging.ERROR)  # it warns on every merged word ("in the")
+  try:
+    # Punctuation is split off and put back here (_chunks, _symbols): the
+    # library's own preserve_punctuation misaligns a batch when one of its
+    # texts is empty or only punctuation.
+    return EspeakBackend('en-us', preserve_punctuation=False, with_stress=True,
+                         language_switch='remove-flags',
+                         words_mismatch='ignore', logger=quiet)
+  except (RuntimeError, OSError) as e:
+    raise UserError(f'espeak-ng failed to start ({e}): {ESPEAK_FIX}.') from None
+
+
+def _espeak_backend():
+  """The process's EspeakBackend, made on first use."""
+  global _BACKEND
+  with _BACKEND_LOCK:
+    if _BACKEND is None:
+      _BACKEND = _make_backend()
+    return _BACKEND
+
+
+def _espeak(chunks):
+  """IPA for each chunk (words only, no punctuation), in one backend call."""
+  if not chunks:
+    return []
+  backend = _espeak_backend()
+  from phonemizer.separator import Separator  # pylint: disable=g-import-not-at-top
+  separator = Separator(phone='', syllable='', word=' ')
+  with _BACKEND_LOCK:  # the espeak library is not thread safe
+    out = backend.phonemize(list(chunks), separator=separator, strip=True)
+  if len(out) != len(chunks):
+    raise RuntimeError(f'phonemizer returned {len(out)} lines for '
+                       f'{len(chunks)}.')
+  return out
+
+
+_PUNCT_CHARS = re.escape(''.join(_PUNCTUATION[1:]))
+# A word: no spaces or punctuation, except ' and - inside (don't, well-known).
+_WORD = re.compile(rf"[^\s{_PUNCT_CHARS}]+(?:['-][^\s{_PUNCT_CHARS}]+)*")
+
+
+def _chunks(text):
+  """Text as alternating parts: (True, 'words to say') or (False, ', ')."""
+  parts = []
+  position = 0
+  for match in _WORD.finditer(text):
+    gap = text[position:match.start()]
+    if parts and parts[-1][0] and not gap.strip():
+      parts[-1] = (True, parts[-1][1] + gap + match.group())
+    else:
+      if gap:
+        parts.append((False, gap))
+      parts.append((True, match.group()))
+    position = match.end()
+  if text[position:]:
+    parts.append((False, text[position:]))
+  return parts
+
+
+def _is_speakable(c):
+  """Characters espeak may see: Latin letters, table punctuation, space."""
+  if c in _PUNCTUATION:
+    return True
+  return c.isalpha() and 'LATIN' in unicodedata.name(c, '')
+
+
+def _fold_accents(text):
+  """'café Æsir' -> 'cafe AEsir'."""
+  text = text.replace('ß', 'ss').replace('æ', 'ae').replace('Æ', 'AE')
+  text = text.replace('œ', 'oe').replace('Œ', 'OE').replace('ø', 'o')
+  text = text.replace('Ø', 'O').replace('ð', 'd').replace('þ', 'th')
+  decomposed = unicodedata.normalize('NFKD', text)
+  return ''.join(c for c in decomposed if unicodedata.category(c) != 'Mn')
+
+
+def _keep(text, allowed, dropped):
+  """Text with the characters failing `allowed` replaced by spaces."""
+  out = []
+  for c in text:
+    if allowed(c):
+      out.append(c)
+    else:
+      dropped.add(c)
+      out.append(' ')
+  return re.sub(r' +', ' ', ''.join(out)).strip()
+
+
+class TextFrontEnd:
+  """Text -> int32 symbol ids for a TTS encoder, memoised per text.
+
+  Attributes:
+    kind: 'phonemes' or 'characters'.
+    intersperse_blank: whether BLANK_ID goes around every symbol (Grad-TTS).
+  """
+
+  def __init__(self, kind: str = 'phonemes', intersperse_blank: bool = True):
+    _check_kind(kind)
+    self.kind = kind
+    self.intersperse_blank = bool(intersperse_blank)
+    self._ids = _IDS[kind]
+    self._table = _TABLES[kind]
+    self._cache = {}
+    self._warned = set()
+
+  @property
+  def num_symbols(self) -> int:
+    return len(self._table)
+
+  def encode(self, text: str) -> np.ndarray:
+    """int32 ids [N], N >= 1 (2 * symbols + 1 with blanks)."""
+    return self.encode_many([text])[0]
+
+  def encode_many(self, texts: Sequence[str]) -> list[np.ndarray]:
+    """int32 ids [N_i] for each text; new texts are phonemised in one call.
+
+    Results are memoised by text, so repeated texts cost a dict look-up; the
+    returned arrays are shared and read-only.
+    """
+    texts = [str(t) for t in texts]
+    new = list(dict.fromkeys(t for t in texts if t not in self._cache))
+    if new:
+      dropped = set()
+      for text, symbols_ in zip(new, self._symbols(new, dropped)):
+        self._cache[text] = self._to_ids(symbols_, dropped)
+      self._warn(dropped)
+    return [self._cache[t] for t in texts]
+
+  def symbols_of(self, ids) -> str:
+    """The symbols of ids [N] as one string, pad and blank removed."""
+    ids = np.asarray(ids).reshape(-1)
+    out = []
+    for i in ids.tolist():
+      if not 0 <= i < len(self._table):
+        raise ValueError(f'Symbol id {i} is outside the {self.kind} table '
+                         f'(0..{len(self._table) - 1}).')
+      if i not in (PAD_ID, BLANK_ID):
+        out.append(self._table[i])
+    return ''.join(out)
+
+  def _symbols(self, texts, dropped):
+    """One symbol string per text; drops unusable characters into `dropped`."""
+    if self.kind == 'characters':
+      return [_keep(_fold_accents(normalize(t).lower()), self._ids.__contains__,
+                    dropped) for t in texts]
+    parts = [_chunks(_keep(normalize(t), _is_speakable, dropped))
+             for t in texts]
+    words = list(dict.fromkeys(
+        s for text_parts in parts for is_words, s in text_parts if is_words))
+    ipa = dict(zip(words, _espeak(words)))
+    out = []
+    for text_parts in parts:
+      text = ''.join(ipa[s] if is_words else s for is_words, s in text_parts)
+      out.append(re.sub(r' +', ' ', text).strip())
+    return out
+
+  def _to_ids(self, symbols_, dropped):
+    """int32 ids [N] of a symbol string; unknown symbols go to `dropped`."""
+    ids = []
+    for s in symbols_:
+      i = self._ids.get(s)
+      if i is None:
+        dropped.add(s)
+      else:
+        ids.append(i)
+    if not ids:  # nothing speakable: a word space, so N >= 1 and shapes hold
+      ids = [self._ids[' ']]
+    if self.intersperse_blank:
+      spaced = np.full(2 * len(ids) + 1, BLANK_ID, np.int32)
+      spaced[1::2] = ids
+      ids = spaced
+    ids = np.asarray(ids, np.int32)
+    ids.flags.writeable = False
+    return ids
+
+  def _warn(self, dropped):
+    dropped = sorted((dropped - self._warned) - {' '})
+    if dropped:
+      self._warned.update(dropped)
+      logging.warning('Text front end (%s) dropped symbols outside its table: '
+                      '%s', self.kind,
+                      ' '.join(f'{c!r}(U+{ord(c):04X})' for c in dropped))
