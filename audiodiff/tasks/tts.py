@@ -304,7 +304,7 @@ class TextToSpeech(base.Task):
       texts = [texts]
     pieces, owner = [], []
     for i, sentence in enumerate(texts):
-      parts = text_lib.split_long(text_lib.normalize(sentence))
+      parts = text_lib.split_long(text_lib.normalize(sentence), self.max_piece_chars)
       if not parts or not any(p.strip() for p in parts):
         raise UserError(f'Text {i + 1} ({sentence!r}) has nothing to speak.')
       pieces.extend(parts)
@@ -342,6 +342,12 @@ class TextToSpeech(base.Task):
                       'alignment': mine[0][2],
                       'pieces': [p for p, k in zip(pieces, owner) if k == i]})
     return results
+
+  @property
+  def max_piece_chars(self) -> int:
+    """Characters per piece of a long text: with blanks, about two tokens
+    per character (phonemes are fewer than letters), within max_tokens."""
+    return max(16, (self.settings.max_tokens - 1) // 2 - 4)
 
   def _prior_fn(self, trained):
     """jitted (params, tokens [B, N], num_tokens [B]) -> aligned_prior with

@@ -24,7 +24,7 @@ def get_config():
   config.train.warmup_steps = 100
   config.train.decay = 'cosine'
   config.train.grad_clip_norm = 1.0
-  config.train.num_steps = 6000
+  config.train.num_steps = 4500
   config.train.log_every = 100
   config.train.eval_every = 1000
   config.train.eval_batches = 2

@@ -45,7 +45,7 @@ def get_config():
   config.train.learning_rate = 5e-4
   config.train.warmup_steps = 300
   config.train.decay = 'cosine'
-  config.train.num_steps = 7000
+  config.train.num_steps = 5000
   config.train.log_every = 100
   config.train.eval_every = 1000
   config.train.eval_batches = 2

@@ -1,0 +1,142 @@
+"""Text-to-speech on held-out sentences: intelligibility (WER of an offline
+recogniser), durations, mel L1 and speed, against flite's own rendering.
+
+  python benchmarks/tts_intelligibility.py [--model=pretrained/tts_cpu]
+      [--utterances=40] [--vocoder=DIR]
+
+The sentences are the first --utterances of the corpus's test split (text
+never trained on). pocketsphinx (bundled US English model) transcribes:
+  - flite: the corpus recording itself (the reference voice);
+  - flite -> Griffin-Lim / -> vocoder: its log mel resynthesised (what each
+    waveform stage costs on its own);
+  - TTS + Griffin-Lim / TTS + vocoder: text -> model -> waveform.
+WER is corpus-level (jiwer). Durations: the model's predicted frames per
+token against the alignment MAS finds between its encoder and the
+recording (mean absolute error, frames), and the total length error. Mel L1
+(log mel in [0, 1]) is measured with those aligned durations, so the frames
+correspond. RTF: wall seconds per second of speech (this machine, all its
+cores; compilation excluded).
+"""
+
+import time
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import api, data, experiment, samplers, spectral
+from audiodiff.tasks import base
+from audiodiff.tasks import tts
+from audiodiff.tts import alignment, intelligibility
+
+flags.DEFINE_string('model', 'pretrained/tts_cpu', 'A trained TTS model (export or workdir).')
+flags.DEFINE_string('vocoder', '', 'A vocoder (default: the model\'s config.tts.vocoder_workdir).')
+flags.DEFINE_integer('utterances', 40, 'Held-out sentences.')
+FLAGS = flags.FLAGS
+
+
+def held_out(config, count):
+  """(texts, recordings [L_i]) of the first `count` test sentences."""
+  source = data.get_builder(config).as_data_source(split='test')
+  texts = [source[i]['text'].decode('utf-8') for i in range(min(count, len(source)))]
+  hop = config.audio.hop_length
+  audios = [u[:len(u) // hop * hop] for u in data.load_utterances(config, 'test', count)]
+  return texts, audios
+
+
+def aligned_durations(trained, texts, audios):
+  """Per sentence: (MAS durations on the recording [N], predicted [N], the
+  recording's log mel [T, n_mels], mu_y aligned by MAS [T, n_mels])."""
+  task = trained.task
+  network = trained.exp.network(trained.params)
+  out = []
+  for text, audio in zip(texts, audios):
+    ids = task.front_end.encode(text)
+    tokens, num_tokens = jnp.asarray(ids[None]), jnp.asarray([len(ids)], jnp.int32)
+    log_mel = spectral.log_mel(jnp.asarray(audio[None]), trained.config.audio)
+    mel = task.to_units(log_mel)
+    mu, log_durations = network('encode', tokens, num_tokens)
+    log_p = -0.5 * jnp.sum(jnp.square(mu[:, :, None] - mel[:, None]), -1)
+    path = alignment.monotonic_alignment_search(log_p, num_tokens,
+                                                jnp.asarray([mel.shape[1]], jnp.int32))
+    predicted = jnp.ceil(jnp.exp(log_durations) * task.settings.length_scale)
+    out.append((np.asarray(alignment.durations(path))[0], np.asarray(predicted)[0],
+                np.asarray(log_mel)[0], alignment.expand(mu, path)))
+  return out
+
+
+def teacher_forced_mel_l1(trained, aligned):
+  """Mean |log mel - model log mel| with the MAS durations (frames match)."""
+  task, errors = trained.task, []
+  factor = tts.FRAME_BUCKET
+  for i, (_, _, log_mel, mu_y) in enumerate(aligned):
+    frames = log_mel.shape[0]
+    padded = -(-frames // factor) * factor
+    mu_y = jnp.pad(mu_y, ((0, 0), (0, padded - frames), (0, 0)), constant_values=task.silence)
+    request = base.SampleRequest(shape=mu_y.shape, names=[''], cond={'signal': mu_y},
+                                     prior=samplers.Prior(mean=mu_y, scale=1.0))
+    units = trained.generate(request, jax.random.PRNGKey(i))[0, :frames]
+    errors.append(float(np.mean(np.abs(np.asarray(task.from_units(units)) - log_mel))))
+  return float(np.mean(errors))
+
+
+def synthesize_timed(trained, texts):
+  trained.synthesize(texts[:1])  # compiles outside the timing
+  start = time.perf_counter()
+  audios = [r['audio'] for r in trained.synthesize(texts)]
+  seconds = time.perf_counter() - start
+  return audios, seconds / (sum(len(a) for a in audios) / trained.sample_rate)
+
+
+def main(argv):
+  del argv
+  config = experiment.read_config(FLAGS.model)
+  trained = api.load(FLAGS.model)
+  rate = trained.sample_rate
+  vocoder = api.load(FLAGS.vocoder) if FLAGS.vocoder else trained.task.vocoder
+  texts, recordings = held_out(config, FLAGS.utterances)
+  seconds = sum(len(a) for a in recordings) / rate
+  print(f'{len(texts)} held-out sentences ({seconds:.0f} s of flite speech); model step '
+        f'{trained.step}, sampler {trained.exp.sampler.name} '
+        f'({trained.exp.sampler.num_evals} network calls).\n')
+  rows = []
+
+  def add(name, audios, rtf=None):
+    result = intelligibility.score(audios, rate, texts)
+    rows.append((name, result['wer'], rtf))
+    print(f'  {name}: WER {result["wer"]:.3f}', flush=True)
+
+  add('flite (reference)', recordings)
+  mels = [spectral.log_mel(jnp.asarray(a[None]), config.audio) for a in recordings]
+  add('flite -> Griffin-Lim', [np.asarray(spectral.griffin_lim(m, config.audio))[0]
+                               for m in mels])
+  if vocoder is not None:
+    add('flite -> vocoder', [vocoder.vocode(mel=np.asarray(m)[0]) for m in mels])
+  trained.task.vocoder = None
+  audios, rtf = synthesize_timed(trained, texts)
+  add('TTS + Griffin-Lim', audios, rtf)
+  if vocoder is not None:
+    trained.task.vocoder = vocoder
+    audios, rtf = synthesize_timed(trained, texts)
+    add('TTS + vocoder', audios, rtf)
+
+  reference_wer = rows[0][1]
+  print('\n| system | WER | WER / flite | RTF |')
+  print('|---|---|---|---|')
+  for name, wer, rtf in rows:
+    print(f'| {name} | {wer:.3f} | {wer / reference_wer:.2f} | '
+          f'{"-" if rtf is None else f"{rtf:.2f}"} |')
+
+  aligned = aligned_durations(trained, texts, recordings)
+  token_error = np.mean(np.concatenate([np.abs(p - d) for d, p, _, _ in aligned]))
+  length_error = np.mean([abs(p.sum() - d.sum()) / d.sum() for d, p, _, _ in aligned])
+  print('\n| durations: mean abs error per token (frames) | total length error | '
+        'mel L1 (MAS durations) |')
+  print('|---|---|---|')
+  print(f'| {token_error:.2f} | {100 * length_error:.1f}% | '
+        f'{teacher_forced_mel_l1(trained, aligned):.4f} |')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,93 @@
+"""A vocoder against Griffin-Lim on held-out sentences: quality vs training time.
+
+  python benchmarks/vocoder_quality.py --model=pretrained/vocoder_cpu
+  python benchmarks/vocoder_quality.py --model=WORKDIR --curve [--utterances=20]
+
+Resynthesises the first --utterances whole sentences of the test split (text
+never trained on) from their log mels, with the vocoder (chunked, as
+`--mode=vocode`) and with Griffin-Lim (32 fast iterations) from the same
+mels, and prints PESQ-WB, MR-STFT distance, mel L1 and SI-SDR (means).
+--curve scores every checkpoint kept in a work directory, with the wall
+minutes since the run started (checkpoint file time - first configs/
+stamp; other work on the machine at the time counts too).
+"""
+
+import datetime
+import os
+import time
+
+from absl import app, flags
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import api, data, experiment, metrics, spectral
+
+flags.DEFINE_string('model', 'pretrained/vocoder_cpu', 'A trained vocoder (export or workdir).')
+flags.DEFINE_bool('curve', False, 'Score every kept checkpoint of a work directory.')
+flags.DEFINE_integer('utterances', 20, 'Held-out sentences.')
+flags.DEFINE_integer('steps', 0, 'Fast-sampler network calls to keep (0: the config\'s).')
+FLAGS = flags.FLAGS
+
+METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
+           ('si_sdr', 'SI-SDR dB'))
+
+
+def score(config, references, estimates):
+  rows = [metrics.evaluate_pair(r, e, config.audio.sample_rate, config.audio)
+          for r, e in zip(references, estimates)]
+  return metrics.average(rows)
+
+
+def griffin_lim(config, references):
+  out = []
+  for audio in references:
+    mel = spectral.log_mel(jnp.asarray(audio[None]), config.audio)
+    out.append(np.asarray(spectral.griffin_lim(mel, config.audio))[0])
+  return out
+
+
+def row(name, minutes, values, seconds):
+  cells = ' | '.join(f'{values[key]:.3f}' for key, _ in METRICS)
+  print(f'| {name} | {minutes} | {cells} | {seconds:.1f} |', flush=True)
+
+
+def _run_start(workdir):
+  stamps = sorted(os.listdir(os.path.join(workdir, 'configs')))
+  stamp = datetime.datetime.strptime(stamps[0], '%Y%m%dT%H%M%S.%fZ.json')
+  return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def main(argv):
+  del argv
+  config = experiment.read_config(FLAGS.model)
+  hop = config.audio.hop_length
+  references = [u[:len(u) // hop * hop] for u in
+                data.load_utterances(config, 'test', FLAGS.utterances)]
+  seconds_of_audio = sum(len(u) for u in references) / config.audio.sample_rate
+  print(f'{len(references)} held-out sentences, {seconds_of_audio:.1f} s of audio; '
+        f'time column: seconds to vocode them on this machine.\n')
+  print('| system | training min | ' + ' | '.join(n for _, n in METRICS) + ' | seconds |')
+  print('|---|---|' + '---|' * len(METRICS) + '---|')
+  start = time.perf_counter()
+  gl = griffin_lim(config, references)
+  row('Griffin-Lim (32 iters)', '-', score(config, references, gl), time.perf_counter() - start)
+  if FLAGS.curve:
+    directory = os.path.join(FLAGS.model, 'checkpoints')
+    steps = sorted(int(s) for s in os.listdir(directory) if s.isdigit())
+    began = _run_start(FLAGS.model)
+  else:
+    steps = [None]
+  for step in steps:
+    trained = api.load(FLAGS.model, checkpoint_step=step)
+    minutes = '-'
+    if step is not None:
+      minutes = f'{(os.path.getmtime(os.path.join(directory, str(step))) - began) / 60:.0f}'
+    trained.vocode(audio=references[0][:8 * hop])  # compiles outside the timing
+    start = time.perf_counter()
+    vocoded = [trained.vocode(audio=u, seed=i) for i, u in enumerate(references)]
+    row(f'diffusion, step {trained.step}', minutes, score(config, references, vocoded),
+        time.perf_counter() - start)
+
+
+if __name__ == '__main__':
+  app.run(main)
