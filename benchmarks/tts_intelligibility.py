@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import api, data, experiment, samplers, spectral
+from audiodiff.data import pipeline
 from audiodiff.tasks import base
 from audiodiff.tasks import tts
 from audiodiff.tts import alignment, intelligibility
@@ -38,7 +39,7 @@ FLAGS = flags.FLAGS
 
 def held_out(config, count):
   """(texts, recordings [L_i]) of the first `count` test sentences."""
-  source = data.get_builder(config).as_data_source(split='test')
+  source = pipeline.get_builder(config).as_data_source(split='test')
   texts = [source[i]['text'].decode('utf-8') for i in range(min(count, len(source)))]
   hop = config.audio.hop_length
   audios = [u[:len(u) // hop * hop] for u in data.load_utterances(config, 'test', count)]

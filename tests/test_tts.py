@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.configs import diffwave_vocoder_cpu, tts_tiny
+from experiments.configs import diffwave_vocoder_cpu, tts_tiny, vocoder_cpu
 
-from audiodiff import api, audio_io, tasks, train
+from audiodiff import api, audio_io, spectral, tasks, train
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
 
@@ -115,6 +115,25 @@ def test_vocoder_energy_prior_reads_frame_level_from_the_mel():
   assert tasks.get_task(config).prior(task.mel(jnp.asarray(audio))) is None
   config.vocoder.prior = 'energy_v2'
   with pytest.raises(UserError, match='config.vocoder.prior'):
+    tasks.get_task(config)
+
+
+def test_vocoder_griffin_lim_prior_centres_the_diffusion_on_griffin_lim():
+  config = vocoder_cpu.get_config()
+  task = tasks.get_task(config)
+  assert task.model_inputs() == {'n_mels': config.audio.n_mels, 'cond_channels': 1}
+  hop = config.audio.hop_length
+  audio = (0.1 * np.random.default_rng(1).standard_normal((2, 16 * hop))).astype(np.float32)
+  mel = task.mel(jnp.asarray(audio))
+  cond, prior = task.conditioning(mel)
+  estimate = np.asarray(spectral.griffin_lim(mel, config.audio,
+                                             num_iters=config.vocoder.griffin_lim_iters))
+  np.testing.assert_allclose(prior.mean, estimate, atol=1e-6)
+  np.testing.assert_allclose(cond['signal'][..., 0], estimate, atol=1e-6)
+  energy = tasks.get_task(diffwave_vocoder_cpu.get_config()).prior(mel).scale
+  np.testing.assert_allclose(prior.scale, config.vocoder.prior_scale * energy, rtol=1e-6)
+  config.model.name = 'diffwave'
+  with pytest.raises(UserError, match='unet1d'):
     tasks.get_task(config)
 
 

@@ -62,6 +62,9 @@ class Tokenize(grain.transforms.RandomMap):
     del rng
     raw = np.asarray(element['text'])[:int(element['text_length'])]
     sentence = bytes(raw.astype(np.uint8)).decode('utf-8', errors='replace')
+    if not sentence.strip():
+      raise UserError('An utterance has no transcript: text-to-speech trains on transcribed '
+                      'speech (audio_folder: give every clip a metadata.csv line).')
     ids = front_end(self.kind, self.intersperse_blank).encode(sentence)
     if len(ids) > self.max_tokens:
       raise UserError(f'The transcript {sentence!r} makes {len(ids)} tokens, more than '

@@ -9,7 +9,10 @@ chunks (config.vocoder) joined with linear cross-fades.
 config.vocoder.prior='energy' is PriorGrad's data-dependent prior (Lee et
 al. 2022): the diffusion ends at N(0, diag(sigma^2)) with sigma each frame's
 RMS as read from its mel, so silence starts (and stays) quiet and the loss
-weighs each sample by 1 / sigma^2.
+weighs each sample by 1 / sigma^2. 'griffin_lim' goes further, as StoRM
+does for enhancement: the diffusion ends at N(g, diag((prior_scale
+sigma)^2)) around g, the mel's Griffin-Lim waveform, which the network also
+reads (cond['signal']); it learns to turn Griffin-Lim into speech.
 """
 
 import functools
@@ -22,7 +25,7 @@ from audiodiff import metrics, samplers, spectral, tasks
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
 
-PRIORS = ('standard', 'energy')
+PRIORS = ('standard', 'energy', 'griffin_lim')
 
 
 def chunk_starts(num_frames: int, chunk_frames: int, overlap_frames: int):
@@ -68,8 +71,12 @@ class Vocoder(base.Task):
     if settings.prior not in PRIORS:
       raise UserError(f'Unknown config.vocoder.prior={settings.prior!r}; choose one of '
                       f'{", ".join(PRIORS)}.')
-    if not settings.prior_floor > 0:
-      raise UserError(f'config.vocoder.prior_floor={settings.prior_floor} must be > 0.')
+    if not settings.prior_floor > 0 or not settings.prior_scale > 0:
+      raise UserError(f'config.vocoder.prior_floor={settings.prior_floor} and prior_scale='
+                      f'{settings.prior_scale} must be > 0.')
+    if settings.prior == 'griffin_lim' and config.model.name != 'unet1d':
+      raise UserError("config.vocoder.prior='griffin_lim' feeds the Griffin-Lim waveform "
+                      "to the network as a signal; use --config.model.name=unet1d.")
     if not 0 <= settings.overlap_frames < settings.chunk_frames or settings.batch_chunks < 1:
       raise UserError(
           f'config.vocoder needs 0 <= overlap_frames < chunk_frames and batch_chunks >= 1; '
@@ -77,7 +84,8 @@ class Vocoder(base.Task):
           f'{settings.chunk_frames}, batch_chunks={settings.batch_chunks}.')
 
   def model_inputs(self):
-    return {'n_mels': self.config.audio.n_mels}
+    return {'n_mels': self.config.audio.n_mels,
+            'cond_channels': int(self.settings.prior == 'griffin_lim')}
 
   def mel(self, audio):
     """[B, L] -> [B, L // hop_length, n_mels] log-mel as the model sees it."""
@@ -100,15 +108,25 @@ class Vocoder(base.Task):
   def prior(self, mel):
     """log-mel [B, frames, n_mels] -> the samplers.Prior of the waveform
     [B, frames * hop_length] (None for the standard N(0, I))."""
-    if self.settings.prior == 'standard':
-      return None
-    rms = jnp.maximum(self.frame_rms(mel), self.settings.prior_floor)
-    return samplers.Prior(mean=0.0, scale=jnp.repeat(rms, self.config.audio.hop_length, axis=1))
+    return self.conditioning(mel)[1]
+
+  def conditioning(self, mel):
+    """log-mel [B, frames, n_mels] -> (the network's cond, the Prior or None)."""
+    settings = self.settings
+    if settings.prior == 'standard':
+      return {'mel': mel}, None
+    rms = jnp.maximum(self.frame_rms(mel), settings.prior_floor)
+    scale = jnp.repeat(rms, self.config.audio.hop_length, axis=1)
+    if settings.prior == 'energy':
+      return {'mel': mel}, samplers.Prior(mean=0.0, scale=scale)
+    estimate = spectral.griffin_lim(mel, self.config.audio, num_iters=settings.griffin_lim_iters)
+    return ({'mel': mel, 'signal': estimate[..., None]},
+            samplers.Prior(mean=estimate, scale=settings.prior_scale * scale))
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train, frozen
-    mel = self.mel(batch['audio'])
-    return base.DiffusionInputs(x0=batch['audio'], cond={'mel': mel}, prior=self.prior(mel))
+    cond, prior = self.conditioning(self.mel(batch['audio']))
+    return base.DiffusionInputs(x0=batch['audio'], cond=cond, prior=prior)
 
   def needs_reference(self):
     return True
@@ -125,9 +143,9 @@ class Vocoder(base.Task):
   def request_from_mel(self, mel, names, reference=None):
     """mel [N, frames, n_mels] -> the request to vocode it."""
     hop = self.config.audio.hop_length
-    mel = jnp.asarray(mel, jnp.float32)
+    cond, prior = self.conditioning(jnp.asarray(mel, jnp.float32))
     return base.SampleRequest(shape=(mel.shape[0], mel.shape[1] * hop), names=list(names),
-                              cond={'mel': mel}, prior=self.prior(mel), reference=reference)
+                              cond=cond, prior=prior, reference=reference)
 
   def sample_metrics(self, audio, request):
     """Metrics of the resynthesis and of Griffin-Lim from the same mels."""

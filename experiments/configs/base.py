@@ -27,9 +27,12 @@ def get_config() -> ml_collections.ConfigDict:
       chunk_frames=128,
       overlap_frames=8,
       batch_chunks=2,       # chunks per network batch (bounds memory)
-      prior='standard',     # 'standard' N(0, I) or 'energy' (PriorGrad: per-frame
-                            # std from the mel)
-      prior_floor=0.01,     # energy: the smallest std (silence)
+      prior='standard',     # 'standard' N(0, I), 'energy' (PriorGrad: per-frame std
+                            # from the mel) or 'griffin_lim' (around the mel's
+                            # Griffin-Lim waveform, which the network reads too)
+      prior_floor=0.01,     # energy / griffin_lim: the smallest std (silence)
+      prior_scale=0.5,      # griffin_lim: std relative to the frame level
+      griffin_lim_iters=16,  # griffin_lim: iterations of the estimate
   ))
 
   # --mode=restore: training-free restoration with this model as the prior

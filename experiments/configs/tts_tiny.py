@@ -15,7 +15,6 @@ def get_config():
   config.tts.duration_channels = 16
   config.data.num_examples = 8
   config.diffusion.num_steps = 50
-  config.diffusion.beta_end = 0.2
   config.model.unet_channels = (16, 32)
   config.model.unet_blocks_per_level = 1
   config.sampler.num_steps = 3
