@@ -19,6 +19,15 @@ _DB_RANGE = 80.0
 _DISPLAY_FRAMES = 256
 
 
+def _save(fig, path):
+  """Writes fig as PNG to path (parent folders created); returns path."""
+  directory = os.path.dirname(os.fspath(path))
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  fig.savefig(path, format='png')
+  return path
+
+
 def display_resolution(num_samples: int, sample_rate: int):
   """(n_fft, hop_length) for a picture of a clip: ~_DISPLAY_FRAMES frames
   wide, windows of at least ~32 ms (a power of two) and at least 4 hops, so
@@ -104,11 +113,7 @@ def save_spectrogram_png(path, audio, sample_rate, audio_config=None, title=''):
   spec_ax.set_xlim(0.0, duration)
   spec_ax.set_xlabel('time (s)')
 
-  directory = os.path.dirname(os.fspath(path))
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  fig.savefig(path, format='png')
-  return path
+  return _save(fig, path)
 
 
 def save_comparison_png(path, panels, sample_rate):
@@ -137,11 +142,7 @@ def save_comparison_png(path, panels, sample_rate):
     ax.set_ylabel('frequency (Hz)')
   axes[-1].set_xlabel('time (s)')
   fig.colorbar(shown, ax=list(axes), label='dB', pad=0.01)
-  directory = os.path.dirname(os.fspath(path))
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  fig.savefig(path, format='png')
-  return path
+  return _save(fig, path)
 
 
 def save_tts_png(path, log_mel, alignment, title=''):
@@ -169,8 +170,4 @@ def save_tts_png(path, log_mel, alignment, title=''):
   align_ax.set_title('alignment (first piece)')
   align_ax.set_ylabel('token')
   align_ax.set_xlabel('frame')
-  directory = os.path.dirname(os.fspath(path))
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  fig.savefig(path, format='png')
-  return path
+  return _save(fig, path)

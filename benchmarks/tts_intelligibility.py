@@ -109,11 +109,18 @@ def main(argv):
     print(f'  {name}: WER {result["wer"]:.3f}', flush=True)
 
   add('flite (reference)', recordings)
-  mels = [spectral.log_mel(jnp.asarray(a[None]), config.audio) for a in recordings]
-  add('flite -> Griffin-Lim', [np.asarray(spectral.griffin_lim(m, config.audio))[0]
-                               for m in mels])
+  # Mels padded with silence to a multiple of FRAME_BUCKET (few compiled
+  # shapes), resynthesised, then cut back to each recording's length.
+  hop, bucket = config.audio.hop_length, tts.FRAME_BUCKET
+  mels = [np.asarray(spectral.log_mel(jnp.asarray(a[None]), config.audio))[0]
+          for a in recordings]
+  padded = [np.pad(m, ((0, -len(m) % bucket), (0, 0))) for m in mels]
+  add('flite -> Griffin-Lim', [np.asarray(spectral.griffin_lim(p[None], config.audio))[0,
+                                                                  :len(m) * hop]
+                               for m, p in zip(mels, padded)])
   if vocoder is not None:
-    add('flite -> vocoder', [vocoder.vocode(mel=np.asarray(m)[0]) for m in mels])
+    add('flite -> vocoder', [vocoder.vocode(mel=p)[:len(m) * hop]
+                             for m, p in zip(mels, padded)])
   trained.task.vocoder = None
   audios, rtf = synthesize_timed(trained, texts)
   add('TTS + Griffin-Lim', audios, rtf)

@@ -104,7 +104,7 @@ REASONS = (
     'everyone was asleep', 'the wind was strong', 'the price was fair',
 )
 
-_ONES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
+ONES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
          'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen',
          'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen')
 _TENS = ('', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy',
@@ -116,12 +116,12 @@ def number_words(n):
   if not 0 <= n < 1000:
     raise ValueError(f'number_words supports 0..999, got {n}.')
   if n < 20:
-    return _ONES[n]
+    return ONES[n]
   if n < 100:
     tens, ones = divmod(n, 10)
-    return _TENS[tens] + (f' {_ONES[ones]}' if ones else '')
+    return _TENS[tens] + (f' {ONES[ones]}' if ones else '')
   hundreds, rest = divmod(n, 100)
-  words = f'{_ONES[hundreds]} hundred'
+  words = f'{ONES[hundreds]} hundred'
   return words + (f' and {number_words(rest)}' if rest else '')
 
 

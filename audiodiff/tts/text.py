@@ -29,6 +29,7 @@ from typing import Sequence
 from absl import logging
 import numpy as np
 
+from audiodiff.data import sentences
 from audiodiff.errors import UserError
 
 SYMBOL_KINDS = ('phonemes', 'characters')
@@ -104,27 +105,13 @@ def num_symbols(kind: str) -> int:
 # ----------------------------------------------------------------------------
 # Numbers in words, in the corpus style ("two thousand and twenty four").
 
-_ONES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
-         'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen',
-         'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen')
-_TENS = ('', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy',
-         'eighty', 'ninety')
+_ONES = sentences.ONES
 _SCALES = ('', 'thousand', 'million', 'billion', 'trillion')
 _ORDINAL_WORDS = {'one': 'first', 'two': 'second', 'three': 'third',
                   'five': 'fifth', 'eight': 'eighth', 'nine': 'ninth',
                   'twelve': 'twelfth'}
-
-
-def _below_thousand(n):
-  """Words for 0 <= n < 1000, no hyphens ("one hundred and five")."""
-  if n < 20:
-    return _ONES[n]
-  if n < 100:
-    tens, ones = divmod(n, 10)
-    return _TENS[tens] + (f' {_ONES[ones]}' if ones else '')
-  hundreds, rest = divmod(n, 100)
-  words = f'{_ONES[hundreds]} hundred'
-  return words + (f' and {_below_thousand(rest)}' if rest else '')
+# Words for 0 <= n < 1000, no hyphens ("one hundred and five"): the corpus's own.
+_below_thousand = sentences.number_words
 
 
 def digits_words(digits: str) -> str:
