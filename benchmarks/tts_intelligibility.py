@@ -61,7 +61,7 @@ def aligned_durations(trained, texts, audios):
     log_p = -0.5 * jnp.sum(jnp.square(mu[:, :, None] - mel[:, None]), -1)
     path = alignment.monotonic_alignment_search(log_p, num_tokens,
                                                 jnp.asarray([mel.shape[1]], jnp.int32))
-    predicted = jnp.ceil(jnp.exp(log_durations) * task.settings.length_scale)
+    predicted = task.frames_per_token(log_durations, jnp.ones_like(log_durations))
     out.append((np.asarray(alignment.durations(path))[0], np.asarray(predicted)[0],
                 np.asarray(log_mel)[0], alignment.expand(mu, path)))
   return out
