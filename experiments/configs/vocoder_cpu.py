@@ -30,5 +30,5 @@ def get_config():
   config.sampler.order = 2
   config.train.batch_size = 8
   config.train.learning_rate = 1e-3
-  config.train.num_steps = 3500
+  config.train.num_steps = 3000
   return config
