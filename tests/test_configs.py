@@ -26,9 +26,16 @@ def test_config_builds(name):
   schedule = schedules.get_schedule(config.diffusion)
   samplers.sampler_from_config(config.sampler, schedule, config.diffusion.prediction)
   frozen = task.load_frozen(ROOT)  # e.g. enhance_cpu's shipped predictor
-  inputs = jax.eval_shape(
-      lambda b: task.diffusion_inputs(b, jax.random.PRNGKey(0), train=False, frozen=frozen),
-      task.example_batch())
-  variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), inputs.x0,
-                             jax.ShapeDtypeStruct((1,), jnp.float32), inputs.cond)
-  assert jax.tree.leaves(variables)
+  params = jax.eval_shape(lambda rng: task.init_variables(model, rng, frozen),
+                          jax.random.PRNGKey(0))
+  assert jax.tree.leaves(params)
+
+  def inputs_and_output(params, batch):
+    network = lambda method, *args: model.apply({'params': params}, *args, method=method)
+    inputs = task.diffusion_inputs(batch, jax.random.PRNGKey(0), train=False, frozen=frozen,
+                                   network=network)
+    t = jnp.zeros((inputs.x0.shape[0],))
+    return inputs, model.apply({'params': params}, inputs.x0, t, inputs.cond)
+
+  inputs, output = jax.eval_shape(inputs_and_output, params, task.example_batch())
+  assert output.shape == inputs.x0.shape

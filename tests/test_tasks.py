@@ -19,7 +19,7 @@ from audiodiff.models import diffwave
 def test_unknown_task_names_the_valid_ones():
   config = tiny.get_config()
   config.task = 'vocoderr'
-  with pytest.raises(ValueError, match="'vocoderr'.*generate, vocoder"):
+  with pytest.raises(ValueError, match="'vocoderr'.*generate, tts, vocoder"):
     tasks.get_task(config)
 
 

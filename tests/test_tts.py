@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.configs import diffwave_vocoder_cpu, tts_tiny, vocoder_cpu
+from experiments.configs import diffwave_vocoder_cpu, tts_tiny, vocoder_gl_cpu
 
 from audiodiff import api, audio_io, spectral, tasks, train
 from audiodiff.errors import UserError
@@ -119,7 +119,7 @@ def test_vocoder_energy_prior_reads_frame_level_from_the_mel():
 
 
 def test_vocoder_griffin_lim_prior_centres_the_diffusion_on_griffin_lim():
-  config = vocoder_cpu.get_config()
+  config = vocoder_gl_cpu.get_config()
   task = tasks.get_task(config)
   assert task.model_inputs() == {'n_mels': config.audio.n_mels, 'cond_channels': 1}
   hop = config.audio.hop_length

@@ -146,6 +146,13 @@ class TextToSpeech(base.Task):
     return model.init(rng, tokens, jnp.full((1,), 8, jnp.int32), x, jnp.zeros((1,)),
                       {'signal': x}, method='initialize')['params']
 
+  def example_batch(self, batch_size=1):
+    batch = super().example_batch(batch_size)
+    batch['tokens'] = np.ones((batch_size, self.settings.max_tokens), np.int32)
+    batch['num_tokens'] = np.full((batch_size,), self.settings.max_tokens, np.int32)
+    batch['audio_mask'] = np.ones_like(batch['audio'])
+    return batch
+
   def mel_and_lengths(self, batch):
     """batch -> (mel [B, T, n_mels] in units, frames [B] int32)."""
     mel = self.to_units(spectral.log_mel(batch['audio'], self.config.audio))

@@ -6,6 +6,11 @@ std prior_scale times each frame's level, and a 1D U-Net reading the mel and
 g learns the way from g to the recording (x0-prediction, cosine T = 200,
 DPM-Solver++ at few steps). The 2,000-sentence slt corpus and the mel
 settings of diffwave_vocoder_cpu.py (and so of tts_cpu.py).
+
+Measured (README, "CPU vocoder vs Griffin-Lim"): after 500 steps (12 min)
+PESQ-WB 1.06 against Griffin-Lim's 1.87. The residual from Griffin-Lim to
+the recording is as large as the speech itself (its phases are wrong), so
+starting there saves the network little; kept as a recipe to train longer.
 """
 
 from experiments.configs import diffwave_vocoder_cpu
