@@ -1,7 +1,8 @@
 """A vocoder against Griffin-Lim on held-out sentences: quality vs training time.
 
   python benchmarks/vocoder_quality.py --model=pretrained/vocoder_cpu
-  python benchmarks/vocoder_quality.py --model=WORKDIR --curve [--utterances=20]
+  python benchmarks/vocoder_quality.py --model=WORKDIR --curve [--checkpoints=1000,2000]
+      [--utterances=20]
 
 Resynthesises the first --utterances whole sentences of the test split (text
 never trained on) from their log mels, with the vocoder (chunked, as
@@ -24,8 +25,8 @@ from audiodiff import api, data, experiment, metrics, spectral
 
 flags.DEFINE_string('model', 'pretrained/vocoder_cpu', 'A trained vocoder (export or workdir).')
 flags.DEFINE_bool('curve', False, 'Score every kept checkpoint of a work directory.')
+flags.DEFINE_list('checkpoints', [], 'With --curve: only these steps (default: all kept).')
 flags.DEFINE_integer('utterances', 20, 'Held-out sentences.')
-flags.DEFINE_integer('steps', 0, 'Fast-sampler network calls to keep (0: the config\'s).')
 FLAGS = flags.FLAGS
 
 METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
@@ -73,7 +74,8 @@ def main(argv):
   row('Griffin-Lim (32 iters)', '-', score(config, references, gl), time.perf_counter() - start)
   if FLAGS.curve:
     directory = os.path.join(FLAGS.model, 'checkpoints')
-    steps = sorted(int(s) for s in os.listdir(directory) if s.isdigit())
+    steps = sorted(int(s) for s in os.listdir(directory) if s.isdigit()
+                   and (not FLAGS.checkpoints or s in FLAGS.checkpoints))
     began = _run_start(FLAGS.model)
   else:
     steps = [None]
