@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import samplers, spectral, tasks
+from audiodiff import metrics, samplers, spectral, tasks
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
 from audiodiff.tts import alignment
@@ -303,14 +303,8 @@ class TextToSpeech(base.Task):
   def sample_metrics(self, audio, request):
     """Mel L1 (log mel in [0, 1], over the shorter length) against the
     reference recordings."""
-    rows = []
-    for ref, est in zip(request.reference, np.asarray(audio)):
-      mels = spectral.log_mel(jnp.asarray(np.stack([ref, est[:len(ref)]
-                                                     if len(est) >= len(ref) else
-                                                     np.pad(est, (0, len(ref) - len(est)))])),
-                              self.config.audio)
-      rows.append({'mel_l1': float(jnp.mean(jnp.abs(mels[0] - mels[1])))})
-    return {'tts': rows}
+    return {'tts': [{'mel_l1': metrics.mel_l1(ref, est, self.config.audio)}
+                    for ref, est in zip(request.reference, np.asarray(audio))]}
 
   def synthesize(self, trained, texts, seed: int = 0):
     """Sentences of any length -> one dict per text: 'audio' float32 [L] at
