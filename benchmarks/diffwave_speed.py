@@ -1,18 +1,21 @@
 """DiffWave BASE vocoder speed, measured as the PyTorch reference figures are.
 
   python benchmarks/diffwave_speed.py [--microbatches=8] [--compute_dtype=float32]
+      [--layers=auto] [--infer_batches=1,16]
 
 Prints, all from this one run:
-  - the machine's fp32 matmul ceiling (4096 x 4096 through XLA), GFLOP/s;
+  - the machine's matmul ceiling in the compute dtype (--matmul_size^3
+    through XLA), GFLOP/s;
   - the train step (forward + backward + Adam, L1 on the noise) at batch
     16 x 15,872 samples (62 mel frames x hop 256), the batch's gradient
     accumulated over --microbatches slices (the same update; 8 is fastest on
     a 2-core CPU, 1 turns it off): median seconds, audio samples/s and the
     fraction of the matmul ceiling;
-  - 6-step fast inference of 1.01 s of audio at batch 1 (mel conditioner
-    computed once): median seconds and the real-time factor (time / duration).
-Reference (lmnt-com/diffwave, torch CPU, 2 threads, same machine kind):
-train step 57.6 s, 6-step real-time factor 4.37.
+  - 6-step fast inference of 1.01 s of audio at each of --infer_batches (mel
+    conditioner computed once): median seconds and the real-time factor
+    (time / total audio duration of the batch).
+Figures are absolute: a ratio to the PyTorch reference means something only
+when both ran in the same run on the same machine.
 """
 
 import os
@@ -23,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from audiodiff import data, experiment, generate, train
+from audiodiff import data, experiment, generate, models, train
 from experiments.configs import diffwave_vocoder
 
 flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up).')
@@ -34,6 +37,12 @@ flags.DEFINE_integer('frames', 62, 'Mel frames per training example.')
 flags.DEFINE_float('seconds', 1.01, 'Audio duration for inference.')
 flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'],
                   'Compute dtype (parameters, optimizer and loss stay float32).')
+flags.DEFINE_enum('layers', 'auto', models.DIFFWAVE_LAYERS,
+                  "config.model.diffwave_layers ('auto': the backend's choice).")
+flags.DEFINE_list('infer_batches', ['1'], 'Inference batch sizes.')
+flags.DEFINE_integer('residual_layers', 30, 'DiffWave layers (30: BASE).')
+flags.DEFINE_integer('residual_channels', 64, 'DiffWave channels (64: BASE).')
+flags.DEFINE_integer('matmul_size', 4096, 'Side of the square matmul that measures the ceiling.')
 FLAGS = flags.FLAGS
 
 
@@ -47,9 +56,9 @@ def median_seconds(fn, repeats):
   return float(np.median(times))
 
 
-def matmul_gflops(n=4096, repeats=5):
-  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+def matmul_gflops(n, dtype, repeats=5):
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), dtype)
   matmul = jax.jit(jnp.dot)
   seconds = median_seconds(lambda: matmul(a, b).block_until_ready(), repeats)
   return 2 * n ** 3 / seconds / 1e9
@@ -70,18 +79,24 @@ def main(argv):
   config.train.batch_size = FLAGS.batch_size
   config.train.microbatches = FLAGS.microbatches
   config.train.compute_dtype = FLAGS.compute_dtype
+  config.model.diffwave_layers = FLAGS.layers
+  config.model.residual_layers = FLAGS.residual_layers
+  config.model.residual_channels = FLAGS.residual_channels
   exp = experiment.build(config, '/tmp/audiodiff_benchmark')
   device = jax.devices()[0]
   print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
         f'{os.cpu_count()} CPU cores')
-  peak = matmul_gflops()
-  print(f'fp32 matmul ceiling (4096^3): {peak:.1f} GFLOP/s')
+  print('absolute figures only (no reference run in this process tree)')
+  n = FLAGS.matmul_size
+  peak = matmul_gflops(n, models.COMPUTE_DTYPES[FLAGS.compute_dtype])
+  print(f'{FLAGS.compute_dtype} matmul ceiling ({n}^3): {peak:.1f} GFLOP/s')
 
   state = exp.init_state()
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  print(f'DiffWave BASE: {config.model.residual_layers} layers, '
+  print(f'DiffWave: {config.model.residual_layers} layers, '
         f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters, '
-        f'{FLAGS.compute_dtype} compute')
+        f'{FLAGS.compute_dtype} compute, '
+        f'{models.diffwave_layers(FLAGS.layers)} layers')
 
   # Train step.
   step = train.make_train_step(exp)
@@ -102,30 +117,31 @@ def main(argv):
         f'in {FLAGS.microbatches} microbatch(es): '
         f'median {train_seconds:.2f} s, {samples / train_seconds:,.0f} audio samples/s, '
         f'{train_flops / train_seconds / 1e9:.1f} GFLOP/s = '
-        f'{train_flops / train_seconds / 1e9 / peak:.0%} of the matmul ceiling '
-        f'(reference 57.6 s: {57.6 / train_seconds:.2f}x faster)')
+        f'{train_flops / train_seconds / 1e9 / peak:.0%} of the matmul ceiling')
 
-  # 6-step fast inference at batch 1.
+  # 6-step fast inference.
   frames = int(round(FLAGS.seconds * config.audio.sample_rate / config.audio.hop_length))
   duration = frames * config.audio.hop_length / config.audio.sample_rate
   generate_fn = generate.make_generate_fn(exp)
-  request = exp.task.request_from_mel(rng.uniform(0, 1, (1, frames, config.audio.n_mels)),
-                                      ['benchmark'])
   params = holder['state'].ema_params
-  infer_seconds = median_seconds(
-      lambda: generate_fn(params, jax.random.PRNGKey(0), request.cond, None, None,
-                          shape=request.shape).block_until_ready(),
-      FLAGS.infer_repeats)
   num_steps = exp.sampler.num_evals
   # The mel projection runs once per utterance, the rest at every step.
   once = forward_flops_per_sample(config) - forward_flops_per_sample(config, False)
-  infer_flops = (num_steps * forward_flops_per_sample(config, False) + once) * (
-      frames * config.audio.hop_length)
-  print(f'{num_steps}-step fast inference of {duration:.2f} s (batch 1): median '
-        f'{infer_seconds:.2f} s, real-time factor {infer_seconds / duration:.2f}, '
-        f'{infer_flops / infer_seconds / 1e9:.1f} GFLOP/s = '
-        f'{infer_flops / infer_seconds / 1e9 / peak:.0%} of the matmul ceiling '
-        f'(reference RTF 4.37: {4.37 / (infer_seconds / duration):.2f}x faster)')
+  for batch_size in map(int, FLAGS.infer_batches):
+    request = exp.task.request_from_mel(
+        rng.uniform(0, 1, (batch_size, frames, config.audio.n_mels)),
+        [f'benchmark_{i}' for i in range(batch_size)])
+    infer_seconds = median_seconds(
+        lambda: generate_fn(params, jax.random.PRNGKey(0), request.cond, None, None,
+                            shape=request.shape).block_until_ready(),
+        FLAGS.infer_repeats)
+    infer_flops = (num_steps * forward_flops_per_sample(config, False) + once) * (
+        batch_size * frames * config.audio.hop_length)
+    rtf = infer_seconds / (batch_size * duration)
+    print(f'{num_steps}-step fast inference of {duration:.2f} s (batch {batch_size}): median '
+          f'{infer_seconds:.3f} s, real-time factor {rtf:.4f}, '
+          f'{infer_flops / infer_seconds / 1e9:.1f} GFLOP/s = '
+          f'{infer_flops / infer_seconds / 1e9 / peak:.0%} of the matmul ceiling')
 
 
 if __name__ == '__main__':

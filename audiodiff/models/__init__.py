@@ -11,6 +11,7 @@ Models know nothing of tasks: a task says which inputs to build
 """
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from audiodiff.errors import UserError
@@ -22,12 +23,31 @@ from audiodiff.models.unet1d import UNet1D
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
+# config.model.diffwave_layers='auto' picks, per backend, the DiffWave layer
+# formulation measured fastest there (README, "Measured figures"): on CPU the
+# shift-and-matmul conv in one rematerialised `lax.scan`; elsewhere the
+# plain unrolled layers with XLA's dilated convolution.
+DIFFWAVE_LAYERS = ('auto', 'scan', 'unrolled')
+_AUTO_DIFFWAVE_LAYERS = {'cpu': 'scan'}
+
+
+def diffwave_layers(choice: str, backend: str | None = None) -> str:
+  """'scan' or 'unrolled' for config.model.diffwave_layers on `backend`."""
+  if choice not in DIFFWAVE_LAYERS:
+    raise UserError(f'Unknown config.model.diffwave_layers {choice!r}; valid choices: '
+                    f'{", ".join(DIFFWAVE_LAYERS)}.')
+  if choice != 'auto':
+    return choice
+  return _AUTO_DIFFWAVE_LAYERS.get(backend or jax.default_backend(), 'unrolled')
+
+
 def _build_diffwave(model_config, shared, hop_length):
   _no_signal_input(shared, 'diffwave')
+  layers = diffwave_layers(model_config.get('diffwave_layers', 'auto'))
   return DiffWave(residual_layers=model_config.residual_layers,
                   residual_channels=model_config.residual_channels,
                   dilation_cycle=model_config.dilation_cycle, hop_length=hop_length,
-                  **shared)
+                  use_matmul_conv=layers == 'scan', **shared)
 
 
 def _build_unet1d(model_config, shared, hop_length):
