@@ -96,7 +96,7 @@ def main(argv):
   print(f'DiffWave: {config.model.residual_layers} layers, '
         f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters, '
         f'{FLAGS.compute_dtype} compute, '
-        f'{models.diffwave_layers(FLAGS.layers)} layers')
+        'layers (train, sample): ' + ', '.join(models.diffwave_layers(FLAGS.layers)))
 
   # Train step.
   step = train.make_train_step(exp)

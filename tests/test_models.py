@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from audiodiff import models
+from audiodiff.errors import UserError
 from audiodiff.models import diffwave
 from audiodiff.models import embeddings
 from experiments.configs import base
@@ -296,3 +297,25 @@ def test_diffwave_forward_mode_agrees_with_reverse_mode():
   inner = sum(jnp.sum(g * d) for g, d in zip(jax.tree.leaves(grads),
                                               jax.tree.leaves((dparams, dx))))
   np.testing.assert_allclose(float(inner), float(jnp.sum(tangent * cotangent)), rtol=1e-4)
+
+
+def test_diffwave_layers_choice_per_backend():
+  assert models.diffwave_layers('auto', 'cpu') == ('scan', 'scan')
+  assert models.diffwave_layers('auto', 'gpu') == ('scan', 'unrolled')
+  assert models.diffwave_layers('unrolled', 'cpu') == ('unrolled', 'unrolled')
+  with pytest.raises(UserError, match='diffwave_layers'):
+    models.diffwave_layers('scanned')
+
+
+def test_diffwave_unrolled_inference_switches_only_when_sampling():
+  fast = _tiny_diffwave(n_mels=N_MELS, residual_layers=3, dilation_cycle=3, hop_length=4)
+  mixed = fast.clone(unrolled_inference=True)
+  x, t, cond = _inputs(2, 40, 10)
+  variables = _perturb(jax.jit(fast.init)(_key(0), x, t, cond))
+  np.testing.assert_allclose(mixed.apply(variables, x, t, cond),
+                             fast.apply(variables, x, t, cond), atol=1e-5, rtol=1e-5)
+  lowered = lambda m, train: jax.jit(lambda v: m.apply(v, x, t, cond, train=train)).lower(
+      variables).as_text()
+  # The scan over layers lowers to a while loop; the unrolled layers do not.
+  assert 'stablehlo.while' not in lowered(mixed, False)
+  assert 'stablehlo.while' in lowered(mixed, True)

@@ -23,31 +23,33 @@ from audiodiff.models.unet1d import UNet1D
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
-# config.model.diffwave_layers='auto' picks, per backend, the DiffWave layer
-# formulation measured fastest there (README, "Measured figures"): on CPU the
-# shift-and-matmul conv in one rematerialised `lax.scan`; elsewhere the
-# plain unrolled layers with XLA's dilated convolution.
+# config.model.diffwave_layers: how DiffWave's residual layers run. 'scan' is
+# the shift-and-matmul conv in one rematerialised `lax.scan`; 'unrolled' is
+# the plain layers with XLA's dilated convolution. 'auto' takes what
+# benchmarks/gpu_check.sh and diffwave_speed.py measured fastest (README,
+# "Measured figures"): 'scan' everywhere on CPU; on other backends 'scan' to
+# train (3.6x faster on an H200) and 'unrolled' to sample (1.1-1.5x).
 DIFFWAVE_LAYERS = ('auto', 'scan', 'unrolled')
-_AUTO_DIFFWAVE_LAYERS = {'cpu': 'scan'}
 
 
-def diffwave_layers(choice: str, backend: str | None = None) -> str:
-  """'scan' or 'unrolled' for config.model.diffwave_layers on `backend`."""
+def diffwave_layers(choice: str, backend: str | None = None) -> tuple[str, str]:
+  """(training, inference) formulations for config.model.diffwave_layers."""
   if choice not in DIFFWAVE_LAYERS:
     raise UserError(f'Unknown config.model.diffwave_layers {choice!r}; valid choices: '
                     f'{", ".join(DIFFWAVE_LAYERS)}.')
   if choice != 'auto':
-    return choice
-  return _AUTO_DIFFWAVE_LAYERS.get(backend or jax.default_backend(), 'unrolled')
+    return choice, choice
+  return ('scan', 'scan') if (backend or jax.default_backend()) == 'cpu' else ('scan', 'unrolled')
 
 
 def _build_diffwave(model_config, shared, hop_length):
   _no_signal_input(shared, 'diffwave')
-  layers = diffwave_layers(model_config.get('diffwave_layers', 'auto'))
+  training, inference = diffwave_layers(model_config.get('diffwave_layers', 'auto'))
   return DiffWave(residual_layers=model_config.residual_layers,
                   residual_channels=model_config.residual_channels,
                   dilation_cycle=model_config.dilation_cycle, hop_length=hop_length,
-                  use_matmul_conv=layers == 'scan', **shared)
+                  use_matmul_conv=training == 'scan',
+                  unrolled_inference=inference == 'unrolled', **shared)
 
 
 def _build_unet1d(model_config, shared, hop_length):

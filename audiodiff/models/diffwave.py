@@ -9,7 +9,8 @@ copies x[t-d], x[t], x[t+d] are stacked along channels and multiplied by the
 [3C, 2C] kernel, and the layers run as one `lax.scan` over stacked
 parameters (README, "Measured figures", has what each choice gains on CPU).
 `use_matmul_conv=False` runs XLA's dilated convolution, unrolled, on the same
-parameters as a reference.
+parameters (the reference, and the faster inference on GPU);
+`unrolled_inference=True` uses it only when not training.
 """
 
 import math
@@ -195,6 +196,8 @@ class ResidualStack(nn.Module):
   n_mels: int = 0  # 0: no mel conditioning
   dropout: float = 0.0
   use_matmul_conv: bool = True
+  unrolled_inference: bool = False
+  unrolled_inference: bool = False
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -263,7 +266,8 @@ class ResidualStack(nn.Module):
                          + layer_p['mel_bias'].astype(self.dtype))
       return tuple(jnp.split(terms, 2, axis=-1))
 
-    if not self.use_matmul_conv:  # reference: unrolled, XLA's dilated conv
+    if not self.use_matmul_conv or (self.unrolled_inference and not train):
+      # Unrolled, XLA's dilated conv.
       skips = jnp.zeros_like(x)
       for i, d in enumerate(dilations):
         layer_p = jax.tree.map(lambda a, i=i: a[i], p)
@@ -315,6 +319,8 @@ class DiffWave(nn.Module):
   step_features: int = 512
   dropout: float = 0.0
   use_matmul_conv: bool = True
+  unrolled_inference: bool = False
+  unrolled_inference: bool = False
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -329,6 +335,7 @@ class DiffWave(nn.Module):
     self.layers = ResidualStack(
         self.residual_layers, self.residual_channels, self.dilation_cycle, self.step_features,
         n_mels=self.n_mels, dropout=self.dropout, use_matmul_conv=self.use_matmul_conv,
+        unrolled_inference=self.unrolled_inference,
         dtype=self.dtype)
     self.skip_projection = PointwiseDense(self.residual_channels, dtype=self.dtype)
     # Zero init: the untrained network predicts 0, a safe start for eps/v/x0.

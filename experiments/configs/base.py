@@ -149,7 +149,7 @@ def get_config() -> ml_collections.ConfigDict:
       residual_layers=30,
       residual_channels=64,
       dilation_cycle=10,
-      diffwave_layers='auto',  # 'scan' (CPU's choice), 'unrolled' or 'auto' (per backend)
+      diffwave_layers='auto',  # 'scan', 'unrolled' or 'auto' (per backend, models/__init__.py)
       # U-Net 1D
       unet_channels=(32, 64, 128),
       unet_blocks_per_level=2,
