@@ -16,10 +16,12 @@ from audiodiff import diffusion
 
 
 def make_loss_fn(exp):
-  """Returns loss_fn(params, batch, rng, *, train, frozen=None) -> (total, metrics).
+  """Returns loss_fn(params, batch, rng, *, train, frozen=None, step=None) ->
+  (total, metrics).
 
   batch: {feature: [B, ...]} as the task's features; rng a PRNG key (the
-  task's conditioning, the diffusion noise and dropout get their own keys).
+  task's conditioning, the diffusion noise and dropout get their own keys);
+  step: the training step, passed on to the task's extra_losses.
   """
   config, task = exp.config, exp.task
   term = diffusion.diffusion_loss(
@@ -28,7 +30,7 @@ def make_loss_fn(exp):
       min_snr_gamma=config.diffusion.min_snr_gamma)
   weights = task.loss_weights()
 
-  def loss_fn(params, batch, rng, *, train: bool, frozen=None):
+  def loss_fn(params, batch, rng, *, train: bool, frozen=None, step=None):
     cond_rng, diffusion_rng, dropout_rng, task_rng = jax.random.split(rng, 4)
     inputs = task.diffusion_inputs(batch, cond_rng, train=train, frozen=frozen,
                                    network=exp.network(params, rng=dropout_rng, train=train))
@@ -40,7 +42,8 @@ def make_loss_fn(exp):
       total = loss
     else:  # a predictive baseline: the task's terms are the whole loss
       metrics, total = {}, 0.0
-    extra = task.extra_losses(apply_fn, batch, inputs, task_rng, train=train, frozen=frozen)
+    extra = task.extra_losses(apply_fn, batch, inputs, task_rng, train=train, frozen=frozen,
+                              step=step)
     for name, value in extra.items():
       if name not in weights:
         raise ValueError(f'Task {task.name!r} returned loss term {name!r} without a weight '

@@ -67,7 +67,7 @@ def make_train_step(exp: experiment.Experiment):
   def step(state, batch, frozen):
     rng = jax.random.fold_in(state.rng, state.step)
     (loss, metrics), grads = accumulated_value_and_grad(
-        lambda p, b, r: loss_fn(p, b, r, train=True, frozen=frozen),
+        lambda p, b, r: loss_fn(p, b, r, train=True, frozen=frozen, step=state.step),
         state.params, batch, rng, config.train.microbatches)
     updates, opt_state = exp.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)

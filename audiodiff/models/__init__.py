@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from audiodiff.errors import UserError
+from audiodiff.models.autoencoder import AudioAutoencoder
 from audiodiff.models.diffwave import DiffWave
 from audiodiff.models.mlp import MLPDenoiser
 from audiodiff.models.text_encoder import GradTTS
@@ -73,7 +74,21 @@ def _no_signal_input(shared, name):
                      "cond['signal']); use 'unet1d'.")
 
 
-_BUILDERS = {'diffwave': _build_diffwave, 'unet1d': _build_unet1d, 'mlp': _build_mlp}
+def _build_autoencoder(model_config, shared, hop_length):
+  del hop_length
+  if shared.pop('cond_channels') or shared.pop('n_mels') or shared.pop('num_classes'):
+    raise UserError("config.model.name='autoencoder' reads audio only; use it with "
+                    "config.task='autoencoder'.")
+  return AudioAutoencoder(patch=model_config.ae_patch, channels=model_config.ae_channels,
+                          strides=tuple(model_config.ae_strides),
+                          latent_channels=model_config.ae_latent_channels,
+                          max_channels=model_config.ae_max_channels,
+                          adversarial=bool(model_config.ae_discriminator),
+                          dtype=shared['dtype'])
+
+
+_BUILDERS = {'diffwave': _build_diffwave, 'unet1d': _build_unet1d, 'mlp': _build_mlp,
+             'autoencoder': _build_autoencoder}
 
 
 def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
@@ -109,4 +124,4 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
                  dtype=shared['dtype'])
 
 
-__all__ = ['get_model', 'DiffWave', 'GradTTS', 'UNet1D', 'MLPDenoiser']
+__all__ = ['get_model', 'AudioAutoencoder', 'DiffWave', 'GradTTS', 'UNet1D', 'MLPDenoiser']

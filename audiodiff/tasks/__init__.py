@@ -12,7 +12,7 @@ import importlib
 from audiodiff.errors import UserError
 from audiodiff.tasks.base import DiffusionInputs, SampleRequest, Task
 
-BUILT_IN_TASKS = ('generate', 'vocoder', 'enhance', 'tts')
+BUILT_IN_TASKS = ('generate', 'vocoder', 'enhance', 'tts', 'autoencoder', 'latent')
 _TASKS = {}
 
 

@@ -157,11 +157,12 @@ class Task:
     return DiffusionInputs(x0=batch['audio'])
 
   def extra_losses(self, apply_fn, batch, inputs: DiffusionInputs, rng, *, train: bool,
-                   frozen=None) -> Dict[str, Any]:
+                   frozen=None, step=None) -> Dict[str, Any]:
     """The task's own loss terms beside the diffusion term: name -> scalar,
     each weighted by `loss_weights()[name]` and logged as loss/<name>.
-    apply_fn is the network's (x, t, cond) -> prediction."""
-    del apply_fn, batch, inputs, rng, train, frozen
+    apply_fn is the network's (x, t, cond) -> prediction; step the training
+    step (an int32 scalar; None outside training), for terms that start late."""
+    del apply_fn, batch, inputs, rng, train, frozen, step
     return {}
 
   def example_batch(self, batch_size: int = 1):

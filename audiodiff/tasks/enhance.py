@@ -196,8 +196,8 @@ class Enhance(base.Task):
     return base.DiffusionInputs(x0=self.stft.to_features(clean * gain), cond=cond,
                                 prior=prior)
 
-  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None):
-    del batch, rng, train, frozen
+  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None, step=None):
+    del batch, rng, train, frozen, step
     if self.method != 'predictive':
       return {}
     estimate = self.predict(apply_fn, inputs.prior.mean, inputs.cond)

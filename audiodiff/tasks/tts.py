@@ -200,10 +200,10 @@ class TextToSpeech(base.Task):
   def loss_weights(self):
     return {'prior': 1.0, 'duration': 1.0}
 
-  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None):
+  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None, step=None):
     """prior: mean -log N(mel; mu_y, I) per frame and channel; duration: mean
     squared error of log durations against log(MAS durations) per token."""
-    del apply_fn, batch, rng, train, frozen
+    del apply_fn, batch, rng, train, frozen, step
     aux = inputs.aux
     frame_mask = aux['frame_mask'].astype(jnp.float32)
     n_mels = aux['mel'].shape[-1]

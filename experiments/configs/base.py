@@ -79,6 +79,25 @@ def get_config() -> ml_collections.ConfigDict:
 
   # config.task='tts': text -> mel (Grad-TTS) -> waveform (README,
   # "Text-to-speech"). The decoder is config.model (a U-Net reading mu_y).
+  # config.task='autoencoder': the audio VAE of latent diffusion (README,
+  # "Music: latent diffusion"); loss MR-STFT + kl_weight * KL, plus the
+  # adversarial terms when their weights are > 0 (model.ae_discriminator).
+  config.autoencoder = ml_collections.ConfigDict(dict(
+      kl_weight=1e-4,
+      adversarial_weight=0.0,  # hinge generator loss
+      feature_weight=0.0,      # discriminator feature matching
+      adversarial_start=2000,  # step the generator's adversarial terms start
+  ))
+  # config.task='latent': diffusion on a trained autoencoder's latents.
+  config.latent = ml_collections.ConfigDict(dict(
+      autoencoder_workdir='',  # the trained autoencoder (a run or an export)
+      scaling_clips=64,        # training clips that set the latent shift and scale
+      class_conditional=True,  # as config.generate
+      num_classes=0,
+      class_names=(),
+      label_dropout=0.1,
+  ))
+
   config.tts = ml_collections.ConfigDict(dict(
       symbols='phonemes',     # 'phonemes' (espeak-ng via phonemizer) or 'characters'
       intersperse_blank=True,  # a blank token between symbols (Grad-TTS)
@@ -124,6 +143,8 @@ def get_config() -> ml_collections.ConfigDict:
       num_workers=0,        # grain worker processes (0: in-process)
       max_text_length=256,  # 'text' feature: UTF-8 bytes, zero-padded / cut
       voices=('slt',),      # flite_speech: voices, each with num_examples utterances
+      clip_seconds=4.0,     # midi_music: length of each rendered clip
+      soundfont='',         # midi_music: a General MIDI .sf2 ('': the first Debian one found)
   ))
 
   config.diffusion = ml_collections.ConfigDict(dict(
@@ -154,6 +175,14 @@ def get_config() -> ml_collections.ConfigDict:
       unet_channels=(32, 64, 128),
       unet_blocks_per_level=2,
       unet_downsample=4,
+      # Audio autoencoder (config.task='autoencoder'): patch samples per step,
+      # then one block per stride; hop = ae_patch * prod(ae_strides).
+      ae_patch=8,
+      ae_channels=32,
+      ae_strides=(4, 4),
+      ae_latent_channels=16,
+      ae_max_channels=256,
+      ae_discriminator=False,  # a multi-scale STFT discriminator (adversarial terms)
       # MLP (the seed example)
       mlp_hidden=512,
       # shared

@@ -1,0 +1,1 @@
+"""Latent diffusion's parts: the autoencoder's losses and the latent scaling."""

@@ -1,0 +1,136 @@
+"""Audio autoencoder: the first stage of latent diffusion (config.task='autoencoder').
+
+A VAE (models/autoencoder.py) learns audio [B, L] -> latent [B, L / hop, C]
+-> audio. Its loss (no diffusion term) is
+  mr_stft (1)  + kl_weight * KL(q(z | x) || N(0, I))
+  [+ adversarial_weight * hinge generator loss + feature_weight * feature
+   matching, from step adversarial_start; + the discriminator's hinge loss]
+with config.autoencoder's weights. The optional discriminator is part of the
+same parameter tree: the generator's terms see it through stop-gradient
+parameters and its own term sees the reconstruction through a stop-gradient,
+so one optimizer step updates each side with its own loss only.
+
+Sampling reconstructs held-out clips; its metrics are MR-STFT, SI-SDR and
+mel L1 of the reconstructions. `config.latent.autoencoder_workdir` of a
+latent-diffusion run names the trained autoencoder.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import metrics, samplers, tasks
+from audiodiff.errors import UserError
+from audiodiff.latent import losses
+from audiodiff.tasks import base
+
+
+def autoencoder_hop(config) -> int:
+  """Samples per latent frame: model.ae_patch * prod(model.ae_strides)."""
+  hop = int(config.model.ae_patch)
+  for stride in config.model.ae_strides:
+    hop *= int(stride)
+  return hop
+
+
+class Autoencoder(base.Task):
+  name = 'autoencoder'
+  features = ('audio',)
+
+  def check_config(self):
+    super().check_config()
+    if self.config.model.name != 'autoencoder':
+      raise UserError("config.task='autoencoder' trains config.model.name='autoencoder'; "
+                      "set --config.model.name=autoencoder.")
+    hop = autoencoder_hop(self.config)
+    if self.config.data.segment_length % hop:
+      raise UserError(f'config.data.segment_length={self.config.data.segment_length} must '
+                      f'be a multiple of the autoencoder hop {hop} (model.ae_patch x '
+                      'model.ae_strides).')
+    s = self.settings
+    for name in ('kl_weight', 'adversarial_weight', 'feature_weight'):
+      if s[name] < 0:
+        raise UserError(f'config.autoencoder.{name}={s[name]} must be >= 0.')
+    if self.adversarial and not self.config.model.ae_discriminator:
+      raise UserError('config.autoencoder.adversarial_weight / feature_weight > 0 need the '
+                      'discriminator: set --config.model.ae_discriminator=True.')
+
+  @property
+  def adversarial(self) -> bool:
+    return self.settings.adversarial_weight > 0 or self.settings.feature_weight > 0
+
+  def uses_diffusion(self):
+    return False
+
+  def predict(self, apply_fn, measurement, cond):
+    """The reconstruction of measurement [B, L] (the posterior mean decoded)."""
+    return apply_fn(measurement, jnp.zeros(measurement.shape[:1]), cond)
+
+  def loss_weights(self):
+    weights = {'mr_stft': 1.0, 'kl': self.settings.kl_weight}
+    if self.adversarial:
+      weights.update(adversarial=self.settings.adversarial_weight,
+                     feature_matching=self.settings.feature_weight, discriminator=1.0)
+    return weights
+
+  def init_variables(self, model, rng, frozen=None):
+    audio = jnp.zeros((1, self.config.data.segment_length), jnp.float32)
+    return model.init(rng, audio)['params']
+
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
+    """Runs the autoencoder (and the discriminator): what extra_losses read."""
+    del rng, frozen
+    audio = batch['audio']
+    reconstruction, mean, log_std = network('reconstruct', audio)
+    aux = {'reconstruction': reconstruction, 'mean': mean, 'log_std': log_std}
+    if self.adversarial:
+      aux['real'] = network('discriminate', audio, False)
+      # The generator's view (the discriminator's parameters held) and the
+      # discriminator's view (the reconstruction held).
+      aux['fake_for_generator'] = network('discriminate', reconstruction, True)
+      aux['fake_for_discriminator'] = network('discriminate',
+                                              jax.lax.stop_gradient(reconstruction), False)
+    return base.DiffusionInputs(x0=audio, aux=aux)
+
+  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None, step=None):
+    del apply_fn, batch, rng, train, frozen
+    aux = inputs.aux
+    terms = {'mr_stft': losses.mr_stft_loss(inputs.x0, aux['reconstruction']),
+             'kl': losses.gaussian_kl(aux['mean'], aux['log_std'])}
+    if self.adversarial:
+      logits = lambda outputs: [o[0] for o in outputs]
+      feats = lambda outputs: [o[1] for o in outputs]
+      real = jax.tree.map(jax.lax.stop_gradient, aux['real'])
+      started = 1.0 if step is None else (step >= self.settings.adversarial_start)
+      terms['adversarial'] = started * losses.hinge_generator_loss(
+          logits(aux['fake_for_generator']))
+      terms['feature_matching'] = started * losses.feature_matching(
+          feats(real), feats(aux['fake_for_generator']))
+      terms['discriminator'] = losses.hinge_discriminator_loss(
+          logits(aux['real']), logits(aux['fake_for_discriminator']))
+    return terms
+
+  def needs_reference(self):
+    return True
+
+  def sample_request(self, num_samples, reference_batch=None, network=None):
+    """Reconstruction of the first num_samples held-out clips."""
+    if reference_batch is None:
+      raise UserError('The autoencoder samples by reconstructing clips: pass a batch.')
+    audio = np.asarray(reference_batch['audio'][:num_samples], np.float32)
+    return base.SampleRequest(shape=audio.shape,
+                              names=[f'reconstruction_{i:03d}' for i in range(len(audio))],
+                              prior=samplers.Prior(mean=jnp.asarray(audio)), reference=audio)
+
+  def sample_metrics(self, audio, request):
+    """MR-STFT, SI-SDR and mel L1 of each reconstruction against its clip."""
+    rows = []
+    for reference, estimate in zip(request.reference, np.asarray(audio)):
+      rows.append({'mrstft': metrics.multi_resolution_stft_distance(reference, estimate),
+                   'si_sdr': metrics.si_sdr(reference, estimate),
+                   'mel_l1': metrics.mel_l1(reference, estimate,
+                                            self.config.audio)})
+    return {'autoencoder': rows}
+
+
+tasks.register('autoencoder', Autoencoder)

@@ -1,0 +1,149 @@
+"""Latent diffusion (config.task='latent'): diffusion on a frozen autoencoder's latents.
+
+config.latent.autoencoder_workdir names a trained `autoencoder` run or export.
+Each training clip [B, L] is encoded to its latent mean [B, L / hop, C],
+normalised per channel to zero mean and unit variance (`LatentScaling`, fit
+once on config.latent.scaling_clips training clips and kept as
+latent_scaling.json in the workdir and in exports), and the diffusion learns
+those latents, class-conditioned with classifier-free guidance as
+config.task='generate' (the labels' settings live in config.latent). Samples
+are decoded back to audio by the autoencoder.
+"""
+
+import copy
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodiff import data, tasks
+from audiodiff.errors import UserError
+from audiodiff.latent.scaling import LatentScaling
+from audiodiff.tasks import base
+from audiodiff.tasks.autoencoder import autoencoder_hop
+from audiodiff.tasks.generate import Generate
+
+SCALING_FILE = 'latent_scaling.json'
+
+
+class Latent(Generate):
+  name = 'latent'
+
+  def check_config(self):
+    super().check_config()
+    if not self.settings.autoencoder_workdir:
+      raise UserError('config.latent.autoencoder_workdir is empty: name a trained '
+                      "autoencoder (train one with experiments/configs/"
+                      'music_autoencoder_cpu.py).')
+    if self.settings.scaling_clips < 1:
+      raise UserError(f'config.latent.scaling_clips={self.settings.scaling_clips} must be '
+                      '>= 1.')
+
+  # ---- the frozen autoencoder -----------------------------------------------
+  def _autoencoder_path(self, workdir):
+    path = self.settings.autoencoder_workdir
+    if not os.path.isabs(path) and os.path.exists(os.path.join(workdir, path, 'config.json')):
+      path = os.path.join(workdir, path)
+    return path
+
+  def load_frozen(self, workdir):
+    """{'autoencoder': its parameters, 'shift', 'scale': [C]}; fits the
+    scaling on training clips the first time (then reads SCALING_FILE)."""
+    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
+    path = self._autoencoder_path(workdir)
+    if not os.path.exists(os.path.join(path, 'config.json')):
+      raise UserError(f'config.latent.autoencoder_workdir={self.settings.autoencoder_workdir!r}:'
+                      f' no trained model at {path} (expected config.json there). Train one '
+                      'with experiments/configs/music_autoencoder_cpu.py.')
+    autoencoder = api.load(path)
+    theirs = autoencoder.config
+    if theirs.task != 'autoencoder' or theirs.audio.sample_rate != self.config.audio.sample_rate:
+      raise UserError(f'{path} is not an autoencoder at config.audio.sample_rate='
+                      f'{self.config.audio.sample_rate}; train it at the same rate.')
+    self.autoencoder = autoencoder
+    self.hop = autoencoder_hop(theirs)
+    if self.config.data.segment_length % self.hop:
+      raise UserError(f'config.data.segment_length={self.config.data.segment_length} must be '
+                      f'a multiple of the autoencoder hop {self.hop}.')
+    scaling_path = os.path.join(workdir, SCALING_FILE)
+    if os.path.exists(scaling_path):
+      with open(scaling_path) as f:
+        self.scaling = LatentScaling.from_dict(json.load(f))
+    else:
+      self.scaling = self._fit_scaling()
+      os.makedirs(workdir, exist_ok=True)
+      with open(scaling_path, 'w') as f:
+        json.dump(self.scaling.to_dict(), f)
+    return self._frozen
+
+  @property
+  def _frozen(self):
+    return {'autoencoder': self.autoencoder.params,
+            'shift': jnp.asarray(self.scaling.shift), 'scale': jnp.asarray(self.scaling.scale)}
+
+  def _fit_scaling(self) -> LatentScaling:
+    """Shift and scale of the latent means of the first scaling_clips clips."""
+    count = self.settings.scaling_clips
+    dataset = data.get_dataset(self.config, 'train', features=('audio',), shuffle=False)
+    encode = jax.jit(lambda params, audio: self.autoencoder.exp.model.apply(
+        {'params': params}, audio, method='encode'))
+    latents = []
+    for batch in dataset:
+      latents.append(np.asarray(encode(self.autoencoder.params, jnp.asarray(batch['audio']))))
+      if sum(len(z) for z in latents) >= count:
+        break
+    return LatentScaling.fit(np.concatenate(latents)[:count])
+
+  def export_frozen(self, trained, directory):
+    from audiodiff import api  # pylint: disable=g-import-not-at-top
+    api.export(self.autoencoder, os.path.join(directory, 'autoencoder'))
+    with open(os.path.join(directory, SCALING_FILE), 'w') as f:
+      json.dump(self.scaling.to_dict(), f)
+    config = copy.deepcopy(trained.config)
+    config.latent.autoencoder_workdir = 'autoencoder'
+    return config
+
+  # ---- latents ----------------------------------------------------------------
+  def latent_shape(self, num_samples: int):
+    frames = self.config.data.segment_length // self.hop
+    return (num_samples, frames, self.autoencoder.config.model.ae_latent_channels)
+
+  def encode(self, audio, frozen):
+    """audio [B, L] -> normalised latents [B, L / hop, C]."""
+    z = self.autoencoder.exp.model.apply({'params': frozen['autoencoder']}, audio,
+                                         method='encode')
+    return (z - frozen['shift']) / frozen['scale']
+
+  def init_variables(self, model, rng, frozen=None):
+    x0 = jnp.zeros(self.latent_shape(1))
+    cond = ({'label': jnp.zeros((1,), jnp.int32)} if self.num_classes else None)
+    return model.init(rng, x0, jnp.zeros((1,)), cond)['params']
+
+  def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
+    inputs = super().diffusion_inputs(batch, rng, train=train, frozen=frozen, network=network)
+    latents = jax.lax.stop_gradient(self.encode(batch['audio'], frozen))
+    return base.DiffusionInputs(x0=latents, cond=inputs.cond)
+
+  def sample_request(self, num_samples, reference_batch=None, network=None, *, labels=None):
+    request = super().sample_request(num_samples, reference_batch, network, labels=labels)
+    request.shape = self.latent_shape(num_samples)
+    return request
+
+  def decode(self, x, frozen=None):
+    """Normalised latents [N, frames, C] -> audio [N, frames * hop]."""
+    frozen = self._frozen if frozen is None else frozen
+    return self._decode(frozen, jnp.asarray(x))
+
+  @property
+  def _decode(self):
+    if not hasattr(self, '_decode_fn'):
+      model = self.autoencoder.exp.model
+      self._decode_fn = jax.jit(lambda frozen, x: model.apply(
+          {'params': frozen['autoencoder']}, x * frozen['scale'] + frozen['shift'],
+          method='decode'))
+    return self._decode_fn
+
+
+tasks.register('latent', Latent)

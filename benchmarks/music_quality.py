@@ -1,0 +1,123 @@
+"""Music generation quality without downloaded models: classifier metrics.
+
+  python benchmarks/music_quality.py --model=pretrained/music_latent_cpu \
+      [--model=runs/music_wave] [--num_per_class=16] [--classifier=runs/music_classifier]
+
+A small classifier (audiodiff/classifier.py) is trained on the corpus's
+training clips (lead family and key; cached in --classifier) and reads
+the 4 s clips of each system. Printed per system, against the even-numbered
+held-out test clips: the Fréchet distance (FD) and KID of classifier
+embeddings, the Inception Score of the family head, the share of clips
+classified as the family asked for, and the key head's accuracy on real
+clips only (generated clips have no intended key). The row "real held-out
+clips" (the odd-numbered ones, which the classifier never saw either) is
+the floor: real audio against real audio. Each model generates --num_per_class clips
+per family in batches of --batch; the wall time and the process CPU time
+per clip are printed beside them.
+"""
+
+import os
+import time
+
+import jax
+import numpy as np
+from absl import app, flags, logging
+
+from audiodiff import api, classifier as classifier_lib, generative_metrics
+from audiodiff.data import pipeline
+from experiments.configs import music_autoencoder_cpu
+
+flags.DEFINE_multi_string('model', [], 'Trained runs or exports to evaluate (task latent or '
+                          'generate, class-conditional, on the midi_music corpus).')
+flags.DEFINE_integer('num_train', 0, 'Training clips of the corpus (0: the config\'s).')
+flags.DEFINE_string('classifier', 'runs/music_classifier', 'Where the classifier is cached.')
+flags.DEFINE_integer('classifier_steps', 800, 'Training steps of a new classifier.')
+flags.DEFINE_integer('num_per_class', 16, 'Generated clips per family.')
+flags.DEFINE_integer('batch', 16, 'Generation batch.')
+flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step (-1: latest).')
+flags.DEFINE_integer('seed', 0, 'Generation seed.')
+FLAGS = flags.FLAGS
+
+
+def load_split(config, split):
+  """All clips of a split: audio [N, L], family [N], key [N]."""
+  source = pipeline.get_builder(config)
+  source.download_and_prepare()
+  examples = source.as_data_source(split)
+  audio = np.stack([examples[i]['audio'] for i in range(len(examples))])
+  family = np.array([examples[i]['label'] for i in range(len(examples))])
+  key = np.array([examples[i]['key'] for i in range(len(examples))])
+  return audio, family, key
+
+
+def scores(classifier, reference, audio, intended=None, key=None):
+  out = classifier(audio)
+  row = {'FD': generative_metrics.frechet_distance(reference['embedding'], out['embedding']),
+         'KID': generative_metrics.kernel_inception_distance(reference['embedding'],
+                                                             out['embedding']),
+         'IS': generative_metrics.inception_score(out['label'])}
+  if intended is not None:
+    row['family acc'] = generative_metrics.accuracy(out['label'], intended)
+  if key is not None:
+    row['key acc'] = generative_metrics.accuracy(out['key'], key)
+  return row
+
+
+def generate(model_dir, step, num_per_class, batch, seed):
+  """Clips [N, L], intended families [N], wall and CPU seconds per clip."""
+  trained = api.load(model_dir, checkpoint_step=None if step in (None, -1) else step)
+  classes = trained.task.num_classes
+  labels = np.repeat(np.arange(classes), num_per_class)
+  clips, wall, cpu = [], 0.0, 0.0
+  for start in range(0, len(labels), batch):
+    part = labels[start:start + batch]
+    request = trained.task.sample_request(len(part), labels=part)
+    if start == 0:  # compile outside the timing
+      trained.run(request, jax.random.PRNGKey(seed))
+    t0, c0 = time.perf_counter(), time.process_time()
+    audio = trained.run(request, jax.random.PRNGKey(seed + start + 1))
+    wall += time.perf_counter() - t0
+    cpu += time.process_time() - c0
+    clips.append(np.asarray(audio))
+  return np.concatenate(clips), labels, wall / len(labels), cpu / len(labels), trained.step
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  config = music_autoencoder_cpu.get_config()
+  if FLAGS.num_train:
+    config.data.num_examples = FLAGS.num_train
+  test_audio, test_family, test_key = load_split(config, 'test')
+  if os.path.exists(os.path.join(FLAGS.classifier, classifier_lib.INFO_FILE)):
+    classifier = classifier_lib.Classifier.load(FLAGS.classifier)
+  else:
+    t0 = time.perf_counter()
+    train_audio, train_family, train_key = load_split(config, 'train')
+    classifier = classifier_lib.train_classifier(
+        train_audio, {'label': train_family, 'key': train_key}, config.audio,
+        steps=FLAGS.classifier_steps)
+    classifier.save(FLAGS.classifier)
+    print(f'classifier trained in {time.perf_counter() - t0:.0f} s, saved to {FLAGS.classifier}')
+  # Half the held-out clips are the reference; the other half, real audio
+  # the classifier never saw, is the floor every system is read against.
+  reference = classifier(test_audio[0::2])
+  rows = [('real held-out clips (the floor)',
+           scores(classifier, reference, test_audio[1::2], test_family[1::2], test_key[1::2]),
+           '')]
+  steps = FLAGS.checkpoint_step + [None] * (len(FLAGS.model) - len(FLAGS.checkpoint_step))
+  for model_dir, step in zip(FLAGS.model, steps):
+    audio, intended, wall, cpu, trained_step = generate(model_dir, step, FLAGS.num_per_class,
+                                                        FLAGS.batch, FLAGS.seed)
+    rows.append((f'{model_dir} (step {trained_step})', scores(classifier, reference, audio, intended),
+                 f'{wall:.2f} s wall, {cpu:.2f} s CPU per clip (batch {FLAGS.batch})'))
+  columns = ['FD', 'KID', 'IS', 'family acc', 'key acc']
+  print('| system | ' + ' | '.join(columns) + ' | generation |')
+  print('|' + ' --- |' * (len(columns) + 2))
+  for name, row, timing in rows:
+    cells = [f'{row[c]:.3f}' if c in row else '-' for c in columns]
+    print(f'| {name} | ' + ' | '.join(cells) + f' | {timing} |')
+
+
+if __name__ == '__main__':
+  app.run(main)

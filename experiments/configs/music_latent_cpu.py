@@ -1,0 +1,46 @@
+"""Music latent diffusion on a 2-core CPU (stage 2; stage 1 is
+music_autoencoder_cpu.py, whose run config.latent.autoencoder_workdir names).
+
+4 s clips of the MIDI corpus -> the autoencoder's 500 x 16 latents, unit
+variance per channel -> a class-conditional 1D U-Net (lead family: piano,
+strings, guitar, organ) with classifier-free guidance, v-prediction on the
+cosine schedule, sampled with DPM-Solver++(3M) in 20 steps.
+
+  python experiments/main.py --config=experiments/configs/music_autoencoder_cpu.py \
+      --workdir=runs/music_ae
+  python experiments/main.py --config=experiments/configs/music_latent_cpu.py \
+      --workdir=runs/music_latent --config.latent.autoencoder_workdir=runs/music_ae
+"""
+
+from experiments.configs import music_autoencoder_cpu
+
+
+def get_config():
+  config = music_autoencoder_cpu.get_config()
+  config.task = 'latent'
+  config.latent.autoencoder_workdir = 'runs/music_ae'
+  config.latent.class_conditional = True
+  config.latent.label_dropout = 0.1
+  config.data.segment_length = 64000     # the whole 4 s clip
+  config.diffusion.schedule = 'cosine'
+  config.diffusion.num_steps = 1000
+  config.diffusion.prediction = 'v'
+  config.diffusion.loss = 'l2'
+  config.model.name = 'unet1d'
+  config.model.unet_channels = (64, 128, 256)
+  config.model.unet_blocks_per_level = 2
+  config.model.unet_downsample = 2
+  config.sampler.name = 'dpm_solver'
+  config.sampler.num_steps = 20
+  config.sampler.guidance_scale = 2.0
+  config.sampler.num_samples = 8
+  config.train.batch_size = 16
+  config.train.learning_rate = 5e-4
+  config.train.warmup_steps = 200
+  config.train.num_steps = 3000
+  config.train.ema_decay = 0.999
+  config.train.log_every = 100
+  config.train.eval_every = 1000
+  config.train.checkpoint_every = 500
+  config.train.sample_every = 1500
+  return config

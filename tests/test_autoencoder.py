@@ -1,0 +1,108 @@
+"""The audio VAE, its losses and the latent scaling, against closed forms."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from audiodiff import metrics
+from audiodiff.latent import losses
+from audiodiff.latent.scaling import LatentScaling
+from audiodiff.models.autoencoder import AudioAutoencoder
+
+
+@pytest.mark.parametrize('patch, strides', [(8, (4, 4)), (4, (2, 8)), (16, (8,))])
+def test_shapes_at_several_compression_factors(patch, strides):
+  model = AudioAutoencoder(patch=patch, channels=4, strides=strides, latent_channels=3,
+                           dilations=(1,))
+  hop = model.hop
+  assert hop == patch * int(np.prod(strides)) and hop >= 64
+  audio = jax.random.normal(jax.random.PRNGKey(0), (2, 4 * hop))
+
+  @jax.jit
+  def shapes(audio):
+    variables = model.init(jax.random.PRNGKey(1), audio)
+    z = model.apply(variables, audio, method='encode')
+    mean, log_std = model.apply(variables, audio, method='encode_distribution')
+    decoded = model.apply(variables, z, method='decode')
+    sample, _, _ = model.apply(variables, audio, True, method='reconstruct',
+                               rngs={'dropout': jax.random.PRNGKey(2)})
+    return z, mean, log_std, decoded, model.apply(variables, audio), sample
+
+  z, mean, log_std, decoded, reconstruction, sample = shapes(audio)
+  assert z.shape == mean.shape == log_std.shape == (2, 4, 3)
+  assert decoded.shape == reconstruction.shape == sample.shape == audio.shape
+
+
+def test_kl_matches_the_closed_form():
+  assert float(losses.gaussian_kl(jnp.zeros(5), jnp.zeros(5))) == 0.0
+  mean, std = 1.5, 0.5
+  expected = np.log(1 / std) + (std**2 + mean**2) / 2 - 0.5
+  got = losses.gaussian_kl(jnp.full((3,), mean), jnp.full((3,), np.log(std)))
+  np.testing.assert_allclose(float(got), expected, rtol=1e-6)
+  assert float(losses.gaussian_kl(jnp.array([0.1]), jnp.array([0.2]))) > 0
+
+
+def test_mr_stft_loss_is_the_metric_batched():
+  rng = np.random.default_rng(0)
+  reference = rng.standard_normal((2, 4096)).astype(np.float32)
+  estimate = (reference + 0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
+  assert float(losses.mr_stft_loss(jnp.asarray(reference), jnp.asarray(reference))) < 1e-6
+  resolutions = tuple((n, h, n) for n, h in losses.STFT_RESOLUTIONS)
+  expected = np.mean([metrics.multi_resolution_stft_distance(r, e, resolutions)
+                      for r, e in zip(reference, estimate)])
+  got = float(losses.mr_stft_loss(jnp.asarray(reference), jnp.asarray(estimate)))
+  np.testing.assert_allclose(got, expected, rtol=2e-3)
+  louder = float(losses.mr_stft_loss(jnp.asarray(reference), jnp.asarray(2 * estimate)))
+  assert louder > got
+
+
+def test_adversarial_terms_train_each_side_with_its_own_loss():
+  model = AudioAutoencoder(patch=8, channels=4, strides=(4, 2), latent_channels=2,
+                           dilations=(1,), adversarial=True,
+                           discriminator_resolutions=((128, 32),))
+  audio = jax.random.normal(jax.random.PRNGKey(0), (2, 1024))
+  params = model.init(jax.random.PRNGKey(1), audio)['params']
+  assert 'discriminator' in params
+
+  def generator_loss(p):
+    recon = model.apply({'params': p}, audio)
+    fake = model.apply({'params': p}, recon, True, method='discriminate')
+    return losses.hinge_generator_loss([logits for logits, _ in fake])
+
+  def discriminator_loss(p):
+    recon = jax.lax.stop_gradient(model.apply({'params': p}, audio))
+    real = model.apply({'params': p}, audio, method='discriminate')
+    fake = model.apply({'params': p}, recon, method='discriminate')
+    return losses.hinge_discriminator_loss([r for r, _ in real], [f for f, _ in fake])
+
+  norm = lambda tree: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(tree)))
+  g = jax.jit(jax.grad(generator_loss))(params)
+  d = jax.jit(jax.grad(discriminator_loss))(params)
+  assert norm(g['discriminator']) == 0 and norm(g['decoder']) > 0
+  assert norm(d['discriminator']) > 0
+  assert norm(d['encoder']) == 0 and norm(d['decoder']) == 0
+
+
+def test_hinge_losses_and_feature_matching_closed_forms():
+  real, fake = [jnp.array([2.0, 0.5])], [jnp.array([-2.0, 0.0])]
+  # relu(1 - real) = [0, 0.5], relu(1 + fake) = [0, 1]
+  np.testing.assert_allclose(float(losses.hinge_discriminator_loss(real, fake)), 0.25 + 0.5)
+  np.testing.assert_allclose(float(losses.hinge_generator_loss(fake)), (3.0 + 1.0) / 2)
+  features = [[jnp.ones((2, 3))]]
+  assert float(losses.feature_matching(features, features)) == 0.0
+
+
+def test_latent_scaling_round_trips_and_whitens():
+  rng = np.random.default_rng(0)
+  latents = (rng.standard_normal((20, 50, 4)) * [0.1, 1.0, 5.0, 0.5] + [3, -1, 0, 2]).astype(
+      np.float32)
+  scaling = LatentScaling.fit(latents)
+  x = scaling.normalize(latents)
+  np.testing.assert_allclose(x.reshape(-1, 4).mean(0), 0, atol=1e-4)
+  np.testing.assert_allclose(x.reshape(-1, 4).std(0), 1, atol=1e-3)
+  np.testing.assert_allclose(scaling.denormalize(x), latents, rtol=1e-5, atol=1e-5)
+  again = LatentScaling.from_dict(scaling.to_dict())
+  np.testing.assert_array_equal(again.scale, scaling.scale)
+  with pytest.raises(ValueError, match='NaN'):
+    LatentScaling.fit(np.full((2, 3), np.nan))

@@ -1,0 +1,88 @@
+"""Latent diffusion end to end on a tiny config: autoencoder -> latent
+diffusion -> samples decoded to audio -> export (with the autoencoder and the
+scaling) -> the export samples the same audio."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from audiodiff import api, train
+from audiodiff.errors import UserError
+from audiodiff.tasks import get_task
+from experiments.configs import music_autoencoder_cpu, music_latent_cpu
+from tests.test_midi_music import needs_fluidsynth
+
+
+def _tiny(config, data_dir):
+  config.data.data_dir = data_dir
+  config.data.num_examples = 8
+  config.data.clip_seconds = 0.512          # 8,192 samples
+  config.model.ae_channels = 4
+  config.model.ae_strides = (4, 2)          # hop 64
+  config.model.ae_latent_channels = 4
+  config.model.unet_channels = (8, 16)
+  config.model.unet_blocks_per_level = 1
+  for field, value in (('num_steps', 3), ('log_every', 1), ('eval_every', 3),
+                       ('sample_every', 3), ('checkpoint_every', 3), ('batch_size', 2),
+                       ('eval_batches', 1), ('warmup_steps', 0)):
+    config.train[field] = value
+  config.sampler.num_samples = 4
+  config.sampler.num_steps = 3
+  return config
+
+
+@pytest.fixture(scope='module')
+def tiny_runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp('music')
+  data_dir = str(root / 'data')
+  autoencoder = _tiny(music_autoencoder_cpu.get_config(), data_dir)
+  autoencoder.data.segment_length = 2048
+  train.train_and_evaluate(autoencoder, str(root / 'ae'))
+  latent = _tiny(music_latent_cpu.get_config(), data_dir)
+  latent.data.segment_length = 8192
+  latent.latent.autoencoder_workdir = str(root / 'ae')
+  latent.latent.scaling_clips = 4
+  train.train_and_evaluate(latent, str(root / 'latent'))
+  return root
+
+
+@needs_fluidsynth
+def test_train_sample_decode_export_end_to_end(tiny_runs, tmp_path):
+  ae_samples = tiny_runs / 'ae' / 'samples' / 'step_3'
+  assert (ae_samples / 'reconstruction_000.wav').exists()
+  run = str(tiny_runs / 'latent')
+  assert os.path.exists(os.path.join(run, 'latent_scaling.json'))
+  model = api.load(run)
+  request = model.task.sample_request(2, labels=[1, 3])
+  assert request.shape == (2, 128, 4) and request.uncond is not None
+  audio, _ = model.sample(2, labels=[1, 3])
+  assert audio.shape == (2, 8192) and np.all(np.isfinite(audio))
+  assert 'class1_strings' in request.names[0]
+
+  export = str(tmp_path / 'export')
+  api.export(model, export)
+  with open(os.path.join(export, 'config.json')) as f:
+    assert json.load(f)['latent']['autoencoder_workdir'] == 'autoencoder'
+  assert os.path.exists(os.path.join(export, 'autoencoder', 'params.msgpack'))
+  # The scaling travels with the export: the exported model samples the same.
+  exported = api.load(export)
+  np.testing.assert_array_equal(exported.task.scaling.scale, model.task.scaling.scale)
+  again, _ = exported.sample(2, labels=[1, 3])
+  np.testing.assert_allclose(again, audio, atol=1e-5)
+
+
+def test_latent_config_errors_name_the_fix(tmp_path):
+  config = music_latent_cpu.get_config()
+  config.latent.autoencoder_workdir = ''
+  with pytest.raises(UserError, match='autoencoder_workdir is empty'):
+    get_task(config)
+  config.latent.autoencoder_workdir = str(tmp_path / 'nothing')
+  task = get_task(config)
+  with pytest.raises(UserError, match='no trained model'):
+    task.load_frozen(str(tmp_path))
+  config = music_autoencoder_cpu.get_config()
+  config.data.segment_length = 1000
+  with pytest.raises(UserError, match='multiple of the autoencoder hop 128'):
+    get_task(config)
