@@ -7,7 +7,7 @@ A small classifier (audiodiff/classifier.py) is trained on the corpus's
 training clips (lead family and key; cached in --classifier) and reads
 the 4 s clips of each system. Printed per system, against the even-numbered
 held-out test clips: the Fréchet distance (FD) and KID of classifier
-embeddings, the Inception Score of the family head, the share of clips
+embeddings (in units of the reference embeddings' std), the Inception Score of the family head, the share of clips
 classified as the family asked for, and the key head's accuracy on real
 clips only (generated clips have no intended key). The row "real held-out
 clips" (the odd-numbered ones, which the classifier never saw either) is
@@ -23,8 +23,9 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from audiodiff import api, classifier as classifier_lib, generative_metrics
+from audiodiff import api, audio_io, classifier as classifier_lib, generative_metrics
 from audiodiff.data import pipeline
+from audiodiff.data.midi_music import FAMILIES
 from experiments.configs import music_autoencoder_cpu
 
 flags.DEFINE_multi_string('model', [], 'Trained runs or exports to evaluate (task latent or '
@@ -36,15 +37,19 @@ flags.DEFINE_integer('num_per_class', 16, 'Generated clips per family.')
 flags.DEFINE_integer('batch', 16, 'Generation batch.')
 flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step (-1: latest).')
 flags.DEFINE_integer('seed', 0, 'Generation seed.')
+flags.DEFINE_string('listening_dir', '', 'If set, writes one clip per family of each system '
+                    '(and of the real held-out clips) there as <system>_<family>.wav.')
 FLAGS = flags.FLAGS
 
 
 def load_split(config, split):
-  """All clips of a split: audio [N, L], family [N], key [N]."""
+  """All clips of a split, levelled as training saw them (config.data.normalize):
+  audio [N, L], family [N], key [N]."""
   source = pipeline.get_builder(config)
   source.download_and_prepare()
   examples = source.as_data_source(split)
-  audio = np.stack([examples[i]['audio'] for i in range(len(examples))])
+  audio = np.stack([audio_io.normalize(examples[i]['audio'], config.data.normalize)
+                    for i in range(len(examples))])
   family = np.array([examples[i]['label'] for i in range(len(examples))])
   key = np.array([examples[i]['key'] for i in range(len(examples))])
   return audio, family, key
@@ -52,9 +57,12 @@ def load_split(config, split):
 
 def scores(classifier, reference, audio, intended=None, key=None):
   out = classifier(audio)
-  row = {'FD': generative_metrics.frechet_distance(reference['embedding'], out['embedding']),
-         'KID': generative_metrics.kernel_inception_distance(reference['embedding'],
-                                                             out['embedding']),
+  # Embeddings in units of the reference set's overall std, so FD and KID do
+  # not depend on the classifier's arbitrary feature scale.
+  unit = float(np.std(reference['embedding']))
+  real, fake = reference['embedding'] / unit, out['embedding'] / unit
+  row = {'FD': generative_metrics.frechet_distance(real, fake),
+         'KID': generative_metrics.kernel_inception_distance(real, fake),
          'IS': generative_metrics.inception_score(out['label'])}
   if intended is not None:
     row['family acc'] = generative_metrics.accuracy(out['label'], intended)
@@ -82,6 +90,15 @@ def generate(model_dir, step, num_per_class, batch, seed):
   return np.concatenate(clips), labels, wall / len(labels), cpu / len(labels), trained.step
 
 
+def write_examples(directory, system, audio, families, sample_rate):
+  """The first clip of each family as directory/<system>_<family>.wav."""
+  os.makedirs(directory, exist_ok=True)
+  for family in sorted(set(families.tolist())):
+    index = int(np.flatnonzero(families == family)[0])
+    audio_io.save_audio(os.path.join(directory, f'{system}_{FAMILIES[family]}.wav'),
+                        audio[index], sample_rate)
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
@@ -102,6 +119,9 @@ def main(argv):
   # Half the held-out clips are the reference; the other half, real audio
   # the classifier never saw, is the floor every system is read against.
   reference = classifier(test_audio[0::2])
+  rate = config.audio.sample_rate
+  if FLAGS.listening_dir:
+    write_examples(FLAGS.listening_dir, 'real', test_audio[1::2], test_family[1::2], rate)
   rows = [('real held-out clips (the floor)',
            scores(classifier, reference, test_audio[1::2], test_family[1::2], test_key[1::2]),
            '')]
@@ -109,6 +129,9 @@ def main(argv):
   for model_dir, step in zip(FLAGS.model, steps):
     audio, intended, wall, cpu, trained_step = generate(model_dir, step, FLAGS.num_per_class,
                                                         FLAGS.batch, FLAGS.seed)
+    if FLAGS.listening_dir:
+      write_examples(FLAGS.listening_dir, os.path.basename(os.path.normpath(model_dir)), audio,
+                     intended, rate)
     rows.append((f'{model_dir} (step {trained_step})', scores(classifier, reference, audio, intended),
                  f'{wall:.2f} s wall, {cpu:.2f} s CPU per clip (batch {FLAGS.batch})'))
   columns = ['FD', 'KID', 'IS', 'family acc', 'key acc']

@@ -52,6 +52,10 @@ def tiny_runs(tmp_path_factory):
 def test_train_sample_decode_export_end_to_end(tiny_runs, tmp_path):
   ae_samples = tiny_runs / 'ae' / 'samples' / 'step_3'
   assert (ae_samples / 'reconstruction_000.wav').exists()
+  autoencoder = api.load(str(tiny_runs / 'ae'))
+  held_out = autoencoder.task.held_out_metrics(autoencoder)['held_out_reconstruction']
+  assert held_out['num_clips'] == 1 and held_out['seconds_per_clip'] == 0.512
+  assert all(np.isfinite(held_out[k]) for k in ('mrstft', 'si_sdr', 'mel_l1'))
   run = str(tiny_runs / 'latent')
   assert os.path.exists(os.path.join(run, 'latent_scaling.json'))
   model = api.load(run)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import metrics, samplers, tasks
+from audiodiff import audio_io, metrics, samplers, tasks
 from audiodiff.errors import UserError
 from audiodiff.latent import losses
 from audiodiff.tasks import base
@@ -131,6 +131,33 @@ class Autoencoder(base.Task):
                    'mel_l1': metrics.mel_l1(reference, estimate,
                                             self.config.audio)})
     return {'autoencoder': rows}
+
+  def held_out_metrics(self, trained, max_clips: int = 128, batch_size: int = 8):
+    """Means of MR-STFT, SI-SDR and mel L1 over up to max_clips whole
+    held-out clips (levelled by config.data.normalize, each cut to a multiple
+    of the hop), reconstructed from their latent means."""
+    from audiodiff.data import pipeline  # pylint: disable=g-import-not-at-top
+    source = pipeline.get_builder(self.config)
+    source.download_and_prepare()
+    examples = source.as_data_source('test')
+    hop = autoencoder_hop(self.config)
+    reconstruct = jax.jit(lambda params, audio: trained.exp.model.apply(
+        {'params': params}, audio))
+    rows = []
+    for start in range(0, min(len(examples), max_clips), batch_size):
+      # Levelled as training saw them (config.data.normalize).
+      clips = [audio_io.normalize(examples[i]['audio'], self.config.data.normalize)
+               for i in range(start, min(start + batch_size, max_clips, len(examples)))]
+      length = min(len(c) for c in clips) // hop * hop
+      audio = np.stack([c[:length] for c in clips]).astype(np.float32)
+      estimates = np.asarray(reconstruct(trained.params, jnp.asarray(audio)))
+      for reference, estimate in zip(audio, estimates):
+        rows.append({'mrstft': metrics.multi_resolution_stft_distance(reference, estimate),
+                     'si_sdr': metrics.si_sdr(reference, estimate),
+                     'mel_l1': metrics.mel_l1(reference, estimate, self.config.audio)})
+    means = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+    return {'held_out_reconstruction': dict(means, num_clips=len(rows),
+                                            seconds_per_clip=length / self.config.audio.sample_rate)}
 
 
 tasks.register('autoencoder', Autoencoder)

@@ -1,10 +1,12 @@
 """Latent diffusion (config.task='latent'): diffusion on a frozen autoencoder's latents.
 
-config.latent.autoencoder_workdir names a trained `autoencoder` run or export.
+config.latent.autoencoder_workdir names a trained `autoencoder` run or export
+(default in music_latent_cpu.py: the shipped one).
 Each training clip [B, L] is encoded to its latent mean [B, L / hop, C],
 normalised per channel to zero mean and unit variance (`LatentScaling`, fit
 once on config.latent.scaling_clips training clips and kept as
-latent_scaling.json in the workdir and in exports), and the diffusion learns
+latent_scaling.json in the workdir, and in exports beside the model and its
+autoencoder), and the diffusion learns
 those latents, class-conditioned with classifier-free guidance as
 config.task='generate' (the labels' settings live in config.latent). Samples
 are decoded back to audio by the autoencoder.
@@ -67,10 +69,14 @@ class Latent(Generate):
     if self.config.data.segment_length % self.hop:
       raise UserError(f'config.data.segment_length={self.config.data.segment_length} must be '
                       f'a multiple of the autoencoder hop {self.hop}.')
+    # The workdir's scaling, else the one an export left beside its
+    # autoencoder (the same autoencoder on the same corpus), else a new fit.
     scaling_path = os.path.join(workdir, SCALING_FILE)
-    if os.path.exists(scaling_path):
-      with open(scaling_path) as f:
-        self.scaling = LatentScaling.from_dict(json.load(f))
+    for candidate in (scaling_path, os.path.join(path, SCALING_FILE)):
+      if os.path.exists(candidate):
+        with open(candidate) as f:
+          self.scaling = LatentScaling.from_dict(json.load(f))
+        break
     else:
       self.scaling = self._fit_scaling()
       os.makedirs(workdir, exist_ok=True)
@@ -99,8 +105,9 @@ class Latent(Generate):
   def export_frozen(self, trained, directory):
     from audiodiff import api  # pylint: disable=g-import-not-at-top
     api.export(self.autoencoder, os.path.join(directory, 'autoencoder'))
-    with open(os.path.join(directory, SCALING_FILE), 'w') as f:
-      json.dump(self.scaling.to_dict(), f)
+    for folder in (directory, os.path.join(directory, 'autoencoder')):
+      with open(os.path.join(folder, SCALING_FILE), 'w') as f:
+        json.dump(self.scaling.to_dict(), f)
     config = copy.deepcopy(trained.config)
     config.latent.autoencoder_workdir = 'autoencoder'
     return config

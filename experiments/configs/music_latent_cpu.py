@@ -1,5 +1,6 @@
 """Music latent diffusion on a 2-core CPU (stage 2; stage 1 is
-music_autoencoder_cpu.py, whose run config.latent.autoencoder_workdir names).
+music_autoencoder_cpu.py). config.latent.autoencoder_workdir names the
+autoencoder: by default the shipped one, so this stage trains right away.
 
 4 s clips of the MIDI corpus -> the autoencoder's 500 x 16 latents, unit
 variance per channel -> a class-conditional 1D U-Net (lead family: piano,
@@ -18,7 +19,7 @@ from experiments.configs import music_autoencoder_cpu
 def get_config():
   config = music_autoencoder_cpu.get_config()
   config.task = 'latent'
-  config.latent.autoencoder_workdir = 'runs/music_ae'
+  config.latent.autoencoder_workdir = 'pretrained/music_latent_cpu/autoencoder'
   config.latent.class_conditional = True
   config.latent.label_dropout = 0.1
   config.data.segment_length = 64000     # the whole 4 s clip
@@ -37,10 +38,10 @@ def get_config():
   config.train.batch_size = 16
   config.train.learning_rate = 5e-4
   config.train.warmup_steps = 200
-  config.train.num_steps = 3000
+  config.train.num_steps = 2500
   config.train.ema_decay = 0.999
   config.train.log_every = 100
   config.train.eval_every = 1000
   config.train.checkpoint_every = 500
-  config.train.sample_every = 1500
+  config.train.sample_every = 2500
   return config
