@@ -19,7 +19,7 @@ from audiodiff.models import diffwave
 def test_unknown_task_names_the_valid_ones():
   config = tiny.get_config()
   config.task = 'vocoderr'
-  with pytest.raises(ValueError, match="'vocoderr'.*generate, tts, vocoder"):
+  with pytest.raises(ValueError, match="'vocoderr'.*generate, latent, tts, vocoder"):
     tasks.get_task(config)
 
 
@@ -59,8 +59,8 @@ class _WithTermTask(tasks.Task):
   def loss_weights(self):
     return {'output_energy': 0.5}
 
-  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None):
-    del batch, rng, train, frozen
+  def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None, step=None):
+    del batch, rng, train, frozen, step
     t = jnp.zeros((inputs.x0.shape[0],))
     return {'output_energy': jnp.mean(apply_fn(inputs.x0, t, inputs.cond) ** 2)}
 
