@@ -14,6 +14,7 @@ softmax head per label (e.g. 'label': the lead family, 'key': the tonic).
 """
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Dict
@@ -84,13 +85,18 @@ class Classifier:
   params: dict
   audio_config: dict
 
+  @functools.cached_property
+  def _apply(self):
+    """Jitted (params, audio [B, L]) -> the network's outputs, compiled once per shape."""
+    config = spectral.mel_from_config(self.audio_config)
+    return jax.jit(lambda p, a: self.net.apply({'params': p}, clip_features(a, config)))
+
   def __call__(self, audio, batch_size: int = 32):
     """audio [N, L] -> {'embedding': [N, D], head: probabilities [N, classes]}."""
-    config = spectral.mel_from_config(self.audio_config)
-    apply = jax.jit(lambda p, a: self.net.apply({'params': p}, clip_features(a, config)))
     outputs = []
     for start in range(0, len(audio), batch_size):
-      outputs.append(jax.device_get(apply(self.params, jnp.asarray(audio[start:start + batch_size]))))
+      batch = jnp.asarray(audio[start:start + batch_size])
+      outputs.append(jax.device_get(self._apply(self.params, batch)))
     merged = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
     return {k: (v if k == 'embedding' else np.asarray(jax.nn.softmax(v, axis=-1)))
             for k, v in merged.items()}

@@ -15,6 +15,7 @@ with `tasks.register('<name>', TaskClass)` in `audiodiff/tasks/<name>.py`.
 
 import dataclasses
 import functools
+import os
 from typing import Any, Dict, Optional, Sequence
 
 import jax
@@ -123,6 +124,19 @@ class Task:
     below. Relative paths in the config resolve against workdir first."""
     del workdir
     return None
+
+  def load_trained(self, option: str, workdir: str, how_to_train: str):
+    """The trained run or export that config.<task>.<option> names (a path
+    inside workdir first, else as given) -> api.Trained (its exp.workdir is
+    the path); a UserError naming the option and how_to_train otherwise."""
+    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
+    value = path = self.settings[option]
+    if not os.path.isabs(path) and os.path.exists(os.path.join(workdir, path, 'config.json')):
+      path = os.path.join(workdir, path)
+    if not os.path.exists(os.path.join(path, 'config.json')):
+      raise UserError(f'config.{self.name}.{option}={value!r}: no trained model at {path} '
+                      f'(expected config.json there). {how_to_train}')
+    return api.load(path)
 
   def export_frozen(self, trained, directory: str):
     """Copies the frozen models into an export at `directory`; returns the

@@ -13,6 +13,7 @@ are decoded back to audio by the autoencoder.
 """
 
 import copy
+import functools
 import json
 import os
 
@@ -44,22 +45,12 @@ class Latent(Generate):
                       '>= 1.')
 
   # ---- the frozen autoencoder -----------------------------------------------
-  def _autoencoder_path(self, workdir):
-    path = self.settings.autoencoder_workdir
-    if not os.path.isabs(path) and os.path.exists(os.path.join(workdir, path, 'config.json')):
-      path = os.path.join(workdir, path)
-    return path
-
   def load_frozen(self, workdir):
     """{'autoencoder': its parameters, 'shift', 'scale': [C]}; fits the
     scaling on training clips the first time (then reads SCALING_FILE)."""
-    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
-    path = self._autoencoder_path(workdir)
-    if not os.path.exists(os.path.join(path, 'config.json')):
-      raise UserError(f'config.latent.autoencoder_workdir={self.settings.autoencoder_workdir!r}:'
-                      f' no trained model at {path} (expected config.json there). Train one '
-                      'with experiments/configs/music_autoencoder_cpu.py.')
-    autoencoder = api.load(path)
+    autoencoder = self.load_trained('autoencoder_workdir', workdir,
+                                    'Train one with experiments/configs/music_autoencoder_cpu.py.')
+    path = autoencoder.exp.workdir
     theirs = autoencoder.config
     if theirs.task != 'autoencoder' or theirs.audio.sample_rate != self.config.audio.sample_rate:
       raise UserError(f'{path} is not an autoencoder at config.audio.sample_rate='
@@ -103,7 +94,7 @@ class Latent(Generate):
     return LatentScaling.fit(np.concatenate(latents)[:count])
 
   def export_frozen(self, trained, directory):
-    from audiodiff import api  # pylint: disable=g-import-not-at-top
+    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
     api.export(self.autoencoder, os.path.join(directory, 'autoencoder'))
     for folder in (directory, os.path.join(directory, 'autoencoder')):
       with open(os.path.join(folder, SCALING_FILE), 'w') as f:
@@ -143,14 +134,12 @@ class Latent(Generate):
     frozen = self._frozen if frozen is None else frozen
     return self._decode(frozen, jnp.asarray(x))
 
-  @property
+  @functools.cached_property
   def _decode(self):
-    if not hasattr(self, '_decode_fn'):
-      model = self.autoencoder.exp.model
-      self._decode_fn = jax.jit(lambda frozen, x: model.apply(
-          {'params': frozen['autoencoder']}, x * frozen['scale'] + frozen['shift'],
-          method='decode'))
-    return self._decode_fn
+    model = self.autoencoder.exp.model
+    return jax.jit(lambda frozen, x: model.apply(
+        {'params': frozen['autoencoder']}, x * frozen['scale'] + frozen['shift'],
+        method='decode'))
 
 
 tasks.register('latent', Latent)

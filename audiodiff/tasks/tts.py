@@ -260,16 +260,10 @@ class TextToSpeech(base.Task):
     self.vocoder = None
     if not self.settings.vocoder_workdir:
       return None
-    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
-    path = self.settings.vocoder_workdir
-    if not os.path.isabs(path) and os.path.exists(os.path.join(workdir, path, 'config.json')):
-      path = os.path.join(workdir, path)
-    if not os.path.exists(os.path.join(path, 'config.json')):
-      raise UserError(f'config.tts.vocoder_workdir={self.settings.vocoder_workdir!r}: no '
-                      f'trained model at {path} (expected config.json there). Train one '
-                      'with experiments/configs/diffwave_vocoder_cpu.py, or set it to \'\' '
-                      'for Griffin-Lim.')
-    vocoder = api.load(path)
+    vocoder = self.load_trained(
+        'vocoder_workdir', workdir, "Train one with experiments/configs/diffwave_vocoder_cpu.py, "
+        "or set it to '' for Griffin-Lim.")
+    path = vocoder.exp.workdir
     mine, theirs = self.config.audio, vocoder.config.audio
     if vocoder.config.task != 'vocoder' or spectral.mel_from_config(
         mine) != spectral.mel_from_config(theirs):
