@@ -1,11 +1,12 @@
 """DiffWave BASE vocoder speed, measured as the PyTorch reference figures are.
 
   python benchmarks/diffwave_speed.py [--microbatches=8] [--compute_dtype=float32]
-      [--layers=auto] [--infer_batches=1,16]
+      [--matmul_dtype=compute] [--layers=auto] [--infer_batches=1,16]
+      [--reference_src=CHECKOUT --reference_python=PYTHON]
 
 Prints, all from this one run:
-  - the machine's matmul ceiling in the compute dtype (--matmul_size^3
-    through XLA), GFLOP/s;
+  - the machine's matmul ceiling in the products' operand dtype
+    (--matmul_size^3 through XLA, accumulated in the compute dtype), GFLOP/s;
   - the train step (forward + backward + Adam, L1 on the noise) at batch
     16 x 15,872 samples (62 mel frames x hop 256), the batch's gradient
     accumulated over --microbatches slices (the same update; 8 is fastest on
@@ -14,11 +15,20 @@ Prints, all from this one run:
   - 6-step fast inference of 1.01 s of audio at each of --infer_batches (mel
     conditioner computed once): median seconds and the real-time factor
     (time / total audio duration of the batch).
-Figures are absolute: a ratio to the PyTorch reference means something only
-when both ran in the same run on the same machine.
+With --reference_src (a checkout of lmnt-com/diffwave) and --reference_python
+(a Python with torch, torchaudio, tqdm and tensorboard), the PyTorch reference
+runs beside it in a child process (benchmarks/diffwave_reference.py) on the
+same inputs' shapes, the two taking turns run by run, and each line also
+prints the reference's median and the ratio. Without them the figures are
+absolute only: a ratio to a reference figure means something only when both
+ran in the same run on the same machine.
 """
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
@@ -29,7 +39,7 @@ from absl import app, flags
 from audiodiff import data, experiment, generate, models, train
 from experiments.configs import diffwave_vocoder
 
-flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up).')
+flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up); 0 skips training.')
 flags.DEFINE_integer('infer_repeats', 5, 'Timed inference runs (after one warm-up).')
 flags.DEFINE_integer('batch_size', 16, 'Train batch.')
 flags.DEFINE_integer('microbatches', 8, 'Gradient accumulation slices of the train batch.')
@@ -37,30 +47,90 @@ flags.DEFINE_integer('frames', 62, 'Mel frames per training example.')
 flags.DEFINE_float('seconds', 1.01, 'Audio duration for inference.')
 flags.DEFINE_enum('compute_dtype', 'float32', ['float32', 'bfloat16'],
                   'Compute dtype (parameters, optimizer and loss stay float32).')
+flags.DEFINE_enum('matmul_dtype', 'compute', list(models.MATMUL_DTYPES),
+                  "config.train.matmul_dtype ('bfloat16': bfloat16 operands, float32 "
+                  'accumulation).')
 flags.DEFINE_enum('layers', 'auto', models.DIFFWAVE_LAYERS,
                   "config.model.diffwave_layers ('auto': the backend's choice).")
 flags.DEFINE_list('infer_batches', ['1'], 'Inference batch sizes.')
 flags.DEFINE_integer('residual_layers', 30, 'DiffWave layers (30: BASE).')
 flags.DEFINE_integer('residual_channels', 64, 'DiffWave channels (64: BASE).')
 flags.DEFINE_integer('matmul_size', 4096, 'Side of the square matmul that measures the ceiling.')
+flags.DEFINE_string('reference_src', None,
+                    'Checkout of lmnt-com/diffwave: time the PyTorch reference in the same run.')
+flags.DEFINE_string('reference_python', sys.executable,
+                    'Python with torch for --reference_src (audiodiff does not need torch).')
 FLAGS = flags.FLAGS
 
 
-def median_seconds(fn, repeats):
-  fn()  # compile and warm up
-  times = []
-  for _ in range(repeats):
+def timed(fn):
+  """A runner: calls fn once and returns its seconds."""
+  def run():
     start = time.perf_counter()
     fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+    return time.perf_counter() - start
+  return run
 
 
-def matmul_gflops(n, dtype, repeats=5):
+def median_seconds(runners, repeats):
+  """Median seconds of each runner, warmed up once, taking turns run by run."""
+  for run in runners:
+    run()  # compile and warm up
+  times = [[] for _ in runners]
+  for _ in range(repeats):
+    for run, seconds in zip(runners, times):
+      seconds.append(run())
+  return [float(np.median(seconds)) for seconds in times]
+
+
+class Reference:
+  """The PyTorch reference in a child process (benchmarks/diffwave_reference.py)."""
+
+  def __init__(self, src, python, config, batch_size, frames):
+    self._log = tempfile.NamedTemporaryFile('w+', suffix='.log', prefix='diffwave_reference_')
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'diffwave_reference.py')
+    self._process = subprocess.Popen(
+        [python, script, f'--src={src}', f'--batch_size={batch_size}', f'--frames={frames}',
+         f'--residual_layers={config.model.residual_layers}',
+         f'--residual_channels={config.model.residual_channels}'],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
+    self.info = self._answer()
+
+  def _answer(self):
+    line = self._process.stdout.readline()
+    if not line:
+      self._log.seek(0)
+      lines = self._log.read().strip().splitlines() or ['(no output)']
+      raise SystemExit(f'the PyTorch reference stopped: {lines[-1]}')
+    return json.loads(line)
+
+  def runner(self, **request):
+    def run():
+      self._process.stdin.write(json.dumps(request) + '\n')
+      self._process.stdin.flush()
+      return self._answer()['seconds']
+    return run
+
+  def close(self):
+    self._process.stdin.close()
+    self._process.wait()
+    self._log.close()
+
+
+def compared(seconds, reference_seconds):
+  """'' or the reference's median and the ratio; reference_seconds: [] or [median]."""
+  if not reference_seconds:
+    return ''
+  reference_seconds, = reference_seconds
+  return (f'; PyTorch reference median {reference_seconds:.3f} s, '
+          f'ratio reference / audiodiff {reference_seconds / seconds:.2f}x')
+
+
+def matmul_gflops(n, dtype, accumulate_dtype, repeats=5):
   a = jax.random.normal(jax.random.PRNGKey(0), (n, n), dtype)
   b = jax.random.normal(jax.random.PRNGKey(1), (n, n), dtype)
-  matmul = jax.jit(jnp.dot)
-  seconds = median_seconds(lambda: matmul(a, b).block_until_ready(), repeats)
+  matmul = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=accumulate_dtype))
+  seconds, = median_seconds([timed(lambda: matmul(a, b).block_until_ready())], repeats)
   return 2 * n ** 3 / seconds / 1e9
 
 
@@ -72,33 +142,9 @@ def forward_flops_per_sample(config, with_mel_projection=True):
   return layers * per_layer + 2 * (c + c * c + c)
 
 
-def main(argv):
-  del argv
-  config = diffwave_vocoder.get_config()
-  config.data.segment_length = FLAGS.frames * config.audio.hop_length
-  config.train.batch_size = FLAGS.batch_size
-  config.train.microbatches = FLAGS.microbatches
-  config.train.compute_dtype = FLAGS.compute_dtype
-  config.model.diffwave_layers = FLAGS.layers
-  config.model.residual_layers = FLAGS.residual_layers
-  config.model.residual_channels = FLAGS.residual_channels
-  exp = experiment.build(config, '/tmp/audiodiff_benchmark')
-  device = jax.devices()[0]
-  print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
-        f'{os.cpu_count()} CPU cores')
-  print('absolute figures only (no reference run in this process tree)')
-  n = FLAGS.matmul_size
-  peak = matmul_gflops(n, models.COMPUTE_DTYPES[FLAGS.compute_dtype])
-  print(f'{FLAGS.compute_dtype} matmul ceiling ({n}^3): {peak:.1f} GFLOP/s')
-
-  state = exp.init_state()
-  num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  print(f'DiffWave: {config.model.residual_layers} layers, '
-        f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters, '
-        f'{FLAGS.compute_dtype} compute, '
-        'layers (train, sample): ' + ', '.join(models.diffwave_layers(FLAGS.layers)))
-
-  # Train step.
+def time_train_step(exp, state, reference, peak):
+  """Prints the train step's median (and the reference's) -> the trained state."""
+  config = exp.config
   step = train.make_train_step(exp)
   rng = np.random.default_rng(0)
   batch = data.make_global_batch({
@@ -110,20 +156,66 @@ def main(argv):
     holder['state'], metrics = step(holder['state'], batch, None)
     jax.block_until_ready(metrics)
 
-  train_seconds = median_seconds(one_step, FLAGS.train_repeats)
+  runners = [timed(one_step)] + ([reference.runner(op='train')] if reference else [])
+  train_seconds, *reference_train = median_seconds(runners, FLAGS.train_repeats)
   samples = FLAGS.batch_size * config.data.segment_length
   train_flops = 3 * forward_flops_per_sample(config) * samples
   print(f'train step, batch {FLAGS.batch_size} x {config.data.segment_length} '
         f'in {FLAGS.microbatches} microbatch(es): '
         f'median {train_seconds:.2f} s, {samples / train_seconds:,.0f} audio samples/s, '
         f'{train_flops / train_seconds / 1e9:.1f} GFLOP/s = '
-        f'{train_flops / train_seconds / 1e9 / peak:.0%} of the matmul ceiling')
+        f'{train_flops / train_seconds / 1e9 / peak:.0%} of the matmul ceiling'
+        + compared(train_seconds, reference_train))
+  return holder['state']
+
+
+def main(argv):
+  del argv
+  config = diffwave_vocoder.get_config()
+  config.data.segment_length = FLAGS.frames * config.audio.hop_length
+  config.train.batch_size = FLAGS.batch_size
+  config.train.microbatches = FLAGS.microbatches
+  config.train.compute_dtype = FLAGS.compute_dtype
+  config.train.matmul_dtype = FLAGS.matmul_dtype
+  config.model.diffwave_layers = FLAGS.layers
+  config.model.residual_layers = FLAGS.residual_layers
+  config.model.residual_channels = FLAGS.residual_channels
+  exp = experiment.build(config, '/tmp/audiodiff_benchmark')
+  device = jax.devices()[0]
+  print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
+        f'{os.cpu_count()} CPU cores')
+  reference = None
+  if FLAGS.reference_src:
+    reference = Reference(FLAGS.reference_src, FLAGS.reference_python, config,
+                          FLAGS.batch_size, FLAGS.frames)
+    print(f'PyTorch reference from {FLAGS.reference_src}: torch {reference.info["torch"]}, '
+          f'{reference.info["threads"]} threads, {reference.info["parameters"] / 1e6:.2f} M '
+          'parameters, taking turns with audiodiff run by run')
+  else:
+    print('absolute figures only (no --reference_src: no reference run in this process tree)')
+  n = FLAGS.matmul_size
+  compute_dtype = models.COMPUTE_DTYPES[FLAGS.compute_dtype]
+  operand_dtype = models.MATMUL_DTYPES[FLAGS.matmul_dtype] or compute_dtype
+  peak = matmul_gflops(n, operand_dtype, compute_dtype)
+  print(f'{jnp.dtype(operand_dtype).name} matmul ceiling ({n}^3, accumulated in '
+        f'{FLAGS.compute_dtype}): {peak:.1f} GFLOP/s')
+
+  state = exp.init_state()
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  print(f'DiffWave: {config.model.residual_layers} layers, '
+        f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters, '
+        f'{FLAGS.compute_dtype} compute, matmul operands: {FLAGS.matmul_dtype}, '
+        'layers (train, sample): ' + ', '.join(models.diffwave_layers(FLAGS.layers)))
+
+  rng = np.random.default_rng(0)
+  if FLAGS.train_repeats:
+    state = time_train_step(exp, state, reference, peak)
 
   # 6-step fast inference.
   frames = int(round(FLAGS.seconds * config.audio.sample_rate / config.audio.hop_length))
   duration = frames * config.audio.hop_length / config.audio.sample_rate
   generate_fn = generate.make_generate_fn(exp)
-  params = holder['state'].ema_params
+  params = state.ema_params
   num_steps = exp.sampler.num_evals
   # The mel projection runs once per utterance, the rest at every step.
   once = forward_flops_per_sample(config) - forward_flops_per_sample(config, False)
@@ -131,17 +223,21 @@ def main(argv):
     request = exp.task.request_from_mel(
         rng.uniform(0, 1, (batch_size, frames, config.audio.n_mels)),
         [f'benchmark_{i}' for i in range(batch_size)])
-    infer_seconds = median_seconds(
-        lambda: generate_fn(params, jax.random.PRNGKey(0), request.cond, None, None,
-                            shape=request.shape).block_until_ready(),
-        FLAGS.infer_repeats)
+    runners = [timed(lambda: generate_fn(params, jax.random.PRNGKey(0), request.cond, None,
+                                         None, shape=request.shape).block_until_ready())]
+    if reference:
+      runners.append(reference.runner(op='infer', batch=batch_size, frames=frames))
+    infer_seconds, *reference_infer = median_seconds(runners, FLAGS.infer_repeats)
     infer_flops = (num_steps * forward_flops_per_sample(config, False) + once) * (
         batch_size * frames * config.audio.hop_length)
     rtf = infer_seconds / (batch_size * duration)
     print(f'{num_steps}-step fast inference of {duration:.2f} s (batch {batch_size}): median '
           f'{infer_seconds:.3f} s, real-time factor {rtf:.4f}, '
           f'{infer_flops / infer_seconds / 1e9:.1f} GFLOP/s = '
-          f'{infer_flops / infer_seconds / 1e9 / peak:.0%} of the matmul ceiling')
+          f'{infer_flops / infer_seconds / 1e9 / peak:.0%} of the matmul ceiling'
+          + compared(infer_seconds, reference_infer))
+  if reference:
+    reference.close()
 
 
 if __name__ == '__main__':

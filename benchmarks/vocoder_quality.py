@@ -1,6 +1,7 @@
 """A vocoder against Griffin-Lim on held-out sentences: quality vs training time.
 
   python benchmarks/vocoder_quality.py --model=pretrained/vocoder_cpu
+      [--matmul_dtypes=compute,bfloat16]
   python benchmarks/vocoder_quality.py --model=WORKDIR --curve [--checkpoints=1000,2000]
       [--utterances=20]
 
@@ -8,6 +9,8 @@ Resynthesises the first --utterances whole sentences of the test split (text
 never trained on) from their log mels, with the vocoder (chunked, as
 `--mode=vocode`) and with Griffin-Lim (32 fast iterations) from the same
 mels, and prints PESQ-WB, MR-STFT distance, mel L1 and SI-SDR (means).
+--matmul_dtypes scores the same vocoder with each config.train.matmul_dtype
+(bfloat16 operands in DiffWave's matrix products, or the compute dtype's).
 --curve scores every checkpoint kept in a work directory, with the wall
 minutes since the run started (checkpoint file time - first configs/
 stamp; other work on the machine at the time counts too).
@@ -27,6 +30,7 @@ flags.DEFINE_string('model', 'pretrained/vocoder_cpu', 'A trained vocoder (expor
 flags.DEFINE_bool('curve', False, 'Score every kept checkpoint of a work directory.')
 flags.DEFINE_list('checkpoints', [], 'With --curve: only these steps (default: all kept).')
 flags.DEFINE_integer('utterances', 20, 'Held-out sentences.')
+flags.DEFINE_list('matmul_dtypes', ['compute'], 'config.train.matmul_dtype values to score.')
 FLAGS = flags.FLAGS
 
 METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
@@ -80,15 +84,18 @@ def main(argv):
   else:
     steps = [None]
   for step in steps:
-    trained = api.load(FLAGS.model, checkpoint_step=step)
-    minutes = '-'
-    if step is not None:
-      minutes = f'{(os.path.getmtime(os.path.join(directory, str(step))) - began) / 60:.0f}'
-    trained.vocode(audio=references[0][:8 * hop])  # compiles outside the timing
-    start = time.perf_counter()
-    vocoded = [trained.vocode(audio=u, seed=i) for i, u in enumerate(references)]
-    row(f'diffusion, step {trained.step}', minutes, score(config, references, vocoded),
-        time.perf_counter() - start)
+    for matmul_dtype in FLAGS.matmul_dtypes:
+      config.train.matmul_dtype = matmul_dtype
+      trained = api.load(FLAGS.model, config, checkpoint_step=step)
+      minutes = '-'
+      if step is not None:
+        minutes = f'{(os.path.getmtime(os.path.join(directory, str(step))) - began) / 60:.0f}'
+      trained.vocode(audio=references[0][:8 * hop])  # compiles outside the timing
+      start = time.perf_counter()
+      vocoded = [trained.vocode(audio=u, seed=i) for i, u in enumerate(references)]
+      products = '' if matmul_dtype == 'compute' else f', {matmul_dtype} products'
+      row(f'diffusion, step {trained.step}{products}', minutes,
+          score(config, references, vocoded), time.perf_counter() - start)
 
 
 if __name__ == '__main__':

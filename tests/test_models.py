@@ -319,3 +319,66 @@ def test_diffwave_unrolled_inference_switches_only_when_sampling():
   # The scan over layers lowers to a while loop; the unrolled layers do not.
   assert 'stablehlo.while' not in lowered(mixed, False)
   assert 'stablehlo.while' in lowered(mixed, True)
+
+
+def test_mixed_matmul_rounds_operands_to_bfloat16_and_accumulates_in_float32():
+  rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.standard_normal((2, 9, 64)), jnp.float32)
+  kernel = jnp.asarray(rng.standard_normal((64, 8)), jnp.float32)
+  y = jax.jit(diffwave.mixed_matmul, static_argnums=2)(x, kernel, jnp.bfloat16)
+  assert y.dtype == jnp.float32
+  rounded = lambda a: np.asarray(a.astype(jnp.bfloat16).astype(jnp.float32), np.float64)
+  # The closed form: exact products of the rounded operands, summed in float32.
+  np.testing.assert_allclose(y, rounded(x) @ rounded(kernel), rtol=1e-5, atol=1e-4)
+  # ... which differs from the float32 product by the operands' rounding.
+  assert float(jnp.max(jnp.abs(y - x @ kernel))) > 1e-3
+
+
+def test_mixed_matmul_gradients_are_bfloat16_products():
+  rng = np.random.default_rng(5)
+  x = jnp.asarray(rng.standard_normal((2, 7, 16)), jnp.float32)
+  kernel = jnp.asarray(rng.standard_normal((16, 3)), jnp.float32)
+  loss = lambda matmul: lambda a, b: jnp.sum(jnp.sin(matmul(a, b)))
+  mixed = jax.grad(loss(lambda a, b: diffwave.mixed_matmul(a, b, jnp.bfloat16)),
+                   argnums=(0, 1))(x, kernel)
+  exact = jax.grad(loss(jnp.dot), argnums=(0, 1))(x, kernel)
+  for a, b in zip(mixed, exact):
+    assert a.dtype == jnp.float32 and a.shape == b.shape
+    # bfloat16 keeps 8 significant bits: relative error well under 2%.
+    assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 2e-2
+  lowered = jax.jit(jax.grad(loss(lambda a, b: diffwave.mixed_matmul(a, b, jnp.bfloat16)),
+                             argnums=(0, 1))).lower(x, kernel).as_text()
+  # Forward and both backward products multiply bfloat16 operands.
+  assert lowered.count('tensor<16x3xbf16>') >= 1 and 'dot_general' in lowered
+  assert all('bf16' in line for line in lowered.splitlines() if 'dot_general' in line)
+
+
+@pytest.mark.parametrize('use_matmul_conv', [True, False], ids=['scan', 'unrolled'])
+def test_diffwave_bfloat16_matmuls_stay_close_to_float32(use_matmul_conv):
+  exact = _tiny_diffwave(n_mels=N_MELS, hop_length=4)
+  mixed = _tiny_diffwave(n_mels=N_MELS, hop_length=4, matmul_dtype=jnp.bfloat16,
+                         use_matmul_conv=use_matmul_conv)
+  x, t, cond = _inputs(2, 32, 8)
+  variables = _perturb(jax.jit(exact.init)(_key(0), x, t, cond))
+  outputs = [jax.jit(m.apply)(variables, x, t, cond) for m in (exact, mixed)]
+  assert outputs[1].dtype == jnp.float32
+  error = float(jnp.linalg.norm(outputs[1] - outputs[0]) / jnp.linalg.norm(outputs[0]))
+  assert 1e-5 < error < 2e-2
+  # The precomputed conditioner takes the same path.
+  condition = jax.jit(lambda v, c: mixed.apply(v, c, method=mixed.condition))
+  np.testing.assert_allclose(jax.jit(mixed.apply)(variables, x, t, condition(variables, cond)),
+                             outputs[1], rtol=1e-5, atol=1e-5)
+
+
+def test_get_model_matmul_dtype():
+  config = _config()
+  config.train.matmul_dtype = 'bfloat16'
+  assert models.get_model(config).matmul_dtype == jnp.bfloat16
+  assert models.get_model(_config()).matmul_dtype is None
+  config.train.matmul_dtype = 'bf16'
+  with pytest.raises(UserError, match="'bf16'.*compute, bfloat16"):
+    models.get_model(config)
+  config = _config(name='unet1d')
+  config.train.matmul_dtype = 'bfloat16'
+  with pytest.raises(UserError, match="diffwave' only"):
+    models.get_model(config)
