@@ -382,3 +382,21 @@ def test_get_model_matmul_dtype():
   config.train.matmul_dtype = 'bfloat16'
   with pytest.raises(UserError, match="diffwave' only"):
     models.get_model(config)
+
+
+@pytest.mark.parametrize('factor', [1, 2, 5, 16])
+def test_upsample_stage_is_flax_conv_transpose(factor):
+  """The closed form of the stage against nn.ConvTranspose on the same
+  parameters (the same names, shapes and initial values)."""
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  stage = diffwave.UpsampleStage(factor)
+  conv = nn.ConvTranspose(1, kernel_size=(2 * factor, 3), strides=(factor, 1), padding='SAME',
+                          kernel_init=diffwave._kaiming)  # pylint: disable=protected-access
+  h = jnp.asarray(np.random.default_rng(factor).standard_normal((2, 7, 6)), jnp.float32)
+  variables = stage.init(_key(factor), h)
+  reference_init = conv.init(_key(factor), h[..., None])
+  for ours, theirs in zip(*map(jax.tree_util.tree_leaves, (variables, reference_init))):
+    np.testing.assert_array_equal(ours, theirs)
+  variables = _perturb(variables)
+  np.testing.assert_allclose(jax.jit(stage.apply)(variables, h),
+                             conv.apply(variables, h[..., None])[..., 0], atol=1e-5, rtol=1e-5)
