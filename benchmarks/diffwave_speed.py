@@ -14,7 +14,10 @@ Prints, all from this one run:
     fraction of the matmul ceiling;
   - 6-step fast inference of 1.01 s of audio at each of --infer_batches (mel
     conditioner computed once): median seconds and the real-time factor
-    (time / total audio duration of the batch).
+    (time / total audio duration of the batch);
+  - under each, the seconds its matrix products alone take (every product
+    shape timed on its own): the floor this formulation leaves, the rest
+    being elementwise work and memory traffic.
 With --reference_src (a checkout of lmnt-com/diffwave) and --reference_python
 (a Python with torch, torchaudio, tqdm and tensorboard), the PyTorch reference
 runs beside it in a child process (benchmarks/diffwave_reference.py) on the
@@ -142,6 +145,48 @@ def forward_flops_per_sample(config, with_mel_projection=True):
   return layers * per_layer + 2 * (c + c * c + c)
 
 
+def products_seconds(shapes, operand_dtype, accumulate_dtype, loops=8):
+  """Seconds of the matrix products alone: shapes is [(count, m, k, n,
+  transposed)], each an [m, k] x [k, n] product (transposed: the weight
+  gradient's [k, m]^T x [k, n] form, contracting dim 0 of both) run count
+  times. Each shape runs `loops` times in one compiled loop (its buffers
+  reused, as in the model), and the time is scaled to count."""
+  total = 0.0
+  for count, m, k, n, transposed in shapes:
+    a = jnp.ones((k, m) if transposed else (m, k), operand_dtype)
+    b = jnp.ones((k, n), operand_dtype)
+    dims = (((0,), (0,)), ((), ())) if transposed else (((1,), (0,)), ((), ()))
+
+    def repeated(a, b, dims=dims):
+      def body(_, carry):
+        a, _ = carry
+        out = jax.lax.dot_general(a, b, dims, preferred_element_type=accumulate_dtype)
+        # One element of the next input depends on this output: no hoisting.
+        return a.at[0, 0].set(out[0, 0].astype(a.dtype)), out
+      out = jnp.zeros((m, n), accumulate_dtype)
+      return jax.lax.fori_loop(0, loops, body, (a, out))[1]
+
+    product = jax.jit(repeated)
+    seconds, = median_seconds([timed(lambda: product(a, b).block_until_ready())], 3)
+    total += count * seconds / loops
+  return total
+
+
+def train_products(config, rows):
+  """The train step's products per layer and microbatch of `rows` samples:
+  forward (dilated conv, output conv, mel projection) and backward (each
+  one's input and weight gradients)."""
+  c, mels, layers = (config.model.residual_channels, config.audio.n_mels,
+                     config.model.residual_layers)
+  count = layers * FLAGS.microbatches
+  return [(count, rows, 3 * c, 2 * c, False), (count, rows, c, 2 * c, False),
+          (count, rows, mels, 2 * c, False),
+          (count, rows, 2 * c, 3 * c, False), (count, rows, 2 * c, c, False),
+          (count, rows, 2 * c, mels, False),
+          (count, 3 * c, rows, 2 * c, True), (count, c, rows, 2 * c, True),
+          (count, mels, rows, 2 * c, True)]
+
+
 def time_train_step(exp, state, reference, peak):
   """Prints the train step's median (and the reference's) -> the trained state."""
   config = exp.config
@@ -166,7 +211,18 @@ def time_train_step(exp, state, reference, peak):
         f'{train_flops / train_seconds / 1e9:.1f} GFLOP/s = '
         f'{train_flops / train_seconds / 1e9 / peak:.0%} of the matmul ceiling'
         + compared(train_seconds, reference_train))
+  rows = FLAGS.batch_size // FLAGS.microbatches * config.data.segment_length
+  floor = products_seconds(train_products(config, rows), *exp_dtypes())
+  print(f'  its matrix products alone, each shape timed on its own: {floor:.2f} s '
+        f'({floor / train_seconds:.0%} of the step; the rest is elementwise work and '
+        'memory traffic)')
   return holder['state']
+
+
+def exp_dtypes():
+  """(operand dtype, accumulation dtype) of the model's matrix products."""
+  compute_dtype = models.COMPUTE_DTYPES[FLAGS.compute_dtype]
+  return models.MATMUL_DTYPES[FLAGS.matmul_dtype] or compute_dtype, compute_dtype
 
 
 def main(argv):
@@ -194,9 +250,8 @@ def main(argv):
   else:
     print('absolute figures only (no --reference_src: no reference run in this process tree)')
   n = FLAGS.matmul_size
-  compute_dtype = models.COMPUTE_DTYPES[FLAGS.compute_dtype]
-  operand_dtype = models.MATMUL_DTYPES[FLAGS.matmul_dtype] or compute_dtype
-  peak = matmul_gflops(n, operand_dtype, compute_dtype)
+  operand_dtype, _ = exp_dtypes()
+  peak = matmul_gflops(n, *exp_dtypes())
   print(f'{jnp.dtype(operand_dtype).name} matmul ceiling ({n}^3, accumulated in '
         f'{FLAGS.compute_dtype}): {peak:.1f} GFLOP/s')
 
@@ -236,6 +291,14 @@ def main(argv):
           f'{infer_flops / infer_seconds / 1e9:.1f} GFLOP/s = '
           f'{infer_flops / infer_seconds / 1e9 / peak:.0%} of the matmul ceiling'
           + compared(infer_seconds, reference_infer))
+    samples = batch_size * frames * config.audio.hop_length
+    c, layers = config.model.residual_channels, config.model.residual_layers
+    floor = products_seconds(
+        [(num_steps * layers, samples, 3 * c, 2 * c, False),
+         (num_steps * layers, samples, c, 2 * c, False),
+         (layers, samples, config.audio.n_mels, 2 * c, False)], *exp_dtypes())
+    print(f'  its matrix products alone, each shape timed on its own: {floor:.3f} s '
+          f'({floor / infer_seconds:.0%} of the run)')
   if reference:
     reference.close()
 
