@@ -159,12 +159,13 @@ def products_seconds(shapes, operand_dtype, accumulate_dtype, loops=8):
 
     def repeated(a, b, dims=dims):
       def body(_, carry):
-        a, _ = carry
+        b, _ = carry
         out = jax.lax.dot_general(a, b, dims, preferred_element_type=accumulate_dtype)
-        # One element of the next input depends on this output: no hoisting.
-        return a.at[0, 0].set(out[0, 0].astype(a.dtype)), out
+        # One element of the next b (the smaller operand) depends on this
+        # output, so that XLA cannot hoist the product out of the loop.
+        return b.at[0, 0].set(out[0, 0].astype(b.dtype)), out
       out = jnp.zeros((m, n), accumulate_dtype)
-      return jax.lax.fori_loop(0, loops, body, (a, out))[1]
+      return jax.lax.fori_loop(0, loops, body, (b, out))[1]
 
     product = jax.jit(repeated)
     seconds, = median_seconds([timed(lambda: product(a, b).block_until_ready())], 3)
