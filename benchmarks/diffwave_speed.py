@@ -29,6 +29,7 @@ ran in the same run on the same machine.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,7 @@ flags.DEFINE_string('reference_src', None,
                     'Checkout of lmnt-com/diffwave: time the PyTorch reference in the same run.')
 flags.DEFINE_string('reference_python', sys.executable,
                     'Python with torch for --reference_src (audiodiff does not need torch).')
+flags.DEFINE_bool('products', True, "Print the matrix products' own time under each figure.")
 FLAGS = flags.FLAGS
 
 
@@ -90,6 +92,9 @@ class Reference:
   """The PyTorch reference in a child process (benchmarks/diffwave_reference.py)."""
 
   def __init__(self, src, python, config, batch_size, frames):
+    if not shutil.which(python):
+      raise SystemExit(f'--reference_python={python} is not an executable: pass the python '
+                       'of an environment with torch (e.g. --reference_python=venv/bin/python)')
     self._log = tempfile.NamedTemporaryFile('w+', suffix='.log', prefix='diffwave_reference_')
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'diffwave_reference.py')
     self._process = subprocess.Popen(
@@ -212,6 +217,8 @@ def time_train_step(exp, state, reference, peak):
         f'{train_flops / train_seconds / 1e9:.1f} GFLOP/s = '
         f'{train_flops / train_seconds / 1e9 / peak:.0%} of the matmul ceiling'
         + compared(train_seconds, reference_train))
+  if not FLAGS.products:
+    return holder['state']
   rows = FLAGS.batch_size // FLAGS.microbatches * config.data.segment_length
   floor = products_seconds(train_products(config, rows), *exp_dtypes())
   print(f'  its matrix products alone, each shape timed on its own: {floor:.2f} s '
@@ -237,10 +244,6 @@ def main(argv):
   config.model.diffwave_layers = FLAGS.layers
   config.model.residual_layers = FLAGS.residual_layers
   config.model.residual_channels = FLAGS.residual_channels
-  exp = experiment.build(config, '/tmp/audiodiff_benchmark')
-  device = jax.devices()[0]
-  print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
-        f'{os.cpu_count()} CPU cores')
   reference = None
   if FLAGS.reference_src:
     reference = Reference(FLAGS.reference_src, FLAGS.reference_python, config,
@@ -250,6 +253,10 @@ def main(argv):
           'parameters, taking turns with audiodiff run by run')
   else:
     print('absolute figures only (no --reference_src: no reference run in this process tree)')
+  exp = experiment.build(config, '/tmp/audiodiff_benchmark')
+  device = jax.devices()[0]
+  print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
+        f'{os.cpu_count()} CPU cores')
   n = FLAGS.matmul_size
   operand_dtype, _ = exp_dtypes()
   peak = matmul_gflops(n, *exp_dtypes())
@@ -292,6 +299,8 @@ def main(argv):
           f'{infer_flops / infer_seconds / 1e9:.1f} GFLOP/s = '
           f'{infer_flops / infer_seconds / 1e9 / peak:.0%} of the matmul ceiling'
           + compared(infer_seconds, reference_infer))
+    if not FLAGS.products:
+      continue
     samples = batch_size * frames * config.audio.hop_length
     c, layers = config.model.residual_channels, config.model.residual_layers
     floor = products_seconds(

@@ -33,3 +33,11 @@ def test_reference_names_a_python_without_torch(tmp_path):
   assert result.returncode != 0
   last = result.stderr.strip().splitlines()[-1]
   assert 'has no torch' in last and '--reference_python' in last, last
+
+
+def test_reference_names_a_missing_python(tmp_path):
+  result = _run(SPEED, f'--reference_src={tmp_path}', f'--reference_python={tmp_path}/python',
+                '--train_repeats=0')
+  assert result.returncode != 0
+  last = result.stderr.strip().splitlines()[-1]
+  assert 'is not an executable' in last, last

@@ -16,7 +16,8 @@ def test_gpu_check_dry_mode_runs_every_step(tmp_path):
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   summary = (tmp_path / 'gpu_check_summary.txt').read_text()
   for line in ('matmul ceiling', 'train step', '6-step fast inference of 0.05 s (batch 1)',
-               '6-step fast inference of 0.05 s (batch 2)', 'steps/s'):
+               '6-step fast inference of 0.05 s (batch 2)', 'its matrix products alone',
+               'steps/s'):
     assert line in summary, summary
   log = (tmp_path / 'gpu_check.log').read_text()
   assert 'FAILED' not in log and 'tests collected' in log
