@@ -124,13 +124,14 @@ class Autoencoder(base.Task):
 
   def sample_metrics(self, audio, request):
     """MR-STFT, SI-SDR and mel L1 of each reconstruction against its clip."""
-    rows = []
-    for reference, estimate in zip(request.reference, np.asarray(audio)):
-      rows.append({'mrstft': metrics.multi_resolution_stft_distance(reference, estimate),
-                   'si_sdr': metrics.si_sdr(reference, estimate),
-                   'mel_l1': metrics.mel_l1(reference, estimate,
-                                            self.config.audio)})
-    return {'autoencoder': rows}
+    return {'autoencoder': [self._reconstruction_metrics(reference, estimate)
+                            for reference, estimate in zip(request.reference, np.asarray(audio))]}
+
+  def _reconstruction_metrics(self, reference, estimate):
+    """{'mrstft', 'si_sdr', 'mel_l1'} of one reconstruction [L] against its clip [L]."""
+    return {'mrstft': metrics.multi_resolution_stft_distance(reference, estimate),
+            'si_sdr': metrics.si_sdr(reference, estimate),
+            'mel_l1': metrics.mel_l1(reference, estimate, self.config.audio)}
 
   def held_out_metrics(self, trained, max_clips: int = 128, batch_size: int = 8):
     """Means of MR-STFT, SI-SDR and mel L1 over up to max_clips whole
@@ -151,10 +152,8 @@ class Autoencoder(base.Task):
       length = min(len(c) for c in clips) // hop * hop
       audio = np.stack([c[:length] for c in clips]).astype(np.float32)
       estimates = np.asarray(reconstruct(trained.params, jnp.asarray(audio)))
-      for reference, estimate in zip(audio, estimates):
-        rows.append({'mrstft': metrics.multi_resolution_stft_distance(reference, estimate),
-                     'si_sdr': metrics.si_sdr(reference, estimate),
-                     'mel_l1': metrics.mel_l1(reference, estimate, self.config.audio)})
+      rows.extend(self._reconstruction_metrics(reference, estimate)
+                  for reference, estimate in zip(audio, estimates))
     means = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
     return {'held_out_reconstruction': dict(means, num_clips=len(rows),
                                             seconds_per_clip=length / self.config.audio.sample_rate)}
