@@ -14,8 +14,10 @@ L1 on the noise) on a batch of `--batch_size` x `--frames` mel frames, and
 """
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -54,7 +56,8 @@ def main():
   torch.manual_seed(0)
   device = torch.device('cpu')
   model = model_module.DiffWave(params).to(device)
-  workdir = tempfile.mkdtemp(prefix='diffwave_reference_')
+  workdir = tempfile.mkdtemp(prefix='diffwave_reference_')  # predict() reads weights there
+  atexit.register(shutil.rmtree, workdir, ignore_errors=True)
   optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
   learner = learner_module.DiffWaveLearner(workdir, model, None, optimizer, params)
   hop = params.hop_samples

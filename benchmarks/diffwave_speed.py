@@ -166,8 +166,9 @@ def products_seconds(shapes, operand_dtype, accumulate_dtype, loops=8):
       def body(_, carry):
         b, _ = carry
         out = jax.lax.dot_general(a, b, dims, preferred_element_type=accumulate_dtype)
-        # One element of the next b (the smaller operand) depends on this
-        # output, so that XLA cannot hoist the product out of the loop.
+        # One element of the next b depends on this output, so that XLA
+        # cannot hoist the product out of the loop. (Updating the large
+        # operand of a forward product instead cost a copy in bfloat16.)
         return b.at[0, 0].set(out[0, 0].astype(b.dtype)), out
       out = jnp.zeros((m, n), accumulate_dtype)
       return jax.lax.fori_loop(0, loops, body, (b, out))[1]
@@ -191,6 +192,16 @@ def train_products(config, rows):
           (count, rows, 2 * c, mels, False),
           (count, 3 * c, rows, 2 * c, True), (count, c, rows, 2 * c, True),
           (count, mels, rows, 2 * c, True)]
+
+
+def inference_products(config, samples, num_steps):
+  """The 6-step inference's products for `samples` audio samples: each
+  step's dilated and output convs, and the mel projection once."""
+  c, mels, layers = (config.model.residual_channels, config.audio.n_mels,
+                     config.model.residual_layers)
+  return [(num_steps * layers, samples, 3 * c, 2 * c, False),
+          (num_steps * layers, samples, c, 2 * c, False),
+          (layers, samples, mels, 2 * c, False)]
 
 
 def time_train_step(exp, state, reference, peak):
@@ -220,14 +231,14 @@ def time_train_step(exp, state, reference, peak):
   if not FLAGS.products:
     return holder['state']
   rows = FLAGS.batch_size // FLAGS.microbatches * config.data.segment_length
-  floor = products_seconds(train_products(config, rows), *exp_dtypes())
+  floor = products_seconds(train_products(config, rows), *product_dtypes())
   print(f'  its matrix products alone, each shape timed on its own: {floor:.2f} s '
         f'({floor / train_seconds:.0%} of the step; the rest is elementwise work and '
         'memory traffic)')
   return holder['state']
 
 
-def exp_dtypes():
+def product_dtypes():
   """(operand dtype, accumulation dtype) of the model's matrix products."""
   compute_dtype = models.COMPUTE_DTYPES[FLAGS.compute_dtype]
   return models.MATMUL_DTYPES[FLAGS.matmul_dtype] or compute_dtype, compute_dtype
@@ -258,8 +269,8 @@ def main(argv):
   print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
         f'{os.cpu_count()} CPU cores')
   n = FLAGS.matmul_size
-  operand_dtype, _ = exp_dtypes()
-  peak = matmul_gflops(n, *exp_dtypes())
+  operand_dtype, accumulate_dtype = product_dtypes()
+  peak = matmul_gflops(n, operand_dtype, accumulate_dtype)
   print(f'{jnp.dtype(operand_dtype).name} matmul ceiling ({n}^3, accumulated in '
         f'{FLAGS.compute_dtype}): {peak:.1f} GFLOP/s')
 
@@ -291,8 +302,8 @@ def main(argv):
     if reference:
       runners.append(reference.runner(op='infer', batch=batch_size, frames=frames))
     infer_seconds, *reference_infer = median_seconds(runners, FLAGS.infer_repeats)
-    infer_flops = (num_steps * forward_flops_per_sample(config, False) + once) * (
-        batch_size * frames * config.audio.hop_length)
+    samples = batch_size * frames * config.audio.hop_length
+    infer_flops = (num_steps * forward_flops_per_sample(config, False) + once) * samples
     rtf = infer_seconds / (batch_size * duration)
     print(f'{num_steps}-step fast inference of {duration:.2f} s (batch {batch_size}): median '
           f'{infer_seconds:.3f} s, real-time factor {rtf:.4f}, '
@@ -301,12 +312,8 @@ def main(argv):
           + compared(infer_seconds, reference_infer))
     if not FLAGS.products:
       continue
-    samples = batch_size * frames * config.audio.hop_length
-    c, layers = config.model.residual_channels, config.model.residual_layers
-    floor = products_seconds(
-        [(num_steps * layers, samples, 3 * c, 2 * c, False),
-         (num_steps * layers, samples, c, 2 * c, False),
-         (layers, samples, config.audio.n_mels, 2 * c, False)], *exp_dtypes())
+    floor = products_seconds(inference_products(config, samples, num_steps),
+                             operand_dtype, accumulate_dtype)
     print(f'  its matrix products alone, each shape timed on its own: {floor:.3f} s '
           f'({floor / infer_seconds:.0%} of the run)')
   if reference:

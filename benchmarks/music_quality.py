@@ -7,13 +7,14 @@ A small classifier (audiodiff/classifier.py) is trained on the corpus's
 training clips (lead family and key; cached in --classifier) and reads
 the 4 s clips of each system. Printed per system, against the even-numbered
 held-out test clips: the Fréchet distance (FD) and KID of classifier
-embeddings (in units of the reference embeddings' std), the Inception Score of the family head, the share of clips
-classified as the family asked for, and the key head's accuracy on real
-clips only (generated clips have no intended key). The row "real held-out
-clips" (the odd-numbered ones, which the classifier never saw either) is
-the floor: real audio against real audio. Each model generates --num_per_class clips
-per family in batches of --batch; the wall time and the process CPU time
-per clip are printed beside them.
+embeddings (in units of the reference embeddings' std), the Inception Score
+of the family head, the share of clips classified as the family asked for,
+and the key head's accuracy on real clips only (generated clips have no
+intended key). The row "real held-out clips" (the odd-numbered ones, which
+the classifier never saw either) is the floor: real audio against real
+audio. Each model generates --num_per_class clips per family in batches of
+--batch; the wall time and the process CPU time per clip are printed beside
+them.
 """
 
 import os

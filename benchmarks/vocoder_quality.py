@@ -84,12 +84,12 @@ def main(argv):
   else:
     steps = [None]
   for step in steps:
+    minutes = '-'
+    if step is not None:
+      minutes = f'{(os.path.getmtime(os.path.join(directory, str(step))) - began) / 60:.0f}'
     for matmul_dtype in FLAGS.matmul_dtypes:
       config.train.matmul_dtype = matmul_dtype
       trained = api.load(FLAGS.model, config, checkpoint_step=step)
-      minutes = '-'
-      if step is not None:
-        minutes = f'{(os.path.getmtime(os.path.join(directory, str(step))) - began) / 60:.0f}'
       trained.vocode(audio=references[0][:8 * hop])  # compiles outside the timing
       start = time.perf_counter()
       vocoded = [trained.vocode(audio=u, seed=i) for i, u in enumerate(references)]
