@@ -1,0 +1,20 @@
+"""Test-wide settings.
+
+The suite compiles the same tiny models many times: in-process, then again in
+the `experiments/main.py` subprocesses that sample, export or resume a run.
+A persistent JAX compilation cache, one per xdist worker (so that no two
+workers write one entry at once) and inherited by the subprocesses through
+the environment, compiles each of them once. Every entry is keyed by the
+computation itself, so a stale cache costs only disk. Set
+JAX_COMPILATION_CACHE_DIR to use another directory.
+"""
+import os
+import tempfile
+
+_worker = os.environ.get('PYTEST_XDIST_WORKER', 'main')
+os.environ.setdefault(
+    'JAX_COMPILATION_CACHE_DIR',
+    os.path.join(tempfile.gettempdir(), f'audiodiff-tests-{os.getuid()}-jax-cache', _worker))
+# Cache every computation, however small or quick to compile.
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
