@@ -44,7 +44,7 @@ from audiodiff import data, experiment, generate, models, train
 from experiments.configs import diffwave_vocoder
 
 flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up); 0 skips training.')
-flags.DEFINE_integer('infer_repeats', 5, 'Timed inference runs (after one warm-up).')
+flags.DEFINE_integer('infer_repeats', 5, 'Timed inference runs (after one warm-up); 0 skips inference.')
 flags.DEFINE_integer('batch_size', 16, 'Train batch.')
 flags.DEFINE_integer('microbatches', 8, 'Gradient accumulation slices of the train batch.')
 flags.DEFINE_integer('frames', 62, 'Mel frames per training example.')
@@ -293,7 +293,7 @@ def main(argv):
   num_steps = exp.sampler.num_evals
   # The mel projection runs once per utterance, the rest at every step.
   once = forward_flops_per_sample(config) - forward_flops_per_sample(config, False)
-  for batch_size in map(int, FLAGS.infer_batches):
+  for batch_size in map(int, FLAGS.infer_batches if FLAGS.infer_repeats else ()):
     request = exp.task.request_from_mel(
         rng.uniform(0, 1, (batch_size, frames, config.audio.n_mels)),
         [f'benchmark_{i}' for i in range(batch_size)])

@@ -114,9 +114,25 @@ class MelUpsampler(nn.Module):
     return h
 
 
-def _flat_dot(x, kernel):
-  """x [..., K] @ kernel [K, N] as one [prod(...), K] GEMM."""
-  return jnp.dot(x.reshape(-1, x.shape[-1]), kernel).reshape(*x.shape[:-1], kernel.shape[-1])
+def _weight_tangent_dot(x, kernel):
+  """x [..., K] @ kernel [K, N], in the form whose transpose (the kernel
+  gradient, contracting all of x's rows) XLA:CPU runs fastest.
+
+  float32: x flattened to [rows, K], so that the gradient contracts dim 0
+  of two 2-D arrays directly. bfloat16: x split into [2, rows / 2, K], so
+  that XLA first copies x to a [K, rows] layout and runs one plain GEMM;
+  the direct contraction takes a slow path in bfloat16. Per 240 products
+  of 31,744 rows x 192 x 128 on a 2-core AVX512-BF16 CPU: direct 3.1 s
+  (float32) and 4.2 s (bfloat16), split 1.4 s (bfloat16). The DiffWave
+  BASE train step with bfloat16 products: 22.8 s -> 21.3 s; with float32
+  ones the split form would make it 1.4x slower.
+  """
+  rows, k = math.prod(x.shape[:-1]), x.shape[-1]
+  if x.dtype == jnp.bfloat16 and rows % 2 == 0:
+    y = jnp.einsum('crk,kn->crn', x.reshape(2, rows // 2, k), kernel)
+  else:
+    y = jnp.dot(x.reshape(rows, k), kernel)
+  return y.reshape(*x.shape[:-1], kernel.shape[-1])
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
@@ -127,10 +143,10 @@ def pointwise_matmul(x, kernel, out_dtype=None):
   out_dtype float32 accumulate and return in float32 (mixed precision).
   Autodiff of jnp.dot over [B, L, K] contracts the kernel gradient over (B, L)
   and XLA:CPU then copies g to a transposed layout and falls back from its
-  fast GEMM path. The jvp below writes the kernel's tangent term over x
-  flattened to [B*L, K], so its transpose (the reverse-mode kernel gradient)
-  contracts dim 0 of two 2-D arrays directly: the fused-layer forward+backward
-  runs ~1.5x faster. Being a jvp, it serves forward mode (jax.jvp) too. Its
+  fast GEMM path. The jvp below writes the kernel's tangent term in the
+  form of `_weight_tangent_dot`, so that its transpose (the reverse-mode
+  kernel gradient) takes XLA:CPU's fast path: the fused-layer
+  forward+backward runs ~1.5x faster. Being a jvp, it serves forward mode (jax.jvp) too. Its
   tangent terms are products in the operands' dtype, so that with bfloat16
   operands the backward pass's products run in bfloat16 too.
   """
@@ -145,7 +161,7 @@ def _pointwise_matmul_jvp(out_dtype, primals, tangents):
   if not isinstance(x_dot, jax.custom_derivatives.SymbolicZero):
     terms.append(jnp.dot(x_dot, kernel).astype(out_dtype))
   if not isinstance(kernel_dot, jax.custom_derivatives.SymbolicZero):
-    terms.append(_flat_dot(x, kernel_dot).astype(out_dtype))
+    terms.append(_weight_tangent_dot(x, kernel_dot).astype(out_dtype))
   y = jnp.dot(x, kernel, preferred_element_type=out_dtype)
   return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
