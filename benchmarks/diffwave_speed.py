@@ -154,18 +154,28 @@ def products_seconds(shapes, operand_dtype, accumulate_dtype, loops=8):
   """Seconds of the matrix products alone: shapes is [(count, m, k, n,
   transposed)], each an [m, k] x [k, n] product (transposed: the weight
   gradient's [k, m]^T x [k, n] form, contracting dim 0 of both) run count
-  times. Each shape runs `loops` times in one compiled loop (its buffers
-  reused, as in the model), and the time is scaled to count."""
+  times; a bfloat16 weight gradient is timed in the model's form, its
+  [k, m] operand split in two halves along k (see
+  diffwave._kernel_gradient). Each shape runs `loops` times in one
+  compiled loop (its buffers reused, as in the model), and the time is
+  scaled to count."""
   total = 0.0
   for count, m, k, n, transposed in shapes:
     a = jnp.ones((k, m) if transposed else (m, k), operand_dtype)
     b = jnp.ones((k, n), operand_dtype)
     dims = (((0,), (0,)), ((), ())) if transposed else (((1,), (0,)), ((), ()))
 
-    def repeated(a, b, dims=dims):
+    def product(a, b, dims=dims,
+                split=transposed and operand_dtype == jnp.bfloat16 and k % 2 == 0):
+      if split:
+        return jnp.einsum('ckm,ckn->mn', a.reshape(2, -1, a.shape[1]), b.reshape(2, -1, b.shape[1]),
+                          preferred_element_type=accumulate_dtype)
+      return jax.lax.dot_general(a, b, dims, preferred_element_type=accumulate_dtype)
+
+    def repeated(a, b, product=product):
       def body(_, carry):
         b, _ = carry
-        out = jax.lax.dot_general(a, b, dims, preferred_element_type=accumulate_dtype)
+        out = product(a, b)
         # One element of the next b depends on this output, so that XLA
         # cannot hoist the product out of the loop. (Updating the large
         # operand of a forward product instead cost a copy in bfloat16.)
@@ -173,8 +183,8 @@ def products_seconds(shapes, operand_dtype, accumulate_dtype, loops=8):
       out = jnp.zeros((m, n), accumulate_dtype)
       return jax.lax.fori_loop(0, loops, body, (b, out))[1]
 
-    product = jax.jit(repeated)
-    seconds, = median_seconds([timed(lambda: product(a, b).block_until_ready())], 3)
+    compiled = jax.jit(repeated)
+    seconds, = median_seconds([timed(lambda: compiled(a, b).block_until_ready())], 3)
     total += count * seconds / loops
   return total
 

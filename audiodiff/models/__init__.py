@@ -25,7 +25,8 @@ COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 # config.train.matmul_dtype: the matrix products' operand dtype. 'compute'
 # keeps config.train.compute_dtype; 'bfloat16' (DiffWave) casts the operands
 # and accumulates in the compute dtype, which doubles the product rate on CPUs
-# with AVX512-BF16 or AMX (README, "Measured figures").
+# with AVX512-BF16 or AMX (README, "Measured figures"); its products have a
+# custom vjp, so such a model is differentiated in reverse mode only.
 MATMUL_DTYPES = {'compute': None, 'bfloat16': jnp.bfloat16}
 
 

@@ -114,67 +114,101 @@ class MelUpsampler(nn.Module):
     return h
 
 
-def _weight_tangent_dot(x, kernel):
-  """x [..., K] @ kernel [K, N], in the form whose transpose (the kernel
-  gradient, contracting all of x's rows) XLA:CPU runs fastest.
-
-  float32: x flattened to [rows, K], so that the gradient contracts dim 0
-  of two 2-D arrays directly. bfloat16: x split into [2, rows / 2, K], so
-  that XLA first copies x to a [K, rows] layout and runs one plain GEMM;
-  the direct contraction takes a slow path in bfloat16. Per 240 products
-  of 31,744 rows x 192 x 128 on a 2-core AVX512-BF16 CPU: direct 3.1 s
-  (float32) and 4.2 s (bfloat16), split 1.4 s (bfloat16). The DiffWave
-  BASE train step with bfloat16 products: 22.8 s -> 21.3 s; with float32
-  ones the split form would make it 1.4x slower.
-  """
-  rows, k = math.prod(x.shape[:-1]), x.shape[-1]
-  if x.dtype == jnp.bfloat16 and rows % 2 == 0:
-    y = jnp.einsum('crk,kn->crn', x.reshape(2, rows // 2, k), kernel)
-  else:
-    y = jnp.dot(x.reshape(rows, k), kernel)
-  return y.reshape(*x.shape[:-1], kernel.shape[-1])
+def _flat_dot(x, kernel):
+  """x [..., K] @ kernel [K, N] as one [prod(...), K] GEMM."""
+  return jnp.dot(x.reshape(-1, x.shape[-1]), kernel).reshape(*x.shape[:-1], kernel.shape[-1])
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
-def pointwise_matmul(x, kernel, out_dtype=None):
+@jax.custom_jvp
+def pointwise_matmul(x, kernel):
   """x [..., K] @ kernel [K, N] -> [..., N], with a CPU-friendly weight gradient.
 
-  out_dtype (default x.dtype): the result's dtype; bfloat16 operands with
-  out_dtype float32 accumulate and return in float32 (mixed precision).
   Autodiff of jnp.dot over [B, L, K] contracts the kernel gradient over (B, L)
   and XLA:CPU then copies g to a transposed layout and falls back from its
-  fast GEMM path. The jvp below writes the kernel's tangent term in the
-  form of `_weight_tangent_dot`, so that its transpose (the reverse-mode
-  kernel gradient) takes XLA:CPU's fast path: the fused-layer
-  forward+backward runs ~1.5x faster. Being a jvp, it serves forward mode (jax.jvp) too. Its
-  tangent terms are products in the operands' dtype, so that with bfloat16
-  operands the backward pass's products run in bfloat16 too.
+  fast GEMM path. The jvp below writes the kernel's tangent term over x
+  flattened to [B*L, K], so its transpose (the reverse-mode kernel gradient)
+  contracts dim 0 of two 2-D arrays directly: the fused-layer forward+backward
+  runs ~1.5x faster. Being a jvp, it serves forward mode (jax.jvp) too.
   """
-  return jnp.dot(x, kernel, preferred_element_type=out_dtype or x.dtype)
+  return jnp.dot(x, kernel)
 
 
-def _pointwise_matmul_jvp(out_dtype, primals, tangents):
+def _pointwise_matmul_jvp(primals, tangents):
   x, kernel = primals
   x_dot, kernel_dot = tangents
-  out_dtype = out_dtype or x.dtype
   terms = []
   if not isinstance(x_dot, jax.custom_derivatives.SymbolicZero):
-    terms.append(jnp.dot(x_dot, kernel).astype(out_dtype))
+    terms.append(jnp.dot(x_dot, kernel))
   if not isinstance(kernel_dot, jax.custom_derivatives.SymbolicZero):
-    terms.append(_weight_tangent_dot(x, kernel_dot).astype(out_dtype))
-  y = jnp.dot(x, kernel, preferred_element_type=out_dtype)
+    terms.append(_flat_dot(x, kernel_dot))
+  y = jnp.dot(x, kernel)
   return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
 pointwise_matmul.defjvp(_pointwise_matmul_jvp, symbolic_zeros=True)
 
 
-def mixed_matmul(x, kernel, matmul_dtype=None):
-  """pointwise_matmul with operands cast to matmul_dtype (None: x.dtype),
-  accumulated and returned in x.dtype. bfloat16 operands double the product
-  rate on CPUs with AVX512-BF16 or AMX."""
-  matmul_dtype = matmul_dtype or x.dtype
-  return pointwise_matmul(x.astype(matmul_dtype), kernel.astype(matmul_dtype), x.dtype)
+def mixed_matmul(x, kernel, matmul_dtype=None, out_dtype=None):
+  """x [..., K] @ kernel [K, N] -> [..., N] in out_dtype (default x's), the
+  operands cast to matmul_dtype (default x's) and accumulated in out_dtype.
+
+  With every dtype x's, this is `pointwise_matmul`. Otherwise (bfloat16
+  operands, float32 accumulation: twice the product rate on CPUs with
+  AVX512-BF16 or AMX) it is `_low_precision_matmul`, whose backward
+  products take bfloat16 operands too; reverse mode only.
+  """
+  matmul_dtype, out_dtype = matmul_dtype or x.dtype, out_dtype or x.dtype
+  if matmul_dtype == out_dtype == x.dtype:
+    return pointwise_matmul(x, kernel.astype(matmul_dtype))
+  return _low_precision_matmul(x, kernel, matmul_dtype, out_dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _low_precision_matmul(x, kernel, matmul_dtype, out_dtype):
+  """`mixed_matmul` with matmul_dtype operands, accumulated in out_dtype.
+
+  A custom vjp, because autodiff would write the backward products with
+  matmul_dtype results (bf16 x bf16 -> bf16), which XLA:CPU runs as float32
+  products after converting both operands. Here all three products take
+  matmul_dtype operands and accumulate in out_dtype, and the gradients
+  come back in x's and kernel's own dtypes.
+  """
+  return jnp.dot(x.astype(matmul_dtype), kernel.astype(matmul_dtype),
+                 preferred_element_type=out_dtype)
+
+
+def _low_precision_matmul_fwd(x, kernel, matmul_dtype, out_dtype):
+  y = _low_precision_matmul(x, kernel, matmul_dtype, out_dtype)
+  # Empty arrays carry x's and kernel's dtypes (residuals must be arrays).
+  dtypes = jnp.zeros((0,), x.dtype), jnp.zeros((0,), kernel.dtype)
+  return y, (x.astype(matmul_dtype), kernel.astype(matmul_dtype), dtypes)
+
+
+def _low_precision_matmul_bwd(matmul_dtype, out_dtype, residuals, g):
+  x, kernel, (x_like, kernel_like) = residuals
+  g = g.astype(matmul_dtype)
+  x_grad = jnp.dot(g, kernel.T, preferred_element_type=out_dtype)
+  return (x_grad.astype(x_like.dtype),
+          _kernel_gradient(x, g, out_dtype).astype(kernel_like.dtype))
+
+
+_low_precision_matmul.defvjp(_low_precision_matmul_fwd, _low_precision_matmul_bwd)
+
+
+def _kernel_gradient(x, g, out_dtype):
+  """x [..., K], g [..., N] -> x^T g [K, N], summed over every row, in out_dtype.
+
+  Contracting dim 0 of the flattened [rows, K] and [rows, N] directly takes
+  a slow path on XLA:CPU in bfloat16; split in two halves, the contraction
+  over (half, row) makes XLA copy x to a [K, rows] layout first and run one
+  plain GEMM. Per 240 products of 31,744 rows x 192 x 128 on a 2-core
+  AVX512-BF16 CPU: direct 4.2 s, split 1.4 s (float32: 3.1 s, either form).
+  """
+  rows = math.prod(x.shape[:-1])
+  halves = 2 if rows % 2 == 0 else 1
+  return jnp.einsum('hrk,hrn->kn', x.reshape(halves, rows // halves, x.shape[-1]),
+                    g.reshape(halves, rows // halves, g.shape[-1]),
+                    preferred_element_type=out_dtype)
 
 
 class PointwiseDense(nn.Module):
@@ -215,8 +249,7 @@ def shift_matmul_conv(y, kernel, dilation, max_dilation: int, matmul_dtype=None)
   # stack + reshape fuses into one pass on CPU; concatenate becomes three.
   center = padded[:, max_dilation:max_dilation + length]
   stacked = jnp.stack([before, center, after], axis=-2).reshape(batch, length, 3 * channels)
-  return pointwise_matmul(stacked, kernel.reshape(3 * channels, -1).astype(matmul_dtype),
-                          y.dtype)
+  return mixed_matmul(stacked, kernel.reshape(3 * channels, -1), matmul_dtype, y.dtype)
 
 
 def reference_conv(y, kernel, dilation: int, matmul_dtype=None):
