@@ -41,6 +41,7 @@ import numpy as np
 from absl import app, flags
 
 from audiodiff import data, experiment, generate, models, train
+from audiodiff.models import diffwave
 from experiments.configs import diffwave_vocoder
 
 flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up); 0 skips training.')
@@ -154,22 +155,20 @@ def products_seconds(shapes, operand_dtype, accumulate_dtype, loops=8):
   """Seconds of the matrix products alone: shapes is [(count, m, k, n,
   transposed)], each an [m, k] x [k, n] product (transposed: the weight
   gradient's [k, m]^T x [k, n] form, contracting dim 0 of both) run count
-  times; a bfloat16 weight gradient is timed in the model's form, its
-  [k, m] operand split in two halves along k (see
-  diffwave._kernel_gradient). Each shape runs `loops` times in one
-  compiled loop (its buffers reused, as in the model), and the time is
-  scaled to count."""
+  times; with mixed precision (operand dtype other than the accumulation
+  dtype) a weight gradient is timed through the model's own
+  `diffwave.kernel_gradient`. Each shape runs `loops` times in one compiled
+  loop (its buffers reused, as in the model), and the time is scaled to
+  count."""
   total = 0.0
   for count, m, k, n, transposed in shapes:
     a = jnp.ones((k, m) if transposed else (m, k), operand_dtype)
     b = jnp.ones((k, n), operand_dtype)
     dims = (((0,), (0,)), ((), ())) if transposed else (((1,), (0,)), ((), ()))
 
-    def product(a, b, dims=dims,
-                split=transposed and operand_dtype == jnp.bfloat16 and k % 2 == 0):
-      if split:
-        return jnp.einsum('ckm,ckn->mn', a.reshape(2, -1, a.shape[1]), b.reshape(2, -1, b.shape[1]),
-                          preferred_element_type=accumulate_dtype)
+    def product(a, b, dims=dims, mixed=transposed and operand_dtype != accumulate_dtype):
+      if mixed:
+        return diffwave.kernel_gradient(a, b, accumulate_dtype)
       return jax.lax.dot_general(a, b, dims, preferred_element_type=accumulate_dtype)
 
     def repeated(a, b, product=product):

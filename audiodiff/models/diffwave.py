@@ -189,13 +189,13 @@ def _low_precision_matmul_bwd(matmul_dtype, out_dtype, residuals, g):
   g = g.astype(matmul_dtype)
   x_grad = jnp.dot(g, kernel.T, preferred_element_type=out_dtype)
   return (x_grad.astype(x_like.dtype),
-          _kernel_gradient(x, g, out_dtype).astype(kernel_like.dtype))
+          kernel_gradient(x, g, out_dtype).astype(kernel_like.dtype))
 
 
 _low_precision_matmul.defvjp(_low_precision_matmul_fwd, _low_precision_matmul_bwd)
 
 
-def _kernel_gradient(x, g, out_dtype):
+def kernel_gradient(x, g, out_dtype):
   """x [..., K], g [..., N] -> x^T g [K, N], summed over every row, in out_dtype.
 
   Contracting dim 0 of the flattened [rows, K] and [rows, N] directly takes
