@@ -11,6 +11,8 @@ JAX_COMPILATION_CACHE_DIR to use another directory.
 import os
 import tempfile
 
+import pytest
+
 _worker = os.environ.get('PYTEST_XDIST_WORKER', 'main')
 os.environ.setdefault(
     'JAX_COMPILATION_CACHE_DIR',
@@ -18,3 +20,16 @@ os.environ.setdefault(
 # Cache every computation, however small or quick to compile.
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+
+@pytest.fixture(scope='session')
+def asterisk_sounds():
+  """Skips unless the recorded speaker june and the recorded music are
+  installed (Debian packages asterisk-core-sounds-fr-g722 and
+  asterisk-moh-opsound-g722, which .ci/run installs)."""
+  from audiodiff.data import asterisk  # pylint: disable=g-import-not-at-top
+  for path, package in ((os.path.join(asterisk.SOUNDS_DIR, 'fr_CA_f_June'),
+                         'asterisk-core-sounds-fr-g722'),
+                        (asterisk.MUSIC_DIR, 'asterisk-moh-opsound-g722')):
+    if not os.path.isdir(path):
+      pytest.skip(f'{path} is missing (Debian: apt-get install {package})')

@@ -181,8 +181,9 @@ def _require_espeak():
 
 
 @pytest.fixture(scope='module')
-def trained_runs(tmp_path_factory):
+def trained_runs(tmp_path_factory, asterisk_sounds):
   """A tiny predictive run and a tiny StoRM refiner on top of it."""
+  del asterisk_sounds  # held out: the recorded speaker june
   _require_espeak()
   root = tmp_path_factory.mktemp('enhance')
   data_dir = str(root / 'tfds')
@@ -263,11 +264,15 @@ def test_enhance_eval_export_end_to_end(trained_runs, tmp_path):
   assert result.returncode == 0, result.stderr
   with open(os.path.join(storm, 'eval', 'step_4.json')) as f:
     held_out = json.load(f)
-  systems = held_out['held_out']
-  assert set(systems) == {'noisy', 'wiener', 'storm', 'predictive'}
-  assert set(systems['storm']) == {'all', 'snr_5', 'white', 'babble', 'music', 'reverb'}
-  assert set(systems['noisy']['all']) == {'pesq_wb', 'estoi', 'si_sdr'}
-  assert held_out['held_out_cost']['num_mixtures'] == 4
-  # The noisy row is the input itself: its SI-SDR is near the mixing SNR
-  # wherever the noise is additive (white, babble, music at 5 dB).
-  assert abs(systems['noisy']['white']['si_sdr'] - 5.0) < 0.5
+  # Each held-out family apart: a recorded speaker meets recorded music,
+  # synthetic voices the synthetic notes.
+  assert set(held_out['held_out']) == {'recorded', 'synthetic'}
+  for family, music in (('recorded', 'recorded_music'), ('synthetic', 'music')):
+    systems = held_out['held_out'][family]
+    assert set(systems) == {'noisy', 'wiener', 'storm', 'predictive'}
+    assert set(systems['storm']) == {'all', 'snr_5', 'white', 'babble', music, 'reverb'}
+    assert set(systems['noisy']['all']) == {'pesq_wb', 'estoi', 'si_sdr'}
+    # The noisy row is the input itself: its SI-SDR is near the mixing SNR
+    # wherever the noise is additive (white, babble, music at 5 dB).
+    assert abs(systems['noisy']['white']['si_sdr'] - 5.0) < 0.5
+  assert held_out['held_out_cost']['num_mixtures'] == 8

@@ -9,6 +9,8 @@ Types (NOISE_TYPES):
   hum                 50 or 60 Hz mains hum: decaying harmonics and a buzz
   babble              3-6 overlapping talkers cropped from a pool of speech
   music               synthetic_notes instruments at random onsets and chords
+  recorded_music      a crop of a recorded music track (a pool the caller
+                      gives, e.g. `asterisk.music_tracks`)
   reverb              a synthetic room (exponential noise tail), plus pink
                       noise
   bandlimit           a 2-4 kHz low-pass (telephone-like), plus white noise
@@ -31,7 +33,7 @@ from scipy import signal
 from audiodiff.data import synthetic_notes
 
 NOISE_TYPES = ('white', 'pink', 'brown', 'hum', 'babble', 'music', 'reverb',
-               'bandlimit')
+               'bandlimit', 'recorded_music')
 _EXPONENTS = {'white': 0.0, 'pink': 1.0, 'brown': 2.0}
 # The noise added after the distortion of 'reverb' and 'bandlimit'.
 _ADDED_NOISE = {'reverb': 'pink', 'bandlimit': 'white'}
@@ -275,7 +277,21 @@ def mix_at_snr(clean, noise, snr_db):
   return (clean + gain * noise).astype(np.float32)
 
 
-def _distort_and_noise(clean, rng, noise_type, sample_rate, pool):
+def recorded_music(rng, length, tracks):
+  """A random crop [length] of one of `tracks` (1-D float arrays), looped
+  if shorter; float32, zero mean, unit RMS."""
+  length = _check_length(length)
+  tracks = [np.asarray(t, dtype=np.float64).reshape(-1) for t in tracks]
+  tracks = [t for t in tracks if t.size and np.any(t)]
+  if not tracks:
+    raise ValueError('recorded_music needs a non-empty pool of music tracks')
+  crop = _crop_looped(rng, tracks[int(rng.integers(len(tracks)))], length)
+  if not np.any(crop - crop.mean()):  # a silent stretch between pieces
+    crop = crop + 1e-3 * rng.standard_normal(length)
+  return _unit_rms(crop - crop.mean(), 'recorded music')
+
+
+def _distort_and_noise(clean, rng, noise_type, sample_rate, pool, music_pool=()):
   """(distorted clean [L], unit-RMS noise [L]) for `noise_type`, float64."""
   _check_type(noise_type)
   length = clean.shape[0]
@@ -294,18 +310,21 @@ def _distort_and_noise(clean, rng, noise_type, sample_rate, pool):
     noise = mains_hum(rng, length, sample_rate)
   elif kind == 'babble':
     noise = babble(rng, length, pool)
+  elif kind == 'recorded_music':
+    noise = recorded_music(rng, length, music_pool)
   else:
     noise = music(rng, length, sample_rate)
   return distorted, noise.astype(np.float64)
 
 
-def degrade(clean, rng, noise_type, snr_db, sample_rate, pool=()):
+def degrade(clean, rng, noise_type, snr_db, sample_rate, pool=(), music_pool=()):
   """clean [L] -> float32 [L] degraded by `noise_type` (see NOISE_TYPES).
 
   Additive types give clean + noise at snr_db. 'reverb' reverberates the
   clean signal in a random room and adds pink noise; 'bandlimit' low-passes
   it at 2-4 kHz and adds white noise; in both the SNR is that of the dry
-  clean signal to the added noise. `pool` is used by 'babble' only.
+  clean signal to the added noise. `pool` is used by 'babble' only,
+  `music_pool` (recorded tracks) by 'recorded_music' only.
   ValueError if the clean signal is silent.
   """
   _check_type(noise_type)
@@ -314,7 +333,7 @@ def degrade(clean, rng, noise_type, snr_db, sample_rate, pool=()):
     raise ValueError('clean signal is silent (all zeros); the SNR is '
                      'undefined')
   distorted, noise = _distort_and_noise(clean, rng, noise_type, sample_rate,
-                                        pool)
+                                        pool, music_pool)
   gain = _noise_gain(clean, noise, snr_db)
   return (distorted + gain * noise).astype(np.float32)
 
@@ -335,6 +354,7 @@ class MixNoise(grain.transforms.RandomMap):
   snr_range: tuple[float, float]
   sample_rate: int
   pool: tuple = ()  # babble speech (1-D arrays), only for 'babble'
+  music_pool: tuple = ()  # music tracks (1-D arrays), only for 'recorded_music'
   # The features it adds (data.get_dataset reads the rest from storage).
   produces: typing.ClassVar[tuple[str, ...]] = ('noisy', 'noise_type', 'snr_db')
 
@@ -353,6 +373,12 @@ class MixNoise(grain.transforms.RandomMap):
     if 'babble' in noise_types and not any(np.any(u) for u in pool):
       raise ValueError("noise type 'babble' needs a non-empty pool of speech "
                        'utterances')
+    music_pool = tuple(np.asarray(t, dtype=np.float32).reshape(-1)
+                       for t in self.music_pool)
+    if 'recorded_music' in noise_types and not any(np.any(t) for t in music_pool):
+      raise ValueError("noise type 'recorded_music' needs a non-empty pool of "
+                       'music tracks')
+    object.__setattr__(self, 'music_pool', music_pool)
     object.__setattr__(self, 'noise_types', noise_types)
     object.__setattr__(self, 'snr_range', (low, high))
     object.__setattr__(self, 'pool', pool)
@@ -363,11 +389,11 @@ class MixNoise(grain.transforms.RandomMap):
     clean = np.asarray(element['audio'], dtype=np.float32)
     if np.any(clean):
       noisy = degrade(clean, rng, noise_type, snr_db, self.sample_rate,
-                      self.pool)
+                      self.pool, self.music_pool)
     else:
       distorted, noise = _distort_and_noise(
           clean.astype(np.float64), rng, noise_type, self.sample_rate,
-          self.pool)
+          self.pool, self.music_pool)
       noisy = (distorted + SILENT_NOISE_RMS * noise).astype(np.float32)
     out = dict(element)
     out['noisy'] = noisy
@@ -377,7 +403,7 @@ class MixNoise(grain.transforms.RandomMap):
 
 
 def held_out_mixtures(clean_list, noise_types, snrs_db, sample_rate, seed,
-                  pool=()):
+                      pool=(), music_pool=()):
   """The fixed evaluation set: every clean clip x noise type x SNR.
 
   Mixture (index, type, SNR) draws from np.random.default_rng([seed, index,
@@ -398,7 +424,7 @@ def held_out_mixtures(clean_list, noise_types, snrs_db, sample_rate, seed,
       for snr_index, snr_db in enumerate(snrs_db):
         rng = np.random.default_rng([seed, index, type_index, snr_index])
         noisy = degrade(clean, rng, noise_type, float(snr_db), sample_rate,
-                        pool)
+                        pool, music_pool)
         mixtures.append({'noisy': noisy, 'clean': clean,
                          'noise_type': noise_type, 'snr_db': float(snr_db),
                          'index': index})

@@ -41,7 +41,8 @@ _READ_THREADS = 4
 # The modules audiodiff/data/<name>.py that define a dataset. They register
 # themselves when imported, which happens on first use: importing them here
 # would be a cycle, as each imports this module to register.
-BUILT_IN_DATASETS = ('audio_folder', 'flite_speech', 'midi_music', 'synthetic_notes')
+BUILT_IN_DATASETS = ('audio_folder', 'flite_speech', 'midi_music', 'real_speech',
+                     'synthetic_notes')
 
 # Features any dataset gives (see Preprocess); a dataset's other stored audio
 # features (paired signals such as 'noisy') can be named too.

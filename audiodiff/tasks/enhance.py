@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data, metrics, sde, tasks
-from audiodiff.data import noise
+from audiodiff.data import asterisk, augment, noise, real_speech
 from audiodiff.enhancement import classical, representation
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
@@ -44,6 +44,8 @@ from audiodiff.tasks.vocoder import chunk_starts, cross_fade
 METHODS = ('storm', 'sgmse', 'predictive')
 # Seed of the held-out mixtures: fixed, so every evaluation scores the same set.
 TEST_SEED = 2024
+# Datasets whose voices can be held out by name (config.enhance.test_voices).
+_VOICED_DATASETS = ('flite_speech', 'real_speech')
 _EPS = 1e-8
 
 
@@ -93,8 +95,12 @@ class Enhance(base.Task):
                       f'{settings.overlap_frames} and {settings.window_frames}.')
     if not settings.prior_scale > 0 or not settings.input_rms > 0:
       raise UserError('config.enhance.prior_scale and input_rms must be > 0.')
+    try:
+      augment.from_names(settings.augment, config.audio.sample_rate)
+    except ValueError as e:
+      raise UserError(f'config.enhance.augment={tuple(settings.augment)}: {e}') from e
     held = set(settings.test_voices) & set(config.data.get('voices', ()))
-    if config.data.name == 'flite_speech' and held:
+    if config.data.name in _VOICED_DATASETS and held:
       raise UserError(f'config.enhance.test_voices {sorted(held)} are also training voices '
                       '(config.data.voices): the held-out set must be held out.')
 
@@ -166,13 +172,17 @@ class Enhance(base.Task):
   def data_transforms(self, split):
     if data.stores(self.config, 'noisy'):
       return ()  # paired recordings (clean/ and noisy/)
-    settings = self.settings
-    pool = ()
+    settings, rate = self.settings, self.config.audio.sample_rate
+    pool = music_pool = ()
     if 'babble' in settings.noise_types:
       pool = tuple(data.load_utterances(self.config, split, settings.babble_utterances))
-    return (noise.MixNoise(noise_types=tuple(settings.noise_types),
-                           snr_range=tuple(float(v) for v in settings.snr_db),
-                           sample_rate=self.config.audio.sample_rate, pool=pool),)
+    if 'recorded_music' in settings.noise_types:
+      music_pool = tuple(asterisk.music_tracks('train' if split == 'train' else 'test', rate))
+    # The clean speech is randomised (level, EQ, room, ...) in training only.
+    randomise = augment.from_names(settings.augment, rate) if split == 'train' else ()
+    return randomise + (noise.MixNoise(noise_types=tuple(settings.noise_types),
+                                       snr_range=tuple(float(v) for v in settings.snr_db),
+                                       sample_rate=rate, pool=pool, music_pool=music_pool),)
 
   def gains(self, noisy):
     """[B, L] -> [B, 1]: the gains that bring each noisy clip to input_rms."""
@@ -288,46 +298,74 @@ class Enhance(base.Task):
     return (out[:len(audio)] / gain).astype(np.float32)
 
   # ---- the held-out benchmark -----------------------------------------------
+  def _family_noise_types(self, family):
+    """The test noise types of a family: recorded speech meets recorded
+    music, synthetic voices the synthetic notes (their set of earlier
+    releases)."""
+    swap = {'recorded': {'music': 'recorded_music'},
+            'synthetic': {'recorded_music': 'music'}}.get(family, {})
+    return tuple(dict.fromkeys(swap.get(t, t) for t in self.settings.noise_types))
+
   def test_set(self):
-    """The held-out mixtures. From clean speech: config.enhance
-    .test_utterances test sentences of each held-out voice x every noise
-    type x every test SNR, babble from the held-out voices' training
-    sentences (talkers never trained on), the other noises from a seed
-    training never used. From a paired dataset: its test split as recorded."""
+    """The held-out mixtures, each with its 'family'. From clean speech:
+    config.enhance.test_utterances test utterances of each held-out voice x
+    every noise type x every test SNR; recorded voices ('recorded') and
+    synthetic ones ('synthetic') apart, each with babble from its own
+    held-out voices' training utterances (talkers never trained on), music
+    from a track training never heard, other noises from a seed training
+    never used. From a paired dataset: its test split as recorded."""
     settings = self.settings
     if data.stores(self.config, 'noisy'):
       clean = data.load_utterances(self.config, 'test', settings.test_utterances)
       noisy = data.load_utterances(self.config, 'test', settings.test_utterances,
                                    stored='noisy')
-      return [dict(clean=c, noisy=n, noise_type='recorded', snr_db=float('nan'), index=i)
-              for i, (c, n) in enumerate(zip(clean, noisy))]
-    clean, pool = [], []
-    # Other clean datasets have no voices to hold out: their test split.
-    voices = settings.test_voices if self.config.data.name == 'flite_speech' else ('',)
-    for voice in voices:
-      config = copy.deepcopy(self.config)
-      if voice:
+      return [dict(clean=c, noisy=n, noise_type='recorded', snr_db=float('nan'), index=i,
+                   family='test') for i, (c, n) in enumerate(zip(clean, noisy))]
+    if self.config.data.name not in _VOICED_DATASETS:  # no voices to hold out
+      families = {'test': ((self.config, ''),)}
+    else:
+      families = {}
+      for voice in settings.test_voices:
+        config = copy.deepcopy(self.config)
         config.data.voices = (voice,)
-      clean += data.load_utterances(config, 'test', settings.test_utterances)
-      if 'babble' in settings.noise_types:
-        pool += data.load_utterances(config, 'train',
-                                     -(-settings.babble_utterances // len(voices)))
-    return noise.held_out_mixtures(clean, tuple(settings.noise_types),
-                               tuple(float(v) for v in settings.test_snr_db),
-                               self.config.audio.sample_rate, TEST_SEED, pool)
+        recorded = real_speech.is_recorded(voice)
+        config.data.name = 'real_speech' if recorded else 'flite_speech'
+        families.setdefault('recorded' if recorded else 'synthetic', []).append((config, voice))
+    mixtures = []
+    for family_index, (family, members) in enumerate(sorted(families.items(),
+                                                            key=lambda f: f[0] != 'synthetic')):
+      clean, pool = [], []
+      noise_types = self._family_noise_types(family)
+      count = (settings.recorded_test_utterances if family == 'recorded'
+               else settings.test_utterances)
+      for config, _ in members:
+        clean += data.load_utterances(config, 'test', count)
+        if 'babble' in noise_types:
+          pool += data.load_utterances(config, 'train',
+                                       -(-settings.babble_utterances // len(members)))
+      music_pool = (asterisk.music_tracks('test', self.config.audio.sample_rate)
+                    if 'recorded_music' in noise_types else ())
+      # The synthetic family keeps the seed (and so the mixtures) it always had.
+      for mixture in noise.held_out_mixtures(
+          clean, noise_types, tuple(float(v) for v in settings.test_snr_db),
+          self.config.audio.sample_rate, TEST_SEED + family_index, pool, music_pool):
+        mixtures.append(dict(mixture, family=family))
+    return mixtures
 
   def held_out_metrics(self, trained):
-    """PESQ-WB, ESTOI and SI-SDR of each system on `test_set`, overall, per
-    SNR and per noise type, with the enhancer's cost."""
+    """PESQ-WB, ESTOI and SI-SDR of each system on `test_set`, per family
+    (recorded, synthetic): overall, per SNR and per noise type; with the
+    enhancer's cost."""
     rate = self.config.audio.sample_rate
     systems = {'noisy': lambda x: x,
                'wiener': lambda x: classical.wiener_filter(x, rate),
                self.method: lambda x: self.enhance(trained, x)}
     if self.method == 'storm':
       systems['predictive'] = self.predictor.enhance
-    scores = {name: [] for name in systems}
+    scores = {}
     seconds, audio_seconds = 0.0, 0.0
     for mixture in self.test_set():
+      family = scores.setdefault(mixture['family'], {name: [] for name in systems})
       for name, system in systems.items():
         start = time.perf_counter()
         estimate = system(mixture['noisy'])
@@ -336,15 +374,15 @@ class Enhance(base.Task):
           audio_seconds += len(mixture['noisy']) / rate
         row = quality(mixture['clean'], estimate, rate)
         row.update(noise_type=mixture['noise_type'], snr_db=mixture['snr_db'])
-        scores[name].append(row)
-    return {'held_out': summarize(scores),
+        family[name].append(row)
+    return {'held_out': {family: summarize(rows) for family, rows in scores.items()},
             'held_out_cost': {
                 # storm: the predictor's call, then the sampler's.
                 'network_calls_per_window': (trained.exp.sampler.num_evals
                                              + (self.method == 'storm')
                                              if self.uses_diffusion() else 1),
                 'seconds_per_audio_second': seconds / max(audio_seconds, _EPS),
-                'num_mixtures': len(scores['noisy'])}}
+                'num_mixtures': sum(len(rows['noisy']) for rows in scores.values())}}
 
 
 def summarize(scores):

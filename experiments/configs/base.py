@@ -69,8 +69,11 @@ def get_config() -> ml_collections.ConfigDict:
                    'bandlimit'),
       snr_db=(-5.0, 20.0),    # training mixtures, uniform
       babble_utterances=48,   # utterances of the split that make babble
+      augment=(),             # training only: randomise the clean speech (data/augment.py:
+                              # 'tilt', 'eq', 'mic', 'level', 'room', 'speed', 'bandlimit')
       test_voices=('rms',),   # held out of training, for --mode=eval
-      test_utterances=4,      # per held-out voice
+      test_utterances=4,      # per held-out synthetic voice
+      recorded_test_utterances=8,  # per held-out recorded speaker (data.name='real_speech')
       test_snr_db=(0.0, 5.0, 10.0),
       window_frames=256,      # --mode=enhance: frames per window of long files
       overlap_frames=32,
@@ -130,7 +133,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.data = ml_collections.ConfigDict(dict(
       # 'synthetic_notes' (built in, generated offline), 'audio_folder',
-      # 'flite_speech' (rendered offline with flite), or 'tfds:<catalog name>'.
+      # 'flite_speech' (rendered offline with flite), 'real_speech' (recorded
+      # prompts, data/real_speech.py), or 'tfds:<catalog name>'.
       name='synthetic_notes',
       data_dir='',          # '' -> ~/.cache/audiodiff/tfds
       folder='',            # audio_folder: directory of wav/flac/ogg files
@@ -142,7 +146,7 @@ def get_config() -> ml_collections.ConfigDict:
       num_examples=512,     # synthetic_notes: clips generated per split
       num_workers=0,        # grain worker processes (0: in-process)
       max_text_length=256,  # 'text' feature: UTF-8 bytes, zero-padded / cut
-      voices=('slt',),      # flite_speech: voices, each with num_examples utterances
+      voices=('slt',),      # flite_speech, real_speech: voices (synthetic ones speak num_examples)
       clip_seconds=4.0,     # midi_music: length of each rendered clip
       soundfont='',         # midi_music: a General MIDI .sf2 ('': the first Debian one found)
   ))
