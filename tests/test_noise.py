@@ -140,12 +140,16 @@ def test_band_limit_removes_high_band():
     noise.band_limit(x, SAMPLE_RATE, 4000.0)
 
 
+# A stand-in for recorded tracks (asterisk.music_tracks): 3 s of notes.
+MUSIC_POOL = (noise.music(np.random.default_rng(11), 3 * SAMPLE_RATE, SAMPLE_RATE),)
+
+
 @pytest.mark.parametrize('noise_type', noise.NOISE_TYPES)
 def test_degrade_every_type(noise_type, pool):
   clean = note(2)
   target = 7.0
   noisy = noise.degrade(clean, np.random.default_rng(5), noise_type, target,
-                        SAMPLE_RATE, pool)
+                        SAMPLE_RATE, pool, MUSIC_POOL)
   assert noisy.dtype == np.float32 and noisy.shape == clean.shape
   assert np.all(np.isfinite(noisy))
   if noise_type == 'reverb':
@@ -188,7 +192,8 @@ def test_degrade_errors():
 def mix_noise(pool, **kwargs):
   return noise.MixNoise(**{'noise_types': noise.NOISE_TYPES,
                            'snr_range': (0.0, 20.0),
-                           'sample_rate': SAMPLE_RATE, 'pool': pool, **kwargs})
+                           'sample_rate': SAMPLE_RATE, 'pool': pool,
+                           'music_pool': MUSIC_POOL, **kwargs})
 
 
 def test_mix_noise_is_deterministic(pool):
@@ -245,6 +250,8 @@ def test_mix_noise_validation(pool):
   with pytest.raises(ValueError, match='pool'):
     mix_noise((), noise_types=('white', 'babble'))
   mix_noise((), noise_types=('white', 'hum'))  # no babble, no pool needed
+  with pytest.raises(ValueError, match='music tracks'):
+    mix_noise(pool, noise_types=('recorded_music',), music_pool=())
 
 
 def test_held_out_mixtures_is_a_pure_function(pool):
