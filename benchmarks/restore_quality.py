@@ -3,13 +3,20 @@
   python benchmarks/restore_quality.py [--prior=pretrained/speech_prior_cpu]
       [--utterances=4] [--methods=pigdm,dps,projection,repaint,baseline]
       [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
+      [--families=synthetic,recorded]
       [--config.restore.*=... e.g. --guidance=0.3]
 
-Held-out speech: flite's `rms` voice (never in the speech prior's corpus,
-which is slt / awb / kal16) reading test sentences of the corpus's sentence
-generator (never in its training split), at the prior's rate. Conditions:
+Two held-out families, a table each (--families picks them), both at the
+prior's rate, --utterances of each:
+  synthetic  flite's --voice (default `rms`, never in the speech prior's
+             corpus, which is slt / awb / kal16) reading test sentences of
+             the corpus's sentence generator (never in its training split);
+  recorded   june's test prompts (Asterisk's studio recordings,
+             `real_speech`): a real speaker no shipped model was trained on.
+Conditions:
   gapN   gaps of N ms (binary mask), four per utterance where speech is
-         active: SNR inside the gaps (dB, higher is better);
+         active (fewer where a short prompt has no room): SNR inside the
+         gaps (dB, higher is better);
   bwNk   brick-wall low-pass at N kHz: log-spectral distance of the band
          above the cutoff (dB, lower is better);
   clipN  hard clipping at the level that gives an input SDR of N dB: SDR
@@ -19,6 +26,7 @@ wall-clock seconds per second of audio (this machine, all its cores; the
 first call's compilation excluded).
 """
 
+import copy
 import time
 
 import jax
@@ -27,15 +35,17 @@ import numpy as np
 from absl import app, flags
 
 import audiodiff
+from audiodiff import data
 from audiodiff.data import flite_speech, sentences
 from audiodiff.restoration import operators, restore
 
 flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
-flags.DEFINE_integer('utterances', 4, 'Held-out utterances.')
+flags.DEFINE_integer('utterances', 4, 'Held-out utterances per family.')
 flags.DEFINE_list('methods', ['pigdm', 'dps', 'projection', 'repaint', 'baseline'], 'Methods.')
 flags.DEFINE_list('conditions', ['gap20', 'gap50', 'gap100', 'bw2k', 'bw4k', 'clip3', 'clip7'],
                   'Degradations.')
-flags.DEFINE_string('voice', 'rms', 'Held-out flite voice.')
+flags.DEFINE_string('voice', 'rms', 'Held-out flite voice (synthetic family).')
+flags.DEFINE_list('families', ['synthetic', 'recorded'], 'Held-out families to score.')
 flags.DEFINE_float('guidance', 0.0, 'config.restore.guidance (0: each method\'s default).')
 flags.DEFINE_integer('steps', 0, 'config.sampler.num_steps (0: the prior\'s).')
 flags.DEFINE_string('sampler', '', 'config.sampler.name (\'\': the prior\'s).')
@@ -44,12 +54,23 @@ flags.DEFINE_integer('resample', 1, 'config.restore.resample for repaint.')
 FLAGS = flags.FLAGS
 
 GAPS_PER_UTTERANCE = 4
+FAMILIES = ('synthetic', 'recorded')
+RECORDED_SPEAKER = 'june'
+METRIC_NAME = {'gap': 'gap SNR dB (+)', 'bw': 'high-band LSD dB (-)',
+               'clip': 'SDR improvement dB (+)'}
 
 
 def held_out_speech(sample_rate, count, voice):
   """count utterances of test sentences by `voice` (float32 [L] each)."""
   texts = sentences.split_sentences(0, 200, flite_speech.DATA_SEED)['test'][-count:]
   return list(flite_speech.render(texts, sample_rate, voice=voice))
+
+
+def held_out_recordings(config, count):
+  """The first `count` test prompts of RECORDED_SPEAKER (float32 [L] each)."""
+  config = copy.deepcopy(config)
+  config.data.name, config.data.voices = 'real_speech', (RECORDED_SPEAKER,)
+  return data.load_utterances(config, 'test', count)
 
 
 def active_gaps(clean, sample_rate, gap_ms):
@@ -96,8 +117,56 @@ def score(clean, estimate, measurement):
   return result[restore.MAIN_METRIC[measurement.task]], result['si_sdr_db']
 
 
+def condition_rows(trained, condition, speech, seconds):
+  """Prints a row per method (and the degraded input) of one condition."""
+  rate, config = trained.sample_rate, trained.config
+  kind = next(k for k in ('gap', 'bw', 'clip') if condition.startswith(k))
+  rows = {}
+  cases = [degraded_case(condition, clean, rate, config.restore) for clean in speech]
+  measurements = [restore.measure(s.task, d, s, rate) for s, d in cases]
+  rows['input'] = [score(c, m.degraded, m) for c, m in zip(speech, measurements)]
+  for method in FLAGS.methods:
+    settings = ml_collections.ConfigDict(cases[0][0].to_dict())
+    settings.method, settings.guidance = method, FLAGS.guidance
+    settings.resample = FLAGS.resample
+    restorer = restore.Restorer(trained, settings)
+    if method != 'baseline':   # compile outside the timing, on one window
+      restorer(restore.measure(settings.task, cases[0][1][:restorer.window], settings,
+                               rate) if condition.startswith('bw') else measurements[0])
+    values, elapsed = [], 0.0
+    for i, (clean, measurement) in enumerate(zip(speech, measurements)):
+      start = time.perf_counter()
+      estimate = restorer(measurement, seed=i)
+      elapsed += time.perf_counter() - start
+      values.append(score(clean, estimate, measurement))
+    rows[method] = values
+    rows[method + '_time'] = (restorer.num_evals, elapsed / seconds)
+  for method in ['input'] + FLAGS.methods:
+    main_metric, si = np.mean(rows[method], axis=0)
+    passes, per_second = rows.get(method + '_time', (0, 0.0))
+    label = 'degraded input' if method == 'input' else method
+    print(f'| {condition} ({METRIC_NAME[kind]}) | {label} | {main_metric:.2f} | {si:.2f} '
+          f'| {passes} | {per_second:.2f} |', flush=True)
+
+
+def family_table(trained, family, speech):
+  """Prints one family's table: every condition, every method."""
+  seconds = sum(len(s) for s in speech) / trained.sample_rate
+  source = f'voice {FLAGS.voice}' if family == 'synthetic' else f'speaker {RECORDED_SPEAKER}'
+  print(f'\n## Held-out family: {family}\n')
+  print(f'{len(speech)} held-out utterances of {source}, {seconds:.1f} s.\n')
+  print('| condition | method | main metric | SI-SDR dB | passes/window | s per s audio |')
+  print('|---|---|---|---|---|---|')
+  for condition in FLAGS.conditions:
+    condition_rows(trained, condition, speech, seconds)
+
+
 def main(argv):
   del argv
+  unknown = [f for f in FLAGS.families if f not in FAMILIES]
+  if unknown or not FLAGS.families:
+    raise app.UsageError(f'--families takes some of {",".join(FAMILIES)}; got '
+                         f'{",".join(FLAGS.families)}.')
   trained = audiodiff.load(FLAGS.prior)
   config = trained.config
   config.unlock()
@@ -105,46 +174,15 @@ def main(argv):
     config.sampler.num_steps = FLAGS.steps
   if FLAGS.sampler:
     config.sampler.name, config.sampler.eta = FLAGS.sampler, FLAGS.eta
-  rate = trained.sample_rate
-  speech = held_out_speech(rate, FLAGS.utterances, FLAGS.voice)
-  seconds = sum(len(s) for s in speech) / rate
   print(f'Prior {FLAGS.prior} (step {trained.step}, sampler {config.sampler.name} '
-        f'{config.sampler.num_steps} steps); {len(speech)} held-out utterances of voice '
-        f'{FLAGS.voice}, {seconds:.1f} s; {jax.device_count()} {jax.default_backend()} '
+        f'{config.sampler.num_steps} steps); {jax.device_count()} {jax.default_backend()} '
         'device(s).')
-  metric_name = {'gap': 'gap SNR dB (+)', 'bw': 'high-band LSD dB (-)',
-                 'clip': 'SDR improvement dB (+)'}
-  print('| condition | method | main metric | SI-SDR dB | passes/window | s per s audio |')
-  print('|---|---|---|---|---|---|')
-  for condition in FLAGS.conditions:
-    kind = next(k for k in ('gap', 'bw', 'clip') if condition.startswith(k))
-    rows = {}
-    cases = [degraded_case(condition, clean, rate, config.restore) for clean in speech]
-    measurements = [restore.measure(s.task, d, s, rate) for s, d in cases]
-    rows['input'] = [score(c, m.degraded, m)
-                     for c, m in zip(speech, measurements)]
-    for method in FLAGS.methods:
-      settings = ml_collections.ConfigDict(cases[0][0].to_dict())
-      settings.method, settings.guidance = method, FLAGS.guidance
-      settings.resample = FLAGS.resample
-      restorer = restore.Restorer(trained, settings)
-      if method != 'baseline':   # compile outside the timing, on one window
-        restorer(restore.measure(settings.task, cases[0][1][:restorer.window], settings,
-                                 rate) if condition.startswith('bw') else measurements[0])
-      values, elapsed = [], 0.0
-      for i, (clean, measurement) in enumerate(zip(speech, measurements)):
-        start = time.perf_counter()
-        estimate = restorer(measurement, seed=i)
-        elapsed += time.perf_counter() - start
-        values.append(score(clean, estimate, measurement))
-      rows[method] = values
-      rows[method + '_time'] = (restorer.num_evals, elapsed / seconds)
-    for method in ['input'] + FLAGS.methods:
-      main_metric, si = np.mean(rows[method], axis=0)
-      passes, per_second = rows.get(method + '_time', (0, 0.0))
-      label = 'degraded input' if method == 'input' else method
-      print(f'| {condition} ({metric_name[kind]}) | {label} | {main_metric:.2f} | {si:.2f} '
-            f'| {passes} | {per_second:.2f} |', flush=True)
+  for family in FLAGS.families:
+    if family == 'synthetic':
+      speech = held_out_speech(trained.sample_rate, FLAGS.utterances, FLAGS.voice)
+    else:
+      speech = held_out_recordings(config, FLAGS.utterances)
+    family_table(trained, family, speech)
 
 
 if __name__ == '__main__':

@@ -3,12 +3,17 @@
   python benchmarks/vocoder_quality.py --model=pretrained/vocoder_cpu
       [--matmul_dtypes=compute,bfloat16]
   python benchmarks/vocoder_quality.py --model=WORKDIR --curve [--checkpoints=1000,2000]
-      [--utterances=20]
+      [--utterances=20] [--families=synthetic,recorded]
 
-Resynthesises the first --utterances whole sentences of the test split (text
-never trained on) from their log mels, with the vocoder (chunked, as
-`--mode=vocode`) and with Griffin-Lim (32 fast iterations) from the same
-mels, and prints PESQ-WB, MR-STFT distance, mel L1 and SI-SDR (means).
+Two held-out families, a table each (--families picks them):
+  synthetic  the first --utterances whole sentences of the test split of the
+             model's own corpus (its voices, text never trained on);
+  recorded   the first --utterances test prompts of june (Asterisk's studio
+             recordings, `real_speech`): a real speaker no shipped model
+             was trained on.
+Each utterance is resynthesised from its log mel with the vocoder (chunked,
+as `--mode=vocode`) and with Griffin-Lim (32 fast iterations) from the same
+mel; prints PESQ-WB, MR-STFT distance, mel L1 and SI-SDR (means).
 --matmul_dtypes scores the same vocoder with each config.train.matmul_dtype
 (bfloat16 operands in DiffWave's matrix products, or the compute dtype's).
 --curve scores every checkpoint kept in a work directory, with the wall
@@ -16,6 +21,7 @@ minutes since the run started (checkpoint file time - first configs/
 stamp; other work on the machine at the time counts too).
 """
 
+import copy
 import datetime
 import os
 import time
@@ -29,12 +35,25 @@ from audiodiff import api, data, experiment, metrics, spectral
 flags.DEFINE_string('model', 'pretrained/vocoder_cpu', 'A trained vocoder (export or workdir).')
 flags.DEFINE_bool('curve', False, 'Score every kept checkpoint of a work directory.')
 flags.DEFINE_list('checkpoints', [], 'With --curve: only these steps (default: all kept).')
-flags.DEFINE_integer('utterances', 20, 'Held-out sentences.')
+flags.DEFINE_integer('utterances', 20, 'Held-out utterances per family.')
 flags.DEFINE_list('matmul_dtypes', ['compute'], 'config.train.matmul_dtype values to score.')
+flags.DEFINE_list('families', ['synthetic', 'recorded'], 'Held-out families to score.')
 FLAGS = flags.FLAGS
+
+FAMILIES = ('synthetic', 'recorded')
+RECORDED_SPEAKER = 'june'
 
 METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
            ('si_sdr', 'SI-SDR dB'))
+
+
+def held_out(config, family, count):
+  """The family's first `count` test utterances, cut to whole hops."""
+  if family == 'recorded':
+    config = copy.deepcopy(config)
+    config.data.name, config.data.voices = 'real_speech', (RECORDED_SPEAKER,)
+  hop = config.audio.hop_length
+  return [u[:len(u) // hop * hop] for u in data.load_utterances(config, 'test', count)]
 
 
 def score(config, references, estimates):
@@ -62,31 +81,33 @@ def _run_start(workdir):
   return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def main(argv):
-  del argv
-  config = experiment.read_config(FLAGS.model)
+def checkpoints():
+  """[(step, training minutes)] to score: the export's or latest ([(None, '-')]);
+  with --curve every kept checkpoint of the work directory."""
+  if not FLAGS.curve:
+    return [(None, '-')]
+  directory = os.path.join(FLAGS.model, 'checkpoints')
+  steps = sorted(int(s) for s in os.listdir(directory) if s.isdigit()
+                 and (not FLAGS.checkpoints or s in FLAGS.checkpoints))
+  began = _run_start(FLAGS.model)
+  return [(step, f'{(os.path.getmtime(os.path.join(directory, str(step))) - began) / 60:.0f}')
+          for step in steps]
+
+
+def family_table(config, family, references):
+  """Prints one family's table: Griffin-Lim, then the vocoder per checkpoint
+  and matmul dtype."""
   hop = config.audio.hop_length
-  references = [u[:len(u) // hop * hop] for u in
-                data.load_utterances(config, 'test', FLAGS.utterances)]
   seconds_of_audio = sum(len(u) for u in references) / config.audio.sample_rate
-  print(f'{len(references)} held-out sentences, {seconds_of_audio:.1f} s of audio; '
+  print(f'\n## Held-out family: {family}\n')
+  print(f'{len(references)} held-out utterances, {seconds_of_audio:.1f} s of audio; '
         f'time column: seconds to vocode them on this machine.\n')
   print('| system | training min | ' + ' | '.join(n for _, n in METRICS) + ' | seconds |')
   print('|---|---|' + '---|' * len(METRICS) + '---|')
   start = time.perf_counter()
   gl = griffin_lim(config, references)
   row('Griffin-Lim (32 iters)', '-', score(config, references, gl), time.perf_counter() - start)
-  if FLAGS.curve:
-    directory = os.path.join(FLAGS.model, 'checkpoints')
-    steps = sorted(int(s) for s in os.listdir(directory) if s.isdigit()
-                   and (not FLAGS.checkpoints or s in FLAGS.checkpoints))
-    began = _run_start(FLAGS.model)
-  else:
-    steps = [None]
-  for step in steps:
-    minutes = '-'
-    if step is not None:
-      minutes = f'{(os.path.getmtime(os.path.join(directory, str(step))) - began) / 60:.0f}'
+  for step, minutes in checkpoints():
     for matmul_dtype in FLAGS.matmul_dtypes:
       config.train.matmul_dtype = matmul_dtype
       trained = api.load(FLAGS.model, config, checkpoint_step=step)
@@ -96,6 +117,17 @@ def main(argv):
       products = '' if matmul_dtype == 'compute' else f', {matmul_dtype} products'
       row(f'diffusion, step {trained.step}{products}', minutes,
           score(config, references, vocoded), time.perf_counter() - start)
+
+
+def main(argv):
+  del argv
+  unknown = [f for f in FLAGS.families if f not in FAMILIES]
+  if unknown or not FLAGS.families:
+    raise app.UsageError(f'--families takes some of {",".join(FAMILIES)}; got '
+                         f'{",".join(FLAGS.families)}.')
+  config = experiment.read_config(FLAGS.model)
+  for family in FLAGS.families:
+    family_table(config, family, held_out(config, family, FLAGS.utterances))
 
 
 if __name__ == '__main__':

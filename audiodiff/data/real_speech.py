@@ -71,7 +71,9 @@ def speech_config(sample_rate, voices, num_synthetic_train=flite_speech.DEFAULT_
                   sounds_dir=asterisk.SOUNDS_DIR):
   """A config whose name encodes every setting (but the sounds folder)."""
   voices = check_voices(voices)
-  name = f'{"-".join(voices)}_sr{int(sample_rate)}_synth{int(num_synthetic_train)}'
+  name = f'{"-".join(voices)}_sr{int(sample_rate)}'
+  if not all(is_recorded(v) for v in voices):  # the count matters to synthetic voices only
+    name += f'_synth{int(num_synthetic_train)}'
   return RealSpeechConfig(
       name=name, sample_rate=int(sample_rate), voices=voices,
       num_synthetic_train=int(num_synthetic_train), sounds_dir=os.fspath(sounds_dir),
