@@ -26,7 +26,6 @@ wall-clock seconds per second of audio (this machine, all its cores; the
 first call's compilation excluded).
 """
 
-import copy
 import time
 
 import jax
@@ -35,8 +34,7 @@ import numpy as np
 from absl import app, flags
 
 import audiodiff
-from audiodiff import data
-from audiodiff.data import flite_speech, sentences
+from audiodiff.data import flite_speech, real_speech, sentences
 from audiodiff.restoration import operators, restore
 
 flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
@@ -55,7 +53,8 @@ FLAGS = flags.FLAGS
 
 GAPS_PER_UTTERANCE = 4
 FAMILIES = ('synthetic', 'recorded')
-RECORDED_SPEAKER = 'june'
+flags.register_validator('families', lambda v: v and set(v) <= set(FAMILIES),
+                         f'--families takes some of {",".join(FAMILIES)}.')
 METRIC_NAME = {'gap': 'gap SNR dB (+)', 'bw': 'high-band LSD dB (-)',
                'clip': 'SDR improvement dB (+)'}
 
@@ -64,13 +63,6 @@ def held_out_speech(sample_rate, count, voice):
   """count utterances of test sentences by `voice` (float32 [L] each)."""
   texts = sentences.split_sentences(0, 200, flite_speech.DATA_SEED)['test'][-count:]
   return list(flite_speech.render(texts, sample_rate, voice=voice))
-
-
-def held_out_recordings(config, count):
-  """The first `count` test prompts of RECORDED_SPEAKER (float32 [L] each)."""
-  config = copy.deepcopy(config)
-  config.data.name, config.data.voices = 'real_speech', (RECORDED_SPEAKER,)
-  return data.load_utterances(config, 'test', count)
 
 
 def active_gaps(clean, sample_rate, gap_ms):
@@ -152,7 +144,7 @@ def condition_rows(trained, condition, speech, seconds):
 def family_table(trained, family, speech):
   """Prints one family's table: every condition, every method."""
   seconds = sum(len(s) for s in speech) / trained.sample_rate
-  source = f'voice {FLAGS.voice}' if family == 'synthetic' else f'speaker {RECORDED_SPEAKER}'
+  source = f'voice {FLAGS.voice}' if family == 'synthetic' else f'speaker {real_speech.UNSEEN_SPEAKER}'
   print(f'\n## Held-out family: {family}\n')
   print(f'{len(speech)} held-out utterances of {source}, {seconds:.1f} s.\n')
   print('| condition | method | main metric | SI-SDR dB | passes/window | s per s audio |')
@@ -163,10 +155,6 @@ def family_table(trained, family, speech):
 
 def main(argv):
   del argv
-  unknown = [f for f in FLAGS.families if f not in FAMILIES]
-  if unknown or not FLAGS.families:
-    raise app.UsageError(f'--families takes some of {",".join(FAMILIES)}; got '
-                         f'{",".join(FLAGS.families)}.')
   trained = audiodiff.load(FLAGS.prior)
   config = trained.config
   config.unlock()
@@ -181,7 +169,7 @@ def main(argv):
     if family == 'synthetic':
       speech = held_out_speech(trained.sample_rate, FLAGS.utterances, FLAGS.voice)
     else:
-      speech = held_out_recordings(config, FLAGS.utterances)
+      speech = real_speech.unseen_speaker_utterances(config, FLAGS.utterances)
     family_table(trained, family, speech)
 
 

@@ -21,7 +21,6 @@ minutes since the run started (checkpoint file time - first configs/
 stamp; other work on the machine at the time counts too).
 """
 
-import copy
 import datetime
 import os
 import time
@@ -31,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import api, data, experiment, metrics, spectral
+from audiodiff.data import real_speech
 
 flags.DEFINE_string('model', 'pretrained/vocoder_cpu', 'A trained vocoder (export or workdir).')
 flags.DEFINE_bool('curve', False, 'Score every kept checkpoint of a work directory.')
@@ -41,7 +41,8 @@ flags.DEFINE_list('families', ['synthetic', 'recorded'], 'Held-out families to s
 FLAGS = flags.FLAGS
 
 FAMILIES = ('synthetic', 'recorded')
-RECORDED_SPEAKER = 'june'
+flags.register_validator('families', lambda v: v and set(v) <= set(FAMILIES),
+                         f'--families takes some of {",".join(FAMILIES)}.')
 
 METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
            ('si_sdr', 'SI-SDR dB'))
@@ -49,11 +50,10 @@ METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
 
 def held_out(config, family, count):
   """The family's first `count` test utterances, cut to whole hops."""
-  if family == 'recorded':
-    config = copy.deepcopy(config)
-    config.data.name, config.data.voices = 'real_speech', (RECORDED_SPEAKER,)
+  utterances = (real_speech.unseen_speaker_utterances(config, count) if family == 'recorded'
+                else data.load_utterances(config, 'test', count))
   hop = config.audio.hop_length
-  return [u[:len(u) // hop * hop] for u in data.load_utterances(config, 'test', count)]
+  return [u[:len(u) // hop * hop] for u in utterances]
 
 
 def score(config, references, estimates):
@@ -121,10 +121,6 @@ def family_table(config, family, references):
 
 def main(argv):
   del argv
-  unknown = [f for f in FLAGS.families if f not in FAMILIES]
-  if unknown or not FLAGS.families:
-    raise app.UsageError(f'--families takes some of {",".join(FAMILIES)}; got '
-                         f'{",".join(FLAGS.families)}.')
   config = experiment.read_config(FLAGS.model)
   for family in FLAGS.families:
     family_table(config, family, held_out(config, family, FLAGS.utterances))
