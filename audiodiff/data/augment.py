@@ -21,6 +21,7 @@ comes from the generator Grain seeds from the pipeline seed and the element
 index, so a resumed run sees exactly the clips it would have seen.
 """
 
+import abc
 import dataclasses
 import fractions
 import typing
@@ -157,8 +158,9 @@ class _Augmentation(grain.transforms.RandomMap):
     if not 0.0 <= self.probability <= 1.0:
       raise ValueError(f'probability must be in [0, 1], got {self.probability}')
 
+  @abc.abstractmethod
   def transform(self, audio, rng):
-    raise NotImplementedError
+    """audio float32 [L] (not all zeros) -> the transformed float32 [L]."""
 
   def random_map(self, element, rng):
     out = dict(element)

@@ -322,7 +322,7 @@ class Enhance(base.Task):
       return [dict(clean=c, noisy=n, noise_type='recorded', snr_db=float('nan'), index=i,
                    family='test') for i, (c, n) in enumerate(zip(clean, noisy))]
     if self.config.data.name not in _VOICED_DATASETS:  # no voices to hold out
-      families = {'test': ((self.config, ''),)}
+      families = {'test': [self.config]}
     else:
       families = {}
       for voice in settings.test_voices:
@@ -330,7 +330,7 @@ class Enhance(base.Task):
         config.data.voices = (voice,)
         recorded = real_speech.is_recorded(voice)
         config.data.name = 'real_speech' if recorded else 'flite_speech'
-        families.setdefault('recorded' if recorded else 'synthetic', []).append((config, voice))
+        families.setdefault('recorded' if recorded else 'synthetic', []).append(config)
     mixtures = []
     for family_index, (family, members) in enumerate(sorted(families.items(),
                                                             key=lambda f: f[0] != 'synthetic')):
@@ -338,7 +338,7 @@ class Enhance(base.Task):
       noise_types = self._family_noise_types(family)
       count = (settings.recorded_test_utterances if family == 'recorded'
                else settings.test_utterances)
-      for config, _ in members:
+      for config in members:
         clean += data.load_utterances(config, 'test', count)
         if 'babble' in noise_types:
           pool += data.load_utterances(config, 'train',
