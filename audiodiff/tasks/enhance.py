@@ -105,7 +105,8 @@ class Enhance(base.Task):
                       '(config.data.voices): the held-out set must be held out.')
 
   def model_inputs(self):
-    copies = 2 if self.method == 'storm' else 1  # storm also reads the estimate
+    # storm also reads the predictor's estimate; wiener_input a clip-wise Wiener filter's
+    copies = 1 + (self.method == 'storm') + bool(self.settings.wiener_input)
     return {'cond_channels': copies * self.stft.channels}
 
   def uses_diffusion(self):
@@ -163,10 +164,12 @@ class Enhance(base.Task):
     return jnp.concatenate([real * mask_real - imag * mask_imag,
                             real * mask_imag + imag * mask_real], axis=-1)
 
-  def predictor_estimate(self, frozen, noisy_features):
-    """The frozen predictor's estimate (storm) of the clean features."""
+  def predictor_estimate(self, frozen, noisy):
+    """The frozen predictor's estimate (storm) of the clean features of the
+    scaled noisy clips [B, L]."""
     apply_fn = functools.partial(self.predictor.exp.apply_fn, frozen['predictor'])
-    return self.predictor.task.predict(apply_fn, noisy_features, {'signal': noisy_features})
+    cond, prior = self.predictor.task.conditioning(noisy, None)
+    return self.predictor.task.predict(apply_fn, prior.mean, cond)
 
   # ---- data -----------------------------------------------------------------
   def data_transforms(self, split):
@@ -189,20 +192,24 @@ class Enhance(base.Task):
     rms = jnp.sqrt(jnp.mean(jnp.square(noisy), axis=-1, keepdims=True))
     return self.settings.input_rms / jnp.maximum(rms, _EPS)
 
-  def conditioning(self, noisy_features, frozen):
-    """features of the (scaled) noisy clips -> (cond, prior)."""
+  def conditioning(self, noisy, frozen):
+    """(scaled) noisy clips [B, L] -> (cond, prior) over their features."""
     scale = self.settings.prior_scale
+    noisy_features = self.stft.to_features(noisy)
+    signal = [noisy_features]
+    if self.settings.wiener_input:
+      signal.append(self.stft.wiener_features(noisy))
     if self.method == 'storm':
-      estimate = self.predictor_estimate(frozen, noisy_features)
-      signal = jnp.concatenate([noisy_features, estimate], axis=-1)
-      return {'signal': signal}, sde.prior(estimate, scale)
-    return {'signal': noisy_features}, sde.prior(noisy_features, scale)
+      estimate = self.predictor_estimate(frozen, noisy)
+      signal.append(estimate)
+      return {'signal': jnp.concatenate(signal, axis=-1)}, sde.prior(estimate, scale)
+    return {'signal': jnp.concatenate(signal, axis=-1)}, sde.prior(noisy_features, scale)
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train
     clean, noisy = jnp.asarray(batch['audio']), jnp.asarray(batch['noisy'])
     gain = self.gains(noisy)
-    cond, prior = self.conditioning(self.stft.to_features(noisy * gain), frozen)
+    cond, prior = self.conditioning(noisy * gain, frozen)
     return base.DiffusionInputs(x0=self.stft.to_features(clean * gain), cond=cond,
                                 prior=prior)
 
@@ -222,9 +229,8 @@ class Enhance(base.Task):
 
   def request(self, noisy, names, frozen, reference=None):
     """Scaled noisy clips [N, L] (L a multiple of hop_length) -> the request."""
-    features = self.stft.to_features(jnp.asarray(noisy, jnp.float32))
-    cond, prior = self.conditioning(features, frozen)
-    return base.SampleRequest(shape=tuple(features.shape), names=list(names), cond=cond,
+    cond, prior = self.conditioning(jnp.asarray(noisy, jnp.float32), frozen)
+    return base.SampleRequest(shape=tuple(prior.mean.shape), names=list(names), cond=cond,
                               prior=prior, reference=reference)
 
   def sample_request(self, num_samples, reference_batch=None, network=None):
