@@ -40,7 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from audiodiff import data, experiment, generate, models, train
+from audiodiff import data, models
+from audiodiff.run import experiment, sampling, train
 from audiodiff.models import diffwave
 from experiments.configs import diffwave_vocoder
 
@@ -297,7 +298,7 @@ def main(argv):
   # 6-step fast inference.
   frames = int(round(FLAGS.seconds * config.audio.sample_rate / config.audio.hop_length))
   duration = frames * config.audio.hop_length / config.audio.sample_rate
-  generate_fn = generate.make_generate_fn(exp)
+  generate_fn = sampling.make_generate_fn(exp)
   params = state.ema_params
   num_steps = exp.sampler.num_evals
   # The mel projection runs once per utterance, the rest at every step.

@@ -21,7 +21,7 @@ import time
 from absl import app, flags
 
 import audiodiff
-from audiodiff import experiment
+from audiodiff.run import experiment
 from audiodiff.data import noise
 
 flags.DEFINE_string('model', 'pretrained/enhance_cpu', 'A trained enhancer (export or workdir).')

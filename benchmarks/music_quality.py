@@ -3,7 +3,7 @@
   python benchmarks/music_quality.py --model=pretrained/music_latent_cpu \
       [--model=runs/music_wave] [--num_per_class=16] [--classifier=runs/music_classifier]
 
-A small classifier (audiodiff/classifier.py) is trained on the corpus's
+A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
 training clips (lead family and key; cached in --classifier) and reads
 the 4 s clips of each system. Printed per system, against the even-numbered
 held-out test clips: the Fréchet distance (FD) and KID of classifier
@@ -24,7 +24,10 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from audiodiff import api, audio_io, classifier as classifier_lib, generative_metrics
+from audiodiff.metrics import classifier as classifier_lib
+from audiodiff.run import api
+from audiodiff.audio import audio_io
+from audiodiff.metrics import generative_metrics
 from audiodiff.data import pipeline
 from audiodiff.data.midi_music import FAMILIES
 from experiments.configs import music_autoencoder_cpu

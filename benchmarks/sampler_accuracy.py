@@ -30,7 +30,9 @@ import numpy as np
 from absl import app, flags
 
 import audiodiff
-from audiodiff import analytic, evaluation, experiment, metrics, samplers, schedules
+from audiodiff.diffusion import analytic, samplers, schedules
+from audiodiff.run import evaluation, experiment
+from audiodiff.metrics import audio_metrics
 
 flags.DEFINE_list('calls', ['5', '10', '20', '50'], 'Network-call budgets.')
 flags.DEFINE_integer('draws', 100_000, 'Samples per measurement.')
@@ -142,8 +144,8 @@ def trained_table(directory, calls, kind):
 
   def distance(audio):
     if kind == 'vocoder':
-      return np.mean([metrics.mel_l1(r, a, audio_config) for r, a in zip(reference, audio)])
-    return np.mean([metrics.log_spectral_distance(r, a, n_fft=256, hop_length=64)
+      return np.mean([audio_metrics.mel_l1(r, a, audio_config) for r, a in zip(reference, audio)])
+    return np.mean([audio_metrics.log_spectral_distance(r, a, n_fft=256, hop_length=64)
                     for r, a in zip(reference, audio)])
 
   unit = 'mel L1' if kind == 'vocoder' else 'LSD dB'
@@ -163,11 +165,11 @@ def trained_table(directory, calls, kind):
       audio, _ = model.sample(4, seed=0, reference_batch=batch)
       cell = f'{distance(audio):.3f}'
       if kind == 'vocoder':
-        cell += f' ({np.mean([metrics.mel_l1(r, a, audio_config) for r, a in zip(request.reference, audio)]):.3f})'
+        cell += f' ({np.mean([audio_metrics.mel_l1(r, a, audio_config) for r, a in zip(request.reference, audio)]):.3f})'
       cells.append(cell)
     print(f'| {label} | ' + ' | '.join(cells) + ' |', flush=True)
   if kind == 'vocoder':
-    own = np.mean([metrics.mel_l1(r, a, audio_config)
+    own = np.mean([audio_metrics.mel_l1(r, a, audio_config)
                    for r, a in zip(request.reference, reference)])
     print(f'\n200-call samples: mel L1 {own:.3f} to the original clips ({rate} Hz).')
 

@@ -25,7 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import api, data, experiment, samplers, spectral
+from audiodiff import data
+from audiodiff.run import api, experiment
+from audiodiff.diffusion import samplers
+from audiodiff.audio import spectral
 from audiodiff.data import pipeline
 from audiodiff.tasks import base
 from audiodiff.tasks import tts

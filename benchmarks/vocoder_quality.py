@@ -29,7 +29,10 @@ from absl import app, flags
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import api, data, experiment, metrics, spectral
+from audiodiff import data
+from audiodiff.run import api, experiment
+from audiodiff.metrics import audio_metrics
+from audiodiff.audio import spectral
 from audiodiff.data import real_speech
 
 flags.DEFINE_string('model', 'pretrained/vocoder_cpu', 'A trained vocoder (export or workdir).')
@@ -57,9 +60,9 @@ def held_out(config, family, count):
 
 
 def score(config, references, estimates):
-  rows = [metrics.evaluate_pair(r, e, config.audio.sample_rate, config.audio)
+  rows = [audio_metrics.evaluate_pair(r, e, config.audio.sample_rate, config.audio)
           for r, e in zip(references, estimates)]
-  return metrics.average(rows)
+  return audio_metrics.average(rows)
 
 
 def griffin_lim(config, references):

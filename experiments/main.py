@@ -13,7 +13,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from audiodiff import console, inference, parallel, train
+from audiodiff.run import console, inference, parallel, train
 from audiodiff.errors import UserError
 
 FLAGS = flags.FLAGS

@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 
 _SETTINGS = settings(max_examples=60, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])

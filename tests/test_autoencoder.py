@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiodiff import metrics
+from audiodiff.metrics import audio_metrics
 from audiodiff.latent import losses
 from audiodiff.latent.scaling import LatentScaling
 from audiodiff.models.autoencoder import AudioAutoencoder
@@ -49,7 +49,7 @@ def test_mr_stft_loss_is_the_metric_batched():
   estimate = (reference + 0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
   assert float(losses.mr_stft_loss(jnp.asarray(reference), jnp.asarray(reference))) < 1e-6
   resolutions = tuple((n, h, n) for n, h in losses.STFT_RESOLUTIONS)
-  expected = np.mean([metrics.multi_resolution_stft_distance(r, e, resolutions)
+  expected = np.mean([audio_metrics.multi_resolution_stft_distance(r, e, resolutions)
                       for r, e in zip(reference, estimate)])
   got = float(losses.mr_stft_loss(jnp.asarray(reference), jnp.asarray(estimate)))
   np.testing.assert_allclose(got, expected, rtol=2e-3)

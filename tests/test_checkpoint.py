@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import checkpoint
+from audiodiff.run import checkpoint
 
 
 def test_keeps_latest_and_best(tmp_path):

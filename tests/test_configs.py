@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from audiodiff import models, samplers, schedules, tasks
+from audiodiff import models, tasks
+from audiodiff.diffusion import samplers, schedules
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(ROOT, 'experiments', 'configs')

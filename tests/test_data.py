@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import tensorflow_datasets as tfds
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 from audiodiff.data import audio_folder
 from audiodiff.data import builder
 from audiodiff.data import pipeline

@@ -17,7 +17,10 @@ import soundfile as sf
 
 from experiments.configs import enhance_tiny, tiny
 
-from audiodiff import api, audio_io, diffusion, samplers, schedules, sde, tasks, train
+from audiodiff import tasks
+from audiodiff.run import api, train
+from audiodiff.audio import audio_io
+from audiodiff.diffusion import process, samplers, schedules, sde
 from audiodiff.data import noise, pipeline
 from audiodiff.enhancement.representation import StftFeatures
 from audiodiff.errors import UserError
@@ -53,14 +56,14 @@ def test_clipwise_wiener_features_remove_stationary_noise_and_ignore_padding():
   noisy = tone + 0.02 * rng.standard_normal(len(t)).astype(np.float32)
   def filtered(audio):
     return np.asarray(features.to_audio(features.wiener_features(audio[None])))[0]
-  from audiodiff import metrics  # pylint: disable=g-import-not-at-top
-  gain = metrics.si_sdr(tone, filtered(noisy)) - metrics.si_sdr(tone, noisy)
+  from audiodiff.metrics import audio_metrics  # pylint: disable=g-import-not-at-top
+  gain = audio_metrics.si_sdr(tone, filtered(noisy)) - audio_metrics.si_sdr(tone, noisy)
   assert gain > 6.0, gain
   # Zero padding (the last window of a long file) leaves the noise floor of
   # the frames that hold signal: as much noise comes off.
   padded = np.concatenate([noisy, np.zeros(8192, np.float32)])
-  padded_gain = (metrics.si_sdr(tone, filtered(padded)[:len(tone)])
-                 - metrics.si_sdr(tone, noisy))
+  padded_gain = (audio_metrics.si_sdr(tone, filtered(padded)[:len(tone)])
+                 - audio_metrics.si_sdr(tone, noisy))
   assert abs(padded_gain - gain) < 0.5, (padded_gain, gain)
 
 
@@ -92,14 +95,14 @@ def test_discrete_forward_process_has_the_closed_form_marginal():
 
 def test_marginal_equals_the_prior_coordinates_of_q_sample():
   """z = (x - y) / s diffuses exactly as the variance-preserving process of
-  diffusion.q_sample, so samplers run the SDE through samplers.Prior."""
+  process.q_sample, so samplers run the SDE through samplers.Prior."""
   schedule, scale = _schedule(), 0.5
   x0 = jax.random.normal(jax.random.PRNGKey(1), (3, 7))
   y = jax.random.normal(jax.random.PRNGKey(2), (3, 7))
   eps = jax.random.normal(jax.random.PRNGKey(3), (3, 7))
   t = jnp.array([0.0, 17.0, 49.0])
   prior = sde.prior(y, scale)
-  x_t = prior.to_data(diffusion.q_sample(schedule, prior.to_diffusion(x0), t, eps))
+  x_t = prior.to_data(process.q_sample(schedule, prior.to_diffusion(x0), t, eps))
   alpha, sigma = schedule.alpha_sigma_at(t)
   mean, std = sde.marginal(x0, y, alpha, sigma, scale)
   np.testing.assert_allclose(x_t, mean + std * eps, atol=1e-5)

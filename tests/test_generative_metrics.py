@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from audiodiff import classifier, generative_metrics as gm
+from audiodiff.metrics import generative_metrics as gm
+from audiodiff.metrics import classifier
 from experiments.configs import music_autoencoder_cpu
 
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiodiff import analytic, grids, samplers, schedules
+from audiodiff.diffusion import analytic, grids, samplers, schedules
 
 LINEAR = schedules.Schedule(jnp.asarray(schedules.linear_betas(1000, 1e-4, 0.02), jnp.float32))
 COSINE = schedules.Schedule(jnp.asarray(schedules.cosine_betas(50), jnp.float32))

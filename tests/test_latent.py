@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from audiodiff import api, train
+from audiodiff.run import api, train
 from audiodiff.errors import UserError
 from audiodiff.tasks import get_task
 from experiments.configs import music_autoencoder_cpu, music_latent_cpu

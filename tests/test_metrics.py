@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from audiodiff import metrics
-from audiodiff import plotting
+from audiodiff.metrics import audio_metrics
+from audiodiff.audio import plotting
 
 SAMPLE_RATE = 16000
 SMALL_AUDIO = dict(sample_rate=SAMPLE_RATE, n_fft=512, hop_length=128,
@@ -42,49 +42,49 @@ def clean():
 
 
 def test_si_sdr_identity_and_scale_invariance(clean):
-  assert metrics.si_sdr(clean, clean) > 100.0
-  assert metrics.si_sdr(clean, 0.5 * clean) > 100.0
+  assert audio_metrics.si_sdr(clean, clean) > 100.0
+  assert audio_metrics.si_sdr(clean, 0.5 * clean) > 100.0
   noisy = with_noise(clean, 10.0)
-  assert metrics.si_sdr(clean, 0.5 * noisy) == pytest.approx(
-      metrics.si_sdr(clean, noisy), abs=1e-6)
+  assert audio_metrics.si_sdr(clean, 0.5 * noisy) == pytest.approx(
+      audio_metrics.si_sdr(clean, noisy), abs=1e-6)
 
 
 @pytest.mark.parametrize('snr_db', [0.0, 10.0, 25.0])
 def test_si_sdr_matches_known_snr(clean, snr_db):
-  assert metrics.si_sdr(clean, with_noise(clean, snr_db)) == pytest.approx(
+  assert audio_metrics.si_sdr(clean, with_noise(clean, snr_db)) == pytest.approx(
       snr_db, abs=0.5)
 
 
 def test_metrics_trim_to_the_shorter_signal(clean):
-  assert metrics.si_sdr(clean, clean[:-100]) > 100.0
-  assert metrics.mel_l1(clean[:-7], clean, SMALL_AUDIO) == 0.0
+  assert audio_metrics.si_sdr(clean, clean[:-100]) > 100.0
+  assert audio_metrics.mel_l1(clean[:-7], clean, SMALL_AUDIO) == 0.0
   with pytest.raises(ValueError):
-    metrics.si_sdr(np.zeros((2, 100)), np.zeros(100))
+    audio_metrics.si_sdr(np.zeros((2, 100)), np.zeros(100))
 
 
 def test_spectral_distances_are_zero_on_identity_and_grow_with_noise(clean):
-  assert metrics.log_spectral_distance(clean, clean) == 0.0
-  assert metrics.multi_resolution_stft_distance(clean, clean) == 0.0
-  assert metrics.mel_l1(clean, clean, SMALL_AUDIO) == 0.0
+  assert audio_metrics.log_spectral_distance(clean, clean) == 0.0
+  assert audio_metrics.multi_resolution_stft_distance(clean, clean) == 0.0
+  assert audio_metrics.mel_l1(clean, clean, SMALL_AUDIO) == 0.0
   mild, strong = with_noise(clean, 30.0), with_noise(clean, 0.0)
-  for distance in (metrics.log_spectral_distance,
-                   metrics.multi_resolution_stft_distance):
+  for distance in (audio_metrics.log_spectral_distance,
+                   audio_metrics.multi_resolution_stft_distance):
     assert 0.0 < distance(clean, mild) < distance(clean, strong)
-  assert (0.0 < metrics.mel_l1(clean, mild, SMALL_AUDIO)
-          < metrics.mel_l1(clean, strong, SMALL_AUDIO))
+  assert (0.0 < audio_metrics.mel_l1(clean, mild, SMALL_AUDIO)
+          < audio_metrics.mel_l1(clean, strong, SMALL_AUDIO))
 
 
 def test_pesq_clean_beats_noisy(clean):
   pytest.importorskip('pesq')
-  clean_score = metrics.pesq_score(clean, clean, SAMPLE_RATE)
+  clean_score = audio_metrics.pesq_score(clean, clean, SAMPLE_RATE)
   if math.isnan(clean_score):
     pytest.skip('PESQ found no utterance in the synthetic signal.')
   assert clean_score > 4.0
   # Other rates are resampled to the 16 kHz ('wb') or 8 kHz ('nb') PESQ takes.
-  assert metrics.pesq_score(clean, clean, SAMPLE_RATE, mode='nb') > 4.0
+  assert audio_metrics.pesq_score(clean, clean, SAMPLE_RATE, mode='nb') > 4.0
   clean_22k = speech_like(sample_rate=22050)
-  assert metrics.pesq_score(clean_22k, clean_22k, 22050) > 4.0
-  noisy_score = metrics.pesq_score(clean, with_noise(clean, 20.0), SAMPLE_RATE)
+  assert audio_metrics.pesq_score(clean_22k, clean_22k, 22050) > 4.0
+  noisy_score = audio_metrics.pesq_score(clean, with_noise(clean, 20.0), SAMPLE_RATE)
   assert 1.0 <= noisy_score < clean_score - 1.0
 
 
@@ -93,29 +93,29 @@ def test_pesq_of_silence_is_nan_with_a_warning(caplog):
   silence = np.zeros(SAMPLE_RATE)
   with caplog.at_level(logging.WARNING):
     with np.errstate(invalid='ignore'):  # pesq divides silence by its peak.
-      assert math.isnan(metrics.pesq_score(silence, silence, SAMPLE_RATE))
+      assert math.isnan(audio_metrics.pesq_score(silence, silence, SAMPLE_RATE))
   assert 'PESQ failed' in caplog.text
 
 
 def test_stoi_clean_beats_noisy(clean):
   pytest.importorskip('pystoi')
-  assert metrics.stoi_score(clean, clean, SAMPLE_RATE) == pytest.approx(1.0)
-  noisy = metrics.stoi_score(clean, with_noise(clean, -5.0), SAMPLE_RATE)
+  assert audio_metrics.stoi_score(clean, clean, SAMPLE_RATE) == pytest.approx(1.0)
+  noisy = audio_metrics.stoi_score(clean, with_noise(clean, -5.0), SAMPLE_RATE)
   assert 0.0 < noisy < 0.95
 
 
 def test_evaluate_pair_and_average(clean):
-  result = metrics.evaluate_pair(clean, with_noise(clean, 20.0), SAMPLE_RATE,
+  result = audio_metrics.evaluate_pair(clean, with_noise(clean, 20.0), SAMPLE_RATE,
                                  SMALL_AUDIO)
   assert set(result) == {'si_sdr', 'mrstft', 'lsd', 'mel_l1', 'pesq', 'stoi'}
   assert all(isinstance(v, float) for v in result.values())
-  averaged = metrics.average([result, dict(result, pesq=math.nan),
+  averaged = audio_metrics.average([result, dict(result, pesq=math.nan),
                               {'si_sdr': result['si_sdr'] + 2.0}])
   assert averaged['si_sdr'] == pytest.approx(result['si_sdr'] + 2.0 / 3.0)
   assert averaged['pesq'] == pytest.approx(result['pesq'], nan_ok=True)
-  assert math.isnan(metrics.average([{'pesq': math.nan}])['pesq'])
+  assert math.isnan(audio_metrics.average([{'pesq': math.nan}])['pesq'])
   with pytest.raises(ValueError):
-    metrics.evaluate_pair(clean, clean, 22050, SMALL_AUDIO)
+    audio_metrics.evaluate_pair(clean, clean, 22050, SMALL_AUDIO)
 
 
 @pytest.mark.parametrize('audio_config', [None, SMALL_AUDIO])

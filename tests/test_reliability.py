@@ -13,7 +13,8 @@ import soundfile as sf
 from experiments.configs import tiny
 from test_train import final_params, run_main
 
-from audiodiff import audio_io, experiment, health, workdir_lock
+from audiodiff.audio import audio_io
+from audiodiff.run import experiment, health, workdir_lock
 from audiodiff.data import audio_folder
 from audiodiff.errors import UserError
 

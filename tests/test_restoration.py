@@ -11,7 +11,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from audiodiff import audio_io, metrics
+from audiodiff.audio import audio_io
+from audiodiff.metrics import audio_metrics
 from audiodiff.errors import UserError
 from audiodiff.restoration import baselines, operators, restore
 
@@ -98,17 +99,17 @@ def test_restoration_metrics_closed_forms():
   clean = _tone()
   weights = np.ones_like(clean)
   weights[100:200] = 0
-  assert metrics.gap_snr(clean, clean * weights, weights) == pytest.approx(0.0, abs=1e-6)
-  assert metrics.gap_snr(clean, clean + 0.1 * clean, weights) == pytest.approx(20.0, abs=1e-4)
-  assert metrics.sdr(clean, 0.9 * clean) == pytest.approx(20.0, abs=1e-4)
-  assert metrics.sdr_improvement(clean, 0.9 * clean, clean * 0.99) == pytest.approx(20.0,
+  assert audio_metrics.gap_snr(clean, clean * weights, weights) == pytest.approx(0.0, abs=1e-6)
+  assert audio_metrics.gap_snr(clean, clean + 0.1 * clean, weights) == pytest.approx(20.0, abs=1e-4)
+  assert audio_metrics.sdr(clean, 0.9 * clean) == pytest.approx(20.0, abs=1e-4)
+  assert audio_metrics.sdr_improvement(clean, 0.9 * clean, clean * 0.99) == pytest.approx(20.0,
                                                                                       abs=1e-4)
   noise = 0.1 * np.random.default_rng(0).normal(size=RATE).astype(np.float32)
   low = restore.degrade('bandwidth', noise, RATE, cutoff_hz=1000)
-  assert metrics.high_band_lsd(noise, noise, RATE, 1000) == pytest.approx(0.0, abs=1e-9)
+  assert audio_metrics.high_band_lsd(noise, noise, RATE, 1000) == pytest.approx(0.0, abs=1e-9)
   # The high band goes from about -20 dB per bin to the -80 dB floor.
-  assert metrics.high_band_lsd(noise, low, RATE, 1000) > 40
-  assert metrics.high_band_lsd(noise, low, RATE, 2000) > metrics.log_spectral_distance(
+  assert audio_metrics.high_band_lsd(noise, low, RATE, 1000) > 40
+  assert audio_metrics.high_band_lsd(noise, low, RATE, 2000) > audio_metrics.log_spectral_distance(
       noise, low, n_fft=2048, hop_length=512) > 0
 
 
@@ -118,7 +119,7 @@ def test_janssen_fills_a_gap_in_a_tonal_signal():
   clean = _tone()
   weights = operators.gap_weights(len(clean), [(0.5, 0.52)], RATE)
   filled = baselines.janssen_inpaint(clean * weights, weights)
-  assert metrics.gap_snr(clean, filled, weights) > 20
+  assert audio_metrics.gap_snr(clean, filled, weights) > 20
   np.testing.assert_array_equal(filled[weights > 0], (clean * weights)[weights > 0])
 
 
@@ -126,10 +127,10 @@ def test_aspade_improves_a_clipped_tone():
   clean = _tone(0.5)
   level = restore.clip_level_for_sdr(clean, 7.0)
   clipped = restore.degrade('declip', clean, RATE, clip_level=level)
-  assert metrics.sdr(clean, clipped) == pytest.approx(7.0, abs=0.01)
+  assert audio_metrics.sdr(clean, clipped) == pytest.approx(7.0, abs=0.01)
   signs = operators.clipped_signs(clipped, level)
   declipped = baselines.aspade_declip(clipped, level, signs)
-  assert metrics.sdr_improvement(clean, clipped, declipped) > 3
+  assert audio_metrics.sdr_improvement(clean, clipped, declipped) > 3
   reliable = signs == 0
   np.testing.assert_array_equal(declipped[reliable], clipped[reliable])
 
@@ -141,7 +142,7 @@ class _ToyTrained:
   a 256-sample window, no network."""
 
   def __init__(self, method_config):
-    from audiodiff import schedules
+    from audiodiff.diffusion import schedules
     self.schedule = schedules.get_schedule(ml_collections.ConfigDict(dict(
         schedule='cosine', num_steps=50, cosine_offset=0.008, beta_start=1e-4,
         beta_end=0.02, sigmoid_start=-3.0, sigmoid_end=3.0, sigmoid_tau=1.0, betas=())))

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from audiodiff import samplers, schedules
+from audiodiff.diffusion import samplers, schedules
 from audiodiff.restoration import operators, posterior
 
 D = 8

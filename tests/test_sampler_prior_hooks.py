@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiodiff import analytic, samplers, schedules
+from audiodiff.diffusion import analytic, samplers, schedules
 
 SCHEDULE = schedules.Schedule(jnp.asarray(schedules.linear_betas(1000, 1e-4, 0.02), jnp.float32))
 NUM_DRAWS = 20_000   # the standard error of a std is then 0.5%

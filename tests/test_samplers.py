@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiodiff import analytic, samplers, schedules
+from audiodiff.diffusion import analytic, samplers, schedules
 
 # Reaches pure noise (alpha_bar_T = 4e-5), so starting from N(0, I) is exact.
 SCHEDULE = schedules.Schedule(jnp.asarray(schedules.linear_betas(1000, 1e-4, 0.02), jnp.float32))

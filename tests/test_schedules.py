@@ -4,7 +4,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from audiodiff import schedules
+from audiodiff.diffusion import schedules
 
 
 def _config(**overrides):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiodiff import spectral
+from audiodiff.audio import spectral
 
 _BASE_CONFIG = (pathlib.Path(__file__).resolve().parents[1]
                 / 'experiments' / 'configs' / 'base.py')

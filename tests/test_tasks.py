@@ -12,7 +12,9 @@ from experiments.configs import tiny
 from test_train import run_main
 
 import audiodiff
-from audiodiff import api, experiment, losses, samplers, schedules, tasks, train
+from audiodiff import tasks
+from audiodiff.run import api, experiment, losses, train
+from audiodiff.diffusion import samplers, schedules
 from audiodiff.models import diffwave
 
 

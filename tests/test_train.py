@@ -15,7 +15,7 @@ import pytest
 
 from experiments.configs import tiny
 
-from audiodiff import experiment, train
+from audiodiff.run import experiment, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'experiments', 'main.py')

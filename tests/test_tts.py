@@ -16,7 +16,9 @@ import pytest
 
 from experiments.configs import diffwave_vocoder_cpu, tts_tiny, vocoder_gl_cpu
 
-from audiodiff import api, audio_io, spectral, tasks, train
+from audiodiff import tasks
+from audiodiff.run import api, train
+from audiodiff.audio import audio_io, spectral
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
 

@@ -19,7 +19,7 @@ import os
 import av
 import numpy as np
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 from audiodiff.errors import UserError
 
 SOUNDS_DIR = '/usr/share/asterisk/sounds'

@@ -28,7 +28,7 @@ import re
 from absl import logging
 import tensorflow_datasets as tfds
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 from audiodiff.data import builder
 from audiodiff.data import pipeline
 from audiodiff.errors import UserError

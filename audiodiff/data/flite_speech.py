@@ -29,7 +29,7 @@ import zlib
 
 import tensorflow_datasets as tfds
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 from audiodiff.data import builder
 from audiodiff.data import pipeline
 from audiodiff.data import sentences

@@ -31,7 +31,7 @@ import tempfile
 import numpy as np
 import tensorflow_datasets as tfds
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 from audiodiff.data import builder
 from audiodiff.data import pipeline
 

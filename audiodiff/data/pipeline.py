@@ -28,7 +28,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 import numpy as np
 import tensorflow_datasets as tfds
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 from audiodiff.errors import UserError
 
 DEFAULT_DATA_DIR = '~/.cache/audiodiff/tfds'

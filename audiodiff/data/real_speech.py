@@ -27,7 +27,7 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from audiodiff import audio_io
+from audiodiff.audio import audio_io
 from audiodiff.data import asterisk
 from audiodiff.data import builder
 from audiodiff.data import flite_speech

@@ -15,7 +15,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from audiodiff import spectral
+from audiodiff.audio import spectral
 
 # Magnitudes below this are treated as 0 when (de)compressing: |X|**0.5 has
 # an infinite slope at 0, and the phase of a zero coefficient is undefined.

@@ -7,7 +7,7 @@
 
 import jax.numpy as jnp
 
-from audiodiff import spectral
+from audiodiff.audio import spectral
 
 # (n_fft, hop) pairs for 16 kHz audio: 16, 32 and 64 ms windows.
 STFT_RESOLUTIONS = ((256, 64), (512, 128), (1024, 256))

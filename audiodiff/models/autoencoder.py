@@ -25,7 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from audiodiff import spectral
+from audiodiff.audio import spectral
 
 
 class Snake(nn.Module):

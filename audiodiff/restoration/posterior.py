@@ -40,7 +40,7 @@ the x0 hook also projects onto the clipping inequalities.
 import jax
 import jax.numpy as jnp
 
-from audiodiff import diffusion, samplers
+from audiodiff.diffusion import process, samplers
 from audiodiff.errors import UserError
 from audiodiff.restoration import operators
 
@@ -149,7 +149,7 @@ def repaint_sampler(schedule, *, num_steps, resample, jump=1, parameterization='
       ab, ab_next = alpha_bar[i], alpha_bar_next[i]
       t = jnp.full(shape[:1], net_t[i])
       z0, _ = denoise(k, z, t, jnp.sqrt(ab), jnp.sqrt(1 - ab))
-      c0, ct, var = diffusion.posterior_coefficients(ab, ab_next)
+      c0, ct, var = process.posterior_coefficients(ab, ab_next)
       noise_rng, back_rng = jax.random.split(jax.random.fold_in(rng_loop, k))
       z = c0 * z0 + ct * z + jnp.sqrt(var) * jax.random.normal(noise_rng, shape)
       z = denoise.after_step(k, z, t, jnp.sqrt(ab_next), jnp.sqrt(1 - ab_next))

@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import metrics, samplers
+from audiodiff.metrics import audio_metrics
+from audiodiff.diffusion import samplers
 from audiodiff.errors import UserError
 from audiodiff.restoration import baselines, operators, posterior
 
@@ -313,17 +314,17 @@ def quality(measurement, reference, estimate):
   degraded, task = measurement.degraded, measurement.task
   if task == 'inpaint':
     weights = measurement.weights[:len(reference)]
-    return {'gap_snr_db': metrics.gap_snr(reference, estimate, weights),
-            'input_gap_snr_db': metrics.gap_snr(reference, degraded, weights),
-            'si_sdr_db': metrics.si_sdr(reference, estimate)}
+    return {'gap_snr_db': audio_metrics.gap_snr(reference, estimate, weights),
+            'input_gap_snr_db': audio_metrics.gap_snr(reference, degraded, weights),
+            'si_sdr_db': audio_metrics.si_sdr(reference, estimate)}
   if task == 'bandwidth':
     rate, cutoff = measurement.sample_rate, measurement.cutoff_hz
-    return {'high_band_lsd_db': metrics.high_band_lsd(reference, estimate, rate, cutoff),
-            'input_high_band_lsd_db': metrics.high_band_lsd(reference, degraded, rate, cutoff),
-            'si_sdr_db': metrics.si_sdr(reference, estimate)}
-  return {'sdr_improvement_db': metrics.sdr_improvement(reference, degraded, estimate),
-          'input_sdr_db': metrics.sdr(reference, degraded),
-          'si_sdr_db': metrics.si_sdr(reference, estimate)}
+    return {'high_band_lsd_db': audio_metrics.high_band_lsd(reference, estimate, rate, cutoff),
+            'input_high_band_lsd_db': audio_metrics.high_band_lsd(reference, degraded, rate, cutoff),
+            'si_sdr_db': audio_metrics.si_sdr(reference, estimate)}
+  return {'sdr_improvement_db': audio_metrics.sdr_improvement(reference, degraded, estimate),
+          'input_sdr_db': audio_metrics.sdr(reference, degraded),
+          'si_sdr_db': audio_metrics.si_sdr(reference, estimate)}
 
 
 def degrade(task, clean, sample_rate, *, gaps=None, taper_ms=0.0, cutoff_hz=None,

@@ -19,7 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import audio_io, metrics, samplers, tasks
+from audiodiff import tasks
+from audiodiff.audio import audio_io
+from audiodiff.metrics import audio_metrics
+from audiodiff.diffusion import samplers
 from audiodiff.errors import UserError
 from audiodiff.latent import losses
 from audiodiff.tasks import base
@@ -129,9 +132,9 @@ class Autoencoder(base.Task):
 
   def _reconstruction_metrics(self, reference, estimate):
     """{'mrstft', 'si_sdr', 'mel_l1'} of one reconstruction [L] against its clip [L]."""
-    return {'mrstft': metrics.multi_resolution_stft_distance(reference, estimate),
-            'si_sdr': metrics.si_sdr(reference, estimate),
-            'mel_l1': metrics.mel_l1(reference, estimate, self.config.audio)}
+    return {'mrstft': audio_metrics.multi_resolution_stft_distance(reference, estimate),
+            'si_sdr': audio_metrics.si_sdr(reference, estimate),
+            'mel_l1': audio_metrics.mel_l1(reference, estimate, self.config.audio)}
 
   def held_out_metrics(self, trained, max_clips: int = 128, batch_size: int = 8):
     """Means of MR-STFT, SI-SDR and mel L1 over up to max_clips whole

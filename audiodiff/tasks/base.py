@@ -129,7 +129,7 @@ class Task:
     """The trained run or export that config.<task>.<option> names (a path
     inside workdir first, else as given) -> api.Trained (its exp.workdir is
     the path); a UserError naming the option and how_to_train otherwise."""
-    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
+    from audiodiff.run import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
     value = path = self.settings[option]
     if not os.path.isabs(path) and os.path.exists(os.path.join(workdir, path, 'config.json')):
       path = os.path.join(workdir, path)

@@ -34,7 +34,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import data, metrics, sde, tasks
+from audiodiff import data, tasks
+from audiodiff.metrics import audio_metrics
+from audiodiff.diffusion import sde
 from audiodiff.data import asterisk, augment, noise, real_speech
 from audiodiff.enhancement import classical, representation
 from audiodiff.errors import UserError
@@ -51,9 +53,9 @@ _EPS = 1e-8
 
 def quality(clean, estimate, sample_rate):
   """The enhancement metrics of one estimate [L] of clean [L]."""
-  return {'pesq_wb': metrics.pesq_score(clean, estimate, sample_rate, 'wb'),
-          'estoi': metrics.stoi_score(clean, estimate, sample_rate, extended=True),
-          'si_sdr': metrics.si_sdr(clean, estimate)}
+  return {'pesq_wb': audio_metrics.pesq_score(clean, estimate, sample_rate, 'wb'),
+          'estoi': audio_metrics.stoi_score(clean, estimate, sample_rate, extended=True),
+          'si_sdr': audio_metrics.si_sdr(clean, estimate)}
 
 
 class Enhance(base.Task):
@@ -124,7 +126,7 @@ class Enhance(base.Task):
   def load_frozen(self, workdir):
     if self.method != 'storm':
       return None
-    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
+    from audiodiff.run import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
     path = self._predictor_path(workdir)
     if not os.path.exists(os.path.join(path, 'config.json')):
       raise UserError(f'config.enhance.predictor={self.settings.predictor!r}: no trained '
@@ -145,7 +147,7 @@ class Enhance(base.Task):
   def export_frozen(self, trained, directory):
     if self.method != 'storm':
       return trained.config
-    from audiodiff import api  # pylint: disable=g-import-not-at-top
+    from audiodiff.run import api  # pylint: disable=g-import-not-at-top
     api.export(self.predictor, os.path.join(directory, 'predictor'))
     config = copy.deepcopy(trained.config)
     config.enhance.predictor = 'predictor'
@@ -402,7 +404,7 @@ def summarize(scores):
         groups.setdefault(f'snr_{row["snr_db"]:g}', []).append(row)
       groups.setdefault(row['noise_type'], []).append(row)
     summary[system] = {
-        group: metrics.average([{k: r[k] for k in ('pesq_wb', 'estoi', 'si_sdr')}
+        group: audio_metrics.average([{k: r[k] for k in ('pesq_wb', 'estoi', 'si_sdr')}
                                 for r in members])
         for group, members in groups.items()}
   return summary

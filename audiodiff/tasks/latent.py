@@ -94,7 +94,7 @@ class Latent(Generate):
     return LatentScaling.fit(np.concatenate(latents)[:count])
 
   def export_frozen(self, trained, directory):
-    from audiodiff import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
+    from audiodiff.run import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
     api.export(self.autoencoder, os.path.join(directory, 'autoencoder'))
     for folder in (directory, os.path.join(directory, 'autoencoder')):
       with open(os.path.join(folder, SCALING_FILE), 'w') as f:

@@ -28,7 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import metrics, samplers, spectral, tasks
+from audiodiff import tasks
+from audiodiff.metrics import audio_metrics
+from audiodiff.diffusion import samplers
+from audiodiff.audio import spectral
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
 from audiodiff.tts import alignment
@@ -275,7 +278,7 @@ class TextToSpeech(base.Task):
   def export_frozen(self, trained, directory):
     if getattr(self, 'vocoder', None) is None:
       return trained.config
-    from audiodiff import api  # pylint: disable=g-import-not-at-top
+    from audiodiff.run import api  # pylint: disable=g-import-not-at-top
     import copy  # pylint: disable=g-import-not-at-top
     api.export(self.vocoder, os.path.join(directory, 'vocoder'))
     config = copy.deepcopy(trained.config)
@@ -297,7 +300,7 @@ class TextToSpeech(base.Task):
   def sample_metrics(self, audio, request):
     """Mel L1 (log mel in [0, 1], over the shorter length) against the
     reference recordings."""
-    return {'tts': [{'mel_l1': metrics.mel_l1(ref, est, self.config.audio)}
+    return {'tts': [{'mel_l1': audio_metrics.mel_l1(ref, est, self.config.audio)}
                     for ref, est in zip(request.reference, np.asarray(audio))]}
 
   def synthesize(self, trained, texts, seed: int = 0):

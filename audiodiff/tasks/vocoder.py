@@ -21,7 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import metrics, samplers, spectral, tasks
+from audiodiff import tasks
+from audiodiff.metrics import audio_metrics
+from audiodiff.diffusion import samplers
+from audiodiff.audio import spectral
 from audiodiff.errors import UserError
 from audiodiff.tasks import base
 
@@ -154,7 +157,7 @@ class Vocoder(base.Task):
     rows = {'diffusion': [], 'griffin_lim': []}
     for key, estimates in (('diffusion', audio), ('griffin_lim', baseline)):
       for ref, est in zip(reference, np.asarray(estimates)):
-        rows[key].append(metrics.evaluate_pair(ref, est, self.config.audio.sample_rate,
+        rows[key].append(audio_metrics.evaluate_pair(ref, est, self.config.audio.sample_rate,
                                                self.config.audio))
     return rows
 

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff.errors import UserError
-from audiodiff.schedules import Schedule
+from audiodiff.diffusion.schedules import Schedule
 
 LAMBDA_MIN = -math.log(80.0)
 LAMBDA_MAX = -math.log(0.02)

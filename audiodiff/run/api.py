@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from audiodiff import experiment, generate
+from audiodiff.run import experiment, sampling
 from audiodiff.errors import UserError
 
 PARAMS_FILE = 'params.msgpack'
@@ -39,7 +39,7 @@ class Trained:
     self.exp = exp
     self.params = params
     self.step = step
-    self._generate = generate.make_generate_fn(exp)
+    self._generate = sampling.make_generate_fn(exp)
 
   @property
   def config(self):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from audiodiff import spectral
+from audiodiff.audio import spectral
 
 CHROMA_FFT = 2048
 PARAMS_FILE = 'classifier.msgpack'

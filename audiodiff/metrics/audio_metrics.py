@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from audiodiff import audio_io
-from audiodiff import spectral
+from audiodiff.audio import audio_io
+from audiodiff.audio import spectral
 
 # (n_fft, hop_length, win_length), as in Parallel WaveGAN's multi-resolution
 # STFT loss.

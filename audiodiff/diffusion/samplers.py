@@ -65,9 +65,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import diffusion, grids
+from audiodiff.diffusion import grids, process
 from audiodiff.errors import UserError
-from audiodiff.schedules import Schedule
+from audiodiff.diffusion.schedules import Schedule
 
 Denoiser = Callable[[jnp.ndarray, jnp.ndarray, Any], jnp.ndarray]
 
@@ -178,7 +178,7 @@ class _Denoiser:
     batch_sigma = jnp.full(z.shape[:1], sigma)
 
     def z0_eps(z_t):
-      return diffusion.to_x0_eps(self._prediction(z_t, t).astype(jnp.float32), z_t,
+      return process.to_x0_eps(self._prediction(z_t, t).astype(jnp.float32), z_t,
                                  batch_alpha, batch_sigma, self.parameterization)
 
     z0, eps = z0_eps(z)
@@ -243,7 +243,7 @@ def _ancestral_loop(net_t, alpha_bar, **options):
     ab, ab_prev = alpha_bar[n], alpha_bar_prev[n]
     t = jnp.full(z.shape[:1], net_t[n])
     z0, _ = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
-    coef_x0, coef_xt, variance = diffusion.posterior_coefficients(ab, ab_prev)
+    coef_x0, coef_xt, variance = process.posterior_coefficients(ab, ab_prev)
     noise = jax.random.normal(noise_rng, z.shape)
     z = coef_x0 * z0 + coef_xt * z + jnp.sqrt(variance) * noise
     return denoise.after_step(i, z, t, jnp.sqrt(ab_prev), jnp.sqrt(1.0 - ab_prev))

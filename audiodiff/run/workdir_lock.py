@@ -12,7 +12,7 @@ import json
 import os
 import socket
 
-from audiodiff import console
+from audiodiff.run import console
 from audiodiff.errors import UserError
 
 LOCK_FILE = '.lock'

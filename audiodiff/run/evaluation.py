@@ -3,7 +3,9 @@
 import jax
 import numpy as np
 
-from audiodiff import data, losses, metrics
+from audiodiff import data
+from audiodiff.run import losses
+from audiodiff.metrics import audio_metrics
 
 
 def make_eval_step(exp):
@@ -48,7 +50,7 @@ def evaluate_samples(trained, batches) -> dict:
     num_clips += len(audio)
     for system, values in trained.task.sample_metrics(audio, request).items():
       rows.setdefault(system, []).extend(values)
-  results = {system: metrics.average(values) for system, values in rows.items()}
+  results = {system: audio_metrics.average(values) for system, values in rows.items()}
   if results:
     results['num_clips'] = num_clips
   return results

@@ -12,10 +12,11 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff import api, audio_io, console, evaluation, outputs, plotting
+from audiodiff.run import api, console, evaluation, outputs
+from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
-from audiodiff.summary import SummaryWriter
+from audiodiff.run.summary import SummaryWriter
 
 
 def sample(config, workdir: str, *, num_samples: Optional[int] = None,

@@ -13,8 +13,10 @@ import ml_collections
 import optax
 from absl import logging
 
-from audiodiff import checkpoint, models, parallel, samplers, schedules, tasks
-from audiodiff import train_state
+from audiodiff import models, tasks
+from audiodiff.run import checkpoint, parallel
+from audiodiff.diffusion import samplers, schedules
+from audiodiff.run import train_state
 from audiodiff.errors import UserError
 
 

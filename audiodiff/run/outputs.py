@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audiodiff import audio_io, plotting
+from audiodiff.audio import audio_io, plotting
 
 
 def write_audio_files(directory: str, audios, names: Sequence[str], audio_config):

@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
-from audiodiff import spectral
+from audiodiff.audio import spectral
 
 # Dynamic range shown for the plain (non-mel) spectrogram.
 _DB_RANGE = 80.0

@@ -12,7 +12,7 @@ diffusion (a predictive baseline) has only its own terms.
 import jax
 import jax.numpy as jnp
 
-from audiodiff import diffusion
+from audiodiff.diffusion import process
 
 
 def make_loss_fn(exp):
@@ -24,7 +24,7 @@ def make_loss_fn(exp):
   step: the training step, passed on to the task's extra_losses.
   """
   config, task = exp.config, exp.task
-  term = diffusion.diffusion_loss(
+  term = process.diffusion_loss(
       exp.schedule, parameterization=config.diffusion.prediction,
       loss_type=config.diffusion.loss, snr_weighting=config.diffusion.snr_weighting,
       min_snr_gamma=config.diffusion.min_snr_gamma)

@@ -9,11 +9,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from audiodiff import api, console, data, evaluation, experiment, health, losses, outputs
-from audiodiff import parallel, workdir_lock
-from audiodiff import train_state as train_state_lib
+from audiodiff import data
+from audiodiff.run import api, console, evaluation, experiment, health, losses, outputs
+from audiodiff.run import parallel, workdir_lock
+from audiodiff.run import train_state as train_state_lib
 from audiodiff.errors import UserError
-from audiodiff.summary import SummaryWriter
+from audiodiff.run.summary import SummaryWriter
 
 
 def check_microbatches(train_config, num_devices: int):

@@ -23,8 +23,8 @@ Shapes: x, x0, y [B, ...]; beta, alpha, sigma [B] (or scalars).
 
 import jax.numpy as jnp
 
-from audiodiff import samplers
-from audiodiff.diffusion import expand_like
+from audiodiff.diffusion import samplers
+from audiodiff.diffusion.process import expand_like
 
 
 def drift(x, target, beta):

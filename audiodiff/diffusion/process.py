@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from audiodiff.errors import UserError
-from audiodiff.schedules import Schedule
+from audiodiff.diffusion.schedules import Schedule
 
 PARAMETERIZATIONS = ('eps', 'x0', 'v')
 
