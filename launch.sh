@@ -3,7 +3,7 @@
 #
 #   ./launch.sh sweep CONFIG WORKROOT key=v1,v2 [key2=v3,v4 ...] [-- extra main.py flags]
 #       Runs the grid of every combination, one after another, each in
-#       WORKROOT/<key>=<v>_<key2>=<v'> (e.g. runs/train.learning_rate=1e-3_model.residual_layers=4),
+#       WORKROOT/<key>=<v>_<key2>=<v'> (e.g. runs/train.learning_rate=1e-3_model.diffwave.residual_layers=4),
 #       with --config.<key>=<v> flags. DRY_RUN=1 prints the commands only.
 #
 #   ./launch.sh local N CONFIG WORKDIR [main.py flags]

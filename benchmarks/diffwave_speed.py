@@ -57,7 +57,7 @@ flags.DEFINE_enum('matmul_dtype', 'compute', list(models.MATMUL_DTYPES),
                   "config.train.matmul_dtype ('bfloat16': bfloat16 operands, float32 "
                   'accumulation).')
 flags.DEFINE_enum('layers', 'auto', models.DIFFWAVE_LAYERS,
-                  "config.model.diffwave_layers ('auto': the backend's choice).")
+                  "config.model.diffwave.formulation ('auto': the backend's choice).")
 flags.DEFINE_list('infer_batches', ['1'], 'Inference batch sizes.')
 flags.DEFINE_integer('residual_layers', 30, 'DiffWave layers (30: BASE).')
 flags.DEFINE_integer('residual_channels', 64, 'DiffWave channels (64: BASE).')
@@ -101,8 +101,8 @@ class Reference:
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'diffwave_reference.py')
     self._process = subprocess.Popen(
         [python, script, f'--src={src}', f'--batch_size={batch_size}', f'--frames={frames}',
-         f'--residual_layers={config.model.residual_layers}',
-         f'--residual_channels={config.model.residual_channels}'],
+         f'--residual_layers={config.model.diffwave.residual_layers}',
+         f'--residual_channels={config.model.diffwave.residual_channels}'],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
     self.info = self._answer()
 
@@ -146,7 +146,7 @@ def matmul_gflops(n, dtype, accumulate_dtype, repeats=5):
 
 def forward_flops_per_sample(config, with_mel_projection=True):
   """Matrix-product FLOPs of one DiffWave forward pass per audio sample."""
-  c, layers = config.model.residual_channels, config.model.residual_layers
+  c, layers = config.model.diffwave.residual_channels, config.model.diffwave.residual_layers
   mel = config.audio.n_mels * 2 * c if with_mel_projection else 0
   per_layer = 2 * (3 * c * 2 * c + mel + c * 2 * c)
   return layers * per_layer + 2 * (c + c * c + c)
@@ -193,8 +193,8 @@ def train_products(config, rows):
   """The train step's products per layer and microbatch of `rows` samples:
   forward (dilated conv, output conv, mel projection) and backward (each
   one's input and weight gradients)."""
-  c, mels, layers = (config.model.residual_channels, config.audio.n_mels,
-                     config.model.residual_layers)
+  c, mels, layers = (config.model.diffwave.residual_channels, config.audio.n_mels,
+                     config.model.diffwave.residual_layers)
   count = layers * FLAGS.microbatches
   return [(count, rows, 3 * c, 2 * c, False), (count, rows, c, 2 * c, False),
           (count, rows, mels, 2 * c, False),
@@ -207,8 +207,8 @@ def train_products(config, rows):
 def inference_products(config, samples, num_steps):
   """The 6-step inference's products for `samples` audio samples: each
   step's dilated and output convs, and the mel projection once."""
-  c, mels, layers = (config.model.residual_channels, config.audio.n_mels,
-                     config.model.residual_layers)
+  c, mels, layers = (config.model.diffwave.residual_channels, config.audio.n_mels,
+                     config.model.diffwave.residual_layers)
   return [(num_steps * layers, samples, 3 * c, 2 * c, False),
           (num_steps * layers, samples, c, 2 * c, False),
           (layers, samples, mels, 2 * c, False)]
@@ -262,9 +262,9 @@ def main(argv):
   config.train.microbatches = FLAGS.microbatches
   config.train.compute_dtype = FLAGS.compute_dtype
   config.train.matmul_dtype = FLAGS.matmul_dtype
-  config.model.diffwave_layers = FLAGS.layers
-  config.model.residual_layers = FLAGS.residual_layers
-  config.model.residual_channels = FLAGS.residual_channels
+  config.model.diffwave.formulation = FLAGS.layers
+  config.model.diffwave.residual_layers = FLAGS.residual_layers
+  config.model.diffwave.residual_channels = FLAGS.residual_channels
   reference = None
   if FLAGS.reference_src:
     reference = Reference(FLAGS.reference_src, FLAGS.reference_python, config,
@@ -286,8 +286,8 @@ def main(argv):
 
   state = exp.init_state()
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  print(f'DiffWave: {config.model.residual_layers} layers, '
-        f'{config.model.residual_channels} channels, {num_params / 1e6:.2f} M parameters, '
+  print(f'DiffWave: {config.model.diffwave.residual_layers} layers, '
+        f'{config.model.diffwave.residual_channels} channels, {num_params / 1e6:.2f} M parameters, '
         f'{FLAGS.compute_dtype} compute, matmul operands: {FLAGS.matmul_dtype}, '
         'layers (train, sample): ' + ', '.join(models.diffwave_layers(FLAGS.layers)))
 

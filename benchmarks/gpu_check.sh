@@ -92,7 +92,7 @@ done
 workdir="$(mktemp -d)"
 if [ "$dry" = 1 ]; then
   quick="--config.train.num_steps=4 --config.train.log_every=2 --config.data.num_examples=16
-         --config.train.batch_size=4 --config.model.unet_channels=(4,8)"
+         --config.train.batch_size=4 --config.model.unet1d.channels=(4,8)"
 else
   quick="--config.train.num_steps=1500 --config.train.log_every=500"
 fi

@@ -4,9 +4,11 @@
       [--mode=train|sample|eval|vocode|restore|enhance|synthesize|export] [--config.train.num_steps=...]
 
 Inference modes also take an exported model or a trained run without
---config: `--workdir=pretrained/notes --mode=sample` reads its config.json.
+--config: `--workdir=pretrained/notes --mode=sample` reads its config.json,
+and --config.a.b=v flags change fields of that saved config.
 """
 
+import ast
 import os
 import sys
 
@@ -14,9 +16,11 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from audiodiff.run import console, inference, parallel, train
-from audiodiff.errors import UserError
+from audiodiff.errors import Stopped, UserError
 
 FLAGS = flags.FLAGS
+# Loads DIR/config.json as a config file, so --config.* flags can change it.
+SAVED_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'saved_config.py')
 config_flags.DEFINE_config_file('config', None, 'Config file (experiments/configs/*.py).',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Work directory: checkpoints, samples, logs.')
@@ -33,10 +37,82 @@ flags.DEFINE_multi_string('reference', [], 'restore: clean wav files (one per --
                           'measure against.')
 flags.DEFINE_multi_string('text', [], 'synthesize: a text to speak (repeatable).')
 flags.DEFINE_string('text_file', None, 'synthesize: a text file, one utterance a line.')
-flags.DEFINE_string('output', None, 'export: output directory (default workdir/export).')
+flags.DEFINE_string('output', None, 'Output directory: export (default workdir/export); '
+                    'the other inference modes (default workdir/samples/<name>).')
 flags.DEFINE_bool('verbose', False, 'Show library INFO logs (Orbax, TFDS, Grain).')
 flags.DEFINE_bool('debug', False, 'Show the traceback of user errors too.')
 flags.mark_flags_as_required(['workdir'])
+
+
+def with_saved_config(argv):
+  """argv with --config=saved_config.py:WORKDIR added when it changes fields
+  (--config.a.b=v) of a model directory's saved config without --config."""
+  if any(a == '--config' or a.startswith('--config=') for a in argv):
+    return argv
+  if not any(a.startswith('--config.') for a in argv):
+    return argv
+  workdir = None
+  for i, arg in enumerate(argv):
+    if arg.startswith('--workdir='):
+      workdir = arg.split('=', 1)[1]
+    elif arg == '--workdir' and i + 1 < len(argv):
+      workdir = argv[i + 1]
+  if workdir is None:
+    return argv
+  return argv[:1] + [f'--config={SAVED_CONFIG}:{workdir}'] + argv[1:]
+
+
+def check_config_file(argv):
+  """A UserError unless --config names a Python file defining get_config()
+  (checked by parsing, so that no other file runs)."""
+  for i, arg in enumerate(argv):
+    value = arg.split('=', 1)[1] if arg.startswith('--config=') else (
+        argv[i + 1] if arg == '--config' and i + 1 < len(argv) else None)
+    if value is None:
+      continue
+    path = value.split(':', 1)[0]
+    if not os.path.isfile(path):
+      raise UserError(f'--config={path} does not exist; the configs are in '
+                      'experiments/configs/.')
+    try:
+      with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), path)
+    except (SyntaxError, UnicodeDecodeError) as error:
+      where = f' (line {error.lineno})' if getattr(error, 'lineno', None) else ''
+      raise UserError(f'--config={path} is not valid Python{where}: {error.msg if hasattr(error, "msg") else error}.') from None
+    if not any(isinstance(node, ast.FunctionDef) and node.name == 'get_config'
+               for node in tree.body):
+      raise UserError(f'--config={path} is not a config file (it defines no get_config()); '
+                      'the configs are in experiments/configs/.')
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with any error (a mistyped or wrongly typed
+  --config field, a config file that does not load) as one line, exit 2."""
+  argv = with_saved_config(argv)
+  try:
+    check_config_file(argv)
+    return FLAGS(argv)
+  except (flags.Error, UserError, KeyError, AttributeError, TypeError, ValueError,
+          OSError) as error:
+    print(f'error: {_one_line(error)}', file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def _one_line(error):
+  """An exception from flag parsing -> one readable line."""
+  text = str(error).strip()
+  if text[:1] in '\'"':
+    try:
+      text = str(ast.literal_eval(text)).strip()  # a KeyError's repr, escaped
+    except (ValueError, SyntaxError):
+      pass
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  if not lines:
+    return type(error).__name__
+  if len(lines) > 1 and lines[0].startswith("'") and lines[0].endswith("'"):
+    return f'no config field {lines[0]}: ' + ' '.join(lines[1:])  # Did you mean ...?
+  return lines[-1].removeprefix('audiodiff.errors.UserError: ')
 
 
 def main(argv):
@@ -49,12 +125,13 @@ def main(argv):
   except UserError as error:
     if FLAGS.debug:
       raise
-    print(f'error: {error}', file=sys.stderr, flush=True)
+    prefix = '' if isinstance(error, Stopped) else 'error: '
+    print(f'{prefix}{error}', file=sys.stderr, flush=True)
     sys.stdout.flush()
     # Everything that writes (checkpoints, event files) was closed on the way
     # out; os._exit keeps Orbax's idle background threads from printing
     # "Event loop is closed" tracebacks at interpreter shutdown.
-    os._exit(2)  # pylint: disable=protected-access
+    os._exit(error.exit_code)  # pylint: disable=protected-access
 
 
 def _config():
@@ -78,24 +155,27 @@ def run(config, workdir, mode):
     train.train_and_evaluate(config, workdir)
   elif mode == 'sample':
     inference.sample(config, workdir, num_samples=FLAGS.num_samples,
-                     checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name)
+                     checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,
+                     output=FLAGS.output)
   elif mode == 'eval':
     inference.evaluate(config, workdir, checkpoint_step=FLAGS.checkpoint_step)
   elif mode == 'restore':
     inference.restore(config, workdir, FLAGS.input, references=FLAGS.reference,
-                      checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name)
+                      checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,
+                      output=FLAGS.output)
   elif mode == 'enhance':
     inference.enhance(config, workdir, FLAGS.input, checkpoint_step=FLAGS.checkpoint_step,
-                      name=FLAGS.name)
+                      name=FLAGS.name, output=FLAGS.output)
   elif mode == 'synthesize':
     inference.synthesize(config, workdir, FLAGS.text, text_file=FLAGS.text_file,
-                         checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name)
+                         checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,
+                      output=FLAGS.output)
   elif mode == 'vocode':
     inference.vocode(config, workdir, FLAGS.input, checkpoint_step=FLAGS.checkpoint_step,
-                     name=FLAGS.name)
+                     name=FLAGS.name, output=FLAGS.output)
   else:
     inference.export(config, workdir, FLAGS.output, checkpoint_step=FLAGS.checkpoint_step)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

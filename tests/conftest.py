@@ -9,6 +9,7 @@ computation itself, so a stale cache costs only disk. Set
 JAX_COMPILATION_CACHE_DIR to use another directory.
 """
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -33,3 +34,30 @@ def asterisk_sounds():
                         (asterisk.MUSIC_DIR, 'asterisk-moh-opsound-g722')):
     if not os.path.isdir(path):
       pytest.skip(f'{path} is missing (Debian: apt-get install {package})')
+
+
+def _binary(name, package):
+  if shutil.which(name) is None:
+    pytest.skip(f'{name} is not installed (Debian/Ubuntu: apt-get install {package})')
+
+
+@pytest.fixture(scope='session')
+def flite():
+  """Skips unless flite (which renders flite_speech) is installed."""
+  _binary('flite', 'flite')
+
+
+@pytest.fixture(scope='session')
+def espeak_ng():
+  """Skips unless espeak-ng (phonemes, espeak voices) is installed."""
+  _binary('espeak-ng', 'espeak-ng')
+
+
+@pytest.fixture(scope='session')
+def fluidsynth():
+  """Skips unless fluidsynth and a General MIDI soundfont are installed."""
+  from audiodiff.data import midi_music  # pylint: disable=g-import-not-at-top
+  _binary('fluidsynth', 'fluidsynth timgm6mb-soundfont')
+  if not any(map(os.path.isfile, midi_music.SOUNDFONTS)):
+    pytest.skip('No General MIDI soundfont (Debian/Ubuntu: apt-get install '
+                'timgm6mb-soundfont)')

@@ -354,8 +354,9 @@ def test_pipeline_over_audio_folder(music_folder, tmp_path):
 
 
 def test_builtin_datasets_register_themselves(music_folder, tmp_path):
-  assert set(pipeline.BUILT_IN_DATASETS) <= set(pipeline.valid_names())
-  for name in pipeline.BUILT_IN_DATASETS:
+  built_in = ('audio_folder', 'flite_speech', 'midi_music', 'real_speech', 'synthetic_notes')
+  assert set(built_in) <= set(pipeline.DATASETS.names())
+  for name in built_in:
     config = tiny_config(tmp_path, name=name, folder=str(music_folder))
     made = pipeline.get_builder(config)  # imports the module on first use
     module = importlib.import_module(f'audiodiff.data.{name}')
@@ -405,8 +406,10 @@ class PairedClips(builder.AudioBuilder):
                 'speaker': i % 3, 'index': i}
 
 
-pipeline.register_builder(
-    'paired_clips', lambda config, data_dir: PairedClips(data_dir=data_dir))
+@pipeline.DATASETS.register('paired_clips')
+def _paired_clips(config, data_dir):
+  del config
+  return PairedClips(data_dir=data_dir)
 
 
 @pytest.fixture(scope='module')

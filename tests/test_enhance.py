@@ -4,7 +4,6 @@ end on a tiny config (espeak-ng renders its speech; skipped without it)."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -197,16 +196,11 @@ def test_config_errors_name_the_fix():
     tasks.get_task(config)
 
 
-def _require_espeak():
-  if shutil.which('espeak-ng') is None:
-    pytest.skip('espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)')
-
 
 @pytest.fixture(scope='module')
-def trained_runs(tmp_path_factory, asterisk_sounds):
+def trained_runs(tmp_path_factory, asterisk_sounds, espeak_ng):
   """A tiny predictive run and a tiny StoRM refiner on top of it."""
   del asterisk_sounds  # held out: the recorded speaker june
-  _require_espeak()
   root = tmp_path_factory.mktemp('enhance')
   data_dir = str(root / 'tfds')
   predictive = enhance_tiny.get_config()

@@ -6,7 +6,6 @@ Tests that render speech skip when the `flite` binary is not installed
 
 import math
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -25,15 +24,10 @@ NUM_TEST = 2
 SEED = 0
 
 
-def _require_flite():
-  if shutil.which('flite') is None:
-    pytest.skip('flite is not installed (Debian/Ubuntu: apt-get install flite)')
-
 
 @pytest.fixture(scope='module')
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, flite):
   """(data_dir, builder) with the tiny corpus rendered once for the module."""
-  _require_flite()
   data_dir = tmp_path_factory.mktemp('tfds')
   builder = flite_speech.prepare(data_dir, SAMPLE_RATE, NUM_TRAIN, NUM_TEST,
                                  SEED)
@@ -212,8 +206,7 @@ def test_pipeline_text_is_the_transcript(corpus, tmp_path):
       [t[n:] for t, n in zip(batch['text'], batch['text_length'])]))
 
 
-def test_several_voices_speak_their_own_sentences(tmp_path):
-  _require_flite()
+def test_several_voices_speak_their_own_sentences(tmp_path, flite):
   builder = flite_speech.prepare(tmp_path, 16000, 2, 1, SEED, voices=('slt', 'rms'))
   assert builder.builder_config.name == 'slt-rms_sr16000_train2_test1_seed0'
   source = builder.as_data_source('train')
@@ -236,9 +229,7 @@ def test_unknown_voice_is_a_clear_error():
 # espeak-ng voices.
 
 
-def test_espeak_voices_vary_prosody_by_text_and_render(tmp_path):
-  if shutil.which('espeak-ng') is None:
-    pytest.skip('espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)')
+def test_espeak_voices_vary_prosody_by_text_and_render(tmp_path, espeak_ng):
   texts = sentences.sentences(12, seed=0)
   prosody = [flite_speech.espeak_prosody(t) for t in texts]
   assert prosody == [flite_speech.espeak_prosody(t) for t in texts]  # a function of the text

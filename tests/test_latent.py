@@ -12,18 +12,17 @@ from audiodiff.run import api, train
 from audiodiff.errors import UserError
 from audiodiff.tasks import get_task
 from experiments.configs import music_autoencoder_cpu, music_latent_cpu
-from tests.test_midi_music import needs_fluidsynth
 
 
 def _tiny(config, data_dir):
   config.data.data_dir = data_dir
   config.data.num_examples = 8
   config.data.clip_seconds = 0.512          # 8,192 samples
-  config.model.ae_channels = 4
-  config.model.ae_strides = (4, 2)          # hop 64
-  config.model.ae_latent_channels = 4
-  config.model.unet_channels = (8, 16)
-  config.model.unet_blocks_per_level = 1
+  config.model.autoencoder.channels = 4
+  config.model.autoencoder.strides = (4, 2)          # hop 64
+  config.model.autoencoder.latent_channels = 4
+  config.model.unet1d.channels = (8, 16)
+  config.model.unet1d.blocks_per_level = 1
   for field, value in (('num_steps', 3), ('log_every', 1), ('eval_every', 3),
                        ('sample_every', 3), ('checkpoint_every', 3), ('batch_size', 2),
                        ('eval_batches', 1), ('warmup_steps', 0)):
@@ -48,7 +47,7 @@ def tiny_runs(tmp_path_factory):
   return root
 
 
-@needs_fluidsynth
+@pytest.mark.usefixtures('fluidsynth')
 def test_train_sample_decode_export_end_to_end(tiny_runs, tmp_path):
   ae_samples = tiny_runs / 'ae' / 'samples' / 'step_3'
   assert (ae_samples / 'reconstruction_000.wav').exists()
@@ -85,7 +84,7 @@ def test_latent_config_errors_name_the_fix(tmp_path):
   config.latent.autoencoder_workdir = str(tmp_path / 'nothing')
   task = get_task(config)
   with pytest.raises(UserError, match='no trained model'):
-    task.load_frozen(str(tmp_path))
+    api.load_frozen_runs(task, str(tmp_path))
   config = music_autoencoder_cpu.get_config()
   config.data.segment_length = 1000
   with pytest.raises(UserError, match='multiple of the autoencoder hop 128'):

@@ -1,17 +1,11 @@
 """The offline MIDI music corpus: composition, rendering and determinism."""
 
-import os
 import shutil
 
 import numpy as np
 import pytest
 
 from audiodiff.data import midi_music
-
-needs_fluidsynth = pytest.mark.skipif(
-    shutil.which('fluidsynth') is None or not any(map(os.path.isfile, midi_music.SOUNDFONTS)),
-    reason='fluidsynth and a General MIDI soundfont are needed (apt-get install fluidsynth '
-    'timgm6mb-soundfont)')
 
 
 def test_compose_is_a_function_of_the_seed_and_labels_are_in_range():
@@ -31,7 +25,7 @@ def test_compose_is_a_function_of_the_seed_and_labels_are_in_range():
     assert all(n.pitch % 12 in scale for n in score.notes if n.channel != 9)
 
 
-@needs_fluidsynth
+@pytest.mark.usefixtures('fluidsynth')
 def test_corpus_is_deterministic_by_seed(tmp_path):
   first = midi_music.prepare(tmp_path / 'a', sample_rate=16000, seconds=1.0, num_train=6,
                              num_test=2, seed=3)

@@ -12,7 +12,7 @@ from audiodiff import models
 from audiodiff.errors import UserError
 from audiodiff.models import diffwave
 from audiodiff.models import embeddings
-from experiments.configs import base
+from audiodiff import defaults
 
 N_MELS = 5
 
@@ -198,11 +198,14 @@ def test_label_conditioning_changes_output(make_model):
     apply(variables, x, t, None)
 
 
-def _config(**model_overrides):
-  config = base.get_config()
-  config.model.update(dict(residual_layers=2, residual_channels=4, unet_channels=(4, 8),
-                           unet_blocks_per_level=1, mlp_hidden=16, embedding_dim=8))
-  config.model.update(model_overrides)
+def _config(name='diffwave', **section_overrides):
+  config = defaults.get_config()
+  config.model.name = name
+  config.model.diffwave.update(dict(residual_layers=2, residual_channels=4, embedding_dim=8))
+  config.model.unet1d.update(dict(channels=(4, 8), blocks_per_level=1, embedding_dim=8))
+  config.model.mlp.update(dict(hidden=16, embedding_dim=8))
+  if section_overrides:
+    config.model[name].update(section_overrides)
   config.audio.n_mels = N_MELS
   config.audio.hop_length = 8
   return config
@@ -304,7 +307,7 @@ def test_diffwave_layers_choice_per_backend():
   assert models.diffwave_layers('auto', 'cpu') == ('scan', 'scan')
   assert models.diffwave_layers('auto', 'gpu') == ('scan', 'unrolled')
   assert models.diffwave_layers('unrolled', 'cpu') == ('unrolled', 'unrolled')
-  with pytest.raises(UserError, match='diffwave_layers'):
+  with pytest.raises(UserError, match='diffwave.formulation'):
     models.diffwave_layers('scanned')
 
 

@@ -46,12 +46,10 @@ def test_pretrained_model_runs(directory):
   assert np.all(np.isfinite(audio)) and np.abs(audio).max() > 1e-3
 
 
-def test_shipped_tts_is_understood_by_a_recogniser():
+def test_shipped_tts_is_understood_by_a_recogniser(espeak_ng):
   """pretrained/tts_cpu speaks held-out-style sentences that pocketsphinx
   transcribes with a word error rate below 0.5 (flite's own voice: 0.24 on
   the 40-sentence benchmark)."""
-  if shutil.which('espeak-ng') is None:
-    pytest.skip('espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)')
   pytest.importorskip('pocketsphinx')
   from audiodiff.tts import intelligibility  # pylint: disable=g-import-not-at-top
   model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'tts_cpu'))
@@ -61,14 +59,11 @@ def test_shipped_tts_is_understood_by_a_recogniser():
   assert intelligibility.score(audios, model.sample_rate, texts)['wer'] < 0.5
 
 
-def test_shipped_enhancer_cleans_a_held_out_voice():
+def test_shipped_enhancer_cleans_a_held_out_voice(espeak_ng):
   """pretrained/enhance_cpu on a sentence by espeak_gb_f (never trained on)
   in white noise at 5 dB: SI-SDR rises by more than 5 dB."""
-  import shutil  # pylint: disable=g-import-not-at-top
   from audiodiff.metrics import audio_metrics  # pylint: disable=g-import-not-at-top
   from audiodiff.data import flite_speech, noise  # pylint: disable=g-import-not-at-top
-  if shutil.which('espeak-ng') is None:
-    pytest.skip('espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)')
   model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'enhance_cpu'))
   clean = next(flite_speech.render(['The old boat drifted past the quiet harbour wall.'],
                                    model.sample_rate, voice='espeak_gb_f'))
@@ -87,8 +82,8 @@ def test_shipped_enhancer_cleans_the_unseen_recorded_speaker(asterisk_sounds):
   path = os.path.join(asterisk.SOUNDS_DIR, 'fr_CA_f_June', 'vm-intro.g722')  # 7.2 s
   clean = asterisk.trim_silence(asterisk.decode_g722(path), asterisk.G722_RATE)
   music = asterisk.music_tracks('test', model.sample_rate)
-  # Measured: +6.4 and +3.6 dB (README: on june the model gains least on
-  # white noise, and on clips under a second it may gain nothing there).
+  # On june the model gains least on white noise (benchmarks/README.md,
+  # "Speech enhancement"), and on clips under a second it may gain nothing.
   for noise_type, least in (('white', 4.0), ('recorded_music', 2.0)):
     noisy = noise.degrade(clean, np.random.default_rng(0), noise_type, 5.0, model.sample_rate,
                           music_pool=music)

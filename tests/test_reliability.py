@@ -106,7 +106,7 @@ def test_failed_runs_leave_config_json_as_it_was(tmp_path):
   before = (tmp_path / 'config.json').read_text()
   assert len(os.listdir(tmp_path / 'configs')) == 1
   result = run_main(tmp_path, '--config.train.num_steps=2',
-                    '--config.model.residual_channels=16', check=False)
+                    '--config.model.diffwave.residual_channels=16', check=False)
   _assert_one_clean_line(result, 'use a new --workdir', 'untouched')
   assert len(result.stderr.splitlines()) < 10, result.stderr
   result = run_main(tmp_path, '--config.audio.sample_rate=0', check=False)

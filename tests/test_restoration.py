@@ -21,8 +21,8 @@ RATE = 8000
 
 
 def _settings(**overrides):
-  from experiments.configs import base
-  settings = base.get_config().restore
+  from audiodiff import defaults
+  settings = defaults.get_config().restore
   settings.update(overrides)
   return settings
 

@@ -10,7 +10,7 @@ sigma^2 I)^-1 x_t), so what remains is each method's own approximation:
   networks need, makes it approximate: measured below.)
 - projection and RePaint satisfy a mask / brick-wall measurement to float32
   precision; their posterior errors on a correlated prior are measured and
-  bounded here at the values this suite measured (README, "Restoration").
+  bounded here at the values this suite measured (benchmarks/README.md, "Restoration").
 - DPS is approximate by design: its error is measured and bounded likewise.
 """
 

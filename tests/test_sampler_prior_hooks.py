@@ -48,7 +48,7 @@ def _draw(name, fn, shape, seed=0, **kwargs):
   return np.asarray(run(jax.random.PRNGKey(seed)))
 
 
-@pytest.mark.parametrize('name', sorted(samplers.SAMPLERS))
+@pytest.mark.parametrize('name', samplers.SAMPLERS.names())
 def test_default_prior_is_bit_identical(name):
   fn = analytic.gaussian_eps(SCHEDULE, 0.3, 0.5)
   shape = (64, 3)

@@ -154,7 +154,7 @@ TEN_CALLS = {'ddpm': {}, 'ddim': dict(num_steps=10), 'dpm_solver': dict(num_step
              'fast': dict(fast_betas=(1e-4, 1e-3, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.8, 0.99))}
 
 
-@pytest.mark.parametrize('name', sorted(samplers.SAMPLERS))
+@pytest.mark.parametrize('name', samplers.SAMPLERS.names())
 def test_clip_x0(name):
   fn = lambda x, t, cond: jnp.full_like(x, 3.0)   # predicts x0 = 3
   sampler = samplers.get_sampler(name, SCHEDULE, parameterization='x0', clip_x0=True,
@@ -163,7 +163,7 @@ def test_clip_x0(name):
   np.testing.assert_allclose(x, 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize('name', sorted(samplers.SAMPLERS))
+@pytest.mark.parametrize('name', samplers.SAMPLERS.names())
 def test_compiles_once_per_shape(name):
   traces = []
 
@@ -187,7 +187,7 @@ def test_unknown_sampler():
     samplers.get_sampler('dpm_solverr', SCHEDULE)
 
 
-@pytest.mark.parametrize('name', sorted(samplers.SAMPLERS))
+@pytest.mark.parametrize('name', samplers.SAMPLERS.names())
 def test_num_evals_counts_network_calls(name):
   calls = []
 
@@ -214,8 +214,8 @@ def test_misspelled_or_meaningless_option_fails_naming_it():
 
 
 def test_sampler_from_config_passes_only_the_samplers_options():
-  from experiments.configs import base  # pylint: disable=g-import-not-at-top
-  config = base.get_config().sampler
+  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
+  config = defaults.get_config().sampler
   config.name, config.num_steps = 'ddpm', 7   # ddpm runs all T steps
   assert samplers.sampler_from_config(config, SCHEDULE, 'eps').num_evals == SCHEDULE.num_steps
   config.name = 'ddim'

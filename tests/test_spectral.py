@@ -1,17 +1,12 @@
 """STFT / mel / Griffin-Lim tests against closed forms."""
 
-import importlib.util
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from audiodiff import defaults
 from audiodiff.audio import spectral
-
-_BASE_CONFIG = (pathlib.Path(__file__).resolve().parents[1]
-                / 'experiments' / 'configs' / 'base.py')
 
 # Small enough for fast CPU tests, same shape of parameters as config.audio.
 SMALL_AUDIO = dict(sample_rate=16000, n_fft=512, hop_length=128,
@@ -19,10 +14,7 @@ SMALL_AUDIO = dict(sample_rate=16000, n_fft=512, hop_length=128,
 
 
 def base_audio_config():
-  spec = importlib.util.spec_from_file_location('base_config', _BASE_CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config().audio
+  return defaults.get_config().audio
 
 
 def harmonic_tone(num_samples, sample_rate, f0=220.0, num_harmonics=8):

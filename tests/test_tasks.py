@@ -76,7 +76,8 @@ def _tiny_config():
 
 def test_a_task_adds_named_weighted_loss_terms(monkeypatch):
   config = _tiny_config()
-  monkeypatch.setitem(tasks._TASKS, 'generate', _WithTermTask)
+  tasks.TASKS.get('generate')   # imported first, so the undo restores it
+  monkeypatch.setitem(tasks.TASKS._entries, 'generate', _WithTermTask)  # pylint: disable=protected-access
   exp = experiment.build(config, '/nonexistent')
   assert isinstance(exp.task, _WithTermTask)
   params = exp.init_params(jax.random.PRNGKey(0))
@@ -131,7 +132,7 @@ def test_export_and_load_sample_like_the_work_directory(trained_and_exported):
 
 def test_load_refuses_parameters_of_another_model(trained_and_exported):
   config = tiny.get_config()
-  config.model.residual_channels = 4
+  config.model.diffwave.residual_channels = 4
   with pytest.raises(ValueError, match='parameter shapes differ'):
     api.load(str(trained_and_exported[1]), config)
 

@@ -171,8 +171,8 @@ def test_microbatches_that_do_not_split_the_batch_are_a_clear_error(microbatches
     ['--config.model.name=mlp', '--config.data.segment_length=1024'],
     ['--config.train.compute_dtype=bfloat16'],
     ['--config.train.microbatches=2'],
-    ['--config.model.name=unet1d', '--config.model.unet_channels=(8, 16)'],
-    ['--config.model.dropout=0.2'],
+    ['--config.model.name=unet1d', '--config.model.unet1d.channels=(8, 16)'],
+    ['--config.model.diffwave.dropout=0.2'],
     ['--config.generate.class_conditional=False', '--config.sampler.guidance_scale=1',
      '--config.diffusion.prediction=v',
      '--config.sampler.name=dpm_solver', '--config.sampler.num_steps=4'],
@@ -198,20 +198,20 @@ def test_two_processes_with_launch_script(tmp_path):
 def test_sweep_names_one_workdir_per_point(tmp_path):
   result = subprocess.run(
       [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path),
-       'train.learning_rate=1e-3,3e-4', 'model.residual_layers=2,3'],
+       'train.learning_rate=1e-3,3e-4', 'model.diffwave.residual_layers=2,3'],
       capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
   assert result.returncode == 0, result.stderr
   lines = [l for l in result.stdout.splitlines() if l.startswith('+ ')]
   assert len(lines) == 4
-  assert f'--workdir={tmp_path}/train.learning_rate=3e-4_model.residual_layers=3' in lines[3]
-  assert '--config.model.residual_layers=3' in lines[3]
+  assert f'--workdir={tmp_path}/train.learning_rate=3e-4_model.diffwave.residual_layers=3' in lines[3]
+  assert '--config.model.diffwave.residual_layers=3' in lines[3]
 
 
 def test_incompatible_config_keeps_existing_checkpoints(tmp_path):
   run_main(tmp_path, '--config.train.num_steps=2')
   before = sorted(os.listdir(tmp_path / 'checkpoints'))
   result = run_main(tmp_path, '--config.train.num_steps=4',
-                    '--config.model.residual_channels=16', check=False)
+                    '--config.model.diffwave.residual_channels=16', check=False)
   assert result.returncode != 0
   assert 'use a new --workdir' in result.stderr
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == before

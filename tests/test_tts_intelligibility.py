@@ -6,7 +6,6 @@ Tests that render speech skip when the `flite` binary is not installed
 jiwer skip when the package is missing.
 """
 
-import shutil
 import sys
 
 import numpy as np
@@ -23,10 +22,6 @@ def _require(package):
                       f'({intelligibility.INSTALL_HINT})')
 
 
-def _require_flite():
-  if shutil.which('flite') is None:
-    pytest.skip('flite is not installed (Debian/Ubuntu: apt-get install flite)')
-
 
 def _render(text, sample_rate, tmp_path):
   from audiodiff.data import flite_speech  # pylint: disable=import-outside-toplevel
@@ -35,9 +30,8 @@ def _render(text, sample_rate, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def rendered(tmp_path_factory):
+def rendered(tmp_path_factory, flite):
   """{16000: float32 [L], 22050: float32 [L']}: SENTENCE spoken by flite."""
-  _require_flite()
   _require('pocketsphinx')
   tmp_path = tmp_path_factory.mktemp('flite')
   return {rate: _render(SENTENCE, rate, tmp_path) for rate in (16000, 22050)}

@@ -12,7 +12,7 @@ from experiments.configs import tiny
 from test_train import run_main
 
 from audiodiff import tasks
-from audiodiff.tasks import vocoder
+from audiodiff.audio import windows
 
 MEL_FLAGS = ['--config.task=vocoder', '--config.sampler.guidance_scale=1',
              '--config.sampler.name=fast',
@@ -69,7 +69,7 @@ def test_chunked_vocoding_reassembles_exactly():
   audio = task.vocode(trained, mel=mel)
   np.testing.assert_allclose(audio, np.repeat(mel.mean(-1), hop), rtol=1e-5)
   assert max(trained.batches) == 3
-  starts = vocoder.chunk_starts(300, 64, 8)
+  starts = windows.window_starts(300, 64, 8)
   assert starts[0] == 0 and starts[-1] == 300 - 64
   assert all(0 < b - a <= 56 for a, b in zip(starts, starts[1:]))
 

@@ -28,11 +28,21 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
 
 
 class AudioFileError(UserError):
-  """An audio file that cannot be used; the message names file, problem, fix."""
+  """An audio file that cannot be used; the message names file, problem, fix
+  (the fix a training set needs; `for_flag` gives a command-line input's)."""
+
+  def __init__(self, path, problem, fix):
+    super().__init__(f'Audio file {os.fspath(path)!r}: {problem}. {fix}')
+    self.path, self.problem = os.fspath(path), problem
+
+  def for_flag(self, flag: str) -> UserError:
+    """The same problem, with the fix for a file given as `flag`."""
+    return UserError(f'{flag}={self.path} {self.problem}; give a readable mono or stereo '
+                     'audio file (wav, flac, ogg).')
 
 
 def _error(path, problem, fix):
-  return AudioFileError(f'Audio file {os.fspath(path)!r}: {problem}. {fix}')
+  return AudioFileError(path, problem, fix)
 
 
 def resample(audio, orig_rate, target_rate):

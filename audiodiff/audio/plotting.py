@@ -17,6 +17,8 @@ from audiodiff.audio import spectral
 _DB_RANGE = 80.0
 # About this many frames across the picture, whatever the clip's length.
 _DISPLAY_FRAMES = 256
+# The longest display window: more would only add rows no one can see.
+_MAX_DISPLAY_FFT = 2048
 
 
 def _save(fig, path):
@@ -29,22 +31,37 @@ def _save(fig, path):
 
 
 def display_resolution(num_samples: int, sample_rate: int):
-  """(n_fft, hop_length) for a picture of a clip: ~_DISPLAY_FRAMES frames
-  wide, windows of at least ~32 ms (a power of two) and at least 4 hops, so
-  short clips are not a handful of columns and long ones not a smear."""
+  """(n_fft, hop_length, pool) for a picture of a clip: ~_DISPLAY_FRAMES
+  columns, windows of ~32 ms to _MAX_DISPLAY_FFT samples (a power of two),
+  hops of at most a quarter window; a long clip's frames are max-pooled
+  `pool` at a time, so the picture's memory does not grow with its length."""
+  n_fft = int(2 ** np.ceil(np.log2(0.032 * sample_rate)))
   hop_length = max(1, num_samples // _DISPLAY_FRAMES)
-  n_fft = int(2 ** np.ceil(np.log2(max(0.032 * sample_rate, 4 * hop_length))))
-  return n_fft, hop_length
+  n_fft = int(min(_MAX_DISPLAY_FFT, max(n_fft, 2 ** np.ceil(np.log2(4 * hop_length)))))
+  step = min(hop_length, n_fft // 4)
+  return n_fft, step, max(1, hop_length // step)
 
 
 def _log_magnitude(audio, sample_rate):
-  """dB |STFT| [freq, frames] at the display resolution, and the hop."""
-  n_fft, hop_length = display_resolution(len(audio), sample_rate)
-  magnitude = np.abs(np.asarray(
-      spectral.stft(audio[None], n_fft, hop_length, n_fft)[0]))
+  """dB |STFT| [freq, columns] at the display resolution, and the samples
+  per column; computed a block of frames at a time (numpy), so memory stays
+  bounded however long the clip."""
+  n_fft, hop_length, pool = display_resolution(len(audio), sample_rate)
+  padded = np.pad(np.asarray(audio, np.float32), (n_fft // 2, n_fft // 2), mode='reflect')
+  frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+  frames = frames[:max(1, len(audio) // hop_length)]
+  window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+  block = pool * max(1, 1024 // pool)  # ~1024 frames a block, whole columns
+  columns = []
+  for first in range(0, len(frames), block):
+    magnitude = np.abs(np.fft.rfft(frames[first:first + block] * window, axis=-1))
+    usable = len(magnitude) // pool * pool or len(magnitude)
+    columns.append(magnitude[:usable].reshape(-1, min(pool, usable), magnitude.shape[1])
+                   .max(axis=1))
+  magnitude = np.concatenate(columns)
   db = 20.0 * np.log10(np.maximum(magnitude, 1e-10))
   db = np.maximum(db, db.max() - _DB_RANGE)
-  return db.T, hop_length
+  return db.T.astype(np.float32), hop_length * pool
 
 
 def save_spectrogram_png(path, audio, sample_rate, audio_config=None, title=''):
@@ -94,10 +111,13 @@ def save_spectrogram_png(path, audio, sample_rate, audio_config=None, title=''):
     if mel.sample_rate != sample_rate:
       raise ValueError(f'sample_rate={sample_rate} differs from the mel '
                        f'config ({mel.sample_rate}).')
-    n_fft, hop_length = display_resolution(len(audio), sample_rate)
+    n_fft, hop_length, pool = display_resolution(len(audio), sample_rate)
     mel = dataclasses.replace(mel, n_fft=n_fft, win_length=n_fft, hop_length=hop_length)
     image = np.asarray(mel(audio[None])[0]).T           # [n_mels, frames]
-    extent = (0.0, image.shape[1] * mel.hop_length / sample_rate,
+    if pool > 1:
+      columns = image.shape[1] // pool
+      image = image[:, :columns * pool].reshape(len(image), columns, pool).max(axis=2)
+    extent = (0.0, image.shape[1] * hop_length * pool / sample_rate,
               0.0, mel.n_mels)
     shown = spec_ax.imshow(image, origin='lower', aspect='auto', extent=extent,
                            cmap='magma', vmin=0.0, vmax=1.0)

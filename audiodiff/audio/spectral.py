@@ -11,7 +11,7 @@ their own.
 Everything here is jit-able: shapes depend only on static Python ints, and
 windows / filterbanks are numpy constants folded into the trace. `stft`,
 `istft`, `MelSpectrogram.__call__` and `griffin_lim` are jitted themselves
-(eager op-by-op dispatch compiles every op per shape: 3-4x slower for host
+(eager op-by-op dispatch compiles every op per shape, much slower for host
 metrics); inside another jit they simply inline.
 """
 

@@ -53,8 +53,8 @@ def decode_g722(path):
     with av.open(os.fspath(path), format='g722') as container:
       frames = [frame.to_ndarray().reshape(-1) for frame in container.decode(audio=0)]
   except (av.error.FFmpegError, OSError) as e:
-    raise audio_io.AudioFileError(f'Audio file {os.fspath(path)!r}: not readable as '
-                                  f'G.722 ({e}). Reinstall its Debian package.') from e
+    raise audio_io.AudioFileError(path, f'not readable as G.722 ({e})',
+                                  'Reinstall its Debian package.') from e
   if not frames:
     return np.zeros(0, np.float32)
   pcm = np.concatenate(frames)

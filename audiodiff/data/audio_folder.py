@@ -275,6 +275,7 @@ class AudioFolder(builder.AudioBuilder):
             'id': stem, 'path': rel, 'text': transcripts.get(stem, '')}
 
 
+@pipeline.DATASETS.register('audio_folder')
 def make_builder(config, data_dir):
   """The pipeline's factory for config.data.name == 'audio_folder'.
 
@@ -290,6 +291,3 @@ def make_builder(config, data_dir):
                      sample_rate=config.audio.sample_rate,
                      skip_bad_files=config.data.skip_bad_files,
                      data_dir=data_dir)
-
-
-pipeline.register_builder('audio_folder', make_builder)

@@ -352,6 +352,7 @@ def prepare(data_dir, sample_rate, num_train=DEFAULT_NUM_TRAIN, num_test=None,
   return corpus
 
 
+@pipeline.DATASETS.register('flite_speech')
 def make_builder(config, data_dir):
   """The pipeline's factory for config.data.name == 'flite_speech'.
 
@@ -396,6 +397,3 @@ def write_ljspeech(corpus, out_dir, splits=('train', 'test')):
             encoding='utf-8') as f:
     f.writelines(line for _, line in sorted(lines))
   return len(lines)
-
-
-pipeline.register_builder('flite_speech', make_builder)

@@ -308,6 +308,7 @@ def prepare(data_dir, sample_rate=16000, seconds=4.0, num_train=512, num_test=No
   return corpus
 
 
+@pipeline.DATASETS.register('midi_music')
 def make_builder(config, data_dir):
   """The pipeline's factory for config.data.name == 'midi_music': clips of
   config.data.clip_seconds at config.audio.sample_rate (training crops them
@@ -316,6 +317,3 @@ def make_builder(config, data_dir):
   cfg = music_config(config.audio.sample_rate, config.data.clip_seconds,
                      config.data.num_examples, soundfont=config.data.soundfont)
   return MidiMusic(config=cfg, data_dir=data_dir)
-
-
-pipeline.register_builder('midi_music', make_builder)

@@ -30,6 +30,7 @@ import grain
 import numpy as np
 from scipy import signal
 
+from audiodiff.audio import filters
 from audiodiff.data import synthetic_notes
 
 NOISE_TYPES = ('white', 'pink', 'brown', 'hum', 'babble', 'music', 'reverb',
@@ -232,22 +233,11 @@ def reverberate(audio, rir):
 
 
 def band_limit(audio, sample_rate, cutoff_hz):
-  """Zero-phase low-pass of audio [L] -> float32 [L].
-
-  An FFT brickwall (circular over the clip) with a raised-cosine roll-off
-  just below the cutoff: the gain is 1 below cutoff - width, 0 from the
-  cutoff up, width = min(200 Hz, cutoff / 10).
-  """
-  sr = float(sample_rate)
-  if not 0 < cutoff_hz < sr / 2:
-    raise ValueError(f'cutoff_hz must be in (0, {sr / 2}), got {cutoff_hz}')
-  audio = np.asarray(audio, dtype=np.float64)
-  freqs = np.fft.rfftfreq(audio.shape[0], 1.0 / sr)
-  width = min(200.0, cutoff_hz / 10.0)
-  ramp = np.clip((freqs - (cutoff_hz - width)) / width, 0.0, 1.0)
-  gain = 0.5 * (1.0 + np.cos(np.pi * ramp))
-  out = np.fft.irfft(np.fft.rfft(audio) * gain, audio.shape[0])
-  return out.astype(np.float32)
+  """Zero-phase low-pass of audio [L] -> float32 [L]: a raised-cosine
+  roll-off just below the cutoff (filters.lowpass_gain)."""
+  audio = np.asarray(audio)
+  return filters.apply_gain(audio, filters.lowpass_gain(
+      audio.shape[0], float(sample_rate), cutoff_hz, 'raised_cosine'))
 
 
 # ----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ The state's format does: restore with the same num_workers that saved it.
 """
 
 import dataclasses
-import importlib
 import os
 
 from absl import flags
@@ -30,6 +29,7 @@ import tensorflow_datasets as tfds
 
 from audiodiff.audio import audio_io
 from audiodiff.errors import UserError
+from audiodiff.registry import Registry
 
 DEFAULT_DATA_DIR = '~/.cache/audiodiff/tfds'
 TFDS_PREFIX = 'tfds:'
@@ -38,44 +38,15 @@ TFDS_PREFIX = 'tfds:'
 _PREFETCH_BATCHES = 4
 _READ_THREADS = 4
 
-# The modules audiodiff/data/<name>.py that define a dataset. They register
-# themselves when imported, which happens on first use: importing them here
-# would be a cycle, as each imports this module to register.
-BUILT_IN_DATASETS = ('audio_folder', 'flite_speech', 'midi_music', 'real_speech',
-                     'synthetic_notes')
-
 # Features any dataset gives (see Preprocess); a dataset's other stored audio
 # features (paired signals such as 'noisy') can be named too.
 FEATURES = ('audio', 'audio_mask', 'label', 'text', 'text_length', 'speaker')
 
-# name -> factory(config, data_dir) returning an (unprepared) TFDS builder.
-_BUILDERS = {}
-
-
-def register_builder(name, factory):
-  """Adds a dataset name; `factory(config, data_dir)` returns a TFDS builder.
-
-  A module `audiodiff/data/<name>.py` that calls this at import time is found
-  automatically the first time `config.data.name == '<name>'`.
-  """
-  _BUILDERS[name] = factory
-
-
-def valid_names():
-  names = sorted(set(_BUILDERS) | set(BUILT_IN_DATASETS))
-  return names + [TFDS_PREFIX + '<catalog name>']
-
-
-def _import_dataset_module(name):
-  """Imports audiodiff.data.<name>, which registers itself; none is fine."""
-  if not name.isidentifier():
-    return
-  module = f'audiodiff.data.{name}'
-  try:
-    importlib.import_module(module)
-  except ModuleNotFoundError as e:
-    if e.name != module:  # the module exists; a package it needs does not
-      raise
+# name -> factory(config, data_dir) returning an (unprepared) TFDS builder:
+# `@pipeline.DATASETS.register('<name>')` on the factory in
+# audiodiff/data/<name>.py, imported the first time config.data.name names it.
+DATASETS = Registry('config.data.name', package='audiodiff.data',
+                    also=(TFDS_PREFIX + '<catalog name>',))
 
 
 def data_dir_of(config):
@@ -104,12 +75,7 @@ def get_builder(config):
           'imports it (tensorflow-datasets 4.9). Install tensorflow-cpu, or '
           'download the audio files yourself and use '
           "config.data.name='audio_folder' with config.data.folder.") from e
-  if name not in _BUILDERS:
-    _import_dataset_module(name)
-  if name not in _BUILDERS:
-    raise UserError(f'Unknown dataset config.data.name={name!r}; valid names: '
-                     f'{", ".join(valid_names())}.')
-  return _BUILDERS[name](config, data_dir)
+  return DATASETS.get(name)(config, data_dir)
 
 
 def _prepare(builder):

@@ -162,6 +162,7 @@ def unseen_speaker_utterances(config, count):
   return pipeline.load_utterances(config, 'test', count)
 
 
+@pipeline.DATASETS.register('real_speech')
 def make_builder(config, data_dir):
   """The pipeline's factory for config.data.name == 'real_speech': reads
   config.audio.sample_rate, config.data.voices and config.data.num_examples
@@ -169,6 +170,3 @@ def make_builder(config, data_dir):
   cfg = speech_config(config.audio.sample_rate, tuple(config.data.voices),
                       config.data.num_examples)
   return RealSpeech(config=cfg, data_dir=data_dir)
-
-
-pipeline.register_builder('real_speech', make_builder)

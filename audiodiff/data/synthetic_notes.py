@@ -267,6 +267,7 @@ class SyntheticNotes(builder.AudioBuilder):
                                     cfg.sample_rate)
 
 
+@pipeline.DATASETS.register('synthetic_notes')
 def make_builder(config, data_dir):
   """The pipeline's factory for config.data.name == 'synthetic_notes'.
 
@@ -279,6 +280,3 @@ def make_builder(config, data_dir):
                      num_samples=config.data.segment_length,
                      num_train=config.data.num_examples)
   return SyntheticNotes(config=cfg, data_dir=data_dir)
-
-
-pipeline.register_builder('synthetic_notes', make_builder)

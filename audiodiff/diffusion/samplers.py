@@ -68,6 +68,7 @@ import numpy as np
 from audiodiff.diffusion import grids, process
 from audiodiff.errors import UserError
 from audiodiff.diffusion.schedules import Schedule
+from audiodiff.registry import Registry
 
 Denoiser = Callable[[jnp.ndarray, jnp.ndarray, Any], jnp.ndarray]
 
@@ -112,6 +113,11 @@ class Hooks:
   """x0(x0, x_t, info) -> x0 and step(x, info) -> x, each optional."""
   x0: Optional[Callable] = None
   step: Optional[Callable] = None
+
+
+# name -> sampler factory(schedule, *, options) -> Sampler; `options_of` lists
+# a factory's keyword options.
+SAMPLERS = Registry('config.sampler.name')
 
 
 class Sampler:
@@ -251,6 +257,7 @@ def _ancestral_loop(net_t, alpha_bar, **options):
   return _stepping_loop(num, step, **options)
 
 
+@SAMPLERS.register('ddpm')
 def ddpm(schedule: Schedule, *, parameterization='eps', guidance_scale=1.0,
          clip_x0=False, temperature=1.0):
   """DDPM ancestral sampling over all T trained steps (T network calls)."""
@@ -280,6 +287,7 @@ def align_fast_schedule(schedule: Schedule, fast_betas) -> tuple:
   return net_t, jnp.asarray(fast_alpha_bar, jnp.float32)
 
 
+@SAMPLERS.register('fast')
 def fast(schedule: Schedule, *, fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),
          parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
   """DiffWave fast sampling: ancestral steps on a short user beta list."""
@@ -297,6 +305,7 @@ def _grid_points(schedule: Schedule, grid: str, num_points: int):
           jnp.sqrt(jax.nn.sigmoid(-2 * lam)))
 
 
+@SAMPLERS.register('ddim')
 def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, grid='uniform_t',
          parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
   """DDIM (Song et al. 2021): `num_steps` calls on a grid (default: evenly
@@ -350,6 +359,7 @@ def _multistep_update(z, lam, alpha, sigma, i, x0s, order):
   return jnp.where(order == 1, first, jnp.where(order == 2, second, third))
 
 
+@SAMPLERS.register('dpm_solver')
 def dpm_solver(schedule: Schedule, *, num_steps=20, order=3, grid='log_snr',
                parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
   """DPM-Solver++(2M) or (3M) (Lu et al. 2022), the data-prediction multistep
@@ -397,6 +407,7 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, order=3, grid='log_snr',
   return Sampler(loop, num_steps, f'dpm_solver{order}')
 
 
+@SAMPLERS.register('heun')
 def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
          parameterization='eps', guidance_scale=1.0, clip_x0=False, temperature=1.0):
   """EDM's 2nd-order Heun sampler (Karras et al. 2022, Algorithm 2), with
@@ -455,34 +466,26 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
   return Sampler(loop, 2 * points - 1, 'heun')
 
 
-SAMPLERS = {'ddpm': ddpm, 'ddim': ddim, 'fast': fast, 'dpm_solver': dpm_solver, 'heun': heun}
-
-
 def options_of(name: str) -> tuple:
   """The keyword options sampler `name` takes."""
-  parameters = inspect.signature(SAMPLERS[name]).parameters.values()
+  parameters = inspect.signature(SAMPLERS.get(name)).parameters.values()
   return tuple(p.name for p in parameters if p.kind == p.KEYWORD_ONLY)
 
 
 def get_sampler(name: str, schedule: Schedule, **options) -> Sampler:
   """The sampler `name` with explicit `options` (see each sampler's signature;
   `options_of(name)` lists them). An option it does not take is an error."""
-  if name not in SAMPLERS:
-    raise UserError(f'Unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}.')
   unknown = sorted(set(options) - set(options_of(name)))
   if unknown:
     raise UserError(f'Sampler {name!r} takes no option {", ".join(map(repr, unknown))}; '
                      f'its options: {", ".join(options_of(name))}.')
-  return SAMPLERS[name](schedule, **options)
+  return SAMPLERS.get(name)(schedule, **options)
 
 
 def sampler_from_config(sampler_config, schedule: Schedule, parameterization: str) -> Sampler:
   """`get_sampler` with the options the chosen sampler takes read from
   `config.sampler` (the others, e.g. num_steps for 'ddpm', do not apply)."""
   name = sampler_config.name
-  if name not in SAMPLERS:
-    raise UserError(f'Unknown config.sampler.name={name!r}; choose one of '
-                     f'{sorted(SAMPLERS)}.')
   options = {'parameterization': parameterization}
   for option in options_of(name):
     if option == 'grid' and not sampler_config.grid:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff.errors import UserError
+from audiodiff.registry import Registry
 
 
 @flax.struct.dataclass
@@ -109,30 +110,39 @@ def sigmoid_betas(num_steps: int, start: float = -3.0, end: float = 3.0,
   return betas_from_alpha_bar(f[1:] / f[0])
 
 
-SCHEDULES = ('linear', 'cosine', 'sigmoid', 'explicit')
+# config.diffusion.schedule -> betas [T] from config.diffusion.
+SCHEDULES = Registry('config.diffusion.schedule')
+
+
+@SCHEDULES.register('linear')
+def _linear(diffusion_config) -> np.ndarray:
+  return linear_betas(diffusion_config.num_steps, diffusion_config.beta_start,
+                      diffusion_config.beta_end)
+
+
+@SCHEDULES.register('cosine')
+def _cosine(diffusion_config) -> np.ndarray:
+  return cosine_betas(diffusion_config.num_steps, diffusion_config.cosine_offset)
+
+
+@SCHEDULES.register('sigmoid')
+def _sigmoid_schedule(diffusion_config) -> np.ndarray:
+  return sigmoid_betas(diffusion_config.num_steps, diffusion_config.sigmoid_start,
+                       diffusion_config.sigmoid_end, diffusion_config.sigmoid_tau)
+
+
+@SCHEDULES.register('explicit')
+def _explicit(diffusion_config) -> np.ndarray:
+  betas = np.asarray(diffusion_config.betas, np.float64)
+  if betas.ndim != 1 or betas.size == 0:
+    raise UserError('config.diffusion.schedule="explicit" needs a non-empty '
+                     'list in config.diffusion.betas.')
+  return betas
 
 
 def get_schedule(diffusion_config) -> Schedule:
   """Builds the trained schedule from `config.diffusion`."""
-  name = diffusion_config.schedule
-  num_steps = diffusion_config.num_steps
-  if name == 'linear':
-    betas = linear_betas(num_steps, diffusion_config.beta_start,
-                         diffusion_config.beta_end)
-  elif name == 'cosine':
-    betas = cosine_betas(num_steps, diffusion_config.cosine_offset)
-  elif name == 'sigmoid':
-    betas = sigmoid_betas(num_steps, diffusion_config.sigmoid_start,
-                          diffusion_config.sigmoid_end,
-                          diffusion_config.sigmoid_tau)
-  elif name == 'explicit':
-    betas = np.asarray(diffusion_config.betas, np.float64)
-    if betas.ndim != 1 or betas.size == 0:
-      raise UserError('config.diffusion.schedule="explicit" needs a non-empty '
-                       'list in config.diffusion.betas.')
-  else:
-    raise UserError(f'Unknown config.diffusion.schedule={name!r}; '
-                     f'choose one of {SCHEDULES}.')
+  betas = SCHEDULES.get(diffusion_config.schedule)(diffusion_config)
   if np.any(betas <= 0) or np.any(betas >= 1):
     raise UserError(f'Betas must lie in (0, 1); got min {betas.min()}, '
                      f'max {betas.max()}. Check config.diffusion.')

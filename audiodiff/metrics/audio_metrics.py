@@ -10,6 +10,7 @@ import logging
 import math
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 
 from audiodiff.audio import audio_io
@@ -61,32 +62,38 @@ def si_sdr(reference, estimate):
                                / (np.sum(residual**2) + _EPS)))
 
 
-def multi_resolution_stft_distance(reference, estimate,
-                                   resolutions=MRSTFT_RESOLUTIONS, eps=1e-7):
-  """Spectral convergence + log-magnitude L1, averaged over resolutions.
+def mr_stft_distance(reference, estimate, resolutions=MRSTFT_RESOLUTIONS, eps=1e-7):
+  """Spectral convergence + log-magnitude L1, averaged over resolutions, in
+  JAX (batched and differentiable: the autoencoder trains on it).
 
   Per resolution: ||S_ref - S_est||_F / ||S_ref||_F plus
   mean |log S_ref - log S_est|, with S = sqrt(max(|STFT|^2, eps)); the
   power floor (Parallel WaveGAN's) keeps digital silence from dominating.
 
   Args:
-    reference, estimate: [L], L >= the largest hop.
+    reference, estimate: [B, L], L >= the largest hop.
     resolutions: (n_fft, hop_length, win_length) triples.
 
   Returns:
-    float >= 0; 0 for identical signals.
+    float32 [B] >= 0; 0 for identical signals.
   """
-  reference, estimate = _trimmed(reference, estimate)
   total = 0.0
   for n_fft, hop_length, win_length in resolutions:
-    ref = np.sqrt(np.maximum(
-        _magnitude(reference, n_fft, hop_length, win_length)**2, eps))
-    est = np.sqrt(np.maximum(
-        _magnitude(estimate, n_fft, hop_length, win_length)**2, eps))
-    convergence = np.linalg.norm(ref - est) / (np.linalg.norm(ref) + _EPS)
-    log_l1 = np.mean(np.abs(np.log(ref) - np.log(est)))
-    total += convergence + log_l1
-  return float(total / len(resolutions))
+    magnitude = lambda x: jnp.sqrt(jnp.maximum(
+        jnp.abs(spectral.stft(x, n_fft, hop_length, win_length))**2, eps))
+    ref, est = magnitude(reference), magnitude(estimate)
+    convergence = (jnp.sqrt(jnp.sum((ref - est)**2, axis=(1, 2)))
+                   / (jnp.sqrt(jnp.sum(ref**2, axis=(1, 2))) + 1e-8))
+    total = total + convergence + jnp.mean(jnp.abs(jnp.log(ref) - jnp.log(est)), axis=(1, 2))
+  return total / len(resolutions)
+
+
+def multi_resolution_stft_distance(reference, estimate,
+                                   resolutions=MRSTFT_RESOLUTIONS, eps=1e-7):
+  """`mr_stft_distance` of two signals [L] (trimmed to the shorter) -> float."""
+  reference, estimate = _trimmed(reference, estimate)
+  pair = [jnp.asarray(x[None], jnp.float32) for x in (reference, estimate)]
+  return float(mr_stft_distance(*pair, resolutions, eps)[0])
 
 
 def log_spectral_distance(reference, estimate, n_fft=2048, hop_length=512):

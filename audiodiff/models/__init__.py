@@ -1,5 +1,12 @@
 """Denoising networks and `get_model`, the registry a config names one from.
 
+    model = get_model(config, **task.model_inputs())
+
+builds `MODELS.get(config.model.name)(**config.model[name], **inputs)`: each
+model reads its own config section (the fields are its builder's arguments)
+plus what the task and the run supply (num_classes, n_mels, cond_channels,
+hop_length, dtype, matmul_dtype); a builder refuses an input its model lacks.
+
 Every model is called as `model.apply(variables, x, t, cond=None, train=False)`
 with x float [B, L] (U-Net also [B, L, C]), t float32 [B] step indices and
 cond a dict of the inputs the model was built to read ({'label': int32 [B]}
@@ -15,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from audiodiff.errors import UserError
+from audiodiff.registry import Registry
 from audiodiff.models.autoencoder import AudioAutoencoder
 from audiodiff.models.diffwave import DiffWave
 from audiodiff.models.mlp import MLPDenoiser
@@ -24,77 +32,93 @@ from audiodiff.models.unet1d import UNet1D
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 # config.train.matmul_dtype: the matrix products' operand dtype. 'compute'
 # keeps config.train.compute_dtype; 'bfloat16' (DiffWave) casts the operands
-# and accumulates in the compute dtype, which doubles the product rate on CPUs
-# with AVX512-BF16 or AMX (README, "Measured figures"); its products have a
-# custom vjp, so such a model is differentiated in reverse mode only.
+# and accumulates in the compute dtype, which speeds the products up on CPUs
+# with AVX512-BF16 or AMX (benchmarks/README.md); its products have a custom
+# vjp, so such a model is differentiated in reverse mode only.
 MATMUL_DTYPES = {'compute': None, 'bfloat16': jnp.bfloat16}
 
+# name -> builder(**config.model[name], **inputs) -> nn.Module.
+MODELS = Registry('config.model.name')
 
-# config.model.diffwave_layers: how DiffWave's residual layers run. 'scan' is
+
+# config.model.diffwave.formulation: how DiffWave's residual layers run. 'scan' is
 # the shift-and-matmul conv in one rematerialised `lax.scan`; 'unrolled' is
 # the plain layers with XLA's dilated convolution. 'auto' takes what
-# benchmarks/gpu_check.sh and diffwave_speed.py measured fastest (README,
-# "Measured figures"): 'scan' everywhere on CPU; on other backends 'scan' to
-# train (3.6x faster on an H200) and 'unrolled' to sample (1.1-1.5x).
+# benchmarks/gpu_check.sh and diffwave_speed.py measured fastest (figures in
+# benchmarks/README.md): 'scan' everywhere on CPU; on other backends 'scan' to
+# train and 'unrolled' to sample.
 DIFFWAVE_LAYERS = ('auto', 'scan', 'unrolled')
 
 
 def diffwave_layers(choice: str, backend: str | None = None) -> tuple[str, str]:
-  """(training, inference) formulations for config.model.diffwave_layers."""
+  """(training, inference) formulations for config.model.diffwave.formulation."""
   if choice not in DIFFWAVE_LAYERS:
-    raise UserError(f'Unknown config.model.diffwave_layers {choice!r}; valid choices: '
+    raise UserError(f'Unknown config.model.diffwave.formulation={choice!r}; valid choices: '
                     f'{", ".join(DIFFWAVE_LAYERS)}.')
   if choice != 'auto':
     return choice, choice
   return ('scan', 'scan') if (backend or jax.default_backend()) == 'cpu' else ('scan', 'unrolled')
 
 
-def _build_diffwave(model_config, shared, hop_length):
-  _no_signal_input(shared, 'diffwave')
-  training, inference = diffwave_layers(model_config.get('diffwave_layers', 'auto'))
-  return DiffWave(residual_layers=model_config.residual_layers,
-                  residual_channels=model_config.residual_channels,
-                  dilation_cycle=model_config.dilation_cycle, hop_length=hop_length,
-                  use_matmul_conv=training == 'scan',
-                  unrolled_inference=inference == 'unrolled', **shared)
+# What each input is, for the error when a model cannot read it.
+_INPUTS = {
+    'num_classes': 'class label',
+    'n_mels': 'mel input',
+    'cond_channels': "conditioning signal (this task's cond['signal'])",
+}
 
 
-def _build_unet1d(model_config, shared, hop_length):
-  return UNet1D(channels=tuple(model_config.unet_channels),
-                blocks_per_level=model_config.unet_blocks_per_level,
-                downsample=model_config.unet_downsample, hop_length=hop_length, **shared)
+def _cannot_read(name: str, fix: str, **inputs) -> None:
+  """A UserError for the first input given (non-zero) that model `name` lacks."""
+  for key, value in inputs.items():
+    if key == 'matmul_dtype' and value is not None:
+      raise UserError(f"config.train.matmul_dtype={jnp.dtype(value).name!r} is implemented "
+                      f"for config.model.name='diffwave' only; for {name!r} use 'compute' "
+                      '(and config.train.compute_dtype).')
+    if key != 'matmul_dtype' and value:
+      raise UserError(f'config.model.name={name!r} takes no {_INPUTS[key]}; {fix}')
 
 
-def _build_mlp(model_config, shared, hop_length):
-  del hop_length
-  _no_signal_input(shared, 'mlp')
-  if shared.pop('n_mels'):
-    raise UserError("config.model.name='mlp' takes no mel input; use 'diffwave' or "
-                     "'unet1d' for this task.")
-  return MLPDenoiser(hidden=model_config.mlp_hidden, **shared)
+@MODELS.register('diffwave')
+def _diffwave(*, formulation: str = 'auto', cond_channels: int = 0, **arguments) -> DiffWave:
+  """DiffWave; `formulation` says how its residual layers run (diffwave_layers)."""
+  _cannot_read('diffwave', "use 'unet1d'.", cond_channels=cond_channels)
+  training, inference = diffwave_layers(formulation)
+  return DiffWave(use_matmul_conv=training == 'scan',
+                  unrolled_inference=inference == 'unrolled', **arguments)
 
 
-def _no_signal_input(shared, name):
-  if shared.pop('cond_channels'):
-    raise UserError(f"config.model.name={name!r} takes no conditioning signal (this task's "
-                     "cond['signal']); use 'unet1d'.")
+@MODELS.register('unet1d')
+def _unet1d(*, channels, matmul_dtype=None, **arguments) -> UNet1D:
+  _cannot_read('unet1d', '', matmul_dtype=matmul_dtype)
+  return UNet1D(channels=tuple(channels), **arguments)
 
 
-def _build_autoencoder(model_config, shared, hop_length):
-  del hop_length
-  if shared.pop('cond_channels') or shared.pop('n_mels') or shared.pop('num_classes'):
-    raise UserError("config.model.name='autoencoder' reads audio only; use it with "
-                    "config.task='autoencoder'.")
-  return AudioAutoencoder(patch=model_config.ae_patch, channels=model_config.ae_channels,
-                          strides=tuple(model_config.ae_strides),
-                          latent_channels=model_config.ae_latent_channels,
-                          max_channels=model_config.ae_max_channels,
-                          adversarial=bool(model_config.ae_discriminator),
-                          dtype=shared['dtype'])
+@MODELS.register('mlp')
+def _mlp(*, n_mels: int = 0, cond_channels: int = 0, hop_length: int = 0, matmul_dtype=None,
+         **arguments) -> MLPDenoiser:
+  del hop_length  # it reads no mel
+  _cannot_read('mlp', "use 'unet1d' (or 'diffwave' for a mel) for this task.",
+               cond_channels=cond_channels, n_mels=n_mels, matmul_dtype=matmul_dtype)
+  return MLPDenoiser(**arguments)
 
 
-_BUILDERS = {'diffwave': _build_diffwave, 'unet1d': _build_unet1d, 'mlp': _build_mlp,
-             'autoencoder': _build_autoencoder}
+@MODELS.register('autoencoder')
+def _autoencoder(*, strides, num_classes: int = 0, n_mels: int = 0, cond_channels: int = 0,
+                 hop_length: int = 0, matmul_dtype=None, **arguments) -> AudioAutoencoder:
+  del hop_length  # its own: patch * prod(strides)
+  _cannot_read('autoencoder', "it reads audio only; use it with config.task='autoencoder'.",
+               num_classes=num_classes, n_mels=n_mels, cond_channels=cond_channels,
+               matmul_dtype=matmul_dtype)
+  return AudioAutoencoder(strides=tuple(strides), **arguments)
+
+
+def _dtype(config, field: str, choices: dict):
+  value = config.train[field]
+  if value not in choices:
+    raise UserError(f'Unknown config.train.{field} {value!r}; valid choices: '
+                    f'{", ".join(choices)}.')
+  return choices[value]
 
 
 def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
@@ -103,41 +127,25 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
   plus the "no label" id), a mel (n_mels > 0, at config.audio.hop_length)
   and/or a signal of cond_channels per step (cond_channels > 0). With
   text_symbols > 0 the denoiser is the decoder of a GradTTS model whose
-  text encoder (config.tts) has that many symbols and writes cond_channels
-  values per token."""
+  text encoder (config.model.grad_tts) has that many symbols and writes
+  cond_channels values per token."""
   name = config.model.name
-  if name not in _BUILDERS:
-    raise UserError(f'Unknown config.model.name {name!r}; valid choices: '
-                     f'{", ".join(sorted(_BUILDERS))}.')
-  compute_dtype = config.train.compute_dtype
-  if compute_dtype not in COMPUTE_DTYPES:
-    raise UserError(f'Unknown config.train.compute_dtype {compute_dtype!r}; valid choices: '
-                     f'{", ".join(COMPUTE_DTYPES)}.')
-  matmul_dtype = config.train.get('matmul_dtype', 'compute')
-  if matmul_dtype not in MATMUL_DTYPES:
-    raise UserError(f'Unknown config.train.matmul_dtype {matmul_dtype!r}; valid choices: '
-                     f'{", ".join(MATMUL_DTYPES)}.')
-  if matmul_dtype != 'compute' and name != 'diffwave':
-    raise UserError(f"config.train.matmul_dtype={matmul_dtype!r} is implemented for "
-                     f"config.model.name='diffwave' only; for {name!r} use 'compute' "
-                     '(and config.train.compute_dtype).')
-  if not 0.0 <= config.model.dropout < 1.0:
-    raise UserError(f'config.model.dropout={config.model.dropout} must lie in [0, 1).')
-  shared = dict(num_classes=num_classes, n_mels=n_mels, cond_channels=cond_channels,
-                embedding_dim=config.model.embedding_dim, dropout=config.model.dropout,
-                dtype=COMPUTE_DTYPES[compute_dtype])
-  if name == 'diffwave':
-    shared['matmul_dtype'] = MATMUL_DTYPES[matmul_dtype]
-  denoiser = _BUILDERS[name](config.model, shared, config.audio.hop_length)
+  build = MODELS.get(name)
+  if name not in config.model:
+    raise UserError(f'config.model.{name} is missing: the settings of the model '
+                    f'config.model.name={name!r} names.')
+  settings = config.model[name].to_dict()
+  if 'dropout' in settings and not 0.0 <= settings['dropout'] < 1.0:
+    raise UserError(f'config.model.{name}.dropout={settings["dropout"]} must lie in [0, 1).')
+  dtype = _dtype(config, 'compute_dtype', COMPUTE_DTYPES)
+  denoiser = build(**settings, num_classes=num_classes, n_mels=n_mels,
+                   cond_channels=cond_channels, hop_length=config.audio.hop_length,
+                   dtype=dtype, matmul_dtype=_dtype(config, 'matmul_dtype', MATMUL_DTYPES))
   if not text_symbols:
     return denoiser
-  tts = config.tts
   return GradTTS(decoder=denoiser, num_symbols=text_symbols, n_mels=cond_channels,
-                 channels=tts.encoder_channels, layers=tts.encoder_layers,
-                 heads=tts.encoder_heads, hidden=tts.encoder_hidden,
-                 kernel=tts.encoder_kernel, window=tts.attention_window,
-                 duration_channels=tts.duration_channels, dropout=tts.encoder_dropout,
-                 dtype=shared['dtype'])
+                 dtype=dtype, **config.model.grad_tts.to_dict())
 
 
-__all__ = ['get_model', 'AudioAutoencoder', 'DiffWave', 'GradTTS', 'UNet1D', 'MLPDenoiser']
+__all__ = ['get_model', 'MODELS', 'AudioAutoencoder', 'DiffWave', 'GradTTS', 'UNet1D',
+           'MLPDenoiser']

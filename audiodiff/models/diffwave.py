@@ -7,7 +7,8 @@ conv, relu -> zero-initialised 1x1 conv -> [B, L].
 The dilated conv (kernel 3) is written as one matrix product: the shifted
 copies x[t-d], x[t], x[t+d] are stacked along channels and multiplied by the
 [3C, 2C] kernel, and the layers run as one `lax.scan` over stacked
-parameters (README, "Measured figures", has what each choice gains on CPU).
+parameters (benchmarks/README.md, "DiffWave speed on CPU", has what each
+choice gains).
 `use_matmul_conv=False` runs XLA's dilated convolution, unrolled, on the same
 parameters (the reference, and the faster inference on GPU);
 `unrolled_inference=True` uses it only when not training.
@@ -127,8 +128,9 @@ def pointwise_matmul(x, kernel):
   and XLA:CPU then copies g to a transposed layout and falls back from its
   fast GEMM path. The jvp below writes the kernel's tangent term over x
   flattened to [B*L, K], so its transpose (the reverse-mode kernel gradient)
-  contracts dim 0 of two 2-D arrays directly: the fused-layer forward+backward
-  runs ~1.5x faster. Being a jvp, it serves forward mode (jax.jvp) too.
+  contracts dim 0 of two 2-D arrays directly, which the fused layer's
+  forward+backward measurably gains from (benchmarks/diffwave_speed.py).
+  Being a jvp, it serves forward mode (jax.jvp) too.
   """
   return jnp.dot(x, kernel)
 
@@ -294,7 +296,7 @@ class ResidualStack(nn.Module):
   one `lax.scan`. Besides compiling one layer instead of num_layers, the scan
   keeps XLA from fusing the residual stream across layers: unrolled, every
   layer re-derived x from all earlier layers' outputs (quadratic memory
-  traffic) and the model ran 2x slower on CPU.
+  traffic) and the model ran slower on CPU.
   """
   num_layers: int
   channels: int
@@ -328,10 +330,10 @@ class ResidualStack(nn.Module):
     [num_layers, B, L, C]: mel projection plus its bias and the conv bias.
 
     Kept as two arrays: on CPU, slicing one [.., 2C] array inside the scan
-    compiles to a 5x slower loop.
+    compiles to a much slower loop.
     """
     # One [B*L, n_mels] x [n_mels, 2C] product per layer, written in place:
-    # a single einsum to [num_layers, B, L, 2C] ran 1.8x slower on CPU.
+    # a single einsum to [num_layers, B, L, 2C] ran slower on CPU.
     return jax.lax.map(lambda layer: self._mel_terms(mel_upsampled, *layer),
                        (self.mel_kernel, self.mel_bias + self.conv_bias))
 

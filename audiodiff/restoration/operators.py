@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from audiodiff.audio import filters
 from audiodiff.errors import UserError
 
 _PINV_FLOOR = 1e-3   # weights below this count as "not measured" in A^+
@@ -196,25 +197,19 @@ def gap_weights(length, gaps, sample_rate, taper_ms=0.0):
 
 
 def lowpass_response(length, sample_rate, cutoff_hz, kind='brickwall', order=8):
-  """float32 [length // 2 + 1]: the zero-phase gain of a low-pass filter.
-
-  kind 'brickwall': 1 below cutoff_hz, 0 above (an orthogonal projector);
-  'butterworth': |H(f)|^2 of an order-`order` Butterworth (forward-backward
-  filtering, as scipy's filtfilt), a realistic recording's roll-off.
+  """float32 [length // 2 + 1]: filters.lowpass_gain of config.restore's
+  filter ('brickwall', an orthogonal projector, or 'butterworth').
 
   Raises:
-    UserError: cutoff at or above Nyquist, or not positive.
+    UserError: cutoff at or above Nyquist, or not positive; another kind.
   """
   nyquist = sample_rate / 2
   if not 0 < cutoff_hz < nyquist:
     raise UserError(f'config.restore.cutoff_hz={cutoff_hz:g} must lie between 0 and the '
                     f'Nyquist frequency {nyquist:g} Hz of the {sample_rate} Hz input.')
-  freqs = np.fft.rfftfreq(length, 1.0 / sample_rate)
-  if kind == 'brickwall':
-    return (freqs < cutoff_hz).astype(np.float32)
-  if kind == 'butterworth':
-    return (1.0 / (1.0 + (freqs / cutoff_hz) ** (2 * order))).astype(np.float32)
-  raise UserError(f"config.restore.filter={kind!r} must be 'brickwall' or 'butterworth'.")
+  if kind not in ('brickwall', 'butterworth'):
+    raise UserError(f"config.restore.filter={kind!r} must be 'brickwall' or 'butterworth'.")
+  return filters.lowpass_gain(length, sample_rate, cutoff_hz, kind, order)
 
 
 def detect_clip_level(y, tolerance=1e-4, min_fraction=1e-3):

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff.metrics import audio_metrics
+from audiodiff.audio import windows
 from audiodiff.diffusion import samplers
 from audiodiff.errors import UserError
 from audiodiff.restoration import baselines, operators, posterior
@@ -112,7 +113,10 @@ def measure(task, degraded, restore_config, sample_rate):
   if task == 'declip':
     peak = float(np.max(np.abs(degraded))) if degraded.size else 0.0
     level = float(restore_config.clip_level)
-    if level <= 0:
+    if level < 0:
+      raise UserError(f'config.restore.clip_level={level:g} must be 0 (detect the level) or '
+                      'the positive level the recording was clipped at, e.g. 0.3.')
+    if level == 0:
       level = operators.detect_clip_level(degraded)
       if level is None:
         raise UserError('No clipping detected in the input (too few samples at its peak); '
@@ -151,26 +155,6 @@ def _gap_windows(weights, window):
   length = len(weights)
   return [int(np.clip((a + b) // 2 - window // 2, 0, max(0, length - window)))
           for a, b in starts]
-
-
-def _regular_windows(length, window, overlap):
-  hop = max(1, window - overlap)
-  last = max(0, length - window)
-  starts = list(range(0, last + 1, hop))
-  if starts[-1] != last:
-    starts.append(last)
-  return starts
-
-
-def _fade_window(length, ramp):
-  """[length] weights: raised-cosine ramps of `ramp` samples at both ends
-  (never exactly 0, so a single window still covers its edges)."""
-  weights = np.ones(length, np.float32)
-  if ramp > 0:
-    fade = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
-    weights[:ramp] = fade
-    weights[-ramp:] = np.minimum(weights[-ramp:], fade[::-1])
-  return weights
 
 
 class Restorer:
@@ -227,7 +211,7 @@ class Restorer:
     if measurement.task == 'inpaint':
       return _gap_windows(measurement.weights, self.window)
     overlap = int(self.window * self.settings.overlap)
-    starts = _regular_windows(len(measurement), self.window, overlap)
+    starts = windows.window_starts(len(measurement), self.window, overlap)
     return [s for s in starts if measurement.needs_work(s, self.window)]
 
   def __call__(self, measurement, seed=0):
@@ -240,10 +224,9 @@ class Restorer:
       measurement = _padded(measurement, pad)
     starts = self._window_starts(measurement)
     data_std = self.settings.data_std or measurement.data_std()
-    out = np.zeros(len(measurement), np.float64)
-    norm = np.zeros(len(measurement), np.float64)
+    join = windows.OverlapAdd(len(measurement), np.float64)
     overlap = int(self.window * self.settings.overlap)
-    fade = _fade_window(self.window, overlap // 2)
+    taper = windows.raised_cosine_taper(self.window, overlap // 2)
     batch = int(self.settings.batch_windows)
     rng = jax.random.PRNGKey(seed)
     for first in range(0, len(starts), batch):
@@ -258,10 +241,8 @@ class Restorer:
                         jnp.float32(data_std))
       x = np.asarray(x, np.float64)
       for s, restored in zip(chunk, x):
-        out[s:s + self.window] += fade * restored
-        norm[s:s + self.window] += fade
-    covered = norm > 0
-    estimate = np.where(covered, out / np.where(covered, norm, 1.0), measurement.degraded)
+        join.add(s, restored, taper)
+    estimate = join.result(default=measurement.degraded)
     restored = enforce(measurement, estimate)
     return restored[:length].astype(np.float32)
 

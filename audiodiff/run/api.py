@@ -11,6 +11,8 @@ the EMA parameters of the latest or a chosen checkpoint). main.py's modes call
 these same methods.
 """
 
+import copy
+import dataclasses
 import functools
 import json
 import os
@@ -67,15 +69,45 @@ class Trained:
     x = self.generate(request, rng)
     return np.asarray(jax.device_get(self.task.decode(x, self.frozen)), np.float32)
 
+  def run_in_batches(self, request, rng):
+    """Yields (names, decoded audio float32 [n, L]) for a request in pieces
+    of config.sampler.batch_size outputs, so memory holds one piece at a time
+    however many outputs it asks for."""
+    size = max(1, int(self.config.sampler.batch_size))
+    count = int(request.shape[0])
+    for first in range(0, count, size):
+      part = slice(first, min(first + size, count))
+      take = lambda x, part=part: x[part] if np.ndim(x) and np.shape(x)[0] == count else x
+      piece = dataclasses.replace(
+          request, shape=(part.stop - part.start,) + tuple(request.shape[1:]),
+          names=list(request.names[part]),
+          cond=jax.tree.map(take, request.cond), uncond=jax.tree.map(take, request.uncond),
+          prior=jax.tree.map(take, request.prior), reference=None)
+      # The first piece draws with rng itself: one piece samples as one request.
+      yield piece.names, self.run(piece, rng if first == 0 else jax.random.fold_in(rng, first))
+
   def sample(self, num_samples: Optional[int] = None, *, seed: int = 0,
              reference_batch=None, **task_options):
     """num_samples (default config.sampler.num_samples) outputs of the task's
     default request -> (audio float32 [N, L], request). task_options go to
     the task's sample_request (e.g. labels=[0, 2] for class-conditional)."""
-    num_samples = num_samples or self.config.sampler.num_samples
-    request = self.task.sample_request(num_samples, reference_batch,
-                                       self.exp.network(self.params), **task_options)
-    return self.run(request, jax.random.PRNGKey(seed)), request
+    request = self.sample_request(num_samples, reference_batch=reference_batch,
+                                  **task_options)
+    pieces = [audio for _, audio in self.run_in_batches(request, jax.random.PRNGKey(seed))]
+    return np.concatenate(pieces), request
+
+  def sample_request(self, num_samples: Optional[int] = None, *, reference_batch=None,
+                     **task_options):
+    """The task's default request for num_samples outputs (checked), for
+    `run_in_batches`."""
+    if num_samples is None:
+      num_samples = self.config.sampler.num_samples
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or (
+        num_samples < 1):
+      raise UserError(f'num_samples={num_samples!r}: give a whole number >= 1 of outputs '
+                      '(--num_samples=4).')
+    return self.task.sample_request(num_samples, reference_batch,
+                                    self.exp.network(self.params), **task_options)
 
   def __getattr__(self, name):
     task = self.__dict__.get('exp').task if 'exp' in self.__dict__ else None
@@ -86,15 +118,42 @@ class Trained:
 
 
 def _read_params(directory, exp):
-  """params.msgpack, checked against the model's parameter shapes."""
-  with open(os.path.join(directory, PARAMS_FILE), 'rb') as f:
-    params = flax.serialization.msgpack_restore(f.read())
+  """params.msgpack, checked: readable, the model's parameter shapes, finite."""
+  path = os.path.join(directory, PARAMS_FILE)
+  try:
+    with open(path, 'rb') as f:
+      params = flax.serialization.msgpack_restore(f.read())
+  except (OSError, ValueError, TypeError) as error:
+    raise UserError(f'{path} cannot be read ({type(error).__name__}: '
+                    f'{str(error).splitlines()[0] if str(error) else "truncated"}): the file is '
+                    'damaged or incomplete. Export the model again (--mode=export).') from None
   expected = jax.eval_shape(exp.init_params, jax.random.PRNGKey(0))
-  shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)
-  if shapes(params) != shapes(expected):
-    raise UserError(f'{directory}/{PARAMS_FILE} does not fit this config\'s model '
-                     '(its parameter shapes differ); load it with its own config.json.')
-  return jax.tree.map(np.asarray, params)
+  shapes = lambda tree: jax.tree.map(lambda x: tuple(np.shape(x)), tree)
+  try:
+    same = shapes(params) == shapes(expected)
+  except (TypeError, ValueError):
+    same = False
+  if not same:
+    raise UserError(f'{path} does not fit this config\'s model (its parameter shapes differ); '
+                    'load it with its own config.json.')
+  params = jax.tree.map(np.asarray, params)
+  if not all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(params)):
+    raise UserError(f'{path} holds NaN or inf parameters: the run it came from diverged. '
+                    'Export a healthy checkpoint (--mode=export --checkpoint_step=N).')
+  return params
+
+
+def _export_step(directory):
+  """The training step export.json records (None when it is missing)."""
+  path = os.path.join(directory, EXPORT_INFO_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f).get('step')
+  except (OSError, ValueError, AttributeError):
+    raise UserError(f'{path} is not valid JSON: export the model again '
+                    '(--mode=export).') from None
 
 
 def _restore_checkpoint(exp, checkpoint_step):
@@ -109,6 +168,32 @@ def _restore_checkpoint(exp, checkpoint_step):
   return restored.ema_params, step
 
 
+def build(config, workdir: str, *, resolve: bool = True) -> experiment.Experiment:
+  """experiment.build, plus the other trained runs the task declares,
+  loaded and handed to the task (now, never inside a jit trace)."""
+  exp = experiment.build(config, workdir, resolve=resolve)
+  exp.runs = load_frozen_runs(exp.task, workdir)
+  exp.frozen = exp.task.attach_frozen(exp.runs, workdir)
+  return exp
+
+
+def load_frozen_runs(task, workdir: str) -> dict:
+  """name -> Trained for each of task.frozen_runs(), from the directory
+  config.<task>.<option> names: a path inside workdir first, else as given."""
+  runs = {}
+  for name, run in task.frozen_runs().items():
+    value = task.settings[run.option]
+    path = os.path.expanduser(value)
+    inside = os.path.join(workdir, path)
+    if not os.path.isabs(path) and os.path.exists(os.path.join(inside, 'config.json')):
+      path = inside
+    if not os.path.exists(os.path.join(path, 'config.json')):
+      raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model at '
+                      f'{path} (expected config.json there). {run.how_to_train}')
+    runs[name] = load(path)
+  return runs
+
+
 def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) -> Trained:
   """A trained model from an export or a work directory.
 
@@ -117,13 +202,12 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   """
   resolve = config is not None
   config = experiment.read_config(directory) if config is None else config
-  exp = experiment.build(config, directory, resolve=resolve)
+  exp = build(config, directory, resolve=resolve)
   if os.path.exists(os.path.join(directory, PARAMS_FILE)):
     if checkpoint_step is not None:
       raise UserError(f'{directory} is an exported model (one set of parameters); '
                        'drop --checkpoint_step.')
-    with open(os.path.join(directory, EXPORT_INFO_FILE)) as f:
-      step = json.load(f).get('step')
+    step = _export_step(directory)
     return Trained(exp, _read_params(directory, exp), step)
   params, step = _restore_checkpoint(exp, checkpoint_step)
   if not all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(params)):
@@ -138,10 +222,17 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
 
 def export(trained: Trained, directory: str) -> str:
   """Writes the inference-only copy: config.json, params.msgpack (EMA
-  parameters, float32), export.json (step, size) and the task's frozen
-  models (e.g. a predictor). Returns the params path."""
+  parameters, float32), export.json (step, size) and a copy of each frozen
+  run the task uses (e.g. a predictor) in directory/<name>, which the
+  exported config points at. Returns the params path."""
   os.makedirs(directory, exist_ok=True)
-  experiment.write_config(trained.task.export_frozen(trained, directory), directory)
+  config = copy.deepcopy(trained.config)
+  task = trained.task
+  for name, run in trained.exp.runs.items():
+    export(run, os.path.join(directory, name))
+    config[task.name][task.frozen_runs()[name].option] = name
+  task.write_export_files(directory)
+  experiment.write_config(config, directory)
   params = jax.tree.map(lambda x: np.asarray(jax.device_get(x), np.float32), trained.params)
   path = os.path.join(directory, PARAMS_FILE)
   with open(path, 'wb') as f:

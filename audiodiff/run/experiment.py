@@ -1,9 +1,9 @@
 """What every mode builds from a config: task, model, schedule, sampler,
 optimizer, mesh, the initial train state and (for training) the checkpointer."""
 
+import copy
 import dataclasses
 import datetime
-import functools
 import json
 import os
 from typing import Any, Optional
@@ -13,7 +13,7 @@ import ml_collections
 import optax
 from absl import logging
 
-from audiodiff import models, tasks
+from audiodiff import defaults, models, tasks
 from audiodiff.run import checkpoint, parallel
 from audiodiff.diffusion import samplers, schedules
 from audiodiff.run import train_state
@@ -30,6 +30,10 @@ class Experiment:
   sampler: samplers.Sampler
   optimizer: optax.GradientTransformation
   mesh: jax.sharding.Mesh
+  # The other trained runs the task declared (name -> api.Trained) and the
+  # frozen parameters it made of them; set by api.build.
+  runs: dict = dataclasses.field(default_factory=dict)
+  frozen: Any = None
   _checkpointer: Optional[checkpoint.Checkpointer] = None
 
   @property
@@ -40,11 +44,6 @@ class Experiment:
           os.path.abspath(os.path.join(self.workdir, 'checkpoints')),
           keep=self.config.train.keep_checkpoints)
     return self._checkpointer
-
-  @functools.cached_property
-  def frozen(self):
-    """The task's frozen parameters of other models (or None), loaded once."""
-    return self.task.load_frozen(self.workdir)
 
   def init_params(self, rng):
     """Fresh network parameters for the task's example batch."""
@@ -135,7 +134,8 @@ def validate_config(config) -> None:
 
 
 def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
-  """Checks the config and builds every part; writes nothing to disk.
+  """Checks the config and builds every part but the task's frozen runs
+  (api.build adds those); writes nothing to disk.
 
   resolve: fill data-dependent settings (e.g. the class count) from the
   dataset; off when the config comes from a trained run, which has them.
@@ -153,7 +153,6 @@ def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
                                            config.diffusion.prediction),
       optimizer=train_state.make_optimizer(config.train),
       mesh=parallel.make_mesh())
-  exp.frozen  # pylint: disable=pointless-statement  (loaded now, never inside a jit trace)
   return exp
 
 
@@ -174,31 +173,93 @@ def write_config(config, workdir: str, *, history: bool = False) -> None:
     os.replace(path + '.tmp', path)  # a crash mid-write leaves the old file
 
 
-def _update(defaults: ml_collections.ConfigDict, saved: dict, prefix: str = 'config') -> None:
-  """Writes saved values over defaults; fields the defaults lack (from an
+# Fields of configs written before each model read its own config section
+# (config.model held every model's fields side by side, prefixed, and
+# config.tts the text encoder's): old field -> where its value goes now.
+# model.embedding_dim and model.dropout were shared by the denoisers.
+_DENOISERS = ('diffwave', 'unet1d', 'mlp')
+LEGACY_FIELDS = {
+    'model.residual_layers': ('model.diffwave.residual_layers',),
+    'model.residual_channels': ('model.diffwave.residual_channels',),
+    'model.dilation_cycle': ('model.diffwave.dilation_cycle',),
+    'model.diffwave_layers': ('model.diffwave.formulation',),
+    'model.unet_channels': ('model.unet1d.channels',),
+    'model.unet_blocks_per_level': ('model.unet1d.blocks_per_level',),
+    'model.unet_downsample': ('model.unet1d.downsample',),
+    'model.mlp_hidden': ('model.mlp.hidden',),
+    'model.ae_patch': ('model.autoencoder.patch',),
+    'model.ae_channels': ('model.autoencoder.channels',),
+    'model.ae_strides': ('model.autoencoder.strides',),
+    'model.ae_latent_channels': ('model.autoencoder.latent_channels',),
+    'model.ae_max_channels': ('model.autoencoder.max_channels',),
+    'model.ae_discriminator': ('model.autoencoder.adversarial',),
+    'model.embedding_dim': tuple(f'model.{name}.embedding_dim' for name in _DENOISERS),
+    'model.dropout': tuple(f'model.{name}.dropout' for name in _DENOISERS),
+    'tts.encoder_channels': ('model.grad_tts.channels',),
+    'tts.encoder_layers': ('model.grad_tts.layers',),
+    'tts.encoder_heads': ('model.grad_tts.heads',),
+    'tts.encoder_hidden': ('model.grad_tts.hidden',),
+    'tts.encoder_kernel': ('model.grad_tts.kernel',),
+    'tts.attention_window': ('model.grad_tts.window',),
+    'tts.encoder_dropout': ('model.grad_tts.dropout',),
+    'tts.duration_channels': ('model.grad_tts.duration_channels',),
+}
+
+
+def translate_legacy(saved: dict) -> dict:
+  """A saved config (as read from JSON) with its LEGACY_FIELDS moved to
+  where they live now; the input is left as it was."""
+  saved = copy.deepcopy(saved)
+  for old, new_fields in LEGACY_FIELDS.items():
+    section, field = old.split('.')
+    if field not in saved.get(section, {}):
+      continue
+    value = saved[section].pop(field)
+    for new in new_fields:
+      *parents, leaf = new.split('.')
+      node = saved
+      for parent in parents:
+        node = node.setdefault(parent, {})
+      node[leaf] = value
+  return saved
+
+
+def _update(config: ml_collections.ConfigDict, saved: dict, prefix: str = 'config') -> None:
+  """Writes saved values over config (the defaults); fields it lacks (from an
   older version) are skipped with a warning."""
   for key, value in saved.items():
-    if key not in defaults:
+    if key not in config:
       logging.warning('%s.%s in the saved config is not a field any more; ignored.',
                       prefix, key)
-    elif isinstance(defaults[key], ml_collections.ConfigDict) and isinstance(value, dict):
-      _update(defaults[key], value, f'{prefix}.{key}')
+    elif isinstance(config[key], ml_collections.ConfigDict) and isinstance(value, dict):
+      _update(config[key], value, f'{prefix}.{key}')
     else:
-      defaults[key] = value
+      config[key] = value
 
 
 def read_config(directory: str) -> ml_collections.ConfigDict:
   """The config.json a run or an export wrote, over today's defaults (fields
-  added since it was written take their defaults), as a locked ConfigDict."""
-  from experiments.configs import base  # pylint: disable=g-import-not-at-top
+  added since it was written take their defaults; moved ones are translated,
+  LEGACY_FIELDS), as a locked ConfigDict."""
   path = os.path.join(directory, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{path} does not exist: {directory} is not a trained run or an '
                     'exported model (pass --config as well, or train first).')
-  with open(path) as f:
-    saved = json.load(f)
-  config = base.get_config()
-  with config.unlocked():
-    _update(config, saved)
+  try:
+    with open(path, encoding='utf-8') as f:
+      saved = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    raise UserError(f'{path} is not readable JSON ({error}); restore it from the run or '
+                    'export the model again.') from None
+  if not isinstance(saved, dict):
+    raise UserError(f'{path} holds no config (a JSON object is expected); restore it from '
+                    'the run or export the model again.')
+  config = defaults.get_config()
+  try:
+    with config.unlocked():
+      _update(config, translate_legacy(saved))
+  except (TypeError, ValueError, KeyError, AttributeError) as error:
+    raise UserError(f'{path} has a field of the wrong type ({error}); fix that field or '
+                    'export the model again.') from None
   config.lock()
   return config

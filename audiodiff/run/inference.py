@@ -19,25 +19,49 @@ from audiodiff.restoration import restore as restoration
 from audiodiff.run.summary import SummaryWriter
 
 
+# The modes that run one task's own method, and the models that have it.
+_TASK_MODES = {'vocode': 'a vocoder (config.task="vocoder")',
+               'enhance': 'an enhancer (config.task="enhance")',
+               'synthesize': 'a text-to-speech model (config.task="tts")'}
+
+
+def _load_for(mode: str, config, workdir: str, checkpoint_step):
+  """The model, checked to have the task method of the same name as `mode`."""
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
+  if mode not in trained.task.api_methods:
+    raise UserError(f'--mode={mode} needs {_TASK_MODES[mode]}; this model is a '
+                    f'{trained.task.name!r} model.')
+  return trained
+
+
+def _output_dir(workdir: str, name: Optional[str], default: str,
+                output: Optional[str] = None) -> str:
+  """Where a mode writes: `output` if given, else workdir/samples/<name, else
+  default>; a UserError now, before any work, if it cannot be written to."""
+  directory = output or os.path.join(workdir, 'samples', name or default)
+  return outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
+
+
 def sample(config, workdir: str, *, num_samples: Optional[int] = None,
-           checkpoint_step: Optional[int] = None, name: Optional[str] = None):
-  """Writes samples of the EMA model to workdir/samples/<name>/.
+           checkpoint_step: Optional[int] = None, name: Optional[str] = None,
+           output: Optional[str] = None):
+  """Writes samples of the EMA model to workdir/samples/<name>/ (or output).
 
   Sampler, steps and guidance come from config.sampler (override them with
   --config.sampler.*). Returns the list of wav paths.
   """
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   config = trained.config
-  num_samples = num_samples or config.sampler.num_samples
   reference = None
   if trained.task.needs_reference():
     reference = evaluation.reference_batches(trained.exp, 1)[0]
-  audio, request = trained.sample(num_samples, seed=config.seed, reference_batch=reference)
-  if name is None:
-    name = (f'step_{trained.step}_{trained.exp.sampler.name}{trained.exp.sampler.num_evals}'
-            f'_w{config.sampler.guidance_scale:g}')
-  directory = os.path.join(workdir, 'samples', name)
-  paths = outputs.write_audio_files(directory, audio, request.names, config.audio)
+  request = trained.sample_request(num_samples, reference_batch=reference)
+  directory = _output_dir(
+      workdir, name, f'step_{trained.step}_{trained.exp.sampler.name}'
+      f'{trained.exp.sampler.num_evals}_w{config.sampler.guidance_scale:g}', output)
+  paths = []  # written a batch at a time (config.sampler.batch_size)
+  for names, audio in trained.run_in_batches(request, jax.random.PRNGKey(config.seed)):
+    paths += outputs.write_audio_files(directory, audio, names, config.audio)
   console.say(f'Wrote {len(paths)} samples to {directory}')
   return paths
 
@@ -89,30 +113,37 @@ def _read_vocoder_input(path, config):
   """A wav (its mel is taken) or a mel .npy -> (mel or None, audio or None)."""
   if path.endswith('.npy'):
     if not os.path.exists(path):
-      raise FileNotFoundError(f'{path} does not exist.')
-    return np.load(path).astype(np.float32), None
-  return None, audio_io.load_audio(path, config.audio.sample_rate)
+      raise UserError(f'--input={path} does not exist.')
+    try:
+      mel = np.load(path, allow_pickle=False)
+      return np.asarray(mel, np.float32), None
+    except (OSError, ValueError, EOFError, TypeError) as error:
+      raise UserError(f'--input={path} is not a mel array saved with numpy.save '
+                      f'({str(error).splitlines()[0] if str(error) else type(error).__name__}); '
+                      'give [frames, n_mels] float values.') from None
+  try:
+    return None, audio_io.load_audio(path, config.audio.sample_rate)
+  except audio_io.AudioFileError as error:
+    raise error.for_flag('--input') from None
 
 
 def vocode(config, workdir: str, inputs: Sequence[str], *,
-           checkpoint_step: Optional[int] = None, name: Optional[str] = None):
+           checkpoint_step: Optional[int] = None, name: Optional[str] = None,
+           output: Optional[str] = None):
   """Resynthesises wav files (through their mels) or mel .npy files
   ([frames, n_mels], DiffWave log scaling) into workdir/samples/<name>/."""
   if not inputs:
     raise UserError('--mode=vocode needs --input=FILE (wav or mel .npy), repeatable.')
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
-  if 'vocode' not in trained.task.api_methods:
-    raise UserError(f'--mode=vocode needs a vocoder (config.task="vocoder"); this model '
-                     f'is task {trained.task.name!r}.')
-  directory = os.path.join(workdir, 'samples', name or f'vocoded_step_{trained.step}')
+  trained = _load_for('vocode', config, workdir, checkpoint_step)
+  files = _input_files(inputs, suffixes=('.wav', '.npy'))
+  directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output)
   paths = []
-  for i, path in enumerate(inputs):
+  for i, (path, stem) in enumerate(zip(files, outputs.output_stems(files))):
     mel, audio = _read_vocoder_input(path, trained.config)
     try:
       output = trained.vocode(mel=mel, audio=audio, seed=i)
     except ValueError as error:
       raise UserError(f'{path}: {error}') from None
-    stem = os.path.splitext(os.path.basename(path))[0]
     paths += outputs.write_audio_files(directory, output[None], [stem], trained.config.audio)
   console.say(f'Wrote {len(paths)} files to {directory}')
   return paths
@@ -122,7 +153,10 @@ def _model_input(path, rate, verb):
   """A recording -> (mono float32 [L'] at the model's `rate`, the file's
   length in samples, its rate); several channels are averaged, with a
   message saying the file was `verb` as their mean."""
-  audio, file_rate = audio_io.read_audio(path)
+  try:
+    audio, file_rate = audio_io.read_audio(path)
+  except audio_io.AudioFileError as error:
+    raise error.for_flag('--input') from None
   if audio.shape[1] > 1:
     console.say(f'{path}: {audio.shape[1]} channels, {verb} as their mean (mono).')
   return audio_io.resample(audio.mean(axis=1), file_rate, rate), audio.shape[0], file_rate
@@ -130,13 +164,15 @@ def _model_input(path, rate, verb):
 
 def _write_like_input(wav, output, rate, num_samples, file_rate):
   """Writes output [L'] at the model's `rate` as `wav` at the input's rate
-  and length (num_samples)."""
+  and length (num_samples), once it is checked (outputs.check_output)."""
+  output = outputs.check_output(output, wav)
   out = audio_io.resample(output, rate, file_rate)[:num_samples]
   audio_io.save_audio(wav, np.pad(out, (0, num_samples - len(out))), file_rate)
 
 
 def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence[str] = (),
-            checkpoint_step: Optional[int] = None, name: Optional[str] = None):
+            checkpoint_step: Optional[int] = None, name: Optional[str] = None,
+            output: Optional[str] = None):
   """Restores each input with the model as the prior (config.restore) into
   workdir/samples/<name>/<input name>.wav (+ .png of degraded / restored, +
   .json of metrics when `references` gives the clean files, one per input).
@@ -150,25 +186,52 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   settings = trained.config.restore
   restorer = restoration.Restorer(trained, settings)
   rate = trained.sample_rate
-  directory = os.path.join(workdir, 'samples',
-                           name or f'restored_{settings.task}_step_{trained.step}')
-  paths = []
+  # Read and check every input (and reference) before the first slow restoration.
+  jobs, seen = [], set()
   for i, path in enumerate(inputs):
+    if os.path.realpath(path) in seen:
+      console.say(f'{path}: given twice; restored once.')
+      continue
+    seen.add(os.path.realpath(path))
     degraded, num_samples, file_rate = _model_input(path, rate, 'restored')
+    if settings.task == 'bandwidth' and settings.cutoff_hz >= file_rate / 2:
+      raise UserError(f'{path}: sampled at {file_rate} Hz, it holds nothing above '
+                      f'{file_rate / 2:g} Hz, so config.restore.cutoff_hz='
+                      f'{settings.cutoff_hz:g} cannot be its band limit; give a cutoff '
+                      f'below {file_rate / 2:g} Hz.')
     try:
       measurement = restoration.measure(settings.task, degraded, settings, rate)
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
+    reference = None
+    if references:
+      try:
+        reference = audio_io.load_audio(references[i], rate)
+      except audio_io.AudioFileError as error:
+        raise error.for_flag('--reference') from None
+      if len(reference) < len(degraded):
+        raise UserError(f'--reference={references[i]} is shorter ({len(reference) / rate:.2f} '
+                        f's) than --input={path} ({len(degraded) / rate:.2f} s): give the '
+                        'clean version of the same recording.')
+      reference = reference[:len(degraded)]
+    # Bandwidth extension adds the band above the input's: a file at a lower
+    # rate than the model's is written at the model's rate, which can hold it.
+    out_rate = max(file_rate, rate) if settings.task == 'bandwidth' else file_rate
+    jobs.append((path, measurement, reference, num_samples * out_rate // file_rate, out_rate))
+  directory = _output_dir(workdir, name, f'restored_{settings.task}_step_{trained.step}',
+                          output)
+  paths = []
+  stems = outputs.output_stems([job[0] for job in jobs])
+  for i, ((path, measurement, reference, num_samples, out_rate), stem) in enumerate(
+      zip(jobs, stems)):
     restored = restorer(measurement, seed=config.seed if config else i)
-    stem = os.path.splitext(os.path.basename(path))[0]
     wav = os.path.join(directory, f'{stem}.wav')
-    _write_like_input(wav, restored, rate, num_samples, file_rate)
+    _write_like_input(wav, restored, rate, num_samples, out_rate)
     plotting.save_comparison_png(
         os.path.join(directory, f'{stem}.png'),
         [(f'{stem}: degraded ({settings.task})', measurement.degraded),
          (f'restored ({settings.method})', restored)], rate)
-    if references:
-      reference = audio_io.load_audio(references[i], rate)
+    if reference is not None:
       results = restoration.quality(measurement, reference, restored)
       with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
         json.dump(results, f, indent=2)
@@ -179,37 +242,43 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   return paths
 
 
-def _wav_files(inputs):
-  """--input values (files, or directories of .wav files) -> file paths."""
+def _input_files(inputs, flag='--input', suffixes=('.wav',)):
+  """--input values (files, or directories of them) -> distinct file paths;
+  a file given twice is processed once, with a message."""
   paths = []
   for path in inputs:
     if os.path.isdir(path):
       found = sorted(os.path.join(path, f) for f in os.listdir(path)
-                     if f.lower().endswith('.wav'))
+                     if f.lower().endswith(suffixes))
       if not found:
-        raise UserError(f'--input={path} is a directory without .wav files.')
+        raise UserError(f'{flag}={path} is a directory without {"/".join(suffixes)} files.')
       paths += found
     else:
       paths.append(path)
-  return paths
+  distinct = {}
+  for path in paths:
+    key = os.path.realpath(path)
+    if key in distinct:
+      console.say(f'{path}: given twice; processed once.')
+    else:
+      distinct[key] = path
+  return list(distinct.values())
 
 
 def enhance(config, workdir: str, inputs: Sequence[str], *,
-            checkpoint_step: Optional[int] = None, name: Optional[str] = None):
+            checkpoint_step: Optional[int] = None, name: Optional[str] = None,
+            output: Optional[str] = None):
   """Enhances each noisy input (files or directories of wavs) into
   workdir/samples/<name>/<input name>.wav at the input's rate and length,
   with a .png of the noisy and enhanced spectrograms."""
   if not inputs:
     raise UserError('--mode=enhance needs --input=FILE.wav or --input=DIRECTORY '
                     '(repeatable).')
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
-  if trained.task.name != 'enhance':
-    raise UserError(f'--mode=enhance needs an enhancer (config.task="enhance"); this model '
-                    f'is a {trained.task.name!r} model.')
+  trained = _load_for('enhance', config, workdir, checkpoint_step)
   rate = trained.sample_rate
   # Read and check every file before the first (slow) enhancement.
   recordings = []
-  for path in _wav_files(inputs):
+  for path in _input_files(inputs):
     noisy, num_samples, file_rate = _model_input(path, rate, 'enhanced')
     if file_rate != rate:
       console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz and back.')
@@ -218,11 +287,11 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
     recordings.append((path, noisy, num_samples, file_rate))
-  directory = os.path.join(workdir, 'samples', name or f'enhanced_step_{trained.step}')
+  directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output)
   written = []
-  for i, (path, noisy, num_samples, file_rate) in enumerate(recordings):
+  stems = outputs.output_stems([recording[0] for recording in recordings])
+  for i, ((path, noisy, num_samples, file_rate), stem) in enumerate(zip(recordings, stems)):
     enhanced = trained.enhance(noisy, seed=i)
-    stem = os.path.splitext(os.path.basename(path))[0]
     wav = os.path.join(directory, f'{stem}.wav')
     _write_like_input(wav, enhanced, rate, num_samples, file_rate)
     plotting.save_comparison_png(os.path.join(directory, f'{stem}.png'),
@@ -240,8 +309,16 @@ def read_texts(texts: Sequence[str], text_file: Optional[str]):
   if text_file:
     if not os.path.exists(text_file):
       raise UserError(f'--text_file={text_file} does not exist.')
-    with open(text_file, encoding='utf-8') as f:
-      texts.extend(line.strip() for line in f if line.strip())
+    try:
+      with open(text_file, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    except UnicodeDecodeError as error:
+      raise UserError(f'--text_file={text_file} is not UTF-8 text (byte {error.start} is '
+                      f'{error.object[error.start:error.start + 1]!r}); save it as UTF-8 '
+                      'text, one utterance a line.') from None
+    if any('\x00' in line for line in lines):
+      raise UserError(f'--text_file={text_file} holds NUL bytes: it is not a text file.')
+    texts.extend(line.strip() for line in lines if line.strip())
   if not texts:
     raise UserError('--mode=synthesize needs --text="A sentence." (repeatable) or '
                     '--text_file=FILE (one utterance a line).')
@@ -249,23 +326,21 @@ def read_texts(texts: Sequence[str], text_file: Optional[str]):
 
 
 def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optional[str] = None,
-               checkpoint_step: Optional[int] = None, name: Optional[str] = None):
+               checkpoint_step: Optional[int] = None, name: Optional[str] = None,
+               output: Optional[str] = None):
   """Speaks each text into workdir/samples/<name>/<index>_<first words>.wav
   with a .png of its mel and alignment; returns the wav paths."""
   texts = read_texts(texts, text_file)
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
-  if trained.task.name != 'tts':
-    raise UserError(f'--mode=synthesize needs a text-to-speech model (config.task="tts"); '
-                    f'this model is a {trained.task.name!r} model.')
+  trained = _load_for('synthesize', config, workdir, checkpoint_step)
   from audiodiff.tasks import tts  # pylint: disable=g-import-not-at-top
+  directory = _output_dir(workdir, name, f'tts_step_{trained.step}', output)
   console.say(f'Speaking {len(texts)} text(s); waveform from {trained.task.vocoder_name}.')
   results = trained.synthesize(texts, seed=config.seed if config else 0)
-  directory = os.path.join(workdir, 'samples', name or f'tts_step_{trained.step}')
   written = []
   for i, (sentence, result) in enumerate(zip(texts, results)):
     stem = tts.file_stem(i, sentence)
     wav = os.path.join(directory, f'{stem}.wav')
-    audio_io.save_audio(wav, result['audio'], trained.sample_rate)
+    audio_io.save_audio(wav, outputs.check_output(result['audio'], wav), trained.sample_rate)
     plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
                           result['alignment'], title=sentence[:100])
     written.append(wav)

@@ -1,4 +1,5 @@
-"""Writing audio outputs: `<name>.wav` with a spectrogram `<name>.png` beside it."""
+"""Writing audio outputs: `<name>.wav` with a spectrogram `<name>.png` beside
+it; output names that mirror the inputs; audio checked before it is written."""
 
 import os
 from typing import Sequence
@@ -6,14 +7,75 @@ from typing import Sequence
 import numpy as np
 
 from audiodiff.audio import audio_io, plotting
+from audiodiff.errors import UserError
+
+# Output audio with more of its samples at full scale than this is refused:
+# a model that writes it is broken (e.g. NaN parameters cast to -32768).
+MAX_CLIPPED_FRACTION = 0.99
 
 
-def write_audio_files(directory: str, audios, names: Sequence[str], audio_config):
+def check_output(audio, what: str) -> np.ndarray:
+  """audio (any shape) -> float32, or a UserError when it holds NaN/inf or is
+  mostly clipped; `what` names it in the message."""
+  audio = np.asarray(audio, np.float32)
+  if not np.all(np.isfinite(audio)):
+    raise UserError(f'{what}: the model produced NaN or inf samples; nothing was written '
+                    'for it. Its parameters may be broken: retrain or re-export the model.')
+  if audio.size and np.mean(np.abs(audio) >= 1.0) > MAX_CLIPPED_FRACTION:
+    raise UserError(f'{what}: the model produced audio clipped at full scale '
+                    f'({np.mean(np.abs(audio) >= 1.0):.0%} of samples); nothing was written '
+                    'for it. Its parameters may be broken: retrain or re-export the model.')
+  return audio
+
+
+def writable_directory(directory: str, fix: str) -> str:
+  """Checks that files can be written in `directory` (created and removed
+  again if missing, so nothing is left behind); a UserError ending in `fix`
+  otherwise, before any work is done."""
+  directory = os.path.abspath(directory)
+  missing = []
+  parent = directory
+  while not os.path.exists(parent):
+    missing.append(parent)
+    parent = os.path.dirname(parent)
+  probe = os.path.join(directory, f'.audiodiff-write-test-{os.getpid()}')
+  try:
+    os.makedirs(directory, exist_ok=True)
+    with open(probe, 'w'):
+      pass
+    os.remove(probe)
+  except OSError as error:
+    raise UserError(f'Cannot write to {directory} ({error.strerror}); {fix}') from None
+  finally:
+    for folder in missing:  # deepest first
+      if os.path.isdir(folder) and not os.listdir(folder):
+        os.rmdir(folder)
+  return directory
+
+
+def output_stems(paths: Sequence[str]) -> list:
+  """One output name per input file, without extension, unique: the file
+  names when they differ, else the paths below the inputs' common folder
+  (a/x.wav and b/x.wav -> 'a/x', 'b/x')."""
+  stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+  if len(set(stems)) == len(stems):
+    return stems
+  absolute = [os.path.abspath(p) for p in paths]
+  common = os.path.commonpath([os.path.dirname(p) for p in absolute])
+  return [os.path.splitext(os.path.relpath(p, common))[0] for p in absolute]
+
+
+def write_audio_files(directory: str, audios, names: Sequence[str], audio_config, *,
+                      check: bool = True):
   """Writes each clip of audios [N, L] as directory/<name>.wav and .png
-  (at audio_config.sample_rate). Returns the wav paths."""
+  (at audio_config.sample_rate), each checked first unless `check` is off
+  (training writes whatever an early model makes). Returns the wav paths."""
+  if check:
+    audios = [check_output(audio, name) for audio, name in zip(audios, names)]
+  audios = [np.nan_to_num(np.asarray(audio, np.float32)) for audio in audios]
   os.makedirs(directory, exist_ok=True)
   paths = []
-  for audio, name in zip(np.asarray(audios), names):
+  for audio, name in zip(audios, names):
     wav = os.path.join(directory, f'{name}.wav')
     audio_io.save_audio(wav, audio, audio_config.sample_rate)
     plotting.save_spectrogram_png(os.path.join(directory, f'{name}.png'), audio,

@@ -3,6 +3,8 @@ checkpoints."""
 
 import contextlib
 import os
+import signal
+import threading
 import time
 
 import jax
@@ -13,7 +15,7 @@ from audiodiff import data
 from audiodiff.run import api, console, evaluation, experiment, health, losses, outputs
 from audiodiff.run import parallel, workdir_lock
 from audiodiff.run import train_state as train_state_lib
-from audiodiff.errors import UserError
+from audiodiff.errors import Stopped, UserError
 from audiodiff.run.summary import SummaryWriter
 
 
@@ -32,8 +34,8 @@ def accumulated_value_and_grad(loss_fn, params, batch, rng, microbatches: int):
 
   loss_fn(params, batch, rng) -> (loss, metrics). Gives the full batch's
   update (the loss is a batch mean) while holding one slice's activations at
-  a time: less memory, and on CPU a faster step (the BASE DiffWave step runs
-  ~1.2x faster in 8 slices). Microbatch i takes examples i, i + k, i + 2k, ...
+  a time: less memory, and on CPU a faster step for large models
+  (benchmarks/README.md). Microbatch i takes examples i, i + k, i + 2k, ...
   (k = microbatches), so with the batch sharded over devices every
   microbatch is too.
   """
@@ -95,7 +97,7 @@ def write_samples(exp, trained, step: int, reference_batch, writer):
                                   reference_batch=reference_batch)
   if jax.process_index() == 0:
     directory = os.path.join(exp.workdir, 'samples', f'step_{step}')
-    outputs.write_audio_files(directory, audio, request.names, config.audio)
+    outputs.write_audio_files(directory, audio, request.names, config.audio, check=False)
     for clip, name in zip(audio, request.names):
       writer.audio(f'samples/{name}', clip, step, config.audio.sample_rate)
     console.say(f'step {step}: wrote {len(audio)} samples to {directory}')
@@ -117,7 +119,9 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   samples/step_<N>/. Stops with a DivergenceError when the run diverges,
   keeping only checkpoints of healthy states.
   """
-  exp = experiment.build(config, workdir)
+  exp = api.build(config, workdir)
+  if jax.process_index() == 0:
+    outputs.writable_directory(workdir, 'give a writable --workdir.')
   check_microbatches(config.train, exp.mesh.size)
   lock = (workdir_lock.WorkdirLock(workdir) if jax.process_index() == 0
           else contextlib.nullcontext())
@@ -173,14 +177,62 @@ def _divergence_message(exp, step, problem, metrics):
           f'{train_config.grad_clip_norm:g}), or check the data for NaN/inf.')
 
 
+class _StopRequest:
+  """Ctrl-C (SIGINT) and SIGTERM set `signal_number` instead of interrupting,
+  so the loop stops between steps, with the state whole (a step donates it)."""
+
+  def __init__(self):
+    self.signal_number = None
+    self._previous = {}
+    if threading.current_thread() is threading.main_thread():
+      for number in (signal.SIGINT, signal.SIGTERM):
+        self._previous[number] = signal.signal(number, self._request)
+
+  def restore(self):
+    """Puts back the handlers that were there before."""
+    for number, handler in self._previous.items():
+      signal.signal(number, handler)
+
+  def _request(self, number, frame):
+    del frame
+    if self.signal_number is not None:  # a second Ctrl-C: stop now
+      raise KeyboardInterrupt
+    self.signal_number = number
+    console.say(f'{signal.Signals(number).name}: saving a checkpoint after this step '
+                '(press Ctrl-C again to quit without it).')
+
+
+def _stop(exp, step, state, train_iter, number):
+  """Saves the state at `step` (unless saved there already) and raises Stopped."""
+  if step not in exp.checkpointer.all_steps():
+    exp.checkpointer.save(step, state, train_iter)
+  exp.checkpointer.wait()
+  raise Stopped(f'Stopped by {signal.Signals(number).name} at step {step}: the checkpoint of '
+                f'step {step} is in {exp.workdir}/checkpoints. Run the same command to '
+                'resume from it.', number)
+
+
 def _train_loop(exp, state, train_iter, train_step, eval_step, trained,
                 reference_batch, writer, frozen):
+  stop = _StopRequest()
+  try:
+    return _steps(exp, state, train_iter, train_step, eval_step, trained, reference_batch,
+                  writer, frozen, stop)
+  finally:
+    stop.restore()
+
+
+def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_batch, writer,
+           frozen, stop):
+  """The training steps from state.step to config.train.num_steps."""
   config = exp.config
   step = int(state.step)
   num_steps = config.train.num_steps
   monitor = health.DivergenceMonitor(config.train.divergence_factor)
   last_time, last_step = time.time(), step
   while step < num_steps:
+    if stop.signal_number is not None:
+      _stop(exp, step, state, train_iter, stop.signal_number)
     batch = data.make_global_batch(next(train_iter), exp.mesh)
     state, metrics = train_step(state, batch, frozen)
     step += 1

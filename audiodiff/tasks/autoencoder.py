@@ -29,13 +29,14 @@ from audiodiff.tasks import base
 
 
 def autoencoder_hop(config) -> int:
-  """Samples per latent frame: model.ae_patch * prod(model.ae_strides)."""
-  hop = int(config.model.ae_patch)
-  for stride in config.model.ae_strides:
+  """Samples per latent frame: patch * prod(strides) of config.model.autoencoder."""
+  hop = int(config.model.autoencoder.patch)
+  for stride in config.model.autoencoder.strides:
     hop *= int(stride)
   return hop
 
 
+@tasks.TASKS.register('autoencoder')
 class Autoencoder(base.Task):
   name = 'autoencoder'
   features = ('audio',)
@@ -48,15 +49,15 @@ class Autoencoder(base.Task):
     hop = autoencoder_hop(self.config)
     if self.config.data.segment_length % hop:
       raise UserError(f'config.data.segment_length={self.config.data.segment_length} must '
-                      f'be a multiple of the autoencoder hop {hop} (model.ae_patch x '
-                      'model.ae_strides).')
+                      f'be a multiple of the autoencoder hop {hop} (model.autoencoder.patch x '
+                      'model.autoencoder.strides).')
     s = self.settings
     for name in ('kl_weight', 'adversarial_weight', 'feature_weight'):
       if s[name] < 0:
         raise UserError(f'config.autoencoder.{name}={s[name]} must be >= 0.')
-    if self.adversarial and not self.config.model.ae_discriminator:
+    if self.adversarial and not self.config.model.autoencoder.adversarial:
       raise UserError('config.autoencoder.adversarial_weight / feature_weight > 0 need the '
-                      'discriminator: set --config.model.ae_discriminator=True.')
+                      'discriminator: set --config.model.autoencoder.adversarial=True.')
 
   @property
   def adversarial(self) -> bool:
@@ -160,6 +161,3 @@ class Autoencoder(base.Task):
     means = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
     return {'held_out_reconstruction': dict(means, num_clips=len(rows),
                                             seconds_per_clip=length / self.config.audio.sample_rate)}
-
-
-tasks.register('autoencoder', Autoencoder)

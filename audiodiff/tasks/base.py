@@ -10,12 +10,11 @@ The run loop, the samplers and the models never ask which task they serve.
     request = task.sample_request(num_samples, reference_batch)
 
 A new task subclasses `Task`, overrides what differs and registers itself
-with `tasks.register('<name>', TaskClass)` in `audiodiff/tasks/<name>.py`.
+with `@tasks.TASKS.register('<name>')` on its class in `audiodiff/tasks/<name>.py`.
 """
 
 import dataclasses
 import functools
-import os
 from typing import Any, Dict, Optional, Sequence
 
 import jax
@@ -59,6 +58,15 @@ class SampleRequest:
   uncond: Any = None
   prior: Any = None
   reference: Optional[np.ndarray] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenRun:
+  """Another trained run a task needs: config.<task>.<option> names its
+  directory (a path inside the work directory first, else as given);
+  how_to_train is said when there is none."""
+  option: str
+  how_to_train: str
 
 
 class Task:
@@ -117,33 +125,26 @@ class Task:
     """Weight of each of `extra_losses`' terms (the diffusion term has 1)."""
     return {}
 
-  # ---- training -------------------------------------------------------------
-  def load_frozen(self, workdir: str):
-    """Parameters of other models the task uses frozen (a vocoder, an
-    encoder, a predictor); None when it uses none. Passed to every method
-    below. Relative paths in the config resolve against workdir first."""
-    del workdir
+  # ---- other trained runs ---------------------------------------------------
+  def frozen_runs(self) -> Dict[str, 'FrozenRun']:
+    """The other trained runs this task uses frozen (a vocoder, an encoder, a
+    predictor), by name. The run layer loads each (an api.Trained), hands
+    them to `attach_frozen`, and copies them into exports as <export>/<name>.
+    Default: none."""
+    return {}
+
+  def attach_frozen(self, runs: Dict[str, Any], workdir: str):
+    """Checks that the loaded `runs` fit this config and keeps them; returns
+    the frozen parameters passed to every method below (None when none)."""
+    del runs, workdir
     return None
 
-  def load_trained(self, option: str, workdir: str, how_to_train: str):
-    """The trained run or export that config.<task>.<option> names (a path
-    inside workdir first, else as given) -> api.Trained (its exp.workdir is
-    the path); a UserError naming the option and how_to_train otherwise."""
-    from audiodiff.run import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
-    value = path = self.settings[option]
-    if not os.path.isabs(path) and os.path.exists(os.path.join(workdir, path, 'config.json')):
-      path = os.path.join(workdir, path)
-    if not os.path.exists(os.path.join(path, 'config.json')):
-      raise UserError(f'config.{self.name}.{option}={value!r}: no trained model at {path} '
-                      f'(expected config.json there). {how_to_train}')
-    return api.load(path)
-
-  def export_frozen(self, trained, directory: str):
-    """Copies the frozen models into an export at `directory`; returns the
-    config to write there (pointing at the copies). Default: nothing to copy."""
+  def write_export_files(self, directory: str) -> None:
+    """Files the task adds to an export at `directory` beside the copies of
+    its frozen runs (e.g. a fitted latent scaling). Default: none."""
     del directory
-    return trained.config
 
+  # ---- training -------------------------------------------------------------
   def data_transforms(self, split: str):
     """Grain RandomMaps run on each preprocessed example (e.g. noise mixing),
     each with a `produces` tuple naming the features it adds."""

@@ -27,7 +27,6 @@ Wiener filter and (storm) the predictor alone.
 
 import copy
 import functools
-import os
 import time
 
 import jax
@@ -40,8 +39,8 @@ from audiodiff.diffusion import sde
 from audiodiff.data import asterisk, augment, noise, real_speech
 from audiodiff.enhancement import classical, representation
 from audiodiff.errors import UserError
+from audiodiff.audio import windows
 from audiodiff.tasks import base
-from audiodiff.tasks.vocoder import chunk_starts, cross_fade
 
 METHODS = ('storm', 'sgmse', 'predictive')
 # Seed of the held-out mixtures: fixed, so every evaluation scores the same set.
@@ -58,6 +57,7 @@ def quality(clean, estimate, sample_rate):
           'si_sdr': audio_metrics.si_sdr(clean, estimate)}
 
 
+@tasks.TASKS.register('enhance')
 class Enhance(base.Task):
   name = 'enhance'
   features = ('audio', 'noisy')
@@ -118,40 +118,27 @@ class Enhance(base.Task):
     return {'predictive': 1.0} if self.method == 'predictive' else {}
 
   # ---- the frozen predictor (storm) -----------------------------------------
-  def _predictor_path(self, workdir):
-    path = os.path.expanduser(self.settings.predictor)
-    inside = os.path.join(workdir, path)
-    return inside if not os.path.isabs(path) and os.path.exists(inside) else path
+  def frozen_runs(self):
+    if self.method != 'storm':
+      return {}
+    return {'predictor': base.FrozenRun(
+        'predictor', "Train one with --config.enhance.method=predictive first.")}
 
-  def load_frozen(self, workdir):
+  def attach_frozen(self, runs, workdir):
+    del workdir
     if self.method != 'storm':
       return None
-    from audiodiff.run import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
-    path = self._predictor_path(workdir)
-    if not os.path.exists(os.path.join(path, 'config.json')):
-      raise UserError(f'config.enhance.predictor={self.settings.predictor!r}: no trained '
-                      f'model at {path} (expected config.json there). Train one with '
-                      "--config.enhance.method=predictive first.")
-    predictor = api.load(path)
+    predictor = runs['predictor']
     theirs = predictor.config
     if (theirs.task != 'enhance' or theirs.enhance.method != 'predictive'
         or representation.from_config(theirs.enhance) != self.stft
         or theirs.audio.sample_rate != self.config.audio.sample_rate
         or theirs.enhance.input_rms != self.settings.input_rms):
-      raise UserError(f'{path} is not a predictive enhancer with this config\'s STFT, input '
-                      'level and sample rate; train the predictor with the same '
-                      'config.enhance and config.audio.sample_rate.')
+      raise UserError(f'{predictor.exp.workdir} is not a predictive enhancer with this '
+                      "config's STFT, input level and sample rate; train the predictor with "
+                      'the same config.enhance and config.audio.sample_rate.')
     self.predictor = predictor
     return {'predictor': predictor.params}
-
-  def export_frozen(self, trained, directory):
-    if self.method != 'storm':
-      return trained.config
-    from audiodiff.run import api  # pylint: disable=g-import-not-at-top
-    api.export(self.predictor, os.path.join(directory, 'predictor'))
-    config = copy.deepcopy(trained.config)
-    config.enhance.predictor = 'predictor'
-    return config
 
   def predict(self, apply_fn, measurement, cond):
     """The predictive network's estimate [B, frames, 2 bins] of the clean
@@ -263,7 +250,7 @@ class Enhance(base.Task):
 
   @property
   def _frozen(self):
-    """The predictor's parameters once load_frozen ran (storm), else None."""
+    """The predictor's parameters once attach_frozen ran (storm), else None."""
     predictor = getattr(self, 'predictor', None)
     return None if predictor is None else {'predictor': predictor.params}
 
@@ -295,14 +282,15 @@ class Enhance(base.Task):
     num_frames = max(self.stft.pad_length(len(audio)) // hop, window)
     padded = np.zeros(num_frames * hop, np.float32)
     padded[:len(audio)] = audio * gain
-    starts = chunk_starts(num_frames, window, settings.overlap_frames)
+    starts = windows.window_starts(num_frames, window, settings.overlap_frames)
     pieces = []
     for first in range(0, len(starts), settings.batch_windows):
       group = starts[first:first + settings.batch_windows]
       clips = np.stack([padded[s * hop:(s + window) * hop] for s in group])
       request = self.request(clips, [''] * len(group), trained.frozen)
       pieces.extend(trained.run(request, jax.random.fold_in(jax.random.PRNGKey(seed), first)))
-    out = cross_fade(pieces, starts, num_frames, hop, settings.overlap_frames)
+    out = windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
+                             settings.overlap_frames * hop)
     return (out[:len(audio)] / gain).astype(np.float32)
 
   # ---- the held-out benchmark -----------------------------------------------
@@ -408,6 +396,3 @@ def summarize(scores):
                                 for r in members])
         for group, members in groups.items()}
   return summary
-
-
-tasks.register('enhance', Enhance)

@@ -18,6 +18,7 @@ from audiodiff.errors import UserError
 from audiodiff.tasks import base
 
 
+@tasks.TASKS.register('generate')
 class Generate(base.Task):
   name = 'generate'
   api_methods = ()
@@ -81,10 +82,12 @@ class Generate(base.Task):
                                 names=[f'sample_{i:03d}' for i in range(num_samples)])
     if labels is None:
       labels = np.arange(num_samples) % self.num_classes
-    labels = np.asarray(labels, np.int64).reshape(-1)
-    if len(labels) != num_samples or labels.min() < 0 or labels.max() >= self.num_classes:
+    given = np.asarray(labels).reshape(-1)
+    labels = given.astype(np.int64) if given.dtype.kind in 'iuf' else np.zeros(0, np.int64)
+    if (len(labels) != num_samples or np.any(labels != given) or labels.min() < 0
+        or labels.max() >= self.num_classes):
       raise UserError(f'labels must be {num_samples} class ids in [0, {self.num_classes}); '
-                       f'got {labels.tolist()}.')
+                       f'got {given.tolist()}.')
     names = [f'sample_{i:03d}_class{label}{self._class_suffix(label)}'
              for i, label in enumerate(labels)]
     cond = {'label': jnp.asarray(labels, jnp.int32)}
@@ -94,6 +97,3 @@ class Generate(base.Task):
   def _class_suffix(self, label: int) -> str:
     names = self.settings.class_names
     return f'_{names[label]}' if label < len(names) else ''
-
-
-tasks.register('generate', Generate)

@@ -12,7 +12,6 @@ config.task='generate' (the labels' settings live in config.latent). Samples
 are decoded back to audio by the autoencoder.
 """
 
-import copy
 import functools
 import json
 import os
@@ -31,6 +30,7 @@ from audiodiff.tasks.generate import Generate
 SCALING_FILE = 'latent_scaling.json'
 
 
+@tasks.TASKS.register('latent')
 class Latent(Generate):
   name = 'latent'
 
@@ -45,11 +45,14 @@ class Latent(Generate):
                       '>= 1.')
 
   # ---- the frozen autoencoder -----------------------------------------------
-  def load_frozen(self, workdir):
+  def frozen_runs(self):
+    return {'autoencoder': base.FrozenRun(
+        'autoencoder_workdir', 'Train one with experiments/configs/music_autoencoder_cpu.py.')}
+
+  def attach_frozen(self, runs, workdir):
     """{'autoencoder': its parameters, 'shift', 'scale': [C]}; fits the
     scaling on training clips the first time (then reads SCALING_FILE)."""
-    autoencoder = self.load_trained('autoencoder_workdir', workdir,
-                                    'Train one with experiments/configs/music_autoencoder_cpu.py.')
+    autoencoder = runs['autoencoder']
     path = autoencoder.exp.workdir
     theirs = autoencoder.config
     if theirs.task != 'autoencoder' or theirs.audio.sample_rate != self.config.audio.sample_rate:
@@ -93,20 +96,15 @@ class Latent(Generate):
         break
     return LatentScaling.fit(np.concatenate(latents)[:count])
 
-  def export_frozen(self, trained, directory):
-    from audiodiff.run import api  # pylint: disable=g-import-not-at-top  (api imports tasks)
-    api.export(self.autoencoder, os.path.join(directory, 'autoencoder'))
+  def write_export_files(self, directory):
     for folder in (directory, os.path.join(directory, 'autoencoder')):
       with open(os.path.join(folder, SCALING_FILE), 'w') as f:
         json.dump(self.scaling.to_dict(), f)
-    config = copy.deepcopy(trained.config)
-    config.latent.autoencoder_workdir = 'autoencoder'
-    return config
 
   # ---- latents ----------------------------------------------------------------
   def latent_shape(self, num_samples: int):
     frames = self.config.data.segment_length // self.hop
-    return (num_samples, frames, self.autoencoder.config.model.ae_latent_channels)
+    return (num_samples, frames, self.autoencoder.config.model.autoencoder.latent_channels)
 
   def encode(self, audio, frozen):
     """audio [B, L] -> normalised latents [B, L / hop, C]."""
@@ -140,6 +138,3 @@ class Latent(Generate):
     return jax.jit(lambda frozen, x: model.apply(
         {'params': frozen['autoencoder']}, x * frozen['scale'] + frozen['shift'],
         method='decode'))
-
-
-tasks.register('latent', Latent)

@@ -18,8 +18,8 @@ terminal noise (Grad-TTS's log mels have this scale).
 """
 
 import dataclasses
+import html
 import functools
-import os
 import re
 import typing
 
@@ -78,10 +78,20 @@ class Tokenize(grain.transforms.RandomMap):
     return out
 
 
+def strip_markup(text: str) -> str:
+  """Text without SSML/HTML-like tags (<break time="1s"/>), entities decoded."""
+  return html.unescape(re.sub(r'<[^<>]{0,500}>', ' ', str(text)))
+
+
+def _preview(text: str, size: int = 40) -> str:
+  return repr(text if len(text) <= size else text[:size] + '...')
+
+
 def _round_up(value: int, multiple: int) -> int:
   return -(-int(value) // multiple) * multiple
 
 
+@tasks.TASKS.register('tts')
 class TextToSpeech(base.Task):
   name = 'tts'
   features = ('audio', 'audio_mask', 'text', 'text_length', 'tokens', 'num_tokens')
@@ -97,7 +107,8 @@ class TextToSpeech(base.Task):
     if config.model.name != 'unet1d':
       raise UserError(f"config.model.name={config.model.name!r}: the TTS decoder reads "
                       "the aligned text encoding as a signal; use 'unet1d'.")
-    factor = config.model.unet_downsample ** (len(config.model.unet_channels) - 1)
+    unet = config.model.unet1d
+    factor = unet.downsample ** (len(unet.channels) - 1)
     if settings.segment_frames % factor or FRAME_BUCKET % factor:
       raise UserError(f'config.tts.segment_frames={settings.segment_frames} (and '
                       f'{FRAME_BUCKET}) must be multiples of the U-Net\'s downsampling '
@@ -105,13 +116,16 @@ class TextToSpeech(base.Task):
     for field in ('mel_scale', 'length_scale'):
       if not settings[field] > 0:
         raise UserError(f'config.tts.{field}={settings[field]} must be > 0.')
-    for field in ('max_tokens', 'segment_frames', 'encoder_channels', 'encoder_layers',
-                  'encoder_heads', 'test_utterances'):
+    for field in ('max_tokens', 'segment_frames', 'test_utterances'):
       if settings[field] < 1:
         raise UserError(f'config.tts.{field}={settings[field]} must be >= 1.')
-    if settings.encoder_channels % settings.encoder_heads:
-      raise UserError(f'config.tts.encoder_channels={settings.encoder_channels} must be '
-                      f'divisible by encoder_heads={settings.encoder_heads}.')
+    encoder = config.model.grad_tts
+    for field in ('channels', 'layers', 'heads'):
+      if encoder[field] < 1:
+        raise UserError(f'config.model.grad_tts.{field}={encoder[field]} must be >= 1.')
+    if encoder.channels % encoder.heads:
+      raise UserError(f'config.model.grad_tts.channels={encoder.channels} must be '
+                      f'divisible by config.model.grad_tts.heads={encoder.heads}.')
 
   def model_inputs(self):
     return {'cond_channels': self.config.audio.n_mels,
@@ -257,33 +271,26 @@ class TextToSpeech(base.Task):
         cond={'signal': mu_y}, prior=samplers.Prior(mean=mu_y, scale=1.0),
         reference=np.asarray(reference_batch['audio'][:num_samples]))
 
-  def load_frozen(self, workdir):
-    """The vocoder named by config.tts.vocoder_workdir (kept on the task; its
-    parameters never enter the TTS training step), or None: Griffin-Lim."""
-    self.vocoder = None
+  def frozen_runs(self):
+    """The vocoder config.tts.vocoder_workdir names, if any (else Griffin-Lim)."""
     if not self.settings.vocoder_workdir:
-      return None
-    vocoder = self.load_trained(
-        'vocoder_workdir', workdir, "Train one with experiments/configs/diffwave_vocoder_cpu.py, "
-        "or set it to '' for Griffin-Lim.")
-    path = vocoder.exp.workdir
-    mine, theirs = self.config.audio, vocoder.config.audio
-    if vocoder.config.task != 'vocoder' or spectral.mel_from_config(
-        mine) != spectral.mel_from_config(theirs):
-      raise UserError(f'{path} is not a vocoder for this config.audio (sample rate, STFT '
-                      'and mels must match).')
-    self.vocoder = vocoder
-    return None
+      return {}
+    return {'vocoder': base.FrozenRun(
+        'vocoder_workdir', 'Train one with experiments/configs/diffwave_vocoder_cpu.py, '
+        "or set it to '' for Griffin-Lim.")}
 
-  def export_frozen(self, trained, directory):
-    if getattr(self, 'vocoder', None) is None:
-      return trained.config
-    from audiodiff.run import api  # pylint: disable=g-import-not-at-top
-    import copy  # pylint: disable=g-import-not-at-top
-    api.export(self.vocoder, os.path.join(directory, 'vocoder'))
-    config = copy.deepcopy(trained.config)
-    config.tts.vocoder_workdir = 'vocoder'
-    return config
+  def attach_frozen(self, runs, workdir):
+    """Keeps the vocoder on the task; its parameters never enter the TTS
+    training step."""
+    del workdir
+    self.vocoder = runs.get('vocoder')
+    if self.vocoder is not None:
+      mine, theirs = self.config.audio, self.vocoder.config.audio
+      if self.vocoder.config.task != 'vocoder' or spectral.mel_from_config(
+          mine) != spectral.mel_from_config(theirs):
+        raise UserError(f'{self.vocoder.exp.workdir} is not a vocoder for this config.audio '
+                        '(sample rate, STFT and mels must match).')
+    return None
 
   @property
   def vocoder_name(self) -> str:
@@ -310,18 +317,17 @@ class TextToSpeech(base.Task):
     split at punctuation)."""
     if isinstance(texts, str):
       texts = [texts]
-    pieces, owner = [], []
+    pieces, encoded, owner = [], [], []
     for i, sentence in enumerate(texts):
-      parts = text_lib.split_long(text_lib.normalize(sentence), self.max_piece_chars)
-      if not parts or not any(p.strip() for p in parts):
-        raise UserError(f'Text {i + 1} ({sentence!r}) has nothing to speak.')
-      pieces.extend(parts)
-      owner.extend([i] * len(parts))
-    encoded = self.front_end.encode_many(pieces)
-    for piece, ids in zip(pieces, encoded):
-      if len(ids) > self.settings.max_tokens:
-        raise UserError(f'{piece!r} makes {len(ids)} tokens, more than config.tts.max_tokens='
-                        f'{self.settings.max_tokens}; split it with more punctuation.')
+      text = text_lib.normalize(strip_markup(sentence))
+      if not re.search('[A-Za-z]', text):
+        raise UserError(f'Text {i + 1} ({_preview(sentence)}) has nothing to speak for this '
+                        'English model (no Latin letters once markup is removed); give '
+                        'English text.')
+      for piece, ids in self._fitting_pieces(text):
+        pieces.append(piece)
+        encoded.append(ids)
+        owner.append(i)
     outputs = []   # (audio [L], log mel [frames, n_mels], alignment [N, frames])
     for first in range(0, len(pieces), SYNTHESIS_BATCH):
       group = encoded[first:first + SYNTHESIS_BATCH]
@@ -354,6 +360,24 @@ class TextToSpeech(base.Task):
                       'pieces': [p for p, k in zip(pieces, owner) if k == i]})
     return results
 
+  def _fitting_pieces(self, text):
+    """text -> [(piece, token ids)], each piece within config.tts.max_tokens:
+    cut at punctuation by characters first, then each piece that still makes
+    too many tokens cut again, shorter, down to single words and letters."""
+    result = []
+    todo = [(piece, self.max_piece_chars)
+            for piece in text_lib.split_long(text, self.max_piece_chars)]
+    self.front_end.encode_many([piece for piece, _ in todo])  # one phonemiser call
+    while todo:
+      piece, limit = todo.pop(0)
+      (ids,) = self.front_end.encode_many([piece])
+      if len(ids) <= self.settings.max_tokens or limit <= 1:
+        result.append((piece, ids[:self.settings.max_tokens]))
+      else:
+        shorter = max(1, min(limit, len(piece)) // 2)
+        todo[:0] = [(p, shorter) for p in text_lib.split_long(piece, shorter)]
+    return result
+
   @property
   def max_piece_chars(self) -> int:
     """Characters per piece of a long text: with blanks, about two tokens
@@ -376,6 +400,3 @@ def file_stem(index: int, sentence: str, words: int = 5) -> str:
   """'<index>_<first words>' as a safe file name, e.g. '000_the_quick_brown'."""
   slug = '_'.join(re.findall(r'[a-z0-9]+', sentence.lower())[:words]) or 'utterance'
   return f'{index:03d}_{slug[:48]}'
-
-
-tasks.register('tts', TextToSpeech)

@@ -26,38 +26,13 @@ from audiodiff.metrics import audio_metrics
 from audiodiff.diffusion import samplers
 from audiodiff.audio import spectral
 from audiodiff.errors import UserError
+from audiodiff.audio import windows
 from audiodiff.tasks import base
 
 PRIORS = ('standard', 'energy', 'griffin_lim')
 
 
-def chunk_starts(num_frames: int, chunk_frames: int, overlap_frames: int):
-  """Start frames of overlapping chunks covering [0, num_frames)."""
-  if num_frames <= chunk_frames:
-    return [0]
-  hop = chunk_frames - overlap_frames
-  return list(range(0, num_frames - chunk_frames, hop)) + [num_frames - chunk_frames]
-
-
-def cross_fade(pieces, starts, num_frames: int, hop: int, overlap_frames: int):
-  """Chunks of audio [chunk_frames * hop] at `starts` -> one [num_frames * hop]
-  signal, overlaps joined with linear ramps."""
-  output = np.zeros(num_frames * hop, np.float32)
-  weight = np.zeros(num_frames * hop, np.float32)
-  fade = overlap_frames * hop
-  for start, piece in zip(starts, pieces):
-    window = np.ones(len(piece), np.float32)
-    if fade and len(starts) > 1:
-      ramp = np.linspace(0.0, 1.0, fade + 2, dtype=np.float32)[1:-1]
-      if start > 0:
-        window[:fade] = ramp
-      if start * hop + len(piece) < num_frames * hop:
-        window[-fade:] = ramp[::-1]
-    output[start * hop:start * hop + len(piece)] += window * piece
-    weight[start * hop:start * hop + len(piece)] += window
-  return output / np.maximum(weight, 1e-8)
-
-
+@tasks.TASKS.register('vocoder')
 class Vocoder(base.Task):
   name = 'vocoder'
   features = ('audio',)
@@ -189,14 +164,12 @@ class Vocoder(base.Task):
     settings = self.settings
     num_frames = mel.shape[0]
     chunk_frames = min(settings.chunk_frames, num_frames)
-    starts = chunk_starts(num_frames, chunk_frames, settings.overlap_frames)
+    starts = windows.window_starts(num_frames, chunk_frames, settings.overlap_frames)
     pieces = []
     for first in range(0, len(starts), settings.batch_chunks):
       group = starts[first:first + settings.batch_chunks]
       request = self.request_from_mel(np.stack([mel[s:s + chunk_frames] for s in group]),
                                       [''] * len(group))
       pieces.extend(trained.run(request, jax.random.fold_in(jax.random.PRNGKey(seed), first)))
-    return cross_fade(pieces, starts, num_frames, hop, settings.overlap_frames)
-
-
-tasks.register('vocoder', Vocoder)
+    return windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
+                              settings.overlap_frames * hop)

@@ -1,1 +1,1 @@
-"""Experiment configs: `from experiments.configs import base`."""
+"""Experiment configs (recipes): each starts from `audiodiff.defaults.get_config()`."""

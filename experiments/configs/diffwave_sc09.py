@@ -7,11 +7,11 @@ network and TensorFlow) or an `audio_folder` with one sub-folder per digit:
   --config.data.name=audio_folder --config.data.folder=/path/to/sc09
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.audio.sample_rate = 16000
   config.audio.f_max = 8000.0
   config.data.name = 'audio_folder'
@@ -23,9 +23,9 @@ def get_config():
   config.diffusion.loss = 'l1'
   config.model.name = 'diffwave'
   config.generate.class_conditional = True   # False for the unconditional model
-  config.model.residual_layers = 36
-  config.model.residual_channels = 256
-  config.model.dilation_cycle = 12
+  config.model.diffwave.residual_layers = 36
+  config.model.diffwave.residual_channels = 256
+  config.model.diffwave.dilation_cycle = 12
   config.sampler.name = 'ddpm'
   config.sampler.guidance_scale = 1.0
   config.train.batch_size = 16

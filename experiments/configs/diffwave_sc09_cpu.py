@@ -10,9 +10,9 @@ def get_config():
   config.audio.f_max = 4000.0
   config.data.name = 'synthetic_notes'
   config.data.segment_length = 4096
-  config.model.residual_layers = 12
-  config.model.residual_channels = 32
-  config.model.dilation_cycle = 6
+  config.model.diffwave.residual_layers = 12
+  config.model.diffwave.residual_channels = 32
+  config.model.diffwave.dilation_cycle = 6
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 25
   config.sampler.guidance_scale = 2.0

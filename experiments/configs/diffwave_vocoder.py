@@ -7,12 +7,12 @@ hop 256, 80 mels. Inference with the 6-step fast schedule
 (point config.data at an LJSpeech folder for the real thing).
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
-  # Audio defaults in base.py are DiffWave's (22,050 Hz, 1024/256, 80 mels).
+  config = defaults.get_config()
+  # Audio defaults in audiodiff/defaults.py are DiffWave's (22,050 Hz, 1024/256, 80 mels).
   config.data.name = 'flite_speech'
   config.data.num_examples = 400
   config.data.segment_length = 62 * 256      # 62 mel frames, as the reference
@@ -24,9 +24,9 @@ def get_config():
   config.diffusion.loss = 'l1'
   config.model.name = 'diffwave'
   config.task = 'vocoder'
-  config.model.residual_layers = 30
-  config.model.residual_channels = 64
-  config.model.dilation_cycle = 10
+  config.model.diffwave.residual_layers = 30
+  config.model.diffwave.residual_channels = 64
+  config.model.diffwave.dilation_cycle = 10
   config.sampler.name = 'fast'
   config.sampler.fast_betas = (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5)
   config.sampler.num_samples = 4

@@ -16,9 +16,9 @@ def get_config():
   config.data.num_examples = 2000
   config.data.segment_length = 16 * 256
   config.vocoder.prior = 'energy'
-  config.model.residual_layers = 12
-  config.model.residual_channels = 32
-  config.model.dilation_cycle = 6
+  config.model.diffwave.residual_layers = 12
+  config.model.diffwave.residual_channels = 32
+  config.model.diffwave.dilation_cycle = 6
   config.train.batch_size = 8
   config.train.learning_rate = 1e-3
   config.train.warmup_steps = 100

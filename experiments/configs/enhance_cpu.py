@@ -20,8 +20,8 @@ def get_config():
   config.enhance.prior_scale = 0.15  # about 7x the predictor's error
   config.diffusion.prediction = 'x0'
   config.sampler.name = 'dpm_solver'
-  # Measured on the held-out set at 5 dB (README): 2 solver steps keep the
-  # predictor's quality; 8 steps lose 0.3 PESQ and 2.6 dB SI-SDR.
+  # On the held-out set, 2 solver steps keep the predictor's quality and 8
+  # lose some (benchmarks/README.md, "Speech enhancement").
   config.sampler.num_steps = 2
   config.train.num_steps = 7000
   return config

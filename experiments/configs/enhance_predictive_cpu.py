@@ -11,7 +11,7 @@ espeak_rp_f. A U-Net over STFT frames (257 complex bins as channels)
 estimates a complex ratio mask on the compressed noisy spectrogram.
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 RECORDED_VOICES = ('allison', 'carlo', 'ivr_ru')
 SYNTHETIC_VOICES = ('slt', 'awb', 'kal16', 'espeak_us_f', 'espeak_us_m', 'espeak_gb_m',
@@ -20,7 +20,7 @@ TEST_VOICES = ('june', 'rms', 'espeak_gb_f', 'espeak_rp_f')
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.task = 'enhance'
   config.enhance.method = 'predictive'
   config.enhance.test_voices = TEST_VOICES
@@ -38,9 +38,9 @@ def get_config():
   config.data.segment_length = 128 * 128  # 1.02 s: 128 STFT frames
   config.data.normalize = 'none'  # the task scales each pair by its noisy RMS
   config.model.name = 'unet1d'
-  config.model.unet_channels = (80, 112, 160)
-  config.model.unet_blocks_per_level = 2
-  config.model.unet_downsample = 2
+  config.model.unet1d.channels = (80, 112, 160)
+  config.model.unet1d.blocks_per_level = 2
+  config.model.unet1d.downsample = 2
   config.diffusion.schedule = 'cosine'
   config.diffusion.num_steps = 200
   config.diffusion.prediction = 'x0'

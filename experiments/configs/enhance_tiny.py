@@ -22,8 +22,8 @@ def get_config():
   config.enhance.window_frames = 32
   config.enhance.overlap_frames = 4
   config.enhance.batch_windows = 2
-  config.model.unet_channels = (16, 32)
-  config.model.unet_blocks_per_level = 1
+  config.model.unet1d.channels = (16, 32)
+  config.model.unet1d.blocks_per_level = 1
   config.sampler.num_steps = 3
   config.sampler.num_samples = 2
   config.train.batch_size = 4

@@ -16,7 +16,7 @@ then train the predictor (this config as is) and the StoRM refiner on it
 
 Audio is resampled from 48 kHz at prepare time; 5% of the files (by path
 hash) form the test split that --mode=eval scores. Sizes follow the CPU
-config; on a GPU raise config.model.unet_channels and the batch.
+config; on a GPU raise config.model.unet1d.channels and the batch.
 """
 
 from experiments.configs import enhance_cpu

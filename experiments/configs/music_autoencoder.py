@@ -14,10 +14,10 @@ def get_config():
   config.data.clip_seconds = 4.096   # 65,536 samples: 256 latent frames
   config.data.soundfont = '/usr/share/sounds/sf2/FluidR3_GM.sf2'
   config.data.segment_length = 32768
-  config.model.ae_channels = 64
-  config.model.ae_strides = (4, 4, 2)
-  config.model.ae_latent_channels = 32
-  config.model.ae_discriminator = True
+  config.model.autoencoder.channels = 64
+  config.model.autoencoder.strides = (4, 4, 2)
+  config.model.autoencoder.latent_channels = 32
+  config.model.autoencoder.adversarial = True
   config.autoencoder.adversarial_weight = 0.1
   config.autoencoder.feature_weight = 2.0
   config.autoencoder.adversarial_start = 20000

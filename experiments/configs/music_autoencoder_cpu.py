@@ -7,11 +7,11 @@ a small KL; no discriminator (its terms cost more CPU time than this budget
 has; `music_autoencoder.py` turns them on).
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.task = 'autoencoder'
   config.audio.sample_rate = 16000
   config.audio.n_fft = 1024
@@ -24,10 +24,10 @@ def get_config():
   config.data.segment_length = 16384
   config.data.normalize = 'peak'
   config.model.name = 'autoencoder'
-  config.model.ae_patch = 8
-  config.model.ae_channels = 32
-  config.model.ae_strides = (4, 4)
-  config.model.ae_latent_channels = 16
+  config.model.autoencoder.patch = 8
+  config.model.autoencoder.channels = 32
+  config.model.autoencoder.strides = (4, 4)
+  config.model.autoencoder.latent_channels = 16
   config.autoencoder.kl_weight = 1e-4
   config.train.batch_size = 8
   config.train.learning_rate = 1e-3

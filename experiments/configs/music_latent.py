@@ -13,9 +13,9 @@ def get_config():
   config.data = autoencoder.data
   config.data.segment_length = 65536
   config.latent.autoencoder_workdir = 'runs/music_autoencoder'
-  config.model.unet_channels = (128, 256, 512)
-  config.model.unet_blocks_per_level = 2
-  config.model.unet_downsample = 2
+  config.model.unet1d.channels = (128, 256, 512)
+  config.model.unet1d.blocks_per_level = 2
+  config.model.unet1d.downsample = 2
   config.train.batch_size = 64
   config.train.learning_rate = 2e-4
   config.train.num_steps = 200_000

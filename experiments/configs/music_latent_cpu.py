@@ -28,9 +28,9 @@ def get_config():
   config.diffusion.prediction = 'v'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet_channels = (64, 128, 256)
-  config.model.unet_blocks_per_level = 2
-  config.model.unet_downsample = 2
+  config.model.unet1d.channels = (64, 128, 256)
+  config.model.unet1d.blocks_per_level = 2
+  config.model.unet1d.downsample = 2
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 20
   config.sampler.guidance_scale = 2.0

@@ -17,9 +17,9 @@ def get_config():
   config.diffusion.prediction = 'v'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet_channels = (16, 32, 64, 128)
-  config.model.unet_blocks_per_level = 1
-  config.model.unet_downsample = 4
+  config.model.unet1d.channels = (16, 32, 64, 128)
+  config.model.unet1d.blocks_per_level = 1
+  config.model.unet1d.downsample = 4
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 20
   config.sampler.guidance_scale = 2.0

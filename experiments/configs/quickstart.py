@@ -4,11 +4,11 @@ Finishes on a 2-core CPU in under 10 minutes and writes samples (one per
 instrument, with classifier-free guidance) to workdir/samples/step_<N>/.
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.audio.sample_rate = 8000
   config.audio.f_max = 4000.0
   config.data.segment_length = 2048      # 0.256 s notes
@@ -26,9 +26,9 @@ def get_config():
   # have clear harmonic peaks, where a DiffWave of the same cost (12 layers,
   # 32 channels, even with dilations up to 2048) still gave smeared spectra.
   config.model.name = 'unet1d'
-  config.model.unet_channels = (16, 32, 64, 128)
-  config.model.unet_blocks_per_level = 1
-  config.model.unet_downsample = 4
+  config.model.unet1d.channels = (16, 32, 64, 128)
+  config.model.unet1d.blocks_per_level = 1
+  config.model.unet1d.downsample = 4
   config.sampler.name = 'ddpm'
   config.sampler.guidance_scale = 2.0
   config.sampler.clip_x0 = True

@@ -5,11 +5,11 @@ The original example had no time embedding; the MLP here adds one (see
 audiodiff/models/mlp.py).
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.audio.sample_rate = 8000
   config.audio.f_max = 4000.0
   config.data.segment_length = 1024
@@ -19,7 +19,7 @@ def get_config():
   config.diffusion.beta_end = 0.1   # alpha_bar_T = 0.006: ends near pure noise
   config.diffusion.loss = 'l2'
   config.model.name = 'mlp'
-  config.model.mlp_hidden = 512
+  config.model.mlp.hidden = 512
   config.sampler.name = 'ddpm'
   config.train.num_steps = 2000
   config.train.batch_size = 32

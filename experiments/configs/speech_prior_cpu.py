@@ -8,11 +8,11 @@ not renormalised (voices keep their levels, -17 to -29 dBFS), so the prior
 knows speech at the levels recordings have; cosine schedule, v-prediction.
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.audio.sample_rate = 16000
   config.audio.f_max = 8000.0
   config.audio.n_fft = 512
@@ -28,9 +28,9 @@ def get_config():
   config.diffusion.prediction = 'v'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet_channels = (32, 48, 64, 96, 128)
-  config.model.unet_blocks_per_level = 1
-  config.model.unet_downsample = 4
+  config.model.unet1d.channels = (32, 48, 64, 96, 128)
+  config.model.unet1d.blocks_per_level = 1
+  config.model.unet1d.downsample = 4
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 25
   config.sampler.num_samples = 4

@@ -1,10 +1,10 @@
 """A seconds-long smoke test of the whole pipeline (used by the tests)."""
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.audio.sample_rate = 8000
   config.audio.f_max = 4000.0
   config.audio.n_fft = 256
@@ -15,13 +15,14 @@ def get_config():
   config.data.num_examples = 32
   config.diffusion.num_steps = 20
   config.generate.class_conditional = True
-  config.model.residual_layers = 2
-  config.model.residual_channels = 8
-  config.model.dilation_cycle = 2
-  config.model.embedding_dim = 16
-  config.model.unet_channels = (8, 16)
-  config.model.unet_blocks_per_level = 1
-  config.model.mlp_hidden = 32
+  config.model.diffwave.residual_layers = 2
+  config.model.diffwave.residual_channels = 8
+  config.model.diffwave.dilation_cycle = 2
+  config.model.unet1d.channels = (8, 16)
+  config.model.unet1d.blocks_per_level = 1
+  config.model.mlp.hidden = 32
+  for name in ('diffwave', 'unet1d', 'mlp'):
+    config.model[name].embedding_dim = 16
   config.sampler.name = 'ddim'
   config.sampler.num_steps = 4
   config.sampler.guidance_scale = 2.0

@@ -9,19 +9,19 @@ frames that reads the aligned encoder output mu_y and denoises 2 s crops
 vocoder (pretrained/vocoder_cpu) turns its mels into audio.
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 from experiments.configs import diffwave_vocoder_cpu
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.task = 'tts'
   config.audio = diffwave_vocoder_cpu.get_config().audio
   config.tts.max_tokens = 224
-  config.tts.encoder_channels = 96
-  config.tts.encoder_layers = 3
-  config.tts.encoder_hidden = 256
-  config.tts.duration_channels = 96
+  config.model.grad_tts.channels = 96
+  config.model.grad_tts.layers = 3
+  config.model.grad_tts.hidden = 256
+  config.model.grad_tts.duration_channels = 96
   config.data.name = 'flite_speech'
   config.data.voices = ('slt',)
   config.data.num_examples = 2000
@@ -35,9 +35,9 @@ def get_config():
   config.diffusion.prediction = 'v'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet_channels = (96, 128, 160)
-  config.model.unet_blocks_per_level = 1
-  config.model.unet_downsample = 2
+  config.model.unet1d.channels = (96, 128, 160)
+  config.model.unet1d.blocks_per_level = 1
+  config.model.unet1d.downsample = 2
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 10
   # Chosen on held-out sentences 41-80 (benchmarks/tts_intelligibility.py

@@ -10,21 +10,21 @@ on the same folder pairs with it: --config.tts.vocoder_workdir=VOCODER_DIR).
 Grad-TTS's sizes: a 6-layer, 192-channel encoder, 2 heads, feed-forward 768.
 """
 
-from experiments.configs import base
+from audiodiff import defaults
 
 
 def get_config():
-  config = base.get_config()
+  config = defaults.get_config()
   config.task = 'tts'
   config.data.name = 'audio_folder'
   config.data.segment_length = 860 * 256   # 10 s: LJSpeech clips are at most 10.1 s
   config.data.normalize = 'none'
   config.data.max_text_length = 512
   config.tts.max_tokens = 512
-  config.tts.encoder_channels = 192
-  config.tts.encoder_layers = 6
-  config.tts.encoder_hidden = 768
-  config.tts.duration_channels = 256
+  config.model.grad_tts.channels = 192
+  config.model.grad_tts.layers = 6
+  config.model.grad_tts.hidden = 768
+  config.model.grad_tts.duration_channels = 256
   config.tts.segment_frames = 192
   config.diffusion.schedule = 'linear'
   config.diffusion.num_steps = 1000
@@ -32,9 +32,9 @@ def get_config():
   config.diffusion.prediction = 'eps'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet_channels = (256, 384, 512)
-  config.model.unet_blocks_per_level = 2
-  config.model.unet_downsample = 2
+  config.model.unet1d.channels = (256, 384, 512)
+  config.model.unet1d.blocks_per_level = 2
+  config.model.unet1d.downsample = 2
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 20
   config.sampler.temperature = 1.0 / 1.5

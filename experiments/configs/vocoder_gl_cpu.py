@@ -7,10 +7,10 @@ g learns the way from g to the recording (x0-prediction, cosine T = 200,
 DPM-Solver++ at few steps). The 2,000-sentence slt corpus and the mel
 settings of diffwave_vocoder_cpu.py (and so of tts_cpu.py).
 
-Measured (README, "CPU vocoder vs Griffin-Lim"): after 500 steps (12 min)
-PESQ-WB 1.06 against Griffin-Lim's 1.87. The residual from Griffin-Lim to
-the recording is as large as the speech itself (its phases are wrong), so
-starting there saves the network little; kept as a recipe to train longer.
+It stays below Griffin-Lim itself (benchmarks/README.md, "CPU vocoder vs
+Griffin-Lim"): the residual from Griffin-Lim to the recording is as large as
+the speech itself (its phases are wrong), so starting there saves the
+network little; kept as a recipe to train longer.
 """
 
 from experiments.configs import diffwave_vocoder_cpu
@@ -27,9 +27,9 @@ def get_config():
   config.diffusion.prediction = 'x0'
   config.diffusion.loss = 'l1'
   config.model.name = 'unet1d'
-  config.model.unet_channels = (32, 64, 96, 128)
-  config.model.unet_blocks_per_level = 1
-  config.model.unet_downsample = 4
+  config.model.unet1d.channels = (32, 64, 96, 128)
+  config.model.unet1d.blocks_per_level = 1
+  config.model.unet1d.downsample = 4
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 4
   config.sampler.order = 2

@@ -1,6 +1,8 @@
-"""Every default of audiodiff, in one place.
+"""Every default of audiodiff, in one place: the base config.
 
-Variant configs import `get_config()` from here and change only what differs.
+The recipes (experiments/configs/*.py) start from it and change only what
+differs (`from audiodiff import defaults`; `config = defaults.get_config()`);
+a saved config.json is read over it (run/experiment.py, read_config).
 Override any field from the command line: `--config.train.learning_rate=1e-4`.
 """
 
@@ -82,10 +84,11 @@ def get_config() -> ml_collections.ConfigDict:
   ))
 
   # config.task='tts': text -> mel (Grad-TTS) -> waveform (README,
-  # "Text-to-speech"). The decoder is config.model (a U-Net reading mu_y).
+  # "Text-to-speech"). The decoder is config.model (a U-Net reading mu_y);
+  # the text encoder and duration predictor are config.model.grad_tts.
   # config.task='autoencoder': the audio VAE of latent diffusion (README,
   # "Music: latent diffusion"); loss MR-STFT + kl_weight * KL, plus the
-  # adversarial terms when their weights are > 0 (model.ae_discriminator).
+  # adversarial terms when their weights are > 0 (model.autoencoder.adversarial).
   config.autoencoder = ml_collections.ConfigDict(dict(
       kl_weight=1e-4,
       adversarial_weight=0.0,  # hinge generator loss
@@ -108,14 +111,6 @@ def get_config() -> ml_collections.ConfigDict:
       max_tokens=256,         # tokens per utterance, blanks included
       mel_scale=11.5,         # decoder units: (log mel - 0.5) * mel_scale (1 ~ 1 neper)
       segment_frames=128,     # decoder crop in training (Grad-TTS's out_size)
-      encoder_channels=128,
-      encoder_layers=4,
-      encoder_heads=2,
-      encoder_hidden=256,     # feed-forward width
-      encoder_kernel=3,
-      attention_window=4,     # relative positions in [-window, window]
-      encoder_dropout=0.1,
-      duration_channels=128,
       length_scale=1.0,       # > 1 speaks slower
       vocoder_workdir='',     # a trained vocoder run or export ('': Griffin-Lim)
       test_utterances=20,     # --mode=eval: held-out sentences scored
@@ -168,35 +163,58 @@ def get_config() -> ml_collections.ConfigDict:
       min_snr_gamma=5.0,
   ))
 
+  # The network: config.model.name picks one, built from its own section
+  # below, whose fields are the arguments of its builder in
+  # audiodiff/models/__init__.py (the task adds the inputs it reads).
   config.model = ml_collections.ConfigDict(dict(
-      name='diffwave',      # 'diffwave', 'unet1d' or 'mlp'
-      dropout=0.0,          # dropout rate inside the network, training only
-      # DiffWave
-      residual_layers=30,
-      residual_channels=64,
-      dilation_cycle=10,
-      diffwave_layers='auto',  # 'scan', 'unrolled' or 'auto' (per backend, models/__init__.py)
-      # U-Net 1D
-      unet_channels=(32, 64, 128),
-      unet_blocks_per_level=2,
-      unet_downsample=4,
-      # Audio autoencoder (config.task='autoencoder'): patch samples per step,
-      # then one block per stride; hop = ae_patch * prod(ae_strides).
-      ae_patch=8,
-      ae_channels=32,
-      ae_strides=(4, 4),
-      ae_latent_channels=16,
-      ae_max_channels=256,
-      ae_discriminator=False,  # a multi-scale STFT discriminator (adversarial terms)
-      # MLP (the seed example)
-      mlp_hidden=512,
-      # shared
-      embedding_dim=128,    # sinusoidal step embedding width
+      name='diffwave',      # 'diffwave', 'unet1d', 'mlp' or 'autoencoder'
+      diffwave=dict(
+          residual_layers=30,
+          residual_channels=64,
+          dilation_cycle=10,
+          formulation='auto',  # 'scan', 'unrolled' or 'auto' (per backend, models/__init__.py)
+          embedding_dim=128,   # sinusoidal step embedding width
+          dropout=0.0,         # dropout rate inside the network, training only
+      ),
+      unet1d=dict(
+          channels=(32, 64, 128),  # per level; each level downsamples by `downsample`
+          blocks_per_level=2,
+          downsample=4,
+          embedding_dim=128,
+          dropout=0.0,
+      ),
+      mlp=dict(               # the seed example
+          hidden=512,
+          embedding_dim=128,
+          dropout=0.0,
+      ),
+      # The audio VAE (config.task='autoencoder'): `patch` samples per step,
+      # then one block per stride; hop = patch * prod(strides).
+      autoencoder=dict(
+          patch=8,
+          channels=32,
+          strides=(4, 4),
+          latent_channels=16,
+          max_channels=256,
+          adversarial=False,  # a multi-scale STFT discriminator (adversarial terms)
+      ),
+      # config.task='tts': Grad-TTS's text encoder and duration predictor
+      # around the decoder config.model.name names.
+      grad_tts=dict(
+          channels=128,
+          layers=4,
+          heads=2,
+          hidden=256,         # feed-forward width
+          kernel=3,
+          window=4,           # relative positions in [-window, window]
+          duration_channels=128,
+          dropout=0.1,
+      ),
   ))
 
   config.sampler = ml_collections.ConfigDict(dict(
-      # The default, chosen from benchmarks/sampler_accuracy.py (README,
-      # "Samplers"): DPM-Solver++(3M) on the lambda-uniform grid.
+      # The default, chosen from benchmarks/sampler_accuracy.py
+      # (benchmarks/README.md, "Samplers"): DPM-Solver++(3M), lambda-uniform grid.
       name='dpm_solver',    # 'ddpm', 'ddim', 'fast', 'dpm_solver' or 'heun'
       num_steps=20,         # ddim / dpm_solver / heun: network calls (heun: odd)
       eta=0.0,              # ddim: 0 deterministic, 1 ancestral-like
@@ -209,6 +227,7 @@ def get_config() -> ml_collections.ConfigDict:
       temperature=1.0,      # scales the starting noise
       clip_x0=False,        # clip predicted x0 to [-1, 1]
       num_samples=4,
+      batch_size=32,        # --mode=sample: outputs generated (and held) at once
   ))
 
   config.train = ml_collections.ConfigDict(dict(
@@ -226,8 +245,8 @@ def get_config() -> ml_collections.ConfigDict:
       ema_decay=0.999,
       compute_dtype='float32',  # 'float32' or 'bfloat16'
       # 'compute' or 'bfloat16': DiffWave's matrix products take bfloat16
-      # operands and accumulate in compute_dtype (1.4-1.9x faster sampling
-      # on AVX512-BF16 CPUs; README, "Measured figures").
+      # operands and accumulate in compute_dtype (faster on AVX512-BF16 CPUs;
+      # benchmarks/README.md).
       matmul_dtype='compute',
       log_every=50,
       eval_every=500,

@@ -1,0 +1,346 @@
+"""What a user sees when they get something wrong: a correct result, or one
+`error: ...` line naming the file or field and the fix, with nothing
+half-written. Runs the shipped models' inference modes on tiny inputs."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from audiodiff.audio import audio_io
+from audiodiff.errors import UserError
+from audiodiff.run import inference, outputs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN = os.path.join(ROOT, 'experiments', 'main.py')
+ENHANCER = os.path.join(ROOT, 'pretrained', 'enhance_cpu')
+PRIOR = os.path.join(ROOT, 'pretrained', 'speech_prior_cpu')
+
+
+def _speechlike(seconds, rate=16000, seed=0):
+  t = np.arange(int(seconds * rate)) / rate
+  voiced = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 12))
+  noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
+  return (0.05 * voiced * (np.sin(2 * np.pi * 3 * t) > -0.3) + noise).astype(np.float32)
+
+
+def _main(*args):
+  return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True,
+                        cwd=ROOT, check=False)
+
+
+def _model_copy(source, tmp_path):
+  """A writable copy of a shipped model."""
+  target = tmp_path / os.path.basename(source)
+  shutil.copytree(source, target)
+  return str(target)
+
+
+# ---- outputs named after the inputs -------------------------------------------
+
+def test_output_stems_are_unique_and_mirror_folders():
+  assert outputs.output_stems(['in/a.wav', 'in/b.wav']) == ['a', 'b']
+  assert outputs.output_stems(['x/one/take.wav', 'x/two/take.wav']) == ['one/take', 'two/take']
+
+
+@pytest.mark.parametrize('audio, message', [
+    (np.full(100, np.nan), 'NaN or inf'),
+    (np.full(100, -1.0), 'clipped at full scale'),
+])
+def test_broken_output_audio_is_never_written(tmp_path, audio, message):
+  with pytest.raises(UserError, match=message):
+    outputs.write_audio_files(str(tmp_path / 'out'), audio[None], ['x'],
+                              type('A', (), {'sample_rate': 16000})())
+  assert not os.path.exists(tmp_path / 'out')
+
+
+def test_two_inputs_with_one_name_give_two_outputs(tmp_path):
+  workdir = _model_copy(ENHANCER, tmp_path)
+  for folder, seed in (('a', 0), ('b', 1)):
+    audio_io.save_audio(tmp_path / folder / 'take.wav', _speechlike(0.3, seed=seed), 16000)
+  written = inference.enhance(None, workdir, [str(tmp_path / 'a' / 'take.wav'),
+                                              str(tmp_path / 'b' / 'take.wav'),
+                                              str(tmp_path / 'a' / 'take.wav')], name='out')
+  assert len(written) == 2 and len(set(written)) == 2
+  assert all(os.path.exists(path) for path in written)
+  first, _ = audio_io.read_audio(written[0])
+  second, _ = audio_io.read_audio(written[1])
+  assert not np.allclose(first, second)
+
+
+# ---- exports checked on load ------------------------------------------------------
+
+@pytest.mark.parametrize('damage, message', [
+    ('nan', 'NaN or inf parameters'),
+    ('truncated', 'cannot be read'),
+    ('empty', 'cannot be read'),
+])
+def test_damaged_exports_fail_in_one_line(tmp_path, damage, message):
+  workdir = _model_copy(ENHANCER, tmp_path)
+  params = os.path.join(workdir, 'params.msgpack')
+  if damage == 'nan':
+    import flax.serialization  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top
+    with open(params, 'rb') as f:
+      tree = flax.serialization.msgpack_restore(f.read())
+    tree = jax.tree.map(lambda x: np.full_like(x, np.nan), tree)
+    with open(params, 'wb') as f:
+      f.write(flax.serialization.msgpack_serialize(tree))
+  else:
+    with open(params, 'rb') as f:
+      data = f.read()
+    with open(params, 'wb') as f:
+      f.write(data[:len(data) // 2] if damage == 'truncated' else b'')
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.3), 16000)
+  result = _main(f'--workdir={workdir}', '--mode=enhance', f'--input={tmp_path / "in.wav"}')
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error:') and message in lines[0], lines
+  assert 'params.msgpack' in lines[0]
+  assert not os.path.exists(os.path.join(workdir, 'samples'))
+
+
+# ---- restoration settings that cannot hold ----------------------------------------
+
+def _restore_config(**settings):
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  config = experiment.read_config(PRIOR)
+  with config.unlocked():
+    config.restore.update(settings)
+  return config
+
+
+@pytest.mark.parametrize('settings, rate, length, message', [
+    (dict(task='bandwidth', cutoff_hz=6000.0), 8000, 0.5, 'holds nothing above 4000 Hz'),
+    (dict(task='declip', clip_level=-0.3), 16000, 0.5, r'must be 0 \(detect the level\)'),
+])
+def test_restore_refuses_settings_the_file_cannot_hold(tmp_path, settings, rate, length,
+                                                      message):
+  audio_io.save_audio(tmp_path / 'in.wav', np.clip(_speechlike(length, rate), -0.02, 0.02),
+                      rate)
+  workdir = _model_copy(PRIOR, tmp_path)
+  with pytest.raises(UserError, match=message):
+    inference.restore(_restore_config(**settings), workdir, [str(tmp_path / 'in.wav')],
+                      name='out')
+  assert not os.path.exists(os.path.join(workdir, 'samples'))
+
+
+def test_restore_refuses_a_short_reference_before_writing(tmp_path):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
+  audio_io.save_audio(tmp_path / 'ref.wav', _speechlike(0.2), 16000)
+  config = _restore_config(task='bandwidth', cutoff_hz=4000.0)
+  workdir = _model_copy(PRIOR, tmp_path)
+  with pytest.raises(UserError, match='is shorter'):
+    inference.restore(config, workdir, [str(tmp_path / 'in.wav')],
+                      references=[str(tmp_path / 'ref.wav')], name='out')
+  assert not os.path.exists(os.path.join(workdir, 'samples'))
+
+
+# ---- config flags ---------------------------------------------------------------
+
+@pytest.mark.parametrize('args, message', [
+    (['--config.train.grad_clip=0'], "no config field 'grad_clip': Did you mean"),
+    (['--config.train.num_steps=abc'], "invalid literal for int()"),
+    (['--config.trian.num_steps=3'], "no config field 'trian'"),
+])
+def test_config_flag_mistakes_fail_in_one_line(tmp_path, args, message):
+  result = _main('--config=experiments/configs/tiny.py', f'--workdir={tmp_path / "run"}', *args)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr
+  assert lines[0].startswith('error:') and message in lines[0], lines
+  assert not os.path.exists(tmp_path / 'run')
+
+
+@pytest.mark.parametrize('content, message', [
+    ('def get_config(:\n', 'is not valid Python (line 1)'),
+    ('open("ran", "w").write("x")\n', 'is not a config file'),
+])
+def test_config_files_that_are_not_configs_do_not_run(tmp_path, content, message):
+  path = tmp_path / 'config.py'
+  path.write_text(content)
+  result = _main(f'--config={path}', f'--workdir={tmp_path / "run"}')
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+  assert not os.path.exists(os.path.join(ROOT, 'ran'))
+
+
+def test_config_flags_change_a_model_directory_without_config(tmp_path):
+  workdir = _model_copy(os.path.join(ROOT, 'pretrained', 'notes'), tmp_path)
+  result = _main(f'--workdir={workdir}', '--mode=sample', '--num_samples=1',
+                 '--config.sampler.num_steps=3', '--config.sampler.name=ddim')
+  assert result.returncode == 0, result.stderr
+  # The output folder names the sampler that ran: DDIM with 3 network calls.
+  (folder,) = os.listdir(os.path.join(workdir, 'samples'))
+  assert '_ddim3_' in folder, folder
+  result = _main(f'--workdir={workdir}', '--mode=sample', '--config.sampler.num_stepz=3')
+  assert result.returncode == 2 and 'Did you mean "num_steps"' in result.stderr
+
+
+# ---- sample counts and labels -------------------------------------------------------
+
+@pytest.mark.parametrize('count', [0, -3, 2.5, True])
+def test_sample_counts_must_be_whole_and_positive(count):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  with pytest.raises(UserError, match='whole number >= 1'):
+    model.sample(count)
+
+
+@pytest.mark.parametrize('labels', [[0.5, 1.7], ['a', 'b'], [0, 99], [0]])
+def test_labels_must_be_class_ids(labels):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  with pytest.raises(UserError, match='class ids'):
+    model.sample(2, labels=labels)
+
+
+# ---- text to speech -------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def tts_model():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'tts_cpu'))
+  if model.config.tts.symbols == 'phonemes' and shutil.which('espeak-ng') is None:
+    pytest.skip('espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)')
+  return model
+
+
+@pytest.mark.parametrize('text', ['你好世界', '<speak><break time="1s"/></speak>', '...!?'])
+def test_text_with_nothing_speakable_is_refused(tts_model, text):
+  with pytest.raises(UserError, match='has nothing to speak for this English model'):
+    tts_model.synthesize([text])
+
+
+def test_markup_is_not_read_aloud(tts_model):
+  from audiodiff.tasks import tts  # pylint: disable=g-import-not-at-top
+  assert tts.strip_markup('<speak>Hello <break time="1s"/> world &amp; co</speak>').split() == [
+      'Hello', 'world', '&', 'co']
+
+
+def test_long_text_is_cut_by_tokens(tts_model):
+  text = ' '.join(['The quick brown fox jumps over the lazy dog'] * 8)  # no punctuation
+  pieces = tts_model.task._fitting_pieces(text)  # pylint: disable=protected-access
+  assert len(pieces) > 1
+  assert all(len(ids) <= tts_model.config.tts.max_tokens for _, ids in pieces)
+  assert ' '.join(p for p, _ in pieces).split() == text.split()
+
+
+def test_a_binary_text_file_is_refused(tmp_path):
+  path = tmp_path / 'text.bin'
+  path.write_bytes(bytes(range(256)))
+  with pytest.raises(UserError, match='is not UTF-8 text'):
+    inference.read_texts([], str(path))
+
+
+# ---- where outputs go -------------------------------------------------------------------
+
+def test_a_read_only_folder_is_refused_before_work_and_output_goes_elsewhere(tmp_path):
+  workdir = _model_copy(ENHANCER, tmp_path)
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.3), 16000)
+  # /proc refuses new folders even to root (CI runs as root, where chmod
+  # does not make a folder read-only).
+  with pytest.raises(UserError, match='Cannot write to /proc/audiodiff'):
+    inference.enhance(None, workdir, [str(tmp_path / 'in.wav')], output='/proc/audiodiff')
+  written = inference.enhance(None, workdir, [str(tmp_path / 'in.wav')],
+                              output=str(tmp_path / 'out'))
+  assert written == [str(tmp_path / 'out' / 'in.wav')]
+  assert not os.path.exists(os.path.join(workdir, 'samples'))
+
+
+def test_an_unwritable_output_is_refused_before_work(tmp_path):
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(UserError, match='Cannot write to'):
+    inference.sample(None, os.path.join(ROOT, 'pretrained', 'notes'),
+                     output=str(tmp_path / 'file' / 'below'))
+
+
+# ---- stopping a run -----------------------------------------------------------------------
+
+@pytest.mark.parametrize('number, name', [(signal.SIGINT, 'SIGINT'), (signal.SIGTERM, 'SIGTERM')])
+def test_a_stopped_run_saves_says_so_and_resumes(tmp_path, number, name):
+  workdir = tmp_path / 'run'
+  args = [sys.executable, MAIN, '--config=experiments/configs/tiny.py', f'--workdir={workdir}',
+          '--config.train.num_steps=400', '--config.train.log_every=1',
+          '--config.train.checkpoint_every=1000', '--config.train.sample_every=1000',
+          '--config.train.eval_every=1000']
+  process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  for line in process.stdout:
+    if line.startswith('step 3/'):
+      break
+  process.send_signal(number)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 128 + number, stderr
+  last = stderr.strip().splitlines()[-1]
+  assert last.startswith(f'Stopped by {name} at step ') and 'Run the same command' in last
+  step = int(last.split('at step ')[1].split(':')[0])
+  assert os.path.isdir(workdir / 'checkpoints' / str(step))
+  result = _main(*args[2:-4], f'--config.train.num_steps={step + 1}')
+  assert result.returncode == 0, result.stderr
+  assert f'Resumed from the checkpoint at step {step}' in result.stdout + result.stderr
+
+
+# ---- long inputs ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('seconds', [0.5, 60, 3600])
+def test_pictures_of_long_recordings_stay_small(seconds):
+  """The spectrogram beside an output has ~256 columns and at most 1025 rows,
+  whatever the length (a 5-minute file once drew a 16,385-row picture)."""
+  from audiodiff.audio import plotting  # pylint: disable=g-import-not-at-top
+  n_fft, hop_length, pool = plotting.display_resolution(int(seconds * 16000), 16000)
+  assert n_fft <= 2048 and hop_length <= n_fft // 4
+  columns = int(seconds * 16000) // (hop_length * pool)
+  assert 200 <= columns <= 300, columns
+
+
+def test_many_samples_are_made_a_batch_at_a_time(tmp_path):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(ROOT, 'pretrained', 'notes')
+  config = experiment.read_config(directory)
+  config.sampler.batch_size = 2
+  config.sampler.num_steps = 2
+  model = audiodiff.load(directory, config)
+  request = model.sample_request(5)
+  sizes = [len(audio) for _, audio in model.run_in_batches(request, jax.random.PRNGKey(0))]
+  assert sizes == [2, 2, 1]
+  written = inference.sample(config, directory, num_samples=5, output=str(tmp_path / 'out'))
+  assert len(written) == 5 == len(set(written))
+
+
+# ---- damaged model files -----------------------------------------------------------------
+
+@pytest.mark.parametrize('text, message', [
+    ('{"train": ', 'is not readable JSON'),
+    ('[1, 2]', 'holds no config'),
+    ('{"train": {"num_steps": "abc"}}', 'has a field of the wrong type'),
+])
+def test_damaged_config_json_fails_naming_the_file(tmp_path, text, message):
+  workdir = _model_copy(os.path.join(ROOT, 'pretrained', 'notes'), tmp_path)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(text)
+  result = _main(f'--workdir={workdir}', '--mode=sample')
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr
+  assert message in lines[0] and 'config.json' in lines[0]
+
+
+def test_a_garbage_mel_file_fails_naming_it(tmp_path):
+  path = tmp_path / 'mel.npy'
+  path.write_bytes(b'not numpy at all' * 10)
+  with pytest.raises(UserError, match='is not a mel array'):
+    inference.vocode(None, _model_copy(os.path.join(ROOT, 'pretrained', 'vocoder_cpu'),
+                                       tmp_path), [str(path)])
+
+
+def test_training_into_an_unwritable_workdir_fails_in_one_line():
+  result = _main('--config=experiments/configs/tiny.py', '--workdir=/proc/audiodiff-run',
+                 '--config.train.num_steps=1')
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr
+  assert lines[0].startswith('error: Cannot write to /proc/audiodiff-run')
