@@ -148,7 +148,29 @@ def _config():
   return config
 
 
+# The flags each mode reads beside --config, --workdir and --mode.
+MODE_FLAGS = {
+    'train': (),
+    'sample': ('num_samples', 'checkpoint_step', 'name', 'output'),
+    'eval': ('checkpoint_step',),
+    'vocode': ('input', 'checkpoint_step', 'name', 'output'),
+    'restore': ('input', 'reference', 'checkpoint_step', 'name', 'output'),
+    'enhance': ('input', 'checkpoint_step', 'name', 'output'),
+    'synthesize': ('text', 'text_file', 'checkpoint_step', 'name', 'output'),
+    'export': ('checkpoint_step', 'output'),
+}
+
+
+def check_mode_flags(mode):
+  """A UserError for a flag the mode would silently ignore."""
+  for name in sorted({n for names in MODE_FLAGS.values() for n in names}):
+    if FLAGS[name].present and name not in MODE_FLAGS[mode]:
+      users = ', '.join(f'--mode={m}' for m, names in MODE_FLAGS.items() if name in names)
+      raise UserError(f'--{name} is not used by --mode={mode} (it is for {users}).')
+
+
 def run(config, workdir, mode):
+  check_mode_flags(mode)
   if mode == 'train':
     if config is None:
       raise UserError('--mode=train needs --config=experiments/configs/<name>.py.')

@@ -11,6 +11,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audiodiff.audio import audio_io
 from audiodiff.errors import UserError
@@ -344,3 +345,75 @@ def test_training_into_an_unwritable_workdir_fails_in_one_line():
   lines = result.stderr.strip().splitlines()
   assert result.returncode == 2 and len(lines) == 1, result.stderr
   assert lines[0].startswith('error: Cannot write to /proc/audiodiff-run')
+
+
+def test_a_flag_the_mode_would_ignore_is_refused():
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "notes")}', '--mode=sample',
+                 '--text=hello')
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip() == ('error: --text is not used by --mode=sample (it is for '
+                                   '--mode=synthesize).')
+
+
+# ---- random settings and random text -----------------------------------------------------
+
+def _leaf_paths(config, prefix=()):
+  for key, value in config.items():
+    if hasattr(value, 'items'):
+      yield from _leaf_paths(value, prefix + (key,))
+    else:
+      yield prefix + (key,)
+
+
+def _recipe(name):
+  import importlib  # pylint: disable=g-import-not-at-top
+  return importlib.import_module(f'experiments.configs.{name}').get_config()
+
+
+_RECIPES = ('tiny', 'enhance_tiny', 'tts_tiny', 'quickstart')
+_PATHS = sorted({path for name in _RECIPES for path in _leaf_paths(_recipe(name))})
+_VALUES = st.one_of(
+    st.integers(-10, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(), st.text(max_size=12), st.sampled_from(['', 'none', 'cosine', 'x0', 'v']),
+    st.lists(st.integers(-3, 600), max_size=4).map(tuple))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(recipe=st.sampled_from(_RECIPES), path=st.sampled_from(_PATHS), value=_VALUES)
+def test_random_config_overrides_end_in_a_build_or_a_user_error(recipe, path, value):
+  """Any --config.a.b=v a user types is either taken or refused in one line:
+  setting it (a type error is printed as one line by main.py) or checking
+  the config and building task and model raises nothing but a UserError."""
+  from audiodiff import models, tasks  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  config = _recipe(recipe)
+  try:
+    section = config
+    for key in path[:-1]:
+      section = section[key]
+    section[path[-1]] = value
+  except (KeyError, AttributeError, TypeError, ValueError):
+    return  # an unknown field or a value of the wrong type: one line in main.py
+  try:
+    experiment.validate_config(config)
+    task = tasks.get_task(config)
+    models.get_model(config, **task.model_inputs())
+  except UserError:
+    pass
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=300))
+def test_random_text_is_cut_or_refused_in_one_line(tts_model, text):
+  from audiodiff.tasks import tts  # pylint: disable=g-import-not-at-top
+  from audiodiff.tts import text as text_lib  # pylint: disable=g-import-not-at-top
+  try:
+    cleaned = text_lib.normalize(tts.strip_markup(text))
+  except UserError:
+    return
+  if not any(c.isascii() and c.isalpha() for c in cleaned):
+    with pytest.raises(UserError):
+      tts_model.task.synthesize(tts_model, [text])
+    return
+  pieces = tts_model.task._fitting_pieces(cleaned)  # pylint: disable=protected-access
+  assert all(len(ids) <= tts_model.config.tts.max_tokens for _, ids in pieces)
