@@ -10,6 +10,7 @@ and --config.a.b=v flags change fields of that saved config.
 
 import ast
 import os
+import signal
 import sys
 
 from absl import app, flags
@@ -58,7 +59,8 @@ def with_saved_config(argv):
     elif arg == '--workdir' and i + 1 < len(argv):
       workdir = argv[i + 1]
   if workdir is None:
-    return argv
+    raise UserError('--config.* flags change a config: give --config=experiments/configs/'
+                    '<name>.py, or --workdir=<a trained model> to change its saved one.')
   return argv[:1] + [f'--config={SAVED_CONFIG}:{workdir}'] + argv[1:]
 
 
@@ -89,12 +91,14 @@ def check_config_file(argv):
 def parse_flags(argv):
   """absl's flag parsing, with any error (a mistyped or wrongly typed
   --config field, a config file that does not load) as one line, exit 2."""
-  argv = with_saved_config(argv)
   try:
+    argv = with_saved_config(argv)
     check_config_file(argv)
     return FLAGS(argv)
   except (flags.Error, UserError, KeyError, AttributeError, TypeError, ValueError,
           OSError) as error:
+    if '--debug' in argv:
+      raise
     print(f'error: {_one_line(error)}', file=sys.stderr, flush=True)
     sys.exit(2)
 
@@ -115,13 +119,30 @@ def _one_line(error):
   return lines[-1].removeprefix('audiodiff.errors.UserError: ')
 
 
+_SIGNAL = [signal.SIGINT]  # the signal that stopped the run
+
+
+def _interrupt(number, frame):
+  del frame
+  _SIGNAL[0] = number
+  raise KeyboardInterrupt
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.set_verbosity(FLAGS.verbose)
   parallel.maybe_initialize_distributed()
+  signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: stopped in one line
   try:
     run(_config(), FLAGS.workdir, FLAGS.mode)
+  except KeyboardInterrupt:
+    if FLAGS.debug:
+      raise
+    name = signal.Signals(_SIGNAL[0]).name
+    print(f'Stopped by {name}; what was written so far is kept (training resumes from its '
+          'last checkpoint with the same command).', file=sys.stderr, flush=True)
+    os._exit(128 + _SIGNAL[0])  # pylint: disable=protected-access
   except UserError as error:
     if FLAGS.debug:
       raise

@@ -47,6 +47,8 @@ def _model_copy(source, tmp_path):
 def test_output_stems_are_unique_and_mirror_folders():
   assert outputs.output_stems(['in/a.wav', 'in/b.wav']) == ['a', 'b']
   assert outputs.output_stems(['x/one/take.wav', 'x/two/take.wav']) == ['one/take', 'two/take']
+  stems = outputs.output_stems(['a/x.wav', 'a/x.flac', 'b/x.wav'])
+  assert len(set(stems)) == 3, stems
 
 
 @pytest.mark.parametrize('audio, message', [

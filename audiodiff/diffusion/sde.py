@@ -11,7 +11,7 @@ whose marginal is Gaussian in closed form, with alpha = exp(-1/2 int beta):
     x_t ~ N(alpha x_0 + (1 - alpha) y, s^2 (1 - alpha^2) I).
 
 In the coordinates z = (x - y) / s this is exactly the variance-preserving
-diffusion of `diffusion.py` started from (x_0 - y) / s, so every sampler runs
+diffusion of `process.py` started from (x_0 - y) / s, so every sampler runs
 it unchanged with `samplers.Prior(mean=y, scale=s)`: the walk starts from
 N(y, s^2 I), which the process reaches at alpha_T ~ 0. (SGMSE+'s variance-
 exploding variant stops at alpha_T = exp(-gamma) = 0.22 with sigma(T) = 0.39,

@@ -73,7 +73,7 @@ class Trained:
     """Yields (names, decoded audio float32 [n, L]) for a request in pieces
     of config.sampler.batch_size outputs, so memory holds one piece at a time
     however many outputs it asks for."""
-    size = max(1, int(self.config.sampler.batch_size))
+    size = int(self.config.sampler.batch_size)
     count = int(request.shape[0])
     for first in range(0, count, size):
       part = slice(first, min(first + size, count))
@@ -190,6 +190,9 @@ def load_frozen_runs(task, workdir: str) -> dict:
     if not os.path.exists(os.path.join(path, 'config.json')):
       raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model at '
                       f'{path} (expected config.json there). {run.how_to_train}')
+    if os.path.realpath(path) == os.path.realpath(workdir):
+      raise UserError(f'config.{task.name}.{run.option}={value!r} names this run itself; '
+                      f'name the other trained run it needs. {run.how_to_train}')
     runs[name] = load(path)
   return runs
 

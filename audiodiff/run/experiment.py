@@ -103,6 +103,7 @@ _CONFIG_RULES = (
     ('train.checkpoint_every', lambda v: v >= 1, '>= 1'),
     ('train.keep_checkpoints', lambda v: v >= 1, '>= 1'),
     ('sampler.num_samples', lambda v: v >= 1, '>= 1'),
+    ('sampler.batch_size', lambda v: v >= 1, '>= 1'),
     ('sampler.temperature', lambda v: v > 0, '> 0'),
     ('restore.taper_ms', lambda v: v >= 0, '>= 0'),
     ('restore.guidance', lambda v: v >= 0, '>= 0 (0: the method\'s default)'),

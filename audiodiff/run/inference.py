@@ -16,6 +16,7 @@ from audiodiff.run import api, console, evaluation, outputs
 from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
+from audiodiff.tasks import tts
 from audiodiff.run.summary import SummaryWriter
 
 
@@ -72,6 +73,9 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None):
 
   Writes workdir/eval/step_<N>.json and TensorBoard scalars; returns the dict.
   """
+  if jax.process_index() == 0:
+    outputs.writable_directory(os.path.join(workdir, 'eval'),
+                               'copy the model to a writable folder to evaluate it there.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   exp = trained.exp
   losses = evaluation.evaluate_loss(exp, evaluation.make_eval_step(exp), trained.params,
@@ -136,15 +140,19 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
     raise UserError('--mode=vocode needs --input=FILE (wav or mel .npy), repeatable.')
   trained = _load_for('vocode', config, workdir, checkpoint_step)
   files = _input_files(inputs, suffixes=('.wav', '.npy'))
+  # Read and check every input before the first output is written.
+  inputs_read = [_read_vocoder_input(path, trained.config) for path in files]
   directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output)
-  paths = []
-  for i, (path, stem) in enumerate(zip(files, outputs.output_stems(files))):
-    mel, audio = _read_vocoder_input(path, trained.config)
+  outputs_made = []
+  for i, (path, (mel, audio)) in enumerate(zip(files, inputs_read)):
     try:
-      output = trained.vocode(mel=mel, audio=audio, seed=i)
+      waveform = trained.vocode(mel=mel, audio=audio, seed=i)
     except ValueError as error:
       raise UserError(f'{path}: {error}') from None
-    paths += outputs.write_audio_files(directory, output[None], [stem], trained.config.audio)
+    outputs_made.append(outputs.check_output(waveform, path))
+  paths = []
+  for waveform, stem in zip(outputs_made, outputs.output_stems(files)):
+    paths += outputs.write_audio_files(directory, waveform[None], [stem], trained.config.audio)
   console.say(f'Wrote {len(paths)} files to {directory}')
   return paths
 
@@ -224,7 +232,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   stems = outputs.output_stems([job[0] for job in jobs])
   for i, ((path, measurement, reference, num_samples, out_rate), stem) in enumerate(
       zip(jobs, stems)):
-    restored = restorer(measurement, seed=config.seed if config else i)
+    restored = restorer(measurement, seed=trained.config.seed + i)
     wav = os.path.join(directory, f'{stem}.wav')
     _write_like_input(wav, restored, rate, num_samples, out_rate)
     plotting.save_comparison_png(
@@ -332,10 +340,9 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
   with a .png of its mel and alignment; returns the wav paths."""
   texts = read_texts(texts, text_file)
   trained = _load_for('synthesize', config, workdir, checkpoint_step)
-  from audiodiff.tasks import tts  # pylint: disable=g-import-not-at-top
   directory = _output_dir(workdir, name, f'tts_step_{trained.step}', output)
   console.say(f'Speaking {len(texts)} text(s); waveform from {trained.task.vocoder_name}.')
-  results = trained.synthesize(texts, seed=config.seed if config else 0)
+  results = trained.synthesize(texts, seed=trained.config.seed)
   written = []
   for i, (sentence, result) in enumerate(zip(texts, results)):
     stem = tts.file_stem(i, sentence)
@@ -353,8 +360,9 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
   """Writes an inference-only copy of the run (config and EMA parameters, no
   optimizer state) to output_dir (default workdir/export), a directory every
   inference mode and audiodiff.load accept."""
+  output_dir = outputs.writable_directory(output_dir or os.path.join(workdir, 'export'),
+                                         'give a writable folder with --output=DIR.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
-  output_dir = output_dir or os.path.join(workdir, 'export')
   path = api.export(trained, output_dir)
   size = os.path.getsize(path) / 2**20
   console.say(f'Exported step {trained.step} ({size:.1f} MiB of parameters) to {output_dir}')

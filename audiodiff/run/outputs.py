@@ -62,7 +62,10 @@ def output_stems(paths: Sequence[str]) -> list:
     return stems
   absolute = [os.path.abspath(p) for p in paths]
   common = os.path.commonpath([os.path.dirname(p) for p in absolute])
-  return [os.path.splitext(os.path.relpath(p, common))[0] for p in absolute]
+  stems = [os.path.splitext(os.path.relpath(p, common))[0] for p in absolute]
+  if len(set(stems)) < len(stems):  # x.wav beside x.flac: keep the extension
+    stems = [os.path.relpath(p, common).replace('.', '_') for p in absolute]
+  return stems
 
 
 def write_audio_files(directory: str, audios, names: Sequence[str], audio_config, *,

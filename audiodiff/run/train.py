@@ -119,9 +119,9 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   samples/step_<N>/. Stops with a DivergenceError when the run diverges,
   keeping only checkpoints of healthy states.
   """
-  exp = api.build(config, workdir)
   if jax.process_index() == 0:
     outputs.writable_directory(workdir, 'give a writable --workdir.')
+  exp = api.build(config, workdir)
   check_microbatches(config.train, exp.mesh.size)
   lock = (workdir_lock.WorkdirLock(workdir) if jax.process_index() == 0
           else contextlib.nullcontext())
@@ -179,7 +179,8 @@ def _divergence_message(exp, step, problem, metrics):
 
 class _StopRequest:
   """Ctrl-C (SIGINT) and SIGTERM set `signal_number` instead of interrupting,
-  so the loop stops between steps, with the state whole (a step donates it)."""
+  so the loop stops between steps, with the state whole (a step donates it).
+  Each process stops on its own signal: on several hosts, signal them all."""
 
   def __init__(self):
     self.signal_number = None
@@ -203,7 +204,10 @@ class _StopRequest:
 
 
 def _stop(exp, step, state, train_iter, number):
-  """Saves the state at `step` (unless saved there already) and raises Stopped."""
+  """Saves the state at `step` (unless saved there already) and raises Stopped;
+  further signals are ignored while it saves, so the checkpoint is whole."""
+  for signal_number in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signal_number, signal.SIG_IGN)
   if step not in exp.checkpointer.all_steps():
     exp.checkpointer.save(step, state, train_iter)
   exp.checkpointer.wait()

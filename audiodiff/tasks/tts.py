@@ -80,7 +80,7 @@ class Tokenize(grain.transforms.RandomMap):
 
 def strip_markup(text: str) -> str:
   """Text without SSML/HTML-like tags (<break time="1s"/>), entities decoded."""
-  return html.unescape(re.sub(r'<[^<>]{0,500}>', ' ', str(text)))
+  return html.unescape(re.sub(r'</?[A-Za-z][^<>]{0,500}>', ' ', str(text)))
 
 
 def _preview(text: str, size: int = 40) -> str:
