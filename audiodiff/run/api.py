@@ -137,10 +137,15 @@ def _read_params(directory, exp):
     raise UserError(f'{path} does not fit this config\'s model (its parameter shapes differ); '
                     'load it with its own config.json.')
   params = jax.tree.map(np.asarray, params)
-  if not all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(params)):
+  if not _all_finite(params):
     raise UserError(f'{path} holds NaN or inf parameters: the run it came from diverged. '
                     'Export a healthy checkpoint (--mode=export --checkpoint_step=N).')
   return params
+
+
+def _all_finite(params) -> bool:
+  """Whether every parameter is finite (a diverged run's are not)."""
+  return all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(params))
 
 
 def _export_step(directory):
@@ -213,7 +218,7 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
     step = _export_step(directory)
     return Trained(exp, _read_params(directory, exp), step)
   params, step = _restore_checkpoint(exp, checkpoint_step)
-  if not all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(params)):
+  if not _all_finite(params):
     others = [s for s in exp.checkpointer.all_steps() if s != step]
     raise UserError(
         f'The parameters of checkpoint step {step} in {directory}/checkpoints are not finite '

@@ -195,12 +195,9 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   restorer = restoration.Restorer(trained, settings)
   rate = trained.sample_rate
   # Read and check every input (and reference) before the first slow restoration.
-  jobs, seen = [], set()
-  for i, path in enumerate(inputs):
-    if os.path.realpath(path) in seen:
-      console.say(f'{path}: given twice; restored once.')
-      continue
-    seen.add(os.path.realpath(path))
+  jobs = []
+  for i in _distinct(inputs):
+    path = inputs[i]
     degraded, num_samples, file_rate = _model_input(path, rate, 'restored')
     if settings.task == 'bandwidth' and settings.cutoff_hz >= file_rate / 2:
       raise UserError(f'{path}: sampled at {file_rate} Hz, it holds nothing above '
@@ -263,14 +260,21 @@ def _input_files(inputs, flag='--input', suffixes=('.wav',)):
       paths += found
     else:
       paths.append(path)
-  distinct = {}
-  for path in paths:
+  return [paths[i] for i in _distinct(paths)]
+
+
+def _distinct(paths) -> list:
+  """Indices of the first occurrence of each file in `paths`: a file given
+  twice is processed once, with a message."""
+  seen, first = set(), []
+  for i, path in enumerate(paths):
     key = os.path.realpath(path)
-    if key in distinct:
+    if key in seen:
       console.say(f'{path}: given twice; processed once.')
     else:
-      distinct[key] = path
-  return list(distinct.values())
+      seen.add(key)
+      first.append(i)
+  return first
 
 
 def enhance(config, workdir: str, inputs: Sequence[str], *,

@@ -73,9 +73,8 @@ def write_audio_files(directory: str, audios, names: Sequence[str], audio_config
   """Writes each clip of audios [N, L] as directory/<name>.wav and .png
   (at audio_config.sample_rate), each checked first unless `check` is off
   (training writes whatever an early model makes). Returns the wav paths."""
-  if check:
-    audios = [check_output(audio, name) for audio, name in zip(audios, names)]
-  audios = [np.nan_to_num(np.asarray(audio, np.float32)) for audio in audios]
+  audios = [check_output(audio, name) if check else np.nan_to_num(np.asarray(audio, np.float32))
+            for audio, name in zip(audios, names)]
   os.makedirs(directory, exist_ok=True)
   paths = []
   for audio, name in zip(audios, names):
