@@ -13,8 +13,8 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   # What the run learns; one module under audiodiff/tasks/ each:
-  # 'generate' (unconditional or class-conditional audio) or 'vocoder'
-  # (log-mel -> waveform).
+  # 'generate' (unconditional or class-conditional audio), 'vocoder'
+  # (log-mel -> waveform) or 'frame_vocoder' (log-mel -> complex STFT), ...
   config.task = 'generate'
 
   # Task settings, one section per task (only the chosen task's is read).
@@ -35,6 +35,14 @@ def get_config() -> ml_collections.ConfigDict:
       prior_floor=0.01,     # energy / griffin_lim: the smallest std (silence)
       prior_scale=0.5,      # griffin_lim: std relative to the frame level
       griffin_lim_iters=16,  # griffin_lim: iterations of the estimate
+      # config.task='frame_vocoder' (the compressed complex STFT at the mel's
+      # frames): where the bridge starts, N(start, prior_scale^2), and the
+      # weight of the multi-resolution STFT loss on the one-step output.
+      start='pseudo_inverse',  # 'pseudo_inverse' (the mel's NNLS magnitude,
+                               # zero phase) or 'griffin_lim' (its phases)
+      compression_exponent=0.5,
+      compression_scale=0.33,
+      stft_loss_weight=1.0,
   ))
 
   # --mode=restore: training-free restoration with this model as the prior
@@ -167,7 +175,7 @@ def get_config() -> ml_collections.ConfigDict:
   # below, whose fields are the arguments of its builder in
   # audiodiff/models/__init__.py (the task adds the inputs it reads).
   config.model = ml_collections.ConfigDict(dict(
-      name='diffwave',      # 'diffwave', 'unet1d', 'mlp' or 'autoencoder'
+      name='diffwave',      # 'diffwave', 'unet1d', 'convnext1d', 'mlp' or 'autoencoder'
       diffwave=dict(
           residual_layers=30,
           residual_channels=64,
@@ -182,6 +190,13 @@ def get_config() -> ml_collections.ConfigDict:
           downsample=4,
           embedding_dim=128,
           dropout=0.0,
+      ),
+      convnext1d=dict(        # over STFT frames (config.task='frame_vocoder')
+          channels=256,
+          intermediate=512,    # each block's MLP width
+          num_blocks=6,
+          kernel_size=7,       # frames of each depthwise conv
+          embedding_dim=64,
       ),
       mlp=dict(               # the seed example
           hidden=512,

@@ -3,14 +3,17 @@
   python benchmarks/vocoder_quality.py --model=pretrained/vocoder_cpu
       [--matmul_dtypes=compute,bfloat16]
   python benchmarks/vocoder_quality.py --model=WORKDIR --curve [--checkpoints=1000,2000]
-      [--utterances=20] [--families=synthetic,recorded]
+      [--utterances=20] [--families=synthetic,unseen_voices,recorded]
+      [--sampler_steps=1,2,4]
 
-Two held-out families, a table each (--families picks them):
-  synthetic  the first --utterances whole sentences of the test split of the
-             model's own corpus (its voices, text never trained on);
-  recorded   the first --utterances test prompts of june (Asterisk's studio
-             recordings, `real_speech`): a real speaker no shipped model
-             was trained on.
+Three held-out families, a table each (--families picks them):
+  synthetic      the first --utterances whole sentences of the test split of
+                 the model's own corpus (its voices, text never trained on);
+  unseen_voices  test sentences of the synthetic voices no shipped speech
+                 model trains on (rms, espeak_gb_f, espeak_rp_f), in turn;
+  recorded       the first --utterances test prompts of june (Asterisk's
+                 studio recordings, `real_speech`): a real speaker no shipped
+                 model was trained on.
 Each utterance is resynthesised from its log mel with the vocoder (chunked,
 as `--mode=vocode`) and with Griffin-Lim (32 fast iterations) from the same
 mel; prints PESQ-WB, MR-STFT distance, mel L1 and SI-SDR (means).
@@ -18,9 +21,13 @@ mel; prints PESQ-WB, MR-STFT distance, mel L1 and SI-SDR (means).
 (bfloat16 operands in DiffWave's matrix products, or the compute dtype's).
 --curve scores every checkpoint kept in a work directory, with the wall
 minutes since the run started (checkpoint file time - first configs/
-stamp; other work on the machine at the time counts too).
+stamp; other work on the machine at the time counts too). --sampler_steps
+scores the same model with each config.sampler.num_steps. Last, the
+real-time factor: seconds to vocode a 10 s utterance (held-out sentences
+joined) over 10, best of 3, on this machine.
 """
 
+import copy
 import datetime
 import os
 import time
@@ -40,10 +47,14 @@ flags.DEFINE_bool('curve', False, 'Score every kept checkpoint of a work directo
 flags.DEFINE_list('checkpoints', [], 'With --curve: only these steps (default: all kept).')
 flags.DEFINE_integer('utterances', 20, 'Held-out utterances per family.')
 flags.DEFINE_list('matmul_dtypes', ['compute'], 'config.train.matmul_dtype values to score.')
-flags.DEFINE_list('families', ['synthetic', 'recorded'], 'Held-out families to score.')
+flags.DEFINE_list('families', ['synthetic', 'unseen_voices', 'recorded'],
+                  'Held-out families to score.')
+flags.DEFINE_list('sampler_steps', [], 'config.sampler.num_steps values to score '
+                  '(default: the model\'s).')
 FLAGS = flags.FLAGS
 
-FAMILIES = ('synthetic', 'recorded')
+FAMILIES = ('synthetic', 'unseen_voices', 'recorded')
+UNSEEN_VOICES = ('rms', 'espeak_gb_f', 'espeak_rp_f')
 flags.register_validator('families', lambda v: v and set(v) <= set(FAMILIES),
                          f'--families takes some of {",".join(FAMILIES)}.')
 
@@ -53,8 +64,17 @@ METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
 
 def held_out(config, family, count):
   """The family's first `count` test utterances, cut to whole hops."""
-  utterances = (real_speech.unseen_speaker_utterances(config, count) if family == 'recorded'
-                else data.load_utterances(config, 'test', count))
+  if family == 'recorded':
+    utterances = real_speech.unseen_speaker_utterances(config, count)
+  elif family == 'unseen_voices':
+    utterances = []
+    for index, voice in enumerate(UNSEEN_VOICES):
+      voice_config = copy.deepcopy(config)
+      voice_config.data.name, voice_config.data.voices = 'flite_speech', (voice,)
+      share = count // len(UNSEEN_VOICES) + (index < count % len(UNSEEN_VOICES))
+      utterances += data.load_utterances(voice_config, 'test', share)
+  else:
+    utterances = data.load_utterances(config, 'test', count)
   hop = config.audio.hop_length
   return [u[:len(u) // hop * hop] for u in utterances]
 
@@ -111,22 +131,55 @@ def family_table(config, family, references):
   gl = griffin_lim(config, references)
   row('Griffin-Lim (32 iters)', '-', score(config, references, gl), time.perf_counter() - start)
   for step, minutes in checkpoints():
-    for matmul_dtype in FLAGS.matmul_dtypes:
-      config.train.matmul_dtype = matmul_dtype
-      trained = api.load(FLAGS.model, config, checkpoint_step=step)
+    for trained, label in variants(config, step):
       trained.vocode(audio=references[0][:8 * hop])  # compiles outside the timing
       start = time.perf_counter()
       vocoded = [trained.vocode(audio=u, seed=i) for i, u in enumerate(references)]
-      products = '' if matmul_dtype == 'compute' else f', {matmul_dtype} products'
-      row(f'diffusion, step {trained.step}{products}', minutes,
+      row(f'diffusion, step {trained.step}{label}', minutes,
           score(config, references, vocoded), time.perf_counter() - start)
+
+
+def variants(config, step):
+  """(the model loaded with each --matmul_dtypes x --sampler_steps, its label)."""
+  for matmul_dtype in FLAGS.matmul_dtypes:
+    for num_steps in FLAGS.sampler_steps or [None]:
+      config.train.matmul_dtype = matmul_dtype
+      if num_steps is not None:
+        config.sampler.num_steps = int(num_steps)
+      label = '' if matmul_dtype == 'compute' else f', {matmul_dtype} products'
+      label += '' if num_steps is None else f', {num_steps} sampler steps'
+      yield api.load(FLAGS.model, config, checkpoint_step=step), label
+
+
+def real_time_factor(config, references, seconds=10.0):
+  """Prints the seconds to vocode `seconds` of held-out speech over `seconds`."""
+  utterance = np.concatenate(references)
+  hop, rate = config.audio.hop_length, config.audio.sample_rate
+  utterance = np.resize(utterance, int(seconds * rate) // hop * hop)
+  print(f'\n## Real-time factor: a {seconds:.0f} s utterance, best of 3\n')
+  for trained, label in variants(config, None):
+    trained.vocode(audio=utterance)  # compiles outside the timing
+    times = []
+    for _ in range(3):
+      start = time.perf_counter()
+      trained.vocode(audio=utterance)
+      times.append(time.perf_counter() - start)
+    print(f'- vocoder, step {trained.step}{label}: {min(times) / seconds:.4f}')
+  griffin_lim(config, [utterance])  # compiles
+  start = time.perf_counter()
+  griffin_lim(config, [utterance])
+  print(f'- Griffin-Lim (32 iters, compiled): {(time.perf_counter() - start) / seconds:.4f}',
+        flush=True)
 
 
 def main(argv):
   del argv
   config = experiment.read_config(FLAGS.model)
+  references = None
   for family in FLAGS.families:
-    family_table(config, family, held_out(config, family, FLAGS.utterances))
+    references = held_out(config, family, FLAGS.utterances)
+    family_table(config, family, references)
+  real_time_factor(config, references)
 
 
 if __name__ == '__main__':

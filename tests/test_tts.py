@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.configs import diffwave_vocoder_cpu, tts_tiny, vocoder_gl_cpu
+from experiments.configs import diffwave_vocoder_cpu, frame_vocoder_cpu, tts_tiny, vocoder_gl_cpu
 
 from audiodiff import tasks
 from audiodiff.run import api, train
@@ -147,12 +147,12 @@ def tiny_runs(tmp_path_factory, flite):
   """A tiny TTS run and a tiny vocoder with the same config.audio."""
   root = tmp_path_factory.mktemp('tts')
   data_dir = str(root / 'tfds')
-  vocoder = diffwave_vocoder_cpu.get_config()
+  vocoder = frame_vocoder_cpu.get_config()  # the shipped kind, tiny
   vocoder.data.data_dir = data_dir
+  vocoder.data.name, vocoder.data.voices = 'flite_speech', ('slt',)
   vocoder.data.num_examples = 8
-  vocoder.model.diffwave.residual_layers = 2
-  vocoder.model.diffwave.residual_channels = 4
-  vocoder.model.diffwave.dilation_cycle = 1
+  vocoder.model.convnext1d.update(dict(channels=8, intermediate=16, num_blocks=1,
+                                       embedding_dim=8))
   vocoder.vocoder.chunk_frames = 16
   vocoder.vocoder.overlap_frames = 2
   for field, value in (('num_steps', 2), ('eval_every', 2), ('sample_every', 2),

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from audiodiff.errors import UserError
 from audiodiff.registry import Registry
 from audiodiff.models.autoencoder import AudioAutoencoder
+from audiodiff.models.convnext1d import ConvNeXt1D
 from audiodiff.models.diffwave import DiffWave
 from audiodiff.models.mlp import MLPDenoiser
 from audiodiff.models.text_encoder import GradTTS
@@ -94,6 +95,15 @@ def _unet1d(*, channels, matmul_dtype=None, **arguments) -> UNet1D:
   return UNet1D(channels=tuple(channels), **arguments)
 
 
+@MODELS.register('convnext1d')
+def _convnext1d(*, num_classes: int = 0, n_mels: int = 0, hop_length: int = 0, matmul_dtype=None,
+                **arguments) -> ConvNeXt1D:
+  del hop_length  # it runs at frame rate; a mel comes in as cond['signal']
+  _cannot_read('convnext1d', 'it reads a signal per frame (cond_channels) only.',
+               num_classes=num_classes, n_mels=n_mels, matmul_dtype=matmul_dtype)
+  return ConvNeXt1D(**arguments)
+
+
 @MODELS.register('mlp')
 def _mlp(*, n_mels: int = 0, cond_channels: int = 0, hop_length: int = 0, matmul_dtype=None,
          **arguments) -> MLPDenoiser:
@@ -147,5 +157,5 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
                  dtype=dtype, **config.model.grad_tts.to_dict())
 
 
-__all__ = ['get_model', 'MODELS', 'AudioAutoencoder', 'DiffWave', 'GradTTS', 'UNet1D',
+__all__ = ['get_model', 'MODELS', 'AudioAutoencoder', 'ConvNeXt1D', 'DiffWave', 'GradTTS', 'UNet1D',
            'MLPDenoiser']

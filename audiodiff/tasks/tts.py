@@ -286,7 +286,7 @@ class TextToSpeech(base.Task):
     self.vocoder = runs.get('vocoder')
     if self.vocoder is not None:
       mine, theirs = self.config.audio, self.vocoder.config.audio
-      if self.vocoder.config.task != 'vocoder' or spectral.mel_from_config(
+      if 'vocode' not in self.vocoder.task.api_methods or spectral.mel_from_config(
           mine) != spectral.mel_from_config(theirs):
         raise UserError(f'{self.vocoder.exp.workdir} is not a vocoder for this config.audio '
                         '(sample rate, STFT and mels must match).')

@@ -128,7 +128,8 @@ class Vocoder(base.Task):
   def sample_metrics(self, audio, request):
     """Metrics of the resynthesis and of Griffin-Lim from the same mels."""
     reference = request.reference
-    baseline = np.asarray(spectral.griffin_lim(request.cond['mel'], self.config.audio))
+    baseline = np.asarray(spectral.griffin_lim(self.mel(jnp.asarray(reference)),
+                                               self.config.audio))
     rows = {'diffusion': [], 'griffin_lim': []}
     for key, estimates in (('diffusion', audio), ('griffin_lim', baseline)):
       for ref, est in zip(reference, np.asarray(estimates)):
