@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from audiodiff.run import console, inference, parallel, train
+from audiodiff.run import checkpoint, console, inference, parallel, train
 from audiodiff.errors import Stopped, UserError
 
 FLAGS = flags.FLAGS
@@ -146,13 +146,25 @@ def main(argv):
   except UserError as error:
     if FLAGS.debug:
       raise
-    prefix = '' if isinstance(error, Stopped) else 'error: '
-    print(f'{prefix}{error}', file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    # Everything that writes (checkpoints, event files) was closed on the way
-    # out; os._exit keeps Orbax's idle background threads from printing
-    # "Event loop is closed" tracebacks at interpreter shutdown.
-    os._exit(error.exit_code)  # pylint: disable=protected-access
+    _exit_with(error)
+  except Exception as error:  # pylint: disable=broad-except
+    if FLAGS.debug or not checkpoint.is_disk_full(error):
+      raise
+    _exit_with(UserError(
+        f'Disk full while writing {getattr(error, "filename", None) or "to the work directory"}'
+        '. Free some space and run the same command (training resumes from its last '
+        'checkpoint; finished outputs are kept).'))
+
+
+def _exit_with(error):
+  """Prints a UserError in one line and exits with its status."""
+  prefix = '' if isinstance(error, Stopped) else 'error: '
+  print(f'{prefix}{error}', file=sys.stderr, flush=True)
+  sys.stdout.flush()
+  # Everything that writes (checkpoints, event files) was closed on the way
+  # out; os._exit keeps Orbax's idle background threads from printing
+  # "Event loop is closed" tracebacks at interpreter shutdown.
+  os._exit(error.exit_code)  # pylint: disable=protected-access
 
 
 def _config():

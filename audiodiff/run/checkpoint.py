@@ -5,8 +5,12 @@ checkpoints are kept, plus the one with the lowest evaluation loss. Saves are
 asynchronous; every process takes part (Orbax coordinates the hosts).
 """
 
+import contextlib
+import errno
+import glob
 import json
 import os
+import shutil
 from typing import Optional
 
 import grain
@@ -19,6 +23,21 @@ from audiodiff.errors import UserError
 
 
 SPEC_FILE = 'state_spec.json'
+# Free space a save needs beyond the state's bytes (the data iterator, metadata).
+_SAVE_MARGIN_BYTES = 2**20
+
+
+def is_disk_full(error: BaseException) -> bool:
+  """Whether `error` (or an error it was raised from) is "no space left on
+  device", as an OSError or as Orbax/TensorStore's message for it."""
+  while error is not None:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    text = str(error)
+    if 'No space left on device' in text or 'os_error_code: 28' in text:
+      return True
+    error = error.__cause__ or error.__context__
+  return False
 
 
 def state_spec(state) -> dict:
@@ -55,15 +74,61 @@ class Checkpointer:
     return os.path.join(os.fspath(self.manager.directory), SPEC_FILE)
 
   def save(self, step: int, state, data_iterator=None, eval_loss=None):
-    if jax.process_index() == 0 and not os.path.exists(self._spec_path()):
-      with open(self._spec_path(), 'w') as f:
-        json.dump(state_spec(state), f)
+    """Starts writing checkpoint `step` (asynchronously). Refuses, in one
+    line, when the disk has no room for it; the kept checkpoints stay whole."""
+    self._check_free_space(step, state)
     items = {'state': ocp.args.StandardSave(state)}
     if data_iterator is not None:
       items['data_iter'] = grain.checkpoint.CheckpointSave(data_iterator)
     metrics = None if eval_loss is None else {'eval_loss': float(eval_loss)}
-    self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics,
-                      force=True)
+    with self._disk_full_as_user_error(step):
+      if jax.process_index() == 0 and not os.path.exists(self._spec_path()):
+        with open(self._spec_path(), 'w') as f:
+          json.dump(state_spec(state), f)
+      self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics,
+                        force=True)
+
+  def _check_free_space(self, step, state):
+    """A UserError when the disk cannot hold one more checkpoint of `state`."""
+    needed = sum(getattr(leaf, 'nbytes', 0) for leaf in jax.tree.leaves(state))
+    needed += _SAVE_MARGIN_BYTES
+    free = shutil.disk_usage(os.fspath(self.manager.directory)).free
+    if free < needed:
+      self.wait()
+      raise self._disk_full_error(step, f'{free / 2**20:.1f} MB free, a checkpoint needs '
+                                        f'about {needed / 2**20:.1f} MB')
+
+  def _disk_full_error(self, step, detail):
+    """step: the checkpoint that cannot be written (None: the one in flight)."""
+    self.manager.reload()
+    kept = [s for s in self.manager.all_steps() if s != step]
+    resume = (f'training resumes from step {kept[-1]}' if kept
+              else 'training starts again from step 0')
+    which = 'a checkpoint' if step is None else f'the checkpoint of step {step}'
+    return UserError(
+        f'Disk full: {which} cannot be written to {self.manager.directory} ({detail}). '
+        'Free some space (or lower config.train.keep_checkpoints) and run the same '
+        f'command: {resume}; the kept checkpoints are whole.')
+
+  def _remove_partial_saves(self):
+    """Deletes Orbax's temporary folders of saves that did not finish."""
+    pattern = os.path.join(os.fspath(self.manager.directory), '*.orbax-checkpoint-tmp*')
+    for path in glob.glob(pattern):
+      shutil.rmtree(path, ignore_errors=True)
+
+  @contextlib.contextmanager
+  def _disk_full_as_user_error(self, step=None):
+    try:
+      yield
+    except Exception as error:  # pylint: disable=broad-except
+      if not is_disk_full(error):
+        raise
+      try:
+        self.manager.wait_until_finished()
+      except Exception:  # pylint: disable=broad-except
+        pass  # the same failure, reported below
+      self._remove_partial_saves()
+      raise self._disk_full_error(step, 'no space left on device') from None
 
   def restore(self, step: int, target_state, data_iterator=None):
     """Restores checkpoint `step` into the shapes/shardings of target_state."""
@@ -119,8 +184,11 @@ class Checkpointer:
     return None, None
 
   def wait(self):
-    self.manager.wait_until_finished()
+    with self._disk_full_as_user_error():
+      self.manager.wait_until_finished()
 
   def close(self):
-    self.manager.wait_until_finished()
-    self.manager.close()
+    try:
+      self.wait()
+    finally:
+      self.manager.close()
