@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+import types
 
 
 def check_checkout(src):
@@ -47,6 +48,13 @@ def main():
     raise SystemExit(f'{sys.executable} has no torch: pass --reference_python=PYTHON of an '
                      'environment with torch, torchaudio, tqdm and tensorboard') from None
   sys.path.insert(0, package)
+  try:
+    import torchaudio  # pylint: disable=import-outside-toplevel,unused-import
+  except (ImportError, OSError):
+    # The checkout imports torchaudio only to read and write files, which the
+    # timed code never does; a torch without a matching torchaudio wheel
+    # (none is published for every torch) still times the same model.
+    sys.modules['torchaudio'] = types.ModuleType('torchaudio')
   # pylint: disable=import-outside-toplevel
   from diffwave import inference, learner as learner_module, model as model_module
   from diffwave import params as params_module

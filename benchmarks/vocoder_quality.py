@@ -24,19 +24,23 @@ minutes since the run started (checkpoint file time - first configs/
 stamp; other work on the machine at the time counts too). --sampler_steps
 scores the same model with each config.sampler.num_steps. Last, the
 real-time factor: seconds to vocode a 10 s utterance (held-out sentences
-joined) over 10, best of 3, on this machine.
+joined) over 10, best of 3, on this machine; with --reference_src (a checkout of
+lmnt-com/diffwave) and --reference_python (a Python with torch), the PyTorch
+DiffWave BASE reference's 6-step fast inference of the same length is timed
+in the same run (benchmarks/diffwave_reference.py, as diffwave_speed.py does).
 """
 
 import copy
 import datetime
 import os
+import sys
 import time
 
 from absl import app, flags
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import data
+from audiodiff import data, defaults
 from audiodiff.run import api, experiment
 from audiodiff.metrics import audio_metrics
 from audiodiff.audio import spectral
@@ -51,6 +55,10 @@ flags.DEFINE_list('families', ['synthetic', 'unseen_voices', 'recorded'],
                   'Held-out families to score.')
 flags.DEFINE_list('sampler_steps', [], 'config.sampler.num_steps values to score '
                   '(default: the model\'s).')
+flags.DEFINE_string('reference_src', None,
+                    'Checkout of lmnt-com/diffwave: time the PyTorch reference in the same run.')
+flags.DEFINE_string('reference_python', sys.executable,
+                    'Python with torch for --reference_src.')
 FLAGS = flags.FLAGS
 
 FAMILIES = ('synthetic', 'unseen_voices', 'recorded')
@@ -164,12 +172,27 @@ def real_time_factor(config, references, seconds=10.0):
       start = time.perf_counter()
       trained.vocode(audio=utterance)
       times.append(time.perf_counter() - start)
-    print(f'- vocoder, step {trained.step}{label}: {min(times) / seconds:.4f}')
+    best = min(times)
+    print(f'- vocoder, step {trained.step}{label}: {best / seconds:.4f}')
   griffin_lim(config, [utterance])  # compiles
   start = time.perf_counter()
   griffin_lim(config, [utterance])
   print(f'- Griffin-Lim (32 iters, compiled): {(time.perf_counter() - start) / seconds:.4f}',
         flush=True)
+  if FLAGS.reference_src:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from diffwave_speed import Reference  # pylint: disable=import-outside-toplevel
+    frames = len(utterance) // hop
+    reference = Reference(FLAGS.reference_src, FLAGS.reference_python, defaults.get_config(),
+                          1, frames)
+    run = reference.runner(op='infer', batch=1, frames=frames)
+    run()  # warm up
+    reference_seconds = min(run() for _ in range(3))
+    reference.close()
+    print(f'- PyTorch DiffWave BASE reference (torch {reference.info["torch"]}, '
+          f'{reference.info["threads"]} threads, 6-step fast sampling), same run: '
+          f'{reference_seconds / seconds:.4f}; reference / vocoder (last row above): '
+          f'{reference_seconds / best:.1f}x', flush=True)
 
 
 def main(argv):

@@ -10,9 +10,10 @@ off the mel, and runs from there to the recording's spectrum:
                     phase (BridgeVoC);
   'griffin_lim'     the same magnitude with Griffin-Lim's phases
                     (config.vocoder.griffin_lim_iters iterations).
-The network (a ConvNeXt over frames, `models/convnext1d.py`) reads the state
-and the log mel and predicts the clean spectrum; with its output layer at
-zero it starts by returning s. Beside the diffusion term, the one-step
+The network (a ConvNeXt over frames, `models/convnext1d.py`) reads the state,
+the log mel and the start s (in the bridge's coordinates the noisiest state
+is pure noise, so s must be read to be refined) and predicts the clean
+spectrum; with its output layer at zero it starts by returning s. Beside the diffusion term, the one-step
 output (from the noisiest step) is scored by a multi-resolution STFT
 distance on its waveform (weight config.vocoder.stft_loss_weight), so 1-4
 sampler steps suffice. Chunking, metrics and `vocode` are the waveform
@@ -74,7 +75,7 @@ class FrameVocoder(vocoder.Vocoder):
           f'{settings.chunk_frames}, batch_chunks={settings.batch_chunks}.')
 
   def model_inputs(self):
-    return {'cond_channels': self.config.audio.n_mels}
+    return {'cond_channels': self.config.audio.n_mels + self.stft.channels}
 
   @functools.cached_property
   def stft(self) -> representation.StftFeatures:
@@ -98,8 +99,11 @@ class FrameVocoder(vocoder.Vocoder):
                            axis=-1).astype(jnp.float32)
 
   def conditioning(self, mel):
-    """log mel [B, frames, n_mels] -> (the network's cond, the bridge's Prior)."""
-    return {'signal': mel}, sde.prior(self.start(mel), float(self.settings.prior_scale))
+    """log mel [B, frames, n_mels] -> (the network's cond: the mel and the
+    start, the bridge's Prior)."""
+    start = self.start(mel)
+    return ({'signal': jnp.concatenate([mel, start], axis=-1)},
+            sde.prior(start, float(self.settings.prior_scale)))
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train, frozen, network
