@@ -269,5 +269,10 @@ def get_config() -> ml_collections.ConfigDict:
       sample_every=1000,
       checkpoint_every=500,
       keep_checkpoints=3,
+      # Fine-tuning: start from a run's or an export's (EMA) parameters, with a
+      # fresh optimizer at step 0; parameter paths matching the regular
+      # expression init_exclude keep their fresh initialisation (run/warm_start.py).
+      init_from='',
+      init_exclude='',
   ))
   return config

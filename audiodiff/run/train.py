@@ -13,7 +13,7 @@ import optax
 
 from audiodiff import data
 from audiodiff.run import api, console, evaluation, experiment, health, losses, outputs
-from audiodiff.run import parallel, workdir_lock
+from audiodiff.run import parallel, warm_start, workdir_lock
 from audiodiff.run import train_state as train_state_lib
 from audiodiff.errors import Stopped, UserError
 from audiodiff.run.summary import SummaryWriter
@@ -145,6 +145,10 @@ def _train(exp):
   if restored is not None:
     state = restored
     console.say(f'Resumed from the checkpoint at step {restored_step} in {workdir}.')
+  elif config.train.init_from:
+    state, summary = warm_start.warm_start(state, config.train.init_from,
+                                           config.train.init_exclude)
+    console.say(summary)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   console.say(f'Task {exp.task.name}, model {config.model.name} '
               f'({num_params / 1e6:.2f} M parameters), sampler {exp.sampler.name} '

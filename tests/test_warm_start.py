@@ -1,0 +1,82 @@
+"""config.train.init_from: fine-tuning from a run or an export."""
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.configs import tiny
+
+from audiodiff.errors import UserError
+from audiodiff.run import api, experiment, train, warm_start
+
+
+def tiny_config(**model):
+  config = tiny.get_config()
+  config.train.sample_every = 1000
+  config.model.diffwave.update(model)
+  return config
+
+
+@pytest.fixture(scope='module')
+def source_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('source'))
+  train.train_and_evaluate(tiny_config(), workdir)
+  return workdir
+
+
+def fresh_state(config):
+  return experiment.build(config, None).init_state()
+
+
+def test_warm_start_takes_the_sources_ema_parameters_with_a_fresh_optimizer(source_run,
+                                                                            tmp_path):
+  source = api.load(source_run)
+  export = str(tmp_path / 'export')
+  api.export(source, export)
+  for origin in (source_run, export):
+    state, summary = warm_start.warm_start(fresh_state(tiny_config()), origin)
+    assert f'from {origin}' in summary and int(state.step) == 0
+    for tree in (state.params, state.ema_params):
+      jax.tree.map(np.testing.assert_array_equal, tree, source.params)
+    assert all(float(np.abs(m).max()) == 0.0 for m in jax.tree.leaves(state.opt_state)
+               if getattr(m, 'ndim', 0) > 1)
+
+
+def test_a_model_that_does_not_fit_is_named_with_the_pattern_to_skip_it(source_run):
+  config = tiny_config(residual_channels=12)
+  with pytest.raises(UserError, match=r'do not fit .*init_exclude=') as caught:
+    warm_start.warm_start(fresh_state(config), source_run)
+  assert '\n' not in str(caught.value)
+  state, summary = warm_start.warm_start(fresh_state(config), source_run, exclude='.')
+  assert 'trained fresh' in summary
+
+
+def test_excluded_leaves_keep_their_fresh_values(source_run):
+  config = tiny_config()
+  fresh = fresh_state(config)
+  params, taken, skipped = warm_start.merged_params(fresh.params, api.load(source_run).params,
+                                                    exclude='output_projection')
+  assert skipped >= 1 and taken >= 1
+  flat_new, flat_fresh = warm_start._flat(params), warm_start._flat(fresh.params)
+  for name in flat_new:
+    if 'output_projection' in name:
+      np.testing.assert_array_equal(flat_new[name], flat_fresh[name])
+
+
+@pytest.mark.parametrize('source, exclude, message', [
+    ('/nonexistent/run', '', 'init_from'),
+    (None, '(', 'init_exclude'),
+])
+def test_bad_settings_are_one_line(source_run, source, exclude, message):
+  with pytest.raises(UserError, match=message):
+    warm_start.warm_start(fresh_state(tiny_config()), source or source_run, exclude=exclude)
+
+
+def test_training_resumes_its_own_checkpoint_before_warm_starting(source_run, tmp_path):
+  config = tiny_config()
+  config.train.init_from = source_run
+  workdir = str(tmp_path / 'finetune')
+  train.train_and_evaluate(config, workdir)
+  config.train.num_steps = 3
+  train.train_and_evaluate(config, workdir)  # resumes at step 2: no warm start again
+  assert api.load(workdir).step == 3
