@@ -1,7 +1,7 @@
 """audiodiff entry point.
 
   python experiments/main.py --config=experiments/configs/quickstart.py --workdir=DIR
-      [--mode=train|sample|eval|vocode|restore|enhance|synthesize|export] [--config.train.num_steps=...]
+      [--mode=train|sample|eval|vocode|restore|enhance|synthesize|export|info] [--config.train.num_steps=...]
 
 Inference modes also take an exported model or a trained run without
 --config: `--workdir=pretrained/notes --mode=sample` reads its config.json,
@@ -26,7 +26,7 @@ config_flags.DEFINE_config_file('config', None, 'Config file (experiments/config
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Work directory: checkpoints, samples, logs.')
 flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'eval', 'vocode', 'restore', 'enhance',
-                                   'synthesize', 'export'],
+                                   'synthesize', 'export', 'info'],
                   'What to run.')
 flags.DEFINE_integer('num_samples', None, 'sample: how many (default config.sampler.num_samples).')
 flags.DEFINE_integer('checkpoint_step', None, 'Inference modes: checkpoint step (default latest).')
@@ -191,6 +191,7 @@ MODE_FLAGS = {
     'enhance': ('input', 'checkpoint_step', 'name', 'output'),
     'synthesize': ('text', 'text_file', 'checkpoint_step', 'name', 'output'),
     'export': ('checkpoint_step', 'output'),
+    'info': ('checkpoint_step',),
 }
 
 
@@ -224,10 +225,12 @@ def run(config, workdir, mode):
   elif mode == 'synthesize':
     inference.synthesize(config, workdir, FLAGS.text, text_file=FLAGS.text_file,
                          checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,
-                      output=FLAGS.output)
+                         output=FLAGS.output)
   elif mode == 'vocode':
     inference.vocode(config, workdir, FLAGS.input, checkpoint_step=FLAGS.checkpoint_step,
                      name=FLAGS.name, output=FLAGS.output)
+  elif mode == 'info':
+    inference.info(config, workdir, checkpoint_step=FLAGS.checkpoint_step)
   else:
     inference.export(config, workdir, FLAGS.output, checkpoint_step=FLAGS.checkpoint_step)
 

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from audiodiff.run import experiment, sampling
+from audiodiff.run import experiment, model_card, sampling
 from audiodiff.errors import UserError
 
 PARAMS_FILE = 'params.msgpack'
@@ -246,7 +246,8 @@ def export(trained: Trained, directory: str) -> str:
   with open(path, 'wb') as f:
     f.write(flax.serialization.msgpack_serialize(params))
   num_params = int(sum(x.size for x in jax.tree.leaves(params)))
+  info = {'step': trained.step, 'num_params': num_params, 'bytes': os.path.getsize(path)}
+  info.update(model_card.card(trained, trained.exp.workdir))
   with open(os.path.join(directory, EXPORT_INFO_FILE), 'w') as f:
-    json.dump({'step': trained.step, 'num_params': num_params,
-               'bytes': os.path.getsize(path)}, f, indent=2)
+    json.dump(info, f, indent=2, default=str)
   return path

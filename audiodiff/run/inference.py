@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff.run import api, console, evaluation, outputs
+from audiodiff.run import api, console, evaluation, model_card, outputs
 from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
@@ -371,3 +371,13 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
   size = os.path.getsize(path) / 2**20
   console.say(f'Exported step {trained.step} ({size:.1f} MiB of parameters) to {output_dir}')
   return output_dir
+
+
+def info(config, workdir: str, *, checkpoint_step: Optional[int] = None) -> dict:
+  """Prints the model card of an export (its export.json) or of a work
+  directory's checkpoint (as --mode=export would write it) and returns it."""
+  exported = os.path.exists(os.path.join(workdir, api.PARAMS_FILE))
+  trained = None if exported else api.load(workdir, config, checkpoint_step=checkpoint_step)
+  card = model_card.info(workdir, trained)
+  console.say(model_card.describe(card))
+  return card

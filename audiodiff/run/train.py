@@ -13,7 +13,7 @@ import optax
 
 from audiodiff import data
 from audiodiff.run import api, console, evaluation, experiment, health, losses, outputs
-from audiodiff.run import parallel, warm_start, workdir_lock
+from audiodiff.run import model_card, parallel, warm_start, workdir_lock
 from audiodiff.run import train_state as train_state_lib
 from audiodiff.errors import Stopped, UserError
 from audiodiff.run.summary import SummaryWriter
@@ -237,6 +237,7 @@ def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_bat
   step = int(state.step)
   num_steps = config.train.num_steps
   monitor = health.DivergenceMonitor(config.train.divergence_factor)
+  clock = model_card.TrainingClock(exp.workdir)
   last_time, last_step = time.time(), step
   while step < num_steps:
     if stop.signal_number is not None:
@@ -268,6 +269,7 @@ def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_bat
       # Saved after the step's batch was drawn, so a resumed run continues
       # with the next batch.
       exp.checkpointer.save(step, state, train_iter, eval_loss)
+      clock.record(step)
     if step % config.train.sample_every == 0 or step == num_steps:
       trained.params, trained.step = state.ema_params, step
       write_samples(exp, trained, step, reference_batch, writer)

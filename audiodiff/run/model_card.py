@@ -1,0 +1,141 @@
+"""A model's card: what it is, what it learned from, how long, how well.
+
+Training keeps WORKDIR/run_info.json up to date (wall seconds over every
+session of the run, the machine, each command that trained it); an export's
+export.json is the card:
+
+  task, model (name, parameters), data (dataset, voices, train examples and
+  hours), step, training (wall minutes, machines, commands), metrics (the
+  run's --mode=eval file for that step, with its command) and whatever
+  WORKDIR/card.json adds (e.g. benchmark figures with their commands).
+
+`--mode=info --workdir=DIR` prints it, for an export or a work directory.
+"""
+
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+
+import jax
+
+from audiodiff import data
+from audiodiff.data import pipeline
+from audiodiff.errors import UserError
+
+RUN_INFO_FILE = 'run_info.json'
+USER_CARD_FILE = 'card.json'
+EXPORT_FILE = 'export.json'
+_VOICED_DATASETS = ('flite_speech', 'real_speech')
+# Past this many training examples the hours are extrapolated from their mean.
+_MAX_EXAMPLES_READ = 2000
+
+
+def machine() -> str:
+  """'cpu, 2 cores (x86_64)' or 'gpu NVIDIA H200 x 1, 16 cores'."""
+  device = jax.devices()[0]
+  kind = 'cpu' if device.platform == 'cpu' else f'{device.platform} {device.device_kind}'
+  count = '' if device.platform == 'cpu' else f' x {jax.device_count()}'
+  return f'{kind}{count}, {os.cpu_count()} cores ({platform.machine()})'
+
+
+def _read_json(path):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError) as error:
+    raise UserError(f'{path} cannot be read as JSON ({error}); fix or delete it.') from None
+
+
+class TrainingClock:
+  """Adds this session's wall time to WORKDIR/run_info.json at each save."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, RUN_INFO_FILE)
+    self.info = _read_json(self.path) or {'wall_seconds': 0.0, 'machines': [], 'commands': []}
+    command = shlex.join([os.path.basename(sys.executable)] + sys.argv)
+    for key, value in (('machines', machine()), ('commands', command)):
+      if value not in self.info[key]:
+        self.info[key].append(value)
+    self.base, self.start = float(self.info['wall_seconds']), time.time()
+
+  def record(self, step: int) -> None:
+    if jax.process_index() != 0:
+      return
+    self.info.update(wall_seconds=self.base + time.time() - self.start, step=int(step))
+    with open(self.path + '.tmp', 'w') as f:
+      json.dump(self.info, f, indent=2)
+    os.replace(self.path + '.tmp', self.path)
+
+
+def data_summary(config) -> dict:
+  """The training data: dataset, voices, train examples and hours."""
+  summary = {'dataset': config.data.name}
+  if config.data.name in _VOICED_DATASETS:
+    summary['voices'] = list(config.data.voices)
+  try:
+    count = len(pipeline.get_builder(config).as_data_source(split='train'))
+    lengths = [len(a) for a in data.load_utterances(config, 'train', _MAX_EXAMPLES_READ)]
+  except Exception:  # pylint: disable=broad-except
+    return summary  # data not prepared on this machine: the names still say what it was
+  if lengths:
+    seconds = sum(lengths) / len(lengths) * count / config.audio.sample_rate
+    summary.update(train_examples=count, train_hours=float(f'{seconds / 3600:.3g}'))
+  return summary
+
+
+def card(trained, workdir: str) -> dict:
+  """The card of `trained` (an api.Trained) from run `workdir`."""
+  config = trained.config
+  info = _read_json(os.path.join(workdir, RUN_INFO_FILE)) or {}
+  result = {
+      'task': config.task,
+      'model': {'name': config.model.name,
+                'parameters': int(sum(x.size for x in jax.tree.leaves(trained.params)))},
+      'step': trained.step,
+  }
+  result['data'] = data_summary(config)
+  earlier = _read_json(os.path.join(workdir, EXPORT_FILE)) or {}  # an export's own card
+  for key in ('training', 'metrics', 'data'):
+    if key in earlier:
+      result[key] = earlier[key]
+  if info:
+    result['training'] = {'wall_minutes': round(info['wall_seconds'] / 60, 1),
+                          'machines': info['machines'], 'commands': info['commands']}
+  metrics = _read_json(os.path.join(workdir, 'eval', f'step_{trained.step}.json'))
+  if metrics:
+    result['metrics'] = {'values': metrics, 'command': shlex.join([
+        'python', 'experiments/main.py', f'--workdir={workdir}', '--mode=eval'])}
+  result.update(_read_json(os.path.join(workdir, USER_CARD_FILE)) or {})
+  return result
+
+
+def info(workdir: str, trained=None) -> dict:
+  """An export's card as written, or a work directory's as an export would
+  write it (trained: its latest checkpoint, loaded by the caller)."""
+  written = _read_json(os.path.join(workdir, EXPORT_FILE))
+  if written is not None:
+    return written
+  if trained is None:
+    raise UserError(f'{workdir} holds neither an export ({EXPORT_FILE}) nor checkpoints.')
+  return card(trained, workdir)
+
+
+def describe(card_dict: dict, indent: str = '') -> str:
+  """The card as indented 'key: value' lines."""
+  lines = []
+  for key, value in card_dict.items():
+    if isinstance(value, dict):
+      lines.append(f'{indent}{key}:')
+      lines.append(describe(value, indent + '  '))
+    elif isinstance(value, list) and value and isinstance(value[0], str) and len(value) > 1:
+      lines.append(f'{indent}{key}:')
+      lines.extend(f'{indent}  - {item}' for item in value)
+    else:
+      shown = ', '.join(map(str, value)) if isinstance(value, list) else value
+      lines.append(f'{indent}{key}: {shown}')
+  return '\n'.join(lines)
