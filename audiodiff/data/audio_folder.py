@@ -15,9 +15,19 @@ sub-folders with the same file names:
   folder/clean/p232_001.wav    the 'audio' feature (the target)
   folder/noisy/p232_001.wav    the 'noisy' feature, same length
 
+Splits, the first layout that applies:
+  folder/train/..., folder/test/... (and optionally folder/valid/...): each
+      top folder is a split, laid out inside as above (VoiceBank-DEMAND:
+      train/clean, train/noisy, test/clean, test/noisy);
+  folder/train.txt, folder/test.txt (optionally valid.txt): lists of the
+      files' paths relative to the folder, one per line;
+  otherwise about 5% of the files (at least one) form the 'test' split,
+      chosen by a hash of the file's path so the choice survives adding
+      other files.
+Training reads 'train', evaluation and the benchmarks 'test'.
+
 Audio is mixed to mono and resampled to the configured rate once, at prepare
-time. About 5% of the files (at least one) form the 'test' split, chosen by a
-hash of the file's path so the choice survives adding other files.
+time.
 """
 
 import dataclasses
@@ -34,6 +44,7 @@ from audiodiff.data import pipeline
 from audiodiff.errors import UserError
 
 METADATA_FILE = 'metadata.csv'
+SPLITS = ('train', 'valid', 'test')
 TEST_PERCENT = 5
 
 _LAYOUT_HINT = (
@@ -79,7 +90,7 @@ def _fingerprint(folder, sample_rate, files, skip_bad_files):
   h = hashlib.sha1()
   h.update(f'{folder}\0{int(sample_rate)}\0{bool(skip_bad_files)}\0'.encode())
   # Sizes and mtimes catch edited files without reading them.
-  for rel in files + [METADATA_FILE]:
+  for rel in files + [METADATA_FILE] + [f'{split}.txt' for split in SPLITS]:
     path = os.path.join(folder, rel)
     if os.path.exists(path):
       st = os.stat(path)
@@ -102,17 +113,30 @@ def folder_config(folder, sample_rate, skip_bad_files=False):
 PAIRED = ('clean', 'noisy')
 
 
+def split_folders(folder):
+  """The split sub-folders (train/ with test/, valid/ optional), or ()."""
+  present = tuple(s for s in SPLITS if os.path.isdir(os.path.join(folder, s)))
+  return present if 'train' in present and 'test' in present else ()
+
+
+def _split_prefix(rel_path, folder):
+  """'train/' for train/clean/a.wav in a folder split by sub-folders, else ''."""
+  first = rel_path.split('/')[0]
+  return first + '/' if '/' in rel_path and first in split_folders(folder) else ''
+
+
 def is_paired(folder):
-  """Whether `folder` holds clean/ and noisy/ sub-folders (paired layout)."""
-  return all(os.path.isdir(os.path.join(folder, sub)) for sub in PAIRED)
+  """Whether `folder` (or its train/ split) holds clean/ and noisy/ sub-folders."""
+  root = os.path.join(folder, 'train') if split_folders(folder) else folder
+  return all(os.path.isdir(os.path.join(root, sub)) for sub in PAIRED)
 
 
 def paired_files(folder, files):
-  """The clean files (as 'clean/<name>') of a paired folder; every one needs
-  its noisy twin."""
-  clean = [f for f in files if f.startswith('clean/')]
-  noisy = {f[len('noisy/'):] for f in files if f.startswith('noisy/')}
-  missing = [f for f in clean if f[len('clean/'):] not in noisy]
+  """The clean files (as '[split/]clean/<name>') of a paired folder; every one
+  needs its noisy twin."""
+  clean = [f for f in files if f[len(_split_prefix(f, folder)):].startswith('clean/')]
+  noisy = set(files)
+  missing = [f for f in clean if _noisy_path(f, folder) not in noisy]
   if missing or not clean:
     raise UserError(f'Paired audio folder {folder!r}: {len(missing)} of {len(clean)} clean '
                     f'files have no noisy/ file of the same name (e.g. {missing[:1]}). '
@@ -120,9 +144,15 @@ def paired_files(folder, files):
   return clean
 
 
+def _noisy_path(clean_rel, folder):
+  prefix = _split_prefix(clean_rel, folder)
+  return prefix + 'noisy/' + clean_rel[len(prefix) + len('clean/'):]
+
+
 def label_of(rel_path, folder):
-  """Class name: the top-level sub-folder, or the folder's name at top level."""
-  parts = rel_path.split('/')
+  """Class name: the top-level sub-folder (below a split folder), or the
+  folder's name at top level."""
+  parts = rel_path[len(_split_prefix(rel_path, folder)):].split('/')
   return parts[0] if len(parts) > 1 else os.path.basename(folder.rstrip('/'))
 
 
@@ -148,6 +178,52 @@ def read_transcripts(folder):
 
 def _split_hash(rel_path):
   return int(hashlib.md5(rel_path.encode()).hexdigest(), 16)
+
+
+def read_split_lists(folder, files, skipped=frozenset()):
+  """{split: files} from folder/<split>.txt lists (train and test needed,
+  valid optional), or None without them; entries in `skipped` (bad files
+  skip_bad_files dropped) are left out."""
+  paths = {s: os.path.join(folder, f'{s}.txt') for s in SPLITS}
+  present = [s for s in SPLITS if os.path.isfile(paths[s])]
+  if 'train' not in present or 'test' not in present:
+    return None
+  known, owner, splits = set(files), {}, {}
+  for split in present:
+    with open(paths[split], encoding='utf-8') as f:
+      entries = [line.strip() for line in f if line.strip() and not line.startswith('#')]
+    for number, entry in enumerate(entries, 1):
+      entry = entry.replace(os.sep, '/').removeprefix('./')
+      if entry in skipped:
+        continue
+      if entry not in known:
+        raise UserError(f'{paths[split]} line {number}: {entry!r} is not an audio file in '
+                        f'{folder}; list paths relative to the folder, one per line.')
+      if entry in owner:
+        raise UserError(f'{entry!r} is listed in both {owner[entry]}.txt and {split}.txt in '
+                        f'{folder}; a file belongs to one split.')
+      owner[entry] = split
+    splits[split] = [e for e in (e.replace(os.sep, '/').removeprefix('./') for e in entries)
+                     if e not in skipped]
+  return splits
+
+
+def assign_splits(folder, files, skipped=frozenset()):
+  """{split: files}: split folders, else split lists, else the path hash
+  (skipped: bad files already left out of `files`)."""
+  tops = split_folders(folder)
+  if tops:
+    splits = {s: [f for f in files if f.startswith(s + '/')] for s in tops}
+    empty = [s for s, members in splits.items() if not members]
+    if empty:
+      raise UserError(f'Audio folder {folder!r}: the split folder {empty[0]}/ holds no audio '
+                      'file.')
+    return splits
+  lists = read_split_lists(folder, files, skipped)
+  if lists is not None:
+    return lists
+  train, test = split_files(files)
+  return {'train': train, 'test': test}
 
 
 def split_files(files):
@@ -210,18 +286,19 @@ class AudioFolder(builder.AudioBuilder):
     del dl_manager  # local files only
     cfg = self.builder_config
     files = scan_folder(cfg.folder)
+    usable = files
     if cfg.skip_bad_files:
-      # Dropping bad files before splitting costs a second read, but a split
-      # whose only files are bad would otherwise end up empty (a TFDS error).
-      files = [f for f in files if self._usable(f)]
-      if not files:
-        raise UserError(f'Audio folder {cfg.folder!r} has no usable audio '
-                         f'file (all were skipped as bad). {_LAYOUT_HINT}')
+      # Dropped before splitting (a second read of each file): a hashed test
+      # split whose only file is bad would otherwise end up empty.
+      usable = [f for f in files if self._usable(f)]
+    splits = assign_splits(cfg.folder, usable, skipped=set(files) - set(usable))
+    empty = [s for s, members in splits.items() if not members]
+    if empty:
+      raise UserError(f'Audio folder {cfg.folder!r} has no usable audio file in its '
+                      f'{empty[0]!r} split (all were skipped as bad). {_LAYOUT_HINT}')
     if is_paired(cfg.folder):
-      files = paired_files(cfg.folder, files)
-    train, test = split_files(files)
-    return {'train': self._generate_examples(train),
-            'test': self._generate_examples(test)}
+      splits = {s: paired_files(cfg.folder, members) for s, members in splits.items()}
+    return {split: self._generate_examples(members) for split, members in splits.items()}
 
   def _usable(self, rel):
     try:
@@ -264,7 +341,7 @@ class AudioFolder(builder.AudioBuilder):
   def _pair(self, rel, clean, stem, transcripts):
     """The example of clean/<name> with its noisy/<name>, cut to one length."""
     cfg = self.builder_config
-    noisy_rel = 'noisy/' + rel[len('clean/'):]
+    noisy_rel = _noisy_path(rel, cfg.folder)
     noisy = audio_io.load_audio(os.path.join(cfg.folder, noisy_rel), cfg.sample_rate)
     if abs(len(noisy) - len(clean)) > 0.01 * len(clean) + 1:
       raise UserError(f'{cfg.folder}/{rel} and {noisy_rel} differ in length ({len(clean)} '

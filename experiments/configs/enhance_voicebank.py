@@ -1,9 +1,12 @@
 """Speech enhancement on VoiceBank-DEMAND at 16 kHz (for those who have it).
 
-Put the corpus in the paired layout that audio_folder reads:
+Put the corpus in the paired layout that audio_folder reads, with the
+official split as its train/ and test/ folders:
 
-  VB/clean/p226_001.wav ...   (clean_trainset_28spk_wav, resampled or not)
-  VB/noisy/p226_001.wav ...   (noisy_trainset_28spk_wav)
+  VB/train/clean/p226_001.wav ...   (clean_trainset_28spk_wav)
+  VB/train/noisy/p226_001.wav ...   (noisy_trainset_28spk_wav)
+  VB/test/clean/p232_001.wav ...    (clean_testset_wav: speakers p232, p257)
+  VB/test/noisy/p232_001.wav ...    (noisy_testset_wav)
 
 then train the predictor (this config as is) and the StoRM refiner on it
 (README, "Speech enhancement"):
@@ -14,8 +17,9 @@ then train the predictor (this config as is) and the StoRM refiner on it
       --config.data.folder=VB --config.enhance.method=storm \
       --config.enhance.predictor=runs/vb_pred --workdir=runs/vb
 
-Audio is resampled from 48 kHz at prepare time; 5% of the files (by path
-hash) form the test split that --mode=eval scores. Sizes follow the CPU
+Audio is resampled from 48 kHz at prepare time; --mode=eval and the
+benchmarks score the official test set (test/). Without train/ and test/
+folders, 5% of the files (by path hash) form the test split. Sizes follow the CPU
 config; on a GPU raise config.model.unet1d.channels and the batch.
 """
 

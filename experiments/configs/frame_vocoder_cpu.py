@@ -29,8 +29,8 @@ def get_config():
   # output did not come near Griffin-Lim in 1,000 steps (benchmarks/README.md).
   config.vocoder.start = 'griffin_lim'
   config.vocoder.griffin_lim_iters = 16
-  config.vocoder.prior_scale = 0.1
-  config.vocoder.stft_loss_weight = 1.0
+  config.vocoder.prior_scale = 0.3
+  config.vocoder.stft_loss_weight = 10.0
   config.vocoder.chunk_frames = 256
   config.vocoder.overlap_frames = 16
   config.vocoder.batch_chunks = 4
@@ -51,11 +51,11 @@ def get_config():
   config.train.warmup_steps = 200
   config.train.decay = 'cosine'
   config.train.grad_clip_norm = 1.0
-  config.train.num_steps = 5000
+  config.train.num_steps = 4000
   config.train.log_every = 100
   config.train.eval_every = 1000
   config.train.eval_batches = 2
   config.train.checkpoint_every = 500
   config.train.keep_checkpoints = 12    # benchmarks/vocoder_quality.py's curve
-  config.train.sample_every = 3000
+  config.train.sample_every = 2000
   return config
