@@ -26,8 +26,9 @@ def test_train_vocode_and_eval(tmp_path):
   tone = 0.3 * np.sin(2 * np.pi * 220 * t)
   sf.write(tmp_path / 'long.wav', np.stack([tone, tone], -1), 44100)
   np.save(tmp_path / 'mel.npy', np.random.default_rng(0).uniform(0, 1, (37, 20)).astype(np.float32))
-  run_main(tmp_path, '--mode=vocode', f'--input={tmp_path}/long.wav',
-           f'--input={tmp_path}/mel.npy', *MEL_FLAGS)
+  result = run_main(tmp_path, '--mode=vocode', f'--input={tmp_path}/long.wav',
+                    f'--input={tmp_path}/mel.npy', *MEL_FLAGS)
+  assert '[2/2 files]' in result.stdout and 'ETA 0:00' in result.stdout
   out = tmp_path / 'samples' / 'vocoded_step_1'
   audio, rate = sf.read(out / 'long.wav')
   assert rate == 8000 and abs(len(audio) - 3 * 8000) < 64

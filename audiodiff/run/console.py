@@ -6,6 +6,7 @@ user reads: progress, losses, ETA, evaluation and where files went.
 """
 
 import logging as python_logging
+import time
 
 import jax
 from absl import logging
@@ -16,6 +17,37 @@ def say(message: str) -> None:
   logging.info(message)
   if jax.process_index() == 0:
     print(message, flush=True)
+
+
+class Progress:
+  """Progress over `total` items of an inference mode, with an ETA.
+
+      progress = Progress(len(files), 'files')
+      for path in files:
+        ...
+        progress.done(path)
+
+  Prints '[k/N files] name  12 s, ETA 0:45' at most every `every` seconds
+  and for the last item, so a long run is never silent and a short one
+  prints one line.
+  """
+
+  def __init__(self, total: int, what: str, every: float = 2.0):
+    self.total, self.what, self.every = int(total), what, every
+    self.count, self.start = 0, time.time()
+    self.last = self.start
+
+  def done(self, name: str = '', count: int = 1) -> None:
+    self.count += count
+    now = time.time()
+    if now - self.last < self.every and self.count < self.total:
+      return
+    self.last = now
+    elapsed = now - self.start
+    remaining = elapsed / self.count * (self.total - self.count)
+    minutes, seconds = divmod(int(round(remaining)), 60)
+    say(f'[{self.count}/{self.total} {self.what}] {name}  {elapsed:.0f} s, '
+        f'ETA {minutes}:{seconds:02d}')
 
 
 _LIBRARIES = ('tensorflow_datasets', 'orbax', 'grain', 'etils')

@@ -61,8 +61,10 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
       workdir, name, f'step_{trained.step}_{trained.exp.sampler.name}'
       f'{trained.exp.sampler.num_evals}_w{config.sampler.guidance_scale:g}', output)
   paths = []  # written a batch at a time (config.sampler.batch_size)
+  progress = console.Progress(len(request.names), 'samples')
   for names, audio in trained.run_in_batches(request, jax.random.PRNGKey(config.seed)):
     paths += outputs.write_audio_files(directory, audio, names, config.audio)
+    progress.done(names[-1], count=len(names))
   console.say(f'Wrote {len(paths)} samples to {directory}')
   return paths
 
@@ -144,12 +146,14 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   inputs_read = [_read_vocoder_input(path, trained.config) for path in files]
   directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output)
   outputs_made = []
+  progress = console.Progress(len(files), 'files')
   for i, (path, (mel, audio)) in enumerate(zip(files, inputs_read)):
     try:
       waveform = trained.vocode(mel=mel, audio=audio, seed=i)
     except ValueError as error:
       raise UserError(f'{path}: {error}') from None
     outputs_made.append(outputs.check_output(waveform, path))
+    progress.done(path)
   paths = []
   for waveform, stem in zip(outputs_made, outputs.output_stems(files)):
     paths += outputs.write_audio_files(directory, waveform[None], [stem], trained.config.audio)
@@ -227,6 +231,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
                           output)
   paths = []
   stems = outputs.output_stems([job[0] for job in jobs])
+  progress = console.Progress(len(jobs), 'files')
   for i, ((path, measurement, reference, num_samples, out_rate), stem) in enumerate(
       zip(jobs, stems)):
     restored = restorer(measurement, seed=trained.config.seed + i)
@@ -242,6 +247,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
         json.dump(results, f, indent=2)
       console.say(f'{stem}: ' + ', '.join(f'{k} {v:.2f}' for k, v in results.items()))
     paths.append(wav)
+    progress.done(path)
   console.say(f'Wrote {len(paths)} restored files to {directory} ({settings.method}, '
               f'{restorer.num_evals} network passes a window)')
   return paths
@@ -302,6 +308,7 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output)
   written = []
   stems = outputs.output_stems([recording[0] for recording in recordings])
+  progress = console.Progress(len(recordings), 'files')
   for i, ((path, noisy, num_samples, file_rate), stem) in enumerate(zip(recordings, stems)):
     enhanced = trained.enhance(noisy, seed=i)
     wav = os.path.join(directory, f'{stem}.wav')
@@ -311,6 +318,7 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
                                   (f'enhanced ({trained.config.enhance.method})', enhanced)],
                                  rate)
     written.append(wav)
+    progress.done(path)
   console.say(f'Wrote {len(written)} enhanced files to {directory}')
   return written
 
@@ -346,7 +354,12 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
   trained = _load_for('synthesize', config, workdir, checkpoint_step)
   directory = _output_dir(workdir, name, f'tts_step_{trained.step}', output)
   console.say(f'Speaking {len(texts)} text(s); waveform from {trained.task.vocoder_name}.')
-  results = trained.synthesize(texts, seed=trained.config.seed)
+  results, group = [], int(trained.config.sampler.batch_size)
+  progress = console.Progress(len(texts), 'texts')
+  for first in range(0, len(texts), group):  # a group at a time, for the progress line
+    part = texts[first:first + group]
+    results += trained.synthesize(part, seed=trained.config.seed + first)
+    progress.done(part[-1][:40], count=len(part))
   written = []
   for i, (sentence, result) in enumerate(zip(texts, results)):
     stem = tts.file_stem(i, sentence)
