@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff.run import api, console, evaluation, model_card, outputs
+from audiodiff.run import api, console, evaluation, listening_page, model_card, outputs
 from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
@@ -43,6 +43,14 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
   return outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
 
 
+def _write_pages(workdir: str, directory: str) -> None:
+  """The folder's listening page, and the run's when it is under samples/."""
+  listening_page.write_folder_page(directory)
+  samples = os.path.join(os.path.abspath(workdir), 'samples')
+  if os.path.abspath(directory).startswith(samples + os.sep):
+    listening_page.write_run_page(workdir)
+
+
 def sample(config, workdir: str, *, num_samples: Optional[int] = None,
            checkpoint_step: Optional[int] = None, name: Optional[str] = None,
            output: Optional[str] = None):
@@ -65,6 +73,7 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   for names, audio in trained.run_in_batches(request, jax.random.PRNGKey(config.seed)):
     paths += outputs.write_audio_files(directory, audio, names, config.audio)
     progress.done(names[-1], count=len(names))
+  _write_pages(workdir, directory)
   console.say(f'Wrote {len(paths)} samples to {directory}')
   return paths
 
@@ -157,6 +166,7 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   paths = []
   for waveform, stem in zip(outputs_made, outputs.output_stems(files)):
     paths += outputs.write_audio_files(directory, waveform[None], [stem], trained.config.audio)
+  _write_pages(workdir, directory)
   console.say(f'Wrote {len(paths)} files to {directory}')
   return paths
 
@@ -248,6 +258,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
       console.say(f'{stem}: ' + ', '.join(f'{k} {v:.2f}' for k, v in results.items()))
     paths.append(wav)
     progress.done(path)
+  _write_pages(workdir, directory)
   console.say(f'Wrote {len(paths)} restored files to {directory} ({settings.method}, '
               f'{restorer.num_evals} network passes a window)')
   return paths
@@ -319,6 +330,7 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
                                  rate)
     written.append(wav)
     progress.done(path)
+  _write_pages(workdir, directory)
   console.say(f'Wrote {len(written)} enhanced files to {directory}')
   return written
 
@@ -368,6 +380,7 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
     plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
                           result['alignment'], title=sentence[:100])
     written.append(wav)
+  _write_pages(workdir, directory)
   console.say(f'Wrote {len(written)} utterances to {directory}')
   return written
 

@@ -13,7 +13,7 @@ import optax
 
 from audiodiff import data
 from audiodiff.run import api, console, evaluation, experiment, health, losses, outputs
-from audiodiff.run import model_card, parallel, warm_start, workdir_lock
+from audiodiff.run import listening_page, model_card, parallel, warm_start, workdir_lock
 from audiodiff.run import train_state as train_state_lib
 from audiodiff.errors import Stopped, UserError
 from audiodiff.run.summary import SummaryWriter
@@ -100,6 +100,8 @@ def write_samples(exp, trained, step: int, reference_batch, writer):
     outputs.write_audio_files(directory, audio, request.names, config.audio, check=False)
     for clip, name in zip(audio, request.names):
       writer.audio(f'samples/{name}', clip, step, config.audio.sample_rate)
+    listening_page.write_folder_page(directory, title=f'step {step}')
+    listening_page.write_run_page(exp.workdir)
     console.say(f'step {step}: wrote {len(audio)} samples to {directory}')
 
 
