@@ -100,6 +100,7 @@ def write_samples(exp, trained, step: int, reference_batch, writer):
     outputs.write_audio_files(directory, audio, request.names, config.audio, check=False)
     for clip, name in zip(audio, request.names):
       writer.audio(f'samples/{name}', clip, step, config.audio.sample_rate)
+      writer.image(f'samples/{name}', os.path.join(directory, f'{name}.png'), step)
     listening_page.write_folder_page(directory, title=f'step {step}')
     listening_page.write_run_page(exp.workdir)
     console.say(f'step {step}: wrote {len(audio)} samples to {directory}')
@@ -267,6 +268,8 @@ def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_bat
       writer.scalars({f'eval/{k}': v for k, v in eval_metrics.items()}, step)
       terms = '  '.join(f'{k} {v:.4f}' for k, v in eval_metrics.items() if k != 'loss')
       console.say(f'step {step}: eval loss (EMA) {eval_loss:.4f}  ({terms})')
+      if step == num_steps:
+        writer.hparams(config, {f'eval/{k}': v for k, v in eval_metrics.items()})
     if step % config.train.checkpoint_every == 0 or step == num_steps:
       # Saved after the step's batch was drawn, so a resumed run continues
       # with the next batch.
