@@ -131,11 +131,11 @@ def is_paired(folder):
   return all(os.path.isdir(os.path.join(root, sub)) for sub in PAIRED)
 
 
-def paired_files(folder, files):
-  """The clean files (as '[split/]clean/<name>') of a paired folder; every one
-  needs its noisy twin."""
+def paired_files(folder, files, available=None):
+  """The clean files (as '[split/]clean/<name>') among `files` of a paired
+  folder; every one needs its noisy twin among `available` (default: files)."""
   clean = [f for f in files if f[len(_split_prefix(f, folder)):].startswith('clean/')]
-  noisy = set(files)
+  noisy = set(files if available is None else available)
   missing = [f for f in clean if _noisy_path(f, folder) not in noisy]
   if missing or not clean:
     raise UserError(f'Paired audio folder {folder!r}: {len(missing)} of {len(clean)} clean '
@@ -291,13 +291,19 @@ class AudioFolder(builder.AudioBuilder):
       # Dropped before splitting (a second read of each file): a hashed test
       # split whose only file is bad would otherwise end up empty.
       usable = [f for f in files if self._usable(f)]
-    splits = assign_splits(cfg.folder, usable, skipped=set(files) - set(usable))
+    skipped = set(files) - set(usable)
+    paired = is_paired(cfg.folder)
+    if paired and not (split_folders(cfg.folder)
+                       or read_split_lists(cfg.folder, usable, skipped)):
+      usable = paired_files(cfg.folder, usable)  # the hash then splits the pairs
+    splits = assign_splits(cfg.folder, usable, skipped)
     empty = [s for s, members in splits.items() if not members]
     if empty:
       raise UserError(f'Audio folder {cfg.folder!r} has no usable audio file in its '
                       f'{empty[0]!r} split (all were skipped as bad). {_LAYOUT_HINT}')
-    if is_paired(cfg.folder):
-      splits = {s: paired_files(cfg.folder, members) for s, members in splits.items()}
+    if paired:
+      splits = {s: paired_files(cfg.folder, members, available=files)
+                for s, members in splits.items()}
     return {split: self._generate_examples(members) for split, members in splits.items()}
 
   def _usable(self, rel):

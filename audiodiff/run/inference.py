@@ -320,8 +320,10 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   written = []
   stems = outputs.output_stems([recording[0] for recording in recordings])
   progress = console.Progress(len(recordings), 'files')
-  for i, ((path, noisy, num_samples, file_rate), stem) in enumerate(zip(recordings, stems)):
-    enhanced = trained.enhance(noisy, seed=i)
+  # Windows of consecutive files share network batches (config.enhance.batch_windows).
+  enhanced_all = trained.enhance_many([recording[1] for recording in recordings])
+  for (path, noisy, num_samples, file_rate), stem, enhanced in zip(recordings, stems,
+                                                                   enhanced_all):
     wav = os.path.join(directory, f'{stem}.wav')
     _write_like_input(wav, enhanced, rate, num_samples, file_rate)
     plotting.save_comparison_png(os.path.join(directory, f'{stem}.png'),

@@ -61,7 +61,7 @@ def quality(clean, estimate, sample_rate):
 class Enhance(base.Task):
   name = 'enhance'
   features = ('audio', 'noisy')
-  api_methods = ('enhance',)
+  api_methods = ('enhance', 'enhance_many')
 
   # ---- configuration --------------------------------------------------------
   @functools.cached_property
@@ -269,29 +269,56 @@ class Enhance(base.Task):
     return audio, rms
 
   def enhance(self, trained, audio, seed: int = 0):
-    """Noisy speech [L] at trained.sample_rate -> enhanced speech [L].
+    """Noisy speech [L] at trained.sample_rate -> enhanced speech [L]."""
+    return next(self.enhance_many(trained, [audio], seed=seed))
 
-    Overlapping windows of config.enhance.window_frames frames, cross-faded
-    over overlap_frames and run batch_windows at a time: memory is bounded
-    by one batch of windows, whatever the length.
+  def enhance_many(self, trained, audios, seed: int = 0):
+    """Yields each noisy recording [L_i] enhanced ([L_i]), in order.
+
+    Every recording is cut into overlapping windows of
+    config.enhance.window_frames frames (cross-faded over overlap_frames);
+    windows of consecutive recordings share network batches of
+    batch_windows, so many short files take few calls, and memory is
+    bounded by one batch of windows and the recordings in it.
     """
-    audio, rms = self.check_input(audio)
     settings, hop = self.settings, self.stft.hop_length
-    gain = settings.input_rms / rms
     window = settings.window_frames
-    num_frames = max(self.stft.pad_length(len(audio)) // hop, window)
-    padded = np.zeros(num_frames * hop, np.float32)
-    padded[:len(audio)] = audio * gain
-    starts = windows.window_starts(num_frames, window, settings.overlap_frames)
-    pieces = []
-    for first in range(0, len(starts), settings.batch_windows):
-      group = starts[first:first + settings.batch_windows]
-      clips = np.stack([padded[s * hop:(s + window) * hop] for s in group])
-      request = self.request(clips, [''] * len(group), trained.frozen)
-      pieces.extend(trained.run(request, jax.random.fold_in(jax.random.PRNGKey(seed), first)))
-    out = windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
-                             settings.overlap_frames * hop)
-    return (out[:len(audio)] / gain).astype(np.float32)
+    jobs, batch, calls = [], [], 0  # jobs: [padded, starts, pieces, gain, length]
+
+    def run_batch():
+      nonlocal calls
+      clips = np.stack([jobs[j][0][s * hop:(s + window) * hop] for j, s in batch])
+      request = self.request(clips, [''] * len(batch), trained.frozen)
+      for (j, _), piece in zip(batch, trained.run(request, jax.random.fold_in(
+          jax.random.PRNGKey(seed), calls))):
+        jobs[j][2].append(piece)
+      batch.clear()
+      calls += 1
+
+    def finished():
+      while jobs and len(jobs[0][2]) == len(jobs[0][1]):
+        padded, starts, pieces, gain, length = jobs[0]
+        out = windows.cross_fade(pieces, [s * hop for s in starts], len(padded),
+                                 settings.overlap_frames * hop)
+        yield (out[:length] / gain).astype(np.float32)
+        jobs.pop(0)
+
+    for audio in audios:
+      audio, rms = self.check_input(audio)
+      gain = settings.input_rms / rms
+      num_frames = max(self.stft.pad_length(len(audio)) // hop, window)
+      padded = np.zeros(num_frames * hop, np.float32)
+      padded[:len(audio)] = audio * gain
+      starts = windows.window_starts(num_frames, window, settings.overlap_frames)
+      jobs.append([padded, starts, [], gain, len(audio)])
+      for start in starts:
+        batch.append((len(jobs) - 1, start))
+        if len(batch) == settings.batch_windows:
+          run_batch()
+          yield from finished()  # pops finished recordings: the current one stays last
+    if batch:
+      run_batch()
+    yield from finished()
 
   # ---- the held-out benchmark -----------------------------------------------
   def _family_noise_types(self, family):

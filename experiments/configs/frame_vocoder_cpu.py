@@ -3,7 +3,7 @@
 A bridge over the compressed complex STFT (n_fft 1024, hop 256: the mel's
 frames) from the mel's Griffin-Lim spectrum to the recording
 (tasks/frame_vocoder.py), a 2.6 M-parameter ConvNeXt over frames, a
-multi-resolution STFT loss on the one-step output, 2 sampler steps.
+multi-resolution STFT loss on the one-step output, one sampler step.
 config.audio is diffwave_vocoder_cpu.py's (16 kHz, 80 mels), so the shipped
 TTS model speaks through it. Trained on the recorded speakers and synthetic
 voices of enhance_predictive_cpu.py; never trained on (the benchmarks'
@@ -40,7 +40,9 @@ def get_config():
   config.diffusion.prediction = 'x0'
   config.diffusion.loss = 'l2'
   config.sampler.name = 'dpm_solver'
-  config.sampler.num_steps = 2
+  # One network call: the one-step output is what the STFT loss trains; more
+  # steps scored lower on held-out speech (benchmarks/README.md, "Vocoder").
+  config.sampler.num_steps = 1
   # The first network call at the last trained step, where the one-step loss
   # trains it (the log-SNR grid's first point, t = 197.3, sees a trace of the
   # data the sampler's start lacks).
