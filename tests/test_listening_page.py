@@ -2,7 +2,6 @@
 real browser (headless Chromium) where one is installed."""
 
 import json
-import os
 import shutil
 import subprocess
 
