@@ -2,10 +2,12 @@
 recogniser), durations, mel L1 and speed, against flite's own rendering.
 
   python benchmarks/tts_intelligibility.py [--model=pretrained/tts_cpu]
-      [--utterances=40] [--vocoder=DIR]
+      [--utterances=40] [--vocoder=DIR] [--first=40 --temperature=0.5]
 
 The sentences are the first --utterances of the corpus's test split (text
-never trained on). pocketsphinx (bundled US English model) transcribes:
+never trained on), after skipping --first of them (settings are chosen on
+sentences 41-80, --first=40, and reported on 1-40); --temperature replaces
+the model's config.sampler.temperature. pocketsphinx (bundled US English model) transcribes:
   - flite: the corpus recording itself (the reference voice);
   - flite -> Griffin-Lim / -> vocoder: its log mel resynthesised (what each
     waveform stage costs on its own);
@@ -37,15 +39,19 @@ from audiodiff.tts import alignment, intelligibility
 flags.DEFINE_string('model', 'pretrained/tts_cpu', 'A trained TTS model (export or workdir).')
 flags.DEFINE_string('vocoder', '', 'A vocoder (default: the model\'s config.tts.vocoder_workdir).')
 flags.DEFINE_integer('utterances', 40, 'Held-out sentences.')
+flags.DEFINE_integer('first', 0, 'Test sentences to skip (40: the tuning sentences 41-80).')
+flags.DEFINE_float('temperature', None, "The sampler's temperature (default: the model's).")
 FLAGS = flags.FLAGS
 
 
-def held_out(config, count):
-  """(texts, recordings [L_i]) of the first `count` test sentences."""
+def held_out(config, count, first=0):
+  """(texts, recordings [L_i]) of `count` test sentences after the first `first`."""
   source = pipeline.get_builder(config).as_data_source(split='test')
-  texts = [source[i]['text'].decode('utf-8') for i in range(min(count, len(source)))]
+  texts = [source[i]['text'].decode('utf-8')
+           for i in range(first, min(first + count, len(source)))]
   hop = config.audio.hop_length
-  audios = [u[:len(u) // hop * hop] for u in data.load_utterances(config, 'test', count)]
+  audios = [u[:len(u) // hop * hop]
+            for u in data.load_utterances(config, 'test', first + count)[first:]]
   return texts, audios
 
 
@@ -96,10 +102,12 @@ def synthesize_timed(trained, texts):
 def main(argv):
   del argv
   config = experiment.read_config(FLAGS.model)
-  trained = api.load(FLAGS.model)
+  if FLAGS.temperature is not None:
+    config.sampler.temperature = FLAGS.temperature
+  trained = api.load(FLAGS.model, config)
   rate = trained.sample_rate
   vocoder = api.load(FLAGS.vocoder) if FLAGS.vocoder else trained.task.vocoder
-  texts, recordings = held_out(config, FLAGS.utterances)
+  texts, recordings = held_out(config, FLAGS.utterances, FLAGS.first)
   seconds = sum(len(a) for a in recordings) / rate
   print(f'{len(texts)} held-out sentences ({seconds:.0f} s of flite speech); model step '
         f'{trained.step}, sampler {trained.exp.sampler.name} '
