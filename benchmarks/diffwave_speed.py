@@ -27,12 +27,8 @@ absolute only: a ratio to a reference figure means something only when both
 ran in the same run on the same machine.
 """
 
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 import jax
@@ -44,6 +40,9 @@ from audiodiff import data, models
 from audiodiff.run import experiment, sampling, train
 from audiodiff.models import diffwave
 from experiments.configs import diffwave_vocoder
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_reference import Reference  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 flags.DEFINE_integer('train_repeats', 3, 'Timed train steps (after one warm-up); 0 skips training.')
 flags.DEFINE_integer('infer_repeats', 5, 'Timed inference runs (after one warm-up); 0 skips inference.')
@@ -88,43 +87,6 @@ def median_seconds(runners, repeats):
     for run, seconds in zip(runners, times):
       seconds.append(run())
   return [float(np.median(seconds)) for seconds in times]
-
-
-class Reference:
-  """The PyTorch reference in a child process (benchmarks/diffwave_reference.py)."""
-
-  def __init__(self, src, python, config, batch_size, frames):
-    if not shutil.which(python):
-      raise SystemExit(f'--reference_python={python} is not an executable: pass the python '
-                       'of an environment with torch (e.g. --reference_python=venv/bin/python)')
-    self._log = tempfile.NamedTemporaryFile('w+', suffix='.log', prefix='diffwave_reference_')
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'diffwave_reference.py')
-    self._process = subprocess.Popen(
-        [python, script, f'--src={src}', f'--batch_size={batch_size}', f'--frames={frames}',
-         f'--residual_layers={config.model.diffwave.residual_layers}',
-         f'--residual_channels={config.model.diffwave.residual_channels}'],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
-    self.info = self._answer()
-
-  def _answer(self):
-    line = self._process.stdout.readline()
-    if not line:
-      self._log.seek(0)
-      lines = self._log.read().strip().splitlines() or ['(no output)']
-      raise SystemExit(f'the PyTorch reference stopped: {lines[-1]}')
-    return json.loads(line)
-
-  def runner(self, **request):
-    def run():
-      self._process.stdin.write(json.dumps(request) + '\n')
-      self._process.stdin.flush()
-      return self._answer()['seconds']
-    return run
-
-  def close(self):
-    self._process.stdin.close()
-    self._process.wait()
-    self._log.close()
 
 
 def compared(seconds, reference_seconds):

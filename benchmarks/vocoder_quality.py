@@ -181,7 +181,7 @@ def real_time_factor(config, references, seconds=10.0):
         flush=True)
   if FLAGS.reference_src:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from diffwave_speed import Reference  # pylint: disable=import-outside-toplevel
+    from torch_reference import Reference  # pylint: disable=import-outside-toplevel
     frames = len(utterance) // hop
     reference = Reference(FLAGS.reference_src, FLAGS.reference_python, defaults.get_config(),
                           1, frames)

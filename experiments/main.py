@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from audiodiff.run import checkpoint, console, inference, parallel, train
+from audiodiff.run import checkpoint, console, inference, outputs, parallel, train
 from audiodiff.errors import Stopped, UserError
 
 FLAGS = flags.FLAGS
@@ -140,8 +140,10 @@ def main(argv):
     if FLAGS.debug:
       raise
     name = signal.Signals(_SIGNAL[0]).name
-    print(f'Stopped by {name}; what was written so far is kept (training resumes from its '
-          'last checkpoint with the same command).', file=sys.stderr, flush=True)
+    then = ('training resumes from its last checkpoint with the same command'
+            if FLAGS.mode == 'train' else 'the same command starts this job again')
+    print(f'Stopped by {name}; what was written so far is kept ({then}).',
+          file=sys.stderr, flush=True)
     os._exit(128 + _SIGNAL[0])  # pylint: disable=protected-access
   except UserError as error:
     if FLAGS.debug:
@@ -204,6 +206,18 @@ def check_mode_flags(mode):
 
 
 def run(config, workdir, mode):
+  """Runs `mode`; a work directory this run created is removed again when
+  the run fails before writing anything into it."""
+  created = workdir and not os.path.exists(workdir)
+  try:
+    _run_mode(config, workdir, mode)
+  except BaseException:
+    if created:
+      outputs.remove_if_empty(workdir)
+    raise
+
+
+def _run_mode(config, workdir, mode):
   check_mode_flags(mode)
   if mode == 'train':
     if config is None:

@@ -84,6 +84,8 @@ def test_heun_with_churn_is_stochastic_and_without_is_not():
   churned = [_draw('heun', 8, seed=0, num_steps=9, churn=5.0, temperature=1.0),
              _draw('heun', 8, seed=1, num_steps=9, churn=5.0)]
   assert not np.allclose(churned[0], churned[1])
-  assert samplers.get_sampler('heun', LINEAR, num_steps=10).num_evals == 9
+  assert samplers.get_sampler('heun', LINEAR, num_steps=9).num_evals == 9
+  with pytest.raises(ValueError, match='give 9 or 11'):
+    samplers.get_sampler('heun', LINEAR, num_steps=10)
   with pytest.raises(ValueError, match='churn'):
     samplers.get_sampler('heun', LINEAR, churn=-1.0)

@@ -205,7 +205,8 @@ def test_train_synthesize_export_end_to_end(tiny_runs, tmp_path):
   names = sorted(os.listdir(out))
   assert names == ['000_good_morning.png', '000_good_morning.wav',
                    '001_first_line_to_say.png', '001_first_line_to_say.wav',
-                   '002_second_line_with_3_words.png', '002_second_line_with_3_words.wav']
+                   '002_second_line_with_3_words.png', '002_second_line_with_3_words.wav',
+                   'index.html']
   audio, file_rate = audio_io.read_audio(os.path.join(out, '000_good_morning.wav'))
   assert file_rate == rate and len(audio) > 0
 

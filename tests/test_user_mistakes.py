@@ -121,6 +121,7 @@ def _restore_config(**settings):
 @pytest.mark.parametrize('settings, rate, length, message', [
     (dict(task='bandwidth', cutoff_hz=6000.0), 8000, 0.5, 'holds nothing above 4000 Hz'),
     (dict(task='declip', clip_level=-0.3), 16000, 0.5, r'must be 0 \(detect the level\)'),
+    (dict(task='declip', clip_level=float('nan')), 16000, 0.5, r'nan must be 0 \(detect'),
 ])
 def test_restore_refuses_settings_the_file_cannot_hold(tmp_path, settings, rate, length,
                                                       message):
@@ -178,7 +179,8 @@ def test_config_flags_change_a_model_directory_without_config(tmp_path):
                  '--config.sampler.num_steps=3', '--config.sampler.name=ddim')
   assert result.returncode == 0, result.stderr
   # The output folder names the sampler that ran: DDIM with 3 network calls.
-  (folder,) = os.listdir(os.path.join(workdir, 'samples'))
+  samples = os.path.join(workdir, 'samples')
+  (folder,) = [f for f in os.listdir(samples) if os.path.isdir(os.path.join(samples, f))]
   assert '_ddim3_' in folder, folder
   result = _main(f'--workdir={workdir}', '--mode=sample', '--config.sampler.num_stepz=3')
   assert result.returncode == 2 and 'Did you mean "num_steps"' in result.stderr

@@ -17,6 +17,7 @@ The state's format does: restore with the same num_workers that saved it.
 """
 
 import dataclasses
+import errno
 import os
 
 from absl import flags
@@ -79,7 +80,19 @@ def get_builder(config):
 
 
 def _prepare(builder):
-  """download_and_prepare, process 0 first so hosts sharing a disk don't race."""
+  """download_and_prepare, process 0 first so hosts sharing a disk don't race;
+  a data_dir that cannot be written is a UserError naming it."""
+  try:
+    _prepare_once(builder)
+  except OSError as error:
+    if error.errno == errno.ENOSPC:
+      raise  # main reports a full disk
+    raise UserError(f'The dataset cannot be written to {builder.data_dir} '
+                    f'({error.strerror or error}); give a writable folder with '
+                    '--config.data.data_dir=DIR.') from None
+
+
+def _prepare_once(builder):
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     if jax.process_index() == 0:

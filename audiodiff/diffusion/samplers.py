@@ -416,13 +416,16 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
   Runs in EDM coordinates x = z / alpha, sigma_edm = sigma / alpha =
   exp(-lambda), on the grid's n = (num_steps + 1) // 2 points followed by
   sigma = 0: each step is an Euler step plus a Heun correction, except the
-  last (to sigma = 0), so the network is called 2n - 1 times (num_steps
-  rounded down to an odd number).
+  last (to sigma = 0), so the network is called 2n - 1 = num_steps times
+  (an odd number).
   """
   if num_steps < 1:
     raise UserError(f'config.sampler.num_steps={num_steps} must be >= 1.')
   if churn < 0:
     raise UserError(f'config.sampler.churn={churn} must be >= 0.')
+  if num_steps % 2 == 0:
+    raise UserError(f'config.sampler.num_steps={num_steps}: heun calls the network an odd '
+                    f'number of times; give {num_steps - 1} or {num_steps + 1}.')
   points = (num_steps + 1) // 2
   lam = grids.get_grid(grid, schedule, points)
   sigmas = jnp.concatenate([jnp.exp(-lam), jnp.zeros((1,))])

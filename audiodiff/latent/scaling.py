@@ -41,4 +41,17 @@ class LatentScaling:
 
   @classmethod
   def from_dict(cls, d) -> 'LatentScaling':
-    return cls(np.asarray(d['shift'], np.float32), np.asarray(d['scale'], np.float32))
+    """{'shift': [C], 'scale': [C]} -> LatentScaling; a ValueError naming
+    what is wrong when the values are missing, of other lengths, not finite,
+    or a scale is not positive."""
+    try:
+      shift = np.asarray(d['shift'], np.float32)
+      scale = np.asarray(d['scale'], np.float32)
+    except (KeyError, TypeError, ValueError) as error:
+      raise ValueError(f'needs "shift" and "scale" lists of numbers ({error!r})') from None
+    if shift.ndim != 1 or shift.shape != scale.shape:
+      raise ValueError(f'"shift" and "scale" must be lists of the same length; got shapes '
+                       f'{shift.shape} and {scale.shape}')
+    if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+      raise ValueError('"shift" must be finite and "scale" finite and > 0')
+    return cls(shift, scale)

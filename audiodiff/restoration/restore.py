@@ -113,7 +113,7 @@ def measure(task, degraded, restore_config, sample_rate):
   if task == 'declip':
     peak = float(np.max(np.abs(degraded))) if degraded.size else 0.0
     level = float(restore_config.clip_level)
-    if level < 0:
+    if not 0 <= level < float('inf'):  # also NaN
       raise UserError(f'config.restore.clip_level={level:g} must be 0 (detect the level) or '
                       'the positive level the recording was clipped at, e.g. 0.3.')
     if level == 0:

@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import datetime
 import json
+import math
 import os
 from typing import Any, Optional
 
@@ -105,6 +106,10 @@ _CONFIG_RULES = (
     ('sampler.num_samples', lambda v: v >= 1, '>= 1'),
     ('sampler.batch_size', lambda v: v >= 1, '>= 1'),
     ('sampler.temperature', lambda v: v > 0, '> 0'),
+    ('sampler.num_steps', lambda v: v >= 1, '>= 1 (network calls)'),
+    ('sampler.guidance_scale', lambda v: math.isfinite(v), 'a finite number (1: no guidance)'),
+    ('sampler.eta', lambda v: 0 <= v <= 1, 'in [0, 1] (0 deterministic, 1 ancestral-like)'),
+    ('restore.cutoff_hz', lambda v: 0 <= v < float('inf'), '0 (not given) or a positive frequency'),
     ('restore.taper_ms', lambda v: v >= 0, '>= 0'),
     ('restore.guidance', lambda v: v >= 0, '>= 0 (0: the method\'s default)'),
     ('restore.resample', lambda v: v >= 1, '>= 1'),
@@ -116,8 +121,13 @@ _CONFIG_RULES = (
 
 def validate_config(config) -> None:
   """Raises a UserError naming the first field out of its range, and the fix."""
+  if not (isinstance(config.seed, int) and 0 <= config.seed < 2**32):
+    raise UserError(f'config.seed={config.seed!r} must be a whole number in [0, 2**32); '
+                    'set --config.seed=<value>.')
   for field, is_valid, requirement in _CONFIG_RULES:
     section, name = field.split('.')
+    if name not in config.get(section, {}):
+      continue
     value = config[section][name]
     if not is_valid(value):
       raise UserError(f'config.{field}={value!r} must be {requirement}; set '

@@ -36,10 +36,19 @@ def _load_for(mode: str, config, workdir: str, checkpoint_step):
 
 
 def _output_dir(workdir: str, name: Optional[str], default: str,
-                output: Optional[str] = None) -> str:
+                output: Optional[str] = None, inputs: Sequence[str] = ()) -> str:
   """Where a mode writes: `output` if given, else workdir/samples/<name, else
-  default>; a UserError now, before any work, if it cannot be written to."""
+  default>; a UserError now, before any work, if it cannot be written to, if
+  `output` holds files audiodiff did not write, or if an output would
+  overwrite one of the input files."""
+  if name is not None and (not name or name in ('.', '..') or '/' in name
+                           or os.sep in name):
+    raise UserError(f'--name={name} must be a plain folder name (no "/" or ".."): the '
+                    'outputs go to DIR/samples/<name>/; use --output=DIR for any other place.')
+  if output:
+    outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)
+  outputs.check_not_inputs(directory, outputs.output_stems(inputs) if inputs else [], inputs)
   return outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
 
 
@@ -124,22 +133,33 @@ def _flatten(tree, prefix):
   return flat
 
 
+# A vocoder's mel input: DiffWave's scaled log-mel is in [0, 1]; a little
+# rounding beyond is accepted.
+MEL_RANGE = (-0.05, 1.05)
+
+
 def _read_vocoder_input(path, config):
   """A wav (its mel is taken) or a mel .npy -> (mel or None, audio or None)."""
-  if path.endswith('.npy'):
+  if path.lower().endswith('.npy'):
     if not os.path.exists(path):
       raise UserError(f'--input={path} does not exist.')
     try:
-      mel = np.load(path, allow_pickle=False)
-      return np.asarray(mel, np.float32), None
-    except (OSError, ValueError, EOFError, TypeError) as error:
-      raise UserError(f'--input={path} is not a mel array saved with numpy.save '
-                      f'({str(error).splitlines()[0] if str(error) else type(error).__name__}); '
-                      'give [frames, n_mels] float values.') from None
+      mel = np.asarray(np.load(path, allow_pickle=False), np.float32)
+    except (OSError, ValueError, EOFError, TypeError):
+      raise UserError(f'--input={path} is not a mel array saved with numpy.save; give '
+                      '[frames, n_mels] float values (audiodiff.audio.spectral.log_mel).'
+                      ) from None
+    finite = mel[np.isfinite(mel)]
+    if finite.size and (finite.min() < MEL_RANGE[0] or finite.max() > MEL_RANGE[1]):
+      raise UserError(f'--input={path} holds values from {finite.min():.3g} to '
+                      f'{finite.max():.3g}; a DiffWave log-mel lies in [0, 1] '
+                      '(audiodiff.audio.spectral.log_mel makes one from audio).')
+    return mel, None
   try:
-    return None, audio_io.load_audio(path, config.audio.sample_rate)
+    audio = audio_io.load_audio(path, config.audio.sample_rate)
   except audio_io.AudioFileError as error:
     raise error.for_flag('--input') from None
+  return None, _audible(path, audio, 'vocoded')
 
 
 def vocode(config, workdir: str, inputs: Sequence[str], *,
@@ -150,10 +170,10 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   if not inputs:
     raise UserError('--mode=vocode needs --input=FILE (wav or mel .npy), repeatable.')
   trained = _load_for('vocode', config, workdir, checkpoint_step)
-  files = _input_files(inputs, suffixes=('.wav', '.npy'))
+  files = _input_files(inputs, suffixes=AUDIO_SUFFIXES + ('.npy',))
   # Read and check every input before the first output is written.
   inputs_read = [_read_vocoder_input(path, trained.config) for path in files]
-  directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output)
+  directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output, files)
   outputs_made = []
   progress = console.Progress(len(files), 'files')
   for i, (path, (mel, audio)) in enumerate(zip(files, inputs_read)):
@@ -181,7 +201,27 @@ def _model_input(path, rate, verb):
     raise error.for_flag('--input') from None
   if audio.shape[1] > 1:
     console.say(f'{path}: {audio.shape[1]} channels, {verb} as their mean (mono).')
-  return audio_io.resample(audio.mean(axis=1), file_rate, rate), audio.shape[0], file_rate
+  mono = _audible(path, audio.mean(axis=1), verb)
+  return audio_io.resample(mono, file_rate, rate), audio.shape[0], file_rate
+
+
+# Quieter than this (RMS, full scale 1) is digital silence: nothing to process.
+SILENT_RMS = 1e-6
+
+
+def _audible(path, audio, verb):
+  """Mono audio [L] -> the same, scaled down to full scale if it peaks above
+  it (a float file; said); a UserError if it is silent."""
+  rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+  if rms < SILENT_RMS:
+    raise UserError(f'--input={path} is silent (RMS {rms:.1e}, as mono): there is nothing '
+                    f'to be {verb}; give a recording with sound in it.')
+  peak = float(np.max(np.abs(audio)))
+  if peak > 1.0:
+    console.say(f'{path}: peaks at {peak:.3g} times full scale; scaled down to full scale '
+                f'before it is {verb} (the output keeps that level).')
+    audio = audio / peak
+  return audio
 
 
 def _write_like_input(wav, output, rate, num_samples, file_rate):
@@ -204,6 +244,11 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   if references and len(references) != len(inputs):
     raise UserError(f'--reference: give one clean file per --input ({len(inputs)}), '
                     f'got {len(references)}.')
+  if references and any(os.path.isdir(path) for path in inputs):
+    raise UserError('--reference pairs with --input files one to one; give files, not '
+                    'directories, with --reference.')
+  if not references:
+    inputs = _input_files(inputs)
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   settings = trained.config.restore
   restorer = restoration.Restorer(trained, settings)
@@ -238,7 +283,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     out_rate = max(file_rate, rate) if settings.task == 'bandwidth' else file_rate
     jobs.append((path, measurement, reference, num_samples * out_rate // file_rate, out_rate))
   directory = _output_dir(workdir, name, f'restored_{settings.task}_step_{trained.step}',
-                          output)
+                          output, [job[0] for job in jobs])
   paths = []
   stems = outputs.output_stems([job[0] for job in jobs])
   progress = console.Progress(len(jobs), 'files')
@@ -264,16 +309,25 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   return paths
 
 
-def _input_files(inputs, flag='--input', suffixes=('.wav',)):
+AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg')
+
+
+def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
   """--input values (files, or directories of them) -> distinct file paths;
-  a file given twice is processed once, with a message."""
+  a file given twice is processed once, with a message. A directory's other
+  files are named as skipped."""
   paths = []
   for path in inputs:
     if os.path.isdir(path):
-      found = sorted(os.path.join(path, f) for f in os.listdir(path)
-                     if f.lower().endswith(suffixes))
+      names = sorted(os.listdir(path))
+      found = [os.path.join(path, f) for f in names if f.lower().endswith(suffixes)
+               and os.path.isfile(os.path.join(path, f))]
       if not found:
         raise UserError(f'{flag}={path} is a directory without {"/".join(suffixes)} files.')
+      skipped = len(names) - len(found)
+      if skipped:
+        console.say(f'{path}: {len(found)} files to read; {skipped} other entries skipped '
+                    f'(not {"/".join(suffixes)} files).')
       paths += found
     else:
       paths.append(path)
@@ -316,7 +370,8 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
     recordings.append((path, noisy, num_samples, file_rate))
-  directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output)
+  directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output,
+                          [recording[0] for recording in recordings])
   written = []
   stems = outputs.output_stems([recording[0] for recording in recordings])
   progress = console.Progress(len(recordings), 'files')
@@ -341,8 +396,9 @@ def read_texts(texts: Sequence[str], text_file: Optional[str]):
   """--text values plus the lines of --text_file (blank lines skipped)."""
   texts = [t for t in texts]
   if text_file:
-    if not os.path.exists(text_file):
-      raise UserError(f'--text_file={text_file} does not exist.')
+    if not os.path.isfile(text_file):
+      raise UserError(f'--text_file={text_file} does not exist or is not a file; give a '
+                      'text file, one utterance a line.')
     try:
       with open(text_file, encoding='utf-8') as f:
         lines = f.read().splitlines()
@@ -352,7 +408,11 @@ def read_texts(texts: Sequence[str], text_file: Optional[str]):
                       'text, one utterance a line.') from None
     if any('\x00' in line for line in lines):
       raise UserError(f'--text_file={text_file} holds NUL bytes: it is not a text file.')
-    texts.extend(line.strip() for line in lines if line.strip())
+    found = [line.strip() for line in lines if line.strip()]
+    if not found:
+      raise UserError(f'--text_file={text_file} holds no text (empty or blank lines); '
+                      'write one utterance a line.')
+    texts.extend(found)
   if not texts:
     raise UserError('--mode=synthesize needs --text="A sentence." (repeatable) or '
                     '--text_file=FILE (one utterance a line).')
@@ -392,8 +452,17 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
   """Writes an inference-only copy of the run (config and EMA parameters, no
   optimizer state) to output_dir (default workdir/export), a directory every
   inference mode and audiodiff.load accept."""
-  output_dir = outputs.writable_directory(output_dir or os.path.join(workdir, 'export'),
-                                         'give a writable folder with --output=DIR.')
+  default = os.path.join(workdir, 'export')
+  output_dir = output_dir or default
+  if os.path.realpath(output_dir) == os.path.realpath(workdir):
+    raise UserError(f'--output={output_dir} is the model being exported; give another '
+                    'folder with --output=DIR.')
+  if (os.path.realpath(output_dir) != os.path.realpath(default) and os.path.isdir(output_dir)
+      and os.listdir(output_dir)):
+    raise UserError(f'--output={output_dir} is not empty (another model, a run or your '
+                    'files); nothing was written. Remove it first or give a new folder '
+                    'with --output=DIR.')
+  output_dir = outputs.writable_directory(output_dir, 'give a writable folder with --output=DIR.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   path = api.export(trained, output_dir)
   size = os.path.getsize(path) / 2**20

@@ -18,6 +18,9 @@ import urllib.parse
 from typing import Dict, Optional
 
 PAGE = 'index.html'
+# In every page's head: marks a folder as one audiodiff wrote (outputs.py
+# writes into an existing --output folder only when it is).
+GENERATOR = '<meta name="generator" content="audiodiff">'
 
 _STYLE = """body{font-family:sans-serif;margin:2em;max-width:70em}
 .item{border-bottom:1px solid #ccc;padding:1em 0}
@@ -79,14 +82,23 @@ def write_folder_page(directory: str, title: Optional[str] = None,
     parts.append(_metrics_table(values))
     items.append(f'<div class="item">{"".join(parts)}</div>')
   title = html.escape(title or os.path.basename(os.path.abspath(directory)))
-  page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
-          f'<style>{_STYLE}</style></head><body><h1>{title}</h1>'
+  page = (f'<!DOCTYPE html><html><head><meta charset="utf-8">{GENERATOR}'
+          f'<title>{title}</title><style>{_STYLE}</style></head><body><h1>{title}</h1>'
           f'<p>{len(items)} recordings.</p>{"".join(items)}{_SCRIPT}</body></html>')
   path = os.path.join(directory, PAGE)
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     f.write(page)
   os.replace(path + '.tmp', path)
   return path
+
+
+def written_here(directory: str) -> bool:
+  """Whether `directory` holds a listening page audiodiff wrote."""
+  try:
+    with open(os.path.join(directory, PAGE), encoding='utf-8', errors='replace') as f:
+      return GENERATOR in f.read(4096)
+  except OSError:
+    return False
 
 
 def write_run_page(workdir: str) -> Optional[str]:
@@ -99,8 +111,8 @@ def write_run_page(workdir: str) -> Optional[str]:
   folders.sort(key=lambda d: os.path.getmtime(os.path.join(root, d, PAGE)), reverse=True)
   links = ''.join(f'<li><a href="{_link(d)}/{PAGE}">{html.escape(d)}</a></li>' for d in folders)
   title = html.escape(f'Samples of {os.path.basename(os.path.abspath(workdir))}')
-  page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
-          f'<style>{_STYLE}</style></head><body><h1>{title}</h1><ul>{links}</ul></body></html>')
+  page = (f'<!DOCTYPE html><html><head><meta charset="utf-8">{GENERATOR}'
+          f'<title>{title}</title><style>{_STYLE}</style></head><body><h1>{title}</h1><ul>{links}</ul></body></html>')
   path = os.path.join(root, PAGE)
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     f.write(page)

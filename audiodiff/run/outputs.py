@@ -2,12 +2,14 @@
 it; output names that mirror the inputs; audio checked before it is written."""
 
 import os
+import shutil
 from typing import Sequence
 
 import numpy as np
 
 from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
+from audiodiff.run import listening_page
 
 # Output audio with more of its samples at full scale than this is refused:
 # a model that writes it is broken (e.g. NaN parameters cast to -32768).
@@ -51,6 +53,39 @@ def writable_directory(directory: str, fix: str) -> str:
       if os.path.isdir(folder) and not os.listdir(folder):
         os.rmdir(folder)
   return directory
+
+
+def check_output_folder(directory: str) -> None:
+  """Refuses, before any work, an --output folder that already holds files
+  audiodiff did not write (it has no listening page of audiodiff's)."""
+  if (os.path.isdir(directory) and os.listdir(directory)
+      and not listening_page.written_here(directory)):
+    raise UserError(f'--output={directory} already holds files audiodiff did not write; '
+                    'nothing was written. Give a new or empty folder with --output=DIR.')
+
+
+def check_not_inputs(directory: str, stems: Sequence[str], inputs: Sequence[str],
+                     suffixes=('.wav', '.png', '.json')) -> None:
+  """Refuses, before any work, to write `<stem><suffix>` into `directory`
+  over one of the `inputs`."""
+  sources = {os.path.realpath(path) for path in inputs}
+  for stem in stems:
+    for suffix in suffixes:
+      target = os.path.join(directory, stem + suffix)
+      if os.path.realpath(target) in sources:
+        raise UserError(f'--output={directory} would overwrite the input {target} with '
+                        'its output; nothing was written. Give another folder with '
+                        '--output=DIR.')
+
+
+def remove_if_empty(directory: str) -> bool:
+  """Removes `directory` if it holds only empty folders and empty files
+  (e.g. a released lock); True if it did. Anything else is left as it is."""
+  for root, _, files in os.walk(directory):
+    if any(os.path.getsize(os.path.join(root, name)) for name in files):
+      return False
+  shutil.rmtree(directory, ignore_errors=True)
+  return True
 
 
 def output_stems(paths: Sequence[str]) -> list:

@@ -68,8 +68,13 @@ class Latent(Generate):
     scaling_path = os.path.join(workdir, SCALING_FILE)
     for candidate in (scaling_path, os.path.join(path, SCALING_FILE)):
       if os.path.exists(candidate):
-        with open(candidate) as f:
-          self.scaling = LatentScaling.from_dict(json.load(f))
+        try:
+          with open(candidate) as f:
+            self.scaling = LatentScaling.from_dict(json.load(f))
+        except ValueError as error:  # json.JSONDecodeError is one
+          raise UserError(f'{candidate} is damaged ({error}); restore it from the model\'s '
+                          'source, or delete it in a work directory to measure it again.'
+                          ) from None
         break
     else:
       self.scaling = self._fit_scaling()

@@ -1,0 +1,176 @@
+"""Nothing the user owns is overwritten or left half-done, and settings that
+cannot hold are refused by name: outputs never replace inputs or files
+audiodiff did not write, exports never replace another model, a failed
+fresh run leaves no folder behind, loud or silent inputs are handled."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from audiodiff import defaults
+from audiodiff.audio import audio_io
+from audiodiff.errors import UserError
+from audiodiff.latent.scaling import LatentScaling
+from audiodiff.run import experiment, inference, listening_page
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN = os.path.join(ROOT, 'experiments', 'main.py')
+ENHANCER = os.path.join(ROOT, 'pretrained', 'enhance_cpu')
+NOTES = os.path.join(ROOT, 'pretrained', 'notes')
+
+
+def _speechlike(seconds=1.0, rate=16000, gain=1.0):
+  t = np.arange(int(seconds * rate)) / rate
+  voiced = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 12))
+  noise = np.random.default_rng(0).normal(0, 0.01, len(t))
+  return (gain * (0.05 * voiced + noise)).astype(np.float32)
+
+
+def _digest(path):
+  with open(path, 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
+def _main(*args):
+  return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True,
+                        cwd=ROOT, check=False)
+
+
+# ---- outputs never replace what the user has ----------------------------------------
+
+def test_enhancing_into_the_inputs_own_folder_keeps_the_input(tmp_path):
+  folder = tmp_path / 'recordings'
+  folder.mkdir()
+  noisy = str(folder / 'noisy.wav')
+  audio_io.save_audio(noisy, _speechlike(), 16000)
+  before = _digest(noisy)
+  with pytest.raises(UserError, match='already holds files audiodiff did not write'):
+    inference.enhance(None, ENHANCER, [noisy], output=str(folder))
+  # A folder audiodiff wrote (it has its listening page) still never loses an input.
+  listening_page.write_folder_page(str(folder))
+  with pytest.raises(UserError, match='would overwrite the input'):
+    inference.enhance(None, ENHANCER, [noisy], output=str(folder))
+  assert _digest(noisy) == before
+  assert sorted(os.listdir(folder)) == ['index.html', 'noisy.wav']
+
+
+def test_output_into_a_folder_audiodiff_wrote_is_allowed_again(tmp_path):
+  noisy = str(tmp_path / 'noisy.wav')
+  audio_io.save_audio(noisy, _speechlike(), 16000)
+  out = str(tmp_path / 'out')
+  first = inference.enhance(None, ENHANCER, [noisy], output=out)
+  again = inference.enhance(None, ENHANCER, [noisy], output=out)
+  assert first == again and os.path.exists(first[0])
+
+
+def test_loud_float_input_is_scaled_to_full_scale_not_clipped(tmp_path, capsys):
+  loud = str(tmp_path / 'loud.wav')
+  import soundfile  # pylint: disable=g-import-not-at-top
+  soundfile.write(loud, _speechlike(gain=60.0), 16000, subtype='FLOAT')
+  (path,) = inference.enhance(None, ENHANCER, [loud], output=str(tmp_path / 'out'))
+  assert 'times full scale; scaled down' in capsys.readouterr().out
+  enhanced, _ = audio_io.read_audio(path)
+  assert np.mean(np.abs(enhanced) >= 0.999) < 0.01
+
+
+def test_silent_input_is_refused_by_name(tmp_path):
+  silent = str(tmp_path / 'silent.wav')
+  audio_io.save_audio(silent, np.zeros(16000, np.float32), 16000)
+  with pytest.raises(UserError, match='silent.wav is silent'):
+    inference._model_input(silent, 16000, 'restored')  # pylint: disable=protected-access
+
+
+def test_mel_files_outside_the_log_mel_range_are_refused(tmp_path):
+  config = defaults.get_config()
+  path = str(tmp_path / 'MEL.NPY')
+  np.save(tmp_path / 'MEL.npy', np.full((20, config.audio.n_mels), 50.0, np.float32))
+  os.rename(tmp_path / 'MEL.npy', path)
+  with pytest.raises(UserError, match='from 50 to 50; a DiffWave log-mel lies in'):
+    inference._read_vocoder_input(path, config)  # pylint: disable=protected-access
+
+
+def test_name_cannot_leave_the_samples_folder(tmp_path):
+  for name in ('../../escaped', '/abs', '..', ''):
+    with pytest.raises(UserError, match='must be a plain folder name'):
+      inference._output_dir(str(tmp_path), name, 'default')  # pylint: disable=protected-access
+  assert not os.path.exists(tmp_path / 'escaped')
+
+
+def test_directory_inputs_take_flac_and_ogg_and_name_the_rest(tmp_path, capsys):
+  for name in ('a.wav', 'b.FLAC', 'c.ogg'):
+    audio_io.save_audio(str(tmp_path / name), _speechlike(0.1), 16000)
+  (tmp_path / 'notes.txt').write_text('x')
+  files = inference._input_files([str(tmp_path)])  # pylint: disable=protected-access
+  assert [os.path.basename(f) for f in files] == ['a.wav', 'b.FLAC', 'c.ogg']
+  assert '1 other entries skipped' in capsys.readouterr().out
+
+
+# ---- exports never replace another model --------------------------------------------
+
+def test_export_refuses_a_folder_that_is_not_empty(tmp_path):
+  other = tmp_path / 'other_model'
+  other.mkdir()
+  (other / 'config.json').write_text('{"mine": true}')
+  with pytest.raises(UserError, match='is not empty'):
+    inference.export(None, NOTES, str(other))
+  assert (other / 'config.json').read_text() == '{"mine": true}'
+  with pytest.raises(UserError, match='is the model being exported'):
+    inference.export(None, NOTES, NOTES)
+
+
+# ---- failed runs leave nothing behind --------------------------------------------------
+
+def test_a_fresh_run_that_fails_leaves_no_work_directory(tmp_path):
+  not_a_folder = tmp_path / 'file'
+  not_a_folder.write_text('x')
+  workdir = tmp_path / 'run'
+  result = _main('--config=experiments/configs/tiny.py', f'--workdir={workdir}',
+                 '--config.train.num_steps=1', f'--config.data.data_dir={not_a_folder}')
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      'error: The dataset cannot be written to'), result.stderr
+  assert not workdir.exists()
+
+
+# ---- settings that cannot hold ----------------------------------------------------------
+
+@pytest.mark.parametrize('field, value, message', [
+    ('seed', -1, 'config.seed=-1 must be a whole number'),
+    ('seed', 10**20, 'must be a whole number in'),
+    ('sampler.guidance_scale', float('nan'), 'guidance_scale=nan must be a finite number'),
+    ('sampler.eta', -2.0, 'eta=-2.0 must be in'),
+    ('sampler.num_steps', 0, 'num_steps=0 must be >= 1'),
+    ('restore.cutoff_hz', -100.0, 'cutoff_hz=-100.0 must be 0'),
+])
+def test_settings_out_of_range_are_named(field, value, message):
+  config = defaults.get_config()
+  if '.' in field:
+    section, name = field.split('.')
+    config[section][name] = value
+  else:
+    config[field] = value
+  with pytest.raises(UserError, match=message):
+    experiment.validate_config(config)
+
+
+def test_text_files_that_hold_no_text_are_named(tmp_path):
+  with pytest.raises(UserError, match='is not a file'):
+    inference.read_texts([], str(tmp_path))
+  blank = tmp_path / 'blank.txt'
+  blank.write_text('\n  \n')
+  with pytest.raises(UserError, match='holds no text'):
+    inference.read_texts([], str(blank))
+
+
+@pytest.mark.parametrize('values, message', [
+    ({'scale': 'x'}, 'needs "shift" and "scale"'),
+    ({'shift': [0.0, 1.0], 'scale': [1.0]}, 'the same length'),
+    ({'shift': [0.0], 'scale': [0.0]}, 'finite and > 0'),
+])
+def test_damaged_latent_scaling_is_named(values, message):
+  with pytest.raises(ValueError, match=message):
+    LatentScaling.from_dict(values)
