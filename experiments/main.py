@@ -134,6 +134,7 @@ def main(argv):
   console.set_verbosity(FLAGS.verbose)
   parallel.maybe_initialize_distributed()
   signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: stopped in one line
+  _expand_home()
   try:
     run(_config(), FLAGS.workdir, FLAGS.mode)
   except KeyboardInterrupt:
@@ -156,6 +157,16 @@ def main(argv):
         f'Disk full while writing {getattr(error, "filename", None) or "to the work directory"}'
         '. Free some space and run the same command (training resumes from its last '
         'checkpoint; finished outputs are kept).'))
+
+
+def _expand_home():
+  """~ in path flags (a shell leaves `--output=~/x` as it is)."""
+  for name in ('workdir', 'output', 'text_file'):
+    if FLAGS[name].value:
+      FLAGS[name].value = os.path.expanduser(FLAGS[name].value)
+  for name in ('input', 'reference'):
+    if FLAGS[name].value:
+      FLAGS[name].value = [os.path.expanduser(v) for v in FLAGS[name].value]
 
 
 def _exit_with(error):
@@ -217,8 +228,22 @@ def run(config, workdir, mode):
     raise
 
 
+def check_sampler_flags(config, mode):
+  """A UserError for --config.sampler.num_steps with a sampler that runs a
+  fixed number of steps (it would be ignored)."""
+  given = any(a.startswith('--config.sampler.num_steps') for a in sys.argv)
+  if (given and mode not in ('train', 'export', 'info') and config is not None
+      and config.sampler.name in ('ddpm', 'fast')):
+    runs = ('all T trained steps' if config.sampler.name == 'ddpm'
+            else 'one step per config.sampler.fast_betas entry')
+    raise UserError(f'config.sampler.num_steps does not apply to the {config.sampler.name!r} '
+                    f'sampler (it runs {runs}); pick one that takes it, e.g. '
+                    '--config.sampler.name=dpm_solver.')
+
+
 def _run_mode(config, workdir, mode):
   check_mode_flags(mode)
+  check_sampler_flags(config, mode)
   if mode == 'train':
     if config is None:
       raise UserError('--mode=train needs --config=experiments/configs/<name>.py.')

@@ -174,3 +174,56 @@ def test_text_files_that_hold_no_text_are_named(tmp_path):
 def test_damaged_latent_scaling_is_named(values, message):
   with pytest.raises(ValueError, match=message):
     LatentScaling.from_dict(values)
+
+
+# ---- resuming and sampling with settings that do not apply ----------------------------
+
+def test_resuming_names_changed_settings_and_keeps_the_config_when_done(tmp_path):
+  workdir = tmp_path / 'run'
+  tiny = ['--config=experiments/configs/tiny.py', f'--workdir={workdir}',
+          f'--config.data.data_dir={tmp_path / "tfds"}']
+  assert _main(*tiny).returncode == 0
+  saved = (workdir / 'config.json').read_text()
+  result = _main(*tiny, '--config.train.num_steps=1', '--config.train.batch_size=3')
+  assert result.returncode == 0, result.stderr
+  assert 'changed settings: train.batch_size 4 -> 3, train.num_steps 2 -> 1' in result.stdout
+  assert 'nothing to train' in result.stdout
+  assert (workdir / 'config.json').read_text() == saved
+
+
+def test_num_steps_with_a_fixed_step_sampler_is_refused():
+  result = _main(f'--workdir={NOTES}', '--mode=sample', '--config.sampler.num_steps=5')
+  assert result.returncode == 2
+  assert "does not apply to the 'ddpm' sampler" in result.stderr
+
+
+def test_home_is_expanded_in_path_flags(tmp_path):
+  home = tmp_path / 'home'
+  home.mkdir()
+  result = subprocess.run([sys.executable, MAIN, f'--workdir={NOTES}', '--mode=sample',
+                           '--num_samples=1', '--output=~/out'], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, 'HOME': str(home)},
+                          check=False)
+  assert result.returncode == 0, result.stderr
+  assert (home / 'out').is_dir() and not (tmp_path / '~').exists()
+
+
+def test_a_silent_reference_is_refused(tmp_path):
+  audio_io.save_audio(str(tmp_path / 'in.wav'), _speechlike(0.5), 16000)
+  audio_io.save_audio(str(tmp_path / 'ref.wav'), np.zeros(8000, np.float32), 16000)
+  prior = os.path.join(ROOT, 'pretrained', 'speech_prior_cpu')
+  config = experiment.read_config(prior)
+  with config.unlocked():
+    config.restore.update(task='bandwidth', cutoff_hz=4000.0)
+  with pytest.raises(UserError, match='ref.wav is silent'):
+    inference.restore(config, prior, [str(tmp_path / 'in.wav')],
+                      references=[str(tmp_path / 'ref.wav')], output=str(tmp_path / 'out'))
+  assert not (tmp_path / 'out').exists()
+
+
+def test_vocoding_a_wav_keeps_its_length(tmp_path):
+  path = str(tmp_path / 'speech.wav')
+  audio_io.save_audio(path, _speechlike(0.5)[:8000 - 100], 16000)  # not whole hops
+  (out,) = inference.vocode(None, os.path.join(ROOT, 'pretrained', 'vocoder_cpu'), [path],
+                            output=str(tmp_path / 'out'))
+  assert len(audio_io.read_audio(out)[0]) == 8000 - 100

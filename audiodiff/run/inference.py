@@ -181,6 +181,8 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
       waveform = trained.vocode(mel=mel, audio=audio, seed=i)
     except ValueError as error:
       raise UserError(f'{path}: {error}') from None
+    if audio is not None:  # the vocoder stops at the last whole hop: keep the length
+      waveform = np.pad(waveform, (0, max(0, len(audio) - len(waveform))))
     outputs_made.append(outputs.check_output(waveform, path))
     progress.done(path)
   paths = []
@@ -273,6 +275,9 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
         reference = audio_io.load_audio(references[i], rate)
       except audio_io.AudioFileError as error:
         raise error.for_flag('--reference') from None
+      if float(np.sqrt(np.mean(np.square(reference, dtype=np.float64)))) < SILENT_RMS:
+        raise UserError(f'--reference={references[i]} is silent: metrics against it would '
+                        'mean nothing; give the clean version of --input.')
       if len(reference) < len(degraded):
         raise UserError(f'--reference={references[i]} is shorter ({len(reference) / rate:.2f} '
                         f's) than --input={path} ({len(degraded) / rate:.2f} s): give the '

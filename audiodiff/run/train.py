@@ -144,7 +144,17 @@ def _train(exp):
                                      mesh=exp.mesh, transforms=exp.task.data_transforms('train')))
   state = exp.init_state()
   restored, restored_step = exp.checkpointer.restore_latest(state, train_iter)
-  experiment.write_config(config, workdir, history=True)
+  if restored is not None:
+    changes = changed_settings(workdir, config)
+    if changes:
+      console.say(f'Resuming with changed settings: {changes} (the run no longer matches '
+                  'an uninterrupted one).')
+    if restored_step >= config.train.num_steps:
+      console.say(f'The run is at step {restored_step}, config.train.num_steps='
+                  f'{config.train.num_steps}: nothing to train (raise '
+                  '--config.train.num_steps to go on); config.json is left as it was.')
+  if restored is None or restored_step < config.train.num_steps:
+    experiment.write_config(config, workdir, history=True)
   if restored is not None:
     state = restored
     console.say(f'Resumed from the checkpoint at step {restored_step} in {workdir}.')
@@ -168,6 +178,30 @@ def _train(exp):
                        reference_batch, writer, frozen)
   finally:
     writer.close()
+
+
+def changed_settings(workdir: str, config, limit: int = 6) -> str:
+  """'' or 'train.batch_size 4 -> 3, ...': the fields that differ from the
+  run's saved config.json (at most `limit` named)."""
+  try:
+    saved = _flat(experiment.read_config(workdir).to_dict())
+  except UserError:
+    return ''
+  now = _flat(config.to_dict())
+  changed = [f'{key} {saved[key]!r} -> {now[key]!r}' for key in sorted(now)
+             if key in saved and saved[key] != now[key]]
+  more = f' and {len(changed) - limit} more' if len(changed) > limit else ''
+  return ', '.join(changed[:limit]) + more
+
+
+def _flat(tree, prefix=''):
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      out[prefix + key] = tuple(value) if isinstance(value, list) else value
+  return out
 
 
 def _divergence_message(exp, step, problem, metrics):
