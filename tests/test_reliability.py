@@ -148,7 +148,7 @@ def test_vocoder_inputs_are_checked_before_anything_is_written(tmp_path):
   mel = np.ones((10, 20), np.float32)
   mel[2, 3] = np.nan
   np.save(tmp_path / 'nan.npy', mel)
-  sf.write(tmp_path / 'short.wav', np.zeros(30), 8000)
+  sf.write(tmp_path / 'short.wav', np.full(30, 0.1), 8000)
   for name, fragment in (('nan.npy', 'NaN'), ('short.wav', 'at least one hop')):
     result = run_main(tmp_path, '--mode=vocode', f'--input={tmp_path / name}', *vocoder,
                       check=False)
