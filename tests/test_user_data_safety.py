@@ -227,3 +227,66 @@ def test_vocoding_a_wav_keeps_its_length(tmp_path):
   (out,) = inference.vocode(None, os.path.join(ROOT, 'pretrained', 'vocoder_cpu'), [path],
                             output=str(tmp_path / 'out'))
   assert len(audio_io.read_audio(out)[0]) == 8000 - 100
+
+
+def test_a_file_of_yours_in_an_output_folder_is_kept(tmp_path):
+  noisy = str(tmp_path / 'noisy.wav')
+  audio_io.save_audio(noisy, _speechlike(), 16000)
+  out = tmp_path / 'out'
+  inference.enhance(None, ENHANCER, [noisy], output=str(out))
+  other = tmp_path / 'other'
+  other.mkdir()
+  audio_io.save_audio(str(other / 'song.wav'), _speechlike(), 16000)
+  audio_io.save_audio(str(out / 'song.wav'), _speechlike(gain=0.5), 16000)  # the user's
+  before = _digest(out / 'song.wav')
+  with pytest.raises(UserError, match='song.wav exists and audiodiff did not write it'):
+    inference.enhance(None, ENHANCER, [str(other / 'song.wav')], output=str(out))
+  assert _digest(out / 'song.wav') == before
+
+
+@pytest.mark.parametrize('setup, message', [
+    ('export', 'is an exported model'),
+    ('foreign', 'holds a config.json that is not a training run'),
+])
+def test_training_never_overwrites_a_model_or_your_config(tmp_path, setup, message):
+  workdir = tmp_path / 'folder'
+  if setup == 'export':
+    import shutil  # pylint: disable=g-import-not-at-top
+    shutil.copytree(NOTES, workdir)
+  else:
+    workdir.mkdir()
+    (workdir / 'config.json').write_text('{"mine": 1}')
+  before = (workdir / 'config.json').read_text()
+  result = _main('--config=experiments/configs/tiny.py', f'--workdir={workdir}')
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert (workdir / 'config.json').read_text() == before
+
+
+def test_inference_refuses_settings_training_fixed():
+  result = _main(f'--workdir={NOTES}', '--mode=sample', '--config.audio.sample_rate=44100')
+  assert result.returncode == 2
+  assert 'config.audio.sample_rate=44100, but the model' in result.stderr
+  with pytest.raises(UserError, match="trained as 'predictive'"):
+    config = experiment.read_config(ENHANCER)
+    config.enhance.method = 'sgmse'
+    import audiodiff  # pylint: disable=g-import-not-at-top
+    audiodiff.load(ENHANCER, config)
+
+
+def test_export_into_the_runs_checkpoints_is_refused(tmp_path):
+  workdir = tmp_path / 'run'
+  assert _main('--config=experiments/configs/tiny.py', f'--workdir={workdir}',
+               f'--config.data.data_dir={tmp_path / "tfds"}').returncode == 0
+  result = _main(f'--workdir={workdir}', '--mode=export',
+                 f'--output={workdir / "checkpoints" / "99"}')
+  assert result.returncode == 2 and 'or its checkpoints' in result.stderr, result.stderr
+  assert not (workdir / 'checkpoints' / '99').exists()
+
+
+def test_a_fresh_run_with_a_wrong_init_from_leaves_no_folder(tmp_path):
+  workdir = tmp_path / 'run'
+  result = _main('--config=experiments/configs/tiny.py', f'--workdir={workdir}',
+                 f'--config.data.data_dir={tmp_path / "tfds"}',
+                 f'--config.train.init_from={ENHANCER}')
+  assert result.returncode == 2, result.stderr
+  assert not workdir.exists(), os.listdir(workdir)

@@ -202,6 +202,37 @@ def load_frozen_runs(task, workdir: str) -> dict:
   return runs
 
 
+# What training fixes: a model cannot run with other values of these.
+TRAINED_SETTINGS = ('task', 'audio.*', 'diffusion.schedule', 'diffusion.num_steps',
+                    'diffusion.beta_start', 'diffusion.beta_end', 'diffusion.cosine_offset',
+                    'diffusion.sigmoid_start', 'diffusion.sigmoid_end', 'diffusion.sigmoid_tau',
+                    'diffusion.betas', 'diffusion.prediction', 'vocoder.start')
+
+
+def check_trained_settings(saved, config, directory: str) -> None:
+  """A UserError naming the first TRAINED_SETTINGS field where `config`
+  differs from the model's saved config (an enhancer's predictive network
+  also cannot run as a diffusion one, nor the reverse)."""
+  for pattern in TRAINED_SETTINGS:
+    section, _, name = pattern.partition('.')
+    names = ([n for n in saved[section]] if name == '*' else [name]) if name else [None]
+    for field in names:
+      before = saved[section] if field is None else saved[section].get(field)
+      after = config[section] if field is None else config[section].get(field)
+      if isinstance(before, (list, tuple)):
+        before, after = tuple(before), tuple(after or ())
+      if before != after:
+        where = section if field is None else f'{section}.{field}'
+        raise UserError(f'config.{where}={after!r}, but the model in {directory} was trained '
+                        f'with {before!r}; training fixes it: drop --config.{where}'
+                        f'{" (resample the audio instead)" if section == "audio" else ""}.')
+  methods = (saved.enhance.method, config.enhance.method)
+  if methods[0] != methods[1] and 'predictive' in methods:
+    raise UserError(f'config.enhance.method={methods[1]!r}, but the model in {directory} was '
+                    f'trained as {methods[0]!r}, another kind of network; drop '
+                    '--config.enhance.method.')
+
+
 def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) -> Trained:
   """A trained model from an export or a work directory.
 
@@ -209,7 +240,10 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   overrides it (e.g. other sampler settings; the model must match).
   """
   resolve = config is not None
-  config = experiment.read_config(directory) if config is None else config
+  if config is None:
+    config = experiment.read_config(directory)
+  elif os.path.exists(os.path.join(directory, 'config.json')):
+    check_trained_settings(experiment.read_config(directory), config, directory)
   exp = build(config, directory, resolve=resolve)
   if os.path.exists(os.path.join(directory, PARAMS_FILE)):
     if checkpoint_step is not None:

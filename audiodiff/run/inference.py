@@ -48,7 +48,7 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
   if output:
     outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)
-  outputs.check_not_inputs(directory, outputs.output_stems(inputs) if inputs else [], inputs)
+  outputs.check_targets(directory, outputs.output_stems(inputs) if inputs else [], inputs)
   return outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
 
 
@@ -172,25 +172,38 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   trained = _load_for('vocode', config, workdir, checkpoint_step)
   files = _input_files(inputs, suffixes=AUDIO_SUFFIXES + ('.npy',))
   # Read and check every input before the first output is written.
-  inputs_read = [_read_vocoder_input(path, trained.config) for path in files]
+  inputs_read = [_checked_vocoder_input(path, trained.config) for path in files]
   directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output, files)
-  outputs_made = []
+  paths = []
   progress = console.Progress(len(files), 'files')
-  for i, (path, (mel, audio)) in enumerate(zip(files, inputs_read)):
-    try:
-      waveform = trained.vocode(mel=mel, audio=audio, seed=i)
-    except ValueError as error:
-      raise UserError(f'{path}: {error}') from None
+  stems = outputs.output_stems(files)
+  for i, (path, stem, (mel, audio)) in enumerate(zip(files, stems, inputs_read)):
+    waveform = trained.vocode(mel=mel, audio=audio, seed=i)
     if audio is not None:  # the vocoder stops at the last whole hop: keep the length
       waveform = np.pad(waveform, (0, max(0, len(audio) - len(waveform))))
-    outputs_made.append(outputs.check_output(waveform, path))
-    progress.done(path)
-  paths = []
-  for waveform, stem in zip(outputs_made, outputs.output_stems(files)):
+    # Written as soon as it is made: an interrupted run keeps the finished files.
     paths += outputs.write_audio_files(directory, waveform[None], [stem], trained.config.audio)
+    progress.done(path)
   _write_pages(workdir, directory)
   console.say(f'Wrote {len(paths)} files to {directory}')
   return paths
+
+
+def _checked_vocoder_input(path, config):
+  """_read_vocoder_input, with what the vocoder needs checked now: audio of
+  at least one hop, a finite mel [frames, n_mels]."""
+  mel, audio = _read_vocoder_input(path, config)
+  hop, n_mels = config.audio.hop_length, config.audio.n_mels
+  if audio is not None and len(audio) < hop:
+    raise UserError(f'--input={path} is {len(audio)} samples long at '
+                    f'{config.audio.sample_rate} Hz; the vocoder needs at least one hop '
+                    f'({hop} samples).')
+  if mel is not None and (mel.ndim != 2 or mel.shape[1] != n_mels or not len(mel)):
+    raise UserError(f'--input={path} holds an array of shape {mel.shape}; a mel must be '
+                    f'[frames, n_mels={n_mels}].')
+  if mel is not None and not np.all(np.isfinite(mel)):
+    raise UserError(f'--input={path}: the mel holds NaN or inf values.')
+  return mel, audio
 
 
 def _model_input(path, rate, verb):
@@ -459,9 +472,11 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
   inference mode and audiodiff.load accept."""
   default = os.path.join(workdir, 'export')
   output_dir = output_dir or default
-  if os.path.realpath(output_dir) == os.path.realpath(workdir):
-    raise UserError(f'--output={output_dir} is the model being exported; give another '
-                    'folder with --output=DIR.')
+  inside = os.path.realpath(output_dir).startswith(
+      os.path.join(os.path.realpath(workdir), 'checkpoints') + os.sep)
+  if os.path.realpath(output_dir) == os.path.realpath(workdir) or inside:
+    raise UserError(f'--output={output_dir} is the model being exported or its checkpoints; '
+                    'give another folder with --output=DIR.')
   if (os.path.realpath(output_dir) != os.path.realpath(default) and os.path.isdir(output_dir)
       and os.listdir(output_dir)):
     raise UserError(f'--output={output_dir} is not empty (another model, a run or your '

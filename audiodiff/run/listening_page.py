@@ -14,6 +14,7 @@ body[data-loaded] how many players and pictures loaded (the tests read it).
 import html
 import json
 import os
+import re
 import urllib.parse
 from typing import Dict, Optional
 
@@ -99,6 +100,17 @@ def written_here(directory: str) -> bool:
       return GENERATOR in f.read(4096)
   except OSError:
     return False
+
+
+def listed_files(directory: str) -> set:
+  """The wav names the folder's page lists (the files audiodiff wrote there)."""
+  try:
+    with open(os.path.join(directory, PAGE), encoding='utf-8', errors='replace') as f:
+      page = f.read()
+  except OSError:
+    return set()
+  return {urllib.parse.unquote(html.unescape(name))
+          for name in re.findall(r'<audio [^>]*src="([^"]+)"', page)}
 
 
 def write_run_page(workdir: str) -> Optional[str]:

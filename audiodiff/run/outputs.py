@@ -64,11 +64,15 @@ def check_output_folder(directory: str) -> None:
                     'nothing was written. Give a new or empty folder with --output=DIR.')
 
 
-def check_not_inputs(directory: str, stems: Sequence[str], inputs: Sequence[str],
-                     suffixes=('.wav', '.png', '.json')) -> None:
+def check_targets(directory: str, stems: Sequence[str], inputs: Sequence[str],
+                  suffixes=('.wav', '.png', '.json')) -> None:
   """Refuses, before any work, to write `<stem><suffix>` into `directory`
-  over one of the `inputs`."""
+  over one of the `inputs`, or over a file audiodiff did not write there
+  (one its listening page does not list)."""
   sources = {os.path.realpath(path) for path in inputs}
+  # Where audiodiff keeps a page, a file it does not list is someone else's.
+  paged = listening_page.written_here(directory)
+  listed = listening_page.listed_files(directory)
   for stem in stems:
     for suffix in suffixes:
       target = os.path.join(directory, stem + suffix)
@@ -76,6 +80,9 @@ def check_not_inputs(directory: str, stems: Sequence[str], inputs: Sequence[str]
         raise UserError(f'--output={directory} would overwrite the input {target} with '
                         'its output; nothing was written. Give another folder with '
                         '--output=DIR.')
+      if paged and os.sep not in stem and os.path.exists(target) and f'{stem}.wav' not in listed:
+        raise UserError(f'{target} exists and audiodiff did not write it; nothing was '
+                        'written. Move it, or give another folder with --output=DIR.')
 
 
 def remove_if_empty(directory: str) -> bool:

@@ -123,6 +123,7 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   keeping only checkpoints of healthy states.
   """
   if jax.process_index() == 0:
+    check_not_a_model(workdir)
     outputs.writable_directory(workdir, 'give a writable --workdir.')
   exp = api.build(config, workdir)
   check_microbatches(config.train, exp.mesh.size)
@@ -135,6 +136,20 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
       # Also on errors: finish writing the last good checkpoint and stop
       # Orbax's threads before exiting.
       exp.checkpointer.close()
+
+
+def check_not_a_model(workdir: str) -> None:
+  """A UserError when `workdir` holds an exported model, or a config.json
+  that is not a training run's: training would overwrite it."""
+  if os.path.exists(os.path.join(workdir, api.PARAMS_FILE)):
+    raise UserError(f'--workdir={workdir} is an exported model; training would overwrite its '
+                    'config.json. Train into a new folder, starting from it with '
+                    f'--config.train.init_from={workdir}.')
+  if (os.path.exists(os.path.join(workdir, 'config.json'))
+      and not os.path.isdir(os.path.join(workdir, 'checkpoints'))
+      and not os.path.isdir(os.path.join(workdir, 'configs'))):
+    raise UserError(f'--workdir={workdir} holds a config.json that is not a training run\'s; '
+                    'training would overwrite it. Give a new folder with --workdir=DIR.')
 
 
 def _train(exp):
@@ -153,8 +168,6 @@ def _train(exp):
       console.say(f'The run is at step {restored_step}, config.train.num_steps='
                   f'{config.train.num_steps}: nothing to train (raise '
                   '--config.train.num_steps to go on); config.json is left as it was.')
-  if restored is None or restored_step < config.train.num_steps:
-    experiment.write_config(config, workdir, history=True)
   if restored is not None:
     state = restored
     console.say(f'Resumed from the checkpoint at step {restored_step} in {workdir}.')
@@ -162,6 +175,8 @@ def _train(exp):
     state, summary = warm_start.warm_start(state, config.train.init_from,
                                            config.train.init_exclude)
     console.say(summary)
+  if restored is None or restored_step < config.train.num_steps:
+    experiment.write_config(config, workdir, history=True)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   console.say(f'Task {exp.task.name}, model {config.model.name} '
               f'({num_params / 1e6:.2f} M parameters), sampler {exp.sampler.name} '

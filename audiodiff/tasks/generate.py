@@ -36,6 +36,14 @@ class Generate(base.Task):
     if not 0.0 <= self.settings.label_dropout < 1.0:
       raise UserError(f'config.generate.label_dropout={self.settings.label_dropout} must '
                        'lie in [0, 1).')
+    if self.config.model.name == 'unet1d':
+      unet = self.config.model.unet1d
+      multiple = unet.downsample ** (len(unet.channels) - 1)
+      if self.config.data.segment_length % multiple:
+        raise UserError(f'config.data.segment_length={self.config.data.segment_length} must '
+                        f'be a multiple of {multiple} for this U-Net (downsample '
+                        f'{unet.downsample}, {len(unet.channels)} levels); e.g. '
+                        f'{self.config.data.segment_length // multiple * multiple or multiple}.')
     if self.config.sampler.guidance_scale != 1.0 and self.settings.label_dropout == 0:
       raise UserError('Classifier-free guidance needs a network trained with '
                        'config.generate.label_dropout > 0 (it learns the unconditional '
