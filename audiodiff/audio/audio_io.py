@@ -107,6 +107,30 @@ def read_audio(path):
   return data, file_rate
 
 
+# Quieter than this (RMS, full scale 1) is digital silence: nothing to process.
+SILENT_RMS = 1e-6
+
+
+def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
+  """An in-memory signal from the Python API -> float32 [L]; a UserError
+  naming `what` for integer samples, other shapes, NaN/inf or silence."""
+  array = np.asarray(audio)
+  if array.dtype.kind in 'iub':
+    raise UserError(f'{what} holds {array.dtype} samples; give float audio in [-1, 1] '
+                    '(e.g. int16 samples / 32768).')
+  if array.dtype.kind != 'f':
+    raise UserError(f'{what} must be a float array [L]; got {array.dtype} values.')
+  if array.ndim != 1:
+    raise UserError(f'{what} must be mono audio [L]; got shape {array.shape}.')
+  array = array.astype(np.float32)
+  if not np.all(np.isfinite(array)):
+    raise UserError(f'{what} holds NaN or inf samples.')
+  rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64)))) if len(array) else 0.0
+  if rms < SILENT_RMS:
+    raise UserError(f'{what} is silent (RMS {rms:.1e}): there is nothing to process.')
+  return array
+
+
 def load_audio(path, sample_rate):
   """Reads an audio file as mono float32 at `sample_rate`.
 

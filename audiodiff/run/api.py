@@ -91,6 +91,7 @@ class Trained:
     """num_samples (default config.sampler.num_samples) outputs of the task's
     default request -> (audio float32 [N, L], request). task_options go to
     the task's sample_request (e.g. labels=[0, 2] for class-conditional)."""
+    check_seed(seed)
     request = self.sample_request(num_samples, reference_batch=reference_batch,
                                   **task_options)
     pieces = [audio for _, audio in self.run_in_batches(request, jax.random.PRNGKey(seed))]
@@ -112,9 +113,23 @@ class Trained:
   def __getattr__(self, name):
     task = self.__dict__.get('exp').task if 'exp' in self.__dict__ else None
     if task is not None and name in task.api_methods:
-      return functools.partial(getattr(task, name), self)
+      method = getattr(task, name)
+
+      @functools.wraps(method)
+      def call(*args, **kwargs):
+        if 'seed' in kwargs:
+          check_seed(kwargs['seed'])
+        return method(self, *args, **kwargs)
+      return call
     raise AttributeError(f'{type(self).__name__} of task {getattr(task, "name", "?")!r} '
                          f'has no method {name!r}.')
+
+
+def check_seed(seed) -> None:
+  """A UserError unless `seed` is a whole number in [0, 2**32)."""
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+      0 <= seed < 2**32):
+    raise UserError(f'seed={seed!r}: give a whole number in [0, 2**32).')
 
 
 def _read_params(directory, exp):

@@ -16,7 +16,7 @@ from audiodiff.run import api, console, evaluation, listening_page, model_card, 
 from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
-from audiodiff.tasks import tts
+from audiodiff.tasks import tts, vocoder
 from audiodiff.run.summary import SummaryWriter
 
 
@@ -133,11 +133,6 @@ def _flatten(tree, prefix):
   return flat
 
 
-# A vocoder's mel input: DiffWave's scaled log-mel is in [0, 1]; a little
-# rounding beyond is accepted.
-MEL_RANGE = (-0.05, 1.05)
-
-
 def _read_vocoder_input(path, config):
   """A wav (its mel is taken) or a mel .npy -> (mel or None, audio or None)."""
   if path.lower().endswith('.npy'):
@@ -150,7 +145,7 @@ def _read_vocoder_input(path, config):
                       '[frames, n_mels] float values (audiodiff.audio.spectral.log_mel).'
                       ) from None
     finite = mel[np.isfinite(mel)]
-    if finite.size and (finite.min() < MEL_RANGE[0] or finite.max() > MEL_RANGE[1]):
+    if finite.size and (finite.min() < vocoder.MEL_RANGE[0] or finite.max() > vocoder.MEL_RANGE[1]):
       raise UserError(f'--input={path} holds values from {finite.min():.3g} to '
                       f'{finite.max():.3g}; a DiffWave log-mel lies in [0, 1] '
                       '(audiodiff.audio.spectral.log_mel makes one from audio).')
@@ -221,7 +216,7 @@ def _model_input(path, rate, verb):
 
 
 # Quieter than this (RMS, full scale 1) is digital silence: nothing to process.
-SILENT_RMS = 1e-6
+SILENT_RMS = audio_io.SILENT_RMS
 
 
 def _audible(path, audio, verb):

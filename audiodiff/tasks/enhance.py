@@ -39,7 +39,7 @@ from audiodiff.diffusion import sde
 from audiodiff.data import asterisk, augment, noise, real_speech
 from audiodiff.enhancement import classical, representation
 from audiodiff.errors import UserError
-from audiodiff.audio import windows
+from audiodiff.audio import audio_io, windows
 from audiodiff.tasks import base
 
 METHODS = ('storm', 'sgmse', 'predictive')
@@ -258,15 +258,8 @@ class Enhance(base.Task):
   def check_input(self, audio):
     """audio -> (float32 [L], its RMS); a UserError for anything but finite,
     non-silent mono audio."""
-    audio = np.asarray(audio, np.float32)
-    if audio.ndim != 1:
-      raise UserError(f'enhance takes mono audio [L]; got shape {audio.shape}.')
-    if not np.all(np.isfinite(audio)):
-      raise UserError('The input holds NaN or inf samples; nothing was enhanced.')
-    rms = float(np.sqrt(np.mean(np.square(audio.astype(np.float64))))) if len(audio) else 0.0
-    if rms < 1e-6:
-      raise UserError(f'The input is silent (RMS {rms:.1e}); there is no speech to enhance.')
-    return audio, rms
+    audio = audio_io.checked_signal(audio, 'The input to enhance')
+    return audio, float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
 
   def enhance(self, trained, audio, seed: int = 0):
     """Noisy speech [L] at trained.sample_rate -> enhanced speech [L]."""

@@ -317,6 +317,10 @@ class TextToSpeech(base.Task):
     split at punctuation)."""
     if isinstance(texts, str):
       texts = [texts]
+    for i, sentence in enumerate(texts):
+      if not isinstance(sentence, str):
+        raise UserError(f'Text {i + 1} is a {type(sentence).__name__}, not a string; give '
+                        'synthesize() a string or a list of strings.')
     pieces, encoded, owner = [], [], []
     for i, sentence in enumerate(texts):
       text = text_lib.normalize(strip_markup(sentence))

@@ -24,12 +24,14 @@ import numpy as np
 from audiodiff import tasks
 from audiodiff.metrics import audio_metrics
 from audiodiff.diffusion import samplers
-from audiodiff.audio import spectral
+from audiodiff.audio import audio_io, spectral
 from audiodiff.errors import UserError
 from audiodiff.audio import windows
 from audiodiff.tasks import base
 
 PRIORS = ('standard', 'energy', 'griffin_lim')
+# DiffWave's scaled log-mel is in [0, 1]; a little rounding beyond is accepted.
+MEL_RANGE = (-0.05, 1.05)
 
 
 @tasks.TASKS.register('vocoder')
@@ -150,8 +152,8 @@ class Vocoder(base.Task):
       raise UserError('vocode takes one of mel=[frames, n_mels] or audio=[L].')
     hop = self.config.audio.hop_length
     if mel is None:
-      audio = np.asarray(audio, np.float32)
-      if audio.ndim != 1 or len(audio) < hop:
+      audio = audio_io.checked_signal(audio, 'vocode(audio=...)')
+      if len(audio) < hop:
         raise UserError(f'vocode needs mono audio [L] of at least one hop ({hop} '
                          f'samples); got shape {audio.shape}.')
       audio = audio[:len(audio) // hop * hop]
@@ -162,6 +164,10 @@ class Vocoder(base.Task):
       raise UserError(f'A mel must be [frames, n_mels={n_mels}]; got shape {mel.shape}.')
     if not np.all(np.isfinite(mel)):
       raise UserError('The mel holds NaN or inf values; nothing was vocoded.')
+    if mel.min() < MEL_RANGE[0] or mel.max() > MEL_RANGE[1]:
+      raise UserError(f'The mel holds values from {mel.min():.3g} to {mel.max():.3g}; a '
+                      'DiffWave log-mel lies in [0, 1] (audiodiff.audio.spectral.log_mel '
+                      'makes one from audio).')
     settings = self.settings
     num_frames = mel.shape[0]
     chunk_frames = min(settings.chunk_frames, num_frames)
