@@ -218,14 +218,21 @@ def check_mode_flags(mode):
 
 def run(config, workdir, mode):
   """Runs `mode`; a work directory this run created is removed again when
-  the run fails before writing anything into it."""
+  the run fails before writing anything into it, and inference leaves no
+  empty checkpoints/ folder behind."""
   created = workdir and not os.path.exists(workdir)
+  checkpoints = os.path.join(workdir or '', 'checkpoints')
+  had_checkpoints = os.path.exists(checkpoints)
   try:
     _run_mode(config, workdir, mode)
   except BaseException:
     if created:
       outputs.remove_if_empty(workdir)
     raise
+  finally:
+    # Inference looks for checkpoints; it leaves no empty folder of them.
+    if mode != 'train' and not had_checkpoints and os.path.isdir(checkpoints):
+      outputs.remove_if_empty(checkpoints)
 
 
 def check_sampler_flags(config, mode):

@@ -145,6 +145,9 @@ def test_a_fresh_run_that_fails_leaves_no_work_directory(tmp_path):
     ('sampler.eta', -2.0, 'eta=-2.0 must be in'),
     ('sampler.num_steps', 0, 'num_steps=0 must be >= 1'),
     ('restore.cutoff_hz', -100.0, 'cutoff_hz=-100.0 must be 0'),
+    ('tts.length_scale', 1000.0, 'length_scale=1000.0 must be in'),
+    ('tts.max_tokens', 3, 'max_tokens=3 must be >= 16'),
+    ('enhance.batch_windows', 0, 'batch_windows=0 must be >= 1'),
 ])
 def test_settings_out_of_range_are_named(field, value, message):
   config = defaults.get_config()

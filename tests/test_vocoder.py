@@ -87,4 +87,8 @@ def test_vocode_rejects_bad_mels_before_writing():
   with pytest.raises(ValueError, match='n_mels'):
     task.vocode(_FrameMeanVocoder(1), mel=np.zeros((10, 3), np.float32))
   with pytest.raises(ValueError, match='at least one hop'):
-    task.vocode(_FrameMeanVocoder(1), audio=np.zeros(5, np.float32))
+    task.vocode(_FrameMeanVocoder(1), audio=np.full(5, 0.1, np.float32))
+  with pytest.raises(ValueError, match='is silent'):
+    task.vocode(_FrameMeanVocoder(1), audio=np.zeros(1000, np.float32))
+  with pytest.raises(ValueError, match='lies in \\[0, 1\\]'):
+    task.vocode(_FrameMeanVocoder(1), mel=np.full((10, config.audio.n_mels), 50.0, np.float32))
