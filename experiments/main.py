@@ -39,7 +39,8 @@ flags.DEFINE_multi_string('reference', [], 'restore: clean wav files (one per --
 flags.DEFINE_multi_string('text', [], 'synthesize: a text to speak (repeatable).')
 flags.DEFINE_string('text_file', None, 'synthesize: a text file, one utterance a line.')
 flags.DEFINE_string('output', None, 'Output directory: export (default workdir/export); '
-                    'the other inference modes (default workdir/samples/<name>).')
+                    'eval (default workdir, writing eval/ there); the other inference '
+                    'modes (default workdir/samples/<name>).')
 flags.DEFINE_bool('verbose', False, 'Show library INFO logs (Orbax, TFDS, Grain).')
 flags.DEFINE_bool('debug', False, 'Show the traceback of user errors too.')
 flags.mark_flags_as_required(['workdir'])
@@ -198,7 +199,7 @@ def _config():
 MODE_FLAGS = {
     'train': (),
     'sample': ('num_samples', 'checkpoint_step', 'name', 'output'),
-    'eval': ('checkpoint_step',),
+    'eval': ('checkpoint_step', 'output'),
     'vocode': ('input', 'checkpoint_step', 'name', 'output'),
     'restore': ('input', 'reference', 'checkpoint_step', 'name', 'output'),
     'enhance': ('input', 'checkpoint_step', 'name', 'output'),
@@ -260,7 +261,8 @@ def _run_mode(config, workdir, mode):
                      checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,
                      output=FLAGS.output)
   elif mode == 'eval':
-    inference.evaluate(config, workdir, checkpoint_step=FLAGS.checkpoint_step)
+    inference.evaluate(config, workdir, checkpoint_step=FLAGS.checkpoint_step,
+                       output=FLAGS.output)
   elif mode == 'restore':
     inference.restore(config, workdir, FLAGS.input, references=FLAGS.reference,
                       checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,

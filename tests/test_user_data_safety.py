@@ -293,3 +293,35 @@ def test_a_fresh_run_with_a_wrong_init_from_leaves_no_folder(tmp_path):
                  f'--config.train.init_from={ENHANCER}')
   assert result.returncode == 2, result.stderr
   assert not workdir.exists(), os.listdir(workdir)
+
+
+def test_declipping_refuses_an_input_that_is_nearly_all_clipped():
+  from audiodiff.restoration import restore as restoration  # pylint: disable=g-import-not-at-top
+  config = defaults.get_config()
+  config.restore.task, config.restore.clip_level = 'declip', 0.001
+  with pytest.raises(UserError, match='of the input is clipped at 0.001'):
+    restoration.measure('declip', np.clip(_speechlike(), -0.001, 0.001), config.restore, 16000)
+
+
+def test_eval_of_a_shipped_model_writes_where_output_says(tmp_path):
+  result = _main(f'--workdir={NOTES}', '--mode=eval', f'--output={tmp_path / "ev"}',
+                 f'--config.data.data_dir={tmp_path / "tfds"}', '--config.train.eval_batches=1')
+  assert result.returncode == 0, result.stderr
+  assert os.listdir(tmp_path / 'ev' / 'eval') and not os.path.exists(os.path.join(NOTES, 'eval'))
+
+
+def test_two_runs_cannot_write_into_one_folder_at_once(tmp_path):
+  from audiodiff.run import outputs  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / 'out'
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from audiodiff.run import outputs; '
+       f'outputs.claim_folder({str(folder)!r}); print("held", flush=True); time.sleep(30)'],
+      stdout=subprocess.PIPE, text=True, cwd=ROOT)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    with pytest.raises(UserError, match='Another audiodiff run is writing into'):
+      outputs.claim_folder(str(folder))
+  finally:
+    holder.kill()
+    holder.wait()
+  outputs.claim_folder(str(folder))  # free again once the other run ended

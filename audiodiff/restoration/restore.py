@@ -126,8 +126,17 @@ def measure(task, degraded, restore_config, sample_rate):
                       f'{peak:.4g}: nothing is clipped at that level. Give the level the '
                       'recording was clipped at (or 0 to detect it).')
     clipped = operators.clipped_signs(degraded, level)
+    share = float(np.mean(clipped != 0)) if clipped.size else 0.0
+    if share > MAX_CLIPPED_SHARE:
+      raise UserError(f'{share:.0%} of the input is clipped at {level:.3g}: too little of '
+                      'the recording is left to restore it from (declipping needs a tenth '
+                      'or more of the samples below the clipping level).')
     return Measurement(task, degraded, sample_rate, clipped=clipped, level=level)
   raise UserError(f'config.restore.task={task!r} must be one of {TASKS}.')
+
+
+# Declipping refuses inputs with more of their samples clipped than this.
+MAX_CLIPPED_SHARE = 0.9
 
 
 def _gap_windows(weights, window):

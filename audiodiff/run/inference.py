@@ -49,7 +49,9 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
     outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)
   outputs.check_targets(directory, outputs.output_stems(inputs) if inputs else [], inputs)
-  return outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
+  directory = outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
+  outputs.claim_folder(directory)
+  return directory
 
 
 def _write_pages(workdir: str, directory: str) -> None:
@@ -87,15 +89,18 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   return paths
 
 
-def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None):
+def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
+             output: Optional[str] = None):
   """Eval loss of the EMA model and the task's sample metrics (vocoders:
   resynthesised test clips against Griffin-Lim of the same mels).
 
-  Writes workdir/eval/step_<N>.json and TensorBoard scalars; returns the dict.
+  Writes <output, default workdir>/eval/step_<N>.json and TensorBoard
+  scalars; returns the dict.
   """
+  root = output or workdir
   if jax.process_index() == 0:
-    outputs.writable_directory(os.path.join(workdir, 'eval'),
-                               'copy the model to a writable folder to evaluate it there.')
+    outputs.writable_directory(os.path.join(root, 'eval'),
+                               'give a writable folder with --output=DIR.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   exp = trained.exp
   losses = evaluation.evaluate_loss(exp, evaluation.make_eval_step(exp), trained.params,
@@ -107,11 +112,11 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None):
     results['sampler'] = f'{exp.sampler.name}, {exp.sampler.num_evals} network calls'
   results.update(exp.task.held_out_metrics(trained))
   if jax.process_index() == 0:
-    os.makedirs(os.path.join(workdir, 'eval'), exist_ok=True)
-    path = os.path.join(workdir, 'eval', f'step_{trained.step}.json')
+    os.makedirs(os.path.join(root, 'eval'), exist_ok=True)
+    path = os.path.join(root, 'eval', f'step_{trained.step}.json')
     with open(path, 'w') as f:
       json.dump(results, f, indent=2)
-    writer = SummaryWriter(workdir)
+    writer = SummaryWriter(root)
     flat = {'eval/loss': results['eval_loss']}
     for key, value in results.items():
       if isinstance(value, dict) and key != 'eval_terms':
@@ -294,6 +299,9 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     # Bandwidth extension adds the band above the input's: a file at a lower
     # rate than the model's is written at the model's rate, which can hold it.
     out_rate = max(file_rate, rate) if settings.task == 'bandwidth' else file_rate
+    if out_rate != file_rate:
+      console.say(f'{path}: {file_rate} Hz; written at the model\'s {out_rate} Hz, which holds '
+                  'the band it adds.')
     jobs.append((path, measurement, reference, num_samples * out_rate // file_rate, out_rate))
   directory = _output_dir(workdir, name, f'restored_{settings.task}_step_{trained.step}',
                           output, [job[0] for job in jobs])

@@ -1,6 +1,8 @@
 """Writing audio outputs: `<name>.wav` with a spectrogram `<name>.png` beside
 it; output names that mirror the inputs; audio checked before it is written."""
 
+import atexit
+import fcntl
 import os
 import shutil
 from typing import Sequence
@@ -55,10 +57,44 @@ def writable_directory(directory: str, fix: str) -> str:
   return directory
 
 
+WRITING_LOCK = '.audiodiff-writing'
+_HELD_LOCKS = {}  # real path -> open lock file, held until the process ends
+
+
+def claim_folder(directory: str) -> None:
+  """Takes `directory` for this process's outputs (an flock on a hidden
+  file there, released when the process ends): a second run writing into
+  the same folder at the same time is refused instead of mixing files."""
+  key = os.path.realpath(directory)
+  if key in _HELD_LOCKS:
+    return
+  os.makedirs(directory, exist_ok=True)
+  handle = open(os.path.join(directory, WRITING_LOCK), 'a+')  # pylint: disable=consider-using-with
+  try:
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    handle.close()
+    raise UserError(f'Another audiodiff run is writing into {directory} now; wait for it or '
+                    'give another folder with --output=DIR (or --name).') from None
+  if not _HELD_LOCKS:
+    atexit.register(_release_folders)
+  _HELD_LOCKS[key] = handle
+
+
+def _release_folders():
+  for key, handle in list(_HELD_LOCKS.items()):
+    try:
+      os.remove(os.path.join(key, WRITING_LOCK))
+    except OSError:
+      pass
+    handle.close()
+  _HELD_LOCKS.clear()
+
+
 def check_output_folder(directory: str) -> None:
   """Refuses, before any work, an --output folder that already holds files
   audiodiff did not write (it has no listening page of audiodiff's)."""
-  if (os.path.isdir(directory) and os.listdir(directory)
+  if (os.path.isdir(directory) and set(os.listdir(directory)) - {WRITING_LOCK}
       and not listening_page.written_here(directory)):
     raise UserError(f'--output={directory} already holds files audiodiff did not write; '
                     'nothing was written. Give a new or empty folder with --output=DIR.')
