@@ -25,6 +25,9 @@ hands them in); nothing in audiodiff/ imports `experiments`; no cycle.
 """
 
 
+from audiodiff.errors import UserError  # noqa: E402  what every check raises
+
+
 def load(directory, config=None, *, checkpoint_step=None):
   """A trained model from an export or a work directory (audiodiff.run.api.load)."""
   from audiodiff.run import api  # pylint: disable=g-import-not-at-top

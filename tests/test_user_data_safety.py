@@ -325,3 +325,19 @@ def test_two_runs_cannot_write_into_one_folder_at_once(tmp_path):
     holder.kill()
     holder.wait()
   outputs.claim_folder(str(folder))  # free again once the other run ended
+
+
+@pytest.mark.parametrize('betas', ['()', 'None'])
+def test_fast_betas_that_are_not_a_list_of_betas_are_named(betas):
+  result = _main(f'--workdir={NOTES}', '--mode=sample', '--config.sampler.name=fast',
+                 f'--config.sampler.fast_betas={betas}')
+  assert result.returncode == 2, result.stderr
+  assert 'config.sampler.fast_betas must be a non-empty list' in result.stderr
+
+
+def test_class_names_a_model_learned_cannot_change():
+  config = experiment.read_config(NOTES)
+  config.generate.class_names = ('piano',)
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  with pytest.raises(audiodiff.UserError, match='learned'):
+    audiodiff.load(NOTES, config)

@@ -274,7 +274,14 @@ def align_fast_schedule(schedule: Schedule, fast_betas) -> tuple:
   Returns (net_t [N], alpha_bar [N]): the fast schedule's own alpha_bar and the
   fractional trained step with the same alpha_bar, fed to the network.
   """
-  fast_betas = np.asarray(fast_betas, np.float64)
+  try:
+    fast_betas = np.asarray(fast_betas, np.float64)
+  except (TypeError, ValueError):
+    fast_betas = np.asarray([np.nan])
+  if fast_betas.ndim != 1 or not len(fast_betas) or not np.all(
+      (fast_betas > 0) & (fast_betas < 1)):
+    raise UserError('config.sampler.fast_betas must be a non-empty list of betas in (0, 1), '
+                    'e.g. (1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5).')
   fast_alpha_bar = np.cumprod(1.0 - fast_betas)
   trained = np.asarray(schedule.alpha_bar, np.float64)
   if fast_alpha_bar[-1] < trained[-1] * (1 - 1e-3) or fast_alpha_bar[0] > 1.0:

@@ -206,7 +206,8 @@ def lowpass_response(length, sample_rate, cutoff_hz, kind='brickwall', order=8):
   nyquist = sample_rate / 2
   if not 0 < cutoff_hz < nyquist:
     raise UserError(f'config.restore.cutoff_hz={cutoff_hz:g} must lie between 0 and the '
-                    f'Nyquist frequency {nyquist:g} Hz of the {sample_rate} Hz input.')
+                    f'Nyquist frequency {nyquist:g} Hz of the model\'s {sample_rate} Hz '
+                    '(inputs are resampled to it).')
   if kind not in ('brickwall', 'butterworth'):
     raise UserError(f"config.restore.filter={kind!r} must be 'brickwall' or 'butterworth'.")
   return filters.lowpass_gain(length, sample_rate, cutoff_hz, kind, order)

@@ -241,6 +241,14 @@ def check_trained_settings(saved, config, directory: str) -> None:
         raise UserError(f'config.{where}={after!r}, but the model in {directory} was trained '
                         f'with {before!r}; training fixes it: drop --config.{where}'
                         f'{" (resample the audio instead)" if section == "audio" else ""}.')
+  for section in ('generate', 'latent'):  # labels the model learned
+    for field, unset in (('class_names', ()), ('num_classes', 0)):
+      before, after = saved[section][field], config[section][field]
+      before, after = (tuple(before), tuple(after)) if field == 'class_names' else (
+          before, after)
+      if after != unset and before != unset and before != after:
+        raise UserError(f'config.{section}.{field}={after!r}, but the model in {directory} '
+                        f'learned {before!r}; drop --config.{section}.{field}.')
   methods = (saved.enhance.method, config.enhance.method)
   if methods[0] != methods[1] and 'predictive' in methods:
     raise UserError(f'config.enhance.method={methods[1]!r}, but the model in {directory} was '

@@ -217,6 +217,8 @@ def _model_input(path, rate, verb):
   if audio.shape[1] > 1:
     console.say(f'{path}: {audio.shape[1]} channels, {verb} as their mean (mono).')
   mono = _audible(path, audio.mean(axis=1), verb)
+  if file_rate != rate:
+    console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz and back.')
   return audio_io.resample(mono, file_rate, rate), audio.shape[0], file_rate
 
 
@@ -384,8 +386,6 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   recordings = []
   for path in _input_files(inputs):
     noisy, num_samples, file_rate = _model_input(path, rate, 'enhanced')
-    if file_rate != rate:
-      console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz and back.')
     try:
       trained.task.check_input(noisy)
     except UserError as error:
