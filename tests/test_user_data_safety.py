@@ -341,3 +341,13 @@ def test_class_names_a_model_learned_cannot_change():
   import audiodiff  # pylint: disable=g-import-not-at-top
   with pytest.raises(audiodiff.UserError, match='learned'):
     audiodiff.load(NOTES, config)
+
+
+def test_labels_may_be_class_names():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(NOTES)
+  names = model.config.generate.class_names
+  _, request = model.sample(2, labels=[names[1], names[0]])
+  assert request.names[0].endswith(names[1]) and request.names[1].endswith(names[0])
+  with pytest.raises(UserError, match='not class names of this model'):
+    model.sample(1, labels=['tuba'])

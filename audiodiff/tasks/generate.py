@@ -90,12 +90,21 @@ class Generate(base.Task):
                                 names=[f'sample_{i:03d}' for i in range(num_samples)])
     if labels is None:
       labels = np.arange(num_samples) % self.num_classes
+    names = tuple(self.settings.class_names)
+    if isinstance(labels, str):
+      labels = [labels]
+    if len(labels) and all(isinstance(x, str) for x in labels):  # names -> ids
+      unknown = [x for x in labels if x not in names]
+      if unknown:
+        raise UserError(f'labels {unknown} are not class names of this model (give class ids '
+                        f'in [0, {self.num_classes}) or names: {", ".join(names) or "none"}).')
+      labels = [names.index(x) for x in labels]
     given = np.asarray(labels).reshape(-1)
     labels = given.astype(np.int64) if given.dtype.kind in 'iuf' else np.zeros(0, np.int64)
     if (len(labels) != num_samples or np.any(labels != given) or labels.min() < 0
         or labels.max() >= self.num_classes):
-      raise UserError(f'labels must be {num_samples} class ids in [0, {self.num_classes}); '
-                       f'got {given.tolist()}.')
+      raise UserError(f'labels must be {num_samples} class ids in [0, {self.num_classes}) '
+                      f'or class names; got {given.tolist()}.')
     names = [f'sample_{i:03d}_class{label}{self._class_suffix(label)}'
              for i, label in enumerate(labels)]
     cond = {'label': jnp.asarray(labels, jnp.int32)}
