@@ -85,12 +85,15 @@ def test_silent_input_is_refused_by_name(tmp_path):
 
 
 def test_mel_files_outside_the_log_mel_range_are_refused(tmp_path):
+  from audiodiff import tasks  # pylint: disable=g-import-not-at-top
   config = defaults.get_config()
+  config.task = 'vocoder'
   path = str(tmp_path / 'MEL.NPY')
   np.save(tmp_path / 'MEL.npy', np.full((20, config.audio.n_mels), 50.0, np.float32))
   os.rename(tmp_path / 'MEL.npy', path)
-  with pytest.raises(UserError, match='from 50 to 50; a DiffWave log-mel lies in'):
-    inference._read_vocoder_input(path, config)  # pylint: disable=protected-access
+  with pytest.raises(UserError, match='MEL.NPY: The mel holds values from 50 to 50; a '
+                     'DiffWave log-mel lies in'):
+    inference._checked_vocoder_input(path, tasks.get_task(config))  # pylint: disable=protected-access
 
 
 def test_name_cannot_leave_the_samples_folder(tmp_path):

@@ -111,6 +111,12 @@ def read_audio(path):
 SILENT_RMS = 1e-6
 
 
+def rms(audio) -> float:
+  """Root mean square of audio (any shape; 0 when empty), in float64."""
+  audio = np.asarray(audio)
+  return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+
+
 def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   """An in-memory signal from the Python API -> float32 [L]; a UserError
   naming `what` for integer samples, other shapes, NaN/inf or silence."""
@@ -125,9 +131,9 @@ def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   array = array.astype(np.float32)
   if not np.all(np.isfinite(array)):
     raise UserError(f'{what} holds NaN or inf samples.')
-  rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64)))) if len(array) else 0.0
-  if rms < SILENT_RMS:
-    raise UserError(f'{what} is silent (RMS {rms:.1e}): there is nothing to process.')
+  level = rms(array)
+  if level < SILENT_RMS:
+    raise UserError(f'{what} is silent (RMS {level:.1e}): there is nothing to process.')
   return array
 
 

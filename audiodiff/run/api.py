@@ -13,6 +13,7 @@ these same methods.
 
 import copy
 import dataclasses
+import fnmatch
 import functools
 import json
 import os
@@ -228,19 +229,13 @@ def check_trained_settings(saved, config, directory: str) -> None:
   """A UserError naming the first TRAINED_SETTINGS field where `config`
   differs from the model's saved config (an enhancer's predictive network
   also cannot run as a diffusion one, nor the reverse)."""
-  for pattern in TRAINED_SETTINGS:
-    section, _, name = pattern.partition('.')
-    names = ([n for n in saved[section]] if name == '*' else [name]) if name else [None]
-    for field in names:
-      before = saved[section] if field is None else saved[section].get(field)
-      after = config[section] if field is None else config[section].get(field)
-      if isinstance(before, (list, tuple)):
-        before, after = tuple(before), tuple(after or ())
-      if before != after:
-        where = section if field is None else f'{section}.{field}'
-        raise UserError(f'config.{where}={after!r}, but the model in {directory} was trained '
-                        f'with {before!r}; training fixes it: drop --config.{where}'
-                        f'{" (resample the audio instead)" if section == "audio" else ""}.')
+  before, after = experiment.flat_config(saved), experiment.flat_config(config)
+  for key in sorted(before):
+    if (any(fnmatch.fnmatchcase(key, pattern) for pattern in TRAINED_SETTINGS)
+        and before[key] != after.get(key)):
+      raise UserError(f'config.{key}={after.get(key)!r}, but the model in {directory} was '
+                      f'trained with {before[key]!r}; training fixes it: drop --config.{key}'
+                      f'{" (resample the audio instead)" if key.startswith("audio.") else ""}.')
   for section in ('generate', 'latent'):  # labels the model learned
     for field, unset in (('class_names', ()), ('num_classes', 0)):
       before, after = saved[section][field], config[section][field]

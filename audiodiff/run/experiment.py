@@ -170,6 +170,18 @@ def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
   return exp
 
 
+def flat_config(config) -> dict:
+  """A config (ConfigDict or dict) -> {'section.field': value}, lists as tuples."""
+  tree = config.to_dict() if hasattr(config, 'to_dict') else config
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update({f'{key}.{k}': v for k, v in flat_config(value).items()})
+    else:
+      flat[key] = tuple(value) if isinstance(value, list) else value
+  return flat
+
+
 def write_config(config, workdir: str, *, history: bool = False) -> None:
   """workdir/config.json, the full resolved config of the run; with history
   also workdir/configs/<UTC start time>.json, one per run started there."""

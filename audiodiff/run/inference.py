@@ -16,7 +16,7 @@ from audiodiff.run import api, console, evaluation, listening_page, model_card, 
 from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
-from audiodiff.tasks import tts, vocoder
+from audiodiff.tasks import tts
 from audiodiff.run.summary import SummaryWriter
 
 
@@ -149,11 +149,6 @@ def _read_vocoder_input(path, config):
       raise UserError(f'--input={path} is not a mel array saved with numpy.save; give '
                       '[frames, n_mels] float values (audiodiff.audio.spectral.log_mel).'
                       ) from None
-    finite = mel[np.isfinite(mel)]
-    if finite.size and (finite.min() < vocoder.MEL_RANGE[0] or finite.max() > vocoder.MEL_RANGE[1]):
-      raise UserError(f'--input={path} holds values from {finite.min():.3g} to '
-                      f'{finite.max():.3g}; a DiffWave log-mel lies in [0, 1] '
-                      '(audiodiff.audio.spectral.log_mel makes one from audio).')
     return mel, None
   try:
     audio = audio_io.load_audio(path, config.audio.sample_rate)
@@ -172,7 +167,7 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   trained = _load_for('vocode', config, workdir, checkpoint_step)
   files = _input_files(inputs, suffixes=AUDIO_SUFFIXES + ('.npy',))
   # Read and check every input before the first output is written.
-  inputs_read = [_checked_vocoder_input(path, trained.config) for path in files]
+  inputs_read = [_checked_vocoder_input(path, trained.task) for path in files]
   directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output, files)
   paths = []
   progress = console.Progress(len(files), 'files')
@@ -189,21 +184,14 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   return paths
 
 
-def _checked_vocoder_input(path, config):
-  """_read_vocoder_input, with what the vocoder needs checked now: audio of
-  at least one hop, a finite mel [frames, n_mels]."""
-  mel, audio = _read_vocoder_input(path, config)
-  hop, n_mels = config.audio.hop_length, config.audio.n_mels
-  if audio is not None and len(audio) < hop:
-    raise UserError(f'--input={path} is {len(audio)} samples long at '
-                    f'{config.audio.sample_rate} Hz; the vocoder needs at least one hop '
-                    f'({hop} samples).')
-  if mel is not None and (mel.ndim != 2 or mel.shape[1] != n_mels or not len(mel)):
-    raise UserError(f'--input={path} holds an array of shape {mel.shape}; a mel must be '
-                    f'[frames, n_mels={n_mels}].')
-  if mel is not None and not np.all(np.isfinite(mel)):
-    raise UserError(f'--input={path}: the mel holds NaN or inf values.')
-  return mel, audio
+def _checked_vocoder_input(path, task):
+  """_read_vocoder_input, with what the vocoder takes checked now (its
+  check_input), the file named in the message."""
+  mel, audio = _read_vocoder_input(path, task.config)
+  try:
+    return task.check_input(mel, audio)
+  except UserError as error:
+    raise UserError(f'--input={path}: {error}') from None
 
 
 def _model_input(path, rate, verb):
@@ -222,16 +210,12 @@ def _model_input(path, rate, verb):
   return audio_io.resample(mono, file_rate, rate), audio.shape[0], file_rate
 
 
-# Quieter than this (RMS, full scale 1) is digital silence: nothing to process.
-SILENT_RMS = audio_io.SILENT_RMS
-
-
 def _audible(path, audio, verb):
   """Mono audio [L] -> the same, scaled down to full scale if it peaks above
   it (a float file; said); a UserError if it is silent."""
-  rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-  if rms < SILENT_RMS:
-    raise UserError(f'--input={path} is silent (RMS {rms:.1e}, as mono): there is nothing '
+  level = audio_io.rms(audio)
+  if level < audio_io.SILENT_RMS:
+    raise UserError(f'--input={path} is silent (RMS {level:.1e}, as mono): there is nothing '
                     f'to be {verb}; give a recording with sound in it.')
   peak = float(np.max(np.abs(audio)))
   if peak > 1.0:
@@ -290,7 +274,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
         reference = audio_io.load_audio(references[i], rate)
       except audio_io.AudioFileError as error:
         raise error.for_flag('--reference') from None
-      if float(np.sqrt(np.mean(np.square(reference, dtype=np.float64)))) < SILENT_RMS:
+      if audio_io.rms(reference) < audio_io.SILENT_RMS:
         raise UserError(f'--reference={references[i]} is silent: metrics against it would '
                         'mean nothing; give the clean version of --input.')
       if len(reference) < len(degraded):

@@ -93,22 +93,16 @@ def write_folder_page(directory: str, title: Optional[str] = None,
   return path
 
 
-def written_here(directory: str) -> bool:
-  """Whether `directory` holds a listening page audiodiff wrote."""
-  try:
-    with open(os.path.join(directory, PAGE), encoding='utf-8', errors='replace') as f:
-      return GENERATOR in f.read(4096)
-  except OSError:
-    return False
-
-
-def listed_files(directory: str) -> set:
-  """The wav names the folder's page lists (the files audiodiff wrote there)."""
+def listed_files(directory: str) -> Optional[set]:
+  """The wav names the folder's page lists (the files audiodiff wrote
+  there); None when the folder has no page audiodiff wrote."""
   try:
     with open(os.path.join(directory, PAGE), encoding='utf-8', errors='replace') as f:
       page = f.read()
   except OSError:
-    return set()
+    return None
+  if GENERATOR not in page:
+    return None
   return {urllib.parse.unquote(html.unescape(name))
           for name in re.findall(r'<audio [^>]*src="([^"]+)"', page)}
 

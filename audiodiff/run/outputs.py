@@ -95,7 +95,7 @@ def check_output_folder(directory: str) -> None:
   """Refuses, before any work, an --output folder that already holds files
   audiodiff did not write (it has no listening page of audiodiff's)."""
   if (os.path.isdir(directory) and set(os.listdir(directory)) - {WRITING_LOCK}
-      and not listening_page.written_here(directory)):
+      and listening_page.listed_files(directory) is None):
     raise UserError(f'--output={directory} already holds files audiodiff did not write; '
                     'nothing was written. Give a new or empty folder with --output=DIR.')
 
@@ -107,7 +107,6 @@ def check_targets(directory: str, stems: Sequence[str], inputs: Sequence[str],
   (one its listening page does not list)."""
   sources = {os.path.realpath(path) for path in inputs}
   # Where audiodiff keeps a page, a file it does not list is someone else's.
-  paged = listening_page.written_here(directory)
   listed = listening_page.listed_files(directory)
   for stem in stems:
     for suffix in suffixes:
@@ -116,7 +115,8 @@ def check_targets(directory: str, stems: Sequence[str], inputs: Sequence[str],
         raise UserError(f'--output={directory} would overwrite the input {target} with '
                         'its output; nothing was written. Give another folder with '
                         '--output=DIR.')
-      if paged and os.sep not in stem and os.path.exists(target) and f'{stem}.wav' not in listed:
+      if (listed is not None and os.sep not in stem and os.path.exists(target)
+          and f'{stem}.wav' not in listed):
         raise UserError(f'{target} exists and audiodiff did not write it; nothing was '
                         'written. Move it, or give another folder with --output=DIR.')
 

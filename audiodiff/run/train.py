@@ -168,7 +168,6 @@ def _train(exp):
       console.say(f'The run is at step {restored_step}, config.train.num_steps='
                   f'{config.train.num_steps}: nothing to train (raise '
                   '--config.train.num_steps to go on); config.json is left as it was.')
-  if restored is not None:
     state = restored
     console.say(f'Resumed from the checkpoint at step {restored_step} in {workdir}.')
   elif config.train.init_from:
@@ -199,24 +198,14 @@ def changed_settings(workdir: str, config, limit: int = 6) -> str:
   """'' or 'train.batch_size 4 -> 3, ...': the fields that differ from the
   run's saved config.json (at most `limit` named)."""
   try:
-    saved = _flat(experiment.read_config(workdir).to_dict())
+    saved = experiment.flat_config(experiment.read_config(workdir))
   except UserError:
     return ''
-  now = _flat(config.to_dict())
+  now = experiment.flat_config(config)
   changed = [f'{key} {saved[key]!r} -> {now[key]!r}' for key in sorted(now)
              if key in saved and saved[key] != now[key]]
   more = f' and {len(changed) - limit} more' if len(changed) > limit else ''
   return ', '.join(changed[:limit]) + more
-
-
-def _flat(tree, prefix=''):
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      out.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      out[prefix + key] = tuple(value) if isinstance(value, list) else value
-  return out
 
 
 def _divergence_message(exp, step, problem, metrics):

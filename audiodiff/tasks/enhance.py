@@ -259,7 +259,7 @@ class Enhance(base.Task):
     """audio -> (float32 [L], its RMS); a UserError for anything but finite,
     non-silent mono audio."""
     audio = audio_io.checked_signal(audio, 'The input to enhance')
-    return audio, float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    return audio, audio_io.rms(audio)
 
   def enhance(self, trained, audio, seed: int = 0):
     """Noisy speech [L] at trained.sample_rate -> enhanced speech [L]."""

@@ -139,25 +139,20 @@ class Vocoder(base.Task):
                                                self.config.audio))
     return rows
 
-  def vocode(self, trained, mel=None, audio=None, seed: int = 0):
-    """A log-mel [frames, n_mels] (or the audio [L] to take it from) of any
-    length -> audio [frames * hop_length] at config.audio.sample_rate.
-
-    Chunks of config.vocoder.chunk_frames overlapping by overlap_frames are
-    vocoded batch_chunks at a time: memory is bounded by the chunk batch, not
-    the input length (DiffWave's precomputed conditioner holds
-    num_layers * 2C floats per sample).
-    """
+  def check_input(self, mel=None, audio=None):
+    """One of mel [frames, n_mels] or audio [L] -> (mel float32 or None,
+    audio float32 or None); a UserError for anything `vocode` cannot take:
+    audio shorter than a hop (or as checked_signal refuses it), a mel of
+    another shape, with NaN/inf, or outside MEL_RANGE."""
     if (mel is None) == (audio is None):
       raise UserError('vocode takes one of mel=[frames, n_mels] or audio=[L].')
-    hop = self.config.audio.hop_length
     if mel is None:
       audio = audio_io.checked_signal(audio, 'vocode(audio=...)')
+      hop = self.config.audio.hop_length
       if len(audio) < hop:
         raise UserError(f'vocode needs mono audio [L] of at least one hop ({hop} '
-                         f'samples); got shape {audio.shape}.')
-      audio = audio[:len(audio) // hop * hop]
-      mel = np.asarray(self.mel(jnp.asarray(audio[None])))[0]
+                        f'samples); got shape {audio.shape}.')
+      return None, audio
     mel = np.asarray(mel, np.float32)
     n_mels = self.config.audio.n_mels
     if mel.ndim != 2 or mel.shape[1] != n_mels or not len(mel):
@@ -168,6 +163,22 @@ class Vocoder(base.Task):
       raise UserError(f'The mel holds values from {mel.min():.3g} to {mel.max():.3g}; a '
                       'DiffWave log-mel lies in [0, 1] (audiodiff.audio.spectral.log_mel '
                       'makes one from audio).')
+    return mel, None
+
+  def vocode(self, trained, mel=None, audio=None, seed: int = 0):
+    """A log-mel [frames, n_mels] (or the audio [L] to take it from) of any
+    length -> audio [frames * hop_length] at config.audio.sample_rate.
+
+    Chunks of config.vocoder.chunk_frames overlapping by overlap_frames are
+    vocoded batch_chunks at a time: memory is bounded by the chunk batch, not
+    the input length (DiffWave's precomputed conditioner holds
+    num_layers * 2C floats per sample).
+    """
+    mel, audio = self.check_input(mel, audio)
+    hop = self.config.audio.hop_length
+    if mel is None:
+      audio = audio[:len(audio) // hop * hop]
+      mel = np.asarray(self.mel(jnp.asarray(audio[None])))[0]
     settings = self.settings
     num_frames = mel.shape[0]
     chunk_frames = min(settings.chunk_frames, num_frames)
