@@ -4,7 +4,9 @@
 #   ./launch.sh sweep CONFIG WORKROOT key=v1,v2 [key2=v3,v4 ...] [-- extra main.py flags]
 #       Runs the grid of every combination, one after another, each in
 #       WORKROOT/<key>=<v>_<key2>=<v'> (e.g. runs/train.learning_rate=1e-3_model.diffwave.residual_layers=4),
-#       with --config.<key>=<v> flags. DRY_RUN=1 prints the commands only.
+#       with --config.<key>=<v> flags. Commas inside brackets belong to the
+#       value: model.unet1d.channels='(32,64),(64,128)' is two points.
+#       DRY_RUN=1 prints the commands only.
 #
 #   ./launch.sh local N CONFIG WORKDIR [main.py flags]
 #       Starts N processes on this machine joined by jax.distributed (each
@@ -15,7 +17,27 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 python="${PYTHON:-python3}"
 
-usage() { sed -n '2,16p' "$0"; exit 2; }
+usage() { sed -n '2,/^set /{/^#/p}' "$0"; exit 2; }
+
+# Splits "a,(1,2),[3, 4]" at the commas outside brackets into the array `options`.
+split_values() {
+  local text="$1" current="" char depth=0 j
+  options=()
+  for ((j = 0; j < ${#text}; j++)); do
+    char="${text:j:1}"
+    case "$char" in
+      '('|'[') depth=$((depth + 1)) ;;
+      ')'|']') depth=$((depth - 1)) ;;
+      ',') if ((depth == 0)); then options+=("$current"); current=""; continue; fi ;;
+    esac
+    current+="$char"
+  done
+  options+=("$current")
+  if ((depth != 0)); then
+    echo "sweep: unbalanced brackets in '$text'; write tuples as key='(1,2),(3,4)'" >&2
+    exit 2
+  fi
+}
 
 sweep() {
   [[ $# -ge 3 ]] || usage
@@ -26,24 +48,30 @@ sweep() {
     [[ "$1" == *=* ]] || { echo "sweep: '$1' is not key=v1,v2" >&2; exit 2; }
     keys+=("${1%%=*}"); values+=("${1#*=}"); shift
   done
-  # Build the grid as lines of "key=value" tuples separated by spaces.
-  local -a grid=("")
+  # The grid: one line per point, its key=value settings separated by \x1f
+  # (a value may hold spaces and commas, e.g. a tuple "(64, 128)").
+  local sep=$'\x1f'
+  local -a grid=("") options=()
   for i in "${!keys[@]}"; do
     local -a next=()
-    IFS=',' read -r -a options <<< "${values[$i]}"
+    split_values "${values[$i]}"
     for point in "${grid[@]}"; do
-      for v in "${options[@]}"; do next+=("${point:+$point }${keys[$i]}=$v"); done
+      for v in "${options[@]}"; do next+=("${point:+$point$sep}${keys[$i]}=$v"); done
     done
     grid=("${next[@]}")
   done
   for point in "${grid[@]}"; do
-    local -a flags=() name=""
-    for kv in $point; do
+    local -a flags=() settings=()
+    local name=""
+    IFS="$sep" read -r -a settings <<< "$point"
+    for kv in "${settings[@]}"; do
       flags+=("--config.${kv}")
       name="${name:+${name}_}${kv}"
     done
+    name="${name//\//-}"
+    name="${name// /}"
     local cmd=("$python" "$here/experiments/main.py" "--config=$config"
-               "--workdir=$root/${name//\//-}" "${flags[@]}" "${extra[@]}")
+               "--workdir=$root/$name" "${flags[@]}" "${extra[@]}")
     echo "+ ${cmd[*]}"
     if [[ "${DRY_RUN:-0}" != "1" ]]; then "${cmd[@]}"; fi
   done

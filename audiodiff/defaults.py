@@ -80,6 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
       snr_db=(-5.0, 20.0),    # training mixtures, uniform
       babble_utterances=48,   # utterances of the split that make babble
       wiener_input=False,     # the network also reads a clip-wise Wiener filter's output
+      si_sdr_weight=0.0,      # predictive: weight per dB of a -SI-SDR term on the waveform
       augment=(),             # training only: randomise the clean speech (data/augment.py:
                               # 'tilt', 'eq', 'mic', 'level', 'room', 'speed', 'bandlimit')
       test_voices=('rms',),   # held out of training, for --mode=eval

@@ -21,8 +21,10 @@ from audiodiff.run import api, train
 from audiodiff.audio import audio_io
 from audiodiff.diffusion import process, samplers, schedules, sde
 from audiodiff.data import noise, pipeline
+from audiodiff.enhancement import losses
 from audiodiff.enhancement.representation import StftFeatures
 from audiodiff.errors import UserError
+from audiodiff.metrics import audio_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'experiments', 'main.py')
@@ -55,7 +57,6 @@ def test_clipwise_wiener_features_remove_stationary_noise_and_ignore_padding():
   noisy = tone + 0.02 * rng.standard_normal(len(t)).astype(np.float32)
   def filtered(audio):
     return np.asarray(features.to_audio(features.wiener_features(audio[None])))[0]
-  from audiodiff.metrics import audio_metrics  # pylint: disable=g-import-not-at-top
   gain = audio_metrics.si_sdr(tone, filtered(noisy)) - audio_metrics.si_sdr(tone, noisy)
   assert gain > 6.0, gain
   # Zero padding (the last window of a long file) leaves the noise floor of
@@ -194,6 +195,29 @@ def test_config_errors_name_the_fix():
   config.enhance.method = 'sgmse+'
   with pytest.raises(UserError, match="choose one of \\('storm', 'sgmse', 'predictive'\\)"):
     tasks.get_task(config)
+  config = enhance_tiny.get_config()
+  config.enhance.si_sdr_weight = 1e-5
+  config.enhance.method, config.enhance.predictor = 'storm', 'somewhere'
+  with pytest.raises(UserError, match="si_sdr_weight=1e-05.*'predictive' only"):
+    tasks.get_task(config)
+
+
+def test_negative_si_sdr_matches_its_closed_form_and_the_metric():
+  rng = np.random.default_rng(0)
+  reference = rng.standard_normal((3, 4000))
+  reference -= reference.mean(axis=-1, keepdims=True)
+  residual = rng.standard_normal((3, 4000))
+  residual -= residual.mean(axis=-1, keepdims=True)
+  residual -= (np.sum(residual * reference, -1) / np.sum(reference**2, -1))[:, None] * reference
+  # |0.3 reference|^2 / |residual|^2 = 10^(db / 10) by construction.
+  db = np.array([-3.0, 7.0, 20.0])
+  residual *= np.sqrt(np.sum((0.3 * reference)**2, -1) / 10**(db / 10)
+                      / np.sum(residual**2, -1))[:, None]
+  estimate = 0.3 * reference + residual + 0.01  # an offset: both are made zero-mean
+  loss = np.asarray(losses.negative_si_sdr(jnp.asarray(reference), jnp.asarray(estimate)))
+  np.testing.assert_allclose(loss, -db, atol=1e-3)
+  for ref, est, value in zip(reference, estimate, loss):
+    assert abs(audio_metrics.si_sdr(ref, est) + value) < 1e-3
 
 
 
@@ -206,6 +230,7 @@ def trained_runs(tmp_path_factory, asterisk_sounds, espeak_ng):
   predictive = enhance_tiny.get_config()
   predictive.data.data_dir = data_dir
   predictive.enhance.wiener_input = True  # storm then conditions it on the Wiener channel too
+  predictive.enhance.si_sdr_weight = 1e-5
   train.train_and_evaluate(predictive, str(root / 'predictive'))
   storm = enhance_tiny.get_config()
   storm.data.data_dir = data_dir

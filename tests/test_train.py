@@ -207,6 +207,22 @@ def test_sweep_names_one_workdir_per_point(tmp_path):
   assert '--config.model.diffwave.residual_layers=3' in lines[3]
 
 
+def test_sweep_keeps_commas_inside_brackets(tmp_path):
+  result = subprocess.run(
+      [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path),
+       'model.unet1d.channels=(32, 64),[64,128]', 'seed=1,2'],
+      capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
+  assert result.returncode == 0, result.stderr
+  lines = [l for l in result.stdout.splitlines() if l.startswith('+ ')]
+  assert len(lines) == 4
+  assert '--config.model.unet1d.channels=(32, 64) --config.seed=1' in lines[0]
+  assert f'--workdir={tmp_path}/model.unet1d.channels=[64,128]_seed=2' in lines[3]
+  unbalanced = subprocess.run(
+      [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path), 'seed=(1,2'],
+      capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
+  assert unbalanced.returncode == 2 and 'unbalanced brackets' in unbalanced.stderr
+
+
 def test_incompatible_config_keeps_existing_checkpoints(tmp_path):
   run_main(tmp_path, '--config.train.num_steps=2')
   before = sorted(os.listdir(tmp_path / 'checkpoints'))

@@ -204,6 +204,18 @@ def test_labels_must_be_class_ids(labels):
     model.sample(2, labels=labels)
 
 
+def test_editing_a_loaded_models_config_is_refused_with_the_way_that_works():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(ROOT, 'pretrained', 'notes')
+  model = audiodiff.load(directory)
+  model.config.sampler.num_steps = 3
+  with pytest.raises(UserError, match=r'changed after loading \(sampler.num_steps\).*'
+                                      r'audiodiff.load\(directory, config\)'):
+    model.sample(1)
+  audio, _ = audiodiff.load(directory, model.config).sample(1)
+  assert np.isfinite(audio).all()
+
+
 # ---- text to speech -------------------------------------------------------------------
 
 @pytest.fixture(scope='module')

@@ -43,6 +43,7 @@ class Trained:
     self.params = params
     self.step = step
     self._generate = sampling.make_generate_fn(exp)
+    self._settings = experiment.flat_config(exp.config)
 
   @property
   def config(self):
@@ -60,8 +61,20 @@ class Trained:
   def sample_rate(self) -> int:
     return int(self.config.audio.sample_rate)
 
+  def check_unchanged(self) -> None:
+    """A UserError if `config` was edited after loading: the sampler and the
+    task were built from it then, so an edit would be silently ignored."""
+    now = experiment.flat_config(self.config)
+    if now != self._settings:
+      keys = sorted(k for k in set(now) | set(self._settings)
+                    if now.get(k) != self._settings.get(k))
+      raise UserError(f'model.config was changed after loading ({", ".join(keys[:4])}); a '
+                      'loaded model keeps the settings it was built with. Load it with the '
+                      'changed config instead: audiodiff.load(directory, config).')
+
   def generate(self, request, rng):
     """A tasks.SampleRequest -> the network's samples [N, ...] (not decoded)."""
+    self.check_unchanged()
     return self._generate(self.params, rng, request.cond, request.uncond, request.prior,
                           shape=tuple(request.shape))
 
@@ -102,6 +115,7 @@ class Trained:
                      **task_options):
     """The task's default request for num_samples outputs (checked), for
     `run_in_batches`."""
+    self.check_unchanged()
     if num_samples is None:
       num_samples = self.config.sampler.num_samples
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or (
@@ -118,6 +132,7 @@ class Trained:
 
       @functools.wraps(method)
       def call(*args, **kwargs):
+        self.check_unchanged()
         if 'seed' in kwargs:
           check_seed(kwargs['seed'])
         return method(self, *args, **kwargs)
