@@ -55,6 +55,18 @@ KINDS = [pytest.param('phonemes', marks=requires_espeak), 'characters']
     ('007', 'zero zero seven'),
     ('10:30', 'ten thirty'),
     ('the 1990s', 'the nineteen nineties'),
+    ('24:00', 'twenty four hundred'),
+    ('18:00', 'eighteen hundred'),
+    ('555-1234', 'five five five, one two three four'),
+    ('1-800-555-1234', 'one, eight zero zero, five five five, one two three four'),
+    ('(800) 555-1234', 'eight zero zero, five five five, one two three four'),
+    ('1/2', 'one half'),
+    ('3/4', 'three quarters'),
+    ('1 1/2', 'one and a half'),
+    ('2 2/3', 'two and two thirds'),
+    ('24/7', 'twenty four seven'),
+    ('10-20', 'ten to twenty'),
+    ('COVID-19', 'COVID nineteen'),
 ])
 def test_numbers_are_spelled_out(typed, said):
   assert text.normalize(typed) == said

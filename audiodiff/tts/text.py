@@ -190,7 +190,7 @@ _CHAR_MAP = {
     '…': '...', '¡': '', '¿': '',
     '[': '(', ']': ')', '{': '(', '}': ')',
     '&': ' and ', '@': ' at ', '+': ' plus ', '=': ' equals ', '°': ' degrees ',
-    '/': ' ', '\\': ' ', '_': ' ', '*': ' ', '|': ' ', '~': ' ', '^': ' ',
+    '\\': ' ', '_': ' ', '*': ' ', '|': ' ', '~': ' ', '^': ' ',
     '<': ' ', '>': ' ',
 }
 
@@ -229,7 +229,12 @@ _MONEY_AFTER = re.compile(r'(?<![\w.])(' + _SIGNED + r')' + _SCALE_WORD +
 _THOUSANDS = re.compile(r'(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d]|,\d)')
 _PERCENT = re.compile(r'(' + _SIGNED + r')\s?%')
 _ORDINAL = re.compile(r'(\d+)(st|nd|rd|th)\b', re.IGNORECASE)
-_TIME = re.compile(r'\b([01]?\d|2[0-3]):([0-5]\d)\b')
+_TIME = re.compile(r'\b([01]?\d|2[0-3]|24(?=:00)):([0-5]\d)\b')
+# Telephone numbers: 555-1234, 800-555-1234, 1-800-555-1234, (800) 555-1234.
+_PHONE = re.compile(r'(?<![\w-])(?:1-)?(?:\(\d{3}\) ?|\d{3}-)?\d{3}-\d{4}(?![\w-])')
+# A mixed number (1 1/2) or a fraction (3/4); dates (12/25/2024) are left alone.
+_FRACTION = re.compile(r'(?<![\w/])(?:(\d+) )?(\d+)/(\d+)(?![\w/])')
+_RANGE = re.compile(r'(?<![\w-])(' + _NUMBER + r')-(' + _NUMBER + r')(?![\w-])')
 _DECADE = re.compile(r'\b(1[1-9]|20)(\d)0s\b')
 _SHORT_DECADE = re.compile(r"(?<!\w)'?([1-9]0)s\b")
 _MINUS = re.compile(r'(?<![\w)])-(?=\.?\d)')
@@ -308,15 +313,20 @@ def normalize(text: str) -> str:
       lambda m: _spaced(_number_text(m.group(1)) + ' percent'), text)
   text = _ORDINAL.sub(lambda m: _spaced(ordinal_words(int(m.group(1)))), text)
   text = _TIME.sub(lambda m: _spaced(_time_words(m)), text)
+  text = _PHONE.sub(lambda m: _spaced(_phone_words(m.group())), text)
+  text = _FRACTION.sub(lambda m: _spaced(_fraction_words(*m.groups())), text)
+  text = _RANGE.sub(lambda m: _spaced(f'{_number_text(m.group(1))} to '
+                                      f'{_number_text(m.group(2))}'), text)
   text = _DECADE.sub(lambda m: _spaced(_decade_words(m)), text)
   text = _SHORT_DECADE.sub(
       lambda m: _spaced(_plural(number_words(int(m.group(1))))), text)
+  text = re.sub(r'(?<=[^\W\d_])-(?=\d)', ' ', text)  # COVID-19
   text = _MINUS.sub('minus ', text)
   text = _POINT_ONLY.sub(lambda m: _spaced(_decimal_words('', m.group(1))),
                          text)
   text = _NUMBER_RE.sub(
       lambda m: _spaced(_number_text(m.group(0))), text)
-  text = text.replace('%', ' percent ').replace('#', ' ')
+  text = text.replace('%', ' percent ').replace('#', ' ').replace('/', ' ')
   for symbol, (_, units, _, _) in _CURRENCIES.items():
     text = text.replace(symbol, f' {units} ')
   # Tidy spaces: none before closing punctuation, one between words.
@@ -336,13 +346,38 @@ def _decade_words(match):
 
 
 def _time_words(match):
-  """'10:30' -> 'ten thirty', '9:05' -> 'nine oh five', '3:00' -> o'clock."""
+  """'10:30' -> 'ten thirty', '9:05' -> 'nine oh five', '3:00' -> o'clock,
+  '18:00' -> 'eighteen hundred'."""
   hours, minutes = int(match.group(1)), int(match.group(2))
+  if minutes == 0 and hours > 12:
+    return f'{number_words(hours)} hundred'
   if minutes == 0:
     return f"{number_words(hours)} o'clock"
   if minutes < 10:
     return f'{number_words(hours)} oh {number_words(minutes)}'
   return f'{number_words(hours)} {number_words(minutes)}'
+
+
+def _phone_words(number):
+  """'555-1234' -> 'five five five, one two three four'."""
+  groups = re.findall(r'\d+', number)
+  return ', '.join(digits_words(group) for group in groups)
+
+
+_DENOMINATORS = {2: ('half', 'halves'), 4: ('quarter', 'quarters')}
+
+
+def _fraction_words(whole, numerator, denominator):
+  """('1', '1', '2') -> 'one and a half'; (None, '3', '4') -> 'three quarters';
+  (None, '24', '7') -> 'twenty four seven' (not a proper fraction)."""
+  top, bottom = int(numerator), int(denominator)
+  if not 0 < top < bottom <= 100:  # 24/7, 10/20: the two numbers
+    return f'{_integer_words(numerator)} {_integer_words(denominator)}'
+  one, many = _DENOMINATORS.get(bottom, (ordinal_words(bottom), _plural(ordinal_words(bottom))))
+  if whole is not None:
+    part = f'a {one}' if top == 1 else f'{number_words(top)} {many}'
+    return f'{_integer_words(whole)} and {part}'
+  return f'{number_words(top)} {one if top == 1 else many}'
 
 
 # ----------------------------------------------------------------------------
