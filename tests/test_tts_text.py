@@ -231,3 +231,10 @@ def test_split_long():
   assert pieces[1].startswith('a,')  # a comma cut, not a mid-clause one
   assert text.split_long('x' * 25, max_chars=10) == ['x' * 10, 'x' * 10,
                                                      'x' * 5]
+
+
+def test_output_names_keep_the_words_of_any_script():
+  from audiodiff.tasks.tts import file_stem  # pylint: disable=g-import-not-at-top
+  assert file_stem(0, 'Café au lait, naïve façade.') == '000_cafe_au_lait_naive_facade'
+  assert file_stem(2, 'Привет, мир!') == '002_привет_мир'
+  assert file_stem(7, '...') == '007_utterance'

@@ -21,6 +21,7 @@ import dataclasses
 import html
 import functools
 import re
+import unicodedata
 import typing
 
 import grain
@@ -401,6 +402,9 @@ class TextToSpeech(base.Task):
 
 
 def file_stem(index: int, sentence: str, words: int = 5) -> str:
-  """'<index>_<first words>' as a safe file name, e.g. '000_the_quick_brown'."""
-  slug = '_'.join(re.findall(r'[a-z0-9]+', sentence.lower())[:words]) or 'utterance'
+  """'<index>_<first words>' as a safe file name, e.g. '000_the_quick_brown';
+  accents are folded ('café' -> 'cafe'), other scripts kept ('000_привет_мир')."""
+  folded = ''.join(c for c in unicodedata.normalize('NFKD', sentence.lower())
+                   if not unicodedata.combining(c))
+  slug = '_'.join(re.findall(r'[^\W_]+', folded)[:words]) or 'utterance'
   return f'{index:03d}_{slug[:48]}'
