@@ -23,3 +23,14 @@ def test_a_batch_counts_all_its_items(monkeypatch, capsys):
   clock[0] = 30.0
   progress.done('sample_031', count=32)
   assert capsys.readouterr().out.strip() == '[32/100 samples] sample_031  30 s, ETA 1:04'
+
+
+def test_a_long_restore_reports_its_windows_and_a_short_one_stays_quiet(capsys):
+  from audiodiff.run import inference  # pylint: disable=g-import-not-at-top
+  short = inference._window_progress('/in/short.wav')  # pylint: disable=protected-access
+  short(4, 4)
+  assert capsys.readouterr().out == ''
+  long = inference._window_progress('/in/long.wav')  # pylint: disable=protected-access
+  for _ in range(3):
+    long(4, 12)
+  assert capsys.readouterr().out.splitlines()[-1].startswith('[12/12 windows of long.wav]')

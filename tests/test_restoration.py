@@ -177,8 +177,12 @@ def test_restorer_keeps_length_and_enforces_the_measurement(task):
   degraded = restore.degrade(task, clean, RATE, gaps=operators.parse_gaps(settings.gaps),
                              taper_ms=settings.taper_ms, cutoff_hz=1000, clip_level=0.3)
   measurement = restore.measure(task, degraded, settings, RATE)
-  restored = restore.Restorer(_ToyTrained(settings), settings)(measurement)
+  heard = []
+  restored = restore.Restorer(_ToyTrained(settings), settings)(
+      measurement, on_windows=lambda count, total: heard.append((count, total)))
   assert restored.shape == clean.shape and np.all(np.isfinite(restored))
+  # Every window is reported once, a batch at a time.
+  assert heard and sum(c for c, _ in heard) == heard[0][1] and all(c <= 3 for c, _ in heard)
   op = measurement.operator()
   degraded = jnp.asarray(measurement.degraded)
   residual = op.residual(jnp.asarray(restored), op(degraded))

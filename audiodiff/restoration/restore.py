@@ -223,8 +223,9 @@ class Restorer:
     starts = windows.window_starts(len(measurement), self.window, overlap)
     return [s for s in starts if measurement.needs_work(s, self.window)]
 
-  def __call__(self, measurement, seed=0):
-    """Measurement -> restored float32 [L]."""
+  def __call__(self, measurement, seed=0, on_windows=None):
+    """Measurement -> restored float32 [L]. on_windows(count, total), if
+    given, hears of each network batch of windows done."""
     if self.method == 'baseline':
       return run_baseline(measurement)
     length = len(measurement)
@@ -251,6 +252,8 @@ class Restorer:
       x = np.asarray(x, np.float64)
       for s, restored in zip(chunk, x):
         join.add(s, restored, taper)
+      if on_windows is not None:
+        on_windows(len(chunk), len(starts))
     estimate = join.result(default=measurement.degraded)
     restored = enforce(measurement, estimate)
     return restored[:length].astype(np.float32)

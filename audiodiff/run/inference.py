@@ -296,7 +296,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   progress = console.Progress(len(jobs), 'files')
   for i, ((path, measurement, reference, num_samples, out_rate), stem) in enumerate(
       zip(jobs, stems)):
-    restored = restorer(measurement, seed=trained.config.seed + i)
+    restored = restorer(measurement, seed=trained.config.seed + i,
+                        on_windows=_window_progress(path))
     wav = os.path.join(directory, f'{stem}.wav')
     _write_like_input(wav, restored, rate, num_samples, out_rate)
     plotting.save_comparison_png(
@@ -314,6 +315,20 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   console.say(f'Wrote {len(paths)} restored files to {directory} ({settings.method}, '
               f'{restorer.num_evals} network passes a window)')
   return paths
+
+
+def _window_progress(path):
+  """An on_windows(count, total) callback: a progress line within a file
+  once it needs more than one network batch of windows."""
+  state = {}
+
+  def on_windows(count, total):
+    if 'progress' not in state:
+      state['progress'] = console.Progress(total, f'windows of {os.path.basename(path)}')
+      state['single'] = count == total
+    if not state['single']:
+      state['progress'].done(count=count)
+  return on_windows
 
 
 AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg')
