@@ -83,3 +83,20 @@ def test_without_splits_the_hash_decides_and_a_lone_train_folder_is_a_class(tmp_
   splits = audio_folder.assign_splits(str(root), audio_folder.scan_folder(root))
   assert set(splits) == {'train', 'test'} and len(splits['test']) >= 1
   assert audio_folder.label_of('train/a0.wav', str(root)) == 'train'
+
+
+def test_an_empty_split_folder_fails_and_leaves_no_empty_folders(tmp_path):
+  from experiments.configs import tiny  # pylint: disable=g-import-not-at-top
+  from audiodiff.data import pipeline  # pylint: disable=g-import-not-at-top
+  root = tmp_path / 'corpus'
+  for i in range(2):
+    _tone(root / 'train' / f'a{i}.wav')
+  (root / 'test').mkdir()
+  (tmp_path / 'tfds').mkdir()
+  (tmp_path / 'tfds' / 'mine.txt').write_text('a file of the user')
+  config = tiny.get_config()
+  config.data.name, config.data.folder = 'audio_folder', str(root)
+  config.data.data_dir = str(tmp_path / 'tfds')
+  with pytest.raises(UserError, match='test/ holds no audio file'):
+    pipeline._prepare(pipeline.get_builder(config))  # pylint: disable=protected-access
+  assert sorted(p.name for p in (tmp_path / 'tfds').iterdir()) == ['mine.txt']

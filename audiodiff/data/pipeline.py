@@ -81,15 +81,47 @@ def get_builder(config):
 
 def _prepare(builder):
   """download_and_prepare, process 0 first so hosts sharing a disk don't race;
-  a data_dir that cannot be written is a UserError naming it."""
+  a data_dir that cannot be written is a UserError naming it. A failed
+  preparation (an empty split folder, a bad file) leaves no new empty folders
+  in data_dir."""
+  root = _data_root(builder)
+  before = _folders(root)
   try:
     _prepare_once(builder)
   except OSError as error:
+    _remove_new_empty_folders(root, before)
     if error.errno == errno.ENOSPC:
       raise  # main reports a full disk
     raise UserError(f'The dataset cannot be written to {builder.data_dir} '
                     f'({error.strerror or error}); give a writable folder with '
                     '--config.data.data_dir=DIR.') from None
+  except BaseException:
+    _remove_new_empty_folders(root, before)
+    raise
+
+
+def _data_root(builder):
+  """The data_dir the builder was given (builder.data_dir adds name/config/version)."""
+  path = os.path.abspath(str(builder.data_dir))
+  marker = os.sep + builder.name + os.sep
+  return path.split(marker)[0] if marker in path else os.path.dirname(path)
+
+
+def _folders(root):
+  """Every folder under root (root included), or an empty set if it is absent."""
+  if not os.path.isdir(root):
+    return set()
+  return {dirpath for dirpath, _, _ in os.walk(root)}
+
+
+def _remove_new_empty_folders(root, before):
+  """Removes folders under root made since `before` that hold nothing,
+  deepest first; files and older folders are never touched."""
+  for folder in sorted(_folders(root) - before, key=len, reverse=True):
+    try:
+      os.rmdir(folder)  # only succeeds when empty
+    except OSError:
+      pass
 
 
 def _prepare_once(builder):
