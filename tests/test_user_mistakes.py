@@ -216,6 +216,27 @@ def test_editing_a_loaded_models_config_is_refused_with_the_way_that_works():
   assert np.isfinite(audio).all()
 
 
+def test_settings_that_change_the_network_are_named():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(ROOT, 'pretrained', 'notes')
+  config = experiment.read_config(directory)
+  config.model.unet1d.channels = (8, 16)
+  with pytest.raises(UserError, match=r'config.model.unet1d.channels=\(8, 16\) \(trained with'):
+    audiodiff.load(directory, config)
+  latent = os.path.join(ROOT, 'pretrained', 'music_latent_cpu')
+  config = experiment.read_config(latent)
+  config.latent.autoencoder_workdir = os.path.join(ROOT, 'pretrained', 'notes')
+  with pytest.raises(UserError, match="is a 'generate' model, not an autoencoder"):
+    audiodiff.load(latent, config)
+
+
+def test_info_on_a_folder_without_a_model_says_what_it_needs(tmp_path):
+  from audiodiff.run import inference  # pylint: disable=g-import-not-at-top
+  with pytest.raises(UserError, match='neither an export .* nor checkpoints/'):
+    inference.info(None, str(tmp_path))
+
+
 # ---- text to speech -------------------------------------------------------------------
 
 @pytest.fixture(scope='module')

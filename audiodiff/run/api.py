@@ -148,8 +148,9 @@ def check_seed(seed) -> None:
     raise UserError(f'seed={seed!r}: give a whole number in [0, 2**32).')
 
 
-def _read_params(directory, exp):
-  """params.msgpack, checked: readable, the model's parameter shapes, finite."""
+def _read_params(directory, exp, changed=()):
+  """params.msgpack, checked: readable, the model's parameter shapes, finite.
+  changed: the overridden settings that may explain a shape mismatch."""
   path = os.path.join(directory, PARAMS_FILE)
   try:
     with open(path, 'rb') as f:
@@ -164,6 +165,10 @@ def _read_params(directory, exp):
     same = shapes(params) == shapes(expected)
   except (TypeError, ValueError):
     same = False
+  if not same and changed:
+    raise UserError(f'{path} does not fit the model these settings make: '
+                    f'{", ".join(changed[:3])}; the parameter shapes differ. Drop those '
+                    'overrides.')
   if not same:
     raise UserError(f'{path} does not fit this config\'s model (its parameter shapes differ); '
                     'load it with its own config.json.')
@@ -272,18 +277,23 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   config: None reads directory/config.json (as trained); a ConfigDict
   overrides it (e.g. other sampler settings; the model must match).
   """
-  resolve = config is not None
+  resolve, changed = config is not None, []
   if config is None:
     config = experiment.read_config(directory)
   elif os.path.exists(os.path.join(directory, 'config.json')):
-    check_trained_settings(experiment.read_config(directory), config, directory)
+    saved = experiment.read_config(directory)
+    check_trained_settings(saved, config, directory)
+    before, after = experiment.flat_config(saved), experiment.flat_config(config)
+    changed = [f'config.{k}={after[k]!r} (trained with {before.get(k)!r})'
+               for k in sorted(after) if k.startswith(('model.', 'generate.', 'latent.'))
+               and after[k] != before.get(k)]
   exp = build(config, directory, resolve=resolve)
   if os.path.exists(os.path.join(directory, PARAMS_FILE)):
     if checkpoint_step is not None:
       raise UserError(f'{directory} is an exported model (one set of parameters); '
                        'drop --checkpoint_step.')
     step = _export_step(directory)
-    return Trained(exp, _read_params(directory, exp), step)
+    return Trained(exp, _read_params(directory, exp, changed), step)
   params, step = _restore_checkpoint(exp, checkpoint_step)
   if not _all_finite(params):
     others = [s for s in exp.checkpointer.all_steps() if s != step]

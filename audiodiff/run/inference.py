@@ -496,6 +496,10 @@ def info(config, workdir: str, *, checkpoint_step: Optional[int] = None) -> dict
   """Prints the model card of an export (its export.json) or of a work
   directory's checkpoint (as --mode=export would write it) and returns it."""
   exported = os.path.exists(os.path.join(workdir, api.PARAMS_FILE))
+  if not exported and not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    raise UserError(f'--mode=info reads a trained model: {workdir} holds neither an export '
+                    '(params.msgpack) nor checkpoints/. Point --workdir at a training run or '
+                    'an exported model.')
   trained = None if exported else api.load(workdir, config, checkpoint_step=checkpoint_step)
   card = model_card.info(workdir, trained)
   console.say(model_card.describe(card))

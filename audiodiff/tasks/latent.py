@@ -55,9 +55,14 @@ class Latent(Generate):
     autoencoder = runs['autoencoder']
     path = autoencoder.exp.workdir
     theirs = autoencoder.config
-    if theirs.task != 'autoencoder' or theirs.audio.sample_rate != self.config.audio.sample_rate:
-      raise UserError(f'{path} is not an autoencoder at config.audio.sample_rate='
-                      f'{self.config.audio.sample_rate}; train it at the same rate.')
+    if theirs.task != 'autoencoder':
+      raise UserError(f'config.latent.autoencoder_workdir={path} is a {theirs.task!r} model, '
+                      'not an autoencoder; point it at a run of '
+                      'experiments/configs/music_autoencoder_cpu.py.')
+    if theirs.audio.sample_rate != self.config.audio.sample_rate:
+      raise UserError(f'{path} is an autoencoder at {theirs.audio.sample_rate} Hz, but '
+                      f'config.audio.sample_rate={self.config.audio.sample_rate}; train it '
+                      'at the same rate.')
     self.autoencoder = autoencoder
     self.hop = autoencoder_hop(theirs)
     if self.config.data.segment_length % self.hop:
