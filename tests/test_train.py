@@ -195,6 +195,47 @@ def test_two_processes_with_launch_script(tmp_path):
   assert {'process_0-of-2.json', 'process_1-of-2.json'} <= set(iterator_files)
 
 
+def _pid_of_process(index, workdir):
+  """The pid of jax.distributed process `index` training in workdir."""
+  for entry in os.listdir('/proc'):
+    try:
+      with open(f'/proc/{entry}/environ', 'rb') as f:
+        environ = f.read().split(b'\0')
+      with open(f'/proc/{entry}/cmdline', 'rb') as f:
+        cmdline = f.read()
+    except (OSError, ValueError):
+      continue
+    if (f'AUDIODIFF_PROCESS_ID={index}'.encode() in environ
+        and f'--workdir={workdir}'.encode() in cmdline):
+      return int(entry)
+  return None
+
+
+def test_a_signal_to_one_process_stops_all_at_one_checkpoint(tmp_path):
+  launch = subprocess.Popen(
+      [os.path.join(ROOT, 'launch.sh'), 'local', '2', TINY, str(tmp_path),
+       '--config.train.num_steps=100000', '--config.train.log_every=1',
+       '--config.train.checkpoint_every=100000', '--config.train.sample_every=100000',
+       '--config.train.eval_every=100000'],
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      env={**os.environ, 'PYTHON': sys.executable, 'JAX_PLATFORMS': 'cpu'})
+  lines = []
+  for line in launch.stdout:
+    lines.append(line)
+    if line.startswith('step 3/'):
+      break
+  os.kill(_pid_of_process(1, tmp_path), signal.SIGTERM)  # process 1 only
+  output = ''.join(lines) + launch.communicate(timeout=300)[0]
+  assert launch.returncode == 1  # launch.sh reports the stopped processes
+  with open(tmp_path / 'process_1.log') as f:
+    other = f.read()
+  steps = [int(text.split('Stopped by SIGTERM at step ')[1].split(':')[0])
+           for text in (output, other)]
+  assert steps[0] == steps[1] and steps[0] % train.STOP_AGREEMENT_EVERY == 0, steps
+  saved = os.listdir(tmp_path / 'checkpoints' / str(steps[0]) / 'data_iter')
+  assert {'process_0-of-2.json', 'process_1-of-2.json'} <= set(saved)
+
+
 def test_sweep_names_one_workdir_per_point(tmp_path):
   result = subprocess.run(
       [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path),

@@ -9,6 +9,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from audiodiff import data
@@ -222,10 +223,15 @@ def _divergence_message(exp, step, problem, metrics):
           f'{train_config.grad_clip_norm:g}), or check the data for NaN/inf.')
 
 
+# On several processes, how often (in steps) they agree whether any was signalled.
+STOP_AGREEMENT_EVERY = 10
+
+
 class _StopRequest:
   """Ctrl-C (SIGINT) and SIGTERM set `signal_number` instead of interrupting,
   so the loop stops between steps, with the state whole (a step donates it).
-  Each process stops on its own signal: on several hosts, signal them all."""
+  On several processes a signal to any one stops them all at the same step
+  (`agreed`), since each checkpoint needs every process."""
 
   def __init__(self):
     self.signal_number = None
@@ -238,6 +244,19 @@ class _StopRequest:
     """Puts back the handlers that were there before."""
     for number, handler in self._previous.items():
       signal.signal(number, handler)
+
+  def agreed(self, step: int):
+    """The signal to stop on before `step`, or None. A single process stops
+    on its own signal at once; several share theirs every
+    STOP_AGREEMENT_EVERY steps, so all stop at the same step."""
+    if jax.process_count() == 1:
+      return self.signal_number
+    if step % STOP_AGREEMENT_EVERY:
+      return None
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    numbers = multihost_utils.process_allgather(np.int32(self.signal_number or 0))
+    number = int(np.max(numbers))
+    return number or None
 
   def _request(self, number, frame):
     del frame
@@ -281,8 +300,9 @@ def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_bat
   clock = model_card.TrainingClock(exp.workdir)
   last_time, last_step = time.time(), step
   while step < num_steps:
-    if stop.signal_number is not None:
-      _stop(exp, step, state, train_iter, stop.signal_number)
+    number = stop.agreed(step)
+    if number is not None:
+      _stop(exp, step, state, train_iter, number)
     batch = data.make_global_batch(next(train_iter), exp.mesh)
     state, metrics = train_step(state, batch, frozen)
     step += 1
