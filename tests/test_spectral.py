@@ -175,3 +175,18 @@ def test_griffin_lim_reproduces_the_log_mel():
   noise_error = float(jnp.abs(mel(noise.astype(np.float32)) - target).mean())
   assert error < 0.03
   assert error < 0.2 * noise_error
+
+
+@pytest.mark.parametrize('n_fft, hop', [(1024, 256), (512, 128), (400, 160), (8, 8)])
+def test_framing_and_overlap_add_equal_their_index_forms(n_fft, hop):
+  rng = np.random.default_rng(0)
+  count = 7
+  padded = rng.standard_normal((2, (count - 1) * hop + n_fft + 5)).astype(np.float32)
+  idx = spectral._frame_indices(count, n_fft, hop)  # pylint: disable=protected-access
+  frames = spectral._frames(jnp.asarray(padded), count, n_fft, hop)  # pylint: disable=protected-access
+  np.testing.assert_array_equal(np.asarray(frames), padded[:, idx])
+  expected = np.zeros((2, (count - 1) * hop + n_fft), np.float64)
+  for f in range(count):
+    expected[:, f * hop:f * hop + n_fft] += padded[:, idx[f]]
+  added = spectral._overlap_add(frames, hop)  # pylint: disable=protected-access
+  np.testing.assert_allclose(np.asarray(added), expected, atol=1e-5)

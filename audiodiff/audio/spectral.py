@@ -68,6 +68,33 @@ def _frame_indices(num_frames, n_fft, hop_length):
           + np.arange(n_fft)[None, :])
 
 
+def _frames(padded, num_frames, n_fft, hop_length):
+  """padded [B, P] -> [B, num_frames, n_fft], frame f = padded[f * hop:][:n_fft].
+  When hop divides n_fft, frames are side-by-side copies of hop-sized blocks
+  (reshapes, no gather: about 3x faster on the CPU)."""
+  if n_fft % hop_length:
+    return padded[:, _frame_indices(num_frames, n_fft, hop_length)]
+  ratio = n_fft // hop_length
+  blocks = padded[:, :(num_frames + ratio - 1) * hop_length].reshape(
+      padded.shape[0], num_frames + ratio - 1, hop_length)
+  return jnp.concatenate([blocks[:, k:k + num_frames] for k in range(ratio)], axis=-1)
+
+
+def _overlap_add(frames, hop_length):
+  """frames [B, F, n_fft] -> [B, (F - 1) * hop + n_fft]: frame f added at f * hop.
+  When hop divides n_fft, a sum of shifted block copies (no scatter)."""
+  batch, count, n_fft = frames.shape
+  total = (count - 1) * hop_length + n_fft
+  if n_fft % hop_length:
+    return jnp.zeros((batch, total), frames.dtype).at[
+        :, _frame_indices(count, n_fft, hop_length)].add(frames)
+  ratio = n_fft // hop_length
+  parts = frames.reshape(batch, count, ratio, hop_length)
+  blocks = sum(jnp.pad(parts[:, :, k], ((0, 0), (k, ratio - 1 - k), (0, 0)))
+               for k in range(ratio))
+  return blocks.reshape(batch, total)
+
+
 def num_frames(num_samples, hop_length):
   """Frames produced for `num_samples` samples (see module docstring)."""
   return int(num_samples) // int(hop_length)
@@ -96,7 +123,7 @@ def stft(audio, n_fft, hop_length, win_length=None):
                      f'hop ({hop_length}).')
   left, right = _padding(n_fft, hop_length)
   padded = jnp.pad(audio, ((0, 0), (left, right)), mode='reflect')
-  frames = padded[:, _frame_indices(frames_count, n_fft, hop_length)]
+  frames = _frames(padded, frames_count, n_fft, hop_length)
   window = jnp.asarray(hann_window(n_fft, win_length), audio.dtype)
   return jnp.fft.rfft(frames * window, axis=-1)
 
@@ -118,14 +145,14 @@ def istft(spec, n_fft, hop_length, win_length=None, length=None):
   Returns:
     float [B, length].
   """
-  batch, frames_count, _ = spec.shape
+  _, frames_count, _ = spec.shape
   length = frames_count * hop_length if length is None else int(length)
   window = hann_window(n_fft, win_length)
   idx = _frame_indices(frames_count, n_fft, hop_length)
   total = (frames_count - 1) * hop_length + n_fft
 
   frames = jnp.fft.irfft(spec, n=n_fft, axis=-1) * window
-  out = jnp.zeros((batch, total), frames.dtype).at[:, idx].add(frames)
+  out = _overlap_add(frames, hop_length)
 
   # Static normaliser; samples no window touches (win_length << hop) are 0.
   # np.bincount rather than np.add.at, which gives NaN / crashes with the
