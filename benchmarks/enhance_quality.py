@@ -74,6 +74,8 @@ def main(argv):
     table('Per SNR', summary, [f'snr_{float(v):g}' for v in settings.test_snr_db])
     types = [t for t in noise.NOISE_TYPES if t in next(iter(summary.values()))]
     table('Per noise type', summary, types)
+    table('Per noise type and SNR', summary,
+          [f'{t}@{float(v):g}' for t in types for v in settings.test_snr_db])
   print(f'\n{settings.method}: {cost["network_calls_per_window"]} network calls per window, '
         f'{cost["seconds_per_audio_second"]:.3f} s per second of audio; benchmark took '
         f'{time.perf_counter() - start:.0f} s')

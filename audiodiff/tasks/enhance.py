@@ -422,13 +422,15 @@ class Enhance(base.Task):
 
 def summarize(scores):
   """{system: [row with metrics, noise_type, snr_db]} -> {system: {'all': ...,
-  'snr_<v>': ..., '<noise type>': ...}}, each the metrics' means."""
+  'snr_<v>': ..., '<noise type>': ..., '<noise type>@<v>': ...}}, each the
+  metrics' means."""
   summary = {}
   for system, rows in scores.items():
     groups = {'all': rows}
     for row in rows:
       if not np.isnan(row['snr_db']):  # recorded pairs have no set SNR
         groups.setdefault(f'snr_{row["snr_db"]:g}', []).append(row)
+        groups.setdefault(f'{row["noise_type"]}@{row["snr_db"]:g}', []).append(row)
       groups.setdefault(row['noise_type'], []).append(row)
     summary[system] = {
         group: audio_metrics.average([{k: r[k] for k in ('pesq_wb', 'estoi', 'si_sdr')}

@@ -9,6 +9,12 @@ and mixed on the fly with nine kinds of noise, recorded music among them, at
 recorded speaker june, whole, and the voices rms, espeak_gb_f and
 espeak_rp_f. A U-Net over STFT frames (257 complex bins as channels)
 estimates a complex ratio mask on the compressed noisy spectrogram.
+
+The shipped model is this recipe (20,000 steps) warm-started for 8,000 more
+with a -SI-SDR term on the waveform, which removes the stationary noise the
+compressed-domain error leaves: --config.train.init_from=RUN1
+--config.enhance.si_sdr_weight=2e-5 --config.train.num_steps=8000
+--config.train.learning_rate=2e-4 (benchmarks/README.md, "Speech enhancement").
 """
 
 from audiodiff import defaults
