@@ -16,9 +16,12 @@ prior's rate, --utterances of each:
 Conditions:
   gapN   gaps of N ms (binary mask), four per utterance where speech is
          active (fewer where a short prompt has no room): SNR inside the
-         gaps (dB, higher is better);
+         gaps (dB, higher is better) and the log-spectral distance there;
   bwNk   brick-wall low-pass at N kHz: log-spectral distance of the band
-         above the cutoff (dB, lower is better);
+         above the cutoff (dB, lower is better), on every frame, on the
+         frames where speech is, and the high-band energy added where the
+         original is silent; the baseline is spectral band replication,
+         the degraded input the low-passed signal;
   clipN  hard clipping at the level that gives an input SDR of N dB: SDR
          improvement (dB, higher is better).
 Each row also gives SI-SDR, the network's forward passes per window and the
@@ -35,6 +38,7 @@ from absl import app, flags
 
 import audiodiff
 from audiodiff.data import flite_speech, real_speech, sentences
+from audiodiff.run import experiment
 from audiodiff.restoration import operators, restore
 
 flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
@@ -103,10 +107,17 @@ def degraded_case(condition, clean, sample_rate, settings):
                                    clip_level=settings.clip_level)
 
 
+# Beside the main metric, what a listener hears (restore.quality).
+EXTRA_METRICS = {'inpaint': ('gap_lsd_db', None),
+                 'bandwidth': ('active_high_band_lsd_db', 'silent_high_band_excess_db'),
+                 'declip': (None, None)}
+
+
 def score(clean, estimate, measurement):
-  """(the condition's main metric, SI-SDR)."""
+  """(the condition's main metric, its two extra metrics (nan if none), SI-SDR)."""
   result = restore.quality(measurement, clean, estimate)
-  return result[restore.MAIN_METRIC[measurement.task]], result['si_sdr_db']
+  extra = [result[k] if k else np.nan for k in EXTRA_METRICS[measurement.task]]
+  return (result[restore.MAIN_METRIC[measurement.task]], *extra, result['si_sdr_db'])
 
 
 def condition_rows(trained, condition, speech, seconds):
@@ -134,11 +145,12 @@ def condition_rows(trained, condition, speech, seconds):
     rows[method] = values
     rows[method + '_time'] = (restorer.num_evals, elapsed / seconds)
   for method in ['input'] + FLAGS.methods:
-    main_metric, si = np.mean(rows[method], axis=0)
+    main_metric, first, second, si = np.nanmean(np.asarray(rows[method], float), axis=0)
     passes, per_second = rows.get(method + '_time', (0, 0.0))
     label = 'degraded input' if method == 'input' else method
-    print(f'| {condition} ({METRIC_NAME[kind]}) | {label} | {main_metric:.2f} | {si:.2f} '
-          f'| {passes} | {per_second:.2f} |', flush=True)
+    extras = ' | '.join('-' if np.isnan(v) else f'{v:.2f}' for v in (first, second))
+    print(f'| {condition} ({METRIC_NAME[kind]}) | {label} | {main_metric:.2f} | {extras} '
+          f'| {si:.2f} | {passes} | {per_second:.2f} |', flush=True)
 
 
 def family_table(trained, family, speech):
@@ -147,21 +159,22 @@ def family_table(trained, family, speech):
   source = f'voice {FLAGS.voice}' if family == 'synthetic' else f'speaker {real_speech.UNSEEN_SPEAKER}'
   print(f'\n## Held-out family: {family}\n')
   print(f'{len(speech)} held-out utterances of {source}, {seconds:.1f} s.\n')
-  print('| condition | method | main metric | SI-SDR dB | passes/window | s per s audio |')
-  print('|---|---|---|---|---|---|')
+  print('| condition | method | main metric | in-gap LSD dB (-) / active-frame high-band '
+        'LSD dB (-) | silent-frame high-band excess dB (-) | SI-SDR dB | passes/window '
+        '| s per s audio |')
+  print('|---|---|---|---|---|---|---|---|')
   for condition in FLAGS.conditions:
     condition_rows(trained, condition, speech, seconds)
 
 
 def main(argv):
   del argv
-  trained = audiodiff.load(FLAGS.prior)
-  config = trained.config
-  config.unlock()
+  config = experiment.read_config(FLAGS.prior)
   if FLAGS.steps:
     config.sampler.num_steps = FLAGS.steps
   if FLAGS.sampler:
     config.sampler.name, config.sampler.eta = FLAGS.sampler, FLAGS.eta
+  trained = audiodiff.load(FLAGS.prior, config)
   print(f'Prior {FLAGS.prior} (step {trained.step}, sampler {config.sampler.name} '
         f'{config.sampler.num_steps} steps); {jax.device_count()} {jax.default_backend()} '
         'device(s).')

@@ -113,7 +113,47 @@ def test_restoration_metrics_closed_forms():
       noise, low, n_fft=2048, hop_length=512) > 0
 
 
+def test_listener_metrics_closed_forms():
+  rng = np.random.default_rng(1)
+  speech = np.concatenate([_tone(0.5), np.zeros(RATE // 2, np.float32)])  # speech, then silence
+  # Hiss above 2 kHz in the silent half only: the active frames do not see it.
+  hiss = 0.01 * rng.normal(size=len(speech)).astype(np.float32)
+  hiss[:RATE // 2 + 1024] = 0
+  hiss = hiss - restore.degrade('bandwidth', hiss, RATE, cutoff_hz=2000)
+  noisy = speech + hiss
+  assert audio_metrics.silent_high_band_excess(speech, speech, RATE, 2000) == pytest.approx(0.0)
+  assert audio_metrics.silent_high_band_excess(speech, noisy, RATE, 2000) > 30
+  everywhere = audio_metrics.high_band_lsd(speech, noisy, RATE, 2000)
+  active = audio_metrics.high_band_lsd(speech, noisy, RATE, 2000, active_db=40)
+  assert active < 0.25 * everywhere
+  # In-gap log-spectral distance: 0 for a perfect fill, large for silence, nan without frames.
+  weights = np.ones_like(speech)
+  weights[1000:1400] = 0
+  assert audio_metrics.gap_lsd(speech, speech, weights) == pytest.approx(0.0, abs=1e-6)
+  assert audio_metrics.gap_lsd(speech, speech * weights, weights) > 40
+  weights[:] = 1
+  weights[1000:1010] = 0
+  assert np.isnan(audio_metrics.gap_lsd(speech, speech * weights, weights))
+
+
 # Baselines ------------------------------------------------------------------
+
+def test_band_replication_keeps_the_band_and_fills_the_one_above():
+  rng = np.random.default_rng(2)
+  rate = 16000
+  t = np.arange(rate) / rate
+  voiced = sum(0.3 / k * np.sin(2 * np.pi * 150 * k * t) for k in range(1, 50))
+  clean = (voiced + 0.01 * rng.normal(size=rate)).astype(np.float32)
+  low = restore.degrade('bandwidth', clean, rate, cutoff_hz=4000)
+  extended = baselines.band_replication(low, 4000, rate)
+  assert extended.shape == low.shape
+  response = operators.lowpass_response(len(low), rate, 4000)
+  kept = np.fft.irfft(response * np.fft.rfft(extended), n=len(low))
+  np.testing.assert_allclose(kept[512:-512], low[512:-512], atol=2e-3)
+  # Closer to the true high band than the low-passed input, by a wide margin.
+  assert (audio_metrics.high_band_lsd(clean, extended, rate, 4000)
+          < audio_metrics.high_band_lsd(clean, low, rate, 4000) - 20)
+
 
 def test_janssen_fills_a_gap_in_a_tonal_signal():
   clean = _tone()
@@ -230,7 +270,7 @@ def test_restore_mode_end_to_end(tmp_path):
   assert rate == 16000 and restored.shape == (len(clean), 1)
   assert os.path.exists(os.path.join(out_dir, 'gappy.png'))
   with open(os.path.join(out_dir, 'gappy.json')) as f:
-    assert set(json.load(f)) == {'gap_snr_db', 'input_gap_snr_db', 'si_sdr_db'}
+    assert set(json.load(f)) == {'gap_snr_db', 'input_gap_snr_db', 'gap_lsd_db', 'si_sdr_db'}
   result = _main(f'--config={config}', f'--workdir={workdir}', '--mode=restore',
                  f'--input={tmp_path / "gappy.wav"}', "--config.restore.gaps=1.4-1.6")
   assert result.returncode == 2
@@ -242,9 +282,11 @@ def test_shipped_speech_prior_extends_bandwidth():
   low-passed at 2 kHz: the output keeps the measured band exactly and puts
   energy back above the cutoff."""
   import audiodiff
-  trained = audiodiff.load(os.path.join(ROOT, 'pretrained', 'speech_prior_cpu'))
-  trained.config.unlock()
-  trained.config.sampler.num_steps = 5
+  from audiodiff.run import experiment
+  directory = os.path.join(ROOT, 'pretrained', 'speech_prior_cpu')
+  config = experiment.read_config(directory)
+  config.sampler.num_steps = 5
+  trained = audiodiff.load(directory, config)
   rate = trained.sample_rate
   t = np.arange(int(0.6 * rate)) / rate
   clean = sum(0.05 / k * np.sin(2 * np.pi * 180 * k * t) for k in range(1, 30))

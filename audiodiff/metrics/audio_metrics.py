@@ -132,15 +132,62 @@ def gap_snr(reference, estimate, weights):
 
 
 def high_band_lsd(reference, estimate, sample_rate, cutoff_hz, n_fft=2048,
-                  hop_length=512):
+                  hop_length=512, active_db=None):
   """Log-spectral distance (dB) over the bins at and above cutoff_hz only:
-  the band a bandwidth extension has to invent."""
+  the band a bandwidth extension has to invent. active_db: average only the
+  frames whose reference energy is within active_db dB of its loudest frame
+  (where speech is); None: every frame."""
   reference, estimate = _trimmed(reference, estimate)
-  ref = np.log10(_magnitude(reference, n_fft, hop_length, n_fft) ** 2 + 1e-8)
+  ref_power = _magnitude(reference, n_fft, hop_length, n_fft) ** 2
+  ref = np.log10(ref_power + 1e-8)
   est = np.log10(_magnitude(estimate, n_fft, hop_length, n_fft) ** 2 + 1e-8)
   high = np.fft.rfftfreq(n_fft, 1.0 / sample_rate) >= cutoff_hz
   per_frame = np.sqrt(np.mean((10.0 * (ref[:, high] - est[:, high])) ** 2, axis=-1))
+  if active_db is not None:
+    per_frame = per_frame[_active_frames(ref_power, active_db)]
   return float(per_frame.mean())
+
+
+def silent_high_band_excess(reference, estimate, sample_rate, cutoff_hz, n_fft=2048,
+                            hop_length=512, active_db=40.0):
+  """dB of high-band energy (>= cutoff_hz) the estimate has beyond the
+  reference's in the frames where the reference is silent (more than
+  active_db below its loudest frame): hiss a bandwidth extension adds
+  where there was none. 0 or less: nothing added. nan if no frame is silent."""
+  reference, estimate = _trimmed(reference, estimate)
+  ref_power = _magnitude(reference, n_fft, hop_length, n_fft) ** 2
+  est_power = _magnitude(estimate, n_fft, hop_length, n_fft) ** 2
+  silent = ~_active_frames(ref_power, active_db)
+  if not np.any(silent):
+    return float('nan')
+  high = np.fft.rfftfreq(n_fft, 1.0 / sample_rate) >= cutoff_hz
+  added = np.sum(est_power[silent][:, high]) + 1e-12
+  had = np.sum(ref_power[silent][:, high]) + 1e-12
+  return float(10.0 * np.log10(added / had))
+
+
+def _active_frames(power, active_db):
+  """[frames] bool: frames of power [frames, bins] within active_db dB of the loudest."""
+  energy = np.sum(power, axis=-1)
+  return energy > np.max(energy) * 10.0 ** (-active_db / 10.0)
+
+
+def gap_lsd(reference, estimate, weights, n_fft=256, hop_length=64):
+  """Log-spectral distance (dB) over the STFT frames that lie mostly inside
+  the gaps (weights == 0): what a listener hears of a filled gap, which the
+  gap SNR (a waveform match) does not measure. nan if no frame fits."""
+  reference, estimate = _trimmed(reference, estimate)
+  missing = (np.asarray(weights)[:len(reference)] <= 0).astype(np.float64)
+  count = len(reference) // hop_length
+  padded = np.pad(missing, (n_fft // 2, n_fft))
+  inside = np.array([padded[f * hop_length + hop_length // 2:][:n_fft].mean()
+                     for f in range(count)]) > 0.5
+  if not np.any(inside):
+    return float('nan')
+  ref = np.log10(_magnitude(reference, n_fft, hop_length, n_fft)[:count] ** 2 + 1e-8)
+  est = np.log10(_magnitude(estimate, n_fft, hop_length, n_fft)[:count] ** 2 + 1e-8)
+  per_frame = np.sqrt(np.mean((10.0 * (ref - est)) ** 2, axis=-1))
+  return float(per_frame[inside].mean())
 
 
 def sdr(reference, estimate):

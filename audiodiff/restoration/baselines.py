@@ -3,7 +3,9 @@
   inpaint    Janssen et al.'s iterative AR interpolation: fit an AR model to
              the signal around each gap, fill the gap with the samples that
              minimise the AR prediction error, refit, repeat.
-  bandwidth  the low-passed input itself (what a resampled recording is).
+  bandwidth  spectral band replication: the octave below the cutoff copied
+             upward, shaped by the frame's tilt (`lowpass_input`, the
+             input itself, is what there was before).
   declip     an A-SPADE-like consistent sparse method (Kitic et al.; Zaviska
              et al.): per frame, alternate hard thresholding of an
              oversampled DFT (the sparsity grows every few iterations) with
@@ -12,7 +14,10 @@
 Each takes the degraded signal y [L] (float) and returns the restored [L].
 """
 
+import jax.numpy as jnp
 import numpy as np
+
+from audiodiff.audio import spectral
 
 
 def _ar_coefficients(x, order):
@@ -68,9 +73,50 @@ def janssen_inpaint(y, weights, order=None, iterations=5, context=None):
 
 
 def lowpass_input(y, cutoff_hz=None, sample_rate=None):
-  """Bandwidth extension's baseline: the band-limited input unchanged."""
+  """The band-limited input unchanged (what bandwidth extension starts from)."""
   del cutoff_hz, sample_rate
   return np.asarray(y, np.float32)
+
+
+def band_replication(y, cutoff_hz, sample_rate, n_fft=512, hop_length=128):
+  """Bandwidth extension's baseline, spectral band replication: the octave
+  below cutoff_hz, copied upward again and again to the top of the
+  spectrum, each copy scaled by the frame's own spectral tilt (the energy
+  ratio of that octave to the one below it, at most 1), phases taken
+  with the copied bins. The band below cutoff_hz is the input's own.
+
+  Args:
+    y: band-limited audio [L] (float).
+    cutoff_hz: where the input's band ends.
+    sample_rate: of y.
+  Returns:
+    float32 [L].
+  """
+  y = np.asarray(y, np.float32)
+  if len(y) < n_fft:
+    return y
+  spec = np.asarray(spectral.stft(y[None], n_fft, hop_length))[0]  # [frames, bins]
+  bins = spec.shape[1]
+  hz_per_bin = sample_rate / n_fft
+  top = int(np.ceil(cutoff_hz / hz_per_bin))          # the first bin to fill
+  width = top - top // 2                               # one octave below the cutoff
+  if width < 1 or top >= bins:
+    return y
+  source = spec[:, top - width:top]
+  below = spec[:, max(0, top - 2 * width):top - width]
+  tilt = np.sqrt((np.sum(np.abs(source) ** 2, -1) + 1e-12)
+                 / (np.sum(np.abs(below) ** 2, -1) + 1e-12))
+  gain = np.minimum(tilt, 1.0)[:, None]
+  out = spec.copy()
+  out[:, top:] = 0.0
+  start, copy = top, 1
+  while start < bins:
+    count = min(width, bins - start)
+    out[:, start:start + count] = source[:, :count] * gain ** copy
+    start, copy = start + count, copy + 1
+  extended = np.asarray(spectral.istft(jnp.asarray(out[None]), n_fft, hop_length,
+                                       length=len(y)))[0]
+  return extended.astype(np.float32)
 
 
 def _declip_frame(y, clipped, level, window, iterations, step, every, eps):

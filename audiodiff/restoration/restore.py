@@ -32,6 +32,8 @@ TASKS = ('inpaint', 'bandwidth', 'declip')
 # higher is better; high-band LSD: lower).
 MAIN_METRIC = {'inpaint': 'gap_snr_db', 'bandwidth': 'high_band_lsd_db',
                'declip': 'sdr_improvement_db'}
+# Frames within this many dB of the loudest count as speech (`quality`).
+ACTIVE_DB = 40.0
 # A method's default guidance strength (config.restore.guidance = 0), chosen
 # with benchmarks/restore_quality.py.
 DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
@@ -297,23 +299,33 @@ def run_baseline(measurement):
   if measurement.task == 'declip':
     return baselines.aspade_declip(measurement.degraded, measurement.level,
                                    measurement.clipped)
-  return baselines.lowpass_input(measurement.degraded)
+  return baselines.band_replication(measurement.degraded, measurement.cutoff_hz,
+                                    measurement.sample_rate)
 
 
 def quality(measurement, reference, estimate):
   """The task's metrics of estimate [L] against the clean reference [L]
   (the prior's rate): its MAIN_METRIC, the degraded input's value of it
-  (declipping: the input's SDR) and SI-SDR."""
+  (declipping: the input's SDR), SI-SDR, and what a listener hears beside
+  the main metric: inpainting's log-spectral distance inside the gaps;
+  bandwidth extension's high-band distance on the frames where speech is
+  (within 40 dB of the loudest) and the high-band energy added where the
+  original is silent (dB over the original's; <= 0: none added)."""
   degraded, task = measurement.degraded, measurement.task
   if task == 'inpaint':
     weights = measurement.weights[:len(reference)]
     return {'gap_snr_db': audio_metrics.gap_snr(reference, estimate, weights),
             'input_gap_snr_db': audio_metrics.gap_snr(reference, degraded, weights),
+            'gap_lsd_db': audio_metrics.gap_lsd(reference, estimate, weights),
             'si_sdr_db': audio_metrics.si_sdr(reference, estimate)}
   if task == 'bandwidth':
     rate, cutoff = measurement.sample_rate, measurement.cutoff_hz
     return {'high_band_lsd_db': audio_metrics.high_band_lsd(reference, estimate, rate, cutoff),
             'input_high_band_lsd_db': audio_metrics.high_band_lsd(reference, degraded, rate, cutoff),
+            'active_high_band_lsd_db': audio_metrics.high_band_lsd(
+                reference, estimate, rate, cutoff, active_db=ACTIVE_DB),
+            'silent_high_band_excess_db': audio_metrics.silent_high_band_excess(
+                reference, estimate, rate, cutoff, active_db=ACTIVE_DB),
             'si_sdr_db': audio_metrics.si_sdr(reference, estimate)}
   return {'sdr_improvement_db': audio_metrics.sdr_improvement(reference, degraded, estimate),
           'input_sdr_db': audio_metrics.sdr(reference, degraded),
