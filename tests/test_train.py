@@ -236,32 +236,32 @@ def test_a_signal_to_one_process_stops_all_at_one_checkpoint(tmp_path):
   assert {'process_0-of-2.json', 'process_1-of-2.json'} <= set(saved)
 
 
-def test_sweep_names_one_workdir_per_point(tmp_path):
-  result = subprocess.run(
-      [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path),
-       'train.learning_rate=1e-3,3e-4', 'model.diffwave.residual_layers=2,3'],
-      capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
-  assert result.returncode == 0, result.stderr
+def _dry_sweep(root, *points):
+  """launch.sh sweep with DRY_RUN=1: (return code, the '+ ' command lines, stderr)."""
+  result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(root), *points],
+                          capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
   lines = [l for l in result.stdout.splitlines() if l.startswith('+ ')]
+  return result.returncode, lines, result.stderr
+
+
+def test_sweep_names_one_workdir_per_point(tmp_path):
+  code, lines, stderr = _dry_sweep(tmp_path, 'train.learning_rate=1e-3,3e-4',
+                                   'model.diffwave.residual_layers=2,3')
+  assert code == 0, stderr
   assert len(lines) == 4
   assert f'--workdir={tmp_path}/train.learning_rate=3e-4_model.diffwave.residual_layers=3' in lines[3]
   assert '--config.model.diffwave.residual_layers=3' in lines[3]
 
 
 def test_sweep_keeps_commas_inside_brackets(tmp_path):
-  result = subprocess.run(
-      [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path),
-       'model.unet1d.channels=(32, 64),[64,128]', 'seed=1,2'],
-      capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
-  assert result.returncode == 0, result.stderr
-  lines = [l for l in result.stdout.splitlines() if l.startswith('+ ')]
+  code, lines, stderr = _dry_sweep(tmp_path, 'model.unet1d.channels=(32, 64),[64,128]',
+                                   'seed=1,2')
+  assert code == 0, stderr
   assert len(lines) == 4
   assert '--config.model.unet1d.channels=(32, 64) --config.seed=1' in lines[0]
   assert f'--workdir={tmp_path}/model.unet1d.channels=[64,128]_seed=2' in lines[3]
-  unbalanced = subprocess.run(
-      [os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(tmp_path), 'seed=(1,2'],
-      capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
-  assert unbalanced.returncode == 2 and 'unbalanced brackets' in unbalanced.stderr
+  code, _, stderr = _dry_sweep(tmp_path, 'seed=(1,2')
+  assert code == 2 and 'unbalanced brackets' in stderr
 
 
 def test_incompatible_config_keeps_existing_checkpoints(tmp_path):
