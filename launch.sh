@@ -46,7 +46,18 @@ sweep() {
   while [[ $# -gt 0 ]]; do
     if [[ "$1" == "--" ]]; then shift; extra=("$@"); break; fi
     [[ "$1" == *=* ]] || { echo "sweep: '$1' is not key=v1,v2" >&2; exit 2; }
-    keys+=("${1%%=*}"); values+=("${1#*=}"); shift
+    local key="${1%%=*}"
+    key="${key#--config.}"  # the flag's own prefix is added here
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_.]*$ ]] || {
+      echo "sweep: '${1%%=*}' is not a config field (write e.g. train.learning_rate=1e-3,3e-4)" >&2
+      exit 2; }
+    keys+=("$key"); values+=("${1#*=}"); shift
+  done
+  for flag in "${extra[@]}"; do
+    case "$flag" in
+      --workdir*|--config=*|--config) echo "sweep: each point gets its own --workdir and the" \
+        "sweep's --config; drop '$flag' after --" >&2; exit 2 ;;
+    esac
   done
   # The grid: one line per point, its key=value settings separated by \x1f
   # (a value may hold spaces and commas, e.g. a tuple "(64, 128)").
@@ -59,6 +70,24 @@ sweep() {
       for v in "${options[@]}"; do next+=("${point:+$point$sep}${keys[$i]}=$v"); done
     done
     grid=("${next[@]}")
+  done
+  local -a names=()
+  for point in "${grid[@]}"; do
+    local -a settings=()
+    local name=""
+    IFS="$sep" read -r -a settings <<< "$point"
+    for kv in "${settings[@]}"; do
+      [[ -n "${kv#*=}" ]] || { echo "sweep: an empty value in '$kv'" >&2; exit 2; }
+      name="${name:+${name}_}${kv}"
+    done
+    name="${name//\//-}"
+    name="${name// /}"
+    for other in "${names[@]}"; do
+      [[ "$other" != "$name" ]] || {
+        echo "sweep: two points share the work directory '$name' (a repeated value?)" >&2
+        exit 2; }
+    done
+    names+=("$name")
   done
   for point in "${grid[@]}"; do
     local -a flags=() settings=()
@@ -80,6 +109,7 @@ sweep() {
 local_launch() {
   [[ $# -ge 3 ]] || usage
   local n="$1" config="$2" workdir="$3"; shift 3
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "local: N='$n' must be a whole number >= 1" >&2; exit 2; }
   local port="${PORT:-$((20000 + RANDOM % 20000))}"
   mkdir -p "$workdir"
   local -a pids=()

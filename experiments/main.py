@@ -93,6 +93,7 @@ def parse_flags(argv):
   """absl's flag parsing, with any error (a mistyped or wrongly typed
   --config field, a config file that does not load) as one line, exit 2."""
   try:
+    check_single_flags(argv)
     argv = with_saved_config(argv)
     check_config_file(argv)
     return FLAGS(argv)
@@ -102,6 +103,18 @@ def parse_flags(argv):
       raise
     print(f'error: {_one_line(error)}', file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+SINGLE_FLAGS = ('workdir', 'mode', 'config', 'output', 'checkpoint_step', 'num_samples')
+
+
+def check_single_flags(argv):
+  """A UserError for a flag that names one thing given twice (absl would
+  keep the last one: a sweep's extra --workdir=X would put every run in X)."""
+  for name in SINGLE_FLAGS:
+    given = [a for a in argv[1:] if a == f'--{name}' or a.startswith(f'--{name}=')]
+    if len(given) > 1:
+      raise UserError(f'--{name} is given {len(given)} times ({", ".join(given)}); give it once.')
 
 
 def _one_line(error):

@@ -264,6 +264,27 @@ def test_sweep_keeps_commas_inside_brackets(tmp_path):
   assert code == 2 and 'unbalanced brackets' in stderr
 
 
+@pytest.mark.parametrize('points, message', [
+    (('seed=1,1',), 'share the work directory'),
+    (('seed=1,,2',), 'empty value'),
+    (('seed=1,2', '--', '--workdir=elsewhere'), 'own --workdir'),
+    (('--config.seed=1,2',), None),  # the flag's prefix is accepted
+])
+def test_sweep_mistakes_stop_before_any_run(tmp_path, points, message):
+  code, lines, stderr = _dry_sweep(tmp_path, *points)
+  if message is None:
+    assert code == 0 and '--config.seed=2' in lines[1] and '--config.--config' not in lines[1]
+  else:
+    assert code == 2 and message in stderr and not lines
+
+
+def test_local_launch_needs_a_process_count(tmp_path):
+  result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'local', 'two', TINY,
+                           str(tmp_path / 'run')], capture_output=True, text=True)
+  assert result.returncode == 2 and 'whole number >= 1' in result.stderr
+  assert not os.path.exists(tmp_path / 'run')
+
+
 def test_incompatible_config_keeps_existing_checkpoints(tmp_path):
   run_main(tmp_path, '--config.train.num_steps=2')
   before = sorted(os.listdir(tmp_path / 'checkpoints'))

@@ -231,6 +231,38 @@ def test_settings_that_change_the_network_are_named():
     audiodiff.load(latent, config)
 
 
+def test_fifth_probe_api_mistakes_are_one_user_error():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  notes = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  with pytest.raises(UserError, match="got \\['organ'\\]"):
+    notes.sample(2, labels='organ')
+  with pytest.raises(UserError, match='must be a ConfigDict'):
+    audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'), 'config.py')
+  prior = audiodiff.load(os.path.join(ROOT, 'pretrained', 'speech_prior_cpu'))
+  with pytest.raises(UserError, match='unconditional'):
+    prior.sample(1, labels=['organ'])
+  vocoder = audiodiff.load(os.path.join(ROOT, 'pretrained', 'vocoder_cpu'))
+  loud = 32767 * 0.1 * np.sin(np.arange(4096) / 10.0)
+  with pytest.raises(UserError, match='divide by 32768'):
+    vocoder.vocode(audio=loud)
+  enhancer = audiodiff.load(ENHANCER)
+  with pytest.raises(TypeError):  # the seed is keyword-only: 8000 is not a seed
+    enhancer.enhance(np.zeros(8000, np.float32), 8000)
+
+
+def test_flags_that_name_one_thing_are_given_once():
+  result = _main('--workdir=a', '--workdir=b', '--mode=info')
+  assert result.returncode == 2 and '--workdir is given 2 times' in result.stderr
+
+
+def test_an_enhancer_window_the_unet_cannot_halve_is_named(tmp_path):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.3), 16000)
+  result = _main(f'--workdir={ENHANCER}', '--mode=enhance', f'--input={tmp_path / "in.wav"}',
+                 f'--output={tmp_path / "out"}', '--config.enhance.window_frames=250')
+  assert result.returncode == 2 and 'must be a multiple of 4' in result.stderr
+  assert not os.path.exists(tmp_path / 'out')
+
+
 def test_info_on_a_folder_without_a_model_says_what_it_needs(tmp_path):
   from audiodiff.run import inference  # pylint: disable=g-import-not-at-top
   with pytest.raises(UserError, match='neither an export .* nor checkpoints/'):

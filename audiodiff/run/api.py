@@ -21,6 +21,7 @@ from typing import Optional
 
 import flax.serialization
 import jax
+import ml_collections
 import numpy as np
 from absl import logging
 
@@ -277,6 +278,10 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   config: None reads directory/config.json (as trained); a ConfigDict
   overrides it (e.g. other sampler settings; the model must match).
   """
+  if config is not None and not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f'config={config!r} must be a ConfigDict: read the model\'s with '
+                    'audiodiff.run.experiment.read_config(directory), change it, then '
+                    'audiodiff.load(directory, config).')
   resolve, changed = config is not None, []
   if config is None:
     config = experiment.read_config(directory)

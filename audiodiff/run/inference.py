@@ -495,6 +495,9 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
 def info(config, workdir: str, *, checkpoint_step: Optional[int] = None) -> dict:
   """Prints the model card of an export (its export.json) or of a work
   directory's checkpoint (as --mode=export would write it) and returns it."""
+  if not os.path.isdir(workdir):
+    raise UserError(f'--workdir={workdir} is not a folder; --mode=info reads a training run '
+                    'or an exported model.')
   exported = os.path.exists(os.path.join(workdir, api.PARAMS_FILE))
   if not exported and not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise UserError(f'--mode=info reads a trained model: {workdir} holds neither an export '

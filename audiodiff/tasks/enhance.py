@@ -92,6 +92,12 @@ class Enhance(base.Task):
     if config.data.segment_length % settings.hop_length:
       raise UserError(f'config.data.segment_length={config.data.segment_length} must be '
                       f'a multiple of config.enhance.hop_length={settings.hop_length}.')
+    if config.model.name == 'unet1d':
+      multiple = config.model.unet1d.downsample**(len(config.model.unet1d.channels) - 1)
+      if settings.window_frames % multiple:
+        raise UserError(f'config.enhance.window_frames={settings.window_frames} must be a '
+                        f'multiple of {multiple} (the U-Net halves it '
+                        f'{len(config.model.unet1d.channels) - 1} times).')
     if not 0 <= settings.overlap_frames < settings.window_frames // 2:
       raise UserError(f'config.enhance needs 0 <= overlap_frames < window_frames / 2; got '
                       f'{settings.overlap_frames} and {settings.window_frames}.')
@@ -276,11 +282,11 @@ class Enhance(base.Task):
     audio = audio_io.checked_signal(audio, 'The input to enhance')
     return audio, audio_io.rms(audio)
 
-  def enhance(self, trained, audio, seed: int = 0):
+  def enhance(self, trained, audio, *, seed: int = 0):
     """Noisy speech [L] at trained.sample_rate -> enhanced speech [L]."""
     return next(self.enhance_many(trained, [audio], seed=seed))
 
-  def enhance_many(self, trained, audios, seed: int = 0):
+  def enhance_many(self, trained, audios, *, seed: int = 0):
     """Yields each noisy recording [L_i] enhanced ([L_i]), in order.
 
     Every recording is cut into overlapping windows of

@@ -86,13 +86,17 @@ class Generate(base.Task):
     del reference_batch
     shape = (num_samples, self.config.data.segment_length)
     if not self.num_classes:
+      if labels is not None:
+        raise UserError(f'labels={labels!r}: this model is unconditional (it learned no '
+                        'classes); drop labels.')
       return base.SampleRequest(shape=shape,
                                 names=[f'sample_{i:03d}' for i in range(num_samples)])
     if labels is None:
       labels = np.arange(num_samples) % self.num_classes
     names = tuple(self.settings.class_names)
-    if isinstance(labels, str):
+    if isinstance(labels, (str, int, np.integer)):
       labels = [labels]
+    original = list(labels) if np.ndim(labels) else labels
     if len(labels) and all(isinstance(x, str) for x in labels):  # names -> ids
       unknown = [x for x in labels if x not in names]
       if unknown:
@@ -104,7 +108,7 @@ class Generate(base.Task):
     if (len(labels) != num_samples or np.any(labels != given) or labels.min() < 0
         or labels.max() >= self.num_classes):
       raise UserError(f'labels must be {num_samples} class ids in [0, {self.num_classes}) '
-                      f'or class names; got {given.tolist()}.')
+                      f'or class names; got {original!r}.')
     names = [f'sample_{i:03d}_class{label}{self._class_suffix(label)}'
              for i, label in enumerate(labels)]
     cond = {'label': jnp.asarray(labels, jnp.int32)}

@@ -311,7 +311,7 @@ class TextToSpeech(base.Task):
     return {'tts': [{'mel_l1': audio_metrics.mel_l1(ref, est, self.config.audio)}
                     for ref, est in zip(request.reference, np.asarray(audio))]}
 
-  def synthesize(self, trained, texts, seed: int = 0):
+  def synthesize(self, trained, texts, *, seed: int = 0):
     """Sentences of any length -> one dict per text: 'audio' float32 [L] at
     config.audio.sample_rate, 'mel' [frames, n_mels] (log mel in [0, 1]),
     'alignment' [tokens, frames] of its first piece, 'pieces' (the text as
