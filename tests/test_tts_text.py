@@ -67,6 +67,12 @@ KINDS = [pytest.param('phonemes', marks=requires_espeak), 'characters']
     ('24/7', 'twenty four seven'),
     ('10-20', 'ten to twenty'),
     ('COVID-19', 'COVID nineteen'),
+    ('between 100-2000', 'between one hundred to two thousand'),
+    ('in 1990', 'in nineteen ninety'),
+    ('in 1905', 'in nineteen oh five'),
+    ('since 2005', 'since two thousand and five'),
+    ('from 1990-2000', 'from nineteen ninety to two thousand'),
+    ('1990 dollars', 'one thousand nine hundred and ninety dollars'),
 ])
 def test_numbers_are_spelled_out(typed, said):
   assert text.normalize(typed) == said

@@ -234,6 +234,13 @@ _TIME = re.compile(r'\b([01]?\d|2[0-3]|24(?=:00)):([0-5]\d)\b')
 _PHONE = re.compile(r'(?<![\w-])(?:1-)?(?:\(\d{3}\) ?|\d{3}-)?\d{3}-\d{4}(?![\w-])')
 # A mixed number (1 1/2) or a fraction (3/4); dates (12/25/2024) are left alone.
 _FRACTION = re.compile(r'(?<![\w/])(?:(\d+) )?(\d+)/(\d+)(?![\w/])')
+# A four-digit number after these words is a year ("in 1990": nineteen ninety).
+_YEAR = re.compile(r'\b(in|since|by|from|until|till|before|after|during|year|circa|between)'
+                   r'\s+(1[1-9]\d\d|20\d\d)\b(?![-/:.]\d)', re.IGNORECASE)
+# After these words "NNN-NNNN" is a range, not a telephone number.
+_RANGE_WORDS = frozenset(('between', 'from', 'page', 'pages', 'pp.', 'ages', 'years',
+                          'numbers', 'items', 'rows', 'lines', 'chapters', 'verses', 'about',
+                          'roughly', 'approximately', 'some'))
 _RANGE = re.compile(r'(?<![\w-])(' + _NUMBER + r')-(' + _NUMBER + r')(?![\w-])')
 _DECADE = re.compile(r'\b(1[1-9]|20)(\d)0s\b')
 _SHORT_DECADE = re.compile(r"(?<!\w)'?([1-9]0)s\b")
@@ -313,10 +320,10 @@ def normalize(text: str) -> str:
       lambda m: _spaced(_number_text(m.group(1)) + ' percent'), text)
   text = _ORDINAL.sub(lambda m: _spaced(ordinal_words(int(m.group(1)))), text)
   text = _TIME.sub(lambda m: _spaced(_time_words(m)), text)
-  text = _PHONE.sub(lambda m: _spaced(_phone_words(m.group())), text)
+  text = _YEAR.sub(lambda m: f'{m.group(1)} {_year_words(int(m.group(2)))}', text)
+  text = _PHONE.sub(lambda m: _spaced(_phone_or_range(m)), text)
   text = _FRACTION.sub(lambda m: _spaced(_fraction_words(*m.groups())), text)
-  text = _RANGE.sub(lambda m: _spaced(f'{_number_text(m.group(1))} to '
-                                      f'{_number_text(m.group(2))}'), text)
+  text = _RANGE.sub(lambda m: _spaced(_range_words(m)), text)
   text = _DECADE.sub(lambda m: _spaced(_decade_words(m)), text)
   text = _SHORT_DECADE.sub(
       lambda m: _spaced(_plural(number_words(int(m.group(1))))), text)
@@ -356,6 +363,39 @@ def _time_words(match):
   if minutes < 10:
     return f'{number_words(hours)} oh {number_words(minutes)}'
   return f'{number_words(hours)} {number_words(minutes)}'
+
+
+def _year_words(year):
+  """1990 -> 'nineteen ninety', 1905 -> 'nineteen oh five', 1900 -> 'nineteen
+  hundred', 2005 -> 'two thousand and five', 2024 -> 'twenty twenty four'."""
+  century, rest = divmod(int(year), 100)
+  if 2000 <= year < 2010:
+    return number_words(year)
+  if rest == 0:
+    return number_words(year) if year % 1000 == 0 else f'{number_words(century)} hundred'
+  if rest < 10:
+    return f'{number_words(century)} oh {number_words(rest)}'
+  return f'{number_words(century)} {number_words(rest)}'
+
+
+def _phone_or_range(match):
+  """A telephone number, unless a word before it says it is a range (pages
+  120-1500, between 100-2000)."""
+  before = match.string[:match.start()].split()[-1:]
+  numbers = re.findall(r'\d+', match.group())
+  if before and before[0].lower() in _RANGE_WORDS and len(numbers) == 2:
+    return f'{_integer_words(numbers[0])} to {_integer_words(numbers[1])}'
+  return _phone_words(match.group())
+
+
+def _range_words(match):
+  """'10-20' -> 'ten to twenty'; two years after 'from'/'between' read as years."""
+  first, second = match.group(1), match.group(2)
+  before = match.string[:match.start()].split()[-1:]
+  if (before and before[0].lower() in ('from', 'between')
+      and all(re.fullmatch(r'1[1-9]\d\d|20\d\d', n) for n in (first, second))):
+    return f'{_year_words(int(first))} to {_year_words(int(second))}'
+  return f'{_number_text(first)} to {_number_text(second)}'
 
 
 def _phone_words(number):
