@@ -93,7 +93,7 @@ def test_normalize_abbreviations_symbols_and_whitespace():
   assert text.normalize('“Hi” — it’s   fine…\n\tok') == (
       '"Hi" - it\'s fine... ok')
   assert text.normalize('In 2024, 50% paid $3.50.') == (
-      'In two thousand and twenty four, fifty percent paid three dollars '
+      'In twenty twenty four, fifty percent paid three dollars '
       'and fifty cents.')
   # Control and zero-width characters go; case stays (espeak reads it).
   assert text.normalize('a\x00b\u200bc\x07 D') == 'abc D'
