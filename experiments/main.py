@@ -250,8 +250,9 @@ def run(config, workdir, mode):
 
 
 def check_sampler_flags(config, mode):
-  """A UserError for --config.sampler.num_steps with a sampler that runs a
-  fixed number of steps (it would be ignored)."""
+  """A UserError for --config.sampler flags that would be ignored: num_steps
+  with a sampler that runs a fixed number of steps, any of them on a
+  predictive enhancer."""
   given = any(a.startswith('--config.sampler.num_steps') for a in sys.argv)
   if (given and mode not in ('train', 'export', 'info') and config is not None
       and config.sampler.name in ('ddpm', 'fast')):
@@ -260,6 +261,11 @@ def check_sampler_flags(config, mode):
     raise UserError(f'config.sampler.num_steps does not apply to the {config.sampler.name!r} '
                     f'sampler (it runs {runs}); pick one that takes it, e.g. '
                     '--config.sampler.name=dpm_solver.')
+  sampler_flags = [a.split('=')[0] for a in sys.argv if a.startswith('--config.sampler.')]
+  if (sampler_flags and mode == 'enhance' and config is not None
+      and config.enhance.method == 'predictive'):
+    raise UserError(f'{sampler_flags[0]} has no effect: this enhancer is predictive (one '
+                    'network call, no sampler); drop it.')
 
 
 def _run_mode(config, workdir, mode):

@@ -250,6 +250,16 @@ def test_fifth_probe_api_mistakes_are_one_user_error():
     enhancer.enhance(np.zeros(8000, np.float32), 8000)
 
 
+def test_sampler_flags_on_a_predictive_enhancer_are_refused(tmp_path):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.3), 16000)
+  result = _main(f'--workdir={ENHANCER}', '--mode=enhance', f'--input={tmp_path / "in.wav"}',
+                 f'--output={tmp_path / "out"}', '--config.sampler.num_steps=3')
+  assert result.returncode == 2 and 'no effect: this enhancer is predictive' in result.stderr
+  with pytest.raises(UserError, match='several lengths'):
+    import audiodiff  # pylint: disable=g-import-not-at-top
+    audiodiff.load(ENHANCER).enhance([np.ones(100, np.float32), np.ones(50, np.float32)])
+
+
 def test_flags_that_name_one_thing_are_given_once():
   result = _main('--workdir=a', '--workdir=b', '--mode=info')
   assert result.returncode == 2 and '--workdir is given 2 times' in result.stderr

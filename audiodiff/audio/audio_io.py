@@ -120,7 +120,12 @@ def rms(audio) -> float:
 def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   """An in-memory signal from the Python API -> float32 [L]; a UserError
   naming `what` for integer samples, other shapes, NaN/inf or silence."""
-  array = np.asarray(audio)
+  try:
+    array = np.asarray(audio)
+  except ValueError:  # a list of arrays of several lengths
+    raise UserError(f'{what} must be one mono recording [L]; got a list of arrays of '
+                    'several lengths (several recordings go one call each, or to '
+                    'enhance_many).') from None
   if array.dtype.kind in 'iub':
     raise UserError(f'{what} holds {array.dtype} samples; give float audio in [-1, 1] '
                     '(e.g. int16 samples / 32768).')

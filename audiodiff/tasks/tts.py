@@ -318,6 +318,10 @@ class TextToSpeech(base.Task):
     split at punctuation)."""
     if isinstance(texts, str):
       texts = [texts]
+    if isinstance(texts, (bytes, dict)) or not hasattr(texts, '__iter__'):
+      raise UserError(f'synthesize() takes a string or a list of strings; got '
+                      f'{type(texts).__name__}.')
+    texts = list(texts)
     for i, sentence in enumerate(texts):
       if not isinstance(sentence, str):
         raise UserError(f'Text {i + 1} is a {type(sentence).__name__}, not a string; give '
