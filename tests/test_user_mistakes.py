@@ -260,6 +260,17 @@ def test_sampler_flags_on_a_predictive_enhancer_are_refused(tmp_path):
     audiodiff.load(ENHANCER).enhance([np.ones(100, np.float32), np.ones(50, np.float32)])
 
 
+def test_name_beside_output_and_negative_guidance_are_refused(tmp_path):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.3), 16000)
+  result = _main(f'--workdir={ENHANCER}', '--mode=enhance', f'--input={tmp_path / "in.wav"}',
+                 f'--output={tmp_path / "out"}', '--name=mine')
+  assert result.returncode == 2 and 'give one of them' in result.stderr
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  result = _main(f'--workdir={notes}', '--mode=sample', f'--output={tmp_path / "s"}',
+                 '--config.sampler.guidance_scale=-3')
+  assert result.returncode == 2 and '>= 0' in result.stderr
+
+
 def test_flags_that_name_one_thing_are_given_once():
   result = _main('--workdir=a', '--workdir=b', '--mode=info')
   assert result.returncode == 2 and '--workdir is given 2 times' in result.stderr

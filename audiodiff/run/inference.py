@@ -45,6 +45,9 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
                            or os.sep in name):
     raise UserError(f'--name={name} must be a plain folder name (no "/" or ".."): the '
                     'outputs go to DIR/samples/<name>/; use --output=DIR for any other place.')
+  if output and name is not None:
+    raise UserError(f'--name={name} and --output={output} both say where outputs go; give '
+                    'one of them.')
   if output:
     outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)

@@ -246,7 +246,8 @@ class Enhance(base.Task):
   def sample_request(self, num_samples, reference_batch=None, network=None):
     """Enhancement of the first num_samples clips of reference_batch."""
     if reference_batch is None:
-      raise UserError('The enhancer samples from noisy clips: pass a batch.')
+      raise UserError('The enhancer samples from noisy clips: pass a batch (or enhance a '
+                      'recording with model.enhance(audio)).')
     clean = np.asarray(reference_batch['audio'][:num_samples])
     noisy = np.asarray(reference_batch['noisy'][:num_samples])
     gain = np.asarray(self.gains(jnp.asarray(noisy)))
