@@ -73,6 +73,9 @@ KINDS = [pytest.param('phonemes', marks=requires_espeak), 'characters']
     ('since 2005', 'since two thousand and five'),
     ('from 1990-2000', 'from nineteen ninety to two thousand'),
     ('1990 dollars', 'one thousand nine hundred and ninety dollars'),
+    ('9:00-17:00', "nine o'clock to seventeen hundred"),
+    ('1:23:45', 'one hour twenty three minutes forty five seconds'),
+    ('1/2%', 'one half percent'),
 ])
 def test_numbers_are_spelled_out(typed, said):
   assert text.normalize(typed) == said

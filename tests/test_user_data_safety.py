@@ -287,6 +287,10 @@ def test_export_into_the_runs_checkpoints_is_refused(tmp_path):
                  f'--output={workdir / "checkpoints" / "99"}')
   assert result.returncode == 2 and 'or its checkpoints' in result.stderr, result.stderr
   assert not (workdir / 'checkpoints' / '99').exists()
+  # The default folder is the run's own: a second export replaces the first, and says so.
+  assert _main(f'--workdir={workdir}', '--mode=export').returncode == 0
+  again = _main(f'--workdir={workdir}', '--mode=export')
+  assert again.returncode == 0 and 'Replacing the earlier export of step' in again.stdout
 
 
 def test_a_fresh_run_with_a_wrong_init_from_leaves_no_folder(tmp_path):

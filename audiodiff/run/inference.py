@@ -489,6 +489,15 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
                     'with --output=DIR.')
   output_dir = outputs.writable_directory(output_dir, 'give a writable folder with --output=DIR.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
+  earlier = os.path.join(output_dir, api.EXPORT_INFO_FILE)
+  if os.path.exists(earlier):
+    try:
+      with open(earlier, encoding='utf-8') as f:
+        step = json.load(f).get('step')
+    except (OSError, ValueError, AttributeError):
+      step = '?'
+    console.say(f'Replacing the earlier export of step {step} in {output_dir} (the default '
+                'folder; --output=DIR keeps both).')
   path = api.export(trained, output_dir)
   size = os.path.getsize(path) / 2**20
   console.say(f'Exported step {trained.step} ({size:.1f} MiB of parameters) to {output_dir}')

@@ -230,6 +230,9 @@ _THOUSANDS = re.compile(r'(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d]|,\d)')
 _PERCENT = re.compile(r'(' + _SIGNED + r')\s?%')
 _ORDINAL = re.compile(r'(\d+)(st|nd|rd|th)\b', re.IGNORECASE)
 _TIME = re.compile(r'\b([01]?\d|2[0-3]|24(?=:00)):([0-5]\d)\b')
+# 1:23:45, hours, minutes and seconds (a lap time, a duration).
+_DURATION = re.compile(r'\b(\d{1,2}):([0-5]\d):([0-5]\d)\b')
+_TIME_RANGE = re.compile(r'\b(\d{1,2}:[0-5]\d)\s?-\s?(\d{1,2}:[0-5]\d)\b')
 # Telephone numbers: 555-1234, 800-555-1234, 1-800-555-1234, (800) 555-1234.
 _PHONE = re.compile(r'(?<![\w-])(?:1-)?(?:\(\d{3}\) ?|\d{3}-)?\d{3}-\d{4}(?![\w-])')
 # A mixed number (1 1/2) or a fraction (3/4); dates (12/25/2024) are left alone.
@@ -316,13 +319,15 @@ def normalize(text: str) -> str:
       lambda m: _spaced(_money(m.group(2), m.group(3), m.group(1))), text)
   text = _MONEY_AFTER.sub(
       lambda m: _spaced(_money(m.group(1), m.group(2), m.group(3))), text)
+  text = _FRACTION.sub(lambda m: _spaced(_fraction_words(*m.groups())), text)  # 1/2%
   text = _PERCENT.sub(
       lambda m: _spaced(_number_text(m.group(1)) + ' percent'), text)
   text = _ORDINAL.sub(lambda m: _spaced(ordinal_words(int(m.group(1)))), text)
+  text = _DURATION.sub(lambda m: _spaced(_duration_words(*m.groups())), text)
+  text = _TIME_RANGE.sub(r'\1 to \2', text)  # 9:00-17:00
   text = _TIME.sub(lambda m: _spaced(_time_words(m)), text)
   text = _YEAR.sub(lambda m: f'{m.group(1)} {_year_words(int(m.group(2)))}', text)
   text = _PHONE.sub(lambda m: _spaced(_phone_or_range(m)), text)
-  text = _FRACTION.sub(lambda m: _spaced(_fraction_words(*m.groups())), text)
   text = _RANGE.sub(lambda m: _spaced(_range_words(m)), text)
   text = _DECADE.sub(lambda m: _spaced(_decade_words(m)), text)
   text = _SHORT_DECADE.sub(
@@ -363,6 +368,16 @@ def _time_words(match):
   if minutes < 10:
     return f'{number_words(hours)} oh {number_words(minutes)}'
   return f'{number_words(hours)} {number_words(minutes)}'
+
+
+def _duration_words(hours, minutes, seconds):
+  """('1', '23', '45') -> 'one hour twenty three minutes forty five seconds'."""
+  parts = []
+  for value, unit in ((hours, 'hour'), (minutes, 'minute'), (seconds, 'second')):
+    value = int(value)
+    if value:
+      parts.append(f'{number_words(value)} {unit}{"" if value == 1 else "s"}')
+  return ' '.join(parts) or 'zero seconds'
 
 
 def _year_words(year):
