@@ -271,6 +271,45 @@ def test_name_beside_output_and_negative_guidance_are_refused(tmp_path):
   assert result.returncode == 2 and '>= 0' in result.stderr
 
 
+def test_sixth_probe_mistakes(tmp_path):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import inference  # pylint: disable=g-import-not-at-top
+  # An output that is the input under another name (a hard link) is refused.
+  (tmp_path / 'in').mkdir()
+  audio_io.save_audio(tmp_path / 'in' / 'take.wav', _speechlike(0.3), 16000)
+  inference.enhance(None, ENHANCER, [str(tmp_path / 'in' / 'take.wav')],
+                    output=str(tmp_path / 'out'))  # audiodiff's folder, with out/take.wav
+  (tmp_path / 'linked').mkdir()
+  os.link(tmp_path / 'out' / 'take.wav', tmp_path / 'linked' / 'take.wav')
+  before = (tmp_path / 'linked' / 'take.wav').read_bytes()
+  with pytest.raises(UserError, match='would overwrite the input'):
+    inference.enhance(None, ENHANCER, [str(tmp_path / 'linked' / 'take.wav')],
+                      output=str(tmp_path / 'out'))
+  assert (tmp_path / 'linked' / 'take.wav').read_bytes() == before
+  enhancer = audiodiff.load(ENHANCER)
+  with pytest.raises(UserError, match='divide by 32768'):
+    enhancer.enhance(20000 * _speechlike(0.3))
+  with pytest.raises(UserError, match='whole number'):
+    audiodiff.load(ENHANCER, checkpoint_step='3')
+  from experiments.configs import tts_cpu  # pylint: disable=g-import-not-at-top
+  with pytest.raises(UserError, match="config is for task 'tts'"):
+    audiodiff.load(ENHANCER, tts_cpu.get_config())
+  # load(dir, config) keeps its own copy: editing the caller's later breaks nothing.
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  first = audiodiff.load(notes)
+  second = audiodiff.load(notes, first.config)
+  first.config.sampler.num_steps = 3
+  assert np.isfinite(second.sample(1)[0]).all()
+
+
+def test_writing_a_wav_keeps_a_hard_linked_copy(tmp_path):
+  audio_io.save_audio(tmp_path / 'a.wav', np.full(100, 0.5, np.float32), 8000)
+  os.link(tmp_path / 'a.wav', tmp_path / 'b.wav')
+  audio_io.save_audio(tmp_path / 'b.wav', np.zeros(100, np.float32), 8000)
+  assert np.allclose(audio_io.load_audio(tmp_path / 'a.wav', 8000), 0.5, atol=1e-3)
+  assert not [p for p in os.listdir(tmp_path) if 'partial' in p]
+
+
 def test_flags_that_name_one_thing_are_given_once():
   result = _main('--workdir=a', '--workdir=b', '--mode=info')
   assert result.returncode == 2 and '--workdir is given 2 times' in result.stderr

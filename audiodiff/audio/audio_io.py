@@ -175,7 +175,15 @@ def save_audio(path, audio, sample_rate):
   if parent:
     os.makedirs(parent, exist_ok=True)
   audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-  sf.write(path, audio, int(sample_rate), subtype='PCM_16', format='WAV')
+  # Written beside and renamed over: a file reached by another name (a hard
+  # link) keeps its contents, and a reader never sees half a file.
+  partial = f'{path}.partial-{os.getpid()}'
+  try:
+    sf.write(partial, audio, int(sample_rate), subtype='PCM_16', format='WAV')
+    os.replace(partial, path)
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)
 
 
 def normalization_gain(audio, mode) -> float:

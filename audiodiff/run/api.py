@@ -250,6 +250,10 @@ def check_trained_settings(saved, config, directory: str) -> None:
   """A UserError naming the first TRAINED_SETTINGS field where `config`
   differs from the model's saved config (an enhancer's predictive network
   also cannot run as a diffusion one, nor the reverse)."""
+  if saved.task != config.task:
+    raise UserError(f'This config is for task {config.task!r}, but the model in {directory} '
+                    f'is a {saved.task!r} model; drop --config (the model\'s own config.json '
+                    'is used) or give its own recipe.')
   before, after = experiment.flat_config(saved), experiment.flat_config(config)
   for key in sorted(before):
     if (any(fnmatch.fnmatchcase(key, pattern) for pattern in TRAINED_SETTINGS)
@@ -278,11 +282,18 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   config: None reads directory/config.json (as trained); a ConfigDict
   overrides it (e.g. other sampler settings; the model must match).
   """
+  if checkpoint_step is not None and (isinstance(checkpoint_step, bool) or not isinstance(
+      checkpoint_step, (int, np.integer))):
+    raise UserError(f'checkpoint_step={checkpoint_step!r} must be a whole number (a saved '
+                    'training step).')
   if config is not None and not isinstance(config, ml_collections.ConfigDict):
-    raise UserError(f'config={config!r} must be a ConfigDict: read the model\'s with '
+    raise UserError(f'config (a {type(config).__name__}) must be a ConfigDict: read the '
+                    'model\'s with '
                     'audiodiff.run.experiment.read_config(directory), change it, then '
                     'audiodiff.load(directory, config).')
   resolve, changed = config is not None, []
+  if config is not None:  # the model's own copy: later edits to the caller's stay theirs
+    config = copy.deepcopy(config)
   if config is None:
     config = experiment.read_config(directory)
   elif os.path.exists(os.path.join(directory, 'config.json')):

@@ -111,7 +111,9 @@ def check_targets(directory: str, stems: Sequence[str], inputs: Sequence[str],
   for stem in stems:
     for suffix in suffixes:
       target = os.path.join(directory, stem + suffix)
-      if os.path.realpath(target) in sources:
+      same_file = os.path.exists(target) and any(
+          os.path.exists(path) and os.path.samefile(target, path) for path in inputs)
+      if os.path.realpath(target) in sources or same_file:  # a hard link too
         raise UserError(f'--output={directory} would overwrite the input {target} with '
                         'its output; nothing was written. Give another folder with '
                         '--output=DIR.')

@@ -281,6 +281,10 @@ class Enhance(base.Task):
     """audio -> (float32 [L], its RMS); a UserError for anything but finite,
     non-silent mono audio."""
     audio = audio_io.checked_signal(audio, 'The input to enhance')
+    peak = float(np.max(np.abs(audio)))
+    if peak > 1.0 + 1e-3:
+      raise UserError(f'The input to enhance peaks at {peak:.4g}; give float audio in '
+                      '[-1, 1] (int16 samples: divide by 32768).')
     return audio, audio_io.rms(audio)
 
   def enhance(self, trained, audio, *, seed: int = 0):
