@@ -71,7 +71,7 @@ sweep() {
     done
     grid=("${next[@]}")
   done
-  local -a names=()
+  local -a names=()  # each point's work directory name, checked before any run
   for point in "${grid[@]}"; do
     local -a settings=()
     local name=""
@@ -89,18 +89,12 @@ sweep() {
     done
     names+=("$name")
   done
-  for point in "${grid[@]}"; do
+  for index in "${!grid[@]}"; do
     local -a flags=() settings=()
-    local name=""
-    IFS="$sep" read -r -a settings <<< "$point"
-    for kv in "${settings[@]}"; do
-      flags+=("--config.${kv}")
-      name="${name:+${name}_}${kv}"
-    done
-    name="${name//\//-}"
-    name="${name// /}"
+    IFS="$sep" read -r -a settings <<< "${grid[$index]}"
+    for kv in "${settings[@]}"; do flags+=("--config.${kv}"); done
     local cmd=("$python" "$here/experiments/main.py" "--config=$config"
-               "--workdir=$root/$name" "${flags[@]}" "${extra[@]}")
+               "--workdir=$root/${names[$index]}" "${flags[@]}" "${extra[@]}")
     echo "+ ${cmd[*]}"
     if [[ "${DRY_RUN:-0}" != "1" ]]; then "${cmd[@]}"; fi
   done

@@ -119,7 +119,8 @@ def rms(audio) -> float:
 
 def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   """An in-memory signal from the Python API -> float32 [L]; a UserError
-  naming `what` for integer samples, other shapes, NaN/inf or silence."""
+  naming `what` for integer samples, other shapes, NaN/inf, samples beyond
+  [-1, 1] (int16 scale) or silence."""
   try:
     array = np.asarray(audio)
   except ValueError:  # a list of arrays of several lengths
@@ -136,6 +137,10 @@ def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   array = array.astype(np.float32)
   if not np.all(np.isfinite(array)):
     raise UserError(f'{what} holds NaN or inf samples.')
+  peak = float(np.max(np.abs(array))) if array.size else 0.0
+  if peak > 1.0 + 1e-3:
+    raise UserError(f'{what} peaks at {peak:.4g}; give float audio in [-1, 1] (int16 '
+                    'samples: divide by 32768).')
   level = rms(array)
   if level < SILENT_RMS:
     raise UserError(f'{what} is silent (RMS {level:.1e}): there is nothing to process.')

@@ -152,10 +152,6 @@ class Vocoder(base.Task):
       if len(audio) < hop:
         raise UserError(f'vocode needs mono audio [L] of at least one hop ({hop} '
                         f'samples); got shape {audio.shape}.')
-      peak = float(np.max(np.abs(audio)))
-      if peak > 1.0 + 1e-3:
-        raise UserError(f'vocode(audio=...) peaks at {peak:.4g}; give float audio in [-1, 1] '
-                        '(int16 samples: divide by 32768).')
       return None, audio
     mel = np.asarray(mel, np.float32)
     n_mels = self.config.audio.n_mels
