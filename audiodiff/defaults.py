@@ -90,6 +90,7 @@ def get_config() -> ml_collections.ConfigDict:
       window_frames=256,      # --mode=enhance: frames per window of long files
       overlap_frames=32,
       batch_windows=4,
+      shifts=1,               # estimates averaged, each delayed by a hop / shifts more
   ))
 
   # config.task='tts': text -> mel (Grad-TTS) -> waveform (README,

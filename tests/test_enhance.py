@@ -356,6 +356,20 @@ def test_many_files_share_network_batches_and_come_back_whole():
   assert together.calls < one_by_one.calls
 
 
+def test_shifted_estimates_are_realigned_before_they_are_averaged():
+  config = enhance_tiny.get_config()
+  config.enhance.method = 'predictive'
+  config.enhance.update(dict(window_frames=16, overlap_frames=4, batch_windows=4, shifts=4))
+  task = tasks.get_task(config)
+  rng = np.random.default_rng(1)
+  audios = [0.1 * rng.standard_normal(n).astype(np.float32) for n in (700, 3000)]
+  for audio, out in zip(audios, task.enhance_many(_IdentityEnhancer(task), audios)):
+    np.testing.assert_allclose(out, audio, atol=1e-4)  # a misaligned mean would blur
+  silent = np.zeros(500, np.float32)
+  with pytest.raises(UserError, match='Recording 1 .*silent'):
+    list(task.enhance_many(_IdentityEnhancer(task), [audios[0], silent]))
+
+
 class _WindowRecorder(_IdentityEnhancer):
 
   def __init__(self, task):

@@ -117,10 +117,16 @@ def rms(audio) -> float:
   return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
 
 
+# Float audio peaking above this is int16 samples not divided by 32768 (those
+# peak in the hundreds or thousands); a mix that overshoots 1 a little is not.
+INT16_SCALE_PEAK = 2.0
+
+
 def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   """An in-memory signal from the Python API -> float32 [L]; a UserError
   naming `what` for integer samples, other shapes, NaN/inf, samples beyond
-  [-1, 1] (int16 scale) or silence."""
+  [-1, 1] by far (int16 scale) or silence. A float mixture that overshoots
+  a little (a noisy mix peaking at 1.03) is taken as it is."""
   try:
     array = np.asarray(audio)
   except ValueError:  # a list of arrays of several lengths
@@ -138,7 +144,7 @@ def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   if not np.all(np.isfinite(array)):
     raise UserError(f'{what} holds NaN or inf samples.')
   peak = float(np.max(np.abs(array))) if array.size else 0.0
-  if peak > 1.0 + 1e-3:
+  if peak > INT16_SCALE_PEAK:
     raise UserError(f'{what} peaks at {peak:.4g}; give float audio in [-1, 1] (int16 '
                     'samples: divide by 32768).')
   level = rms(array)

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data, tasks
+from audiodiff.errors import UserError
 from audiodiff.metrics import audio_metrics
 from audiodiff.diffusion import sde
 from audiodiff.data import asterisk, augment, noise, real_speech
@@ -289,6 +290,41 @@ class Enhance(base.Task):
 
   def enhance_many(self, trained, audios, *, seed: int = 0):
     """Yields each noisy recording [L_i] enhanced ([L_i]), in order.
+
+    With config.enhance.shifts = S > 1, each recording is enhanced S times,
+    delayed by k * hop / S samples (k < S; the delay is filled with the
+    recording's mirror image), and the S estimates are averaged: a network
+    on STFT frames is not invariant to shifts smaller than a hop, and the
+    mean of the shifted estimates has fewer of its artifacts (on the unseen
+    recorded speaker, S=8: PESQ-WB +0.07, S=4: +0.06; benchmarks/README).
+    """
+    shifts = self.settings.shifts
+    if shifts < 1:
+      raise UserError(f'config.enhance.shifts is {shifts}; give 1 (no shifts) or more.')
+    delays = [k * self.stft.hop_length // shifts for k in range(shifts)]
+
+    several = not hasattr(audios, '__len__') or len(audios) > 1
+
+    def delayed():
+      for index, audio in enumerate(audios):
+        try:
+          audio, _ = self.check_input(audio)
+        except UserError as error:
+          if several:  # say which one
+            raise UserError(f'Recording {index} (counting from 0): {error}') from None
+          raise
+        for delay in delays:
+          yield np.pad(audio, (delay, 0), mode='symmetric')
+
+    estimates = self._enhance_windows(trained, delayed(), seed)
+    while True:
+      group = [estimate[delay:] for delay, estimate in zip(delays, estimates)]
+      if not group:
+        return
+      yield np.mean(group, axis=0).astype(np.float32)
+
+  def _enhance_windows(self, trained, audios, seed):
+    """Yields each recording [L_i] enhanced ([L_i]), in order.
 
     Every recording is cut into overlapping windows of
     config.enhance.window_frames frames (cross-faded over overlap_frames;

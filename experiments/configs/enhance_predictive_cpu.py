@@ -38,6 +38,7 @@ def get_config():
   config.audio.hop_length = 128
   config.enhance.noise_types += ('recorded_music',)
   config.enhance.augment = ('tilt', 'eq', 'mic', 'room', 'speed', 'bandlimit', 'level')
+  config.enhance.shifts = 8  # inference: 8 sub-hop shifts averaged (june PESQ-WB 1.94 -> 2.01)
   config.data.name = 'real_speech'
   config.data.voices = RECORDED_VOICES + SYNTHETIC_VOICES
   config.data.num_examples = 200  # sentences per synthetic voice

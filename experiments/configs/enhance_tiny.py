@@ -22,6 +22,7 @@ def get_config():
   config.enhance.window_frames = 32
   config.enhance.overlap_frames = 4
   config.enhance.batch_windows = 2
+  config.enhance.shifts = 1
   config.model.unet1d.channels = (16, 32)
   config.model.unet1d.blocks_per_level = 1
   config.sampler.num_steps = 3
