@@ -247,6 +247,27 @@ def test_measure_rejects_bad_settings():
     restore.measure('denoise', tone, _settings(), RATE)
 
 
+def test_keep_measured_changes_only_what_was_missing_at_the_files_rate():
+  original = _tone(0.5, 16000)
+  rng = np.random.default_rng(0)
+  restored = rng.standard_normal(4000).astype(np.float32)  # at the prior's 8 kHz
+  clipped = np.clip(original, -0.3, 0.3)
+  measurement = restore.measure('declip', np.clip(_tone(0.5, 8000), -0.3, 0.3),
+                                _settings(clip_level=0.3), 8000)
+  out = restore.keep_measured(measurement, restored, clipped, 16000)
+  free = operators.clipped_signs(clipped, 0.3) == 0
+  np.testing.assert_array_equal(out[free], clipped[free])
+  assert np.all(out[~free] != clipped[~free])
+  low_passed = restore.degrade('bandwidth', original, 16000, cutoff_hz=1000)
+  measurement = restore.measure('bandwidth', low_passed[::2], _settings(
+      task='bandwidth', cutoff_hz=1000), 8000)
+  out = restore.keep_measured(measurement, restored, low_passed, 16000)
+  response = operators.lowpass_response(len(out), 16000, 1000)
+  band = np.fft.irfft(response * np.fft.rfft(out), n=len(out))
+  np.testing.assert_allclose(band, low_passed, atol=1e-4)  # the measured band, kept
+  assert np.sum((out - band) ** 2) > 0.1 * np.sum(band ** 2)  # the rest, restored
+
+
 # --mode=restore end to end ----------------------------------------------------
 
 def _main(*args):
@@ -268,6 +289,12 @@ def test_restore_mode_end_to_end(tmp_path):
   out_dir = os.path.join(workdir, 'samples', 'restored_inpaint_step_2')
   restored, rate = audio_io.read_audio(os.path.join(out_dir, 'gappy.wav'))
   assert rate == 16000 and restored.shape == (len(clean), 1)
+  # The 8 kHz prior changes only the gaps of the 16 kHz file: every other
+  # sample is the input's (to 16-bit rounding), its band above 4 kHz kept.
+  t = np.arange(len(clean)) / 16000
+  outside = (t < 0.29) | ((t > 0.34) & (t < 0.99)) | (t > 1.03)
+  np.testing.assert_allclose(restored[outside, 0], clean[outside], atol=2e-4)
+  assert np.max(np.abs(restored[~outside, 0] - clean[~outside])) > 1e-3  # the gaps are new
   assert os.path.exists(os.path.join(out_dir, 'gappy.png'))
   with open(os.path.join(out_dir, 'gappy.json')) as f:
     assert set(json.load(f)) == {'gap_snr_db', 'input_gap_snr_db', 'gap_lsd_db', 'si_sdr_db'}

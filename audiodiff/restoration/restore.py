@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff.metrics import audio_metrics
-from audiodiff.audio import windows
+from audiodiff.audio import audio_io, windows
 from audiodiff.diffusion import samplers
 from audiodiff.errors import UserError
 from audiodiff.restoration import baselines, operators, posterior
@@ -135,6 +135,30 @@ def measure(task, degraded, restore_config, sample_rate):
                       'or more of the samples below the clipping level).')
     return Measurement(task, degraded, sample_rate, clipped=clipped, level=level)
   raise UserError(f'config.restore.task={task!r} must be one of {TASKS}.')
+
+
+def keep_measured(measurement, restored, original, file_rate):
+  """The restoration [L] at the prior's rate -> the recording at its own
+  rate (`original`, float32 [N] at `file_rate`) with only what was missing
+  replaced: the gaps (cross-faded over their tapers), the clipped samples,
+  or the band above the cutoff. Resampling to the prior's rate and back
+  would otherwise change every sample (and drop the band above the prior's
+  Nyquist frequency). float32 [N]."""
+  rate = measurement.sample_rate
+  original = np.asarray(original, np.float32)
+  size = len(original)
+  ours = audio_io.resample(np.asarray(restored, np.float32), rate, file_rate)[:size]
+  ours = np.pad(ours, (0, size - len(ours)))
+  if measurement.task == 'inpaint':  # the gap weights, read at the file's rate
+    nearest = np.minimum(np.arange(size) * rate // file_rate, len(measurement) - 1)
+    weights = measurement.weights[nearest]
+    return (weights * original + (1 - weights) * ours).astype(np.float32)
+  if measurement.task == 'declip':
+    clipped = operators.clipped_signs(original, measurement.level) != 0
+    return np.where(clipped, ours, original).astype(np.float32)
+  low = operators.lowpass_response(size, file_rate, measurement.cutoff_hz, 'brickwall')
+  mixed = low * np.fft.rfft(original) + (1 - low) * np.fft.rfft(ours)
+  return np.fft.irfft(mixed, n=size).astype(np.float32)
 
 
 # Declipping refuses inputs with more of their samples clipped than this.

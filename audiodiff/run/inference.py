@@ -198,8 +198,8 @@ def _checked_vocoder_input(path, task):
 
 
 def _model_input(path, rate, verb):
-  """A recording -> (mono float32 [L'] at the model's `rate`, the file's
-  length in samples, its rate); several channels are averaged, with a
+  """A recording -> (mono float32 [L'] at the model's `rate`, the same
+  [L] at the file's rate, that rate); several channels are averaged, with a
   message saying the file was `verb` as their mean."""
   try:
     audio, file_rate = audio_io.read_audio(path)
@@ -210,7 +210,7 @@ def _model_input(path, rate, verb):
   mono = _audible(path, audio.mean(axis=1), verb)
   if file_rate != rate:
     console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz and back.')
-  return audio_io.resample(mono, file_rate, rate), audio.shape[0], file_rate
+  return audio_io.resample(mono, file_rate, rate), mono, file_rate
 
 
 def _audible(path, audio, verb):
@@ -261,7 +261,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   jobs = []
   for i in _distinct(inputs):
     path = inputs[i]
-    degraded, num_samples, file_rate = _model_input(path, rate, 'restored')
+    degraded, original, file_rate = _model_input(path, rate, 'restored')
     if settings.task == 'bandwidth' and settings.cutoff_hz >= file_rate / 2:
       raise UserError(f'{path}: sampled at {file_rate} Hz, it holds nothing above '
                       f'{file_rate / 2:g} Hz, so config.restore.cutoff_hz='
@@ -291,18 +291,22 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     if out_rate != file_rate:
       console.say(f'{path}: {file_rate} Hz; written at the model\'s {out_rate} Hz, which holds '
                   'the band it adds.')
-    jobs.append((path, measurement, reference, num_samples * out_rate // file_rate, out_rate))
+    jobs.append((path, measurement, reference, original, file_rate, out_rate))
   directory = _output_dir(workdir, name, f'restored_{settings.task}_step_{trained.step}',
                           output, [job[0] for job in jobs])
   paths = []
   stems = outputs.output_stems([job[0] for job in jobs])
   progress = console.Progress(len(jobs), 'files')
-  for i, ((path, measurement, reference, num_samples, out_rate), stem) in enumerate(
+  for i, ((path, measurement, reference, original, file_rate, out_rate), stem) in enumerate(
       zip(jobs, stems)):
     restored = restorer(measurement, seed=trained.config.seed + i,
                         on_windows=_window_progress(path))
     wav = os.path.join(directory, f'{stem}.wav')
-    _write_like_input(wav, restored, rate, num_samples, out_rate)
+    if out_rate == file_rate != rate:  # only what was missing changes in the file
+      audio_io.save_audio(wav, outputs.check_output(restoration.keep_measured(
+          measurement, restored, original, file_rate), wav), file_rate)
+    else:
+      _write_like_input(wav, restored, rate, len(original) * out_rate // file_rate, out_rate)
     plotting.save_comparison_png(
         os.path.join(directory, f'{stem}.png'),
         [(f'{stem}: degraded ({settings.task})', measurement.degraded),
@@ -387,7 +391,8 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   # Read and check every file before the first (slow) enhancement.
   recordings = []
   for path in _input_files(inputs):
-    noisy, num_samples, file_rate = _model_input(path, rate, 'enhanced')
+    noisy, original, file_rate = _model_input(path, rate, 'enhanced')
+    num_samples = len(original)
     try:
       trained.task.check_input(noisy)
     except UserError as error:
