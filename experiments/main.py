@@ -16,6 +16,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from audiodiff.diffusion import samplers
 from audiodiff.run import checkpoint, console, inference, outputs, parallel, train
 from audiodiff.errors import Stopped, UserError
 
@@ -109,12 +110,21 @@ SINGLE_FLAGS = ('workdir', 'mode', 'config', 'output', 'checkpoint_step', 'num_s
 
 
 def check_single_flags(argv):
-  """A UserError for a flag that names one thing given twice (absl would
-  keep the last one: a sweep's extra --workdir=X would put every run in X)."""
+  """A UserError for a flag that names one thing given twice, a config
+  field among them (absl would keep the last one: a sweep's extra
+  --workdir=X would put every run in X)."""
   for name in SINGLE_FLAGS:
     given = [a for a in argv[1:] if a == f'--{name}' or a.startswith(f'--{name}=')]
     if len(given) > 1:
       raise UserError(f'--{name} is given {len(given)} times ({", ".join(given)}); give it once.')
+  overrides = {}
+  for arg in argv[1:]:
+    if arg.startswith('--config.') and '=' in arg:
+      overrides.setdefault(arg.split('=')[0], []).append(arg)
+  for key, given in overrides.items():
+    if len(given) > 1:
+      raise UserError(f'{key} is given {len(given)} times ({", ".join(given)}); give it once '
+                      '(a list goes in one flag: --config.restore.gaps=0.1-0.12,0.5-0.55).')
 
 
 def _one_line(error):
@@ -249,23 +259,30 @@ def run(config, workdir, mode):
       outputs.remove_if_empty(checkpoints)
 
 
+# config.sampler fields that only some samplers read (samplers.options_of).
+SAMPLER_OPTIONS = ('num_steps', 'eta', 'order', 'churn', 'grid', 'fast_betas')
+
+
 def check_sampler_flags(config, mode):
-  """A UserError for --config.sampler flags that would be ignored: num_steps
-  with a sampler that runs a fixed number of steps, any of them on a
-  predictive enhancer."""
-  given = any(a.startswith('--config.sampler.num_steps') for a in sys.argv)
-  if (given and mode not in ('train', 'export', 'info') and config is not None
-      and config.sampler.name in ('ddpm', 'fast')):
-    runs = ('all T trained steps' if config.sampler.name == 'ddpm'
-            else 'one step per config.sampler.fast_betas entry')
-    raise UserError(f'config.sampler.num_steps does not apply to the {config.sampler.name!r} '
-                    f'sampler (it runs {runs}); pick one that takes it, e.g. '
-                    '--config.sampler.name=dpm_solver.')
-  sampler_flags = [a.split('=')[0] for a in sys.argv if a.startswith('--config.sampler.')]
-  if (sampler_flags and mode == 'enhance' and config is not None
-      and config.enhance.method == 'predictive'):
-    raise UserError(f'{sampler_flags[0]} has no effect: this enhancer is predictive (one '
-                    'network call, no sampler); drop it.')
+  """A UserError for --config.sampler flags that would be ignored: an option
+  the chosen sampler does not take (num_steps for 'ddpm', churn for 'ddim'),
+  any of them on a predictive enhancer."""
+  given = [a.split('=')[0].removeprefix('--config.sampler.') for a in sys.argv
+           if a.startswith('--config.sampler.')]
+  if given and mode == 'enhance' and config is not None and config.enhance.method == 'predictive':
+    raise UserError(f'--config.sampler.{given[0]} has no effect: this enhancer is predictive '
+                    '(one network call, no sampler); drop it.')
+  if mode in ('train', 'export', 'info') or config is None:
+    return
+  name = config.sampler.name
+  taken = samplers.options_of(name) if name in samplers.SAMPLERS else SAMPLER_OPTIONS
+  for option in given:
+    if option in SAMPLER_OPTIONS and option not in taken:
+      takers = [other for other in samplers.SAMPLERS.names()
+                if option in samplers.options_of(other)]
+      raise UserError(f'config.sampler.{option} does not apply to the {name!r} sampler (its '
+                      f'options: {", ".join(o for o in taken if o in SAMPLER_OPTIONS) or "none"}); '
+                      f'pick one that takes it, e.g. --config.sampler.name={takers[0]}.')
 
 
 def _run_mode(config, workdir, mode):

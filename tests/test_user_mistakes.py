@@ -549,3 +549,19 @@ def test_random_text_is_cut_or_refused_in_one_line(tts_model, text):
     return
   pieces = tts_model.task._fitting_pieces(cleaned)  # pylint: disable=protected-access
   assert all(len(ids) <= tts_model.config.tts.max_tokens for _, ids in pieces)
+
+
+def test_a_config_field_twice_a_sampler_option_its_sampler_ignores_and_negative_noise(
+    tmp_path):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5, 8000), 8000)
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  common = (f'--workdir={notes}', '--mode=restore', f'--input={tmp_path / "in.wav"}',
+            f'--output={tmp_path / "out"}')
+  result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.restore.gaps=0.2-0.22')
+  assert result.returncode == 2 and 'is given 2 times' in result.stderr
+  result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.sampler.name=ddim',
+                 '--config.sampler.churn=0.5')
+  assert result.returncode == 2 and "churn does not apply to the 'ddim'" in result.stderr
+  result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.restore.noise_std=-1')
+  assert result.returncode == 2 and 'must be >= 0' in result.stderr
+  assert not os.path.exists(tmp_path / 'out')

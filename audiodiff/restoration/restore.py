@@ -203,6 +203,9 @@ class Restorer:
     if self.method not in posterior.METHODS + ('baseline',):
       raise UserError(f'config.restore.method={self.method!r} must be one of '
                       f'{posterior.METHODS + ("baseline",)}.')
+    if not restore_config.noise_std >= 0:  # also NaN
+      raise UserError(f'config.restore.noise_std={restore_config.noise_std:g} must be >= 0 '
+                      '(the measurement noise\'s standard deviation; 0: exact).')
     if trained.task.name != 'generate':
       raise UserError(f'--mode=restore needs an audio prior (task "generate"); this model is '
                       f'task {trained.task.name!r}.')
