@@ -60,6 +60,9 @@ def get_config() -> ml_collections.ConfigDict:
       noise_std=0.0,        # pigdm: measurement noise
       resample=1,           # repaint: RePaint's resampling count (1: none)
       jump=1,               # repaint: steps undone per resampling
+      start='noise',        # 'noise', or 'baseline': SDEdit from the classical method's output
+      start_level=0.3,      # start='baseline': the reverse process starts at this fraction
+                            # of the trained steps (and runs this share of the sampler's)
       overlap=0.25,         # fraction of the prior's window shared by neighbours
       batch_windows=4,      # windows per network batch (bounds memory)
   ))

@@ -4,7 +4,7 @@
       [--utterances=4] [--methods=pigdm,dps,projection,repaint,baseline]
       [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
       [--families=synthetic,recorded]
-      [--config.restore.*=... e.g. --guidance=0.3]
+      [--guidance=0.3] [--start=baseline --start_level=0.3]
 
 Two held-out families, a table each (--families picks them), both at the
 prior's rate, --utterances of each:
@@ -53,6 +53,9 @@ flags.DEFINE_integer('steps', 0, 'config.sampler.num_steps (0: the prior\'s).')
 flags.DEFINE_string('sampler', '', 'config.sampler.name (\'\': the prior\'s).')
 flags.DEFINE_float('eta', 0.0, 'config.sampler.eta, for ddim.')
 flags.DEFINE_integer('resample', 1, 'config.restore.resample for repaint.')
+flags.DEFINE_enum('start', 'noise', ['noise', 'baseline'],
+                  'config.restore.start: baseline = SDEdit from the classical method.')
+flags.DEFINE_float('start_level', 0.3, 'config.restore.start_level (start=baseline).')
 FLAGS = flags.FLAGS
 
 GAPS_PER_UTTERANCE = 4
@@ -132,6 +135,7 @@ def condition_rows(trained, condition, speech, seconds):
     settings = ml_collections.ConfigDict(cases[0][0].to_dict())
     settings.method, settings.guidance = method, FLAGS.guidance
     settings.resample = FLAGS.resample
+    settings.start, settings.start_level = FLAGS.start, FLAGS.start_level
     restorer = restore.Restorer(trained, settings)
     if method != 'baseline':   # compile outside the timing, on one window
       restorer(restore.measure(settings.task, cases[0][1][:restorer.window], settings,
@@ -148,6 +152,8 @@ def condition_rows(trained, condition, speech, seconds):
     main_metric, first, second, si = np.nanmean(np.asarray(rows[method], float), axis=0)
     passes, per_second = rows.get(method + '_time', (0, 0.0))
     label = 'degraded input' if method == 'input' else method
+    if FLAGS.start == 'baseline' and method not in ('input', 'baseline'):
+      label += f' from baseline at {FLAGS.start_level:g}'
     extras = ' | '.join('-' if np.isnan(v) else f'{v:.2f}' for v in (first, second))
     print(f'| {condition} ({METRIC_NAME[kind]}) | {label} | {main_metric:.2f} | {extras} '
           f'| {si:.2f} | {passes} | {per_second:.2f} |', flush=True)

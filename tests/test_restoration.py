@@ -326,3 +326,27 @@ def test_shipped_speech_prior_extends_bandwidth():
   np.testing.assert_allclose(low, degraded, atol=1e-4)
   high_energy = np.sum((restored - low) ** 2)
   assert high_energy > 1e-3 * np.sum(degraded ** 2)
+
+
+def test_a_start_from_the_baseline_stays_near_it_at_a_low_level():
+  """SDEdit (config.restore.start='baseline'): started at 2% of the trained
+  steps, the fill stays close to Janssen's; from noise it does not."""
+  settings = _settings(task='inpaint', gaps='0.300-0.305', method='projection',
+                       start='baseline', start_level=0.02)
+  degraded = restore.degrade('inpaint', _tone(1.0), RATE, gaps=operators.parse_gaps(settings.gaps),
+                             taper_ms=settings.taper_ms)
+  measurement = restore.measure('inpaint', degraded, settings, RATE)
+  janssen = restore.run_baseline(measurement)
+  gap = measurement.weights < 1
+  distance = lambda x: np.sqrt(np.mean((x[gap] - janssen[gap]) ** 2) / np.mean(janssen[gap] ** 2))
+  restorer = restore.Restorer(_ToyTrained(settings), settings)
+  assert restorer.sampler.num_evals < 25  # the sampler's steps cut short too
+  near = restorer(measurement)
+  far = restore.Restorer(_ToyTrained(settings), _settings(
+      task='inpaint', gaps='0.300-0.305', method='projection'))(measurement)
+  assert distance(near) < 0.3 < distance(far)
+  for bad, match in ((dict(start='janssen'), "must be 'noise' or 'baseline'"),
+                     (dict(start_level=0.0), r'in \(0, 1\]')):
+    with pytest.raises(UserError, match=match):
+      restore.Restorer(_ToyTrained(settings), _settings(start='baseline', **bad) if 'start_level'
+                       in bad else _settings(**bad))

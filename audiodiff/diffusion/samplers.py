@@ -124,19 +124,24 @@ class Sampler:
   """A sampling function with its network-call count.
 
   __call__(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None,
-  prepare=None) -> x0 [shape] in data coordinates.
+  prepare=None, init=None) -> x0 [shape] in data coordinates. `init`, if
+  given, replaces the starting noise: a state [shape] at the first noise
+  level, `start` = (alpha, sigma), in diffusion coordinates (data
+  coordinates without a prior): alpha * x + sigma * eps starts from a guess
+  x (SDEdit, on a schedule cut short so that level is low).
   """
 
-  def __init__(self, loop, num_evals: int, name: str):
+  def __init__(self, loop, num_evals: int, name: str, start=(0.0, 1.0)):
     self._loop = loop
     self.num_evals = num_evals
     self.name = name
+    self.start = start
 
   def __call__(self, fn: Denoiser, rng, shape: Sequence[int], cond=None, uncond=None,
                prior: Optional[Prior] = None, hooks: Optional[Hooks] = None,
-               prepare: Optional[Callable] = None):
+               prepare: Optional[Callable] = None, init=None):
     return self._loop(fn, rng, tuple(shape), (cond, uncond, prepare), prior,
-                      hooks or Hooks())
+                      hooks or Hooks(), init)
 
   def __repr__(self):
     return f'Sampler({self.name}, num_evals={self.num_evals})'
@@ -208,7 +213,10 @@ class _Denoiser:
     return self._diffusion(self.hooks.step(self.to_data(z), info))
 
 
-def _initial_noise(rng, shape, temperature):
+def _initial_noise(rng, shape, temperature, init=None):
+  """The (tempered) starting noise [shape], or `init` where given."""
+  if init is not None:
+    return jnp.asarray(init, jnp.float32).reshape(shape)
   noise = jax.random.normal(rng, shape)
   return noise if temperature == 1.0 else temperature * noise
 
@@ -218,12 +226,13 @@ def _stepping_loop(num_steps, step, *, parameterization, guidance_scale, clip_x0
   """A sampler loop of num_steps calls of step(denoise, i, z, noise_rng) -> z,
   from the (tempered) starting noise, returning data coordinates."""
 
-  def loop(fn, rng, shape, conditioning, prior, hooks):
+  def loop(fn, rng, shape, conditioning, prior, hooks, init):
     denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
     rng_init, rng_loop = jax.random.split(rng)
     body = lambda i, z: step(denoise, i, z, jax.random.fold_in(rng_loop, i))
-    z = jax.lax.fori_loop(0, num_steps, body, _initial_noise(rng_init, shape, temperature))
+    z = jax.lax.fori_loop(0, num_steps, body,
+                          _initial_noise(rng_init, shape, temperature, init))
     return denoise.to_data(z)
 
   return loop
@@ -265,7 +274,7 @@ def ddpm(schedule: Schedule, *, parameterization='eps', guidance_scale=1.0,
                          schedule.alpha_bar, parameterization=parameterization,
                          guidance_scale=guidance_scale, clip_x0=clip_x0,
                          temperature=temperature)
-  return Sampler(loop, schedule.num_steps, 'ddpm')
+  return Sampler(loop, schedule.num_steps, 'ddpm', start=_level(schedule.alpha_bar[-1]))
 
 
 def align_fast_schedule(schedule: Schedule, fast_betas) -> tuple:
@@ -302,7 +311,12 @@ def fast(schedule: Schedule, *, fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),
   loop = _ancestral_loop(net_t, alpha_bar, parameterization=parameterization,
                          guidance_scale=guidance_scale, clip_x0=clip_x0,
                          temperature=temperature)
-  return Sampler(loop, len(fast_betas), 'fast')
+  return Sampler(loop, len(fast_betas), 'fast', start=_level(alpha_bar[-1]))
+
+
+def _level(alpha_bar):
+  """(alpha, sigma) of a variance-preserving noise level."""
+  return jnp.sqrt(alpha_bar), jnp.sqrt(1.0 - alpha_bar)
 
 
 def _grid_points(schedule: Schedule, grid: str, num_points: int):
@@ -337,7 +351,7 @@ def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, grid='uniform_t',
   loop = _stepping_loop(num_steps, step, parameterization=parameterization,
                         guidance_scale=guidance_scale, clip_x0=clip_x0,
                         temperature=temperature)
-  return Sampler(loop, num_steps, 'ddim')
+  return Sampler(loop, num_steps, 'ddim', start=_level(alpha_bar[0]))
 
 
 def _multistep_update(z, lam, alpha, sigma, i, x0s, order):
@@ -385,7 +399,7 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, order=3, grid='log_snr',
   lam, net_t, alpha, sigma = _grid_points(schedule, grid, num_steps)
   transitions = num_steps - 1
 
-  def loop(fn, rng, shape, conditioning, prior, hooks):
+  def loop(fn, rng, shape, conditioning, prior, hooks, init):
     denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
     batch = shape[0]
@@ -404,14 +418,14 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, order=3, grid='log_snr',
       return z, m0, m1
 
     # The same starting noise as every other sampler for the same rng.
-    z = _initial_noise(jax.random.split(rng)[0], shape, temperature)
+    z = _initial_noise(jax.random.split(rng)[0], shape, temperature, init)
     zeros = jnp.zeros(shape)
     z, _, _ = jax.lax.fori_loop(0, transitions, body, (z, zeros, zeros))
     z = x0_at(transitions, z)
     z = denoise.after_step(transitions, z, jnp.zeros((batch,)), 1.0, 0.0)
     return denoise.to_data(z)
 
-  return Sampler(loop, num_steps, f'dpm_solver{order}')
+  return Sampler(loop, num_steps, f'dpm_solver{order}', start=(alpha[0], sigma[0]))
 
 
 @SAMPLERS.register('heun')
@@ -438,7 +452,7 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
   sigmas = jnp.concatenate([jnp.exp(-lam), jnp.zeros((1,))])
   gamma = min(churn / points, math.sqrt(2.0) - 1.0)
 
-  def loop(fn, rng, shape, conditioning, prior, hooks):
+  def loop(fn, rng, shape, conditioning, prior, hooks, init):
     denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
     rng_init, rng_loop = jax.random.split(rng)
@@ -469,11 +483,13 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
                              alpha_next * sigma_next)
       return z / alpha_next
 
-    x = _initial_noise(rng_init, shape, temperature) * jnp.sqrt(1.0 + sigmas[0] ** 2)
+    # x = z / alpha at the first level: noise scaled, or init's state.
+    x = _initial_noise(rng_init, shape, temperature, init) * jnp.sqrt(1.0 + sigmas[0] ** 2)
     z = jax.lax.fori_loop(0, points, body, x)
     return denoise.to_data(z)
 
-  return Sampler(loop, 2 * points - 1, 'heun')
+  alpha0 = 1.0 / math.sqrt(1.0 + float(sigmas[0]) ** 2)
+  return Sampler(loop, 2 * points - 1, 'heun', start=(alpha0, alpha0 * float(sigmas[0])))
 
 
 def options_of(name: str) -> tuple:

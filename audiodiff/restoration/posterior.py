@@ -139,7 +139,7 @@ def repaint_sampler(schedule, *, num_steps, resample, jump=1, parameterization='
   indices = jnp.asarray([i for i, _ in order])
   back_to = jnp.asarray([b for _, b in order])
 
-  def loop(fn, rng, shape, conditioning, prior, hooks):
+  def loop(fn, rng, shape, conditioning, prior, hooks, init):
     denoise = samplers._Denoiser(fn, conditioning, prior, hooks, parameterization,
                                  1.0, False)
     rng_init, rng_loop = jax.random.split(rng)
@@ -159,7 +159,8 @@ def repaint_sampler(schedule, *, num_steps, resample, jump=1, parameterization='
       renoised = jnp.sqrt(ratio) * z + jnp.sqrt(1 - ratio) * jax.random.normal(back_rng, shape)
       return jnp.where(target >= 0, renoised, z)
 
-    z = jax.random.normal(rng_init, shape)
+    z = jax.random.normal(rng_init, shape) if init is None else init
     return denoise.to_data(jax.lax.fori_loop(0, len(order), body, z))
 
-  return samplers.Sampler(loop, len(order), f'repaint{resample}')
+  return samplers.Sampler(loop, len(order), f'repaint{resample}',
+                          start=(jnp.sqrt(alpha_bar[0]), jnp.sqrt(1 - alpha_bar[0])))

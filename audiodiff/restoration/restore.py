@@ -15,6 +15,7 @@ at any length.
 """
 
 import dataclasses
+import math
 from typing import Optional
 
 import jax
@@ -23,7 +24,7 @@ import numpy as np
 
 from audiodiff.metrics import audio_metrics
 from audiodiff.audio import audio_io, windows
-from audiodiff.diffusion import samplers
+from audiodiff.diffusion import samplers, schedules
 from audiodiff.errors import UserError
 from audiodiff.restoration import baselines, operators, posterior
 
@@ -215,12 +216,18 @@ class Restorer:
     sampler_config = exp.config.sampler.copy_and_resolve_references()
     sampler_config.unlock()
     sampler_config.guidance_scale = 1.0   # the prior runs unconditionally
+    schedule = exp.schedule
+    self.from_baseline = _starts_from_baseline(restore_config)
+    if self.from_baseline:  # SDEdit: the schedule and the sampler's steps cut short
+      level = float(restore_config.start_level)
+      schedule = schedules.Schedule(schedule.betas[:max(1, round(level * schedule.num_steps))])
+      sampler_config.num_steps = max(1, math.ceil(level * sampler_config.num_steps))
     if self.method == 'repaint' and restore_config.resample > 1:
       self.sampler = posterior.repaint_sampler(
-          exp.schedule, num_steps=sampler_config.num_steps, resample=restore_config.resample,
+          schedule, num_steps=sampler_config.num_steps, resample=restore_config.resample,
           jump=restore_config.jump, parameterization=exp.config.diffusion.prediction)
     else:
-      self.sampler = samplers.sampler_from_config(sampler_config, exp.schedule,
+      self.sampler = samplers.sampler_from_config(sampler_config, schedule,
                                                   exp.config.diffusion.prediction)
     self._restore = jax.jit(self._restore_windows)
 
@@ -236,14 +243,20 @@ class Restorer:
     request = self.trained.task.sample_request(batch)
     return request.uncond if request.uncond is not None else request.cond
 
-  def _restore_windows(self, params, rng, op, y, data_std):
+  def _restore_windows(self, params, rng, op, y, data_std, guess):
+    """guess: None, or [B, window] the classical method's output, noised
+    to the sampler's start level to start from (SDEdit)."""
     hooks = posterior.make_hooks(self.method, op, y, rng=jax.random.fold_in(rng, 1),
                                  data_std=data_std, guidance=self.guidance,
                                  noise_std=self.settings.noise_std)
     fn = lambda x, t, c: self.trained.exp.apply_fn(params, x, t, c)
     cond = self._unconditional(y.shape[0])
+    init = None
+    if guess is not None:
+      alpha, sigma = self.sampler.start
+      init = alpha * guess + sigma * jax.random.normal(jax.random.fold_in(rng, 2), y.shape)
     return self.sampler(fn, rng, y.shape, cond, None, None, hooks,
-                        prepare=lambda c: self.trained.exp.condition(params, c))
+                        prepare=lambda c: self.trained.exp.condition(params, c), init=init)
 
   def _window_starts(self, measurement):
     if measurement.task == 'inpaint':
@@ -268,6 +281,7 @@ class Restorer:
     taper = windows.raised_cosine_taper(self.window, overlap // 2)
     batch = int(self.settings.batch_windows)
     rng = jax.random.PRNGKey(seed)
+    guess = run_baseline(measurement) if self.from_baseline else None
     for first in range(0, len(starts), batch):
       chunk = starts[first:first + batch]
       padded_chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # one compiled shape
@@ -276,8 +290,10 @@ class Restorer:
       y = jnp.stack([o(jnp.asarray(measurement.degraded[s:s + self.window]))
                      for o, s in zip(ops, padded_chunk)])
       op = _stack_operators(ops)
+      guesses = None if guess is None else jnp.asarray(np.stack(
+          [guess[s:s + self.window] for s in padded_chunk]), jnp.float32)
       x = self._restore(self.trained.params, jax.random.fold_in(rng, first), op, y,
-                        jnp.float32(data_std))
+                        jnp.float32(data_std), guesses)
       x = np.asarray(x, np.float64)
       for s, restored in zip(chunk, x):
         join.add(s, restored, taper)
@@ -297,6 +313,20 @@ def enforce(measurement, estimate):
   op = measurement.operator()
   return np.asarray(op.project(jnp.asarray(estimate, jnp.float32),
                                jnp.asarray(measurement.degraded)), np.float64)
+
+
+def _starts_from_baseline(settings):
+  """Whether config.restore starts the reverse process from the classical
+  method's output (checked)."""
+  if settings.start not in ('noise', 'baseline'):
+    raise UserError(f"config.restore.start={settings.start!r} must be 'noise' or 'baseline' "
+                    "(SDEdit from the task's classical method).")
+  if settings.start == 'noise':
+    return False
+  if not 0 < settings.start_level <= 1:
+    raise UserError(f'config.restore.start_level={settings.start_level:g} must lie in (0, 1]: '
+                    'the fraction of the trained steps the reverse process starts at.')
+  return True
 
 
 def _padded(measurement, pad):
