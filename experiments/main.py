@@ -110,9 +110,9 @@ SINGLE_FLAGS = ('workdir', 'mode', 'config', 'output', 'checkpoint_step', 'num_s
 
 
 def check_single_flags(argv):
-  """A UserError for a flag that names one thing given twice, a config
-  field among them (absl would keep the last one: a sweep's extra
-  --workdir=X would put every run in X)."""
+  """A UserError for a flag that names one thing given twice (absl would
+  keep the last one: a sweep's extra --workdir=X would put every run in X);
+  a config field given twice is said, and the last one counts."""
   for name in SINGLE_FLAGS:
     given = [a for a in argv[1:] if a == f'--{name}' or a.startswith(f'--{name}=')]
     if len(given) > 1:
@@ -122,9 +122,9 @@ def check_single_flags(argv):
     if arg.startswith('--config.') and '=' in arg:
       overrides.setdefault(arg.split('=')[0], []).append(arg)
   for key, given in overrides.items():
-    if len(given) > 1:
-      raise UserError(f'{key} is given {len(given)} times ({", ".join(given)}); give it once '
-                      '(a list goes in one flag: --config.restore.gaps=0.1-0.12,0.5-0.55).')
+    if len(given) > 1:  # a later flag overriding a script's own is a normal use: said
+      print(f'{key} is given {len(given)} times; the last one counts ({given[-1]}). A list '
+            'goes in one flag: --config.restore.gaps=0.1-0.12,0.5-0.55.', file=sys.stderr)
 
 
 def _one_line(error):
