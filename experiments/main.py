@@ -259,10 +259,6 @@ def run(config, workdir, mode):
       outputs.remove_if_empty(checkpoints)
 
 
-# config.sampler fields that only some samplers read (samplers.options_of).
-SAMPLER_OPTIONS = ('num_steps', 'eta', 'order', 'churn', 'grid', 'fast_betas')
-
-
 def check_sampler_flags(config, mode):
   """A UserError for --config.sampler flags that would be ignored: an option
   the chosen sampler does not take (num_steps for 'ddpm', churn for 'ddim'),
@@ -275,14 +271,18 @@ def check_sampler_flags(config, mode):
   if mode in ('train', 'export', 'info') or config is None:
     return
   name = config.sampler.name
-  taken = samplers.options_of(name) if name in samplers.SAMPLERS else SAMPLER_OPTIONS
+  if name not in samplers.SAMPLERS:
+    return  # building the sampler names the valid ones
+  options = {other: samplers.options_of(other) for other in samplers.SAMPLERS.names()}
+  # Options every sampler takes (guidance_scale, ...) are never ignored.
+  shared = set.intersection(*map(set, options.values()))
   for option in given:
-    if option in SAMPLER_OPTIONS and option not in taken:
-      takers = [other for other in samplers.SAMPLERS.names()
-                if option in samplers.options_of(other)]
+    takers = [other for other, taken in options.items() if option in taken]
+    if takers and option not in options[name]:
+      own = ', '.join(o for o in options[name] if o not in shared and o in config.sampler)
       raise UserError(f'config.sampler.{option} does not apply to the {name!r} sampler (its '
-                      f'options: {", ".join(o for o in taken if o in SAMPLER_OPTIONS) or "none"}); '
-                      f'pick one that takes it, e.g. --config.sampler.name={takers[0]}.')
+                      f'options: {own or "none"}); pick one that takes it, e.g. '
+                      f'--config.sampler.name={takers[0]}.')
 
 
 def _run_mode(config, workdir, mode):

@@ -274,7 +274,7 @@ def ddpm(schedule: Schedule, *, parameterization='eps', guidance_scale=1.0,
                          schedule.alpha_bar, parameterization=parameterization,
                          guidance_scale=guidance_scale, clip_x0=clip_x0,
                          temperature=temperature)
-  return Sampler(loop, schedule.num_steps, 'ddpm', start=_level(schedule.alpha_bar[-1]))
+  return Sampler(loop, schedule.num_steps, 'ddpm', start=noise_level(schedule.alpha_bar[-1]))
 
 
 def align_fast_schedule(schedule: Schedule, fast_betas) -> tuple:
@@ -311,10 +311,10 @@ def fast(schedule: Schedule, *, fast_betas=(1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5),
   loop = _ancestral_loop(net_t, alpha_bar, parameterization=parameterization,
                          guidance_scale=guidance_scale, clip_x0=clip_x0,
                          temperature=temperature)
-  return Sampler(loop, len(fast_betas), 'fast', start=_level(alpha_bar[-1]))
+  return Sampler(loop, len(fast_betas), 'fast', start=noise_level(alpha_bar[-1]))
 
 
-def _level(alpha_bar):
+def noise_level(alpha_bar):
   """(alpha, sigma) of a variance-preserving noise level."""
   return jnp.sqrt(alpha_bar), jnp.sqrt(1.0 - alpha_bar)
 
@@ -351,7 +351,7 @@ def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, grid='uniform_t',
   loop = _stepping_loop(num_steps, step, parameterization=parameterization,
                         guidance_scale=guidance_scale, clip_x0=clip_x0,
                         temperature=temperature)
-  return Sampler(loop, num_steps, 'ddim', start=_level(alpha_bar[0]))
+  return Sampler(loop, num_steps, 'ddim', start=noise_level(alpha_bar[0]))
 
 
 def _multistep_update(z, lam, alpha, sigma, i, x0s, order):
@@ -488,8 +488,7 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
     z = jax.lax.fori_loop(0, points, body, x)
     return denoise.to_data(z)
 
-  alpha0 = 1.0 / math.sqrt(1.0 + float(sigmas[0]) ** 2)
-  return Sampler(loop, 2 * points - 1, 'heun', start=(alpha0, alpha0 * float(sigmas[0])))
+  return Sampler(loop, 2 * points - 1, 'heun', start=noise_level(1.0 / (1.0 + sigmas[0] ** 2)))
 
 
 def options_of(name: str) -> tuple:

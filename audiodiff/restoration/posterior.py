@@ -159,8 +159,8 @@ def repaint_sampler(schedule, *, num_steps, resample, jump=1, parameterization='
       renoised = jnp.sqrt(ratio) * z + jnp.sqrt(1 - ratio) * jax.random.normal(back_rng, shape)
       return jnp.where(target >= 0, renoised, z)
 
-    z = jax.random.normal(rng_init, shape) if init is None else init
+    z = samplers._initial_noise(rng_init, shape, 1.0, init)
     return denoise.to_data(jax.lax.fori_loop(0, len(order), body, z))
 
   return samplers.Sampler(loop, len(order), f'repaint{resample}',
-                          start=(jnp.sqrt(alpha_bar[0]), jnp.sqrt(1 - alpha_bar[0])))
+                          start=samplers.noise_level(alpha_bar[0]))

@@ -34,7 +34,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data, tasks
-from audiodiff.errors import UserError
 from audiodiff.metrics import audio_metrics
 from audiodiff.diffusion import sde
 from audiodiff.data import asterisk, augment, noise, real_speech
@@ -324,7 +323,7 @@ class Enhance(base.Task):
       yield np.mean(group, axis=0).astype(np.float32)
 
   def _enhance_windows(self, trained, audios, seed):
-    """Yields each recording [L_i] enhanced ([L_i]), in order.
+    """Yields each checked recording [L_i] enhanced ([L_i]), in order.
 
     Every recording is cut into overlapping windows of
     config.enhance.window_frames frames (cross-faded over overlap_frames;
@@ -356,8 +355,7 @@ class Enhance(base.Task):
         jobs.pop(0)
 
     for audio in audios:
-      audio, rms = self.check_input(audio)
-      gain = settings.input_rms / rms
+      gain = settings.input_rms / audio_io.rms(audio)  # checked by enhance_many
       num_frames = max(self.stft.pad_length(len(audio)) // hop, window)
       # Mirrored copies fill the rest of the window: zeros there would read as
       # a noise floor of nothing, and the network then keeps the noise (a 1 s
