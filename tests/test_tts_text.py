@@ -76,6 +76,19 @@ KINDS = [pytest.param('phonemes', marks=requires_espeak), 'characters']
     ('9:00-17:00', "nine o'clock to seventeen hundred"),
     ('1:23:45', 'one hour twenty three minutes forty five seconds'),
     ('1/2%', 'one half percent'),
+    ('on 12/25', 'on December twenty fifth'),
+    ('12/25/2024', 'December twenty fifth, twenty twenty four'),
+    ('2024-12-25', 'December twenty fifth, twenty twenty four'),
+    ('5-10%', 'five to ten percent'),
+    ('9am-5pm', 'nine a m to five p m'),
+    ('3:30 PM', 'three thirty p m'),
+    ('9-10 a.m. today', 'nine to ten a m today'),
+    ('call 911', 'call nine one one'),
+    ('since 9/11', 'since nine eleven'),
+    ('+44 20 7946 0958', 'plus four four, two zero, seven nine four six, zero nine five eight'),
+    ('$1/2', 'one half of a dollar'),
+    ('version 1.2.3', 'version one point two point three'),
+    ('10.0.0.1', 'ten dot zero dot zero dot one'),
 ])
 def test_numbers_are_spelled_out(typed, said):
   assert text.normalize(typed) == said

@@ -245,6 +245,31 @@ _RANGE_WORDS = frozenset(('between', 'from', 'page', 'pages', 'pp.', 'ages', 'ye
                           'numbers', 'items', 'rows', 'lines', 'chapters', 'verses', 'about',
                           'roughly', 'approximately', 'some'))
 _RANGE = re.compile(r'(?<![\w-])(' + _NUMBER + r')-(' + _NUMBER + r')(?![\w-])')
+# Calendar dates: 2024-12-25 always; 12/25 and 12/25/2024 (month first) after
+# a word that introduces a date or with a year.
+_MONTHS = ('January', 'February', 'March', 'April', 'May', 'June', 'July',
+           'August', 'September', 'October', 'November', 'December')
+_ISO_DATE = re.compile(r'(?<![\w-])(1[5-9]\d\d|20\d\d)-(0?[1-9]|1[0-2])-'
+                       r'(0?[1-9]|[12]\d|3[01])(?![\w-])')
+_MONTH_DAY = r'(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])'
+_SLASH_DATE = re.compile(r'(?<![\w/])' + _MONTH_DAY + r'/(\d{4}|\d{2})(?![\w/])')
+_DATE_AFTER_WORD = re.compile(
+    r'\b(on|since|by|until|till|before|after|from|dated|due)\s+' + _MONTH_DAY +
+    r'(?![\w/])', re.IGNORECASE)
+# Clock times with a.m./p.m. ("9am", "3:30 PM"), alone or as a range.
+_CLOCK = r'(\d{1,2})(?::([0-5]\d))?\s?([AaPp])\s?[Mm](?!\w)'
+_CLOCK_RE = re.compile(r'(?<![\w:])' + _CLOCK)
+_CLOCK_RANGE = re.compile(r'(?<![\w:])(\d{1,2})(?::([0-5]\d))?(?:\s?([AaPp])\s?[Mm])?'
+                          r'\s?-\s?(?=' + _CLOCK + ')')
+# A range of percentages ("5-10%").
+_PERCENT_RANGE = re.compile(r'(?<![\w-])(' + _NUMBER + r')\s?-\s?(?=' + _NUMBER + r'\s?%)')
+# "+44 20 7946 0958": an international telephone number, read digit by digit.
+_INTERNATIONAL_PHONE = re.compile(r'(?<![\w+])\+(\d{1,3})((?:[ .-]\(?\d{1,4}\)?){2,5})(?![\w])')
+# Dotted numbers: IP addresses (four parts up to 255) and versions (1.2.3).
+_DOTTED = re.compile(r'(?<![\d.])\d+(?:\.\d+){2,}(?![\w]|\.\d)')
+_MONEY_FRACTION = re.compile(r'([$£€¥])\s?(\d+)/(\d+)(?![\w/])')
+# Numbers read digit by digit wherever they stand alone.
+_SPOKEN_AS_DIGITS = re.compile(r'(?<![\w.,/-])(911|9/11)(?![\w/-]|[.,]\d)')
 _DECADE = re.compile(r'\b(1[1-9]|20)(\d)0s\b')
 _SHORT_DECADE = re.compile(r"(?<!\w)'?([1-9]0)s\b")
 _MINUS = re.compile(r'(?<![\w)])-(?=\.?\d)')
@@ -302,6 +327,8 @@ def normalize(text: str) -> str:
   """Text with digits, symbols and abbreviations written out as words."""
   text = unicodedata.normalize('NFKC', str(text))
   text = re.sub(r'(?<=\d)\s?–\s?(?=\d)', ' to ', text)  # 1990–1995
+  text = _INTERNATIONAL_PHONE.sub(
+      lambda m: _spaced('plus ' + _phone_words(m.group(1) + ' ' + m.group(2))), text)
   text = ''.join(_CHAR_MAP.get(c, c) for c in text)
   text = re.sub(r'\s+', ' ', text)
   # Control, format (zero width), private use and unassigned characters.
@@ -315,6 +342,19 @@ def normalize(text: str) -> str:
     text = re.sub(pattern, words, text)
   # Numbers, the most specific forms first.
   text = _THOUSANDS.sub(lambda m: m.group().replace(',', ''), text)
+  text = _SPOKEN_AS_DIGITS.sub(
+      lambda m: _spaced(' '.join(digits_words(d) if len(d) == 3 else _integer_words(d)
+                                 for d in m.group(1).split('/'))), text)
+  text = _ISO_DATE.sub(lambda m: _spaced(_date_words(*m.groups())), text)
+  text = _SLASH_DATE.sub(lambda m: _spaced(_date_words(m[3], m[1], m[2])), text)
+  text = _DATE_AFTER_WORD.sub(lambda m: f'{m[1]} {_date_words(None, m[2], m[3])} ', text)
+  text = _DOTTED.sub(lambda m: _spaced(_dotted_words(m.group())), text)
+  text = _MONEY_FRACTION.sub(lambda m: _spaced(
+      f'{_fraction_words(None, m.group(2), m.group(3))} of a '
+      f'{_CURRENCIES[m.group(1)][0]}'), text)
+  text = _CLOCK_RANGE.sub(lambda m: _spaced(_clock_words(*m.groups()[:3]) + ' to'), text)
+  text = _CLOCK_RE.sub(lambda m: _spaced(_clock_words(*m.groups())), text)
+  text = _PERCENT_RANGE.sub(lambda m: _spaced(_number_text(m.group(1)) + ' to'), text)
   text = _MONEY_BEFORE.sub(
       lambda m: _spaced(_money(m.group(2), m.group(3), m.group(1))), text)
   text = _MONEY_AFTER.sub(
@@ -368,6 +408,33 @@ def _time_words(match):
   if minutes < 10:
     return f'{number_words(hours)} oh {number_words(minutes)}'
   return f'{number_words(hours)} {number_words(minutes)}'
+
+
+def _clock_words(hours, minutes=None, half=None):
+  """('9', None, 'p') -> 'nine p m'; ('3', '30', 'a') -> 'three thirty a m';
+  ('9', None, None) -> 'nine' (the start of a range)."""
+  words = number_words(int(hours))
+  if minutes and int(minutes):
+    words += (' oh ' if int(minutes) < 10 else ' ') + number_words(int(minutes))
+  return f'{words} {half.lower()} m' if half else words
+
+
+def _date_words(year, month, day):
+  """('2024', '12', '25') -> 'December twenty fifth, twenty twenty four';
+  a missing year is left out."""
+  words = f'{_MONTHS[int(month) - 1]} {ordinal_words(int(day))}'
+  if year:
+    year = int(year) + (2000 if len(year) == 2 else 0)
+    words += f', {_year_words(year)}'
+  return words
+
+
+def _dotted_words(number):
+  """'192.168.0.1' -> 'one hundred and ninety two dot one hundred and sixty
+  eight dot zero dot one'; '1.2.3' -> 'one point two point three'."""
+  parts = number.split('.')
+  is_address = len(parts) == 4 and all(int(p) <= 255 for p in parts)
+  return (' dot ' if is_address else ' point ').join(_integer_words(p) for p in parts)
 
 
 def _duration_words(hours, minutes, seconds):
