@@ -95,7 +95,7 @@ sweep() {
     for kv in "${settings[@]}"; do flags+=("--config.${kv}"); done
     local cmd=("$python" "$here/experiments/main.py" "--config=$config"
                "--workdir=$root/${names[$index]}" "${flags[@]}" "${extra[@]}")
-    echo "+ ${cmd[*]}"
+    printf '+'; printf ' %q' "${cmd[@]}"; echo  # quoted: the line can be pasted
     if [[ "${DRY_RUN:-0}" != "1" ]]; then "${cmd[@]}"; fi
   done
 }

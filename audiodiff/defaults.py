@@ -107,6 +107,9 @@ def get_config() -> ml_collections.ConfigDict:
       adversarial_weight=0.0,  # hinge generator loss
       feature_weight=0.0,      # discriminator feature matching
       adversarial_start=2000,  # step the generator's adversarial terms start
+      # Squared error of the reconstruction's compressed complex STFT
+      # (model.spectral_autoencoder's), which teaches phase.
+      complex_weight=0.0,
   ))
   # config.task='latent': diffusion on a trained autoencoder's latents.
   config.latent = ml_collections.ConfigDict(dict(
@@ -115,7 +118,15 @@ def get_config() -> ml_collections.ConfigDict:
       class_conditional=True,  # as config.generate
       num_classes=0,
       class_names=(),
-      label_dropout=0.1,
+      label_dropout=0.1,       # also each attribute's, on its own
+      # Dataset features learned beside the class (tasks/attributes.py):
+      # ('key', 'tempo') for midi_music; each optional when sampling.
+      attributes=(),
+      # What --mode=sample asks for ('' / 0: not given): a class name, a
+      # major key ('D', 'Eb'), beats per minute.
+      family='',
+      key='',
+      tempo=0.0,
   ))
 
   config.tts = ml_collections.ConfigDict(dict(
@@ -180,7 +191,8 @@ def get_config() -> ml_collections.ConfigDict:
   # below, whose fields are the arguments of its builder in
   # audiodiff/models/__init__.py (the task adds the inputs it reads).
   config.model = ml_collections.ConfigDict(dict(
-      name='diffwave',      # 'diffwave', 'unet1d', 'convnext1d', 'mlp' or 'autoencoder'
+      name='diffwave',      # 'diffwave', 'unet1d', 'convnext1d', 'mlp', 'autoencoder' or
+                            # 'spectral_autoencoder'
       diffwave=dict(
           residual_layers=30,
           residual_channels=64,
@@ -217,6 +229,20 @@ def get_config() -> ml_collections.ConfigDict:
           latent_channels=16,
           max_channels=256,
           adversarial=False,  # a multi-scale STFT discriminator (adversarial terms)
+      ),
+      # The VAE over the compressed complex STFT (models/spectral_autoencoder.py):
+      # ConvNeXts over frames; hop = stft_hop.
+      spectral_autoencoder=dict(
+          n_fft=1024,
+          stft_hop=256,
+          exponent=0.5,
+          scale=0.33,
+          channels=192,
+          intermediate=512,
+          encoder_blocks=3,
+          decoder_blocks=6,
+          kernel_size=7,
+          latent_channels=32,
       ),
       # config.task='tts': Grad-TTS's text encoder and duration predictor
       # around the decoder config.model.name names.

@@ -9,8 +9,11 @@ the 4 s clips of each system. Printed per system, against the even-numbered
 held-out test clips: the Fréchet distance (FD) and KID of classifier
 embeddings (in units of the reference embeddings' std), the Inception Score
 of the family head, the share of clips classified as the family asked for,
-and the key head's accuracy on real clips only (generated clips have no
-intended key). The row "real held-out clips" (the odd-numbered ones, which
+the median in-key share (the chroma energy in the best-fitting major key's
+seven pitch classes, `metrics/music_metrics.py`), and the key head's
+accuracy and the share of tempos within 5% (onset autocorrelation within the
+corpus's tempo range) on real clips only (generated clips have no intended
+key or tempo yet). The row "real held-out clips" (the odd-numbered ones, which
 the classifier never saw either) is the floor: real audio against real
 audio. Each model generates --num_per_class clips per family in batches of
 --batch; the wall time and the process CPU time per clip are printed beside
@@ -29,7 +32,8 @@ from audiodiff.run import api
 from audiodiff.audio import audio_io
 from audiodiff.metrics import generative_metrics
 from audiodiff.data import pipeline
-from audiodiff.data.midi_music import FAMILIES
+from audiodiff.data.midi_music import FAMILIES, TEMPO_RANGE
+from audiodiff.metrics import music_metrics
 from experiments.configs import music_autoencoder_cpu
 
 flags.DEFINE_multi_string('model', [], 'Trained runs or exports to evaluate (task latent or '
@@ -44,11 +48,12 @@ flags.DEFINE_integer('seed', 0, 'Generation seed.')
 flags.DEFINE_string('listening_dir', '', 'If set, writes one clip per family of each system '
                     '(and of the real held-out clips) there as <system>_<family>.wav.')
 FLAGS = flags.FLAGS
+RATE = music_autoencoder_cpu.get_config().audio.sample_rate
 
 
 def load_split(config, split):
   """All clips of a split, levelled as training saw them (config.data.normalize):
-  audio [N, L], family [N], key [N]."""
+  audio [N, L], family [N], key [N], tempo [N] (beats per minute)."""
   source = pipeline.get_builder(config)
   source.download_and_prepare()
   examples = source.as_data_source(split)
@@ -56,10 +61,11 @@ def load_split(config, split):
                     for i in range(len(examples))])
   family = np.array([examples[i]['label'] for i in range(len(examples))])
   key = np.array([examples[i]['key'] for i in range(len(examples))])
-  return audio, family, key
+  tempo = np.array([examples[i]['tempo'] for i in range(len(examples))])
+  return audio, family, key, tempo
 
 
-def scores(classifier, reference, audio, intended=None, key=None):
+def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
   out = classifier(audio)
   # Embeddings in units of the reference set's overall std, so FD and KID do
   # not depend on the classifier's arbitrary feature scale.
@@ -68,10 +74,16 @@ def scores(classifier, reference, audio, intended=None, key=None):
   row = {'FD': generative_metrics.frechet_distance(real, fake),
          'KID': generative_metrics.kernel_inception_distance(real, fake),
          'IS': generative_metrics.inception_score(out['label'])}
+  # The chroma share of the best-fitting major key, median over clips
+  # (metrics/music_metrics.py), and the tempo read off the onsets.
+  row['in-key'] = float(np.median([music_metrics.in_key_share(a, RATE)[0] for a in audio]))
   if intended is not None:
     row['family acc'] = generative_metrics.accuracy(out['label'], intended)
   if key is not None:
     row['key acc'] = generative_metrics.accuracy(out['key'], key)
+  if tempo is not None:
+    estimates = np.array([music_metrics.tempo_bpm(a, RATE, TEMPO_RANGE) for a in audio])
+    row['tempo ±5%'] = float(np.mean(np.abs(estimates - tempo) <= 0.05 * tempo))
   return row
 
 
@@ -109,12 +121,12 @@ def main(argv):
   config = music_autoencoder_cpu.get_config()
   if FLAGS.num_train:
     config.data.num_examples = FLAGS.num_train
-  test_audio, test_family, test_key = load_split(config, 'test')
+  test_audio, test_family, test_key, test_tempo = load_split(config, 'test')
   if os.path.exists(os.path.join(FLAGS.classifier, classifier_lib.INFO_FILE)):
     classifier = classifier_lib.Classifier.load(FLAGS.classifier)
   else:
     t0 = time.perf_counter()
-    train_audio, train_family, train_key = load_split(config, 'train')
+    train_audio, train_family, train_key, _ = load_split(config, 'train')
     classifier = classifier_lib.train_classifier(
         train_audio, {'label': train_family, 'key': train_key}, config.audio,
         steps=FLAGS.classifier_steps)
@@ -127,7 +139,8 @@ def main(argv):
   if FLAGS.listening_dir:
     write_examples(FLAGS.listening_dir, 'real', test_audio[1::2], test_family[1::2], rate)
   rows = [('real held-out clips (the floor)',
-           scores(classifier, reference, test_audio[1::2], test_family[1::2], test_key[1::2]),
+           scores(classifier, reference, test_audio[1::2], test_family[1::2], test_key[1::2],
+                  test_tempo[1::2]),
            '')]
   steps = FLAGS.checkpoint_step + [None] * (len(FLAGS.model) - len(FLAGS.checkpoint_step))
   for model_dir, step in zip(FLAGS.model, steps):
@@ -138,7 +151,7 @@ def main(argv):
                      intended, rate)
     rows.append((f'{model_dir} (step {trained_step})', scores(classifier, reference, audio, intended),
                  f'{wall:.2f} s wall, {cpu:.2f} s CPU per clip (batch {FLAGS.batch})'))
-  columns = ['FD', 'KID', 'IS', 'family acc', 'key acc']
+  columns = ['FD', 'KID', 'IS', 'family acc', 'in-key', 'key acc', 'tempo ±5%']
   print('| system | ' + ' | '.join(columns) + ' | generation |')
   print('|' + ' --- |' * (len(columns) + 2))
   for name, row, timing in rows:

@@ -8,7 +8,9 @@ import pytest
 from audiodiff.metrics import audio_metrics
 from audiodiff.latent import losses
 from audiodiff.latent.scaling import LatentScaling
+from audiodiff.enhancement import representation
 from audiodiff.models.autoencoder import AudioAutoencoder
+from audiodiff.models.spectral_autoencoder import SpectralAutoencoder
 
 
 @pytest.mark.parametrize('patch, strides', [(8, (4, 4)), (4, (2, 8)), (16, (8,))])
@@ -32,6 +34,35 @@ def test_shapes_at_several_compression_factors(patch, strides):
   z, mean, log_std, decoded, reconstruction, sample = shapes(audio)
   assert z.shape == mean.shape == log_std.shape == (2, 4, 3)
   assert decoded.shape == reconstruction.shape == sample.shape == audio.shape
+
+
+def test_spectral_autoencoder_shapes_and_its_decoder_writes_spectra():
+  model = SpectralAutoencoder(n_fft=256, hop_length=64, channels=16, intermediate=32,
+                              encoder_blocks=1, decoder_blocks=1, latent_channels=3)
+  audio = jax.random.normal(jax.random.PRNGKey(0), (2, 8 * 64))
+  variables = model.init(jax.random.PRNGKey(1), audio)
+  z = model.apply(variables, audio, method='encode')
+  assert z.shape == (2, 8, 3) and model.hop == 64
+  decoded = model.apply(variables, z, method='decode')
+  features = model.apply(variables, z, method='decode_features')
+  assert decoded.shape == audio.shape and features.shape == (2, 8, 2 * 129)
+  # The waveform is exactly the inverse STFT of the decoded spectrum.
+  stft = representation.StftFeatures(256, 64, 0.5, 0.33)
+  np.testing.assert_allclose(decoded, stft.to_audio(features), atol=1e-5)
+
+
+def test_complex_stft_loss_closed_forms():
+  stft = representation.StftFeatures(256, 64, 0.5, 0.33)
+  rng = np.random.default_rng(0)
+  audio = jnp.asarray(rng.standard_normal((2, 1024)), jnp.float32)
+  assert float(losses.complex_stft_loss(audio, audio, stft)) < 1e-9
+  # A sign flip keeps every magnitude and turns every phase by pi: the
+  # squared distance is 4 |c|^2, which a magnitude loss cannot see.
+  features = stft.to_features(audio)
+  expected = 4 * float(jnp.mean(jnp.sum(features ** 2, axis=-1)))
+  np.testing.assert_allclose(float(losses.complex_stft_loss(audio, -audio, stft)), expected,
+                             rtol=1e-5)
+  assert float(losses.mr_stft_loss(audio, -audio)) < 1e-5
 
 
 def test_kl_matches_the_closed_form():

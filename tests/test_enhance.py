@@ -330,8 +330,8 @@ class _IdentityEnhancer:
   def __init__(self, task):
     self.task, self.calls = task, 0
 
-  def run(self, request, rng):
-    del rng
+  def run(self, request, rng, first=0):
+    del rng, first
     self.calls += 1
     return np.asarray(self.task.decode(request.prior.mean))
 
@@ -376,9 +376,9 @@ class _WindowRecorder(_IdentityEnhancer):
     super().__init__(task)
     self.windows = []
 
-  def run(self, request, rng):
+  def run(self, request, rng, first=0):
     self.windows.append(np.asarray(self.task.stft.to_audio(request.prior.mean)))
-    return super().run(request, rng)
+    return super().run(request, rng, first)
 
 
 def test_a_clip_shorter_than_a_window_is_extended_by_its_mirror_not_zeros():

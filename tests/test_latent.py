@@ -11,7 +11,8 @@ import pytest
 from audiodiff.run import api, train
 from audiodiff.errors import UserError
 from audiodiff.tasks import get_task
-from experiments.configs import music_autoencoder_cpu, music_latent_cpu
+from experiments.configs import (music_autoencoder_cpu, music_latent_cpu,
+                                 music_spectral_autoencoder_cpu)
 
 
 def _tiny(config, data_dir):
@@ -74,6 +75,53 @@ def test_train_sample_decode_export_end_to_end(tiny_runs, tmp_path):
   np.testing.assert_array_equal(exported.task.scaling.scale, model.task.scaling.scale)
   again, _ = exported.sample(2, labels=[1, 3])
   np.testing.assert_allclose(again, audio, atol=1e-5)
+
+
+@pytest.mark.usefixtures('fluidsynth')
+def test_latent_diffusion_on_the_spectral_autoencoder(tiny_runs, tmp_path):
+  autoencoder = _tiny(music_spectral_autoencoder_cpu.get_config(), str(tiny_runs / 'data'))
+  autoencoder.model.spectral_autoencoder.update(
+      n_fft=256, stft_hop=64, channels=16, intermediate=32, encoder_blocks=1,
+      decoder_blocks=1, latent_channels=3)
+  autoencoder.data.segment_length = 2048
+  train.train_and_evaluate(autoencoder, str(tmp_path / 'ae'))
+  latent = _tiny(music_latent_cpu.get_config(), str(tiny_runs / 'data'))
+  latent.data.segment_length = 8192
+  latent.latent.autoencoder_workdir = str(tmp_path / 'ae')
+  latent.latent.scaling_clips = 4
+  train.train_and_evaluate(latent, str(tmp_path / 'latent'))
+  model = api.load(str(tmp_path / 'latent'))
+  assert model.task.sample_request(2, labels=[0, 1]).shape == (2, 128, 3)
+  audio, _ = model.sample(2, labels=[0, 1])
+  assert audio.shape == (2, 8192) and np.all(np.isfinite(audio))
+
+
+@pytest.mark.usefixtures('fluidsynth')
+def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
+  latent = _tiny(music_latent_cpu.get_config(), str(tiny_runs / 'data'))
+  latent.data.segment_length = 8192
+  latent.latent.autoencoder_workdir = str(tiny_runs / 'ae')
+  latent.latent.scaling_clips = 4
+  latent.latent.attributes = ('key', 'tempo')
+  train.train_and_evaluate(latent, str(tmp_path / 'latent'))
+  model = api.load(str(tmp_path / 'latent'))
+  request = model.sample_request(2, key='D', tempo=123, family='guitar')
+  np.testing.assert_array_equal(request.cond['attributes'], [[2, 9], [2, 9]])
+  np.testing.assert_array_equal(request.uncond['attributes'], [[12, 17], [12, 17]])
+  np.testing.assert_array_equal(request.cond['label'], [2, 2])
+  assert request.names[0].endswith('_guitar_D_125bpm')
+  # Each one alone; the rest "not given".
+  np.testing.assert_array_equal(model.sample_request(1, tempo=80).cond['attributes'], [[12, 0]])
+  np.testing.assert_array_equal(model.sample_request(1, key='Eb').cond['attributes'], [[3, 17]])
+  audio, _ = model.sample(2, key='D', tempo=120, family='piano')
+  assert audio.shape == (2, 8192) and np.all(np.isfinite(audio))
+  for options, message in (({'key': 'H'}, 'C, C#, D'), ({'tempo': 300}, 'from 80 to 160'),
+                           ({'family': 'kazoo'}, 'piano')):
+    with pytest.raises(UserError, match=message):
+      model.sample_request(1, **options)
+  # A model that learned no key says so.
+  with pytest.raises(UserError, match='learned no key'):
+    api.load(str(tiny_runs / 'latent')).sample_request(1, key='D')
 
 
 def test_latent_config_errors_name_the_fix(tmp_path):

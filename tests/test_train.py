@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -240,7 +241,9 @@ def _dry_sweep(root, *points):
   """launch.sh sweep with DRY_RUN=1: (return code, the '+ ' command lines, stderr)."""
   result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, str(root), *points],
                           capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
-  lines = [l for l in result.stdout.splitlines() if l.startswith('+ ')]
+  # Each line is shell-quoted: splitting it as a shell would gives the arguments back.
+  lines = [' '.join(shlex.split(l[2:])) for l in result.stdout.splitlines()
+           if l.startswith('+ ')]
   return result.returncode, lines, result.stderr
 
 

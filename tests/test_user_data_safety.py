@@ -67,6 +67,18 @@ def test_output_into_a_folder_audiodiff_wrote_is_allowed_again(tmp_path):
   assert first == again and os.path.exists(first[0])
 
 
+def test_a_second_folder_into_the_same_output_keeps_the_first_ones_outputs(tmp_path):
+  for folder in ('a', 'b'):
+    (tmp_path / folder).mkdir()
+    audio_io.save_audio(str(tmp_path / folder / 'x.wav'), _speechlike(), 16000)
+  out = str(tmp_path / 'out')
+  (first,) = inference.enhance(None, ENHANCER, [str(tmp_path / 'a' / 'x.wav')], output=out)
+  before = _digest(first)
+  with pytest.raises(UserError, match='is the output of .*a/x.wav from an earlier run'):
+    inference.enhance(None, ENHANCER, [str(tmp_path / 'b' / 'x.wav')], output=out)
+  assert _digest(first) == before
+
+
 def test_loud_float_input_is_scaled_to_full_scale_not_clipped(tmp_path, capsys):
   loud = str(tmp_path / 'loud.wav')
   import soundfile  # pylint: disable=g-import-not-at-top

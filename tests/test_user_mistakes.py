@@ -446,6 +446,20 @@ def test_many_samples_are_made_a_batch_at_a_time(tmp_path):
   assert len(written) == 5 == len(set(written))
 
 
+def test_a_seed_gives_the_same_samples_in_any_batch_size():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(ROOT, 'pretrained', 'notes')
+  samples = []
+  for batch_size in (2, 5):
+    config = experiment.read_config(directory)
+    config.sampler.batch_size = batch_size
+    config.sampler.num_steps = 2
+    samples.append(audiodiff.load(directory, config).sample(5, seed=3)[0])
+  np.testing.assert_allclose(samples[0], samples[1], atol=1e-4)
+  assert np.abs(samples[0][0] - samples[0][1]).max() > 0.01  # each its own noise
+
+
 # ---- damaged model files -----------------------------------------------------------------
 
 @pytest.mark.parametrize('text, message', [
@@ -566,3 +580,18 @@ def test_a_config_field_twice_a_sampler_option_its_sampler_ignores_and_negative_
   result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.restore.noise_std=-1')
   assert result.returncode == 2 and 'must be >= 0' in result.stderr
   assert not os.path.exists(tmp_path / 'out')
+
+
+@pytest.mark.parametrize('name', ['config.json', 'params.msgpack'])
+def test_loading_a_file_of_the_model_loads_its_folder(name):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes', name))
+  assert model.sample_rate == 8000 and model.config.task == 'generate'
+
+
+def test_loading_another_file_is_named(tmp_path):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  wav = tmp_path / 'x.wav'
+  wav.write_bytes(b'RIFF')
+  with pytest.raises(UserError, match='x.wav is a file; give the folder'):
+    audiodiff.load(str(wav))

@@ -50,8 +50,8 @@ class _FrameMeanVocoder:
     self.hop = hop
     self.batches = []
 
-  def run(self, request, rng):
-    del rng
+  def run(self, request, rng, first=0):
+    del rng, first
     self.batches.append(request.shape[0])
     return np.repeat(np.asarray(request.cond['mel']).mean(-1), self.hop, axis=1)
 

@@ -40,7 +40,8 @@ _PREFETCH_BATCHES = 4
 _READ_THREADS = 4
 
 # Features any dataset gives (see Preprocess); a dataset's other stored audio
-# features (paired signals such as 'noisy') can be named too.
+# features (paired signals such as 'noisy') and numbers per example (such
+# as 'key', 'tempo') can be named too.
 FEATURES = ('audio', 'audio_mask', 'label', 'text', 'text_length', 'speaker')
 
 # name -> factory(config, data_dir) returning an (unprepared) TFDS builder:
@@ -198,6 +199,13 @@ def _is_audio(feature):
           and np.issubdtype(feature.np_dtype, np.number))
 
 
+def _is_number(feature):
+  """A scalar label or number per example (midi_music's 'key', 'tempo')."""
+  return isinstance(feature, tfds.features.ClassLabel) or (
+      isinstance(feature, tfds.features.Tensor) and tuple(feature.shape) == ()
+      and np.issubdtype(feature.np_dtype, np.number))
+
+
 def _check_features(features, name, stored, audio_key):
   """Raises unless every feature is one get_dataset can give for `name`.
 
@@ -213,11 +221,12 @@ def _check_features(features, name, stored, audio_key):
         f'{sorted(stored.keys())} (set config.data.audio_key).')
   paired = sorted(k for k in stored.keys() if k != audio_key
                   and k not in FEATURES and _is_audio(stored[k]))
+  numbers = sorted(k for k in stored.keys() if k not in FEATURES and _is_number(stored[k]))
   for feature in features:
-    if feature not in FEATURES and feature not in paired:
+    if feature not in FEATURES and feature not in paired and feature not in numbers:
       raise UserError(
           f'Unknown feature {feature!r} for dataset {name!r}; valid features: '
-          f'{", ".join(FEATURES + tuple(paired))}.')
+          f'{", ".join(FEATURES + tuple(paired) + tuple(numbers))}.')
     if feature in ('text', 'text_length') and 'text' not in stored:
       raise UserError(
           f"Feature {feature!r} needs a stored 'text' feature; dataset "
@@ -305,6 +314,8 @@ class Preprocess(grain.transforms.RandomMap):
         out[feature] = text
       elif feature == 'text_length':
         out[feature] = text_length
+      elif np.ndim(element[feature]) == 0:  # a stored number ('key', 'tempo')
+        out[feature] = np.int32(element[feature])
       else:
         # The gain of 'audio', not the pair's own: a noisy/clean pair
         # normalised apart would no longer differ by the noise alone.

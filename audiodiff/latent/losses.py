@@ -1,6 +1,7 @@
 """The audio autoencoder's loss terms, as pure functions of arrays.
 
     mr_stft_loss(reference, estimate)        # [B, L] each -> scalar
+    complex_stft_loss(reference, estimate, features)  # compressed complex STFT MSE
     gaussian_kl(mean, log_std)               # KL(N(mean, std^2) || N(0, I)) per latent value
     hinge_discriminator_loss(real, fake), hinge_generator_loss(fake), feature_matching(...)
 """
@@ -18,6 +19,15 @@ def mr_stft_loss(reference, estimate, resolutions=STFT_RESOLUTIONS, eps=1e-7):
   the batch. reference, estimate: [B, L]. 0 for identical signals."""
   triples = tuple((n_fft, hop, n_fft) for n_fft, hop in resolutions)
   return jnp.mean(audio_metrics.mr_stft_distance(reference, estimate, triples, eps))
+
+
+def complex_stft_loss(reference, estimate, features):
+  """Mean squared difference of the compressed complex STFTs
+  (representation.StftFeatures) of reference and estimate [B, L], summed over
+  a frame's 2 * bins values and averaged over frames and the batch: phase
+  errors count, as magnitude errors do."""
+  difference = features.to_features(reference) - features.to_features(estimate)
+  return jnp.mean(jnp.sum(jnp.square(difference), axis=-1))
 
 
 def gaussian_kl(mean, log_std):

@@ -27,6 +27,7 @@ from audiodiff.models.autoencoder import AudioAutoencoder
 from audiodiff.models.convnext1d import ConvNeXt1D
 from audiodiff.models.diffwave import DiffWave
 from audiodiff.models.mlp import MLPDenoiser
+from audiodiff.models.spectral_autoencoder import SpectralAutoencoder
 from audiodiff.models.text_encoder import GradTTS
 from audiodiff.models.unet1d import UNet1D
 
@@ -90,9 +91,9 @@ def _diffwave(*, formulation: str = 'auto', cond_channels: int = 0, **arguments)
 
 
 @MODELS.register('unet1d')
-def _unet1d(*, channels, matmul_dtype=None, **arguments) -> UNet1D:
+def _unet1d(*, channels, matmul_dtype=None, attribute_sizes=(), **arguments) -> UNet1D:
   _cannot_read('unet1d', '', matmul_dtype=matmul_dtype)
-  return UNet1D(channels=tuple(channels), **arguments)
+  return UNet1D(channels=tuple(channels), attribute_sizes=tuple(attribute_sizes), **arguments)
 
 
 @MODELS.register('convnext1d')
@@ -123,6 +124,17 @@ def _autoencoder(*, strides, num_classes: int = 0, n_mels: int = 0, cond_channel
   return AudioAutoencoder(strides=tuple(strides), **arguments)
 
 
+@MODELS.register('spectral_autoencoder')
+def _spectral_autoencoder(*, stft_hop: int, num_classes: int = 0, n_mels: int = 0,
+                          cond_channels: int = 0, hop_length: int = 0, matmul_dtype=None,
+                          **arguments) -> SpectralAutoencoder:
+  del hop_length  # its own: stft_hop
+  _cannot_read('spectral_autoencoder', "it reads audio only; use it with "
+               "config.task='autoencoder'.", num_classes=num_classes, n_mels=n_mels,
+               cond_channels=cond_channels, matmul_dtype=matmul_dtype)
+  return SpectralAutoencoder(hop_length=stft_hop, **arguments)
+
+
 def _dtype(config, field: str, choices: dict):
   value = config.train[field]
   if value not in choices:
@@ -132,13 +144,15 @@ def _dtype(config, field: str, choices: dict):
 
 
 def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
-              cond_channels: int = 0, text_symbols: int = 0) -> nn.Module:
+              cond_channels: int = 0, text_symbols: int = 0,
+              attribute_sizes: tuple = ()) -> nn.Module:
   """The denoiser named by config.model.name, reading a label (num_classes > 0,
   plus the "no label" id), a mel (n_mels > 0, at config.audio.hop_length)
   and/or a signal of cond_channels per step (cond_channels > 0). With
   text_symbols > 0 the denoiser is the decoder of a GradTTS model whose
   text encoder (config.model.grad_tts) has that many symbols and writes
-  cond_channels values per token."""
+  cond_channels values per token. attribute_sizes (U-Net only) adds one
+  embedded attribute id each (tasks/attributes.py)."""
   name = config.model.name
   build = MODELS.get(name)
   if name not in config.model:
@@ -148,9 +162,11 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
   if 'dropout' in settings and not 0.0 <= settings['dropout'] < 1.0:
     raise UserError(f'config.model.{name}.dropout={settings["dropout"]} must lie in [0, 1).')
   dtype = _dtype(config, 'compute_dtype', COMPUTE_DTYPES)
+  extra = {'attribute_sizes': tuple(attribute_sizes)} if attribute_sizes else {}
   denoiser = build(**settings, num_classes=num_classes, n_mels=n_mels,
                    cond_channels=cond_channels, hop_length=config.audio.hop_length,
-                   dtype=dtype, matmul_dtype=_dtype(config, 'matmul_dtype', MATMUL_DTYPES))
+                   dtype=dtype, matmul_dtype=_dtype(config, 'matmul_dtype', MATMUL_DTYPES),
+                   **extra)
   if not text_symbols:
     return denoiser
   return GradTTS(decoder=denoiser, num_symbols=text_symbols, n_mels=cond_channels,

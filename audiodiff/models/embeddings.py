@@ -70,3 +70,15 @@ def get_label(cond, num_classes: int):
         "A class-conditional model (num_classes > 0) needs cond={'label': int32 [B]} "
         f'(use id {num_classes} for "no label").')
   return jnp.asarray(cond['label'], jnp.int32)
+
+
+def get_attributes(cond, sizes):
+  """cond['attributes'] as int32 [B, len(sizes)], with a clear error when it
+  is missing or of another width."""
+  attributes = None if cond is None else cond.get('attributes')
+  if attributes is None or jnp.ndim(attributes) != 2 or jnp.shape(attributes)[1] != len(sizes):
+    raise ValueError(
+        f"A model with attribute_sizes={tuple(sizes)} needs cond={{'attributes': int32 "
+        f'[B, {len(sizes)}]}} (id size_i for "not given"); got '
+        f'{None if attributes is None else jnp.shape(attributes)}.')
+  return jnp.asarray(attributes, jnp.int32)

@@ -52,7 +52,9 @@ class UNet1D(nn.Module):
   """U-Net denoiser: x [B, L] or [B, L, C_in], t [B], cond -> x's shape (float32).
 
   Conditioning inputs are switched on by their sizes: num_classes > 0 reads
-  cond['label'] (int [B]); n_mels > 0 reads cond['mel'] ([B, frames, n_mels]
+  cond['label'] (int [B]); attribute_sizes (e.g. (12, 17), a music key and a
+  tempo step) reads cond['attributes'] (int [B, len(attribute_sizes)], id
+  size_i meaning "not given"), each embedded and added as the label is; n_mels > 0 reads cond['mel'] ([B, frames, n_mels]
   with frames * hop_length == L, repeated hop_length times and concatenated
   to the input channels); cond_channels > 0 reads cond['signal'] ([B, L,
   cond_channels], e.g. a noisy recording's spectrogram, concatenated to the
@@ -63,6 +65,7 @@ class UNet1D(nn.Module):
   blocks_per_level: int = 2
   downsample: int = 4
   num_classes: int = 0
+  attribute_sizes: Sequence[int] = ()
   n_mels: int = 0
   cond_channels: int = 0
   hop_length: int = 256
@@ -90,6 +93,11 @@ class UNet1D(nn.Module):
       label = embeddings.get_label(cond, self.num_classes)
       step = step + embeddings.LabelEmbedding(self.num_classes, step.shape[-1], dtype=self.dtype,
                                               name='label_embedding')(label)
+    if self.attribute_sizes:
+      attributes = embeddings.get_attributes(cond, self.attribute_sizes)
+      for i, size in enumerate(self.attribute_sizes):
+        step = step + embeddings.LabelEmbedding(size, step.shape[-1], dtype=self.dtype,
+                                                name=f'attribute_embedding_{i}')(attributes[:, i])
     if self.n_mels:
       if cond is None or 'mel' not in cond:
         raise ValueError("A mel-conditioned UNet1D (n_mels > 0) needs cond={'mel': "

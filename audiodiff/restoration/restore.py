@@ -208,7 +208,7 @@ class Restorer:
       raise UserError(f'config.restore.noise_std={restore_config.noise_std:g} must be >= 0 '
                       '(the measurement noise\'s standard deviation; 0: exact).')
     if trained.task.name != 'generate':
-      raise UserError(f'--mode=restore needs an audio prior (task "generate"); this model is '
+      raise UserError(f'Restoration needs an audio prior (task "generate"); this model is '
                       f'task {trained.task.name!r}.')
     exp = trained.exp
     self.window = int(exp.config.data.segment_length)

@@ -43,7 +43,7 @@ class Trained:
     self.exp = exp
     self.params = params
     self.step = step
-    self._generate = sampling.make_generate_fn(exp)
+    self._generate = sampling.make_generate_each_fn(exp)
     self._settings = experiment.flat_config(exp.config)
 
   @property
@@ -73,15 +73,19 @@ class Trained:
                       'loaded model keeps the settings it was built with. Load it with the '
                       'changed config instead: audiodiff.load(directory, config).')
 
-  def generate(self, request, rng):
-    """A tasks.SampleRequest -> the network's samples [N, ...] (not decoded)."""
-    self.check_unchanged()
-    return self._generate(self.params, rng, request.cond, request.uncond, request.prior,
-                          shape=tuple(request.shape))
+  def generate(self, request, rng, first: int = 0):
+    """A tasks.SampleRequest -> the network's samples [N, ...] (not decoded).
 
-  def run(self, request, rng) -> np.ndarray:
-    """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy)."""
-    x = self.generate(request, rng)
+    Output i is drawn with the key fold_in(rng, first + i), so a request cut
+    into pieces (first = each piece's offset) gives what it gives whole."""
+    self.check_unchanged()
+    return self._generate(self.params, rng, first, request.cond, request.uncond,
+                          request.prior, shape=tuple(request.shape))
+
+  def run(self, request, rng, first: int = 0) -> np.ndarray:
+    """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy); first
+    as in `generate`."""
+    x = self.generate(request, rng, first)
     return np.asarray(jax.device_get(self.task.decode(x, self.frozen)), np.float32)
 
   def run_in_batches(self, request, rng):
@@ -98,8 +102,7 @@ class Trained:
           names=list(request.names[part]),
           cond=jax.tree.map(take, request.cond), uncond=jax.tree.map(take, request.uncond),
           prior=jax.tree.map(take, request.prior), reference=None)
-      # The first piece draws with rng itself: one piece samples as one request.
-      yield piece.names, self.run(piece, rng if first == 0 else jax.random.fold_in(rng, first))
+      yield piece.names, self.run(piece, rng, first)
 
   def sample(self, num_samples: Optional[int] = None, *, seed: int = 0,
              reference_batch=None, **task_options):
@@ -122,7 +125,7 @@ class Trained:
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or (
         num_samples < 1):
       raise UserError(f'num_samples={num_samples!r}: give a whole number >= 1 of outputs '
-                      '(--num_samples=4).')
+                      '(num_samples=4 in Python, --num_samples=4 on the command line).')
     return self.task.sample_request(num_samples, reference_batch,
                                     self.exp.network(self.params), **task_options)
 
@@ -204,8 +207,8 @@ def _restore_checkpoint(exp, checkpoint_step):
   if restored is None:
     raise UserError(
         f'No checkpoint in {exp.workdir}/checkpoints and no exported {PARAMS_FILE}. Train '
-        'first (--mode=train with the same --workdir), or point --workdir at a trained run '
-        'or an exported model.')
+        'first (--mode=train with this folder as --workdir), or load a trained run\'s '
+        'work directory or an exported model.')
   logging.info('Restored checkpoint at step %d.', step)
   return restored.ema_params, step
 
@@ -291,6 +294,14 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
                     'model\'s with '
                     'audiodiff.run.experiment.read_config(directory), change it, then '
                     'audiodiff.load(directory, config).')
+  directory = os.fspath(directory)
+  if os.path.isfile(directory):
+    # A file of the model ('x/config.json', 'x/params.msgpack') means its folder.
+    folder = os.path.dirname(directory) or '.'
+    if os.path.basename(directory) not in ('config.json', PARAMS_FILE, EXPORT_INFO_FILE):
+      raise UserError(f'{directory} is a file; give the folder of a trained run or an '
+                      'exported model (the one holding config.json).')
+    directory = folder
   resolve, changed = config is not None, []
   if config is not None:  # the model's own copy: later edits to the caller's stay theirs
     config = copy.deepcopy(config)

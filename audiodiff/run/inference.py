@@ -40,7 +40,8 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
   """Where a mode writes: `output` if given, else workdir/samples/<name, else
   default>; a UserError now, before any work, if it cannot be written to, if
   `output` holds files audiodiff did not write, or if an output would
-  overwrite one of the input files."""
+  overwrite one of the input files or an earlier run's output of another
+  input."""
   if name is not None and (not name or name in ('.', '..') or '/' in name
                            or os.sep in name):
     raise UserError(f'--name={name} must be a plain folder name (no "/" or ".."): the '
@@ -51,9 +52,13 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
   if output:
     outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)
-  outputs.check_targets(directory, outputs.output_stems(inputs) if inputs else [], inputs)
+  stems = outputs.output_stems(inputs) if inputs else []
+  outputs.check_targets(directory, stems, inputs)
+  outputs.check_sources(directory, stems, inputs)
   directory = outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
   outputs.claim_folder(directory)
+  if inputs:
+    outputs.record_sources(directory, stems, inputs)
   return directory
 
 
@@ -456,9 +461,11 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
   trained = _load_for('synthesize', config, workdir, checkpoint_step)
   directory = _output_dir(workdir, name, f'tts_step_{trained.step}', output)
   console.say(f'Speaking {len(texts)} text(s); waveform from {trained.task.vocoder_name}.')
-  results, group = [], int(trained.config.sampler.batch_size)
+  # A fixed group of texts at a time, for the progress line; each group draws
+  # from its own seed, so outputs do not depend on config.sampler.batch_size.
+  results, group = [], tts.SYNTHESIS_BATCH
   progress = console.Progress(len(texts), 'texts')
-  for first in range(0, len(texts), group):  # a group at a time, for the progress line
+  for first in range(0, len(texts), group):
     part = texts[first:first + group]
     results += trained.synthesize(part, seed=trained.config.seed + first)
     progress.done(part[-1][:40], count=len(part))

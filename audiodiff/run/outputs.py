@@ -3,6 +3,7 @@ it; output names that mirror the inputs; audio checked before it is written."""
 
 import atexit
 import fcntl
+import json
 import os
 import shutil
 from typing import Sequence
@@ -58,6 +59,8 @@ def writable_directory(directory: str, fix: str) -> str:
 
 
 WRITING_LOCK = '.audiodiff-writing'
+# Which input each output of a folder came from: {stem: input's real path}.
+SOURCES_FILE = '.audiodiff-sources.json'
 _HELD_LOCKS = {}  # real path -> open lock file, held until the process ends
 
 
@@ -94,7 +97,7 @@ def _release_folders():
 def check_output_folder(directory: str) -> None:
   """Refuses, before any work, an --output folder that already holds files
   audiodiff did not write (it has no listening page of audiodiff's)."""
-  if (os.path.isdir(directory) and set(os.listdir(directory)) - {WRITING_LOCK}
+  if (os.path.isdir(directory) and set(os.listdir(directory)) - {WRITING_LOCK, SOURCES_FILE}
       and listening_page.listed_files(directory) is None):
     raise UserError(f'--output={directory} already holds files audiodiff did not write; '
                     'nothing was written. Give a new or empty folder with --output=DIR.')
@@ -123,11 +126,44 @@ def check_targets(directory: str, stems: Sequence[str], inputs: Sequence[str],
                         'written. Move it, or give another folder with --output=DIR.')
 
 
+def _sources(directory):
+  try:
+    with open(os.path.join(directory, SOURCES_FILE)) as f:
+      record = json.load(f)
+    return record if isinstance(record, dict) else {}
+  except (OSError, ValueError):
+    return {}
+
+
+def check_sources(directory: str, stems: Sequence[str], inputs: Sequence[str]) -> None:
+  """Refuses, before any work, to replace `<stem>.wav` in `directory` when an
+  earlier run wrote it from another input file (a second folder enhanced
+  into the same --output): running the same inputs again replaces them."""
+  record = _sources(directory)
+  for stem, path in zip(stems, inputs):
+    earlier = record.get(stem)
+    target = os.path.join(directory, stem + '.wav')
+    if earlier and earlier != os.path.realpath(path) and os.path.exists(target):
+      raise UserError(f'{target} is the output of {earlier} from an earlier run and {path} '
+                      'would replace it; nothing was written. Give another folder with '
+                      '--output=DIR, or delete that file to replace it.')
+
+
+def record_sources(directory: str, stems: Sequence[str], inputs: Sequence[str]) -> None:
+  """Notes in `directory` which input file each `<stem>.wav` comes from."""
+  record = _sources(directory)
+  record.update({stem: os.path.realpath(path) for stem, path in zip(stems, inputs)})
+  with open(os.path.join(directory, SOURCES_FILE), 'w') as f:
+    json.dump(record, f, indent=1, sort_keys=True)
+
+
 def remove_if_empty(directory: str) -> bool:
   """Removes `directory` if it holds only empty folders and empty files
-  (e.g. a released lock); True if it did. Anything else is left as it is."""
+  (e.g. a released lock) or audiodiff's record of sources; True if it did.
+  Anything else is left as it is."""
   for root, _, files in os.walk(directory):
-    if any(os.path.getsize(os.path.join(root, name)) for name in files):
+    if any(os.path.getsize(os.path.join(root, name)) for name in files
+           if name != SOURCES_FILE):
       return False
   shutil.rmtree(directory, ignore_errors=True)
   return True

@@ -3,6 +3,8 @@
     generate = make_generate_fn(exp)
     x = generate(params, rng, request.cond, request.uncond, request.prior,
                  shape=request.shape)                       # [N, ...]
+    generate_each = make_generate_each_fn(exp)              # output i from its own
+    x = generate_each(params, rng, first, ..., shape=...)   # key: any batching agrees
 
 Pure: no files (outputs.py writes them), no task knowledge beyond the
 request. A model's per-utterance conditioner (`condition`, e.g. DiffWave's
@@ -23,14 +25,38 @@ def make_generate_fn(exp, hooks=None):
   samplers.Hooks closed over (measurement-conditioned sampling).
   """
 
-  @functools.partial(jax.jit, static_argnames='shape')
-  def generate(params, rng, cond, uncond, prior, *, shape):
-    fn = lambda x, t, c: exp.apply_fn(params, x, t, c)
-    if not exp.task.uses_diffusion():
-      # A predictive baseline: one call on the prior's mean (the measurement).
-      del rng, uncond, shape
-      return exp.task.predict(fn, prior.mean, cond)
-    return exp.sampler(fn, rng, shape, cond, uncond, prior, hooks,
-                       prepare=lambda c: exp.condition(params, c))
+  return jax.jit(functools.partial(_generate, exp, hooks), static_argnames='shape')
 
-  return generate
+
+def _generate(exp, hooks, params, rng, cond, uncond, prior, *, shape):
+  fn = lambda x, t, c: exp.apply_fn(params, x, t, c)
+  if not exp.task.uses_diffusion():
+    # A predictive baseline: one call on the prior's mean (the measurement).
+    del rng, uncond, shape
+    return exp.task.predict(fn, prior.mean, cond)
+  return exp.sampler(fn, rng, shape, cond, uncond, prior, hooks,
+                     prepare=lambda c: exp.condition(params, c))
+
+
+def make_generate_each_fn(exp):
+  """Returns jitted generate_each(params, rng, first, cond, uncond, prior, *,
+  shape) -> x [N, ...], where output i is drawn with its own key
+  fold_in(rng, first + i): the same seed gives the same output i however the
+  request is cut into batches. Leaves of cond/uncond/prior whose leading axis
+  is N are per output; other leaves are shared."""
+
+  @functools.partial(jax.jit, static_argnames='shape')
+  def generate_each(params, rng, first, cond, uncond, prior, *, shape):
+    count = shape[0]
+    axis = lambda leaf: 0 if jax.numpy.ndim(leaf) and leaf.shape[0] == count else None
+    axes = jax.tree.map(axis, (cond, uncond, prior))
+
+    def one(key, inputs):
+      # Back to a batch of one: the vmapped leaves lost their leading axis.
+      inputs = jax.tree.map(lambda leaf, a: leaf if a is None else leaf[None], inputs, axes)
+      return _generate(exp, None, params, key, *inputs, shape=(1,) + tuple(shape[1:]))[0]
+
+    keys = jax.vmap(lambda i: jax.random.fold_in(rng, first + i))(jax.numpy.arange(count))
+    return jax.vmap(one, in_axes=(0, axes))(keys, (cond, uncond, prior))
+
+  return generate_each

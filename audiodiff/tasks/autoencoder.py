@@ -1,8 +1,10 @@
 """Audio autoencoder: the first stage of latent diffusion (config.task='autoencoder').
 
-A VAE (models/autoencoder.py) learns audio [B, L] -> latent [B, L / hop, C]
--> audio. Its loss (no diffusion term) is
+A VAE (models/autoencoder.py on the waveform, or
+models/spectral_autoencoder.py on the compressed complex STFT) learns audio
+[B, L] -> latent [B, L / hop, C] -> audio. Its loss (no diffusion term) is
   mr_stft (1)  + kl_weight * KL(q(z | x) || N(0, I))
+  [+ complex_weight * the compressed complex STFT's squared error]
   [+ adversarial_weight * hinge generator loss + feature_weight * feature
    matching, from step adversarial_start; + the discriminator's hinge loss]
 with config.autoencoder's weights. The optional discriminator is part of the
@@ -23,17 +25,29 @@ from audiodiff import tasks
 from audiodiff.audio import audio_io
 from audiodiff.metrics import audio_metrics
 from audiodiff.diffusion import samplers
+from audiodiff.enhancement import representation
 from audiodiff.errors import UserError
 from audiodiff.latent import losses
 from audiodiff.tasks import base
 
 
+AUTOENCODERS = ('autoencoder', 'spectral_autoencoder')
+
+
 def autoencoder_hop(config) -> int:
-  """Samples per latent frame: patch * prod(strides) of config.model.autoencoder."""
+  """Samples per latent frame: patch * prod(strides) of config.model.autoencoder,
+  or config.model.spectral_autoencoder.stft_hop."""
+  if config.model.name == 'spectral_autoencoder':
+    return int(config.model.spectral_autoencoder.stft_hop)
   hop = int(config.model.autoencoder.patch)
   for stride in config.model.autoencoder.strides:
     hop *= int(stride)
   return hop
+
+
+def autoencoder_latent_channels(config) -> int:
+  """Channels of a latent frame, of whichever autoencoder config.model names."""
+  return int(config.model[config.model.name].latent_channels)
 
 
 @tasks.TASKS.register('autoencoder')
@@ -43,19 +57,23 @@ class Autoencoder(base.Task):
 
   def check_config(self):
     super().check_config()
-    if self.config.model.name != 'autoencoder':
-      raise UserError("config.task='autoencoder' trains config.model.name='autoencoder'; "
-                      "set --config.model.name=autoencoder.")
+    if self.config.model.name not in AUTOENCODERS:
+      raise UserError("config.task='autoencoder' trains config.model.name='autoencoder' or "
+                      "'spectral_autoencoder'; set --config.model.name=autoencoder.")
     hop = autoencoder_hop(self.config)
     if self.config.data.segment_length % hop:
       raise UserError(f'config.data.segment_length={self.config.data.segment_length} must '
-                      f'be a multiple of the autoencoder hop {hop} (model.autoencoder.patch x '
-                      'model.autoencoder.strides).')
+                      f'be a multiple of the autoencoder hop {hop}.')
     s = self.settings
-    for name in ('kl_weight', 'adversarial_weight', 'feature_weight'):
+    for name in ('kl_weight', 'adversarial_weight', 'feature_weight', 'complex_weight'):
       if s[name] < 0:
         raise UserError(f'config.autoencoder.{name}={s[name]} must be >= 0.')
-    if self.adversarial and not self.config.model.autoencoder.adversarial:
+    if s.complex_weight and self.config.model.name != 'spectral_autoencoder':
+      raise UserError('config.autoencoder.complex_weight > 0 scores the compressed complex '
+                      "STFT of config.model.name='spectral_autoencoder'; use that model or "
+                      'set it to 0.')
+    if self.adversarial and (self.config.model.name != 'autoencoder'
+                             or not self.config.model.autoencoder.adversarial):
       raise UserError('config.autoencoder.adversarial_weight / feature_weight > 0 need the '
                       'discriminator: set --config.model.autoencoder.adversarial=True.')
 
@@ -72,6 +90,8 @@ class Autoencoder(base.Task):
 
   def loss_weights(self):
     weights = {'mr_stft': 1.0, 'kl': self.settings.kl_weight}
+    if self.settings.complex_weight:
+      weights['complex'] = self.settings.complex_weight
     if self.adversarial:
       weights.update(adversarial=self.settings.adversarial_weight,
                      feature_matching=self.settings.feature_weight, discriminator=1.0)
@@ -101,6 +121,9 @@ class Autoencoder(base.Task):
     aux = inputs.aux
     terms = {'mr_stft': losses.mr_stft_loss(inputs.x0, aux['reconstruction']),
              'kl': losses.gaussian_kl(aux['mean'], aux['log_std'])}
+    if self.settings.complex_weight:
+      terms['complex'] = losses.complex_stft_loss(inputs.x0, aux['reconstruction'],
+                                                  self._features())
     if self.adversarial:
       logits = lambda outputs: [o[0] for o in outputs]
       feats = lambda outputs: [o[1] for o in outputs]
@@ -113,6 +136,11 @@ class Autoencoder(base.Task):
       terms['discriminator'] = losses.hinge_discriminator_loss(
           logits(aux['real']), logits(aux['fake_for_discriminator']))
     return terms
+
+  def _features(self):
+    """The spectral autoencoder's compressed complex STFT."""
+    m = self.config.model.spectral_autoencoder
+    return representation.StftFeatures(m.n_fft, m.stft_hop, m.exponent, m.scale)
 
   def needs_reference(self):
     return True
@@ -140,24 +168,40 @@ class Autoencoder(base.Task):
   def held_out_metrics(self, trained, max_clips: int = 128, batch_size: int = 8):
     """Means of MR-STFT, SI-SDR and mel L1 over up to max_clips whole
     held-out clips (levelled by config.data.normalize, each cut to a multiple
-    of the hop), reconstructed from their latent means."""
-    from audiodiff.data import pipeline  # pylint: disable=g-import-not-at-top
+    of the hop), reconstructed from their latent means; and, where Debian's
+    asterisk-moh-opsound-g722 is installed, over 4 s excerpts of its recorded
+    music (a family no autoencoder here trained on)."""
+    from audiodiff.data import asterisk, pipeline  # pylint: disable=g-import-not-at-top
     source = pipeline.get_builder(self.config)
     source.download_and_prepare()
     examples = source.as_data_source('test')
+    clips = [examples[i]['audio'] for i in range(min(len(examples), max_clips))]
+    results = {'held_out_reconstruction': self._mean_metrics(trained, clips, batch_size)}
+    rate = self.config.audio.sample_rate
+    try:
+      tracks = asterisk.music_tracks('train', rate) + asterisk.music_tracks('test', rate)
+    except UserError:  # the package is not installed
+      return results
+    excerpt = 4 * rate  # every 20 s of every track, from 10 s in
+    clips = [track[start:start + excerpt] for track in tracks
+             for start in range(10 * rate, len(track) - excerpt, 20 * rate)][:max_clips]
+    results['recorded_music_reconstruction'] = self._mean_metrics(trained, clips, batch_size)
+    return results
+
+  def _mean_metrics(self, trained, clips, batch_size):
+    """Mean reconstruction metrics over clips [L_i], batch_size at a time."""
     hop = autoencoder_hop(self.config)
     reconstruct = jax.jit(lambda params, audio: trained.exp.model.apply(
         {'params': params}, audio))
     rows = []
-    for start in range(0, min(len(examples), max_clips), batch_size):
+    for start in range(0, len(clips), batch_size):
       # Levelled as training saw them (config.data.normalize).
-      clips = [audio_io.normalize(examples[i]['audio'], self.config.data.normalize)
-               for i in range(start, min(start + batch_size, max_clips, len(examples)))]
-      length = min(len(c) for c in clips) // hop * hop
-      audio = np.stack([c[:length] for c in clips]).astype(np.float32)
+      part = [audio_io.normalize(c, self.config.data.normalize)
+              for c in clips[start:start + batch_size]]
+      length = min(len(c) for c in part) // hop * hop
+      audio = np.stack([c[:length] for c in part]).astype(np.float32)
       estimates = np.asarray(reconstruct(trained.params, jnp.asarray(audio)))
       rows.extend(self._reconstruction_metrics(reference, estimate)
                   for reference, estimate in zip(audio, estimates))
     means = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-    return {'held_out_reconstruction': dict(means, num_clips=len(rows),
-                                            seconds_per_clip=length / self.config.audio.sample_rate)}
+    return dict(means, num_clips=len(rows), seconds_per_clip=length / self.config.audio.sample_rate)

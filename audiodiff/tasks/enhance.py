@@ -334,17 +334,17 @@ class Enhance(base.Task):
     """
     settings, hop = self.settings, self.stft.hop_length
     window = settings.window_frames
-    jobs, batch, calls = [], [], 0  # jobs: [padded, starts, pieces, gain, length]
+    jobs, batch, done = [], [], 0  # jobs: [padded, starts, pieces, gain, length]
 
     def run_batch():
-      nonlocal calls
+      nonlocal done
       clips = np.stack([jobs[j][0][s * hop:(s + window) * hop] for j, s in batch])
       request = self.request(clips, [''] * len(batch), trained.frozen)
-      for (j, _), piece in zip(batch, trained.run(request, jax.random.fold_in(
-          jax.random.PRNGKey(seed), calls))):
+      # Window k of the whole list draws with key k: batching does not matter.
+      for (j, _), piece in zip(batch, trained.run(request, jax.random.PRNGKey(seed), done)):
         jobs[j][2].append(piece)
+      done += len(batch)
       batch.clear()
-      calls += 1
 
     def finished():
       while jobs and len(jobs[0][2]) == len(jobs[0][1]):

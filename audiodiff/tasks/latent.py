@@ -12,6 +12,7 @@ config.task='generate' (the labels' settings live in config.latent). Samples
 are decoded back to audio by the autoencoder.
 """
 
+import dataclasses
 import functools
 import json
 import os
@@ -23,8 +24,9 @@ import numpy as np
 from audiodiff import data, tasks
 from audiodiff.errors import UserError
 from audiodiff.latent.scaling import LatentScaling
+from audiodiff.tasks import attributes as attributes_lib
 from audiodiff.tasks import base
-from audiodiff.tasks.autoencoder import autoencoder_hop
+from audiodiff.tasks.autoencoder import autoencoder_hop, autoencoder_latent_channels
 from audiodiff.tasks.generate import Generate
 
 SCALING_FILE = 'latent_scaling.json'
@@ -34,8 +36,28 @@ SCALING_FILE = 'latent_scaling.json'
 class Latent(Generate):
   name = 'latent'
 
+  @property
+  def attributes(self):
+    return attributes_lib.get(self.settings.attributes)
+
+  @property
+  def features(self):
+    return super().features + tuple(a.name for a in self.attributes)
+
+  def supports_guidance(self):
+    return super().supports_guidance() or bool(self.attributes)
+
+  def model_inputs(self):
+    inputs = super().model_inputs()
+    if self.attributes:
+      inputs['attribute_sizes'] = tuple(a.size for a in self.attributes)
+    return inputs
+
   def check_config(self):
     super().check_config()
+    if self.attributes and self.config.model.name != 'unet1d':
+      raise UserError(f'config.latent.attributes={tuple(self.settings.attributes)} are read by '
+                      "config.model.name='unet1d'; use that model or drop the attributes.")
     if not self.settings.autoencoder_workdir:
       raise UserError('config.latent.autoencoder_workdir is empty: name a trained '
                       "autoencoder (train one with experiments/configs/"
@@ -114,7 +136,7 @@ class Latent(Generate):
   # ---- latents ----------------------------------------------------------------
   def latent_shape(self, num_samples: int):
     frames = self.config.data.segment_length // self.hop
-    return (num_samples, frames, self.autoencoder.config.model.autoencoder.latent_channels)
+    return (num_samples, frames, autoencoder_latent_channels(self.autoencoder.config))
 
   def encode(self, audio, frozen):
     """audio [B, L] -> normalised latents [B, L / hop, C]."""
@@ -124,17 +146,58 @@ class Latent(Generate):
 
   def init_variables(self, model, rng, frozen=None):
     x0 = jnp.zeros(self.latent_shape(1))
-    cond = ({'label': jnp.zeros((1,), jnp.int32)} if self.num_classes else None)
-    return model.init(rng, x0, jnp.zeros((1,)), cond)['params']
+    cond = {}
+    if self.num_classes:
+      cond['label'] = jnp.zeros((1,), jnp.int32)
+    if self.attributes:
+      cond['attributes'] = jnp.zeros((1, len(self.attributes)), jnp.int32)
+    return model.init(rng, x0, jnp.zeros((1,)), cond or None)['params']
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
-    inputs = super().diffusion_inputs(batch, rng, train=train, frozen=frozen, network=network)
+    label_rng, attribute_rng = jax.random.split(rng)
+    inputs = super().diffusion_inputs(batch, label_rng, train=train, frozen=frozen,
+                                      network=network)
     latents = jax.lax.stop_gradient(self.encode(batch['audio'], frozen))
-    return base.DiffusionInputs(x0=latents, cond=inputs.cond)
+    cond = dict(inputs.cond or {})
+    if self.attributes:
+      ids = jnp.stack([a.ids_of_feature(batch[a.name]) for a in self.attributes], axis=-1)
+      if train and self.settings.label_dropout > 0:
+        # Each attribute dropped on its own: the network learns every subset.
+        drop = jax.random.bernoulli(attribute_rng, self.settings.label_dropout, ids.shape)
+        ids = jnp.where(drop, jnp.asarray([a.size for a in self.attributes]), ids)
+      cond['attributes'] = ids
+    return base.DiffusionInputs(x0=latents, cond=cond or None)
 
-  def sample_request(self, num_samples, reference_batch=None, network=None, *, labels=None):
+  def sample_request(self, num_samples, reference_batch=None, network=None, *, labels=None,
+                     family=None, key=None, tempo=None):
+    """As Generate's, plus what config.latent (or these arguments) asks for:
+    family (a class name, for every clip), key ('D', 'Eb' or 0-11) and tempo
+    (beats per minute), each optional; the unconditional pass has none."""
+    family = family if family is not None else (self.settings.family or None)
+    asked = {'key': key if key is not None else (self.settings.key or None),
+             'tempo': tempo if tempo is not None else (self.settings.tempo or None)}
+    if family is not None:
+      if labels is not None:
+        raise UserError('Give labels or family, not both.')
+      labels = [family] * num_samples
     request = super().sample_request(num_samples, reference_batch, network, labels=labels)
     request.shape = self.latent_shape(num_samples)
+    learned = {a.name: a for a in self.attributes}
+    for name, value in asked.items():
+      if value is not None and name not in learned:
+        raise UserError(f'{name}={value!r}: this model learned no {name} (its '
+                        f'config.latent.attributes are {tuple(self.settings.attributes)}); '
+                        f'drop {name}.')
+    if self.attributes:
+      ids = [learned[a.name].size if asked.get(a.name) is None else a.id_of(asked[a.name])
+             for a in self.attributes]
+      nulls = [a.size for a in self.attributes]
+      cond, uncond = dict(request.cond or {}), dict(request.uncond or {})
+      cond['attributes'] = jnp.tile(jnp.asarray(ids, jnp.int32), (num_samples, 1))
+      uncond['attributes'] = jnp.tile(jnp.asarray(nulls, jnp.int32), (num_samples, 1))
+      suffix = ''.join(f'_{a.describe(i)}' for a, i in zip(self.attributes, ids) if i < a.size)
+      request = dataclasses.replace(request, cond=cond, uncond=uncond,
+                                    names=[n + suffix for n in request.names])
     return request
 
   def decode(self, x, frozen=None):

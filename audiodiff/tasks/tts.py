@@ -350,7 +350,7 @@ class TextToSpeech(base.Task):
       request = base.SampleRequest(shape=mu_y.shape, names=[''] * len(group),
                                    cond={'signal': mu_y},
                                    prior=samplers.Prior(mean=mu_y, scale=1.0))
-      mels = trained.generate(request, jax.random.fold_in(jax.random.PRNGKey(seed), first))
+      mels = trained.generate(request, jax.random.PRNGKey(seed), first)
       # The padded batch decodes at once (its length is a multiple of
       # FRAME_BUCKET, so the waveform stage compiles for few shapes).
       audio = self.decode(mels)

@@ -189,6 +189,6 @@ class Vocoder(base.Task):
       group = starts[first:first + settings.batch_chunks]
       request = self.request_from_mel(np.stack([mel[s:s + chunk_frames] for s in group]),
                                       [''] * len(group))
-      pieces.extend(trained.run(request, jax.random.fold_in(jax.random.PRNGKey(seed), first)))
+      pieces.extend(trained.run(request, jax.random.PRNGKey(seed), first))
     return windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
                               settings.overlap_frames * hop)
