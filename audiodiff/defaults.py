@@ -127,6 +127,10 @@ def get_config() -> ml_collections.ConfigDict:
       family='',
       key='',
       tempo=0.0,
+      # Clips longer than the trained window (0: one window): windows
+      # overlapping by overlap_seconds, each continuing the last.
+      seconds=0.0,
+      overlap_seconds=1.0,
   ))
 
   config.tts = ml_collections.ConfigDict(dict(

@@ -24,6 +24,7 @@ def _tiny(config, data_dir):
   config.model.autoencoder.latent_channels = 4
   config.model.unet1d.channels = (8, 16)
   config.model.unet1d.blocks_per_level = 1
+  config.model.unet1d.downsample = 2
   for field, value in (('num_steps', 3), ('log_every', 1), ('eval_every', 3),
                        ('sample_every', 3), ('checkpoint_every', 3), ('batch_size', 2),
                        ('eval_batches', 1), ('warmup_steps', 0)):
@@ -44,6 +45,7 @@ def tiny_runs(tmp_path_factory):
   latent.data.segment_length = 8192
   latent.latent.autoencoder_workdir = str(root / 'ae')
   latent.latent.scaling_clips = 4
+  latent.latent.attributes = ()  # a family-only model, as the first shipped one
   train.train_and_evaluate(latent, str(root / 'latent'))
   return root
 
@@ -113,12 +115,28 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
   # Each one alone; the rest "not given".
   np.testing.assert_array_equal(model.sample_request(1, tempo=80).cond['attributes'], [[12, 0]])
   np.testing.assert_array_equal(model.sample_request(1, key='Eb').cond['attributes'], [[3, 17]])
+  np.testing.assert_array_equal(model.sample_request(2, key=['C', 'B'], tempo=[80, None])
+                                .cond['attributes'], [[0, 0], [11, 17]])
   audio, _ = model.sample(2, key='D', tempo=120, family='piano')
   assert audio.shape == (2, 8192) and np.all(np.isfinite(audio))
   for options, message in (({'key': 'H'}, 'C, C#, D'), ({'tempo': 300}, 'from 80 to 160'),
                            ({'family': 'kazoo'}, 'piano')):
     with pytest.raises(UserError, match=message):
       model.sample_request(1, **options)
+  # Longer than the trained window (0.512 s): windows continue each other.
+  with pytest.raises(UserError, match='overlap_seconds=1.0 must lie between 0 and the window'):
+    model.sample(1, seconds=1.5)
+  config = model.config
+  config.unlock()
+  config.latent.overlap_seconds = 0.128
+  long_model = api.load(str(tmp_path / 'latent'), config)
+  long_audio, _ = long_model.sample(2, seconds=1.5, key='D')
+  assert long_audio.shape == (2, 24000) and np.all(np.isfinite(long_audio))
+  # Continuing keeps the first window as it was sampled alone.
+  short_audio, _ = long_model.sample(2, seconds=0.512, key='D')
+  np.testing.assert_allclose(long_audio[:, :4096], short_audio[:, :4096], atol=1e-3)
+  with pytest.raises(UserError, match='seconds=-1'):
+    long_model.sample(1, seconds=-1)
   # A model that learned no key says so.
   with pytest.raises(UserError, match='learned no key'):
     api.load(str(tiny_runs / 'latent')).sample_request(1, key='D')

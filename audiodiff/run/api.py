@@ -84,7 +84,10 @@ class Trained:
 
   def run(self, request, rng, first: int = 0) -> np.ndarray:
     """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy); first
-    as in `generate`."""
+    as in `generate`. A task with its own `run_request` (e.g. music longer
+    than one window) runs it."""
+    if hasattr(self.task, 'run_request'):
+      return np.asarray(self.task.run_request(self, request, rng, first), np.float32)
     x = self.generate(request, rng, first)
     return np.asarray(jax.device_get(self.task.decode(x, self.frozen)), np.float32)
 

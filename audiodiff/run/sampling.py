@@ -38,25 +38,30 @@ def _generate(exp, hooks, params, rng, cond, uncond, prior, *, shape):
                      prepare=lambda c: exp.condition(params, c))
 
 
-def make_generate_each_fn(exp):
-  """Returns jitted generate_each(params, rng, first, cond, uncond, prior, *,
-  shape) -> x [N, ...], where output i is drawn with its own key
-  fold_in(rng, first + i): the same seed gives the same output i however the
-  request is cut into batches. Leaves of cond/uncond/prior whose leading axis
-  is N are per output; other leaves are shared."""
+def make_generate_each_fn(exp, hooks_of=None):
+  """Returns jitted generate_each(params, rng, first, cond, uncond, prior,
+  measurement=None, *, shape) -> x [N, ...], where output i is drawn with its
+  own key fold_in(rng, first + i): the same seed gives the same output i
+  however the request is cut into batches. Leaves of cond/uncond/prior whose
+  leading axis is N are per output; other leaves are shared. hooks_of, if
+  given, maps output i's measurement [1, ...] to its samplers.Hooks
+  (measurement-conditioned sampling, e.g. a continuation)."""
 
   @functools.partial(jax.jit, static_argnames='shape')
-  def generate_each(params, rng, first, cond, uncond, prior, *, shape):
+  def generate_each(params, rng, first, cond, uncond, prior, measurement=None, *, shape):
     count = shape[0]
     axis = lambda leaf: 0 if jax.numpy.ndim(leaf) and leaf.shape[0] == count else None
-    axes = jax.tree.map(axis, (cond, uncond, prior))
+    axes = jax.tree.map(axis, (cond, uncond, prior, measurement))
 
     def one(key, inputs):
       # Back to a batch of one: the vmapped leaves lost their leading axis.
-      inputs = jax.tree.map(lambda leaf, a: leaf if a is None else leaf[None], inputs, axes)
-      return _generate(exp, None, params, key, *inputs, shape=(1,) + tuple(shape[1:]))[0]
+      cond, uncond, prior, y = jax.tree.map(
+          lambda leaf, a: leaf if a is None else leaf[None], inputs, axes)
+      hooks = None if hooks_of is None else hooks_of(y)
+      return _generate(exp, hooks, params, key, cond, uncond, prior,
+                       shape=(1,) + tuple(shape[1:]))[0]
 
     keys = jax.vmap(lambda i: jax.random.fold_in(rng, first + i))(jax.numpy.arange(count))
-    return jax.vmap(one, in_axes=(0, axes))(keys, (cond, uncond, prior))
+    return jax.vmap(one, in_axes=(0, axes))(keys, (cond, uncond, prior, measurement))
 
   return generate_each

@@ -15,6 +15,7 @@ are decoded back to audio by the autoencoder.
 import dataclasses
 import functools
 import json
+import math
 import os
 
 import jax
@@ -24,6 +25,8 @@ import numpy as np
 from audiodiff import data, tasks
 from audiodiff.errors import UserError
 from audiodiff.latent.scaling import LatentScaling
+from audiodiff.restoration import operators, posterior
+from audiodiff.run import sampling
 from audiodiff.tasks import attributes as attributes_lib
 from audiodiff.tasks import base
 from audiodiff.tasks.autoencoder import autoencoder_hop, autoencoder_latent_channels
@@ -134,9 +137,55 @@ class Latent(Generate):
         json.dump(self.scaling.to_dict(), f)
 
   # ---- latents ----------------------------------------------------------------
-  def latent_shape(self, num_samples: int):
+  def latent_shape(self, num_samples: int, seconds=None):
+    """(num_samples, frames, C): one trained window, or the frames of
+    `seconds` (default config.latent.seconds; 0: one window)."""
     frames = self.config.data.segment_length // self.hop
+    seconds = self.settings.seconds if seconds is None else seconds
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+        0 <= seconds <= 3600):
+      raise UserError(f'seconds={seconds!r}: give a clip length in seconds, up to 3600 '
+                      '(0: the trained window).')
+    if seconds:
+      frames = max(1, math.ceil(seconds * self.config.audio.sample_rate / self.hop))
     return (num_samples, frames, autoencoder_latent_channels(self.autoencoder.config))
+
+  def run_request(self, trained, request, rng, first=0):
+    """Audio [N, frames * hop] for a request of any length: one window
+    sampled as trained, then each next window sampled with its first
+    overlap_seconds held to the last window's end (projection of the x0
+    prediction, `restoration.posterior`), so the music continues; the whole
+    latent sequence is decoded at once."""
+    count, frames, channels = request.shape
+    window = self.config.data.segment_length // self.hop
+    overlap = round(self.settings.overlap_seconds * self.config.audio.sample_rate / self.hop)
+    if frames > window and not 0 < overlap < window:
+      seconds = window * self.hop / self.config.audio.sample_rate
+      raise UserError(f'config.latent.overlap_seconds={self.settings.overlap_seconds} must '
+                      f'lie between 0 and the window ({seconds:g} s) for clips longer than '
+                      'one window.')
+    shape = (count, window, channels)
+    z = trained.generate(dataclasses.replace(request, shape=shape), rng, first)
+    parts, made = [np.asarray(z)], window
+    if frames > window:
+      continue_fn = self._continuation(trained, window, overlap)
+      while made < frames:
+        held = np.zeros(shape, np.float32)
+        held[:, :overlap] = parts[-1][:, -overlap:]
+        rng = jax.random.fold_in(rng, made)
+        z = np.asarray(continue_fn(trained.params, rng, first, request.cond, request.uncond,
+                                   None, jnp.asarray(held), shape=shape))
+        parts.append(z[:, overlap:])
+        made += window - overlap
+    latents = np.concatenate(parts, axis=1)[:, :frames]
+    return self.decode(latents, trained.frozen)
+
+  @functools.lru_cache(maxsize=4)
+  def _continuation(self, trained, window, overlap):
+    """generate_each with the first `overlap` latent frames held."""
+    weights = jnp.zeros((window, 1)).at[:overlap].set(1.0)
+    return sampling.make_generate_each_fn(
+        trained.exp, lambda y: posterior.projection_hooks(operators.TimeDiagonal(weights), y))
 
   def encode(self, audio, frozen):
     """audio [B, L] -> normalised latents [B, L / hop, C]."""
@@ -169,10 +218,12 @@ class Latent(Generate):
     return base.DiffusionInputs(x0=latents, cond=cond or None)
 
   def sample_request(self, num_samples, reference_batch=None, network=None, *, labels=None,
-                     family=None, key=None, tempo=None):
+                     family=None, key=None, tempo=None, seconds=None):
     """As Generate's, plus what config.latent (or these arguments) asks for:
     family (a class name, for every clip), key ('D', 'Eb' or 0-11) and tempo
-    (beats per minute), each optional; the unconditional pass has none."""
+    (beats per minute), each optional and each one value or one per clip;
+    the unconditional pass has none.
+    seconds > the trained window: longer clips (`run_request`)."""
     family = family if family is not None else (self.settings.family or None)
     asked = {'key': key if key is not None else (self.settings.key or None),
              'tempo': tempo if tempo is not None else (self.settings.tempo or None)}
@@ -181,7 +232,7 @@ class Latent(Generate):
         raise UserError('Give labels or family, not both.')
       labels = [family] * num_samples
     request = super().sample_request(num_samples, reference_batch, network, labels=labels)
-    request.shape = self.latent_shape(num_samples)
+    request.shape = self.latent_shape(num_samples, seconds)
     learned = {a.name: a for a in self.attributes}
     for name, value in asked.items():
       if value is not None and name not in learned:
@@ -189,16 +240,28 @@ class Latent(Generate):
                         f'config.latent.attributes are {tuple(self.settings.attributes)}); '
                         f'drop {name}.')
     if self.attributes:
-      ids = [learned[a.name].size if asked.get(a.name) is None else a.id_of(asked[a.name])
-             for a in self.attributes]
-      nulls = [a.size for a in self.attributes]
+      # [num_samples, attributes]: one value for every clip, or one per clip.
+      ids = np.stack([self._attribute_ids(a, asked.get(a.name), num_samples)
+                      for a in self.attributes], axis=-1)
+      nulls = np.array([a.size for a in self.attributes])
       cond, uncond = dict(request.cond or {}), dict(request.uncond or {})
-      cond['attributes'] = jnp.tile(jnp.asarray(ids, jnp.int32), (num_samples, 1))
+      cond['attributes'] = jnp.asarray(ids, jnp.int32)
       uncond['attributes'] = jnp.tile(jnp.asarray(nulls, jnp.int32), (num_samples, 1))
-      suffix = ''.join(f'_{a.describe(i)}' for a, i in zip(self.attributes, ids) if i < a.size)
-      request = dataclasses.replace(request, cond=cond, uncond=uncond,
-                                    names=[n + suffix for n in request.names])
+      names = [name + ''.join(f'_{a.describe(i)}' for a, i in zip(self.attributes, row)
+                              if i < a.size) for name, row in zip(request.names, ids)]
+      request = dataclasses.replace(request, cond=cond, uncond=uncond, names=names)
     return request
+
+  @staticmethod
+  def _attribute_ids(attribute, value, count):
+    """int [count]: the ids of value (one, or a list of count; None: not given)."""
+    if value is None:
+      return np.full(count, attribute.size)
+    values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * count
+    if len(values) != count:
+      raise UserError(f'{attribute.name}: give one value or {count} (one per clip); got '
+                      f'{len(values)}.')
+    return np.array([attribute.size if v is None else attribute.id_of(v) for v in values])
 
   def decode(self, x, frozen=None):
     """Normalised latents [N, frames, C] -> audio [N, frames * hop]."""

@@ -1,26 +1,30 @@
 """Music latent diffusion on a 2-core CPU (stage 2; stage 1 is
-music_autoencoder_cpu.py). config.latent.autoencoder_workdir names the
-autoencoder: by default the shipped one, so this stage trains right away.
+music_spectral_autoencoder_cpu.py). config.latent.autoencoder_workdir names
+the autoencoder: by default the shipped one, so this stage trains right away.
 
-4 s clips of the MIDI corpus -> the autoencoder's 500 x 16 latents, unit
-variance per channel -> a class-conditional 1D U-Net (lead family: piano,
-strings, guitar, organ) with classifier-free guidance, v-prediction on the
-cosine schedule, sampled with DPM-Solver++(3M) in 20 steps.
+4 s clips of the MIDI corpus -> the spectral autoencoder's 250 x 32 latents
+(62.5 frames a second), unit variance per channel -> a 1D U-Net (downsampling
+5x twice: 250, 50, 10 frames) conditioned on the lead family (piano,
+strings, guitar, organ), the key and the tempo, each dropped on its own in
+training so that any of them may be left out, with classifier-free guidance;
+v-prediction on the cosine schedule, DPM-Solver++(3M) in 20 steps. Clips
+longer than 4 s: config.latent.seconds (windows continuing each other).
 
-  python experiments/main.py --config=experiments/configs/music_autoencoder_cpu.py \
+  python experiments/main.py --config=experiments/configs/music_spectral_autoencoder_cpu.py \
       --workdir=runs/music_ae
   python experiments/main.py --config=experiments/configs/music_latent_cpu.py \
       --workdir=runs/music_latent --config.latent.autoencoder_workdir=runs/music_ae
 """
 
-from experiments.configs import music_autoencoder_cpu
+from experiments.configs import music_spectral_autoencoder_cpu
 
 
 def get_config():
-  config = music_autoencoder_cpu.get_config()
+  config = music_spectral_autoencoder_cpu.get_config()
   config.task = 'latent'
   config.latent.autoencoder_workdir = 'pretrained/music_latent_cpu/autoencoder'
   config.latent.class_conditional = True
+  config.latent.attributes = ('key', 'tempo')
   config.latent.label_dropout = 0.1
   config.data.segment_length = 64000     # the whole 4 s clip
   config.diffusion.schedule = 'cosine'
@@ -28,9 +32,9 @@ def get_config():
   config.diffusion.prediction = 'v'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet1d.channels = (64, 128, 256)
+  config.model.unet1d.channels = (64, 128, 128)
   config.model.unet1d.blocks_per_level = 2
-  config.model.unet1d.downsample = 2
+  config.model.unet1d.downsample = 5
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 20
   config.sampler.guidance_scale = 2.0
@@ -38,10 +42,10 @@ def get_config():
   config.train.batch_size = 16
   config.train.learning_rate = 5e-4
   config.train.warmup_steps = 200
-  config.train.num_steps = 2500
+  config.train.num_steps = 3000
   config.train.ema_decay = 0.999
   config.train.log_every = 100
   config.train.eval_every = 1000
   config.train.checkpoint_every = 500
-  config.train.sample_every = 2500
+  config.train.sample_every = 3000
   return config
