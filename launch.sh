@@ -104,7 +104,12 @@ local_launch() {
   [[ $# -ge 3 ]] || usage
   local n="$1" config="$2" workdir="$3"; shift 3
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "local: N='$n' must be a whole number >= 1" >&2; exit 2; }
+  [[ -f "${config%%:*}" ]] || {
+    echo "local: --config=$config does not exist; the configs are in experiments/configs/" >&2
+    exit 2; }
   local port="${PORT:-$((20000 + RANDOM % 20000))}"
+  local created=0
+  [[ -e "$workdir" ]] || created=1
   mkdir -p "$workdir"
   local -a pids=()
   for ((i = 0; i < n; i++)); do
@@ -116,9 +121,19 @@ local_launch() {
       > "$log" 2>&1 &
     pids+=($!)
   done
-  local status=0
-  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-  if ((status)); then echo "launch: a process failed; see $workdir/process_*.log" >&2; fi
+  local status=0 code
+  for pid in "${pids[@]}"; do
+    wait "$pid" && code=0 || code=$?
+    ((code > status)) && status=$code
+  done
+  if ((status)); then
+    # A run that failed before writing leaves no folder (process 0 logs above).
+    if ((created)) && [[ -z "$(ls -A "$workdir")" ]]; then
+      rm -rf "$workdir"
+    elif ((n > 1)); then
+      echo "launch: a process failed; see above and $workdir/process_*.log" >&2
+    fi
+  fi
   return $status
 }
 

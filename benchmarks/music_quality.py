@@ -10,10 +10,13 @@ held-out test clips: the Fréchet distance (FD) and KID of classifier
 embeddings (in units of the reference embeddings' std), the Inception Score
 of the family head, the share of clips classified as the family asked for,
 the median in-key share (the chroma energy in the best-fitting major key's
-seven pitch classes, `metrics/music_metrics.py`), and the key head's
-accuracy and the share of tempos within 5% (onset autocorrelation within the
-corpus's tempo range) on real clips only (generated clips have no intended
-key or tempo yet). The row "real held-out clips" (the odd-numbered ones, which
+seven pitch classes, `metrics/music_metrics.py`), the key head's accuracy
+and the share of tempos within 5% (onset autocorrelation within the corpus's
+tempo range): of real clips against their labels, of a model that learned key
+and tempo against the ones asked for (keys in turn, tempos spread over the
+range). Such a model also makes --batch clips of --long_seconds, timed, and
+the spectral jump at its window joins is compared with that between any two
+neighbouring frames (1.00: the joins are not heard as jumps). The row "real held-out clips" (the odd-numbered ones, which
 the classifier never saw either) is the floor: real audio against real
 audio. Each model generates --num_per_class clips per family in batches of
 --batch; the wall time and the process CPU time per clip are printed beside
@@ -47,6 +50,8 @@ flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step 
 flags.DEFINE_integer('seed', 0, 'Generation seed.')
 flags.DEFINE_string('listening_dir', '', 'If set, writes one clip per family of each system '
                     '(and of the real held-out clips) there as <system>_<family>.wav.')
+flags.DEFINE_float('long_seconds', 10.0, 'Clip length for the long-clip row (models with '
+                   'key and tempo; 0: none).')
 FLAGS = flags.FLAGS
 RATE = music_autoencoder_cpu.get_config().audio.sample_rate
 
@@ -88,14 +93,26 @@ def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
 
 
 def generate(model_dir, step, num_per_class, batch, seed):
-  """Clips [N, L], intended families [N], wall and CPU seconds per clip."""
+  """Clips [N, L], intended families [N], the keys [N] and tempos [N] asked
+  for (None where the model learned none), wall and CPU seconds per clip."""
   trained = api.load(model_dir, checkpoint_step=None if step in (None, -1) else step)
   classes = trained.task.num_classes
   labels = np.repeat(np.arange(classes), num_per_class)
+  learned = trained.config.latent.attributes if trained.task.name == 'latent' else ()
+  # Keys in turn and tempos evenly over the corpus's range, decorrelated
+  # from the families.
+  keys = (np.arange(len(labels)) * 5) % 12 if 'key' in learned else None
+  tempos = (np.linspace(TEMPO_RANGE[0], TEMPO_RANGE[1], len(labels))[
+      np.random.default_rng(seed).permutation(len(labels))] if 'tempo' in learned else None)
   clips, wall, cpu = [], 0.0, 0.0
   for start in range(0, len(labels), batch):
-    part = labels[start:start + batch]
-    request = trained.task.sample_request(len(part), labels=part)
+    part = slice(start, start + batch)
+    options = {}
+    if keys is not None:
+      options['key'] = [int(k) for k in keys[part]]
+    if tempos is not None:
+      options['tempo'] = [float(t) for t in tempos[part]]
+    request = trained.task.sample_request(len(labels[part]), labels=labels[part], **options)
     if start == 0:  # compile outside the timing
       trained.run(request, jax.random.PRNGKey(seed))
     t0, c0 = time.perf_counter(), time.process_time()
@@ -103,7 +120,44 @@ def generate(model_dir, step, num_per_class, batch, seed):
     wall += time.perf_counter() - t0
     cpu += time.process_time() - c0
     clips.append(np.asarray(audio))
-  return np.concatenate(clips), labels, wall / len(labels), cpu / len(labels), trained.step
+  return (np.concatenate(clips), labels, keys, tempos, wall / len(labels), cpu / len(labels),
+          trained.step)
+
+
+def long_clips(model_dir, seconds, count, seed):
+  """count clips of `seconds` (windows continuing each other): audio [count,
+  L], the join positions in samples, CPU seconds per clip."""
+  trained = api.load(model_dir)
+  task = trained.task
+  request = task.sample_request(count, seconds=seconds)
+  trained.run(task.sample_request(count, seconds=seconds), jax.random.PRNGKey(seed))  # compile
+  c0 = time.process_time()
+  audio = trained.run(request, jax.random.PRNGKey(seed + 1))
+  cpu = (time.process_time() - c0) / count
+  hop = task.hop
+  window = trained.config.data.segment_length // hop
+  overlap = round(trained.config.latent.overlap_seconds * trained.config.audio.sample_rate / hop)
+  joins = [window * hop]
+  while joins[-1] + (window - overlap) * hop < audio.shape[1]:
+    joins.append(joins[-1] + (window - overlap) * hop)
+  return np.asarray(audio), joins, cpu
+
+
+def continuity(audio, joins, n_fft=1024, hop=256):
+  """How much the spectrum jumps across the window joins relative to
+  anywhere else: the mean log-spectral change between the frames just before
+  and after each join over its mean between neighbouring frames everywhere
+  (1: a join is heard no more than any other moment)."""
+  ratios = []
+  for clip in audio:
+    frames = np.stack([clip[s:s + n_fft] * np.hanning(n_fft)
+                       for s in range(0, len(clip) - n_fft, hop)])
+    log_spec = np.log(np.abs(np.fft.rfft(frames, axis=-1)) + 1e-5)
+    change = np.sqrt(np.mean(np.square(np.diff(log_spec, axis=0)), axis=-1))
+    # The frame pair straddling each join (the new window's content starts there).
+    at_joins = [change[min(j // hop, len(change) - 1)] for j in joins if j // hop < len(change)]
+    ratios.append(np.mean(at_joins) / np.mean(change))
+  return float(np.mean(ratios))
 
 
 def write_examples(directory, system, audio, families, sample_rate):
@@ -144,15 +198,23 @@ def main(argv):
            '')]
   steps = FLAGS.checkpoint_step + [None] * (len(FLAGS.model) - len(FLAGS.checkpoint_step))
   for model_dir, step in zip(FLAGS.model, steps):
-    audio, intended, wall, cpu, trained_step = generate(model_dir, step, FLAGS.num_per_class,
-                                                        FLAGS.batch, FLAGS.seed)
+    audio, intended, keys, tempos, wall, cpu, trained_step = generate(
+        model_dir, step, FLAGS.num_per_class, FLAGS.batch, FLAGS.seed)
     if FLAGS.listening_dir:
       write_examples(FLAGS.listening_dir, os.path.basename(os.path.normpath(model_dir)), audio,
                      intended, rate)
-    rows.append((f'{model_dir} (step {trained_step})', scores(classifier, reference, audio, intended),
-                 f'{wall:.2f} s wall, {cpu:.2f} s CPU per clip (batch {FLAGS.batch})'))
+    timing = f'{wall:.2f} s wall, {cpu:.2f} s CPU per clip (batch {FLAGS.batch})'
+    if FLAGS.long_seconds and keys is not None:
+      long_audio, joins, long_cpu = long_clips(model_dir, FLAGS.long_seconds, FLAGS.batch,
+                                               FLAGS.seed)
+      timing += (f'; {FLAGS.long_seconds:g} s clips: {long_cpu:.2f} s CPU each, join jump '
+                 f'{continuity(long_audio, joins):.2f}x a neighbouring frame\'s')
+    rows.append((f'{model_dir} (step {trained_step})',
+                 scores(classifier, reference, audio, intended, keys, tempos), timing))
   columns = ['FD', 'KID', 'IS', 'family acc', 'in-key', 'key acc', 'tempo ±5%']
   print('| system | ' + ' | '.join(columns) + ' | generation |')
+  # "key acc" and "tempo ±5%": of generated clips against the key and tempo
+  # asked for; of real clips against their labels.
   print('|' + ' --- |' * (len(columns) + 2))
   for name, row, timing in rows:
     cells = [f'{row[c]:.3f}' if c in row else '-' for c in columns]

@@ -13,9 +13,11 @@ import os
 import signal
 import sys
 
+import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
+from audiodiff import defaults
 from audiodiff.diffusion import samplers
 from audiodiff.run import checkpoint, console, inference, outputs, parallel, train
 from audiodiff.errors import Stopped, UserError
@@ -102,7 +104,10 @@ def parse_flags(argv):
           OSError) as error:
     if '--debug' in argv:
       raise
-    print(f'error: {_one_line(error)}', file=sys.stderr, flush=True)
+    line = _one_line(error)
+    if isinstance(error, (KeyError, AttributeError)) and '\n' not in str(error).strip():
+      line = _unknown_field(error, argv) or line
+    print(f'error: {line}', file=sys.stderr, flush=True)
     sys.exit(2)
 
 
@@ -121,10 +126,43 @@ def check_single_flags(argv):
   for arg in argv[1:]:
     if arg.startswith('--config.') and '=' in arg:
       overrides.setdefault(arg.split('=')[0], []).append(arg)
+      check_not_a_section(arg)
   for key, given in overrides.items():
     if len(given) > 1:  # a later flag overriding a script's own is a normal use: said
       print(f'{key} is given {len(given)} times; the last one counts ({given[-1]}). A list '
             'goes in one flag: --config.restore.gaps=0.1-0.12,0.5-0.55.', file=sys.stderr)
+
+
+def check_not_a_section(arg):
+  """A UserError for --config.a=v where config.a is a section (a dict of
+  fields): replacing it whole would drop the fields v does not name."""
+  path = arg.split('=', 1)[0].removeprefix('--config.').split('.')
+  node = defaults.get_config()
+  for name in path:
+    if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+      return  # not a field: the parser names the close ones
+    node = node[name]
+  if isinstance(node, ml_collections.ConfigDict):
+    example = next(iter(node.keys()), 'field')
+    raise UserError(f'{arg.split("=", 1)[0]} is a section of fields ({", ".join(node.keys())}); '
+                    f'set them one by one, e.g. --config.{".".join(path)}.{example}=...')
+
+
+def _unknown_field(error, argv):
+  """For a KeyError / AttributeError naming a field with no close match:
+  the flag that named it and its section's fields; None if no flag did."""
+  name = str(error).strip().strip('"\'')
+  for arg in argv[1:]:
+    path = arg.split('=', 1)[0].removeprefix('--config.').split('.')
+    if not arg.startswith('--config.') or path[-1] != name:
+      continue
+    node = defaults.get_config()
+    for part in path[:-1]:
+      node = node[part] if isinstance(node, ml_collections.ConfigDict) and part in node else None
+    fields = f'; the fields of config.{".".join(path[:-1])}: {", ".join(node.keys())}' if (
+        isinstance(node, ml_collections.ConfigDict) and len(path) > 1) else ''
+    return f'no config field {".".join(path)!r} ({arg.split("=", 1)[0]}){fields}.'
+  return None
 
 
 def _one_line(error):
@@ -169,6 +207,7 @@ def main(argv):
             if FLAGS.mode == 'train' else 'the same command starts this job again')
     print(f'Stopped by {name}; what was written so far is kept ({then}).',
           file=sys.stderr, flush=True)
+    outputs.release_folders()
     os._exit(128 + _SIGNAL[0])  # pylint: disable=protected-access
   except UserError as error:
     if FLAGS.debug:
@@ -198,6 +237,7 @@ def _exit_with(error):
   prefix = '' if isinstance(error, Stopped) else 'error: '
   print(f'{prefix}{error}', file=sys.stderr, flush=True)
   sys.stdout.flush()
+  outputs.release_folders()  # a folder made for outputs that never came goes
   # Everything that writes (checkpoints, event files) was closed on the way
   # out; os._exit keeps Orbax's idle background threads from printing
   # "Event loop is closed" tracebacks at interpreter shutdown.

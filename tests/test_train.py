@@ -281,6 +281,13 @@ def test_sweep_mistakes_stop_before_any_run(tmp_path, points, message):
     assert code == 2 and message in stderr and not lines
 
 
+def test_local_launch_with_a_missing_config_makes_no_folder(tmp_path):
+  result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'local', '1', 'nope.py',
+                           str(tmp_path / 'run')], capture_output=True, text=True)
+  assert result.returncode == 2 and 'nope.py does not exist' in result.stderr
+  assert not os.path.exists(tmp_path / 'run')
+
+
 def test_local_launch_needs_a_process_count(tmp_path):
   result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'local', 'two', TINY,
                            str(tmp_path / 'run')], capture_output=True, text=True)

@@ -89,6 +89,18 @@ KINDS = [pytest.param('phonemes', marks=requires_espeak), 'characters']
     ('$1/2', 'one half of a dollar'),
     ('version 1.2.3', 'version one point two point three'),
     ('10.0.0.1', 'ten dot zero dot zero dot one'),
+    ('5km', 'five kilometres'),
+    ('1 kg', 'one kilogram'),
+    ('5 km/h', 'five kilometres per hour'),
+    ('Louis XIV', 'Louis the fourteenth'),
+    ('World War II', 'World War two'),
+    ('₹50', 'fifty rupees'),
+    ('3 - 2 = 1', 'three minus two equals one'),
+    ('pages 3 - 5', 'pages three to five'),
+    ('C# major', 'C sharp major'),
+    ('1.5M users', 'one point five million users'),
+    ('$2B', 'two billion dollars'),
+    ('3:1', 'three to one'),
 ])
 def test_numbers_are_spelled_out(typed, said):
   assert text.normalize(typed) == said

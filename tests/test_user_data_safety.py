@@ -67,6 +67,28 @@ def test_output_into_a_folder_audiodiff_wrote_is_allowed_again(tmp_path):
   assert first == again and os.path.exists(first[0])
 
 
+def test_a_run_stopped_before_its_page_is_resumed_into_the_same_output(tmp_path):
+  noisy = str(tmp_path / 'noisy.wav')
+  audio_io.save_audio(noisy, _speechlike(), 16000)
+  out = tmp_path / 'out'
+  inference.enhance(None, ENHANCER, [noisy], output=str(out))
+  os.remove(out / 'index.html')  # as after Ctrl-C: outputs written, no page yet
+  assert inference.enhance(None, ENHANCER, [noisy], output=str(out))
+  # A file of someone else's there is still refused.
+  os.remove(out / 'index.html')
+  (out / 'notes.txt').write_text('mine')
+  with pytest.raises(UserError, match='already holds files audiodiff did not write'):
+    inference.enhance(None, ENHANCER, [noisy], output=str(out))
+
+
+def test_a_mistake_found_after_the_output_folder_was_made_leaves_no_folder(tmp_path):
+  out = tmp_path / 'spoken'
+  result = _main('--workdir=' + os.path.join(ROOT, 'pretrained', 'tts_cpu'), '--mode=synthesize',
+                 '--text=...!?', f'--output={out}')
+  assert result.returncode == 2 and 'nothing to speak' in result.stderr
+  assert not out.exists()
+
+
 def test_a_second_folder_into_the_same_output_keeps_the_first_ones_outputs(tmp_path):
   for folder in ('a', 'b'):
     (tmp_path / folder).mkdir()

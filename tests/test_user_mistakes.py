@@ -151,6 +151,9 @@ def test_restore_refuses_a_short_reference_before_writing(tmp_path):
     (['--config.train.grad_clip=0'], "no config field 'grad_clip': Did you mean"),
     (['--config.train.num_steps=abc'], "invalid literal for int()"),
     (['--config.trian.num_steps=3'], "no config field 'trian'"),
+    (['--config.sampler.foo=1'], "no config field 'sampler.foo' (--config.sampler.foo); the "
+     'fields of config.sampler: batch_size'),
+    (['--config.sampler={"num_steps": 2}'], '--config.sampler is a section of fields'),
 ])
 def test_config_flag_mistakes_fail_in_one_line(tmp_path, args, message):
   result = _main('--config=experiments/configs/tiny.py', f'--workdir={tmp_path / "run"}', *args)
@@ -595,3 +598,10 @@ def test_loading_another_file_is_named(tmp_path):
   wav.write_bytes(b'RIFF')
   with pytest.raises(UserError, match='x.wav is a file; give the folder'):
     audiodiff.load(str(wav))
+
+
+def test_sampler_settings_given_to_sample_are_named():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  with pytest.raises(UserError, match='got num_steps, which this .* takes: labels'):
+    model.sample(2, num_steps=4)

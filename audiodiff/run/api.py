@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import fnmatch
 import functools
+import inspect
 import json
 import os
 from typing import Optional
@@ -129,6 +130,14 @@ class Trained:
         num_samples < 1):
       raise UserError(f'num_samples={num_samples!r}: give a whole number >= 1 of outputs '
                       '(num_samples=4 in Python, --num_samples=4 on the command line).')
+    accepted = [name for name, p in inspect.signature(self.task.sample_request).parameters
+                .items() if p.kind == p.KEYWORD_ONLY]
+    unknown = sorted(set(task_options) - set(accepted))
+    if unknown:
+      raise UserError(f'sample() got {", ".join(unknown)}, which this {self.task.name!r} model '
+                      f'does not take (it takes: {", ".join(accepted) or "no options"}); sampler '
+                      'settings such as num_steps go in the config: load(directory, config) '
+                      'with config.sampler.num_steps changed.')
     return self.task.sample_request(num_samples, reference_batch,
                                     self.exp.network(self.params), **task_options)
 
@@ -177,8 +186,9 @@ def _read_params(directory, exp, changed=()):
                     f'{", ".join(changed[:3])}; the parameter shapes differ. Drop those '
                     'overrides.')
   if not same:
-    raise UserError(f'{path} does not fit this config\'s model (its parameter shapes differ); '
-                    'load it with its own config.json.')
+    raise UserError(f'{path} does not fit this config\'s model (its parameter shapes differ: '
+                    'a --config.* change to what the network reads or its size); drop that '
+                    'change and load it with its own config.json.')
   params = jax.tree.map(np.asarray, params)
   if not _all_finite(params):
     raise UserError(f'{path} holds NaN or inf parameters: the run it came from diverged. '
@@ -249,7 +259,8 @@ def load_frozen_runs(task, workdir: str) -> dict:
 TRAINED_SETTINGS = ('task', 'audio.*', 'diffusion.schedule', 'diffusion.num_steps',
                     'diffusion.beta_start', 'diffusion.beta_end', 'diffusion.cosine_offset',
                     'diffusion.sigmoid_start', 'diffusion.sigmoid_end', 'diffusion.sigmoid_tau',
-                    'diffusion.betas', 'diffusion.prediction', 'vocoder.start')
+                    'diffusion.betas', 'diffusion.prediction', 'vocoder.start',
+                    'enhance.wiener_input', 'latent.attributes')
 
 
 def check_trained_settings(saved, config, directory: str) -> None:

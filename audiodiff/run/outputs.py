@@ -62,6 +62,7 @@ WRITING_LOCK = '.audiodiff-writing'
 # Which input each output of a folder came from: {stem: input's real path}.
 SOURCES_FILE = '.audiodiff-sources.json'
 _HELD_LOCKS = {}  # real path -> open lock file, held until the process ends
+_CREATED = set()  # real paths of the folders claim_folder made
 
 
 def claim_folder(directory: str) -> None:
@@ -71,6 +72,8 @@ def claim_folder(directory: str) -> None:
   key = os.path.realpath(directory)
   if key in _HELD_LOCKS:
     return
+  if not os.path.exists(directory):
+    _CREATED.add(key)
   os.makedirs(directory, exist_ok=True)
   handle = open(os.path.join(directory, WRITING_LOCK), 'a+')  # pylint: disable=consider-using-with
   try:
@@ -80,25 +83,35 @@ def claim_folder(directory: str) -> None:
     raise UserError(f'Another audiodiff run is writing into {directory} now; wait for it or '
                     'give another folder with --output=DIR (or --name).') from None
   if not _HELD_LOCKS:
-    atexit.register(_release_folders)
+    atexit.register(release_folders)
   _HELD_LOCKS[key] = handle
 
 
-def _release_folders():
+def release_folders():
+  """Releases the folders this process claimed (also at exit); removes the
+  ones it made and left empty."""
   for key, handle in list(_HELD_LOCKS.items()):
     try:
       os.remove(os.path.join(key, WRITING_LOCK))
     except OSError:
       pass
     handle.close()
+    if key in _CREATED:  # a run that failed before writing leaves no folder behind
+      remove_if_empty(key)
   _HELD_LOCKS.clear()
+  _CREATED.clear()
 
 
 def check_output_folder(directory: str) -> None:
   """Refuses, before any work, an --output folder that already holds files
-  audiodiff did not write (it has no listening page of audiodiff's)."""
-  if (os.path.isdir(directory) and set(os.listdir(directory)) - {WRITING_LOCK, SOURCES_FILE}
-      and listening_page.listed_files(directory) is None):
+  audiodiff did not write: it has no listening page of audiodiff's, and not
+  every file is an output its record of sources names (a run stopped
+  before writing its page)."""
+  if not os.path.isdir(directory) or listening_page.listed_files(directory) is not None:
+    return
+  ours = {name.split('/')[0] for stem in _sources(directory)
+          for name in (stem + '.wav', stem + '.png', stem + '.json')}
+  if set(os.listdir(directory)) - {WRITING_LOCK, SOURCES_FILE} - ours:
     raise UserError(f'--output={directory} already holds files audiodiff did not write; '
                     'nothing was written. Give a new or empty folder with --output=DIR.')
 

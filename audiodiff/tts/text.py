@@ -218,14 +218,16 @@ _CURRENCIES = {  # symbol: (unit, units, subunit, subunits)
     '£': ('pound', 'pounds', 'penny', 'pence'),
     '€': ('euro', 'euros', 'cent', 'cents'),
     '¥': ('yen', 'yen', 'sen', 'sen'),
+    '₹': ('rupee', 'rupees', 'paisa', 'paise'),
 }
+_CURRENCY_CLASS = '[' + ''.join(_CURRENCIES) + ']'
 _NUMBER = r'\d+(?:\.\d+)?'
 # A number with an optional minus sign ("-5", not the dash of "3-5").
 _SIGNED = r'(?:(?<![\w)])-)?' + _NUMBER
 _SCALE_WORD = r'(?:\s?(thousand|million|billion|trillion)\b)?'
-_MONEY_BEFORE = re.compile(r'([$£€¥])\s?(' + _SIGNED + ')' + _SCALE_WORD)
+_MONEY_BEFORE = re.compile(r'(' + _CURRENCY_CLASS + r')\s?(' + _SIGNED + ')' + _SCALE_WORD)
 _MONEY_AFTER = re.compile(r'(?<![\w.])(' + _SIGNED + r')' + _SCALE_WORD +
-                          r'\s?([$£€¥])')
+                          r'\s?(' + _CURRENCY_CLASS + ')')
 _THOUSANDS = re.compile(r'(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d]|,\d)')
 _PERCENT = re.compile(r'(' + _SIGNED + r')\s?%')
 _ORDINAL = re.compile(r'(\d+)(st|nd|rd|th)\b', re.IGNORECASE)
@@ -267,9 +269,41 @@ _PERCENT_RANGE = re.compile(r'(?<![\w-])(' + _NUMBER + r')\s?-\s?(?=' + _NUMBER 
 _INTERNATIONAL_PHONE = re.compile(r'(?<![\w+])\+(\d{1,3})((?:[ .-]\(?\d{1,4}\)?){2,5})(?![\w])')
 # Dotted numbers: IP addresses (four parts up to 255) and versions (1.2.3).
 _DOTTED = re.compile(r'(?<![\d.])\d+(?:\.\d+){2,}(?![\w]|\.\d)')
-_MONEY_FRACTION = re.compile(r'([$£€¥])\s?(\d+)/(\d+)(?![\w/])')
+_MONEY_FRACTION = re.compile(r'(' + _CURRENCY_CLASS + r')\s?(\d+)/(\d+)(?![\w/])')
 # Numbers read digit by digit wherever they stand alone.
 _SPOKEN_AS_DIGITS = re.compile(r'(?<![\w.,/-])(911|9/11)(?![\w/-]|[.,]\d)')
+# 1.5M, 10K, 2B (and bn, mn): a number and its scale.
+_SCALE_SUFFIX = re.compile(r'(?<![\w.])(\d+(?:\.\d+)?)\s?(K|M|B|bn|mn)\b')
+_SCALE_SUFFIXES = {'K': 'thousand', 'M': 'million', 'B': 'billion', 'bn': 'billion',
+                   'mn': 'million'}
+# 3:1, 16:9 (one digit after the colon: not a time).
+_RATIO = re.compile(r'(?<![\d:])(\d+):(\d)(?![\d:])')
+# Units after a number: (singular, plural).
+_UNITS = {
+    'km/h': ('kilometre per hour', 'kilometres per hour'), 'kph': ('kilometre per hour',
+                                                                   'kilometres per hour'),
+    'mph': ('mile per hour', 'miles per hour'), 'km': ('kilometre', 'kilometres'),
+    'cm': ('centimetre', 'centimetres'), 'mm': ('millimetre', 'millimetres'),
+    'kg': ('kilogram', 'kilograms'), 'mg': ('milligram', 'milligrams'),
+    'ml': ('millilitre', 'millilitres'), 'kHz': ('kilohertz', 'kilohertz'),
+    'MHz': ('megahertz', 'megahertz'), 'GHz': ('gigahertz', 'gigahertz'),
+    'Hz': ('hertz', 'hertz'), 'KB': ('kilobyte', 'kilobytes'), 'MB': ('megabyte', 'megabytes'),
+    'GB': ('gigabyte', 'gigabytes'), 'TB': ('terabyte', 'terabytes'),
+    'kW': ('kilowatt', 'kilowatts'), 'kWh': ('kilowatt hour', 'kilowatt hours'),
+    'ft': ('foot', 'feet'), 'lb': ('pound', 'pounds'), 'lbs': ('pound', 'pounds'),
+    'oz': ('ounce', 'ounces'), 'ms': ('millisecond', 'milliseconds'),
+}
+_UNIT = re.compile(r'(?<![\w.])(' + _SIGNED + r')\s?(' + '|'.join(
+    re.escape(u) for u in sorted(_UNITS, key=len, reverse=True)) + r')(?![\w/])')
+# Musical keys and notes: C#, F# (not "#5", a number).
+_SHARP = re.compile(r'\b([A-G])#(?![\w#])')
+# Regnal and sequel numbers after a name: "Louis XIV" (II and up; "I" is a word).
+_ROMAN = re.compile(r'\b([A-Z][a-z]+) (M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})'
+                    r'(?:IX|IV|V?I{0,3}))\b')
+_ROMAN_VALUES = {'I': 1, 'V': 5, 'X': 10, 'L': 50, 'C': 100, 'D': 500, 'M': 1000}
+# After these a numeral is a count ("World War II": two), else an ordinal.
+_ROMAN_CARDINAL_AFTER = frozenset(('War', 'Part', 'Chapter', 'Volume', 'Act', 'Phase', 'Type',
+                                   'Class', 'Level', 'Section', 'Book', 'Episode', 'Round'))
 _DECADE = re.compile(r'\b(1[1-9]|20)(\d)0s\b')
 _SHORT_DECADE = re.compile(r"(?<!\w)'?([1-9]0)s\b")
 _MINUS = re.compile(r'(?<![\w)])-(?=\.?\d)')
@@ -327,6 +361,11 @@ def normalize(text: str) -> str:
   """Text with digits, symbols and abbreviations written out as words."""
   text = unicodedata.normalize('NFKC', str(text))
   text = re.sub(r'(?<=\d)\s?–\s?(?=\d)', ' to ', text)  # 1990–1995
+  if re.search(r'\d\s*=\s*-?\d', text):  # arithmetic: "3 - 2 = 1"
+    text = re.sub(r'(?<=\d)\s+[-−]\s+(?=\d)', ' minus ', text)
+  text = re.sub(r'(?<=\d)\s+-\s+(?=\d)', ' to ', text)  # pages 3 - 5
+  text = _SHARP.sub(r'\1 sharp', text)
+  text = _ROMAN.sub(_roman_words, text)
   text = _INTERNATIONAL_PHONE.sub(
       lambda m: _spaced('plus ' + _phone_words(m.group(1) + ' ' + m.group(2))), text)
   text = ''.join(_CHAR_MAP.get(c, c) for c in text)
@@ -355,6 +394,7 @@ def normalize(text: str) -> str:
   text = _CLOCK_RANGE.sub(lambda m: _spaced(_clock_words(*m.groups()[:3]) + ' to'), text)
   text = _CLOCK_RE.sub(lambda m: _spaced(_clock_words(*m.groups())), text)
   text = _PERCENT_RANGE.sub(lambda m: _spaced(_number_text(m.group(1)) + ' to'), text)
+  text = _SCALE_SUFFIX.sub(lambda m: f'{m[1]} {_SCALE_SUFFIXES[m[2]]}', text)
   text = _MONEY_BEFORE.sub(
       lambda m: _spaced(_money(m.group(2), m.group(3), m.group(1))), text)
   text = _MONEY_AFTER.sub(
@@ -362,6 +402,9 @@ def normalize(text: str) -> str:
   text = _FRACTION.sub(lambda m: _spaced(_fraction_words(*m.groups())), text)  # 1/2%
   text = _PERCENT.sub(
       lambda m: _spaced(_number_text(m.group(1)) + ' percent'), text)
+  text = _UNIT.sub(lambda m: _spaced(_unit_words(m[1], m[2])), text)
+  text = _RATIO.sub(lambda m: _spaced(f'{_integer_words(m[1])} to {_integer_words(m[2])}'),
+                    text)
   text = _ORDINAL.sub(lambda m: _spaced(ordinal_words(int(m.group(1)))), text)
   text = _DURATION.sub(lambda m: _spaced(_duration_words(*m.groups())), text)
   text = _TIME_RANGE.sub(r'\1 to \2', text)  # 9:00-17:00
@@ -408,6 +451,25 @@ def _time_words(match):
   if minutes < 10:
     return f'{number_words(hours)} oh {number_words(minutes)}'
   return f'{number_words(hours)} {number_words(minutes)}'
+
+
+def _unit_words(number, unit):
+  """('5', 'km') -> 'five kilometres', ('1', 'kg') -> 'one kilogram'."""
+  one, many = _UNITS[unit]
+  return f'{_number_text(number)} {one if number in ("1", "-1") else many}'
+
+
+def _roman_words(match):
+  """'Louis XIV' -> 'Louis the fourteenth'; 'War II' -> 'War two'."""
+  name, numeral = match.group(1), match.group(2)
+  if len(numeral) < 2:  # "I", "V", "X" alone: too often a word or a letter
+    return match.group()
+  values = [_ROMAN_VALUES[c] for c in numeral]
+  value = sum(-v if i + 1 < len(values) and v < values[i + 1] else v
+              for i, v in enumerate(values))
+  if name in _ROMAN_CARDINAL_AFTER:
+    return f'{name} {number_words(value)}'
+  return f'{name} the {ordinal_words(value)}'
 
 
 def _clock_words(hours, minutes=None, half=None):
