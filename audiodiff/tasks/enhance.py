@@ -317,10 +317,15 @@ class Enhance(base.Task):
 
     estimates = self._enhance_windows(trained, delayed(), seed)
     while True:
-      group = [estimate[delay:] for delay, estimate in zip(delays, estimates)]
-      if not group:
-        return
-      yield np.mean(group, axis=0).astype(np.float32)
+      # A running sum (float64: exact for equal estimates) holds one
+      # recording, not S estimates of it.
+      total = None
+      for delay in delays:
+        estimate = next(estimates, None)
+        if estimate is None:
+          return
+        total = estimate[delay:].astype(np.float64) + (0.0 if total is None else total)
+      yield (total / shifts).astype(np.float32)
 
   def _enhance_windows(self, trained, audios, seed):
     """Yields each checked recording [L_i] enhanced ([L_i]), in order.
