@@ -526,11 +526,13 @@ def test_feature_errors(notes_dir, paired_dir):
     pipeline.get_dataset(config, 'train', features=('text_length',))
   with pytest.raises(TypeError, match='not the string'):
     pipeline.get_dataset(config, 'train', features='audio')
-  # A stored feature that is not audio cannot be cropped like audio.
+  # A stored string is neither audio nor a number per example.
+  with pytest.raises(ValueError, match="Unknown feature 'id'.*speaker, pitch"):
+    pipeline.get_dataset(config, 'train', features=('audio', 'id'))
+  # A stored number per example (midi_music's key and tempo) comes as int32.
   config = tiny_config(paired_dir, name='paired_clips')
-  with pytest.raises(ValueError,
-                     match="Unknown feature 'index'.*speaker, noisy"):
-    pipeline.get_dataset(config, 'train', features=('audio', 'index'))
+  batch = next(iter(pipeline.get_dataset(config, 'train', features=('audio', 'index'))))
+  assert batch['index'].dtype == np.int32 and batch['index'].shape == batch['audio'].shape[:1]
 
 
 def test_notes_features(notes_dir):

@@ -50,6 +50,12 @@ class Latent(Generate):
   def supports_guidance(self):
     return super().supports_guidance() or bool(self.attributes)
 
+  def example_batch(self, batch_size=1):
+    batch = super().example_batch(batch_size)
+    for attribute in self.attributes:  # a number per clip, not audio
+      batch[attribute.name] = np.zeros((batch_size,), np.int32)
+    return batch
+
   def model_inputs(self):
     inputs = super().model_inputs()
     if self.attributes:
