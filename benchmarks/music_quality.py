@@ -1,26 +1,32 @@
-"""Music generation quality without downloaded models: classifier metrics.
+"""Music generation quality without downloaded models: classifier and music metrics.
 
   python benchmarks/music_quality.py --model=pretrained/music_latent_cpu \
       [--model=runs/music_wave] [--num_per_class=16] [--classifier=runs/music_classifier]
 
 A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
-training clips (lead family and key; cached in --classifier) and reads
-the 4 s clips of each system. Printed per system, against the even-numbered
-held-out test clips: the Fréchet distance (FD) and KID of classifier
-embeddings (in units of the reference embeddings' std), the Inception Score
-of the family head, the share of clips classified as the family asked for,
-the median in-key share (the chroma energy in the best-fitting major key's
-seven pitch classes, `metrics/music_metrics.py`), the key head's accuracy
-and the share of tempos within 5% (onset autocorrelation within the corpus's
-tempo range): of real clips against their labels, of a model that learned key
-and tempo against the ones asked for (keys in turn, tempos spread over the
-range). Such a model also makes --batch clips of --long_seconds, timed, and
-the spectral jump at its window joins is compared with that between any two
-neighbouring frames (1.00: the joins are not heard as jumps). The row "real held-out clips" (the odd-numbered ones, which
-the classifier never saw either) is the floor: real audio against real
-audio. Each model generates --num_per_class clips per family in batches of
---batch; the wall time and the process CPU time per clip are printed beside
-them.
+training clips (lead family and key; cached in --classifier) and reads the 4 s
+clips of each system. Each model generates --num_per_class clips per family in
+batches of --batch (wall and process CPU time per clip printed beside). Per
+system, against the even-numbered held-out test clips: the Fréchet distance
+(FD) and KID of classifier embeddings (in units of the reference embeddings'
+std), the Inception Score of the family head and the share of clips classified
+as the family asked for; then, without the classifier's embeddings
+(`metrics/music_metrics.py`), the median in-key share (the chroma energy in
+the best-fitting major key's seven pitch classes).
+
+Key and tempo: real clips are read against their labels; a model that learned
+them is asked for keys in turn and tempos spread over the corpus's range, and
+read against those: the key head's accuracy, the share whose best-fitting
+chroma key is the one asked for, and the share of tempos within 5% (onset
+autocorrelation within the corpus's range). Such a model also makes --batch
+clips of --long_seconds (timed), and the spectral jump at its window joins is
+compared with that between any two neighbouring frames (1.00: a join is no
+jump).
+
+Floors: "real held-out clips" (the odd-numbered ones, which the classifier
+never saw either) is real audio against real audio; a latent model's export
+is also read on those clips passed through its own autoencoder, what a
+perfect latent model would score.
 """
 
 import os
@@ -37,6 +43,7 @@ from audiodiff.metrics import generative_metrics
 from audiodiff.data import pipeline
 from audiodiff.data.midi_music import FAMILIES, TEMPO_RANGE
 from audiodiff.metrics import music_metrics
+from audiodiff.tasks.autoencoder import autoencoder_hop
 from experiments.configs import music_autoencoder_cpu
 
 flags.DEFINE_multi_string('model', [], 'Trained runs or exports to evaluate (task latent or '
@@ -50,6 +57,8 @@ flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step 
 flags.DEFINE_integer('seed', 0, 'Generation seed.')
 flags.DEFINE_string('listening_dir', '', 'If set, writes one clip per family of each system '
                     '(and of the real held-out clips) there as <system>_<family>.wav.')
+flags.DEFINE_bool('autoencoder_floor', True, 'For a latent model exported with its '
+                  'autoencoder: also score the odd held-out clips reconstructed by it.')
 flags.DEFINE_float('long_seconds', 10.0, 'Clip length for the long-clip row (models with '
                    'key and tempo; 0: none).')
 FLAGS = flags.FLAGS
@@ -81,11 +90,14 @@ def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
          'IS': generative_metrics.inception_score(out['label'])}
   # The chroma share of the best-fitting major key, median over clips
   # (metrics/music_metrics.py), and the tempo read off the onsets.
-  row['in-key'] = float(np.median([music_metrics.in_key_share(a, RATE)[0] for a in audio]))
+  in_key = [music_metrics.in_key_share(a, RATE) for a in audio]
+  row['in-key'] = float(np.median([share for share, _ in in_key]))
   if intended is not None:
     row['family acc'] = generative_metrics.accuracy(out['label'], intended)
   if key is not None:
     row['key acc'] = generative_metrics.accuracy(out['key'], key)
+    # The best-fitting major key of the chroma (no classifier).
+    row['key (chroma)'] = float(np.mean([best == k for (_, best), k in zip(in_key, key)]))
   if tempo is not None:
     estimates = np.array([music_metrics.tempo_bpm(a, RATE, TEMPO_RANGE) for a in audio])
     row['tempo ±5%'] = float(np.mean(np.abs(estimates - tempo) <= 0.05 * tempo))
@@ -122,6 +134,17 @@ def generate(model_dir, step, num_per_class, batch, seed):
     clips.append(np.asarray(audio))
   return (np.concatenate(clips), labels, keys, tempos, wall / len(labels), cpu / len(labels),
           trained.step)
+
+
+def reconstruct(autoencoder_dir, audio, batch=8):
+  """Clips [N, L] through an autoencoder (latent means), zero-padded back to L."""
+  model = api.load(autoencoder_dir)
+  hop = autoencoder_hop(model.config)
+  clips = audio[:, :audio.shape[1] // hop * hop]
+  out = np.concatenate([
+      np.asarray(model.exp.model.apply({'params': model.params}, clips[i:i + batch]))
+      for i in range(0, len(clips), batch)])
+  return np.pad(out, ((0, 0), (0, audio.shape[1] - out.shape[1])))
 
 
 def long_clips(model_dir, seconds, count, seed):
@@ -211,7 +234,12 @@ def main(argv):
                  f'{continuity(long_audio, joins):.2f}x a neighbouring frame\'s')
     rows.append((f'{model_dir} (step {trained_step})',
                  scores(classifier, reference, audio, intended, keys, tempos), timing))
-  columns = ['FD', 'KID', 'IS', 'family acc', 'in-key', 'key acc', 'tempo ±5%']
+    if FLAGS.autoencoder_floor and os.path.isdir(os.path.join(model_dir, 'autoencoder')):
+      floor = reconstruct(os.path.join(model_dir, 'autoencoder'), test_audio[1::2])
+      rows.append(('  real clips through its autoencoder (its floor)',
+                   scores(classifier, reference, floor, test_family[1::2], test_key[1::2],
+                          test_tempo[1::2]), ''))
+  columns = ['FD', 'KID', 'IS', 'family acc', 'in-key', 'key acc', 'key (chroma)', 'tempo ±5%']
   print('| system | ' + ' | '.join(columns) + ' | generation |')
   # "key acc" and "tempo ±5%": of generated clips against the key and tempo
   # asked for; of real clips against their labels.
