@@ -45,6 +45,7 @@ class Trained:
     self.params = params
     self.step = step
     self._generate = sampling.make_generate_each_fn(exp)
+    self._steered = {}  # hooks_of -> its generate_each
     self._settings = experiment.flat_config(exp.config)
 
   @property
@@ -74,14 +75,22 @@ class Trained:
                       'loaded model keeps the settings it was built with. Load it with the '
                       'changed config instead: audiodiff.load(directory, config).')
 
-  def generate(self, request, rng, first: int = 0):
+  def generate(self, request, rng, first: int = 0, *, measurement=None, hooks_of=None):
     """A tasks.SampleRequest -> the network's samples [N, ...] (not decoded).
 
     Output i is drawn with the key fold_in(rng, first + i), so a request cut
-    into pieces (first = each piece's offset) gives what it gives whole."""
+    into pieces (first = each piece's offset) gives what it gives whole.
+    hooks_of(measurement of output i [1, ...]) -> samplers.Hooks steers the
+    sampler (e.g. a continuation); pass the same function each time, it is
+    compiled once."""
     self.check_unchanged()
-    return self._generate(self.params, rng, first, request.cond, request.uncond,
-                          request.prior, shape=tuple(request.shape))
+    generate = self._generate
+    if hooks_of is not None:
+      if hooks_of not in self._steered:
+        self._steered[hooks_of] = sampling.make_generate_each_fn(self.exp, hooks_of)
+      generate = self._steered[hooks_of]
+    return generate(self.params, rng, first, request.cond, request.uncond, request.prior,
+                    measurement, shape=tuple(request.shape))
 
   def run(self, request, rng, first: int = 0) -> np.ndarray:
     """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy); first

@@ -26,7 +26,6 @@ from audiodiff import data, tasks
 from audiodiff.errors import UserError
 from audiodiff.latent.scaling import LatentScaling
 from audiodiff.restoration import operators, posterior
-from audiodiff.run import sampling
 from audiodiff.tasks import attributes as attributes_lib
 from audiodiff.tasks import base
 from audiodiff.tasks.autoencoder import autoencoder_hop, autoencoder_latent_channels
@@ -174,24 +173,24 @@ class Latent(Generate):
     z = trained.generate(dataclasses.replace(request, shape=shape), rng, first)
     parts, made = [np.asarray(z)], window
     if frames > window:
-      continue_fn = self._continuation(trained, window, overlap)
+      hooks_of = self._continuation(window, overlap)
       while made < frames:
         held = np.zeros(shape, np.float32)
         held[:, :overlap] = parts[-1][:, -overlap:]
         rng = jax.random.fold_in(rng, made)
-        z = np.asarray(continue_fn(trained.params, rng, first, request.cond, request.uncond,
-                                   None, jnp.asarray(held), shape=shape))
+        z = np.asarray(trained.generate(dataclasses.replace(request, shape=shape), rng, first,
+                                        measurement=jnp.asarray(held), hooks_of=hooks_of))
         parts.append(z[:, overlap:])
         made += window - overlap
     latents = np.concatenate(parts, axis=1)[:, :frames]
     return self.decode(latents, trained.frozen)
 
   @functools.lru_cache(maxsize=4)
-  def _continuation(self, trained, window, overlap):
-    """generate_each with the first `overlap` latent frames held."""
+  def _continuation(self, window, overlap):
+    """measurement [1, window, C] -> Hooks holding its first `overlap` frames
+    (one function per window and overlap: it compiles once)."""
     weights = jnp.zeros((window, 1)).at[:overlap].set(1.0)
-    return sampling.make_generate_each_fn(
-        trained.exp, lambda y: posterior.projection_hooks(operators.TimeDiagonal(weights), y))
+    return lambda y: posterior.projection_hooks(operators.TimeDiagonal(weights), y)
 
   def encode(self, audio, frozen):
     """audio [B, L] -> normalised latents [B, L / hop, C]."""
