@@ -8,33 +8,13 @@ loss, the compressed complex STFT's squared error (which teaches phase) and
 a small KL.
 """
 
-from audiodiff import defaults
+from experiments.configs import music_autoencoder_cpu
 
 
 def get_config():
-  config = defaults.get_config()
-  config.task = 'autoencoder'
-  config.audio.sample_rate = 16000
-  config.audio.n_fft = 1024
-  config.audio.win_length = 1024
-  config.audio.hop_length = 256
-  config.audio.f_max = 8000.0
-  config.data.name = 'midi_music'
-  config.data.num_examples = 1024
-  config.data.clip_seconds = 4.0
-  config.data.segment_length = 16384
-  config.data.normalize = 'peak'
+  config = music_autoencoder_cpu.get_config()  # the corpus, crops and schedule
   config.model.name = 'spectral_autoencoder'
-  config.autoencoder.kl_weight = 1e-4
   config.autoencoder.complex_weight = 0.1
   config.train.batch_size = 16
-  config.train.learning_rate = 1e-3
-  config.train.warmup_steps = 200
-  config.train.num_steps = 4000
   config.train.ema_decay = 0.999
-  config.train.log_every = 100
-  config.train.eval_every = 1000
-  config.train.checkpoint_every = 500
-  config.train.sample_every = 2000
-  config.sampler.num_samples = 4
   return config
