@@ -227,7 +227,7 @@ def test_a_signal_to_one_process_stops_all_at_one_checkpoint(tmp_path):
       break
   os.kill(_pid_of_process(1, tmp_path), signal.SIGTERM)  # process 1 only
   output = ''.join(lines) + launch.communicate(timeout=300)[0]
-  assert launch.returncode == 1  # launch.sh reports the stopped processes
+  assert launch.returncode == 128 + signal.SIGTERM  # launch.sh passes on their status
   with open(tmp_path / 'process_1.log') as f:
     other = f.read()
   steps = [int(text.split('Stopped by SIGTERM at step ')[1].split(':')[0])
