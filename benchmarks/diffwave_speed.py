@@ -269,7 +269,7 @@ def main(argv):
     request = exp.task.request_from_mel(
         rng.uniform(0, 1, (batch_size, frames, config.audio.n_mels)),
         [f'benchmark_{i}' for i in range(batch_size)])
-    runners = [timed(lambda: generate_fn(params, jax.random.PRNGKey(0), request.cond, None,
+    runners = [timed(lambda: generate_fn(params, jax.random.PRNGKey(0), 0, request.cond, None,
                                          None, shape=request.shape).block_until_ready())]
     if reference:
       runners.append(reference.runner(op='infer', batch=batch_size, frames=frames))

@@ -124,7 +124,8 @@ class Sampler:
   """A sampling function with its network-call count.
 
   __call__(fn, rng, shape, cond=None, uncond=None, prior=None, hooks=None,
-  prepare=None, init=None) -> x0 [shape] in data coordinates. `init`, if
+  prepare=None, init=None) -> x0 [shape] in data coordinates. rng: one key, or
+  one raw key per output [N, 2] (`random_normal`). `init`, if
   given, replaces the starting noise: a state [shape] at the first noise
   level, `start` = (alpha, sigma), in diffusion coordinates (data
   coordinates without a prior): alpha * x + sigma * eps starts from a guess
@@ -213,11 +214,41 @@ class _Denoiser:
     return self._diffusion(self.hooks.step(self.to_data(z), info))
 
 
+# A sampler's randomness: `rng` is one key, or one raw key per output [N, 2]
+# (`run/sampling.py`: then output i's noise does not depend on the batch it
+# is drawn in). These take either form and give back the same form.
+def _per_output(rng):
+  return jnp.ndim(rng) == 2
+
+
+def random_split(rng):
+  """rng -> (two keys), each of rng's form."""
+  if _per_output(rng):
+    first, second = jnp.swapaxes(jax.vmap(jax.random.split)(rng), 0, 1)
+    return first, second
+  first, second = jax.random.split(rng)
+  return first, second
+
+
+def random_fold_in(rng, data):
+  """fold_in of each key."""
+  if _per_output(rng):
+    return jax.vmap(lambda key: jax.random.fold_in(key, data))(rng)
+  return jax.random.fold_in(rng, data)
+
+
+def random_normal(rng, shape):
+  """Standard normal [shape]; with per-output keys, row i from key i."""
+  if _per_output(rng):
+    return jax.vmap(lambda key: jax.random.normal(key, tuple(shape[1:])))(rng)
+  return jax.random.normal(rng, shape)
+
+
 def _initial_noise(rng, shape, temperature, init=None):
   """The (tempered) starting noise [shape], or `init` where given."""
   if init is not None:
     return jnp.asarray(init, jnp.float32).reshape(shape)
-  noise = jax.random.normal(rng, shape)
+  noise = random_normal(rng, shape)
   return noise if temperature == 1.0 else temperature * noise
 
 
@@ -229,8 +260,8 @@ def _stepping_loop(num_steps, step, *, parameterization, guidance_scale, clip_x0
   def loop(fn, rng, shape, conditioning, prior, hooks, init):
     denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
-    rng_init, rng_loop = jax.random.split(rng)
-    body = lambda i, z: step(denoise, i, z, jax.random.fold_in(rng_loop, i))
+    rng_init, rng_loop = random_split(rng)
+    body = lambda i, z: step(denoise, i, z, random_fold_in(rng_loop, i))
     z = jax.lax.fori_loop(0, num_steps, body,
                           _initial_noise(rng_init, shape, temperature, init))
     return denoise.to_data(z)
@@ -259,7 +290,7 @@ def _ancestral_loop(net_t, alpha_bar, **options):
     t = jnp.full(z.shape[:1], net_t[n])
     z0, _ = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
     coef_x0, coef_xt, variance = process.posterior_coefficients(ab, ab_prev)
-    noise = jax.random.normal(noise_rng, z.shape)
+    noise = random_normal(noise_rng, z.shape)
     z = coef_x0 * z0 + coef_xt * z + jnp.sqrt(variance) * noise
     return denoise.after_step(i, z, t, jnp.sqrt(ab_prev), jnp.sqrt(1.0 - ab_prev))
 
@@ -344,7 +375,7 @@ def ddim(schedule: Schedule, *, num_steps=50, eta=0.0, grid='uniform_t',
     z0, eps = denoise(i, z, t, jnp.sqrt(ab), jnp.sqrt(1.0 - ab))
     std = eta * jnp.sqrt((1.0 - ab_next) / (1.0 - ab) * (1.0 - ab / ab_next))
     direction = jnp.sqrt(jnp.maximum(1.0 - ab_next - std ** 2, 0.0))
-    noise = jax.random.normal(noise_rng, z.shape)
+    noise = random_normal(noise_rng, z.shape)
     z = jnp.sqrt(ab_next) * z0 + direction * eps + std * noise
     return denoise.after_step(i, z, t, jnp.sqrt(ab_next), jnp.sqrt(1.0 - ab_next))
 
@@ -418,7 +449,7 @@ def dpm_solver(schedule: Schedule, *, num_steps=20, order=3, grid='log_snr',
       return z, m0, m1
 
     # The same starting noise as every other sampler for the same rng.
-    z = _initial_noise(jax.random.split(rng)[0], shape, temperature, init)
+    z = _initial_noise(random_split(rng)[0], shape, temperature, init)
     zeros = jnp.zeros(shape)
     z, _, _ = jax.lax.fori_loop(0, transitions, body, (z, zeros, zeros))
     z = x0_at(transitions, z)
@@ -455,7 +486,7 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
   def loop(fn, rng, shape, conditioning, prior, hooks, init):
     denoise = _Denoiser(fn, conditioning, prior, hooks, parameterization,
                         guidance_scale, clip_x0)
-    rng_init, rng_loop = jax.random.split(rng)
+    rng_init, rng_loop = random_split(rng)
     batch = shape[0]
 
     def x0_at(i, x, sigma_edm):
@@ -468,7 +499,7 @@ def heun(schedule: Schedule, *, num_steps=19, grid='karras', churn=0.0,
       sigma, sigma_next = sigmas[i], sigmas[i + 1]
       sigma_hat = sigma * (1.0 + gamma)
       if gamma > 0:
-        noise = jax.random.normal(jax.random.fold_in(rng_loop, i), shape)
+        noise = random_normal(random_fold_in(rng_loop, i), shape)
         x = x + jnp.sqrt(sigma_hat ** 2 - sigma ** 2) * noise
       slope = (x - x0_at(i, x, sigma_hat)) / sigma_hat
       x_next = x + (sigma_next - sigma_hat) * slope

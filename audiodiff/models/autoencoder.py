@@ -28,6 +28,14 @@ import jax.numpy as jnp
 from audiodiff.audio import spectral
 
 
+def posterior_sample(module, mean, log_std, train):
+  """A VAE's latent: the mean, or with train a sample of N(mean, exp(log_std)^2)
+  (the module's rng stream 'dropout')."""
+  if not train:
+    return mean
+  return mean + jnp.exp(log_std) * jax.random.normal(module.make_rng('dropout'), mean.shape)
+
+
 class Snake(nn.Module):
   """x + sin^2(alpha x) / alpha over the last axis, alpha > 0 per channel."""
 
@@ -172,10 +180,7 @@ class AudioAutoencoder(nn.Module):
     """audio [B, L] -> (reconstruction [B, L], mean, log_std). With train the
     latent is a posterior sample (rng stream 'dropout'), else the mean."""
     mean, log_std = self.encoder(audio)
-    z = mean
-    if train:
-      z = mean + jnp.exp(log_std) * jax.random.normal(self.make_rng('dropout'), mean.shape)
-    return self.decoder(z), mean, log_std
+    return self.decoder(posterior_sample(self, mean, log_std, train)), mean, log_std
 
   def discriminate(self, audio, hold_parameters=False, train=False):
     """The discriminator's (logits, features) per resolution for audio [B, L].

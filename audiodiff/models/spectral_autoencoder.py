@@ -20,10 +20,10 @@ it, which a waveform decoder trained on magnitudes alone does not learn
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from audiodiff.enhancement import representation
+from audiodiff.models.autoencoder import posterior_sample
 from audiodiff.models.convnext1d import ConvNeXtBlock
 
 
@@ -100,10 +100,7 @@ class SpectralAutoencoder(nn.Module):
     """audio [B, L] -> (reconstruction [B, L], mean, log_std). With train the
     latent is a posterior sample (rng stream 'dropout'), else the mean."""
     mean, log_std = self.encode_distribution(audio)
-    z = mean
-    if train:
-      z = mean + jnp.exp(log_std) * jax.random.normal(self.make_rng('dropout'), mean.shape)
-    return self.decode(z), mean, log_std
+    return self.decode(posterior_sample(self, mean, log_std, train)), mean, log_std
 
   def __call__(self, x, t=None, cond=None, train=False):
     del t, cond

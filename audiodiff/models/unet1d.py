@@ -54,9 +54,10 @@ class UNet1D(nn.Module):
   Conditioning inputs are switched on by their sizes: num_classes > 0 reads
   cond['label'] (int [B]); attribute_sizes (e.g. (12, 17), a music key and a
   tempo step) reads cond['attributes'] (int [B, len(attribute_sizes)], id
-  size_i meaning "not given"), each embedded and added as the label is; n_mels > 0 reads cond['mel'] ([B, frames, n_mels]
-  with frames * hop_length == L, repeated hop_length times and concatenated
-  to the input channels); cond_channels > 0 reads cond['signal'] ([B, L,
+  size_i meaning "not given"), each embedded and added as the label is;
+  n_mels > 0 reads cond['mel'] ([B, frames, n_mels] with frames * hop_length
+  == L, repeated hop_length times and concatenated to the input channels);
+  cond_channels > 0 reads cond['signal'] ([B, L,
   cond_channels], e.g. a noisy recording's spectrogram, concatenated to the
   input channels as is).
   L must be divisible by downsample**(len(channels) - 1).

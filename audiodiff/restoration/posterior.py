@@ -142,7 +142,7 @@ def repaint_sampler(schedule, *, num_steps, resample, jump=1, parameterization='
   def loop(fn, rng, shape, conditioning, prior, hooks, init):
     denoise = samplers._Denoiser(fn, conditioning, prior, hooks, parameterization,
                                  1.0, False)
-    rng_init, rng_loop = jax.random.split(rng)
+    rng_init, rng_loop = samplers.random_split(rng)
 
     def body(k, z):
       i = indices[k]
@@ -150,13 +150,14 @@ def repaint_sampler(schedule, *, num_steps, resample, jump=1, parameterization='
       t = jnp.full(shape[:1], net_t[i])
       z0, _ = denoise(k, z, t, jnp.sqrt(ab), jnp.sqrt(1 - ab))
       c0, ct, var = process.posterior_coefficients(ab, ab_next)
-      noise_rng, back_rng = jax.random.split(jax.random.fold_in(rng_loop, k))
-      z = c0 * z0 + ct * z + jnp.sqrt(var) * jax.random.normal(noise_rng, shape)
+      noise_rng, back_rng = samplers.random_split(samplers.random_fold_in(rng_loop, k))
+      z = c0 * z0 + ct * z + jnp.sqrt(var) * samplers.random_normal(noise_rng, shape)
       z = denoise.after_step(k, z, t, jnp.sqrt(ab_next), jnp.sqrt(1 - ab_next))
       target = back_to[k]
       ab_back = alpha_bar[jnp.maximum(target, 0)]
       ratio = ab_back / ab_next
-      renoised = jnp.sqrt(ratio) * z + jnp.sqrt(1 - ratio) * jax.random.normal(back_rng, shape)
+      renoised = jnp.sqrt(ratio) * z + jnp.sqrt(1 - ratio) * samplers.random_normal(back_rng,
+                                                                                    shape)
       return jnp.where(target >= 0, renoised, z)
 
     z = samplers._initial_noise(rng_init, shape, 1.0, init)

@@ -44,8 +44,8 @@ class Trained:
     self.exp = exp
     self.params = params
     self.step = step
-    self._generate = sampling.make_generate_each_fn(exp)
-    self._steered = {}  # hooks_of -> its generate_each
+    self._generate = sampling.make_generate_fn(exp)
+    self._steered = {}  # hooks_of -> its generate
     self._settings = experiment.flat_config(exp.config)
 
   @property
@@ -80,26 +80,23 @@ class Trained:
 
     Output i is drawn with the key fold_in(rng, first + i), so a request cut
     into pieces (first = each piece's offset) gives what it gives whole.
-    hooks_of(measurement of output i [1, ...]) -> samplers.Hooks steers the
-    sampler (e.g. a continuation); pass the same function each time, it is
-    compiled once."""
+    hooks_of(measurement [N, ...]) -> samplers.Hooks steers the sampler
+    (e.g. a continuation); pass the same function each time, it is compiled
+    once."""
     self.check_unchanged()
     generate = self._generate
     if hooks_of is not None:
       if hooks_of not in self._steered:
-        self._steered[hooks_of] = sampling.make_generate_each_fn(self.exp, hooks_of)
+        self._steered[hooks_of] = sampling.make_generate_fn(self.exp, hooks_of)
       generate = self._steered[hooks_of]
     return generate(self.params, rng, first, request.cond, request.uncond, request.prior,
                     measurement, shape=tuple(request.shape))
 
   def run(self, request, rng, first: int = 0) -> np.ndarray:
     """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy); first
-    as in `generate`. A task with its own `run_request` (e.g. music longer
-    than one window) runs it."""
-    if hasattr(self.task, 'run_request'):
-      return np.asarray(self.task.run_request(self, request, rng, first), np.float32)
-    x = self.generate(request, rng, first)
-    return np.asarray(jax.device_get(self.task.decode(x, self.frozen)), np.float32)
+    as in `generate` (the task's `run_request`)."""
+    return np.asarray(jax.device_get(self.task.run_request(self, request, rng, first)),
+                      np.float32)
 
   def run_in_batches(self, request, rng):
     """Yields (names, decoded audio float32 [n, L]) for a request in pieces

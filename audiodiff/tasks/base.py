@@ -202,6 +202,13 @@ class Task:
     del frozen
     return x
 
+  def run_request(self, trained, request: SampleRequest, rng, first: int = 0):
+    """Audio [N, L] for a request: the network's samples (trained.generate,
+    output i from key fold_in(rng, first + i)), decoded. A task whose
+    outputs take more than one sampler run (music longer than a window)
+    overrides it."""
+    return self.decode(trained.generate(request, rng, first), trained.frozen)
+
   def sample_metrics(self, audio, request: SampleRequest) -> Dict[str, Any]:
     """Objective metrics of decoded samples against request.reference."""
     del audio, request

@@ -187,7 +187,7 @@ class Latent(Generate):
 
   @functools.lru_cache(maxsize=4)
   def _continuation(self, window, overlap):
-    """measurement [1, window, C] -> Hooks holding its first `overlap` frames
+    """measurement [N, window, C] -> Hooks holding its first `overlap` frames
     (one function per window and overlap: it compiles once)."""
     weights = jnp.zeros((window, 1)).at[:overlap].set(1.0)
     return lambda y: posterior.projection_hooks(operators.TimeDiagonal(weights), y)
