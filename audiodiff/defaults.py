@@ -184,6 +184,7 @@ def get_config() -> ml_collections.ConfigDict:
       sigmoid_start=-3.0,   # sigmoid: range of the logistic and its temperature
       sigmoid_end=3.0,
       sigmoid_tau=1.0,
+      log_snr_shift=0.0,    # added to every step's log-SNR (schedules.shift_log_snr)
       betas=(),             # explicit: the list of betas (T = its length)
       prediction='eps',     # what the network predicts: 'eps', 'v' or 'x0'
       loss='l1',            # 'l1' or 'l2'
@@ -195,8 +196,8 @@ def get_config() -> ml_collections.ConfigDict:
   # below, whose fields are the arguments of its builder in
   # audiodiff/models/__init__.py (the task adds the inputs it reads).
   config.model = ml_collections.ConfigDict(dict(
-      name='diffwave',      # 'diffwave', 'unet1d', 'convnext1d', 'mlp', 'autoencoder' or
-                            # 'spectral_autoencoder'
+      name='diffwave',      # 'diffwave', 'unet1d', 'convnext1d', 'frame_prior', 'mlp',
+                            # 'autoencoder' or 'spectral_autoencoder'
       diffwave=dict(
           residual_layers=30,
           residual_channels=64,
@@ -217,6 +218,16 @@ def get_config() -> ml_collections.ConfigDict:
           intermediate=512,    # each block's MLP width
           num_blocks=6,
           kernel_size=7,       # frames of each depthwise conv
+          embedding_dim=64,
+      ),
+      # A waveform denoiser over a tight STFT frame (models/frame_prior.py):
+      # the restoration prior; it computes at frame rate, n_fft / 2 hop.
+      frame_prior=dict(
+          n_fft=512,
+          channels=256,
+          intermediate=768,
+          num_blocks=8,
+          kernel_size=7,
           embedding_dim=64,
       ),
       mlp=dict(               # the seed example

@@ -140,9 +140,27 @@ def _explicit(diffusion_config) -> np.ndarray:
   return betas
 
 
+def shift_log_snr(betas: np.ndarray, shift: float) -> np.ndarray:
+  """[T] betas whose log-SNR is that of `betas` plus `shift` at every step.
+
+  logit(alpha_bar') = logit(alpha_bar) + shift: training on data scaled by
+  exp(shift / 2) under `betas` sees the same signal-to-noise ratios, so a
+  shift lets quiet data (speech at -26 dBFS: shift 2 ln 10) meet the
+  schedule's levels without rescaling it (Hoogeboom et al. 2023).
+  """
+  if shift == 0:
+    return betas
+  alpha_bar = np.cumprod(1.0 - np.asarray(betas, np.float64))
+  with np.errstate(divide='ignore'):
+    log_snr = np.log(alpha_bar) - np.log1p(-alpha_bar)
+  return betas_from_alpha_bar(1.0 / (1.0 + np.exp(-(log_snr + shift))))
+
+
 def get_schedule(diffusion_config) -> Schedule:
-  """Builds the trained schedule from `config.diffusion`."""
+  """Builds the trained schedule from `config.diffusion` (its log-SNR moved
+  by config.diffusion.log_snr_shift)."""
   betas = SCHEDULES.get(diffusion_config.schedule)(diffusion_config)
+  betas = shift_log_snr(betas, float(diffusion_config.get('log_snr_shift', 0.0)))
   if np.any(betas <= 0) or np.any(betas >= 1):
     raise UserError(f'Betas must lie in (0, 1); got min {betas.min()}, '
                      f'max {betas.max()}. Check config.diffusion.')

@@ -26,6 +26,7 @@ from audiodiff.registry import Registry
 from audiodiff.models.autoencoder import AudioAutoencoder
 from audiodiff.models.convnext1d import ConvNeXt1D
 from audiodiff.models.diffwave import DiffWave
+from audiodiff.models.frame_prior import FramePrior
 from audiodiff.models.mlp import MLPDenoiser
 from audiodiff.models.spectral_autoencoder import SpectralAutoencoder
 from audiodiff.models.text_encoder import GradTTS
@@ -105,6 +106,16 @@ def _convnext1d(*, num_classes: int = 0, n_mels: int = 0, hop_length: int = 0, m
   return ConvNeXt1D(**arguments)
 
 
+@MODELS.register('frame_prior')
+def _frame_prior(*, num_classes: int = 0, n_mels: int = 0, cond_channels: int = 0,
+                 hop_length: int = 0, matmul_dtype=None, **arguments) -> FramePrior:
+  del hop_length  # its own: n_fft / 2
+  _cannot_read('frame_prior', "it is an unconditional waveform prior; use 'unet1d' for "
+               'conditional generation.', num_classes=num_classes, n_mels=n_mels,
+               cond_channels=cond_channels, matmul_dtype=matmul_dtype)
+  return FramePrior(**arguments)
+
+
 @MODELS.register('mlp')
 def _mlp(*, n_mels: int = 0, cond_channels: int = 0, hop_length: int = 0, matmul_dtype=None,
          **arguments) -> MLPDenoiser:
@@ -173,5 +184,5 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
                  dtype=dtype, **config.model.grad_tts.to_dict())
 
 
-__all__ = ['get_model', 'MODELS', 'AudioAutoencoder', 'ConvNeXt1D', 'DiffWave', 'GradTTS', 'UNet1D',
+__all__ = ['get_model', 'MODELS', 'AudioAutoencoder', 'ConvNeXt1D', 'DiffWave', 'FramePrior', 'GradTTS', 'UNet1D',
            'MLPDenoiser']
