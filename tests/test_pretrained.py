@@ -33,8 +33,7 @@ def test_pretrained_model_runs(directory):
   elif 'vocode' in model.task.api_methods:
     t = np.arange(model.sample_rate // 2) / model.sample_rate
     audio = model.vocode(audio=(0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
-    assert audio.shape == (len(t) // model.config.audio.hop_length
-                           * model.config.audio.hop_length,)
+    assert audio.shape == t.shape   # the input's length, also past the last whole hop
   elif 'synthesize' in model.task.api_methods:
     if shutil.which('espeak-ng') is None and model.config.tts.symbols == 'phonemes':
       pytest.skip('espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)')

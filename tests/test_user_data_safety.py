@@ -141,9 +141,14 @@ def test_directory_inputs_take_flac_and_ogg_and_name_the_rest(tmp_path, capsys):
   for name in ('a.wav', 'b.FLAC', 'c.ogg'):
     audio_io.save_audio(str(tmp_path / name), _speechlike(0.1), 16000)
   (tmp_path / 'notes.txt').write_text('x')
+  (tmp_path / 'takes').mkdir()
   files = inference._input_files([str(tmp_path)])  # pylint: disable=protected-access
   assert [os.path.basename(f) for f in files] == ['a.wav', 'b.FLAC', 'c.ogg']
-  assert '1 other entries skipped' in capsys.readouterr().out
+  said = capsys.readouterr().out
+  assert '1 other entries skipped' in said and '1 sub-folders not read' in said
+  (tmp_path / 'outer' / 'inner').mkdir(parents=True)
+  with pytest.raises(UserError, match='its 1 sub-folders are not read'):
+    inference._input_files([str(tmp_path / 'outer')])  # pylint: disable=protected-access
 
 
 # ---- exports never replace another model --------------------------------------------

@@ -605,3 +605,30 @@ def test_sampler_settings_given_to_sample_are_named():
   model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
   with pytest.raises(UserError, match='got num_steps, which this .* takes: labels'):
     model.sample(2, num_steps=4)
+
+
+def test_a_tts_vocoder_that_is_another_kind_of_model_is_named():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  tts = os.path.join(ROOT, 'pretrained', 'tts_cpu')
+  config = experiment.read_config(tts)
+  config.tts.vocoder_workdir = ENHANCER
+  with pytest.raises(UserError, match="task 'enhance', not a vocoder"):
+    audiodiff.load(tts, config)
+
+
+def test_a_recording_shorter_than_one_stft_window_is_refused():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  with pytest.raises(UserError, match='at least one STFT window, 512 samples'):
+    audiodiff.load(ENHANCER).enhance(np.full(1, 0.3, np.float32))
+
+
+def test_vocoding_a_file_at_another_rate_says_so(tmp_path, capsys):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  path = tmp_path / 'take.wav'
+  audio_io.save_audio(path, _speechlike(0.5, rate=22050), 22050)
+  vocoder = audiodiff.load(os.path.join(ROOT, 'pretrained', 'vocoder_cpu'))
+  mel, audio = inference._checked_vocoder_input(str(path), vocoder.task)  # pylint: disable=protected-access
+  assert mel is None and len(audio) == 8000
+  assert "22050 Hz, resampled to the model's 16000 Hz; the output is at that rate" in (
+      capsys.readouterr().out)

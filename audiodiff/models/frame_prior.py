@@ -7,8 +7,11 @@ coefficients are read as features (the compressed complex spectrum
 through the LayerNorms); a stack of ConvNeXt blocks (convnext1d.py) mixes
 frames and channels; the last layer writes a compressed complex spectrum c,
 expanded to Z = c |c| (so one layer spans a 40 dB range of levels), and the
-model returns S^T Z. The diffusion's state stays the waveform: restoration's
-operators keep their closed forms, and the network costs what a frame-rate
+model returns S^T (Z + G X), with G a real gain per frame and bin that the
+network also writes: a pass-through of the input at full precision, which
+an x0 prediction needs at low noise. The diffusion's state stays the
+waveform: restoration's operators keep their closed forms, and the network
+costs what a frame-rate
 model costs (62.5 frames a second at n_fft 512 and 16 kHz), with as many
 seconds of context as the window it is given.
 """
@@ -64,5 +67,11 @@ class FramePrior(nn.Module):
                        h).astype(jnp.float32)
     re, im = out[..., :bins], out[..., bins:]
     size = jnp.sqrt(re ** 2 + im ** 2 + _EPS)
-    waveform = tight_frame.synthesis((re + 1j * im) * size, self.n_fft, length)
+    # A real gain per frame and bin passes the input through (an x0
+    # prediction at low noise is the input itself, which the compressed
+    # features cannot carry at full precision); it starts closed.
+    gain = nn.Dense(bins, dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                    name='pass_through')(h).astype(jnp.float32)
+    coeffs = (re + 1j * im) * size + gain * spec
+    waveform = tight_frame.synthesis(coeffs, self.n_fft, length)
     return waveform.reshape(shape)

@@ -158,11 +158,8 @@ def _read_vocoder_input(path, config):
                       '[frames, n_mels] float values (audiodiff.audio.spectral.log_mel).'
                       ) from None
     return mel, None
-  try:
-    audio = audio_io.load_audio(path, config.audio.sample_rate)
-  except audio_io.AudioFileError as error:
-    raise error.for_flag('--input') from None
-  return None, _audible(path, audio, 'vocoded')
+  audio, _, _ = _model_input(path, config.audio.sample_rate, 'vocoded', back=False)
+  return None, audio
 
 
 def vocode(config, workdir: str, inputs: Sequence[str], *,
@@ -181,9 +178,10 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   progress = console.Progress(len(files), 'files')
   stems = outputs.output_stems(files)
   for i, (path, stem, (mel, audio)) in enumerate(zip(files, stems, inputs_read)):
-    waveform = trained.vocode(mel=mel, audio=audio, seed=i)
-    if audio is not None:  # the vocoder stops at the last whole hop: keep the length
-      waveform = np.pad(waveform, (0, max(0, len(audio) - len(waveform))))
+    if mel is not None and not np.any(mel > 0):
+      console.say(f'{path}: every value of this log-mel is 0 (silence): it vocodes to '
+                  'silence.')
+    waveform = trained.vocode(mel=mel, audio=audio, seed=i)   # an input's length
     # Written as soon as it is made: an interrupted run keeps the finished files.
     paths += outputs.write_audio_files(directory, waveform[None], [stem], trained.config.audio)
     progress.done(path)
@@ -202,10 +200,11 @@ def _checked_vocoder_input(path, task):
     raise UserError(f'--input={path}: {error}') from None
 
 
-def _model_input(path, rate, verb):
+def _model_input(path, rate, verb, back=True):
   """A recording -> (mono float32 [L'] at the model's `rate`, the same
   [L] at the file's rate, that rate); several channels are averaged, with a
-  message saying the file was `verb` as their mean."""
+  message saying the file was `verb` as their mean, and a resampling is
+  said (`back`: the output returns to the file's rate)."""
   try:
     audio, file_rate = audio_io.read_audio(path)
   except audio_io.AudioFileError as error:
@@ -214,7 +213,8 @@ def _model_input(path, rate, verb):
     console.say(f'{path}: {audio.shape[1]} channels, {verb} as their mean (mono).')
   mono = _audible(path, audio.mean(axis=1), verb)
   if file_rate != rate:
-    console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz and back.')
+    console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz'
+                + (' and back.' if back else '; the output is at that rate.'))
   return audio_io.resample(mono, file_rate, rate), mono, file_rate
 
 
@@ -356,12 +356,18 @@ def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
       names = sorted(os.listdir(path))
       found = [os.path.join(path, f) for f in names if f.lower().endswith(suffixes)
                and os.path.isfile(os.path.join(path, f))]
+      folders = [f for f in names if os.path.isdir(os.path.join(path, f))]
       if not found:
-        raise UserError(f'{flag}={path} is a directory without {"/".join(suffixes)} files.')
-      skipped = len(names) - len(found)
+        inside = f' (its {len(folders)} sub-folders are not read)' if folders else ''
+        raise UserError(f'{flag}={path} is a directory without {"/".join(suffixes)} '
+                        f'files{inside}; give each folder of recordings as its own {flag}.')
+      skipped = len(names) - len(found) - len(folders)
       if skipped:
         console.say(f'{path}: {len(found)} files to read; {skipped} other entries skipped '
                     f'(not {"/".join(suffixes)} files).')
+      if folders:
+        console.say(f'{path}: {len(folders)} sub-folders not read (one level only: give a '
+                    f'sub-folder as its own {flag}).')
       paths += found
     else:
       paths.append(path)

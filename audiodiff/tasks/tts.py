@@ -287,8 +287,11 @@ class TextToSpeech(base.Task):
     self.vocoder = runs.get('vocoder')
     if self.vocoder is not None:
       mine, theirs = self.config.audio, self.vocoder.config.audio
-      if 'vocode' not in self.vocoder.task.api_methods or spectral.mel_from_config(
-          mine) != spectral.mel_from_config(theirs):
+      if 'vocode' not in self.vocoder.task.api_methods:
+        raise UserError(f'config.tts.vocoder_workdir={self.vocoder.exp.workdir} holds a '
+                        f'model of task {self.vocoder.task.name!r}, not a vocoder; give a vocoder '
+                        "(e.g. pretrained/vocoder_cpu) or '' for Griffin-Lim.")
+      if spectral.mel_from_config(mine) != spectral.mel_from_config(theirs):
         raise UserError(f'{self.vocoder.exp.workdir} is not a vocoder for this config.audio '
                         '(sample rate, STFT and mels must match).')
     return None

@@ -168,7 +168,8 @@ class Vocoder(base.Task):
 
   def vocode(self, trained, mel=None, audio=None, *, seed: int = 0):
     """A log-mel [frames, n_mels] (or the audio [L] to take it from) of any
-    length -> audio [frames * hop_length] at config.audio.sample_rate.
+    length -> audio [frames * hop_length] (from audio: [L], the part after
+    the last whole hop silent) at config.audio.sample_rate.
 
     Chunks of config.vocoder.chunk_frames overlapping by overlap_frames are
     vocoded batch_chunks at a time: memory is bounded by the chunk batch, not
@@ -178,6 +179,7 @@ class Vocoder(base.Task):
     mel, audio = self.check_input(mel, audio)
     hop = self.config.audio.hop_length
     if mel is None:
+      full_length = len(audio)
       audio = audio[:len(audio) // hop * hop]
       mel = np.asarray(self.mel(jnp.asarray(audio[None])))[0]
     settings = self.settings
@@ -190,5 +192,8 @@ class Vocoder(base.Task):
       request = self.request_from_mel(np.stack([mel[s:s + chunk_frames] for s in group]),
                                       [''] * len(group))
       pieces.extend(trained.run(request, jax.random.PRNGKey(seed), first))
-    return windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
-                              settings.overlap_frames * hop)
+    waveform = windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
+                                  settings.overlap_frames * hop)
+    if audio is not None:
+      waveform = np.pad(waveform, (0, full_length - len(waveform)))
+    return waveform

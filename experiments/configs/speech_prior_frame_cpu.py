@@ -9,7 +9,7 @@ synthetic voices of enhance_predictive_cpu.py; never trained on (the
 benchmarks' held-out families): the recorded speaker june and the voices
 rms, espeak_gb_f and espeak_rp_f. Audio is not renormalised, so the prior
 knows speech at the levels recordings have; a cosine schedule shifted to
-those levels, v-prediction.
+those levels, x0-prediction.
 """
 
 from audiodiff import defaults
@@ -35,8 +35,11 @@ def get_config():
   # unit scale would: every step's log-SNR + 2 ln 10 (the same as scaling
   # the audio by 10), so the last steps still see detail 28 dB down.
   config.diffusion.log_snr_shift = 4.6
-  config.diffusion.prediction = 'v'
+  # x0: the model passes its input through at low noise (frame_prior.py);
+  # Min-SNR-5 weights the x0 error as Hang et al. 2023 do.
+  config.diffusion.prediction = 'x0'
   config.diffusion.loss = 'l2'
+  config.diffusion.snr_weighting = 'min_snr'
   config.model.name = 'frame_prior'
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 25
@@ -46,10 +49,10 @@ def get_config():
   config.train.warmup_steps = 200
   config.train.decay = 'cosine'
   config.train.grad_clip_norm = 1.0
-  config.train.num_steps = 6000
+  config.train.num_steps = 5000
   config.train.log_every = 100
   config.train.eval_every = 1000
   config.train.eval_batches = 2
   config.train.checkpoint_every = 500
-  config.train.sample_every = 3000
+  config.train.sample_every = 5000
   return config
