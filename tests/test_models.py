@@ -230,7 +230,7 @@ def test_get_model_bfloat16():
 
 
 @pytest.mark.parametrize('overrides,message', [
-    (dict(name='difwave'), "'difwave'.*diffwave, mlp, spectral_autoencoder, unet1d"),
+    (dict(name='difwave'), "'difwave'.*diffwave, frame_prior, mlp, spectral_autoencoder, unet1d"),
     (dict(dropout=1.0), 'dropout'),
 ])
 def test_get_model_rejects_bad_values(overrides, message):

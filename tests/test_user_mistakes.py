@@ -619,7 +619,7 @@ def test_a_tts_vocoder_that_is_another_kind_of_model_is_named():
 
 def test_a_recording_shorter_than_one_stft_window_is_refused():
   import audiodiff  # pylint: disable=g-import-not-at-top
-  with pytest.raises(UserError, match='at least one STFT window, 512 samples'):
+  with pytest.raises(UserError, match='at least one STFT hop, 128 samples'):
     audiodiff.load(ENHANCER).enhance(np.full(1, 0.3, np.float32))
 
 

@@ -281,11 +281,11 @@ class Enhance(base.Task):
     """audio -> (float32 [L], its RMS); a UserError for anything but finite,
     non-silent mono audio in [-1, 1]."""
     audio = audio_io.checked_signal(audio, 'The input to enhance')
-    if len(audio) < self.stft.n_fft:
+    if len(audio) < self.stft.hop_length:
       rate = self.config.audio.sample_rate
       raise UserError(f'The input to enhance is {len(audio)} samples long; enhancement '
-                      f'needs at least one STFT window, {self.stft.n_fft} samples '
-                      f'({1000 * self.stft.n_fft / rate:.0f} ms at {rate} Hz).')
+                      f'needs at least one STFT hop, {self.stft.hop_length} samples '
+                      f'({1000 * self.stft.hop_length / rate:.0f} ms at {rate} Hz).')
     return audio, audio_io.rms(audio)
 
   def enhance(self, trained, audio, *, seed: int = 0):
