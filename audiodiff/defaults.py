@@ -49,7 +49,8 @@ def get_config() -> ml_collections.ConfigDict:
   # (README, "Restoration").
   config.restore = ml_collections.ConfigDict(dict(
       task='inpaint',       # 'inpaint', 'bandwidth' or 'declip'
-      method='projection',  # 'projection', 'pigdm', 'dps', 'repaint' or 'baseline'
+      method='',            # 'projection', 'pigdm', 'dps', 'repaint', 'baseline' or '':
+                            # the best measured for the task (restore.DEFAULT_METHOD)
       gaps='',              # inpaint: 'START-END,...' in seconds, e.g. '0.50-0.55'
       taper_ms=1.0,         # inpaint: raised-cosine ramps around each gap
       cutoff_hz=0.0,        # bandwidth: the input's cutoff

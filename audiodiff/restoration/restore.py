@@ -38,6 +38,11 @@ ACTIVE_DB = 40.0
 # A method's default guidance strength (config.restore.guidance = 0), chosen
 # with benchmarks/restore_quality.py.
 DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
+# config.restore.method='' takes the method that scored best for the task on
+# held-out real and synthetic speech with pretrained/speech_prior_cpu
+# (benchmarks/README.md, "Restoration"): the classical fills for gaps and
+# clipping, the prior for bandwidth extension.
+DEFAULT_METHOD = {'inpaint': 'baseline', 'bandwidth': 'projection', 'declip': 'baseline'}
 
 
 @dataclasses.dataclass
@@ -200,7 +205,7 @@ class Restorer:
   def __init__(self, trained, restore_config):
     self.trained = trained
     self.settings = restore_config
-    self.method = restore_config.method
+    self.method = restore_config.method or DEFAULT_METHOD.get(restore_config.task, 'projection')
     if self.method not in posterior.METHODS + ('baseline',):
       raise UserError(f'config.restore.method={self.method!r} must be one of '
                       f'{posterior.METHODS + ("baseline",)}.')
@@ -270,7 +275,7 @@ class Restorer:
     given, hears of each network batch of windows done."""
     if self.method == 'baseline':
       return run_baseline(measurement)
-    length = len(measurement)
+    length, original = len(measurement), measurement
     pad = max(0, self.window - length)
     if pad:   # shorter than one window: pad with reliable silence
       measurement = _padded(measurement, pad)
@@ -299,9 +304,10 @@ class Restorer:
         join.add(s, restored, taper)
       if on_windows is not None:
         on_windows(len(chunk), len(starts))
-    estimate = join.result(default=measurement.degraded)
-    restored = enforce(measurement, estimate)
-    return restored[:length].astype(np.float32)
+    estimate = join.result(default=measurement.degraded)[:length]
+    # The input's own measurement: a low-pass over the padded length is
+    # another operator than over the input's.
+    return enforce(original, estimate).astype(np.float32)
 
 
 def enforce(measurement, estimate):

@@ -315,7 +315,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     plotting.save_comparison_png(
         os.path.join(directory, f'{stem}.png'),
         [(f'{stem}: degraded ({settings.task})', measurement.degraded),
-         (f'restored ({settings.method})', restored)], rate)
+         (f'restored ({restorer.method})', restored)], rate)
     if reference is not None:
       results = restoration.quality(measurement, reference, restored)
       with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
@@ -324,7 +324,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     paths.append(wav)
     progress.done(path)
   _write_pages(workdir, directory)
-  console.say(f'Wrote {len(paths)} restored files to {directory} ({settings.method}, '
+  console.say(f'Wrote {len(paths)} restored files to {directory} ({restorer.method}, '
               f'{restorer.num_evals} network passes a window)')
   return paths
 
