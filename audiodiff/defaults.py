@@ -66,6 +66,7 @@ def get_config() -> ml_collections.ConfigDict:
                             # of the trained steps (and runs this share of the sampler's)
       overlap=0.25,         # fraction of the prior's window shared by neighbours
       batch_windows=4,      # windows per network batch (bounds memory)
+      average=1,            # restorations averaged (K > 1: towards the posterior mean)
   ))
 
   # config.task='enhance': noisy speech -> clean speech (README, "Speech

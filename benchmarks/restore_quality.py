@@ -4,7 +4,7 @@
       [--utterances=4] [--methods=pigdm,dps,projection,repaint,baseline]
       [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
       [--families=synthetic,recorded]
-      [--guidance=0.3] [--start=baseline --start_level=0.3]
+      [--guidance=0.3] [--start=baseline --start_level=0.3] [--average=4]
 
 Two held-out families, a table each (--families picks them), both at the
 prior's rate, --utterances of each:
@@ -56,6 +56,7 @@ flags.DEFINE_integer('resample', 1, 'config.restore.resample for repaint.')
 flags.DEFINE_enum('start', 'noise', ['noise', 'baseline'],
                   'config.restore.start: baseline = SDEdit from the classical method.')
 flags.DEFINE_float('start_level', 0.3, 'config.restore.start_level (start=baseline).')
+flags.DEFINE_integer('average', 1, 'config.restore.average: restorations averaged.')
 FLAGS = flags.FLAGS
 
 GAPS_PER_UTTERANCE = 4
@@ -136,6 +137,7 @@ def condition_rows(trained, condition, speech, seconds):
     settings.method, settings.guidance = method, FLAGS.guidance
     settings.resample = FLAGS.resample
     settings.start, settings.start_level = FLAGS.start, FLAGS.start_level
+    settings.average = FLAGS.average
     restorer = restore.Restorer(trained, settings)
     if method != 'baseline':   # compile outside the timing, on one window
       restorer(restore.measure(settings.task, cases[0][1][:restorer.window], settings,
@@ -154,6 +156,8 @@ def condition_rows(trained, condition, speech, seconds):
     label = 'degraded input' if method == 'input' else method
     if FLAGS.start == 'baseline' and method not in ('input', 'baseline'):
       label += f' from baseline at {FLAGS.start_level:g}'
+    if FLAGS.average > 1 and method not in ('input', 'baseline'):
+      label += f', mean of {FLAGS.average}'
     extras = ' | '.join('-' if np.isnan(v) else f'{v:.2f}' for v in (first, second))
     print(f'| {condition} ({METRIC_NAME[kind]}) | {label} | {main_metric:.2f} | {extras} '
           f'| {si:.2f} | {passes} | {per_second:.2f} |', flush=True)

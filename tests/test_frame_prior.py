@@ -11,6 +11,7 @@ import pytest
 from audiodiff import defaults
 from audiodiff.audio import tight_frame
 from audiodiff.diffusion import schedules
+from audiodiff.errors import UserError
 from audiodiff.models.frame_prior import FramePrior
 from audiodiff.restoration import operators, posterior, restore
 
@@ -128,3 +129,24 @@ def test_every_method_restores_through_a_tiny_frame_prior(method, task):
   op = measurement.operator()
   residual = op.residual(jnp.asarray(restored), op(jnp.asarray(measurement.degraded)))
   assert float(jnp.max(jnp.abs(residual))) < 1e-4
+
+
+def test_averaged_restorations_stay_consistent_and_lie_between_the_samples():
+  settings = defaults.get_config().restore
+  settings.update(task='inpaint', method='projection', gaps='0.05-0.07', batch_windows=2)
+  t = np.arange(int(0.2 * RATE)) / RATE
+  clean = (0.4 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+  degraded = restore.degrade('inpaint', clean, RATE, gaps=operators.parse_gaps(settings.gaps))
+  measurement = restore.measure('inpaint', degraded, settings, RATE)
+  one = restore.Restorer(_TinyFramePrior(settings), settings)(measurement)
+  settings.average = 3
+  restorer = restore.Restorer(_TinyFramePrior(settings), settings)
+  assert restorer.num_evals == 3 * 6
+  mean = restorer(measurement)
+  gap = measurement.weights == 0
+  assert not np.allclose(mean[gap], one[gap])   # more draws than the first
+  np.testing.assert_array_equal(mean[measurement.weights >= 1],
+                                measurement.degraded[measurement.weights >= 1])
+  settings.average = 0
+  with pytest.raises(UserError, match="whole number >= 1"):
+    restore.Restorer(_TinyFramePrior(settings), settings)

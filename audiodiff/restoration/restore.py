@@ -209,6 +209,10 @@ class Restorer:
     if self.method not in posterior.METHODS + ('baseline',):
       raise UserError(f'config.restore.method={self.method!r} must be one of '
                       f'{posterior.METHODS + ("baseline",)}.')
+    self.average = restore_config.get('average', 1)
+    if not (isinstance(self.average, int) and self.average >= 1):
+      raise UserError(f'config.restore.average={self.average!r} must be a whole number >= 1 '
+                      '(restorations averaged; 1: one sample).')
     if not restore_config.noise_std >= 0:  # also NaN
       raise UserError(f'config.restore.noise_std={restore_config.noise_std:g} must be >= 0 '
                       '(the measurement noise\'s standard deviation; 0: exact).')
@@ -239,10 +243,12 @@ class Restorer:
   @property
   def num_evals(self):
     """Forward network passes per window: guided methods (dps, pigdm) make
-    two a step, one of them differentiated; the baseline none."""
+    two a step, one of them differentiated; the baseline none; times the
+    restorations averaged."""
     if self.method == 'baseline':
       return 0
-    return self.sampler.num_evals * (2 if self.method in ('dps', 'pigdm') else 1)
+    return (self.sampler.num_evals * (2 if self.method in ('dps', 'pigdm') else 1)
+            * self.average)
 
   def _unconditional(self, batch):
     request = self.trained.task.sample_request(batch)
@@ -297,9 +303,13 @@ class Restorer:
       op = _stack_operators(ops)
       guesses = None if guess is None else jnp.asarray(np.stack(
           [guess[s:s + self.window] for s in padded_chunk]), jnp.float32)
-      x = self._restore(self.trained.params, jax.random.fold_in(rng, first), op, y,
-                        jnp.float32(data_std), guesses)
-      x = np.asarray(x, np.float64)
+      # K samples of the posterior averaged: their mean is consistent too
+      # (the measurement sets are convex) and nearer the posterior mean.
+      key = jax.random.fold_in(rng, first)
+      x = sum(np.asarray(self._restore(
+          self.trained.params, jax.random.fold_in(key, draw) if draw else key, op, y,
+          jnp.float32(data_std), guesses), np.float64) for draw in range(self.average))
+      x = x / self.average
       for s, restored in zip(chunk, x):
         join.add(s, restored, taper)
       if on_windows is not None:
