@@ -40,6 +40,21 @@ class ConvNeXtBlock(nn.Module):
                         name='project')(h)
 
 
+def frame_trunk(features, t, *, channels, intermediate, num_blocks, kernel_size,
+                embedding_dim, dtype):
+  """features [B, T, F], t [B] -> [B, T, channels]: the step embedding, the
+  input projection, LayerNorm, `num_blocks` ConvNeXt blocks, LayerNorm. Call
+  it inside a module's compact method: its layers are that module's (the
+  parameter names of ConvNeXt1D and FramePrior)."""
+  step = embeddings.StepEmbedding(embedding_dim, embedding_dim, dtype=dtype,
+                                  name='step_embedding')(t)
+  h = nn.Dense(channels, dtype=dtype, name='input')(features.astype(dtype))
+  h = nn.LayerNorm(dtype=dtype)(h)
+  for _ in range(num_blocks):
+    h = ConvNeXtBlock(intermediate, kernel_size, dtype=dtype)(h, step)
+  return nn.LayerNorm(dtype=dtype)(h)
+
+
 class ConvNeXt1D(nn.Module):
   """ConvNeXt denoiser over frames: x [B, T, C_in], t [B], cond -> x's shape (float32).
 
@@ -69,13 +84,9 @@ class ConvNeXt1D(nn.Module):
                          f"cond={{'signal': {list(expected)}}}, got "
                          f'{None if signal is None else tuple(signal.shape)}.')
       h = jnp.concatenate([h, signal.astype(h.dtype)], axis=-1)
-    step = embeddings.StepEmbedding(self.embedding_dim, self.embedding_dim, dtype=self.dtype,
-                                    name='step_embedding')(t)
-    h = nn.Dense(self.channels, dtype=self.dtype, name='input')(h.astype(self.dtype))
-    h = nn.LayerNorm(dtype=self.dtype)(h)
-    for _ in range(self.num_blocks):
-      h = ConvNeXtBlock(self.intermediate, self.kernel_size, dtype=self.dtype)(h, step)
-    h = nn.LayerNorm(dtype=self.dtype)(h)
+    h = frame_trunk(h, t, channels=self.channels, intermediate=self.intermediate,
+                    num_blocks=self.num_blocks, kernel_size=self.kernel_size,
+                    embedding_dim=self.embedding_dim, dtype=self.dtype)
     h = nn.Dense(x.shape[-1], dtype=self.dtype, kernel_init=nn.initializers.zeros,
                  name='output')(h)
     return h.astype(jnp.float32)

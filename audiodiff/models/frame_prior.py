@@ -4,7 +4,7 @@ x [B, L] (or [B, L, 1]), t [B] -> x's shape. The waveform goes through the
 Parseval STFT S (audio/tight_frame.py: n_fft, hop n_fft / 2); each frame's
 coefficients are read as features (the compressed complex spectrum
 |X|^0.5 e^{i angle X} and the log power per bin, which carries the level
-through the LayerNorms); a stack of ConvNeXt blocks (convnext1d.py) mixes
+through the LayerNorms); a stack of ConvNeXt blocks (convnext1d.frame_trunk) mixes
 frames and channels; the last layer writes a compressed complex spectrum c,
 expanded to Z = c |c| (so one layer spans a 40 dB range of levels), and the
 model returns S^T (Z + G X), with G a real gain per frame and bin that the
@@ -22,8 +22,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from audiodiff.audio import tight_frame
-from audiodiff.models import embeddings
-from audiodiff.models.convnext1d import ConvNeXtBlock
+from audiodiff.models.convnext1d import frame_trunk
 
 _LOG_FLOOR = 1e-6   # power floor of the log feature (digital silence)
 _EPS = 1e-12        # keeps |.| differentiable at 0 (DPS and Pi-GDM differentiate x)
@@ -53,13 +52,9 @@ class FramePrior(nn.Module):
     compressed = spec * (power + _EPS) ** -0.25        # |X|^0.5 e^{i angle X}
     features = jnp.concatenate([compressed.real, compressed.imag,
                                 0.1 * jnp.log(power + _LOG_FLOOR)], axis=-1)
-    step = embeddings.StepEmbedding(self.embedding_dim, self.embedding_dim, dtype=self.dtype,
-                                    name='step_embedding')(t)
-    h = nn.Dense(self.channels, dtype=self.dtype, name='input')(features.astype(self.dtype))
-    h = nn.LayerNorm(dtype=self.dtype)(h)
-    for _ in range(self.num_blocks):
-      h = ConvNeXtBlock(self.intermediate, self.kernel_size, dtype=self.dtype)(h, step)
-    h = nn.LayerNorm(dtype=self.dtype)(h)
+    h = frame_trunk(features, t, channels=self.channels, intermediate=self.intermediate,
+                    num_blocks=self.num_blocks, kernel_size=self.kernel_size,
+                    embedding_dim=self.embedding_dim, dtype=self.dtype)
     bins = spec.shape[-1]
     # Small, not zero: Z = c |c| has no gradient at c = 0.
     out = nn.Dense(2 * bins, dtype=self.dtype, name='output',

@@ -178,10 +178,8 @@ class Vocoder(base.Task):
     """
     mel, audio = self.check_input(mel, audio)
     hop = self.config.audio.hop_length
-    if mel is None:
-      full_length = len(audio)
-      audio = audio[:len(audio) // hop * hop]
-      mel = np.asarray(self.mel(jnp.asarray(audio[None])))[0]
+    if mel is None:   # the mel of the whole hops
+      mel = np.asarray(self.mel(jnp.asarray(audio[None, :len(audio) // hop * hop])))[0]
     settings = self.settings
     num_frames = mel.shape[0]
     chunk_frames = min(settings.chunk_frames, num_frames)
@@ -195,5 +193,5 @@ class Vocoder(base.Task):
     waveform = windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
                                   settings.overlap_frames * hop)
     if audio is not None:
-      waveform = np.pad(waveform, (0, full_length - len(waveform)))
+      waveform = np.pad(waveform, (0, len(audio) - len(waveform)))
     return waveform
