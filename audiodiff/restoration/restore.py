@@ -209,7 +209,7 @@ class Restorer:
     if self.method not in posterior.METHODS + ('baseline',):
       raise UserError(f'config.restore.method={self.method!r} must be one of '
                       f'{posterior.METHODS + ("baseline",)}.')
-    self.average = restore_config.get('average', 1)
+    self.average = restore_config.average
     if not (isinstance(self.average, int) and self.average >= 1):
       raise UserError(f'config.restore.average={self.average!r} must be a whole number >= 1 '
                       '(restorations averaged; 1: one sample).')
