@@ -63,6 +63,45 @@ def resample(audio, orig_rate, target_rate):
   return out.astype(np.float32)
 
 
+def file_info(path):
+  """The header of an audio file (soundfile's info: samplerate, channels,
+  frames), checked: a missing or undecodable file, a sample rate outside
+  [1 kHz, 384 kHz] (a corrupt header) or no samples is an AudioFileError."""
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise _error(path, 'does not exist or is not a regular file',
+                 'Check the path (e.g. config.data.folder).')
+  try:
+    info = sf.info(path)
+  except Exception as e:  # libsndfile raises several types for bad files.
+    raise _error(
+        path, f'could not be decoded ({type(e).__name__}: {e})',
+        'Re-encode it as wav/flac/ogg (e.g. `ffmpeg -i in out.wav`), remove '
+        'it, or set config.data.skip_bad_files=True to skip it.') from e
+  if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+    raise _error(path, f'declares a sample rate of {info.samplerate} Hz, outside the '
+                 f'{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz of real recordings (a corrupt '
+                 'header?)', 'Re-encode it with its true rate, or remove it.')
+  if info.frames <= 0:
+    raise _error(path, 'contains no samples (zero length)',
+                 'Remove it or set config.data.skip_bad_files=True.')
+  return info
+
+
+def check_samples(path, data):
+  """An AudioFileError naming `path` when samples (any shape) are NaN/inf or
+  beyond MAX_ABS_SAMPLE (80 dB over full scale)."""
+  if not np.all(np.isfinite(data)):
+    raise _error(path, 'contains NaN or inf samples',
+                 'Re-export it from its source, remove it, or set '
+                 'config.data.skip_bad_files=True.')
+  peak = float(np.max(np.abs(data))) if np.size(data) else 0.0
+  if peak > MAX_ABS_SAMPLE:
+    raise _error(path, f'has samples too large to be audio (peak {peak:.3g}, full scale '
+                 'is 1.0)', 'Normalise it to [-1, 1] (e.g. `sox in.wav out.wav gain -n`) '
+                 'or remove it.')
+
+
 def read_audio(path):
   """Reads and validates an audio file as stored.
 
@@ -78,9 +117,7 @@ def read_audio(path):
       [1 kHz, 384 kHz] (a corrupt header).
   """
   path = os.fspath(path)
-  if not os.path.isfile(path):
-    raise _error(path, 'does not exist or is not a regular file',
-                 'Check the path (e.g. config.data.folder).')
+  file_info(path)
   try:
     data, file_rate = sf.read(path, dtype='float32', always_2d=True)
   except Exception as e:  # libsndfile raises several types for bad files.
@@ -88,24 +125,16 @@ def read_audio(path):
         path, f'could not be decoded ({type(e).__name__}: {e})',
         'Re-encode it as wav/flac/ogg (e.g. `ffmpeg -i in out.wav`), remove '
         'it, or set config.data.skip_bad_files=True to skip it.') from e
-  if not MIN_SAMPLE_RATE <= file_rate <= MAX_SAMPLE_RATE:
-    raise _error(path, f'declares a sample rate of {file_rate} Hz, outside the '
-                 f'{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz of real recordings (a corrupt '
-                 'header?)', 'Re-encode it with its true rate, or remove it.')
   if data.shape[0] == 0:
     raise _error(path, 'contains no samples (zero length)',
                  'Remove it or set config.data.skip_bad_files=True.')
-  if not np.all(np.isfinite(data)):
-    raise _error(path, 'contains NaN or inf samples',
-                 'Re-export it from its source, remove it, or set '
-                 'config.data.skip_bad_files=True.')
-  peak = float(np.max(np.abs(data)))
-  if peak > MAX_ABS_SAMPLE:
-    raise _error(path, f'has samples too large to be audio (peak {peak:.3g}, full scale '
-                 'is 1.0)', 'Normalise it to [-1, 1] (e.g. `sox in.wav out.wav gain -n`) '
-                 'or remove it.')
+  check_samples(path, data)
   return data, file_rate
 
+
+# Output audio with more of its samples at full scale than this is refused:
+# a model that writes it is broken (e.g. NaN parameters cast to -32768).
+MAX_CLIPPED_FRACTION = 0.99
 
 # Quieter than this (RMS, full scale 1) is digital silence: nothing to process.
 SILENT_RMS = 1e-6

@@ -79,6 +79,42 @@ class OverlapAdd:
     return np.where(covered, self.total / np.where(covered, self.weight, 1.0), default)
 
 
+class RunningOverlapAdd:
+  """OverlapAdd for pieces added in the order of their starts, whose head
+  can be taken as soon as no later piece reaches it: memory holds the
+  pieces' overlap, not the signal (arithmetic as OverlapAdd's)."""
+
+  def __init__(self, dtype=np.float32):
+    self.offset = 0                      # the first sample not taken yet
+    self.total = np.zeros(0, dtype)
+    self.weight = np.zeros(0, dtype)
+
+  def add(self, start: int, piece, weights) -> None:
+    """Adds weights * piece (both [n]) at [start, start + n); start must not
+    lie before what was taken."""
+    begin, end = start - self.offset, start - self.offset + len(piece)
+    if begin < 0:
+      raise ValueError(f'A piece at {start} reaches samples already taken (< {self.offset}).')
+    if end > len(self.total):
+      grow = end - len(self.total)
+      self.total = np.concatenate([self.total, np.zeros(grow, self.total.dtype)])
+      self.weight = np.concatenate([self.weight, np.zeros(grow, self.weight.dtype)])
+    self.total[begin:end] += weights * np.asarray(piece, self.total.dtype)
+    self.weight[begin:end] += weights
+
+  def take(self, upto: int) -> np.ndarray:
+    """The weighted mean of the pieces over [taken so far, upto) (0 where no
+    piece fell), which no later piece may reach."""
+    count = max(0, upto - self.offset)
+    total = np.pad(self.total[:count], (0, max(0, count - len(self.total))))
+    weight = np.pad(self.weight[:count], (0, max(0, count - len(self.weight))))
+    self.total, self.weight = self.total[count:], self.weight[count:]
+    self.offset += count
+    covered = weight > 0
+    return np.where(covered, total / np.where(covered, weight, 1.0), 0.0).astype(
+        self.total.dtype)
+
+
 def cross_fade(pieces: Sequence[np.ndarray], starts: Sequence[int], length: int,
                fade: int) -> np.ndarray:
   """Pieces (each [n]) at sample `starts` -> one float32 [length] signal, the

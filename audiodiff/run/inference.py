@@ -5,6 +5,7 @@ Each loads the model with `api.load` (a work directory's checkpoint or an
 exported model) and calls its methods, the same ones notebooks call.
 """
 
+import itertools
 import json
 import os
 from typing import Optional, Sequence
@@ -13,7 +14,7 @@ import jax
 import numpy as np
 
 from audiodiff.run import api, console, evaluation, listening_page, model_card, outputs
-from audiodiff.audio import audio_io, plotting
+from audiodiff.audio import audio_io, plotting, streams
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
 from audiodiff.tasks import tts
@@ -202,35 +203,35 @@ def _checked_vocoder_input(path, task):
 
 def _model_input(path, rate, verb, back=True):
   """A recording -> (mono float32 [L'] at the model's `rate`, the same
-  [L] at the file's rate, that rate); several channels are averaged, with a
-  message saying the file was `verb` as their mean, and a resampling is
-  said (`back`: the output returns to the file's rate)."""
+  [L] at the file's rate, that rate), as _input_source reads it."""
+  source = _input_source(path, rate, verb, back)
+  mono = np.concatenate(list(source.file_blocks()))
+  return audio_io.resample(mono, source.file_rate, rate), mono, source.file_rate
+
+
+def _input_source(path, rate, verb, back=True):
+  """A recording, checked in one pass that holds none of it ->
+  streams.FileSource at the model's `rate`. Several channels are averaged,
+  with a message saying the file is `verb` as their mean; a float file
+  peaking above full scale is scaled down to it (said); a resampling is
+  said (`back`: the output returns to the file's rate); a silent file is a
+  UserError."""
   try:
-    audio, file_rate = audio_io.read_audio(path)
+    source = streams.FileSource.scan(path, rate)
   except audio_io.AudioFileError as error:
     raise error.for_flag('--input') from None
-  if audio.shape[1] > 1:
-    console.say(f'{path}: {audio.shape[1]} channels, {verb} as their mean (mono).')
-  mono = _audible(path, audio.mean(axis=1), verb)
-  if file_rate != rate:
-    console.say(f'{path}: {file_rate} Hz, resampled to the model\'s {rate} Hz'
+  if source.channels > 1:
+    console.say(f'{path}: {source.channels} channels, {verb} as their mean (mono).')
+  if source.level < audio_io.SILENT_RMS:
+    raise UserError(f'--input={path} is silent (RMS {source.level:.1e}, as mono): there is '
+                    f'nothing to be {verb}; give a recording with sound in it.')
+  if source.peak > 1.0:
+    console.say(f'{path}: peaks at {source.peak:.3g} times full scale; scaled down to full '
+                f'scale before it is {verb} (the output keeps that level).')
+  if source.file_rate != rate:
+    console.say(f'{path}: {source.file_rate} Hz, resampled to the model\'s {rate} Hz'
                 + (' and back.' if back else '; the output is at that rate.'))
-  return audio_io.resample(mono, file_rate, rate), mono, file_rate
-
-
-def _audible(path, audio, verb):
-  """Mono audio [L] -> the same, scaled down to full scale if it peaks above
-  it (a float file; said); a UserError if it is silent."""
-  level = audio_io.rms(audio)
-  if level < audio_io.SILENT_RMS:
-    raise UserError(f'--input={path} is silent (RMS {level:.1e}, as mono): there is nothing '
-                    f'to be {verb}; give a recording with sound in it.')
-  peak = float(np.max(np.abs(audio)))
-  if peak > 1.0:
-    console.say(f'{path}: peaks at {peak:.3g} times full scale; scaled down to full scale '
-                f'before it is {verb} (the output keeps that level).')
-    audio = audio / peak
-  return audio
+  return source
 
 
 def _write_like_input(wav, output, rate, num_samples, file_rate):
@@ -388,47 +389,79 @@ def _distinct(paths) -> list:
   return first
 
 
+# The spectrogram picture beside an enhanced file shows at most its first
+# this many seconds (the picture of an hour-long file would hold it whole).
+PICTURE_SECONDS = 60.0
+
+
 def enhance(config, workdir: str, inputs: Sequence[str], *,
             checkpoint_step: Optional[int] = None, name: Optional[str] = None,
             output: Optional[str] = None):
   """Enhances each noisy input (files or directories of wavs) into
   workdir/samples/<name>/<input name>.wav at the input's rate and length,
-  with a .png of the noisy and enhanced spectrograms."""
+  with a .png of the noisy and enhanced spectrograms (the first
+  PICTURE_SECONDS). Files are read, enhanced and written a block at a time:
+  memory does not grow with their length."""
   if not inputs:
     raise UserError('--mode=enhance needs --input=FILE.wav or --input=DIRECTORY '
                     '(repeatable).')
   trained = _load_for('enhance', config, workdir, checkpoint_step)
   rate = trained.sample_rate
-  # Read and check every file before the first (slow) enhancement.
-  recordings = []
+  # Check every file (one pass each) before the first (slow) enhancement.
+  sources = []
   for path in _input_files(inputs):
-    noisy, original, file_rate = _model_input(path, rate, 'enhanced')
-    num_samples = len(original)
+    source = _input_source(path, rate, 'enhanced')
     try:
-      trained.task.check_input(noisy)
+      trained.task.check_length(source.length)
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
-    recordings.append((path, noisy, num_samples, file_rate))
-  directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output,
-                          [recording[0] for recording in recordings])
+    sources.append(source)
+  paths = [source.path for source in sources]
+  directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output, paths)
   written = []
-  stems = outputs.output_stems([recording[0] for recording in recordings])
-  progress = console.Progress(len(recordings), 'files')
+  stems = outputs.output_stems(paths)
+  progress = console.Progress(len(sources), 'files')
+  shown = int(PICTURE_SECONDS * rate)
   # Windows of consecutive files share network batches (config.enhance.batch_windows).
-  enhanced_all = trained.enhance_many([recording[1] for recording in recordings])
-  for (path, noisy, num_samples, file_rate), stem, enhanced in zip(recordings, stems,
-                                                                   enhanced_all):
-    wav = os.path.join(directory, f'{stem}.wav')
-    _write_like_input(wav, enhanced, rate, num_samples, file_rate)
-    plotting.save_comparison_png(os.path.join(directory, f'{stem}.png'),
-                                 [(f'{stem}: noisy', noisy),
-                                  (f'enhanced ({trained.config.enhance.method})', enhanced)],
-                                 rate)
+  enhanced = itertools.groupby(trained.enhance_blocks(sources), key=lambda item: item[0])
+  for (index, blocks), stem in zip(enhanced, stems):
+    source, wav = sources[index], os.path.join(directory, f'{stem}.wav')
+    head = _Head(shown)
+    streams.write_blocks(wav, (block for _, block in blocks), rate=rate,
+                         file_rate=source.file_rate, length=source.file_length, keep=head.add)
+    part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
+    plotting.save_comparison_png(
+        os.path.join(directory, f'{stem}.png'),
+        [(f'{stem}: noisy{part}', _Head(shown).read(source.blocks())),
+         (f'enhanced ({trained.config.enhance.method})', head.audio())], rate)
     written.append(wav)
-    progress.done(path)
+    progress.done(source.path)
   _write_pages(workdir, directory)
   console.say(f'Wrote {len(written)} enhanced files to {directory}')
   return written
+
+
+class _Head:
+  """Keeps the first `count` samples of the blocks it is given."""
+
+  def __init__(self, count):
+    self.count, self.kept, self.have = count, [], 0
+
+  def add(self, block):
+    if self.have < self.count:
+      self.kept.append(block[:self.count - self.have])
+      self.have += len(self.kept[-1])
+
+  def read(self, blocks):
+    """The first `count` samples of blocks (read no further), float32 [<= count]."""
+    for block in blocks:
+      if self.have >= self.count:
+        break
+      self.add(block)
+    return self.audio()
+
+  def audio(self):
+    return np.concatenate(self.kept) if self.kept else np.zeros(0, np.float32)
 
 
 def read_texts(texts: Sequence[str], text_file: Optional[str]):

@@ -14,10 +14,6 @@ from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
 from audiodiff.run import listening_page
 
-# Output audio with more of its samples at full scale than this is refused:
-# a model that writes it is broken (e.g. NaN parameters cast to -32768).
-MAX_CLIPPED_FRACTION = 0.99
-
 
 def check_output(audio, what: str) -> np.ndarray:
   """audio (any shape) -> float32, or a UserError when it holds NaN/inf or is
@@ -26,7 +22,7 @@ def check_output(audio, what: str) -> np.ndarray:
   if not np.all(np.isfinite(audio)):
     raise UserError(f'{what}: the model produced NaN or inf samples; nothing was written '
                     'for it. Its parameters may be broken: retrain or re-export the model.')
-  if audio.size and np.mean(np.abs(audio) >= 1.0) > MAX_CLIPPED_FRACTION:
+  if audio.size and np.mean(np.abs(audio) >= 1.0) > audio_io.MAX_CLIPPED_FRACTION:
     raise UserError(f'{what}: the model produced audio clipped at full scale '
                     f'({np.mean(np.abs(audio) >= 1.0):.0%} of samples); nothing was written '
                     'for it. Its parameters may be broken: retrain or re-export the model.')

@@ -27,6 +27,7 @@ Wiener filter and (storm) the predictor alone.
 
 import copy
 import functools
+import itertools
 import time
 
 import jax
@@ -37,9 +38,9 @@ from audiodiff import data, tasks
 from audiodiff.metrics import audio_metrics
 from audiodiff.diffusion import sde
 from audiodiff.data import asterisk, augment, noise, real_speech
-from audiodiff.enhancement import classical, losses, representation
+from audiodiff.enhancement import classical, losses, representation, windowed
 from audiodiff.errors import UserError
-from audiodiff.audio import audio_io, windows
+from audiodiff.audio import audio_io
 from audiodiff.tasks import base
 
 METHODS = ('storm', 'sgmse', 'predictive')
@@ -61,7 +62,7 @@ def quality(clean, estimate, sample_rate):
 class Enhance(base.Task):
   name = 'enhance'
   features = ('audio', 'noisy')
-  api_methods = ('enhance', 'enhance_many')
+  api_methods = ('enhance', 'enhance_many', 'enhance_blocks')
 
   # ---- configuration --------------------------------------------------------
   @functools.cached_property
@@ -281,19 +282,48 @@ class Enhance(base.Task):
     """audio -> (float32 [L], its RMS); a UserError for anything but finite,
     non-silent mono audio in [-1, 1]."""
     audio = audio_io.checked_signal(audio, 'The input to enhance')
-    if len(audio) < self.stft.hop_length:
+    self.check_length(len(audio))
+    return audio, audio_io.rms(audio)
+
+  def check_length(self, length):
+    """A UserError for input shorter than one STFT hop."""
+    if length < self.stft.hop_length:
       rate = self.config.audio.sample_rate
-      raise UserError(f'The input to enhance is {len(audio)} samples long; enhancement '
+      raise UserError(f'The input to enhance is {length} samples long; enhancement '
                       f'needs at least one STFT hop, {self.stft.hop_length} samples '
                       f'({1000 * self.stft.hop_length / rate:.0f} ms at {rate} Hz).')
-    return audio, audio_io.rms(audio)
 
   def enhance(self, trained, audio, *, seed: int = 0):
     """Noisy speech [L] at trained.sample_rate -> enhanced speech [L]."""
     return next(self.enhance_many(trained, [audio], seed=seed))
 
   def enhance_many(self, trained, audios, *, seed: int = 0):
-    """Yields each noisy recording [L_i] enhanced ([L_i]), in order.
+    """Yields each noisy recording [L_i] enhanced ([L_i]), in order (see
+    enhance_blocks)."""
+    several = not hasattr(audios, '__len__') or len(audios) > 1
+
+    def sources():
+      for index, audio in enumerate(audios):
+        try:
+          audio, _ = self.check_input(audio)
+        except UserError as error:
+          if several:  # say which one
+            raise UserError(f'Recording {index} (counting from 0): {error}') from None
+          raise
+        yield windowed.ArraySource(audio)
+
+    for _, blocks in itertools.groupby(self.enhance_blocks(trained, sources(), seed=seed),
+                                       key=lambda item: item[0]):
+      yield np.concatenate([block for _, block in blocks])
+
+  def enhance_blocks(self, trained, sources, *, seed: int = 0):
+    """Yields (index, enhanced float32 [n]) for checked recordings (sources
+    with length, rms() and blocks(): windowed.ArraySource,
+    streams.FileSource), in order; the blocks of recording i concatenate to
+    its enhancement [L_i], and memory does not grow with length
+    (enhancement/windowed.py: windows of config.enhance.window_frames
+    cross-faded over overlap_frames, batch_windows to a network batch,
+    shared by consecutive recordings).
 
     With config.enhance.shifts = S > 1, each recording is enhanced S times,
     delayed by k * hop / S samples (k < S; the delay is filled with the
@@ -302,86 +332,21 @@ class Enhance(base.Task):
     mean of the shifted estimates has fewer of its artifacts (on the unseen
     recorded speaker, S=8: PESQ-WB +0.07, S=4: +0.06; benchmarks/README).
     """
-    shifts = self.settings.shifts
-    if shifts < 1:
-      raise UserError(f'config.enhance.shifts is {shifts}; give 1 (no shifts) or more.')
-    delays = [k * self.stft.hop_length // shifts for k in range(shifts)]
-
-    several = not hasattr(audios, '__len__') or len(audios) > 1
-
-    def delayed():
-      for index, audio in enumerate(audios):
-        try:
-          audio, _ = self.check_input(audio)
-        except UserError as error:
-          if several:  # say which one
-            raise UserError(f'Recording {index} (counting from 0): {error}') from None
-          raise
-        for delay in delays:
-          yield np.pad(audio, (delay, 0), mode='symmetric')
-
-    estimates = self._enhance_windows(trained, delayed(), seed)
-    while True:
-      # A running sum (float64: exact for equal estimates) holds one
-      # recording, not S estimates of it.
-      total = None
-      for delay in delays:
-        estimate = next(estimates, None)
-        if estimate is None:
-          return
-        total = estimate[delay:].astype(np.float64) + (0.0 if total is None else total)
-      yield (total / shifts).astype(np.float32)
-
-  def _enhance_windows(self, trained, audios, seed):
-    """Yields each checked recording [L_i] enhanced ([L_i]), in order.
-
-    Every recording is cut into overlapping windows of
-    config.enhance.window_frames frames (cross-faded over overlap_frames;
-    one shorter than a window is extended by its mirror image);
-    windows of consecutive recordings share network batches of
-    batch_windows, so many short files take few calls, and memory is
-    bounded by one batch of windows and the recordings in it.
-    """
     settings, hop = self.settings, self.stft.hop_length
-    window = settings.window_frames
-    jobs, batch, done = [], [], 0  # jobs: [padded, starts, pieces, gain, length]
+    if settings.shifts < 1:
+      raise UserError(f'config.enhance.shifts is {settings.shifts}; give 1 (no shifts) or '
+                      'more.')
 
-    def run_batch():
-      nonlocal done
-      clips = np.stack([jobs[j][0][s * hop:(s + window) * hop] for j, s in batch])
-      request = self.request(clips, [''] * len(batch), trained.frozen)
+    def run(clips, first):
       # Window k of the whole list draws with key k: batching does not matter.
-      for (j, _), piece in zip(batch, trained.run(request, jax.random.PRNGKey(seed), done)):
-        jobs[j][2].append(piece)
-      done += len(batch)
-      batch.clear()
+      request = self.request(clips, [''] * len(clips), trained.frozen)
+      return trained.run(request, jax.random.PRNGKey(seed), first)
 
-    def finished():
-      while jobs and len(jobs[0][2]) == len(jobs[0][1]):
-        padded, starts, pieces, gain, length = jobs[0]
-        out = windows.cross_fade(pieces, [s * hop for s in starts], len(padded),
-                                 settings.overlap_frames * hop)
-        yield (out[:length] / gain).astype(np.float32)
-        jobs.pop(0)
-
-    for audio in audios:
-      gain = settings.input_rms / audio_io.rms(audio)  # checked by enhance_many
-      num_frames = max(self.stft.pad_length(len(audio)) // hop, window)
-      # Mirrored copies fill the rest of the window: zeros there would read as
-      # a noise floor of nothing, and the network then keeps the noise (a 1 s
-      # clip in white noise: 5 dB SI-SDR zero-padded, 15 dB mirrored).
-      padded = np.pad(audio * gain, (0, num_frames * hop - len(audio)),
-                      mode='symmetric').astype(np.float32)
-      starts = windows.window_starts(num_frames, window, settings.overlap_frames)
-      jobs.append([padded, starts, [], gain, len(audio)])
-      for start in starts:
-        batch.append((len(jobs) - 1, start))
-        if len(batch) == settings.batch_windows:
-          run_batch()
-          yield from finished()  # pops finished recordings: the current one stays last
-    if batch:
-      run_batch()
-    yield from finished()
+    return windowed.enhanced_blocks(
+        run, sources, input_rms=settings.input_rms, window=settings.window_frames * hop,
+        overlap=settings.overlap_frames * hop, hop=hop,
+        delays=[k * hop // settings.shifts for k in range(settings.shifts)],
+        batch=settings.batch_windows)
 
   # ---- the held-out benchmark -----------------------------------------------
   def _family_noise_types(self, family):

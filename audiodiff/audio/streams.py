@@ -1,0 +1,190 @@
+"""Recordings of any length a block at a time: read, resampled and written
+without holding the whole file.
+
+    source = FileSource.scan('long.wav', rate=16000)   # one pass: checked, measured
+    for block in source.blocks(): ...                  # mono float32 at 16 kHz
+    write_blocks('out.wav', blocks, rate=16000, file_rate=source.file_rate,
+                 length=source.file_length)           # back at the file's rate
+
+Memory is bounded by a block and the resampler's filter, whatever the length;
+the results equal the whole-array functions of `audio_io` (`read_audio`,
+`resample`, `save_audio`) to float rounding.
+"""
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+
+from audiodiff.audio import audio_io
+from audiodiff.errors import UserError
+
+# Frames read from a file at a time.
+BLOCK = 1 << 16
+
+
+def resample_blocks(blocks, orig_rate: int, target_rate: int):
+  """Yields the polyphase resampling (`audio_io.resample`) of the
+  concatenated float32 blocks [n_i], in blocks, holding a block and the
+  filter's reach at a time: output sample n reads the input within
+  10 * max(up, down) / up samples of n * down / up, so each stretch of output
+  is resampled from its own stretch of input with that much on each side."""
+  orig_rate, target_rate = int(orig_rate), int(target_rate)
+  if orig_rate == target_rate:
+    for block in blocks:
+      yield np.asarray(block, np.float32)
+    return
+  g = math.gcd(orig_rate, target_rate)
+  up, down = target_rate // g, orig_rate // g
+  half = 10 * max(up, down)   # scipy's filter: 2 half + 1 taps at up x the rate
+  fir = scipy.signal.firwin(2 * half + 1, 1.0 / max(up, down), window=('kaiser', 5.0))
+  reach = half // up + 2      # input samples an output sample reads on each side
+  held = np.zeros(0, np.float32)  # input samples [base, base + len(held))
+  base = produced = read = 0
+
+  def stretch(end, final):
+    """Outputs [produced, end) from `held`; the input ends there if final."""
+    nonlocal held, base, produced
+    first = max(0, (produced * down // up - reach) // down * down)  # a multiple of down
+    stop = len(held) + base if final else min(len(held) + base, -(-end * down // up) + reach)
+    out = scipy.signal.resample_poly(held[first - base:stop - base], up, down, window=fir)
+    offset = first * up // down
+    piece = out[produced - offset:end - offset].astype(np.float32)
+    produced = end
+    keep = max(0, (produced * down // up - reach) // down * down)
+    held, base = held[keep - base:], keep
+    return piece
+
+  for block in blocks:
+    held = np.concatenate([held, np.asarray(block, np.float32)])
+    read += len(block)
+    ready = (read - reach) * up // down   # outputs whose reach lies in what was read
+    if ready - produced >= BLOCK // 4:
+      yield stretch(ready, False)
+  total = -(-read * up // down)
+  if total > produced:
+    yield stretch(total, True)
+
+
+@dataclasses.dataclass
+class FileSource:
+  """A checked recording on disk, read as mono blocks at the model's rate.
+
+  file_rate, channels, file_length: the file's; rate: the model's; peak,
+  level: the peak and RMS of its mono mix; scale: the gain taking a float file
+  that peaks above full scale down to it (1.0 otherwise)."""
+  path: str
+  rate: int
+  file_rate: int
+  channels: int
+  file_length: int
+  peak: float
+  level: float
+
+  @property
+  def scale(self) -> float:
+    return 1.0 / self.peak if self.peak > 1.0 else 1.0
+
+  @property
+  def length(self) -> int:
+    """Samples at the model's rate (as `audio_io.resample` makes them)."""
+    return -(-self.file_length * self.rate // self.file_rate)
+
+  @classmethod
+  def scan(cls, path, rate: int) -> 'FileSource':
+    """One pass over the file, with `audio_io.read_audio`'s checks.
+
+    Raises:
+      audio_io.AudioFileError: as read_audio.
+    """
+    info = audio_io.file_info(path)
+    peak, squares = 0.0, 0.0
+    for block in _file_blocks(path):
+      audio_io.check_samples(path, block)
+      mono = block.mean(axis=1)
+      peak = max(peak, float(np.max(np.abs(mono))))
+      squares += float(np.sum(np.square(mono, dtype=np.float64)))
+    return cls(os.fspath(path), int(rate), info.samplerate, info.channels, info.frames, peak,
+               math.sqrt(squares / info.frames))
+
+  def file_blocks(self):
+    """Yields the mono mix float32 [n] at the file's rate, scaled to full scale."""
+    for block in _file_blocks(self.path):
+      mono = block.mean(axis=1)
+      yield mono if self.scale == 1.0 else mono * self.scale
+
+  def blocks(self):
+    """Yields the mono mix float32 [n] at the model's rate."""
+    return resample_blocks(self.file_blocks(), self.file_rate, self.rate)
+
+  def rms(self) -> float:
+    """The RMS at the model's rate (one more pass)."""
+    squares = sum(float(np.sum(np.square(b, dtype=np.float64))) for b in self.blocks())
+    return math.sqrt(squares / self.length)
+
+
+def _file_blocks(path):
+  """Yields float32 [n, channels] blocks of a sound file."""
+  try:
+    with sf.SoundFile(os.fspath(path)) as f:
+      while True:
+        block = f.read(BLOCK, dtype='float32', always_2d=True)
+        if not len(block):
+          return
+        yield block
+  except (RuntimeError, sf.LibsndfileError) as error:
+    raise audio_io.AudioFileError(
+        path, f'could not be read to its end ({error})',
+        'Re-encode it as wav/flac/ogg (e.g. `ffmpeg -i in out.wav`) or remove it.') from None
+
+
+def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=None):
+  """Writes float32 blocks [n_i] at the model's `rate` to `path` as a 16-bit
+  wav at `file_rate` and exactly `length` samples (cut, or padded with
+  silence), as `audio_io.save_audio` would the whole. The samples are
+  checked as `outputs.check_output` checks a whole output: nothing is left
+  at `path` when they are not finite or mostly clipped (the partial file
+  is removed). keep(block), if given, sees each block written (at `rate`).
+
+  Raises:
+    UserError: non-finite or mostly clipped output (naming `path`).
+  """
+  path = os.fspath(path)
+  parent = os.path.dirname(path)
+  if parent:
+    os.makedirs(parent, exist_ok=True)
+  partial = f'{path}.partial-{os.getpid()}'
+  written = clipped = 0
+  try:
+    with sf.SoundFile(partial, 'w', samplerate=int(file_rate), channels=1,
+                      subtype='PCM_16', format='WAV') as out:
+
+      def model_rate_blocks():
+        for block in blocks:
+          block = np.asarray(block, np.float32)
+          if not np.all(np.isfinite(block)):
+            raise UserError(f'{path}: the model produced NaN or inf samples; nothing was '
+                            'written for it. Its parameters may be broken: retrain or '
+                            're-export the model.')
+          if keep is not None:
+            keep(block)
+          yield block
+
+      for block in resample_blocks(model_rate_blocks(), rate, file_rate):
+        block = block[:max(0, length - written)]
+        clipped += int(np.sum(np.abs(block) >= 1.0))
+        out.write(np.clip(block, -1.0, 1.0))
+        written += len(block)
+      if written < length:
+        out.write(np.zeros(length - written, np.float32))
+    if clipped > audio_io.MAX_CLIPPED_FRACTION * max(written, 1):
+      raise UserError(f'{path}: the model produced audio clipped at full scale '
+                      f'({clipped / written:.0%} of samples); nothing was written for it. '
+                      'Its parameters may be broken: retrain or re-export the model.')
+    os.replace(partial, path)
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)

@@ -1,0 +1,190 @@
+"""Long recordings a block at a time: the block functions equal the whole-array
+ones, and enhancement holds a bounded stretch of any recording."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiodiff import tasks
+from audiodiff.audio import audio_io, streams, windows
+from audiodiff.enhancement import windowed
+from audiodiff.errors import UserError
+from experiments.configs import enhance_tiny
+
+
+def _blocks(x, size):
+  return [x[i:i + size] for i in range(0, len(x), size)]
+
+
+@pytest.mark.parametrize('orig,target', [(44100, 16000), (16000, 44100), (22050, 16000),
+                                         (8000, 16000), (16000, 16000)])
+@pytest.mark.parametrize('size', [333, 1 << 16])
+def test_resampling_in_blocks_equals_resampling_the_whole(orig, target, size):
+  x = 0.1 * np.random.default_rng(0).standard_normal(150001).astype(np.float32)
+  whole = audio_io.resample(x, orig, target)
+  pieces = np.concatenate(list(streams.resample_blocks(iter(_blocks(x, size)), orig, target)))
+  assert pieces.shape == whole.shape
+  np.testing.assert_allclose(pieces, whole, atol=1e-6)
+
+
+def test_a_file_source_reads_what_load_audio_reads(tmp_path):
+  rng = np.random.default_rng(1)
+  stereo = 0.2 * rng.standard_normal((100003, 2)).astype(np.float32)
+  stereo[50] = 1.6   # a float file peaking above full scale
+  path = str(tmp_path / 'x.wav')
+  sf.write(path, stereo, 44100, subtype='FLOAT')
+  source = streams.FileSource.scan(path, 16000)
+  mono = stereo.mean(axis=1)
+  assert (source.channels, source.file_length, source.file_rate) == (2, 100003, 44100)
+  np.testing.assert_allclose(source.peak, np.max(np.abs(mono)), rtol=1e-6)
+  assert source.peak > 1
+  expected = audio_io.resample(mono / source.peak, 44100, 16000)
+  got = np.concatenate(list(source.blocks()))
+  assert source.length == len(expected) == len(got)
+  np.testing.assert_allclose(got, expected, atol=1e-6)
+  np.testing.assert_allclose(source.rms(), audio_io.rms(expected), rtol=1e-6)
+
+
+def test_a_file_source_refuses_what_read_audio_refuses(tmp_path):
+  bad = np.zeros(1000, np.float32)
+  bad[700] = np.nan
+  sf.write(tmp_path / 'nan.wav', bad, 16000, subtype='FLOAT')
+  with pytest.raises(audio_io.AudioFileError, match='NaN or inf'):
+    streams.FileSource.scan(tmp_path / 'nan.wav', 16000)
+  with pytest.raises(audio_io.AudioFileError, match='does not exist'):
+    streams.FileSource.scan(tmp_path / 'missing.wav', 16000)
+  (tmp_path / 'garbage.wav').write_bytes(b'RIFF' + bytes(40))
+  with pytest.raises(audio_io.AudioFileError, match='could not be decoded'):
+    streams.FileSource.scan(tmp_path / 'garbage.wav', 16000)
+
+
+@pytest.mark.parametrize('file_rate', [16000, 22050])
+def test_writing_in_blocks_equals_writing_the_whole(tmp_path, file_rate):
+  audio = 0.3 * np.random.default_rng(2).standard_normal(70001).astype(np.float32)
+  audio[:10] = 1.5   # clipped on writing, as save_audio clips
+  length = len(audio) * file_rate // 16000 + 5   # a few samples of silence padded
+  whole = audio_io.resample(audio, 16000, file_rate)[:length]
+  audio_io.save_audio(tmp_path / 'whole.wav', np.pad(whole, (0, length - len(whole))),
+                      file_rate)
+  kept = []
+  streams.write_blocks(tmp_path / 'blocks.wav', _blocks(audio, 4097), rate=16000,
+                       file_rate=file_rate, length=length, keep=kept.append)
+  a, rate_a = sf.read(tmp_path / 'whole.wav', dtype='int16')
+  b, rate_b = sf.read(tmp_path / 'blocks.wav', dtype='int16')
+  assert rate_a == rate_b == file_rate and len(a) == len(b) == length
+  assert np.max(np.abs(a.astype(int) - b.astype(int))) <= 1   # float rounding
+  np.testing.assert_array_equal(np.concatenate(kept), audio)
+
+
+@pytest.mark.parametrize('bad,message', [(np.nan, 'NaN or inf'), (1.0, 'clipped at full scale')])
+def test_a_broken_output_leaves_nothing_written(tmp_path, bad, message):
+  blocks = [np.zeros(5000, np.float32) + 0.1, np.full(500000, bad, np.float32)]
+  with pytest.raises(UserError, match=message):
+    streams.write_blocks(tmp_path / 'out.wav', blocks, rate=16000, file_rate=16000,
+                         length=505000)
+  assert not list(tmp_path.iterdir())
+
+
+def test_a_running_overlap_add_equals_the_whole_one():
+  rng = np.random.default_rng(3)
+  starts, size = [0, 70, 140, 200], 100
+  pieces = [rng.standard_normal(size).astype(np.float32) for _ in starts]
+  taper = windows.linear_taper(size, 20)
+  whole, running = windows.OverlapAdd(300), windows.RunningOverlapAdd()
+  taken = []
+  for i, (start, piece) in enumerate(zip(starts, pieces)):
+    whole.add(start, piece, taper)
+    running.add(start, piece, taper)
+    taken.append(running.take(starts[i + 1] if i + 1 < len(starts) else 300))
+  np.testing.assert_array_equal(np.concatenate(taken), whole.result())
+  with pytest.raises(ValueError, match='already taken'):
+    running.add(250, pieces[0], taper)
+
+
+class _Linear:
+  """Stands in for a trained enhancer: each window comes back scaled and
+  tapered along its length (linear, so its result is known), from the
+  scaled noisy input."""
+
+  frozen = None
+
+  def __init__(self, task):
+    self.task, self.calls = task, 0
+
+  def run(self, request, rng, first=0):
+    del rng, first
+    self.calls += 1
+    x = np.asarray(self.task.decode(request.prior.mean))
+    return 2.0 * x * (1.0 + 0.3 * np.sin(np.arange(x.shape[-1]) / 7.0))
+
+
+def _whole_reference(task, audio, delays):
+  """The enhancement of _Linear computed on the whole recording at once:
+  each delayed, mirror-padded copy cut into windows, joined, realigned and
+  averaged."""
+  settings, hop = task.settings, task.stft.hop_length
+  window = settings.window_frames * hop
+  gain = settings.input_rms / audio_io.rms(audio)
+  total = 0.0
+  for delay in delays:
+    delayed = np.pad(audio * gain, (delay, 0), mode='symmetric')
+    frames = max(-(-len(delayed) // hop), settings.window_frames)
+    padded = np.pad(delayed, (0, frames * hop - len(delayed)), mode='symmetric')
+    starts = [s * hop for s in windows.window_starts(frames, settings.window_frames,
+                                                     settings.overlap_frames)]
+    shape = 1.0 + 0.3 * np.sin(np.arange(window) / 7.0)
+    pieces = [2.0 * padded[s:s + window] * shape for s in starts]
+    joined = windows.cross_fade(pieces, starts, len(padded), settings.overlap_frames * hop)
+    total = total + joined[delay:delay + len(audio)] / gain
+  return total / len(delays)
+
+
+@pytest.mark.parametrize('shifts', [1, 3])
+def test_windowed_enhancement_equals_the_whole_recording_at_once(shifts):
+  config = enhance_tiny.get_config()
+  config.enhance.method = 'predictive'
+  config.enhance.update(dict(window_frames=16, overlap_frames=4, batch_windows=3,
+                             shifts=shifts))
+  task = tasks.get_task(config)
+  hop = task.stft.hop_length
+  rng = np.random.default_rng(4)
+  audios = [0.1 * rng.standard_normal(n).astype(np.float32)
+            for n in (3 * hop, 16 * hop + 5, 17 * hop + 3, 90 * hop + 77, 200)]
+  delays = [k * hop // shifts for k in range(shifts)]
+  for audio, out in zip(audios, task.enhance_many(_Linear(task), audios)):
+    assert out.shape == audio.shape
+    np.testing.assert_allclose(out, _whole_reference(task, audio, delays), atol=1e-6)
+
+
+class _CountingSource:
+  """A long recording made block by block; counts what was read."""
+
+  def __init__(self, length, block):
+    self.length, self.block, self.read = length, block, 0
+
+  def rms(self):
+    return 0.1
+
+  def blocks(self):
+    rng = np.random.default_rng(5)
+    for start in range(0, self.length, self.block):
+      piece = 0.1 * rng.standard_normal(min(self.block, self.length - start))
+      self.read += len(piece)
+      yield piece.astype(np.float32)
+
+
+def test_enhancement_reads_only_a_few_windows_ahead_of_what_it_yields():
+  config = enhance_tiny.get_config()
+  config.enhance.method = 'predictive'
+  config.enhance.update(dict(window_frames=16, overlap_frames=4, batch_windows=4, shifts=2))
+  task = tasks.get_task(config)
+  window = 16 * task.stft.hop_length
+  source = _CountingSource(300 * window + 11, block=window // 3)
+  yielded, ahead = 0, 0
+  for index, block in task.enhance_blocks(_Linear(task), [source]):
+    assert index == 0 and np.all(np.isfinite(block))
+    yielded += len(block)
+    ahead = max(ahead, source.read - yielded)
+  assert yielded == source.length
+  # One batch of 4 windows (2 delays each) and a block: never the recording.
+  assert ahead <= 4 * window
