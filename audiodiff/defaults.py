@@ -66,6 +66,7 @@ def get_config() -> ml_collections.ConfigDict:
                             # of the trained steps (and runs this share of the sampler's)
       overlap=0.25,         # fraction of the prior's window shared by neighbours
       batch_windows=4,      # windows per network batch (bounds memory)
+      span_seconds=30.0,    # files longer than 1.5 spans go a span at a time (bounds memory)
       average=1,            # restorations averaged (K > 1: towards the posterior mean)
   ))
 

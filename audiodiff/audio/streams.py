@@ -69,6 +69,31 @@ def resample_blocks(blocks, orig_rate: int, target_rate: int):
     yield stretch(total, True)
 
 
+class Tape:
+  """The stretch of a long signal that is still needed: read from its blocks
+  as far as asked (`read_to`), dropped once no longer needed (`drop_before`);
+  `held` is samples [base, base + len(held)) of the [length] signal."""
+
+  def __init__(self, blocks, length: int):
+    self.length = length
+    self._blocks = iter(blocks)
+    self.held = np.zeros(0, np.float32)
+    self.base = 0
+
+  def read_to(self, end: int) -> None:
+    while self.base + len(self.held) < min(end, self.length):
+      self.held = np.concatenate([self.held, next(self._blocks)]).astype(np.float32)
+
+  def drop_before(self, start: int) -> None:
+    start = min(max(start, self.base), self.base + len(self.held))
+    self.held, self.base = self.held[start - self.base:], start
+
+  def segment(self, start: int, end: int) -> np.ndarray:
+    """Samples [start, end) (within what is held once read), float32."""
+    self.read_to(end)
+    return self.held[start - self.base:end - self.base]
+
+
 @dataclasses.dataclass
 class FileSource:
   """A checked recording on disk, read as mono blocks at the model's rate.

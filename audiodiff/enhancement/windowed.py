@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from audiodiff.audio import audio_io, windows
+from audiodiff.audio import audio_io, streams, windows
 
 
 @dataclasses.dataclass
@@ -40,29 +40,6 @@ class ArraySource:
 
   def blocks(self):
     yield self.audio
-
-
-class _Tape:
-  """The scaled samples of one recording that windows still need, read from
-  its blocks as windows ask for them and dropped once no window does."""
-
-  def __init__(self, source, gain, whole):
-    self.length = source.length
-    self._blocks = source.blocks()
-    self._gain = gain
-    self.held = np.zeros(0, np.float32)
-    self.base = 0                                      # index of held[0]
-    if whole:
-      self.read_to(self.length)
-
-  def read_to(self, end):
-    while self.base + len(self.held) < min(end, self.length):
-      block = next(self._blocks)
-      self.held = np.concatenate([self.held, block * self._gain]).astype(np.float32)
-
-  def drop_before(self, start):
-    start = min(max(start, self.base), self.base + len(self.held))
-    self.held, self.base = self.held[start - self.base:], start
 
 
 class _Copy:
@@ -127,7 +104,9 @@ class _Recording:
 
   def __init__(self, index, source, gain, delays, window, overlap, hop):
     self.index, self.gain = index, gain
-    self.tape = _Tape(source, gain, whole=source.length < window + hop)
+    self.tape = streams.Tape((block * gain for block in source.blocks()), source.length)
+    if source.length < window + hop:   # short: read whole
+      self.tape.read_to(source.length)
     self.copies = [_Copy(self.tape, d, window, overlap, hop, overlap) for d in delays]
     self.done = 0                  # recording samples yielded
 

@@ -10,8 +10,9 @@ declipping run over overlapping windows of the whole recording (declipping
 skips windows with nothing clipped), cross-faded where they overlap. A last
 projection over the whole signal then enforces the measurement across
 window edges: reliable samples, the measured band, the clipping set. Windows
-go through the network `batch_windows` at a time, so memory stays bounded
-at any length.
+go through the network `batch_windows` at a time; a recording longer than
+config.restore.span_seconds goes a span at a time (`spans.py`), so memory
+stays bounded at any length.
 """
 
 import dataclasses
@@ -276,9 +277,10 @@ class Restorer:
     starts = windows.window_starts(len(measurement), self.window, overlap)
     return [s for s in starts if measurement.needs_work(s, self.window)]
 
-  def __call__(self, measurement, seed=0, on_windows=None):
+  def __call__(self, measurement, seed=0, on_windows=None, key=None):
     """Measurement -> restored float32 [L]. on_windows(count, total), if
-    given, hears of each network batch of windows done."""
+    given, hears of each network batch of windows done; key, if given, is
+    the random key instead of PRNGKey(seed)."""
     if self.method == 'baseline':
       return run_baseline(measurement)
     length, original = len(measurement), measurement
@@ -291,7 +293,7 @@ class Restorer:
     overlap = int(self.window * self.settings.overlap)
     taper = windows.raised_cosine_taper(self.window, overlap // 2)
     batch = int(self.settings.batch_windows)
-    rng = jax.random.PRNGKey(seed)
+    rng = jax.random.PRNGKey(seed) if key is None else key
     guess = run_baseline(measurement) if self.from_baseline else None
     for first in range(0, len(starts), batch):
       chunk = starts[first:first + batch]

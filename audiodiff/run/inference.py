@@ -17,6 +17,7 @@ from audiodiff.run import api, console, evaluation, listening_page, model_card, 
 from audiodiff.audio import audio_io, plotting, streams
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
+from audiodiff.restoration import spans
 from audiodiff.tasks import tts
 from audiodiff.run.summary import SummaryWriter
 
@@ -234,21 +235,16 @@ def _input_source(path, rate, verb, back=True):
   return source
 
 
-def _write_like_input(wav, output, rate, num_samples, file_rate):
-  """Writes output [L'] at the model's `rate` as `wav` at the input's rate
-  and length (num_samples), once it is checked (outputs.check_output)."""
-  output = outputs.check_output(output, wav)
-  out = audio_io.resample(output, rate, file_rate)[:num_samples]
-  audio_io.save_audio(wav, np.pad(out, (0, num_samples - len(out))), file_rate)
-
-
 def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence[str] = (),
             checkpoint_step: Optional[int] = None, name: Optional[str] = None,
             output: Optional[str] = None):
   """Restores each input with the model as the prior (config.restore) into
-  workdir/samples/<name>/<input name>.wav (+ .png of degraded / restored, +
-  .json of metrics when `references` gives the clean files, one per input).
-  Outputs keep each input's sample rate and length."""
+  workdir/samples/<name>/<input name>.wav (+ .png of degraded / restored, the
+  first PICTURE_SECONDS, + .json of metrics when `references` gives the clean
+  files, one per input). Outputs keep each input's sample rate and length.
+  Files longer than 1.5 x config.restore.span_seconds go a span at a time
+  (restoration/spans.py), so memory does not grow with length; with
+  --reference both files are read whole, for the metrics."""
   if not inputs:
     raise UserError('--mode=restore needs --input=FILE.wav (repeatable).')
   if references and len(references) != len(inputs):
@@ -263,60 +259,70 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   settings = trained.config.restore
   restorer = restoration.Restorer(trained, settings)
   rate = trained.sample_rate
-  # Read and check every input (and reference) before the first slow restoration.
+  # Check every input (and reference) before the first slow restoration;
+  # what is read is read again when its turn comes.
   jobs = []
   for i in _distinct(inputs):
     path = inputs[i]
-    degraded, original, file_rate = _model_input(path, rate, 'restored')
-    if settings.task == 'bandwidth' and settings.cutoff_hz >= file_rate / 2:
-      raise UserError(f'{path}: sampled at {file_rate} Hz, it holds nothing above '
-                      f'{file_rate / 2:g} Hz, so config.restore.cutoff_hz='
+    source = _input_source(path, rate, 'restored')
+    if settings.task == 'bandwidth' and settings.cutoff_hz >= source.file_rate / 2:
+      raise UserError(f'{path}: sampled at {source.file_rate} Hz, it holds nothing above '
+                      f'{source.file_rate / 2:g} Hz, so config.restore.cutoff_hz='
                       f'{settings.cutoff_hz:g} cannot be its band limit; give a cutoff '
-                      f'below {file_rate / 2:g} Hz.')
+                      f'below {source.file_rate / 2:g} Hz.')
+    reference = references[i] if references else None
+    level = None   # None: restored whole
     try:
-      measurement = restoration.measure(settings.task, degraded, settings, rate)
+      if reference is None and spans.is_long(source, settings):
+        level = spans.checked_level(source, settings)
+      else:
+        _whole_input(source, settings, reference)
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
-    reference = None
-    if references:
-      try:
-        reference = audio_io.load_audio(references[i], rate)
-      except audio_io.AudioFileError as error:
-        raise error.for_flag('--reference') from None
-      if audio_io.rms(reference) < audio_io.SILENT_RMS:
-        raise UserError(f'--reference={references[i]} is silent: metrics against it would '
-                        'mean nothing; give the clean version of --input.')
-      if len(reference) < len(degraded):
-        raise UserError(f'--reference={references[i]} is shorter ({len(reference) / rate:.2f} '
-                        f's) than --input={path} ({len(degraded) / rate:.2f} s): give the '
-                        'clean version of the same recording.')
-      reference = reference[:len(degraded)]
     # Bandwidth extension adds the band above the input's: a file at a lower
     # rate than the model's is written at the model's rate, which can hold it.
-    out_rate = max(file_rate, rate) if settings.task == 'bandwidth' else file_rate
-    if out_rate != file_rate:
-      console.say(f'{path}: {file_rate} Hz; written at the model\'s {out_rate} Hz, which holds '
-                  'the band it adds.')
-    jobs.append((path, measurement, reference, original, file_rate, out_rate))
+    out_rate = max(source.file_rate, rate) if settings.task == 'bandwidth' else source.file_rate
+    if out_rate != source.file_rate:
+      console.say(f'{path}: {source.file_rate} Hz; written at the model\'s {out_rate} Hz, '
+                  'which holds the band it adds.')
+    jobs.append((source, reference, level, out_rate))
   directory = _output_dir(workdir, name, f'restored_{settings.task}_step_{trained.step}',
-                          output, [job[0] for job in jobs])
+                          output, [job[0].path for job in jobs])
   paths = []
-  stems = outputs.output_stems([job[0] for job in jobs])
+  stems = outputs.output_stems([job[0].path for job in jobs])
   progress = console.Progress(len(jobs), 'files')
-  for i, ((path, measurement, reference, original, file_rate, out_rate), stem) in enumerate(
-      zip(jobs, stems)):
-    restored = restorer(measurement, seed=trained.config.seed + i,
-                        on_windows=_window_progress(path))
-    wav = os.path.join(directory, f'{stem}.wav')
-    if out_rate == file_rate != rate:  # only what was missing changes in the file
-      audio_io.save_audio(wav, outputs.check_output(restoration.keep_measured(
-          measurement, restored, original, file_rate), wav), file_rate)
+  shown = int(PICTURE_SECONDS * rate)
+  for i, ((source, reference, level, out_rate), stem) in enumerate(zip(jobs, stems)):
+    path, wav = source.path, os.path.join(directory, f'{stem}.wav')
+    # Where the output keeps the file's rate, only what was missing changes in it.
+    keep_file = out_rate == source.file_rate != rate
+    length = source.file_length * out_rate // source.file_rate
+    head, degraded = _Head(shown), _Head(shown)
+    if level is None:
+      measurement, original, reference = _whole_input(source, settings, reference)
+      restored = restorer(measurement, seed=trained.config.seed + i,
+                          on_windows=_window_progress(path))
+      if keep_file:
+        blocks = [restoration.keep_measured(measurement, restored, original, out_rate)]
+      else:
+        blocks = [audio_io.resample(restored, rate, out_rate)]
+      streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate, length=length)
+      head.add(restored)
+      degraded.add(measurement.degraded)
     else:
-      _write_like_input(wav, restored, rate, len(original) * out_rate // file_rate, out_rate)
+      blocks = spans.restored_blocks(restorer, source, settings, level=level,
+                                     out_rate=out_rate, seed=trained.config.seed + i,
+                                     on_span=_window_progress(path, 'spans'))
+      streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate, length=length,
+                           keep=head.add)
+      degraded.read(source.blocks())
+    part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
+    restored_head = head.audio() if level is None or out_rate == rate else (
+        audio_io.resample(head.audio(), out_rate, rate))
     plotting.save_comparison_png(
         os.path.join(directory, f'{stem}.png'),
-        [(f'{stem}: degraded ({settings.task})', measurement.degraded),
-         (f'restored ({restorer.method})', restored)], rate)
+        [(f'{stem}: degraded ({settings.task}){part}', degraded.audio()),
+         (f'restored ({restorer.method})', restored_head)], rate)
     if reference is not None:
       results = restoration.quality(measurement, reference, restored)
       with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
@@ -330,14 +336,37 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   return paths
 
 
-def _window_progress(path):
+def _whole_input(source, settings, reference_path):
+  """A recording restored whole -> (its Measurement at the model's rate, its
+  mono samples at the file's rate, the reference [L] or None), checked."""
+  rate = source.rate
+  original = np.concatenate(list(source.file_blocks()))
+  degraded = audio_io.resample(original, source.file_rate, rate)
+  measurement = restoration.measure(settings.task, degraded, settings, rate)
+  if reference_path is None:
+    return measurement, original, None
+  try:
+    reference = audio_io.load_audio(reference_path, rate)
+  except audio_io.AudioFileError as error:
+    raise error.for_flag('--reference') from None
+  if audio_io.rms(reference) < audio_io.SILENT_RMS:
+    raise UserError(f'--reference={reference_path} is silent: metrics against it would '
+                    'mean nothing; give the clean version of --input.')
+  if len(reference) < len(degraded):
+    raise UserError(f'--reference={reference_path} is shorter ({len(reference) / rate:.2f} '
+                    f's) than --input={source.path} ({len(degraded) / rate:.2f} s): give the '
+                    'clean version of the same recording.')
+  return measurement, original, reference[:len(degraded)]
+
+
+def _window_progress(path, what='windows'):
   """An on_windows(count, total) callback: a progress line within a file
-  once it needs more than one network batch of windows."""
+  once it needs more than one network batch of windows (or span)."""
   state = {}
 
   def on_windows(count, total):
     if 'progress' not in state:
-      state['progress'] = console.Progress(total, f'windows of {os.path.basename(path)}')
+      state['progress'] = console.Progress(total, f'{what} of {os.path.basename(path)}')
       state['single'] = count == total
     if not state['single']:
       state['progress'].done(count=count)
