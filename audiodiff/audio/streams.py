@@ -11,6 +11,7 @@ the results equal the whole-array functions of `audio_io` (`read_audio`,
 `resample`, `save_audio`) to float rounding.
 """
 
+import ctypes
 import dataclasses
 import math
 import os
@@ -24,6 +25,19 @@ from audiodiff.errors import UserError
 
 # Frames read from a file at a time.
 BLOCK = 1 << 16
+
+
+def return_freed_arrays_to_the_os() -> None:
+  """Fixes glibc's mmap threshold at 128 KiB (M_MMAP_THRESHOLD), so every
+  large array is mapped and unmapped on its own. By default glibc raises the
+  threshold to the size of each large array freed, and serves later ones
+  from its heap, which fragments: restoring 2,000 s in 4 s spans grew the
+  peak by 30 MB, and by nothing with the threshold fixed. A no-op without
+  glibc."""
+  try:
+    ctypes.CDLL('libc.so.6').mallopt(-3, 128 * 1024)
+  except (OSError, AttributeError):
+    pass
 
 
 def resample_blocks(blocks, orig_rate: int, target_rate: int):

@@ -247,6 +247,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   --reference both files are read whole, for the metrics."""
   if not inputs:
     raise UserError('--mode=restore needs --input=FILE.wav (repeatable).')
+  streams.return_freed_arrays_to_the_os()
   if references and len(references) != len(inputs):
     raise UserError(f'--reference: give one clean file per --input ({len(inputs)}), '
                     f'got {len(references)}.')
@@ -434,6 +435,7 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   if not inputs:
     raise UserError('--mode=enhance needs --input=FILE.wav or --input=DIRECTORY '
                     '(repeatable).')
+  streams.return_freed_arrays_to_the_os()
   trained = _load_for('enhance', config, workdir, checkpoint_step)
   rate = trained.sample_rate
   # Check every file (one pass each) before the first (slow) enhancement.
