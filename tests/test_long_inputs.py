@@ -297,3 +297,14 @@ def test_a_long_file_is_band_extended_span_by_span(tmp_path, tiny_prior):
   # limit; against the whole file's, what leaks across the cutoff at the
   # spans' joins is a small part of what was added.
   assert np.sqrt(np.mean((band - low) ** 2)) < 0.01 * added
+
+
+def test_a_gap_longer_than_the_method_fills_is_refused_before_any_work(tmp_path, tiny_prior):
+  config, workdir = tiny_prior
+  audio_io.save_audio(tmp_path / 'x.wav', _speech_like(2.0, 8000), 8000)
+  for method, message in (('baseline', "Janssen's method"), ('projection', 'half the prior')):
+    result = _main(f'--config={config}', f'--workdir={workdir}', '--mode=restore',
+                   f'--input={tmp_path / "x.wav"}', f'--output={tmp_path / method}',
+                   '--config.restore.gaps=0.2-0.6', f'--config.restore.method={method}')
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not os.path.exists(tmp_path / method / 'x.wav')

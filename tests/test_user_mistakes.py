@@ -632,3 +632,87 @@ def test_vocoding_a_file_at_another_rate_says_so(tmp_path, capsys):
   assert mel is None and len(audio) == 8000
   assert "22050 Hz, resampled to the model's 16000 Hz; the output is at that rate" in (
       capsys.readouterr().out)
+
+
+# ---- the seventh probe ----------------------------------------------------------
+
+def test_names_that_clash_once_dots_are_underscores_are_numbered():
+  stems = outputs.output_stems(['c/x.y.wav', 'c/x_y.wav', 'c/x.y.flac'])
+  assert len(set(stems)) == 3, stems
+
+
+def test_a_users_file_in_a_sub_folder_of_an_output_folder_is_not_overwritten(tmp_path):
+  (tmp_path / 'p' / 'a').mkdir(parents=True)
+  (tmp_path / 'p' / 'b').mkdir()
+  for folder, seed in (('a', 0), ('b', 1)):
+    audio_io.save_audio(tmp_path / 'p' / folder / 'x.wav', _speechlike(0.3, seed=seed), 16000)
+  inference.enhance(None, ENHANCER, [str(tmp_path / 'p' / 'a' / 'x.wav')],
+                    output=str(tmp_path / 'out'))   # an audiodiff folder with a page
+  (tmp_path / 'out' / 'a').mkdir()
+  (tmp_path / 'out' / 'a' / 'x.wav').write_bytes(b'mine')
+  with pytest.raises(UserError, match='audiodiff did not write it'):
+    inference.enhance(None, ENHANCER, [str(tmp_path / 'p' / 'a' / 'x.wav'),
+                                       str(tmp_path / 'p' / 'b' / 'x.wav')],
+                      output=str(tmp_path / 'out'))
+  assert (tmp_path / 'out' / 'a' / 'x.wav').read_bytes() == b'mine'
+
+
+def test_janssen_fills_a_gap_at_the_start_of_a_recording():
+  from audiodiff.restoration import baselines, operators  # pylint: disable=g-import-not-at-top
+  t = np.arange(16000) / 16000
+  clean = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 530 * t)).astype(
+      np.float32)
+  for gap in ((0.0, 0.02), (0.98, 1.0)):
+    weights = operators.gap_weights(len(clean), [gap], 16000)
+    filled = baselines.janssen_inpaint(clean * weights, weights)
+    inside = weights <= 0
+    assert np.max(np.abs(filled)) < 1   # once 1e14 at the start
+    assert np.sqrt(np.mean((filled - clean)[inside] ** 2)) < 0.1
+
+
+@pytest.mark.parametrize('args, message', [
+    (('--output=OUT/enhanced.wav',), 'names a file'),
+    (('--config.enhance.input_rms=inf',), 'training fixes it'),
+    (('--config.enhance.hop_length=64',), 'training fixes it'),
+])
+def test_seventh_probe_enhance_flags_are_refused(tmp_path, args, message):
+  audio_io.save_audio(tmp_path / 'x.wav', _speechlike(0.3), 16000)
+  args = [a.replace('OUT', str(tmp_path)) for a in args]
+  result = _main(f'--workdir={ENHANCER}', '--mode=enhance', f'--input={tmp_path / "x.wav"}',
+                 *args)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert result.stderr.strip().startswith('error:')
+
+
+def test_channels_that_cancel_are_not_called_silence(tmp_path):
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  voice = _speechlike(0.3)
+  sf.write(tmp_path / 'opposite.wav', np.stack([voice, -voice], axis=1), 16000, subtype='FLOAT')
+  with pytest.raises(UserError, match='cancel out'):
+    inference.enhance(None, ENHANCER, [str(tmp_path / 'opposite.wav')],
+                      output=str(tmp_path / 'out'))
+
+
+def test_seventh_probe_api_and_setting_mistakes():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
+  from audiodiff.restoration import restore  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  for directory in (None, 123):
+    with pytest.raises(UserError, match='model directory'):
+      audiodiff.load(directory)
+  enhancer = audiodiff.load(ENHANCER)
+  with pytest.raises(UserError, match='takes a list'):
+    list(enhancer.enhance_many(_speechlike(0.3)))
+  vocoder = audiodiff.load(os.path.join(ROOT, 'pretrained', 'vocoder_cpu'))
+  for mel in (np.zeros((10, 80), complex), np.ones((10, 80), int), 'abc', [[0.1] * 80, [0.2]]):
+    with pytest.raises(UserError, match='float array'):
+      vocoder.vocode(mel=mel)
+  config = defaults.get_config()
+  config.sampler.temperature = 1e6
+  with pytest.raises(UserError, match='sampler.temperature'):
+    experiment.validate_config(config)
+  settings = defaults.get_config().restore
+  settings.cutoff_hz = 1e-9
+  with pytest.raises(UserError, match='below 300 Hz'):
+    restore.measure('bandwidth', np.zeros(100, np.float32), settings, 16000)

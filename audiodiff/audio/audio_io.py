@@ -133,8 +133,9 @@ def read_audio(path):
 
 
 # Output audio with more of its samples at full scale than this is refused:
-# a model that writes it is broken (e.g. NaN parameters cast to -32768).
-MAX_CLIPPED_FRACTION = 0.99
+# a model that writes it is broken (e.g. NaN parameters cast to -32768), or
+# its settings are (a sampler temperature of 1e6 gave 87%).
+MAX_CLIPPED_FRACTION = 0.5
 
 # Quieter than this (RMS, full scale 1) is digital silence: nothing to process.
 SILENT_RMS = 1e-6

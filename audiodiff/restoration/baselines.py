@@ -38,11 +38,14 @@ def _janssen_segment(x, missing, order, iterations):
   known = ~missing
   for _ in range(iterations):
     a = _ar_coefficients(x, order)
-    # Prediction errors e = B x over rows that see at least one sample.
-    rows = n - order
-    band = np.zeros((rows, n))
+    # Prediction errors e = B x of each sample from the ones before it
+    # (zeros before the segment): a gap at the recording's start is then
+    # predicted like any other; away from it, the first `order` rows see only
+    # known samples and change nothing.
+    band = np.zeros((n, n))
     for k in range(order + 1):
-      band[np.arange(rows), np.arange(rows) + order - k] = a[k]
+      t = np.arange(k, n)       # the row in which sample t - k is k steps back
+      band[t, t - k] = a[k]
     b_missing, b_known = band[:, missing], band[:, known]
     rhs = -b_known @ x[known]
     x[missing] = np.linalg.lstsq(b_missing, rhs, rcond=None)[0]
@@ -67,8 +70,11 @@ def janssen_inpaint(y, weights, order=None, iterations=5, context=None):
     p = order or int(np.clip(3 * (end - start), 32, 512))
     c = context or 2 * p
     a, b = max(0, start - c), min(len(y), end + c)
-    segment_missing = missing[a:b]
-    y[a:b] = _janssen_segment(y[a:b], segment_missing, min(p, (b - a) // 3), iterations)
+    # A gap at the recording's start is filled backwards in time (the AR
+    # model of a stationary signal fits both ways), from the samples after it.
+    step = -1 if start == 0 else 1
+    y[a:b] = _janssen_segment(y[a:b][::step], missing[a:b][::step], min(p, (b - a) // 3),
+                              iterations)[::step]
   return y.astype(np.float32)
 
 

@@ -116,6 +116,10 @@ def measure(task, degraded, restore_config, sample_rate):
     if cutoff <= 0:
       raise UserError('Bandwidth extension needs the input\'s cutoff: '
                       '--config.restore.cutoff_hz=4000, for example.')
+    if cutoff < MIN_CUTOFF_HZ:
+      raise UserError(f'config.restore.cutoff_hz={cutoff:g}: below {MIN_CUTOFF_HZ:g} Hz almost '
+                      'nothing of the recording is measured, and bandwidth extension would '
+                      'replace all of it; give the band limit of the input (e.g. 4000).')
     operators.lowpass_response(8, sample_rate, cutoff, restore_config.filter)  # validates
     return Measurement(task, degraded, sample_rate, cutoff_hz=cutoff,
                        filter=restore_config.filter)
@@ -168,6 +172,10 @@ def keep_measured(measurement, restored, original, file_rate):
   return np.fft.irfft(mixed, n=size).astype(np.float32)
 
 
+# Bandwidth extension refuses band limits below this.
+MIN_CUTOFF_HZ = 300.0
+# Janssen's method fills gaps up to this long (Restorer.check_gaps).
+MAX_BASELINE_GAP_SECONDS = 0.25
 # Declipping refuses inputs with more of their samples clipped than this.
 MAX_CLIPPED_SHARE = 0.9
 
@@ -240,6 +248,24 @@ class Restorer:
       self.sampler = samplers.sampler_from_config(sampler_config, schedule,
                                                   exp.config.diffusion.prediction)
     self._restore = jax.jit(self._restore_windows)
+
+  def check_gaps(self, lengths, sample_rate):
+    """A UserError, before any work, for a gap (lengths in samples) longer
+    than the method can fill: half the prior's window, or for Janssen's
+    method (the default, and start='baseline') MAX_BASELINE_GAP_SECONDS,
+    past which its least-squares fill needs gigabytes and says little."""
+    longest = max(lengths, default=0)
+    limit = int(MAX_BASELINE_GAP_SECONDS * sample_rate)
+    if (self.method == 'baseline' or self.from_baseline) and longest > limit:
+      raise UserError(f'A gap of {1000 * longest / sample_rate:.0f} ms is longer than the '
+                      f'{1000 * MAX_BASELINE_GAP_SECONDS:.0f} ms Janssen\'s method (the default '
+                      'for gaps) fills; split it, or let the prior fill it with '
+                      '--config.restore.method=projection (gaps up to half its window, '
+                      f'{self.window / 2 / sample_rate:.2f} s).')
+    if self.method != 'baseline' and longest > self.window // 2:
+      raise UserError(f'A gap of {longest} samples is longer than half the prior\'s window '
+                      f'({self.window} samples): too little context to fill it. Split it, or '
+                      'use a prior trained on longer segments.')
 
   @property
   def num_evals(self):

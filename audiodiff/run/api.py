@@ -266,7 +266,9 @@ TRAINED_SETTINGS = ('task', 'audio.*', 'diffusion.schedule', 'diffusion.num_step
                     'diffusion.beta_start', 'diffusion.beta_end', 'diffusion.cosine_offset',
                     'diffusion.sigmoid_start', 'diffusion.sigmoid_end', 'diffusion.sigmoid_tau',
                     'diffusion.betas', 'diffusion.prediction', 'vocoder.start',
-                    'enhance.wiener_input', 'latent.attributes')
+                    'enhance.wiener_input', 'enhance.n_fft', 'enhance.hop_length',
+                    'enhance.compression_exponent', 'enhance.compression_scale',
+                    'enhance.input_rms', 'enhance.prior_scale', 'latent.attributes')
 
 
 def check_trained_settings(saved, config, directory: str) -> None:
@@ -305,6 +307,10 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   config: None reads directory/config.json (as trained); a ConfigDict
   overrides it (e.g. other sampler settings; the model must match).
   """
+  if not isinstance(directory, (str, os.PathLike)):
+    raise UserError(f'audiodiff.load takes a model directory (an export or a work directory, '
+                    f'e.g. "pretrained/enhance_cpu"); got {type(directory).__name__} '
+                    f'{directory!r}.')
   if checkpoint_step is not None and (isinstance(checkpoint_step, bool) or not isinstance(
       checkpoint_step, (int, np.integer))):
     raise UserError(f'checkpoint_step={checkpoint_step!r} must be a whole number (a saved '

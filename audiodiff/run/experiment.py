@@ -105,7 +105,7 @@ _CONFIG_RULES = (
     ('train.keep_checkpoints', lambda v: v >= 1, '>= 1'),
     ('sampler.num_samples', lambda v: v >= 1, '>= 1'),
     ('sampler.batch_size', lambda v: v >= 1, '>= 1'),
-    ('sampler.temperature', lambda v: v > 0, '> 0'),
+    ('sampler.temperature', lambda v: 0 < v <= 10, 'in (0, 10] (1: the trained noise)'),
     ('sampler.num_steps', lambda v: v >= 1, '>= 1 (network calls)'),
     ('sampler.guidance_scale', lambda v: math.isfinite(v) and v >= 0,
      'a finite number >= 0 (1: no guidance; 0: unconditional)'),
@@ -120,6 +120,8 @@ _CONFIG_RULES = (
     ('restore.jump', lambda v: v >= 1, '>= 1'),
     ('restore.overlap', lambda v: 0 <= v < 0.9, 'in [0, 0.9)'),
     ('restore.batch_windows', lambda v: v >= 1, '>= 1'),
+    ('restore.span_seconds', lambda v: 4 <= v < float('inf'), '>= 4 (seconds)'),
+    ('enhance.shifts', lambda v: v >= 1, '>= 1 (1: no shifts)'),
 )
 
 

@@ -17,7 +17,7 @@ from audiodiff.run import api, console, evaluation, listening_page, model_card, 
 from audiodiff.audio import audio_io, plotting, streams
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
-from audiodiff.restoration import spans
+from audiodiff.restoration import operators, spans
 from audiodiff.tasks import tts
 from audiodiff.run.summary import SummaryWriter
 
@@ -51,6 +51,11 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
   if output and name is not None:
     raise UserError(f'--name={name} and --output={output} both say where outputs go; give '
                     'one of them.')
+  if output and output.lower().endswith(AUDIO_SUFFIXES + ('.npy', '.png', '.json')):
+    raise UserError(f'--output={output} names a file; --output takes a folder, where each '
+                    'output is named after its input. Give a folder, e.g. --output=out/.')
+  if output and os.path.exists(output) and not os.path.isdir(output):
+    raise UserError(f'--output={output} is a file; give a folder with --output=DIR.')
   if output:
     outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)
@@ -154,7 +159,7 @@ def _read_vocoder_input(path, config):
     if not os.path.exists(path):
       raise UserError(f'--input={path} does not exist.')
     try:
-      mel = np.asarray(np.load(path, allow_pickle=False), np.float32)
+      mel = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, TypeError):
       raise UserError(f'--input={path} is not a mel array saved with numpy.save; give '
                       '[frames, n_mels] float values (audiodiff.audio.spectral.log_mel).'
@@ -223,6 +228,10 @@ def _input_source(path, rate, verb, back=True):
     raise error.for_flag('--input') from None
   if source.channels > 1:
     console.say(f'{path}: {source.channels} channels, {verb} as their mean (mono).')
+  if source.level < audio_io.SILENT_RMS and source.loudest_channel >= audio_io.SILENT_RMS:
+    raise UserError(f'--input={path}: its {source.channels} channels cancel out when mixed to '
+                    f'mono (RMS {source.level:.1e}): nothing would be {verb}. Give one '
+                    'channel of it (e.g. `sox in.wav out.wav remix 1`).')
   if source.level < audio_io.SILENT_RMS:
     raise UserError(f'--input={path} is silent (RMS {source.level:.1e}, as mono): there is '
                     f'nothing to be {verb}; give a recording with sound in it.')
@@ -278,6 +287,9 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
         level = spans.checked_level(source, settings)
       else:
         _whole_input(source, settings, reference)
+      if settings.task == 'inpaint':
+        restorer.check_gaps([max(1, round((end - start) * rate)) for start, end in
+                             operators.parse_gaps(settings.gaps)], rate)
     except UserError as error:
       raise UserError(f'{path}: {error}') from None
     # Bandwidth extension adds the band above the input's: a file at a lower
@@ -454,7 +466,7 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   progress = console.Progress(len(sources), 'files')
   shown = int(PICTURE_SECONDS * rate)
   # Windows of consecutive files share network batches (config.enhance.batch_windows).
-  enhanced = itertools.groupby(trained.enhance_blocks(sources), key=lambda item: item[0])
+  enhanced = itertools.groupby(trained.task.enhance_blocks(trained, sources), key=lambda item: item[0])
   for (index, blocks), stem in zip(enhanced, stems):
     source, wav = sources[index], os.path.join(directory, f'{stem}.wav')
     head = _Head(shown)

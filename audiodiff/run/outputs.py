@@ -120,6 +120,8 @@ def check_targets(directory: str, stems: Sequence[str], inputs: Sequence[str],
   sources = {os.path.realpath(path) for path in inputs}
   # Where audiodiff keeps a page, a file it does not list is someone else's.
   listed = listening_page.listed_files(directory)
+  if listed is not None:   # and the outputs its record of sources names
+    listed = listed | {stem + '.wav' for stem in _sources(directory)}
   for stem in stems:
     for suffix in suffixes:
       target = os.path.join(directory, stem + suffix)
@@ -129,8 +131,7 @@ def check_targets(directory: str, stems: Sequence[str], inputs: Sequence[str],
         raise UserError(f'--output={directory} would overwrite the input {target} with '
                         'its output; nothing was written. Give another folder with '
                         '--output=DIR.')
-      if (listed is not None and os.sep not in stem and os.path.exists(target)
-          and f'{stem}.wav' not in listed):
+      if listed is not None and os.path.exists(target) and f'{stem}.wav' not in listed:
         raise UserError(f'{target} exists and audiodiff did not write it; nothing was '
                         'written. Move it, or give another folder with --output=DIR.')
 
@@ -181,7 +182,7 @@ def remove_if_empty(directory: str) -> bool:
 def output_stems(paths: Sequence[str]) -> list:
   """One output name per input file, without extension, unique: the file
   names when they differ, else the paths below the inputs' common folder
-  (a/x.wav and b/x.wav -> 'a/x', 'b/x')."""
+  (a/x.wav and b/x.wav -> 'a/x', 'b/x'), numbered where those still clash."""
   stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
   if len(set(stems)) == len(stems):
     return stems
@@ -190,7 +191,15 @@ def output_stems(paths: Sequence[str]) -> list:
   stems = [os.path.splitext(os.path.relpath(p, common))[0] for p in absolute]
   if len(set(stems)) < len(stems):  # x.wav beside x.flac: keep the extension
     stems = [os.path.relpath(p, common).replace('.', '_') for p in absolute]
-  return stems
+  taken, unique = set(), []
+  for stem in stems:   # x.y.wav beside x_y.wav: numbered
+    name, count = stem, 1
+    while name in taken:
+      count += 1
+      name = f'{stem}_{count}'
+    taken.add(name)
+    unique.append(name)
+  return unique
 
 
 def write_audio_files(directory: str, audios, names: Sequence[str], audio_config, *,

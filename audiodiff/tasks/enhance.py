@@ -62,7 +62,7 @@ def quality(clean, estimate, sample_rate):
 class Enhance(base.Task):
   name = 'enhance'
   features = ('audio', 'noisy')
-  api_methods = ('enhance', 'enhance_many', 'enhance_blocks')
+  api_methods = ('enhance', 'enhance_many')
 
   # ---- configuration --------------------------------------------------------
   @functools.cached_property
@@ -300,6 +300,9 @@ class Enhance(base.Task):
   def enhance_many(self, trained, audios, *, seed: int = 0):
     """Yields each noisy recording [L_i] enhanced ([L_i]), in order (see
     enhance_blocks)."""
+    if isinstance(audios, np.ndarray) and audios.ndim == 1:
+      raise UserError('enhance_many takes a list of recordings [L_i]; for one recording '
+                      'call enhance(audio).')
     several = not hasattr(audios, '__len__') or len(audios) > 1
 
     def sources():

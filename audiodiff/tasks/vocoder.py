@@ -153,7 +153,15 @@ class Vocoder(base.Task):
         raise UserError(f'vocode needs mono audio [L] of at least one hop ({hop} '
                         f'samples); got shape {audio.shape}.')
       return None, audio
-    mel = np.asarray(mel, np.float32)
+    try:
+      mel = np.asarray(mel)
+    except ValueError:   # a ragged list
+      mel = np.asarray([], object)
+    if mel.dtype.kind != 'f':
+      raise UserError(f'A mel must be a float array [frames, n_mels] with values in [0, 1]; '
+                      f'got {mel.dtype} values (audiodiff.audio.spectral.log_mel makes one '
+                      'from audio).')
+    mel = mel.astype(np.float32)
     n_mels = self.config.audio.n_mels
     if mel.ndim != 2 or mel.shape[1] != n_mels or not len(mel):
       hint = ' (a waveform goes in as vocode(audio=...))' if mel.ndim == 1 else ''
