@@ -716,3 +716,24 @@ def test_seventh_probe_api_and_setting_mistakes():
   settings.cutoff_hz = 1e-9
   with pytest.raises(UserError, match='below 300 Hz'):
     restore.measure('bandwidth', np.zeros(100, np.float32), settings, 16000)
+
+
+def test_seventh_probe_labels_families_symbols_and_stereo_declipping(tmp_path):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  from audiodiff.tts import text  # pylint: disable=g-import-not-at-top
+  notes = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  audio, _ = notes.sample(2, labels=(i for i in (0, 1)))   # any iterable of ids
+  assert audio.shape[0] == 2
+  music = audiodiff.load(os.path.join(ROOT, 'pretrained', 'music_latent_cpu'))
+  for family in ('kazoo', ['piano', 'piano']):
+    with pytest.raises(UserError, match='family='):
+      music.sample(1, family=family)
+  assert 'less than' in text.normalize('if a < b then go')
+  # Channels clipped apart: their mean is not a clipped signal.
+  voice = _speechlike(0.5)
+  stereo = np.stack([np.clip(voice, -0.02, 0.02), np.clip(0.8 * voice, -0.03, 0.03)], axis=1)
+  sf.write(tmp_path / 'clipped.wav', stereo, 16000)
+  result = _main(f'--workdir={PRIOR}', '--mode=restore', '--config.restore.task=declip',
+                 f'--input={tmp_path / "clipped.wav"}', f'--output={tmp_path / "out"}')
+  assert result.returncode == 2 and 'each channel' in result.stderr, result.stderr

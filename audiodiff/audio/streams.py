@@ -114,7 +114,8 @@ class FileSource:
 
   file_rate, channels, file_length: the file's; rate: the model's; peak,
   level: the peak and RMS of its mono mix; loudest_channel: the largest
-  RMS of one channel; scale: the gain taking a float file
+  RMS of one channel; channels_differ: whether they are not all the
+  same; scale: the gain taking a float file
   that peaks above full scale down to it (1.0 otherwise)."""
   path: str
   rate: int
@@ -124,6 +125,7 @@ class FileSource:
   peak: float
   level: float
   loudest_channel: float = 0.0
+  channels_differ: bool = False
 
   @property
   def scale(self) -> float:
@@ -142,16 +144,17 @@ class FileSource:
       audio_io.AudioFileError: as read_audio.
     """
     info = audio_io.file_info(path)
-    peak, squares, channel_squares = 0.0, 0.0, np.zeros(info.channels)
+    peak, squares, channel_squares, same = 0.0, 0.0, np.zeros(info.channels), True
     for block in _file_blocks(path):
       audio_io.check_samples(path, block)
       mono = block.mean(axis=1)
       peak = max(peak, float(np.max(np.abs(mono))))
       squares += float(np.sum(np.square(mono, dtype=np.float64)))
       channel_squares += np.sum(np.square(block, dtype=np.float64), axis=0)
+      same = same and bool(np.all(block == block[:, :1]))
     return cls(os.fspath(path), int(rate), info.samplerate, info.channels, info.frames, peak,
                math.sqrt(squares / info.frames),
-               float(np.sqrt(np.max(channel_squares) / info.frames)))
+               float(np.sqrt(np.max(channel_squares) / info.frames)), not same)
 
   def file_blocks(self):
     """Yields the mono mix float32 [n] at the file's rate, scaled to full scale."""

@@ -275,6 +275,10 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   for i in _distinct(inputs):
     path = inputs[i]
     source = _input_source(path, rate, 'restored')
+    if settings.task == 'declip' and source.channels_differ:
+      raise UserError(f'--input={path} has {source.channels} different channels: each was '
+                      'clipped on its own, and their mean is not a clipped signal. Declip '
+                      'each channel as its own file (e.g. `sox in.wav left.wav remix 1`).')
     if settings.task == 'bandwidth' and settings.cutoff_hz >= source.file_rate / 2:
       raise UserError(f'{path}: sampled at {source.file_rate} Hz, it holds nothing above '
                       f'{source.file_rate / 2:g} Hz, so config.restore.cutoff_hz='
@@ -296,8 +300,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     # rate than the model's is written at the model's rate, which can hold it.
     out_rate = max(source.file_rate, rate) if settings.task == 'bandwidth' else source.file_rate
     if out_rate != source.file_rate:
-      console.say(f'{path}: {source.file_rate} Hz; written at the model\'s {out_rate} Hz, '
-                  'which holds the band it adds.')
+      console.say(f'{path}: written at the model\'s {out_rate} Hz, not back at '
+                  f'{source.file_rate} Hz: that rate holds the band it adds.')
     jobs.append((source, reference, level, out_rate))
   directory = _output_dir(workdir, name, f'restored_{settings.task}_step_{trained.step}',
                           output, [job[0].path for job in jobs])
@@ -457,7 +461,9 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
     try:
       trained.task.check_length(source.length)
     except UserError as error:
-      raise UserError(f'{path}: {error}') from None
+      at = (f' ({source.file_length} samples at the file\'s {source.file_rate} Hz)'
+            if source.file_rate != rate else '')
+      raise UserError(f'{path}{at}: {error}') from None
     sources.append(source)
   paths = [source.path for source in sources]
   directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output, paths)

@@ -96,6 +96,8 @@ class Generate(base.Task):
     names = tuple(self.settings.class_names)
     if isinstance(labels, (str, int, np.integer)):
       labels = [labels]
+    elif not isinstance(labels, np.ndarray) and hasattr(labels, '__iter__'):
+      labels = list(labels)   # a generator, a tuple, a range
     original = list(labels) if np.ndim(labels) else labels
     if len(labels) and all(isinstance(x, str) for x in labels):  # names -> ids
       unknown = [x for x in labels if x not in names]

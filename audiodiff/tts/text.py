@@ -191,7 +191,7 @@ _CHAR_MAP = {
     '[': '(', ']': ')', '{': '(', '}': ')',
     '&': ' and ', '@': ' at ', '+': ' plus ', '=': ' equals ', '°': ' degrees ',
     '\\': ' ', '_': ' ', '*': ' ', '|': ' ', '~': ' ', '^': ' ',
-    '<': ' ', '>': ' ',
+    '<': ' less than ', '>': ' greater than ',
 }
 
 # (pattern, words): these never end a sentence, so their period goes.
