@@ -737,3 +737,14 @@ def test_seventh_probe_labels_families_symbols_and_stereo_declipping(tmp_path):
   result = _main(f'--workdir={PRIOR}', '--mode=restore', '--config.restore.task=declip',
                  f'--input={tmp_path / "clipped.wav"}', f'--output={tmp_path / "out"}')
   assert result.returncode == 2 and 'each channel' in result.stderr, result.stderr
+
+
+def test_eighth_probe_music_length_and_key_from_the_command_line(tmp_path):
+  music = os.path.join(ROOT, 'pretrained', 'music_latent_cpu')
+  result = _main(f'--workdir={music}', '--mode=sample', '--num_samples=1',
+                 '--config.latent.seconds=5', '--config.latent.key=2',
+                 f'--output={tmp_path / "out"}')
+  assert result.returncode == 0, result.stderr
+  wavs = [f for f in os.listdir(tmp_path / 'out') if f.endswith('.wav')]
+  audio, rate = audio_io.read_audio(tmp_path / 'out' / wavs[0])
+  assert abs(len(audio) / rate - 5.0) < 0.1

@@ -240,7 +240,7 @@ def _input_source(path, rate, verb, back=True):
                 f'scale before it is {verb} (the output keeps that level).')
   if source.file_rate != rate:
     console.say(f'{path}: {source.file_rate} Hz, resampled to the model\'s {rate} Hz'
-                + (' and back.' if back else '; the output is at that rate.'))
+                + {True: ' and back.', False: '; the output is at that rate.', None: '.'}[back])
   return source
 
 
@@ -274,7 +274,9 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   jobs = []
   for i in _distinct(inputs):
     path = inputs[i]
-    source = _input_source(path, rate, 'restored')
+    # Bandwidth extension writes a file below the model's rate at the model's.
+    source = _input_source(path, rate, 'restored', back=None if settings.task == 'bandwidth'
+                           else True)
     if settings.task == 'declip' and source.channels_differ:
       raise UserError(f'--input={path} has {source.channels} different channels: each was '
                       'clipped on its own, and their mean is not a clipped signal. Declip '
@@ -299,6 +301,9 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     # Bandwidth extension adds the band above the input's: a file at a lower
     # rate than the model's is written at the model's rate, which can hold it.
     out_rate = max(source.file_rate, rate) if settings.task == 'bandwidth' else source.file_rate
+    if settings.task == 'bandwidth' and source.file_rate > rate:
+      console.say(f'{path}: written back at {source.file_rate} Hz; the band it adds ends at '
+                  f'the model\'s {rate / 2:g} Hz.')
     if out_rate != source.file_rate:
       console.say(f'{path}: written at the model\'s {out_rate} Hz, not back at '
                   f'{source.file_rate} Hz: that rate holds the band it adds.')

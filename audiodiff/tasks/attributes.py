@@ -41,6 +41,8 @@ def _key_id(value):
     name = value.strip()
     name = name[:1].upper() + name[1:]
     name = _FLATS.get(name, name)
+    if name.isdigit() and int(name) < 12:   # --config.latent.key=2 arrives as text
+      return int(name)
     if name in KEY_NAMES:
       return KEY_NAMES.index(name)
   raise UserError(f'key={value!r} is not a major key this model knows; give one of '

@@ -199,7 +199,7 @@ class Latent(Generate):
     return (z - frozen['shift']) / frozen['scale']
 
   def init_variables(self, model, rng, frozen=None):
-    x0 = jnp.zeros(self.latent_shape(1))
+    x0 = jnp.zeros(self.latent_shape(1, seconds=0))   # the trained window, whatever is asked
     cond = {}
     if self.num_classes:
       cond['label'] = jnp.zeros((1,), jnp.int32)
