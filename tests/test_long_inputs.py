@@ -69,8 +69,8 @@ def test_a_file_source_refuses_what_read_audio_refuses(tmp_path):
 
 @pytest.mark.parametrize('file_rate', [16000, 22050])
 def test_writing_in_blocks_equals_writing_the_whole(tmp_path, file_rate):
-  audio = 0.3 * np.random.default_rng(2).standard_normal(70001).astype(np.float32)
-  audio[:10] = 1.5   # clipped on writing, as save_audio clips
+  audio = np.clip(0.2 * np.random.default_rng(2).standard_normal(70001), -0.8, 0.8)
+  audio = audio.astype(np.float32)
   length = len(audio) * file_rate // 16000 + 5   # a few samples of silence padded
   whole = audio_io.resample(audio, 16000, file_rate)[:length]
   audio_io.save_audio(tmp_path / 'whole.wav', np.pad(whole, (0, length - len(whole))),
@@ -82,7 +82,19 @@ def test_writing_in_blocks_equals_writing_the_whole(tmp_path, file_rate):
   b, rate_b = sf.read(tmp_path / 'blocks.wav', dtype='int16')
   assert rate_a == rate_b == file_rate and len(a) == len(b) == length
   assert np.max(np.abs(a.astype(int) - b.astype(int))) <= 1   # float rounding
+  assert sf.info(tmp_path / 'blocks.wav').subtype == 'PCM_16'
   np.testing.assert_array_equal(np.concatenate(kept), audio)
+
+
+def test_output_above_full_scale_is_written_as_float_not_clipped(tmp_path):
+  audio = 0.3 * np.random.default_rng(4).standard_normal(70001).astype(np.float32)
+  audio[3000:3010] = 1.4   # a restored peak of a declipped file
+  peak = streams.write_blocks(tmp_path / 'out.wav', _blocks(audio, 4097), rate=16000,
+                              file_rate=16000, length=len(audio))
+  assert peak == pytest.approx(1.4)
+  assert sf.info(tmp_path / 'out.wav').subtype == 'FLOAT'
+  written, _ = sf.read(tmp_path / 'out.wav', dtype='float32')
+  np.testing.assert_array_equal(written, audio)
 
 
 @pytest.mark.parametrize('bad,message', [(np.nan, 'NaN or inf'), (1.0, 'clipped at full scale')])
@@ -264,6 +276,22 @@ def test_a_long_file_is_declipped_span_by_span(tmp_path, tiny_prior):
   np.testing.assert_allclose(restored[free, 0], clipped[free], atol=2e-4)
   # The clipped samples keep their side of the level (the measurement's set).
   assert np.all(np.abs(restored[~free, 0]) >= 0.199)
+
+
+def test_declipping_near_full_scale_keeps_the_peaks_above_it(tmp_path, tiny_prior):
+  config, workdir = tiny_prior
+  clean = _speech_like(2.0, 8000)
+  clipped = np.clip(clean / np.max(np.abs(clean)) * 1.5, -0.95, 0.95)
+  audio_io.save_audio(tmp_path / 'loud.wav', clipped, 8000)
+  result = _main(f'--config={config}', f'--workdir={workdir}', '--mode=restore',
+                 f'--input={tmp_path / "loud.wav"}', f'--output={tmp_path / "declip"}',
+                 '--config.restore.task=declip', '--config.restore.method=projection')
+  assert result.returncode == 0, result.stderr
+  wav = tmp_path / 'declip' / 'loud.wav'
+  restored, _ = sf.read(wav, dtype='float32')
+  assert np.max(np.abs(restored)) > 1.0   # kept, where 16 bits would clip them
+  assert sf.info(wav).subtype == 'FLOAT'
+  assert 'above full scale' in result.stdout and '32-bit float' in result.stdout
 
 
 

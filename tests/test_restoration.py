@@ -89,8 +89,21 @@ def test_gap_weights_and_their_errors():
 
 def test_clip_level_detection():
   clean = _tone()
-  assert operators.detect_clip_level(np.clip(clean, -0.2, 0.2)) == pytest.approx(0.2)
-  assert operators.detect_clip_level(clean) is None
+  settings = _settings(task='declip', clip_level=0.0)
+  assert restore.measure('declip', np.clip(clean, -0.2, 0.2), settings,
+                         RATE).level == pytest.approx(0.2)
+  with pytest.raises(UserError, match='No clipping detected'):
+    restore.measure('declip', clean, settings, RATE)
+
+
+def test_counting_at_a_level_in_blocks_equals_the_whole():
+  y = np.zeros(5001, np.float32)
+  y[1000] = 0.5             # a lone sample at the level: not on a plateau
+  y[2998:3004] = -0.5       # a plateau of 6 across a block boundary
+  y[4999:] = 0.5            # one of 2 at the end
+  assert operators.count_at_level([y], 0.5) == (9, 8)
+  assert operators.count_at_level([y[:1000], y[1000:1001], y[1001:3001], y[3001:]],
+                                  0.5) == (9, 8)
 
 
 # Metrics --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+import soundfile as sf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audiodiff.audio import audio_io
@@ -60,6 +61,18 @@ def test_broken_output_audio_is_never_written(tmp_path, audio, message):
     outputs.write_audio_files(str(tmp_path / 'out'), audio[None], ['x'],
                               type('A', (), {'sample_rate': 16000})())
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_generated_audio_above_full_scale_is_scaled_down_not_clipped(tmp_path, capsys):
+  audio = 0.5 * np.sin(np.linspace(0, 200, 8000)).astype(np.float32)
+  audio[100:110] = 1.3
+  [wav] = outputs.write_audio_files(str(tmp_path), audio[None], ['x'],
+                                    _recipe('tiny').audio)
+  written, _ = sf.read(wav, dtype='float32')
+  assert sf.info(wav).subtype == 'PCM_16'
+  assert np.max(np.abs(written)) == pytest.approx(outputs.SCALED_PEAK, abs=1e-4)
+  np.testing.assert_allclose(written, audio * outputs.SCALED_PEAK / 1.3, atol=1e-4)
+  assert 'x: peaks at 1.30, above full scale' in capsys.readouterr().out
 
 
 def test_two_inputs_with_one_name_give_two_outputs(tmp_path):

@@ -187,13 +187,18 @@ def _file_blocks(path):
         'Re-encode it as wav/flac/ogg (e.g. `ffmpeg -i in out.wav`) or remove it.') from None
 
 
-def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=None):
-  """Writes float32 blocks [n_i] at the model's `rate` to `path` as a 16-bit
-  wav at `file_rate` and exactly `length` samples (cut, or padded with
-  silence), as `audio_io.save_audio` would the whole. The samples are
-  checked as `outputs.check_output` checks a whole output: nothing is left
-  at `path` when they are not finite or mostly clipped (the partial file
-  is removed). keep(block), if given, sees each block written (at `rate`).
+def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=None) -> float:
+  """Writes float32 blocks [n_i] at the model's `rate` to `path` as a wav at
+  `file_rate` and exactly `length` samples (cut, or padded with silence):
+  16-bit as `audio_io.save_audio` would write the whole, or 32-bit float when
+  the samples go above full scale (restored peaks of a declipped file), which
+  keeps them instead of clipping. The samples are checked as
+  `outputs.check_output` checks a whole output: nothing is left at `path`
+  when they are not finite or mostly clipped (the partial file is removed).
+  keep(block), if given, sees each block written (at `rate`).
+
+  Returns:
+    the peak |sample| written; above 1.0 means the file is float.
 
   Raises:
     UserError: non-finite or mostly clipped output (naming `path`).
@@ -204,9 +209,10 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
     os.makedirs(parent, exist_ok=True)
   partial = f'{path}.partial-{os.getpid()}'
   written = clipped = 0
+  peak = 0.0
   try:
     with sf.SoundFile(partial, 'w', samplerate=int(file_rate), channels=1,
-                      subtype='PCM_16', format='WAV') as out:
+                      subtype='FLOAT', format='WAV') as out:
 
       def model_rate_blocks():
         for block in blocks:
@@ -222,7 +228,8 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
       for block in resample_blocks(model_rate_blocks(), rate, file_rate):
         block = block[:max(0, length - written)]
         clipped += int(np.sum(np.abs(block) >= 1.0))
-        out.write(np.clip(block, -1.0, 1.0))
+        peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
+        out.write(block)
         written += len(block)
       if written < length:
         out.write(np.zeros(length - written, np.float32))
@@ -230,7 +237,25 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
       raise UserError(f'{path}: the model produced audio clipped at full scale '
                       f'({clipped / written:.0%} of samples); nothing was written for it. '
                       'Its parameters may be broken: retrain or re-export the model.')
+    if peak <= 1.0:
+      _to_16_bit(partial)
     os.replace(partial, path)
   finally:
     if os.path.exists(partial):
       os.remove(partial)
+  return peak
+
+
+def _to_16_bit(path) -> None:
+  """Rewrites a float wav whose samples lie in [-1, 1] as 16-bit, in blocks."""
+  converted = f'{path}.16'
+  try:
+    with sf.SoundFile(path) as source, sf.SoundFile(
+        converted, 'w', samplerate=source.samplerate, channels=source.channels,
+        subtype='PCM_16', format='WAV') as out:
+      for block in source.blocks(BLOCK, dtype='float32'):
+        out.write(block)
+    os.replace(converted, path)
+  finally:
+    if os.path.exists(converted):
+      os.remove(converted)

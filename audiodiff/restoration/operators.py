@@ -176,13 +176,10 @@ def gap_weights(length, gaps, sample_rate, taper_ms=0.0):
   Raises:
     UserError: a gap that ends beyond the signal.
   """
-  duration = length / sample_rate
+  check_gaps_inside(gaps, length / sample_rate)
   weights = np.ones(length, np.float64)
   ramp = int(round(taper_ms * 1e-3 * sample_rate))
   for start, end in gaps:
-    if end > duration + 1e-9:
-      raise UserError(f'Gap {start:g}-{end:g} s ends beyond the input ({duration:.3f} s '
-                      'long); give gaps inside the file (config.restore.gaps).')
     a, b = int(round(start * sample_rate)), int(round(end * sample_rate))
     b = max(b, a + 1)
     weights[a:b] = 0.0
@@ -213,17 +210,33 @@ def lowpass_response(length, sample_rate, cutoff_hz, kind='brickwall', order=8):
   return filters.lowpass_gain(length, sample_rate, cutoff_hz, kind, order)
 
 
-def detect_clip_level(y, tolerance=1e-4, min_fraction=1e-3):
-  """The clipping level of a clipped signal: its peak |y|, when at least
-  min_fraction of the samples sit on plateaus (runs of two or more) within
-  tolerance of it, as clipping leaves them; otherwise None."""
-  y = np.asarray(y)
-  peak = float(np.max(np.abs(y))) if y.size else 0.0
-  if peak <= 0:
-    return None
-  at_peak = np.abs(y) >= peak * (1 - tolerance) - 1e-7
-  plateau = at_peak & (np.roll(at_peak, 1) | np.roll(at_peak, -1))
-  return peak if np.mean(plateau) >= min_fraction else None
+def count_at_level(blocks, level, tolerance=1e-4):
+  """Samples of a signal, given as consecutive float blocks [n_i], whose |y|
+  reaches level (within tolerance), and how many of those sit on plateaus
+  (runs of two or more), as clipping leaves them. Returns (at, on_plateaus)."""
+  at_count = plateau = 0
+  previous = np.zeros(1, bool)   # whether the sample before the block is at the level
+  blocks = iter(blocks)
+  block = next(blocks, None)
+  while block is not None:
+    following = next(blocks, None)
+    at = np.abs(block) >= level * (1 - tolerance) - 1e-7
+    after = (np.abs(following[:1]) >= level * (1 - tolerance) - 1e-7
+             if following is not None else np.zeros(1, bool))
+    plateau += int(np.sum(at & (np.concatenate([previous, at[:-1]])
+                                | np.concatenate([at[1:], after]))))
+    at_count += int(np.sum(at))
+    previous, block = at[-1:], following
+  return at_count, plateau
+
+
+def check_gaps_inside(gaps, duration) -> None:
+  """A UserError for the first gap [(start_s, end_s)] that ends beyond a
+  signal of `duration` seconds."""
+  for start, end in gaps:
+    if end > duration + 1e-9:
+      raise UserError(f'Gap {start:g}-{end:g} s ends beyond the input ({duration:.3f} s '
+                      'long); give gaps inside the file (config.restore.gaps).')
 
 
 def clipped_signs(y, level, tolerance=1e-4):

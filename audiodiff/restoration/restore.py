@@ -125,27 +125,42 @@ def measure(task, degraded, restore_config, sample_rate):
                        filter=restore_config.filter)
   if task == 'declip':
     peak = float(np.max(np.abs(degraded))) if degraded.size else 0.0
-    level = float(restore_config.clip_level)
-    if not 0 <= level < float('inf'):  # also NaN
-      raise UserError(f'config.restore.clip_level={level:g} must be 0 (detect the level) or '
-                      'the positive level the recording was clipped at, e.g. 0.3.')
-    if level == 0:
-      level = operators.detect_clip_level(degraded)
-      if level is None:
-        raise UserError('No clipping detected in the input (too few samples at its peak); '
-                        'give the level with --config.restore.clip_level=0.3.')
-    elif level > peak * (1 + 1e-4):
-      raise UserError(f'config.restore.clip_level={level:g} is above the input\'s peak '
-                      f'{peak:.4g}: nothing is clipped at that level. Give the level the '
-                      'recording was clipped at (or 0 to detect it).')
-    clipped = operators.clipped_signs(degraded, level)
-    share = float(np.mean(clipped != 0)) if clipped.size else 0.0
-    if share > MAX_CLIPPED_SHARE:
-      raise UserError(f'{share:.0%} of the input is clipped at {level:.3g}: too little of '
-                      'the recording is left to restore it from (declipping needs a tenth '
-                      'or more of the samples below the clipping level).')
-    return Measurement(task, degraded, sample_rate, clipped=clipped, level=level)
+    level = declip_level(restore_config.clip_level, peak, len(degraded),
+                         lambda at: operators.count_at_level([degraded], at))
+    return Measurement(task, degraded, sample_rate,
+                       clipped=operators.clipped_signs(degraded, level), level=level)
   raise UserError(f'config.restore.task={task!r} must be one of {TASKS}.')
+
+
+def declip_level(clip_level, peak: float, length: int, count_at) -> float:
+  """The level to declip a recording at: config.restore.clip_level, or its
+  peak when clip_level is 0 and at least a thousandth of the samples sit on
+  plateaus there, as clipping leaves them. count_at(level) -> (samples at
+  the level, on plateaus) counts over the recording of `length` samples
+  (operators.count_at_level; one pass, so long files stream).
+
+  Raises:
+    UserError: a negative or NaN clip_level, one above the peak, no clipping
+      detected, or more than MAX_CLIPPED_SHARE of the samples clipped.
+  """
+  level = float(clip_level)
+  if not 0 <= level < float('inf'):  # also NaN
+    raise UserError(f'config.restore.clip_level={level:g} must be 0 (detect the level) or '
+                    'the positive level the recording was clipped at, e.g. 0.3.')
+  if level > peak * (1 + 1e-4):
+    raise UserError(f'config.restore.clip_level={level:g} is above the input\'s peak '
+                    f'{peak:.4g}: nothing is clipped at that level. Give the level the '
+                    'recording was clipped at (or 0 to detect it).')
+  at_level = level or peak
+  clipped, on_plateaus = count_at(at_level) if at_level > 0 else (0, 0)
+  if not level and on_plateaus < 1e-3 * length or at_level <= 0:
+    raise UserError('No clipping detected in the input (too few samples at its peak); '
+                    'give the level with --config.restore.clip_level=0.3.')
+  if clipped > MAX_CLIPPED_SHARE * length:
+    raise UserError(f'{clipped / length:.0%} of the input is clipped at {at_level:.3g}: too '
+                    'little of the recording is left to restore it from (declipping needs '
+                    'a tenth or more of the samples below the clipping level).')
+  return at_level
 
 
 def keep_measured(measurement, restored, original, file_rate):

@@ -14,7 +14,7 @@ restored as a whole recording is (`Restorer`) with a second of context on
 each side that is cut off again, taken to the output rate
 (`keep_measured` where the output keeps the file's rate) and cross-faded
 linearly into its neighbours. Declipping's level is detected, and its
-clipped share checked, over the whole recording first.
+clipped share checked, over the whole recording first (`restore.declip_level`).
 """
 
 import math
@@ -72,56 +72,23 @@ def _busy(settings, rate):
 
 
 def checked_level(source, settings):
-  """The clipping level of a long recording to declip (config.restore
-  .clip_level, or detected as `operators.detect_clip_level` detects it), its
-  checks as `restore.measure`'s, in passes over the file; 0.0 for the
-  other tasks, whose settings are checked here too.
+  """The clipping level of a long recording to declip (`restore.declip_level`,
+  in passes over the file); 0.0 for the other tasks, whose settings are
+  checked here too.
 
   Raises:
     UserError: as restore.measure.
   """
-  rate, duration = source.rate, source.length / source.rate
   if settings.task == 'inpaint':
-    for start, end in operators.parse_gaps(settings.gaps):
-      if end > duration + 1e-9:
-        raise UserError(f'Gap {start:g}-{end:g} s ends beyond the input ({duration:.3f} s '
-                        'long); give gaps inside the file (config.restore.gaps).')
+    operators.check_gaps_inside(operators.parse_gaps(settings.gaps),
+                                source.length / source.rate)
     return 0.0
   if settings.task != 'declip':
-    restore.measure(settings.task, np.zeros(8, np.float32), settings, rate)  # validates
+    restore.measure(settings.task, np.zeros(8, np.float32), settings, source.rate)  # validates
     return 0.0
   peak = max(float(np.max(np.abs(block))) for block in source.blocks())
-  level = float(settings.clip_level)
-  if not 0 <= level < float('inf'):  # also NaN
-    raise UserError(f'config.restore.clip_level={level:g} must be 0 (detect the level) or '
-                    'the positive level the recording was clipped at, e.g. 0.3.')
-  if level > peak * (1 + 1e-4):
-    raise UserError(f'config.restore.clip_level={level:g} is above the input\'s peak '
-                    f'{peak:.4g}: nothing is clipped at that level. Give the level the '
-                    'recording was clipped at (or 0 to detect it).')
-  plateau = clipped = 0
-  at_level = level or peak
-  previous = np.zeros(1, bool)   # the sample before each block, at the level
-  blocks = source.blocks()
-  block = next(blocks, None)
-  while block is not None:
-    following = next(blocks, None)
-    at = np.abs(block) >= at_level * (1 - 1e-4) - 1e-7
-    after = (np.abs(following[:1]) >= at_level * (1 - 1e-4) - 1e-7 if following is not None
-             else np.zeros(1, bool))
-    plateau += int(np.sum(at & (np.concatenate([previous, at[:-1]])
-                                | np.concatenate([at[1:], after]))))
-    clipped += int(np.sum(at))
-    previous, block = at[-1:], following
-  if not level and plateau < 1e-3 * source.length:
-    raise UserError('No clipping detected in the input (too few samples at its peak); '
-                    'give the level with --config.restore.clip_level=0.3.')
-  if clipped > restore.MAX_CLIPPED_SHARE * source.length:
-    raise UserError(f'{clipped / source.length:.0%} of the input is clipped at '
-                    f'{at_level:.3g}: too little of the recording is left to restore it from '
-                    '(declipping needs a tenth or more of the samples below the clipping '
-                    'level).')
-  return at_level
+  return restore.declip_level(settings.clip_level, peak, source.length,
+                              lambda at: operators.count_at_level(source.blocks(), at))
 
 
 def _measurement(settings, degraded, rate, offset, level):

@@ -328,16 +328,18 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
         blocks = [restoration.keep_measured(measurement, restored, original, out_rate)]
       else:
         blocks = [audio_io.resample(restored, rate, out_rate)]
-      streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate, length=length)
+      peak = streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate,
+                                  length=length)
       head.add(restored)
       degraded.add(measurement.degraded)
     else:
       blocks = spans.restored_blocks(restorer, source, settings, level=level,
                                      out_rate=out_rate, seed=trained.config.seed + i,
                                      on_span=_window_progress(path, 'spans'))
-      streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate, length=length,
-                           keep=head.add)
+      peak = streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate,
+                                  length=length, keep=head.add)
       degraded.read(source.blocks())
+    _say_if_float(wav, peak)
     part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
     restored_head = head.audio() if level is None or out_rate == rate else (
         audio_io.resample(head.audio(), out_rate, rate))
@@ -356,6 +358,13 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   console.say(f'Wrote {len(paths)} restored files to {directory} ({restorer.method}, '
               f'{restorer.num_evals} network passes a window)')
   return paths
+
+
+def _say_if_float(wav: str, peak: float) -> None:
+  if peak > 1.0:
+    console.say(f'{wav}: peaks at {peak:.2f}, above full scale (1.0); written as 32-bit '
+                'float wav, which keeps those samples (16-bit would clip them). Lower its '
+                'gain before converting it to 16-bit.')
 
 
 def _whole_input(source, settings, reference_path):
@@ -481,8 +490,10 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   for (index, blocks), stem in zip(enhanced, stems):
     source, wav = sources[index], os.path.join(directory, f'{stem}.wav')
     head = _Head(shown)
-    streams.write_blocks(wav, (block for _, block in blocks), rate=rate,
-                         file_rate=source.file_rate, length=source.file_length, keep=head.add)
+    peak = streams.write_blocks(wav, (block for _, block in blocks), rate=rate,
+                                file_rate=source.file_rate, length=source.file_length,
+                                keep=head.add)
+    _say_if_float(wav, peak)
     part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
     plotting.save_comparison_png(
         os.path.join(directory, f'{stem}.png'),

@@ -12,12 +12,19 @@ import numpy as np
 
 from audiodiff.audio import audio_io, plotting
 from audiodiff.errors import UserError
-from audiodiff.run import listening_page
+from audiodiff.run import console, listening_page
+
+
+# Generated audio peaking above full scale is scaled down to this peak: the
+# 16-bit writer would otherwise clip it.
+SCALED_PEAK = 0.99
 
 
 def check_output(audio, what: str) -> np.ndarray:
-  """audio (any shape) -> float32, or a UserError when it holds NaN/inf or is
-  mostly clipped; `what` names it in the message."""
+  """audio (any shape) -> float32 within full scale, ready for a 16-bit wav:
+  a UserError when it holds NaN/inf or is mostly clipped; scaled down to
+  SCALED_PEAK, with a line saying so, when it peaks above 1.0. `what` names
+  it in the messages."""
   audio = np.asarray(audio, np.float32)
   if not np.all(np.isfinite(audio)):
     raise UserError(f'{what}: the model produced NaN or inf samples; nothing was written '
@@ -26,6 +33,12 @@ def check_output(audio, what: str) -> np.ndarray:
     raise UserError(f'{what}: the model produced audio clipped at full scale '
                     f'({np.mean(np.abs(audio) >= 1.0):.0%} of samples); nothing was written '
                     'for it. Its parameters may be broken: retrain or re-export the model.')
+  peak = float(np.max(np.abs(audio), initial=0.0))
+  if peak > 1.0:
+    gain = SCALED_PEAK / peak
+    console.say(f'{what}: peaks at {peak:.2f}, above full scale (1.0); scaled by {gain:.2f} '
+                f'({20 * np.log10(gain):.1f} dB) so that the 16-bit wav does not clip it.')
+    audio = audio * np.float32(gain)
   return audio
 
 
