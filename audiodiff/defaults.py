@@ -55,6 +55,8 @@ def get_config() -> ml_collections.ConfigDict:
       taper_ms=1.0,         # inpaint: raised-cosine ramps around each gap
       cutoff_hz=0.0,        # bandwidth: the input's cutoff
       filter='brickwall',   # bandwidth: 'brickwall' or 'butterworth' (order 8)
+      quiet_gate_db=0.0,    # bandwidth: fade out the added band in frames whose input is
+                            # this many dB below its loudest (0: off; quiet_gate.py)
       clip_level=0.0,       # declip: the clipping level (0: detect from the input)
       guidance=0.0,         # dps / pigdm strength (0: the method's default)
       data_std=0.0,         # pigdm: signal scale (0: RMS of the reliable input)

@@ -5,9 +5,11 @@
       [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
       [--families=synthetic,recorded]
       [--guidance=0.3] [--start=baseline --start_level=0.3] [--average=4]
+      [--quiet_gate_db=35] [--first=4]
 
 Two held-out families, a table each (--families picks them), both at the
-prior's rate, --utterances of each:
+prior's rate, --utterances of each (after skipping --first: settings are
+chosen on utterances 5-8, --first=4, and reported on 1-4):
   synthetic  flite's --voice (default `rms`, never in the speech prior's
              corpus, which is slt / awb / kal16) reading test sentences of
              the corpus's sentence generator (never in its training split);
@@ -43,6 +45,7 @@ from audiodiff.restoration import operators, restore
 
 flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
 flags.DEFINE_integer('utterances', 4, 'Held-out utterances per family.')
+flags.DEFINE_integer('first', 0, 'Held-out utterances to skip (4: the tuning utterances 5-8).')
 flags.DEFINE_list('methods', ['pigdm', 'dps', 'projection', 'repaint', 'baseline'], 'Methods.')
 flags.DEFINE_list('conditions', ['gap20', 'gap50', 'gap100', 'bw2k', 'bw4k', 'clip3', 'clip7'],
                   'Degradations.')
@@ -57,6 +60,7 @@ flags.DEFINE_enum('start', 'noise', ['noise', 'baseline'],
                   'config.restore.start: baseline = SDEdit from the classical method.')
 flags.DEFINE_float('start_level', 0.3, 'config.restore.start_level (start=baseline).')
 flags.DEFINE_integer('average', 1, 'config.restore.average: restorations averaged.')
+flags.DEFINE_float('quiet_gate_db', None, "config.restore.quiet_gate_db (default: the prior's).")
 FLAGS = flags.FLAGS
 
 GAPS_PER_UTTERANCE = 4
@@ -67,9 +71,11 @@ METRIC_NAME = {'gap': 'gap SNR dB (+)', 'bw': 'high-band LSD dB (-)',
                'clip': 'SDR improvement dB (+)'}
 
 
-def held_out_speech(sample_rate, count, voice):
-  """count utterances of test sentences by `voice` (float32 [L] each)."""
-  texts = sentences.split_sentences(0, 200, flite_speech.DATA_SEED)['test'][-count:]
+def held_out_speech(sample_rate, count, voice, first=0):
+  """count utterances of test sentences by `voice` (float32 [L] each),
+  after the first `first` of them."""
+  texts = sentences.split_sentences(0, 200, flite_speech.DATA_SEED)['test']
+  texts = texts[len(texts) - first - count:len(texts) - first]
   return list(flite_speech.render(texts, sample_rate, voice=voice))
 
 
@@ -129,6 +135,7 @@ def condition_rows(trained, condition, speech, seconds):
   rate, config = trained.sample_rate, trained.config
   kind = next(k for k in ('gap', 'bw', 'clip') if condition.startswith(k))
   rows = {}
+  gate = config.restore.quiet_gate_db if FLAGS.quiet_gate_db is None else FLAGS.quiet_gate_db
   cases = [degraded_case(condition, clean, rate, config.restore) for clean in speech]
   measurements = [restore.measure(s.task, d, s, rate) for s, d in cases]
   rows['input'] = [score(c, m.degraded, m) for c, m in zip(speech, measurements)]
@@ -138,6 +145,7 @@ def condition_rows(trained, condition, speech, seconds):
     settings.resample = FLAGS.resample
     settings.start, settings.start_level = FLAGS.start, FLAGS.start_level
     settings.average = FLAGS.average
+    settings.quiet_gate_db = gate
     restorer = restore.Restorer(trained, settings)
     if method != 'baseline':   # compile outside the timing, on one window
       restorer(restore.measure(settings.task, cases[0][1][:restorer.window], settings,
@@ -158,6 +166,8 @@ def condition_rows(trained, condition, speech, seconds):
       label += f' from baseline at {FLAGS.start_level:g}'
     if FLAGS.average > 1 and method not in ('input', 'baseline'):
       label += f', mean of {FLAGS.average}'
+    if kind == 'bw' and method not in ('input', 'baseline') and gate:
+      label += f', quiet gate {gate:g} dB'
     extras = ' | '.join('-' if np.isnan(v) else f'{v:.2f}' for v in (first, second))
     print(f'| {condition} ({METRIC_NAME[kind]}) | {label} | {main_metric:.2f} | {extras} '
           f'| {si:.2f} | {passes} | {per_second:.2f} |', flush=True)
@@ -190,9 +200,10 @@ def main(argv):
         'device(s).')
   for family in FLAGS.families:
     if family == 'synthetic':
-      speech = held_out_speech(trained.sample_rate, FLAGS.utterances, FLAGS.voice)
+      speech = held_out_speech(trained.sample_rate, FLAGS.utterances, FLAGS.voice, FLAGS.first)
     else:
-      speech = real_speech.unseen_speaker_utterances(config, FLAGS.utterances)
+      speech = real_speech.unseen_speaker_utterances(
+          config, FLAGS.first + FLAGS.utterances)[FLAGS.first:]
     family_table(trained, family, speech)
 
 

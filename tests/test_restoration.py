@@ -14,7 +14,7 @@ import pytest
 from audiodiff.audio import audio_io
 from audiodiff.metrics import audio_metrics
 from audiodiff.errors import UserError
-from audiodiff.restoration import baselines, operators, restore
+from audiodiff.restoration import baselines, operators, quiet_gate, restore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 8000
@@ -363,3 +363,19 @@ def test_a_start_from_the_baseline_stays_near_it_at_a_low_level():
     with pytest.raises(UserError, match=match):
       restore.Restorer(_ToyTrained(settings), _settings(start='baseline', **bad) if 'start_level'
                        in bad else _settings(**bad))
+
+
+def test_the_quiet_gate_fades_the_added_band_only_where_the_input_is_silent():
+  rate, n = 16000, 16000
+  t = np.arange(n) / rate
+  rng = np.random.default_rng(0)
+  loud = np.where(t < 0.5, 1.0, 1e-4)                  # a pause 80 dB down after 0.5 s
+  low = loud * 0.3 * np.sin(2 * np.pi * 300 * t)
+  added = 0.05 * restore.degrade('bandwidth', rng.standard_normal(n), rate, cutoff_hz=4000)
+  added = added - restore.degrade('bandwidth', added, rate, cutoff_hz=4000)   # above 4 kHz
+  gated = quiet_gate.gate_added_band(low + added, low, rate, 4000, gate_db=40)
+  speech, pause = slice(1000, 7000), slice(9000, 15000)
+  np.testing.assert_allclose(gated[speech], (low + added)[speech], atol=1e-6)
+  assert np.sqrt(np.mean(gated[pause] ** 2)) < 1e-3 * np.sqrt(np.mean(added[pause] ** 2)) + 1e-4
+  gains = quiet_gate.frame_gains(low, rate, 4000, 40)
+  assert gains.max() == 1 and gains.min() == 0

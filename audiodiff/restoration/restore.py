@@ -27,7 +27,7 @@ from audiodiff.metrics import audio_metrics
 from audiodiff.audio import audio_io, windows
 from audiodiff.diffusion import samplers, schedules
 from audiodiff.errors import UserError
-from audiodiff.restoration import baselines, operators, posterior
+from audiodiff.restoration import baselines, operators, posterior, quiet_gate
 
 TASKS = ('inpaint', 'bandwidth', 'declip')
 # Each task's headline metric in `quality` (gap SNR and SDR improvement:
@@ -240,6 +240,10 @@ class Restorer:
     if not restore_config.noise_std >= 0:  # also NaN
       raise UserError(f'config.restore.noise_std={restore_config.noise_std:g} must be >= 0 '
                       '(the measurement noise\'s standard deviation; 0: exact).')
+    if not 0 <= restore_config.quiet_gate_db < float('inf'):  # also NaN
+      raise UserError(f'config.restore.quiet_gate_db={restore_config.quiet_gate_db:g} must be '
+                      '>= 0 (dB below the loudest frame where the added band fades out; '
+                      '0: off).')
     if trained.task.name != 'generate':
       raise UserError(f'Restoration needs an audio prior (task "generate"); this model is '
                       f'task {trained.task.name!r}.')
@@ -358,6 +362,9 @@ class Restorer:
       if on_windows is not None:
         on_windows(len(chunk), len(starts))
     estimate = join.result(default=measurement.degraded)[:length]
+    if original.task == 'bandwidth' and self.settings.quiet_gate_db > 0:
+      estimate = quiet_gate.gate_added_band(estimate, original.degraded, original.sample_rate,
+                                            original.cutoff_hz, self.settings.quiet_gate_db)
     # The input's own measurement: a low-pass over the padded length is
     # another operator than over the input's.
     return enforce(original, estimate).astype(np.float32)
