@@ -761,3 +761,62 @@ def test_eighth_probe_music_length_and_key_from_the_command_line(tmp_path):
   wavs = [f for f in os.listdir(tmp_path / 'out') if f.endswith('.wav')]
   audio, rate = audio_io.read_audio(tmp_path / 'out' / wavs[0])
   assert abs(len(audio) / rate - 5.0) < 0.1
+
+
+# ---- ninth probe -------------------------------------------------------------------
+
+def test_ninth_probe_batch_and_microbatch_messages_name_the_right_field():
+  from audiodiff.run import train  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  for batch, parts, devices, message in ((3, 1, 8, r'batch_size=3 must be a multiple of the 8 '
+                                          r'device\(s\).*batch_size=8'),
+                                         (12, 1, 8, 'batch_size=16'),
+                                         (16, 3, 2, r'one of 1, 2, 4, 8 \(1 turns')):
+    config = ml_collections.ConfigDict(dict(batch_size=batch, microbatches=parts))
+    with pytest.raises(UserError, match=message):
+      train.check_microbatches(config, devices)
+  train.check_microbatches(ml_collections.ConfigDict(dict(batch_size=16, microbatches=2)), 8)
+
+
+def test_ninth_probe_inputs_to_blame_are_named(tmp_path, capsys):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  # A mel louder than any speech: the input is named, not the model.
+  np.save(tmp_path / 'ones.npy', np.ones((40, 80), np.float32))
+  with pytest.raises(UserError, match=r'--input=.*ones.npy.*louder than any speech'):
+    inference.vocode(None, os.path.join(ROOT, 'pretrained', 'vocoder_cpu'),
+                     [str(tmp_path / 'ones.npy')], output=str(tmp_path / 'voc'))
+  # Keyword arguments a method does not take: one UserError, with the rate.
+  enhancer = audiodiff.load(ENHANCER)
+  with pytest.raises(UserError, match=r'sample_rate.*model.sample_rate = 16000 Hz'):
+    enhancer.enhance(_speechlike(0.3), sample_rate=8000)
+  # Samples clipped at full scale before writing are said.
+  audio = np.zeros(100, np.float32)
+  audio[10:13] = 1.0
+  outputs.check_output(audio, 'x', clipped_by=' by the sampler')
+  assert 'x: 3 sample(s) at full scale (1.0), clipped there by the sampler' in (
+      capsys.readouterr().out)
+  # A byte-order mark is not text.
+  (tmp_path / 'bom.txt').write_bytes('\ufeffHello there.\n'.encode('utf-8'))
+  assert inference.read_texts([], str(tmp_path / 'bom.txt')) == ['Hello there.']
+  # Random bytes named .wav: not "does not exist".
+  (tmp_path / 'noise.wav').write_bytes(np.random.default_rng(0).bytes(5000))
+  with pytest.raises(audio_io.AudioFileError) as error:
+    audio_io.read_audio(tmp_path / 'noise.wav')
+  assert 'does not exist' not in str(error.value)
+
+
+def test_ninth_probe_a_reference_at_a_lower_rate_is_refused_and_json_has_no_nan(tmp_path):
+  voice = _speechlike(1.0)
+  audio_io.save_audio(tmp_path / 'in.wav', voice, 16000)
+  audio_io.save_audio(tmp_path / 'ref8k.wav', audio_io.resample(voice, 16000, 8000), 8000)
+  audio_io.save_audio(tmp_path / 'ref.wav', voice, 16000)
+  common = (f'--workdir={PRIOR}', '--mode=restore', '--config.restore.task=bandwidth',
+            '--config.restore.cutoff_hz=4000', '--config.restore.method=baseline',
+            f'--input={tmp_path / "in.wav"}')
+  result = _main(*common, f'--reference={tmp_path / "ref8k.wav"}', f'--output={tmp_path / "a"}')
+  assert result.returncode == 2 and 'below --input' in result.stderr, result.stderr
+  assert not os.path.exists(tmp_path / 'a')
+  result = _main(*common, f'--reference={tmp_path / "ref.wav"}', f'--output={tmp_path / "b"}')
+  assert result.returncode == 0, result.stderr
+  text = (tmp_path / 'b' / 'in.json').read_text()
+  assert 'NaN' not in text and 'silent_high_band_excess_db' in text

@@ -74,8 +74,11 @@ def file_info(path):
   try:
     info = sf.info(path)
   except Exception as e:  # libsndfile raises several types for bad files.
+    # For a file it cannot parse libsndfile may say "does not exist": it does.
+    detail = ('not a format libsndfile reads' if 'does not exist' in str(e)
+              else f'{type(e).__name__}: {e}')
     raise _error(
-        path, f'could not be decoded ({type(e).__name__}: {e})',
+        path, f'could not be decoded ({detail})',
         'Re-encode it as wav/flac/ogg (e.g. `ffmpeg -i in out.wav`), remove '
         'it, or set config.data.skip_bad_files=True to skip it.') from e
   if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:

@@ -52,8 +52,10 @@ def lambda_range(schedule: Schedule, truncate: bool = True):
 def uniform_t(schedule: Schedule, num_points: int):
   """Evenly spaced integer trained steps T-1 .. 0, as lambda [num_points]."""
   if not 1 <= num_points <= schedule.num_steps:
-    raise UserError(f'The uniform_t grid needs 1 <= points <= T={schedule.num_steps}; '
-                    f'got {num_points} (use a log_snr or karras grid for more).')
+    raise UserError(f'config.sampler.grid=\'uniform_t\' places the sampler\'s {num_points} '
+                    f'points (from config.sampler.num_steps) on the model\'s '
+                    f'T={schedule.num_steps} trained steps, at most one each: give fewer '
+                    'config.sampler.num_steps, or --config.sampler.grid=log_snr (or karras).')
   steps = jnp.round(jnp.linspace(schedule.num_steps - 1, 0, num_points))
   return schedule.log_snr_at(steps) / 2
 

@@ -155,12 +155,30 @@ class Trained:
       @functools.wraps(method)
       def call(*args, **kwargs):
         self.check_unchanged()
+        self._check_keywords(name, method, kwargs)
         if 'seed' in kwargs:
           check_seed(kwargs['seed'])
         return method(self, *args, **kwargs)
       return call
     raise AttributeError(f'{type(self).__name__} of task {getattr(task, "name", "?")!r} '
                          f'has no method {name!r}.')
+
+
+  def _check_keywords(self, name, method, kwargs) -> None:
+    """A UserError naming the keyword arguments `method` does not take."""
+    parameters = list(inspect.signature(method).parameters.values())[1:]   # after trained
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+      return
+    unknown = sorted(set(kwargs) - {p.name for p in parameters})
+    if not unknown:
+      return
+    hint = ''
+    if set(unknown) & {'sample_rate', 'sampel_rate', 'sr', 'rate', 'samplerate', 'fs'}:
+      hint = (f' Audio goes in and comes out at model.sample_rate = {self.sample_rate} Hz: '
+              'resample it first (audiodiff.audio.audio_io.resample(audio, rate, '
+              'model.sample_rate)); the command line does that itself.')
+    raise UserError(f'{name}() got {", ".join(unknown)}, which it does not take (it takes: '
+                    f'{", ".join(p.name for p in parameters) or "no arguments"}).{hint}')
 
 
 def check_seed(seed) -> None:

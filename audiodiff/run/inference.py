@@ -94,10 +94,13 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   directory = _output_dir(
       workdir, name, f'step_{trained.step}_{trained.exp.sampler.name}'
       f'{trained.exp.sampler.num_evals}_w{config.sampler.guidance_scale:g}', output)
+  clipped_by = (' by the sampler (config.sampler.clip_x0=True; --config.sampler.clip_x0=False '
+                'keeps such peaks)' if config.sampler.clip_x0 else '')
   paths = []  # written a batch at a time (config.sampler.batch_size)
   progress = console.Progress(len(request.names), 'samples')
   for names, audio in trained.run_in_batches(request, jax.random.PRNGKey(config.seed)):
-    paths += outputs.write_audio_files(directory, audio, names, config.audio)
+    paths += outputs.write_audio_files(directory, audio, names, config.audio,
+                                       clipped_by=clipped_by)
     progress.done(names[-1], count=len(names))
   _write_pages(workdir, directory)
   console.say(f'Wrote {len(paths)} samples to {directory}')
@@ -190,7 +193,10 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
                   'silence.')
     waveform = trained.vocode(mel=mel, audio=audio, seed=i)   # an input's length
     # Written as soon as it is made: an interrupted run keeps the finished files.
-    paths += outputs.write_audio_files(directory, waveform[None], [stem], trained.config.audio)
+    paths += outputs.write_audio_files(
+        directory, waveform[None], [stem], trained.config.audio, what=[f'--input={path}'],
+        fix='The input is louder than any speech the vocoder learned (a mel near 1 '
+            'everywhere); give the log mel of a recording (or the wav itself).')
     progress.done(path)
   _write_pages(workdir, directory)
   console.say(f'Wrote {len(paths)} files to {directory}')
@@ -348,10 +354,13 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
         [(f'{stem}: degraded ({settings.task}){part}', degraded.audio()),
          (f'restored ({restorer.method})', restored_head)], rate)
     if reference is not None:
-      results = restoration.quality(measurement, reference, restored)
+      # A metric with nothing to measure (no silent frame) is nan: null in JSON.
+      results = {k: float(v) if np.isfinite(v) else None
+                 for k, v in restoration.quality(measurement, reference, restored).items()}
       with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
-        json.dump(results, f, indent=2)
-      console.say(f'{stem}: ' + ', '.join(f'{k} {v:.2f}' for k, v in results.items()))
+        json.dump(results, f, indent=2, allow_nan=False)
+      console.say(f'{stem}: ' + ', '.join(f'{k} {"n/a" if v is None else f"{v:.2f}"}'
+                                          for k, v in results.items()))
     paths.append(wav)
     progress.done(path)
   _write_pages(workdir, directory)
@@ -377,9 +386,15 @@ def _whole_input(source, settings, reference_path):
   if reference_path is None:
     return measurement, original, None
   try:
+    reference_rate = audio_io.file_info(reference_path).samplerate
     reference = audio_io.load_audio(reference_path, rate)
   except audio_io.AudioFileError as error:
     raise error.for_flag('--reference') from None
+  if reference_rate < source.file_rate:
+    raise UserError(f'--reference={reference_path} is at {reference_rate} Hz, below '
+                    f'--input={source.path}\'s {source.file_rate} Hz: it lacks the band above '
+                    f'{reference_rate / 2:g} Hz that the metrics compare; give the clean '
+                    f'recording at {source.file_rate} Hz or more.')
   if audio_io.rms(reference) < audio_io.SILENT_RMS:
     raise UserError(f'--reference={reference_path} is silent: metrics against it would '
                     'mean nothing; give the clean version of --input.')
@@ -537,7 +552,7 @@ def read_texts(texts: Sequence[str], text_file: Optional[str]):
       raise UserError(f'--text_file={text_file} does not exist or is not a file; give a '
                       'text file, one utterance a line.')
     try:
-      with open(text_file, encoding='utf-8') as f:
+      with open(text_file, encoding='utf-8-sig') as f:   # a byte-order mark is dropped
         lines = f.read().splitlines()
     except UnicodeDecodeError as error:
       raise UserError(f'--text_file={text_file} is not UTF-8 text (byte {error.start} is '

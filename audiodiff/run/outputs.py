@@ -18,27 +18,35 @@ from audiodiff.run import console, listening_page
 # Generated audio peaking above full scale is scaled down to this peak: the
 # 16-bit writer would otherwise clip it.
 SCALED_PEAK = 0.99
+# What broken output usually means; an input to blame is named instead where
+# there is one (vocoding: a mel louder than any speech).
+MODEL_FIX = 'Its parameters may be broken: retrain or re-export the model.'
 
 
-def check_output(audio, what: str) -> np.ndarray:
+def check_output(audio, what: str, fix: str = MODEL_FIX, clipped_by: str = '') -> np.ndarray:
   """audio (any shape) -> float32 within full scale, ready for a 16-bit wav:
-  a UserError when it holds NaN/inf or is mostly clipped; scaled down to
-  SCALED_PEAK, with a line saying so, when it peaks above 1.0. `what` names
-  it in the messages."""
+  a UserError ending in `fix` when it holds NaN/inf or is mostly clipped;
+  scaled down to SCALED_PEAK, with a line saying so, when it peaks above
+  1.0; a line when samples sit at exactly full scale (clipped before, e.g.
+  by the sampler: `clipped_by` says how). `what` names it in the messages."""
   audio = np.asarray(audio, np.float32)
   if not np.all(np.isfinite(audio)):
     raise UserError(f'{what}: the model produced NaN or inf samples; nothing was written '
-                    'for it. Its parameters may be broken: retrain or re-export the model.')
-  if audio.size and np.mean(np.abs(audio) >= 1.0) > audio_io.MAX_CLIPPED_FRACTION:
+                    f'for it. {fix}')
+  at_full_scale = int(np.sum(np.abs(audio) >= 1.0))
+  if audio.size and at_full_scale > audio_io.MAX_CLIPPED_FRACTION * audio.size:
     raise UserError(f'{what}: the model produced audio clipped at full scale '
-                    f'({np.mean(np.abs(audio) >= 1.0):.0%} of samples); nothing was written '
-                    'for it. Its parameters may be broken: retrain or re-export the model.')
+                    f'({at_full_scale / audio.size:.0%} of samples); nothing was written '
+                    f'for it. {fix}')
   peak = float(np.max(np.abs(audio), initial=0.0))
   if peak > 1.0:
     gain = SCALED_PEAK / peak
     console.say(f'{what}: peaks at {peak:.2f}, above full scale (1.0); scaled by {gain:.2f} '
                 f'({20 * np.log10(gain):.1f} dB) so that the 16-bit wav does not clip it.')
     audio = audio * np.float32(gain)
+  elif at_full_scale:
+    console.say(f'{what}: {at_full_scale} sample(s) at full scale (1.0), clipped there'
+                f'{clipped_by or " by the model"}.')
   return audio
 
 
@@ -216,12 +224,17 @@ def output_stems(paths: Sequence[str]) -> list:
 
 
 def write_audio_files(directory: str, audios, names: Sequence[str], audio_config, *,
-                      check: bool = True):
+                      check: bool = True, what: Sequence[str] = (), fix: str = MODEL_FIX,
+                      clipped_by: str = ''):
   """Writes each clip of audios [N, L] as directory/<name>.wav and .png
-  (at audio_config.sample_rate), each checked first unless `check` is off
-  (training writes whatever an early model makes). Returns the wav paths."""
-  audios = [check_output(audio, name) if check else np.nan_to_num(np.asarray(audio, np.float32))
-            for audio, name in zip(audios, names)]
+  (at audio_config.sample_rate), each checked first (`check_output`, with
+  `what` naming the clips in messages, default their names) unless `check`
+  is off (training writes whatever an early model makes). Returns the wav
+  paths."""
+  what = list(what) or list(names)
+  audios = [check_output(audio, label, fix, clipped_by) if check
+            else np.nan_to_num(np.asarray(audio, np.float32))
+            for audio, label in zip(audios, what)]
   os.makedirs(directory, exist_ok=True)
   paths = []
   for audio, name in zip(audios, names):

@@ -23,11 +23,16 @@ from audiodiff.run.summary import SummaryWriter
 def check_microbatches(train_config, num_devices: int):
   """Raises a ValueError unless the batch splits into equal, shardable microbatches."""
   batch, parts = train_config.batch_size, train_config.microbatches
+  if batch % num_devices:
+    raise UserError(f'config.train.batch_size={batch} must be a multiple of the {num_devices} '
+                    f'device(s) it is split over: e.g. --config.train.batch_size='
+                    f'{max(1, round(batch / num_devices)) * num_devices}.')
   if parts < 1 or batch % parts or (batch // parts) % num_devices:
+    divisors = [d for d in range(1, batch + 1) if batch % d == 0 and (batch // d) % num_devices == 0]
     raise UserError(
         f'config.train.microbatches={parts} must divide config.train.batch_size={batch} '
-        f'into microbatches divisible by the {num_devices} device(s); use a divisor of '
-        f'{batch // num_devices} (1 turns gradient accumulation off).')
+        f'into microbatches divisible by the {num_devices} device(s): one of '
+        f'{", ".join(map(str, divisors))} (1 turns gradient accumulation off).')
 
 
 def accumulated_value_and_grad(loss_fn, params, batch, rng, microbatches: int):
