@@ -379,3 +379,5 @@ def test_the_quiet_gate_fades_the_added_band_only_where_the_input_is_silent():
   assert np.sqrt(np.mean(gated[pause] ** 2)) < 1e-3 * np.sqrt(np.mean(added[pause] ** 2)) + 1e-4
   gains = quiet_gate.frame_gains(low, rate, 4000, 40)
   assert gains.max() == 1 and gains.min() == 0
+  short = low[:10]   # shorter than the gate's frame
+  assert quiet_gate.gate_added_band(short, short, rate, 4000, 40).shape == (10,)

@@ -46,5 +46,7 @@ def gate_added_band(estimate, degraded, sample_rate, cutoff_hz, gate_db):
 
 
 def _stft(audio, sample_rate):
-  return scipy.signal.stft(np.asarray(audio, np.float64), sample_rate, window='hann',
-                           nperseg=N_FFT, noverlap=N_FFT - HOP)
+  audio = np.asarray(audio, np.float64)
+  audio = np.pad(audio, (0, max(0, N_FFT - len(audio))))   # a short input: one frame
+  return scipy.signal.stft(audio, sample_rate, window='hann', nperseg=N_FFT,
+                           noverlap=N_FFT - HOP)
