@@ -820,3 +820,47 @@ def test_ninth_probe_a_reference_at_a_lower_rate_is_refused_and_json_has_no_nan(
   assert result.returncode == 0, result.stderr
   text = (tmp_path / 'b' / 'in.json').read_text()
   assert 'NaN' not in text and 'silent_high_band_excess_db' in text
+
+
+# ---- tenth probe -------------------------------------------------------------------
+
+@pytest.mark.parametrize('field,value', [('taper_ms', float('inf')), ('taper_ms', 1e6),
+                                         ('data_std', float('nan')), ('data_std', -1.0),
+                                         ('guidance', float('inf')),
+                                         ('quiet_gate_db', float('inf'))])
+def test_tenth_probe_restore_settings_out_of_range_are_refused(field, value):
+  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  config = defaults.get_config()
+  config.restore[field] = value
+  with pytest.raises(UserError, match=f'config.restore.{field}=.*finite|config.restore.{field}='
+                                      r'.*in \[0, 50\]'):
+    experiment.validate_config(config)
+
+
+@pytest.mark.parametrize('field,value', [('intersperse_blank', False), ('mel_scale', 5.0)])
+def test_tenth_probe_a_tts_models_trained_text_settings_cannot_change(field, value):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(ROOT, 'pretrained', 'tts_cpu')
+  config = experiment.read_config(directory)
+  config.unlock()
+  config.tts[field] = value
+  with pytest.raises(UserError, match=f'config.tts.{field}=.*training fixes it'):
+    audiodiff.load(directory, config)
+
+
+def test_tenth_probe_restore_says_what_applies_before_refusing(tmp_path):
+  voice = _speechlike(1.0)
+  audio_io.save_audio(tmp_path / 'x.wav', voice, 16000)
+  result = _main(f'--workdir={PRIOR}', '--mode=restore', f'--input={tmp_path / "x.wav"}',
+                 '--config.restore.method=dps', '--config.sampler.num_steps=4',
+                 '--config.restore.gaps=5.0-5.1', f'--output={tmp_path / "a"}')
+  assert result.returncode == 2 and 'ends beyond the input' in result.stderr, result.stderr
+  assert 'gradient-guided methods need about 10 steps' in result.stdout
+  stereo = np.stack([np.clip(voice, -0.02, 0.02), np.clip(0.8 * voice, -0.03, 0.03)], axis=1)
+  sf.write(tmp_path / 'stereo.wav', stereo, 16000)
+  result = _main(f'--workdir={PRIOR}', '--mode=restore', '--config.restore.task=declip',
+                 f'--input={tmp_path / "stereo.wav"}', f'--output={tmp_path / "b"}')
+  assert result.returncode == 2 and 'each channel' in result.stderr
+  assert 'as their mean' not in result.stdout   # no line the refusal contradicts

@@ -6,12 +6,17 @@ needs no display, never changes the global backend, and is safe in threads.
 
 import dataclasses
 import os
+import warnings
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
 from audiodiff.audio import spectral
+
+# A title with a character the font lacks (an emoji in a TTS text) still
+# plots; matplotlib's per-glyph warning is not for users.
+warnings.filterwarnings('ignore', message='Glyph .* missing from', category=UserWarning)
 
 # Dynamic range shown for the plain (non-mel) spectrogram.
 _DB_RANGE = 80.0

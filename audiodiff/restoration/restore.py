@@ -242,8 +242,8 @@ class Restorer:
                       '(the measurement noise\'s standard deviation; 0: exact).')
     if not 0 <= restore_config.quiet_gate_db < float('inf'):  # also NaN
       raise UserError(f'config.restore.quiet_gate_db={restore_config.quiet_gate_db:g} must be '
-                      '>= 0 (dB below the loudest frame where the added band fades out; '
-                      '0: off).')
+                      'a finite number >= 0 (dB below the loudest frame where the added band '
+                      'fades out; 0: off).')
     if trained.task.name != 'generate':
       raise UserError(f'Restoration needs an audio prior (task "generate"); this model is '
                       f'task {trained.task.name!r}.')

@@ -286,7 +286,8 @@ TRAINED_SETTINGS = ('task', 'audio.*', 'diffusion.schedule', 'diffusion.num_step
                     'diffusion.betas', 'diffusion.prediction', 'vocoder.start',
                     'enhance.wiener_input', 'enhance.n_fft', 'enhance.hop_length',
                     'enhance.compression_exponent', 'enhance.compression_scale',
-                    'enhance.input_rms', 'enhance.prior_scale', 'latent.attributes')
+                    'enhance.input_rms', 'enhance.prior_scale', 'latent.attributes',
+                    'tts.symbols', 'tts.intersperse_blank', 'tts.mel_scale')
 
 
 def check_trained_settings(saved, config, directory: str) -> None:

@@ -221,17 +221,19 @@ def _model_input(path, rate, verb, back=True):
   return audio_io.resample(mono, source.file_rate, rate), mono, source.file_rate
 
 
-def _input_source(path, rate, verb, back=True):
+def _input_source(path, rate, verb, back=True, refuse=None):
   """A recording, checked in one pass that holds none of it ->
-  streams.FileSource at the model's `rate`. Several channels are averaged,
-  with a message saying the file is `verb` as their mean; a float file
-  peaking above full scale is scaled down to it (said); a resampling is
-  said (`back`: the output returns to the file's rate); a silent file is a
-  UserError."""
+  streams.FileSource at the model's `rate`. refuse(source), if given, may
+  raise a UserError first; several channels are averaged, with a message
+  saying the file is `verb` as their mean; a float file peaking above full
+  scale is scaled down to it (said); a resampling is said (`back`: the
+  output returns to the file's rate); a silent file is a UserError."""
   try:
     source = streams.FileSource.scan(path, rate)
   except audio_io.AudioFileError as error:
     raise error.for_flag('--input') from None
+  if refuse is not None:
+    refuse(source)
   if source.channels > 1:
     console.say(f'{path}: {source.channels} channels, {verb} as their mean (mono).')
   if source.level < audio_io.SILENT_RMS and source.loudest_channel >= audio_io.SILENT_RMS:
@@ -248,6 +250,11 @@ def _input_source(path, rate, verb, back=True):
     console.say(f'{path}: {source.file_rate} Hz, resampled to the model\'s {rate} Hz'
                 + {True: ' and back.', False: '; the output is at that rate.', None: '.'}[back])
   return source
+
+
+# DPS and Pi-GDM below this many sampler steps filled a near-silent 40 ms gap
+# with a burst at 0.8 (probe, pretrained/speech_prior_cpu).
+GUIDED_MIN_STEPS = 10
 
 
 def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence[str] = (),
@@ -274,19 +281,26 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   settings = trained.config.restore
   restorer = restoration.Restorer(trained, settings)
+  steps = trained.config.sampler.num_steps
+  if restorer.method in ('dps', 'pigdm') and steps < GUIDED_MIN_STEPS:
+    console.say(f'config.restore.method={restorer.method!r} with config.sampler.num_steps='
+                f'{steps}: gradient-guided methods need about {GUIDED_MIN_STEPS} steps or more; '
+                'with fewer, fills can come out far louder than the audio around them.')
   rate = trained.sample_rate
   # Check every input (and reference) before the first slow restoration;
   # what is read is read again when its turn comes.
   jobs = []
   for i in _distinct(inputs):
     path = inputs[i]
+    def refuse(source, path=path):
+      if settings.task == 'declip' and source.channels_differ:
+        raise UserError(f'--input={path} has {source.channels} different channels: each was '
+                        'clipped on its own, and their mean is not a clipped signal. Declip '
+                        'each channel as its own file (e.g. `sox in.wav left.wav remix 1`).')
+
     # Bandwidth extension writes a file below the model's rate at the model's.
-    source = _input_source(path, rate, 'restored', back=None if settings.task == 'bandwidth'
-                           else True)
-    if settings.task == 'declip' and source.channels_differ:
-      raise UserError(f'--input={path} has {source.channels} different channels: each was '
-                      'clipped on its own, and their mean is not a clipped signal. Declip '
-                      'each channel as its own file (e.g. `sox in.wav left.wav remix 1`).')
+    source = _input_source(path, rate, 'restored', refuse=refuse,
+                           back=None if settings.task == 'bandwidth' else True)
     if settings.task == 'bandwidth' and settings.cutoff_hz >= source.file_rate / 2:
       raise UserError(f'{path}: sampled at {source.file_rate} Hz, it holds nothing above '
                       f'{source.file_rate / 2:g} Hz, so config.restore.cutoff_hz='
@@ -582,20 +596,20 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
   console.say(f'Speaking {len(texts)} text(s); waveform from {trained.task.vocoder_name}.')
   # A fixed group of texts at a time, for the progress line; each group draws
   # from its own seed, so outputs do not depend on config.sampler.batch_size.
-  results, group = [], tts.SYNTHESIS_BATCH
+  # Each group is written as soon as it is spoken: an interrupted run keeps it.
+  written, group = [], tts.SYNTHESIS_BATCH
   progress = console.Progress(len(texts), 'texts')
   for first in range(0, len(texts), group):
     part = texts[first:first + group]
-    results += trained.synthesize(part, seed=trained.config.seed + first)
+    results = trained.synthesize(part, seed=trained.config.seed + first)
+    for i, (sentence, result) in enumerate(zip(part, results), start=first):
+      stem = tts.file_stem(i, sentence)
+      wav = os.path.join(directory, f'{stem}.wav')
+      audio_io.save_audio(wav, outputs.check_output(result['audio'], wav), trained.sample_rate)
+      plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
+                            result['alignment'], title=sentence[:100])
+      written.append(wav)
     progress.done(part[-1][:40], count=len(part))
-  written = []
-  for i, (sentence, result) in enumerate(zip(texts, results)):
-    stem = tts.file_stem(i, sentence)
-    wav = os.path.join(directory, f'{stem}.wav')
-    audio_io.save_audio(wav, outputs.check_output(result['audio'], wav), trained.sample_rate)
-    plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
-                          result['alignment'], title=sentence[:100])
-    written.append(wav)
   _write_pages(workdir, directory)
   console.say(f'Wrote {len(written)} utterances to {directory}')
   return written
