@@ -864,3 +864,33 @@ def test_tenth_probe_restore_says_what_applies_before_refusing(tmp_path):
                  f'--input={tmp_path / "stereo.wav"}', f'--output={tmp_path / "b"}')
   assert result.returncode == 2 and 'each channel' in result.stderr
   assert 'as their mean' not in result.stdout   # no line the refusal contradicts
+
+
+# ---- eleventh probe ----------------------------------------------------------------
+
+def test_eleventh_probe_recipes_init_from_and_outputs_of_other_runs(tmp_path):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import warm_start  # pylint: disable=g-import-not-at-top
+  # A recipe whose fixed setting differs from the model's: the fix names --config too.
+  with pytest.raises(UserError, match=r"training fixes it: drop --config\.\S+, or, where the "
+                                      r"--config recipe sets it, drop --config"):
+    audiodiff.load(ENHANCER, _recipe('enhance_cpu'))
+  # init_from a folder that never trained: the field is named.
+  with pytest.raises(UserError, match=r'config.train.init_from=.* has no config.json'):
+    warm_start.warm_start(None, str(tmp_path))
+  # A sample in --output is not replaced by another mode's output of that name.
+  (tmp_path / 'out').mkdir()
+  audio_io.save_audio(tmp_path / 'out' / 'x.wav', _speechlike(0.2), 16000)
+  with pytest.raises(UserError, match='made from no input file'):
+    outputs.check_sources(str(tmp_path / 'out'), ['x'], [str(tmp_path / 'x.wav')])
+
+
+def test_eleventh_probe_training_samples_above_full_scale_are_scaled_not_clipped(tmp_path):
+  result = _main(f'--config={os.path.join(ROOT, "experiments", "configs", "tiny.py")}',
+                 f'--workdir={tmp_path / "run"}')
+  assert result.returncode == 0, result.stderr
+  wavs = list((tmp_path / 'run' / 'samples').glob('step_*/*.wav'))
+  assert wavs
+  for wav in wavs:
+    audio, _ = sf.read(wav, dtype='float32')
+    assert np.mean(np.abs(audio) >= 0.9999) < 0.01, wav   # an untrained model's noise, scaled

@@ -304,7 +304,9 @@ def check_trained_settings(saved, config, directory: str) -> None:
         and before[key] != after.get(key)):
       raise UserError(f'config.{key}={after.get(key)!r}, but the model in {directory} was '
                       f'trained with {before[key]!r}; training fixes it: drop --config.{key}'
-                      f'{" (resample the audio instead)" if key.startswith("audio.") else ""}.')
+                      f'{" (resample the audio instead)" if key.startswith("audio.") else ""}'
+                      ', or, where the --config recipe sets it, drop --config (the model\'s '
+                      'own config.json is used).')
   for section in ('generate', 'latent'):  # labels the model learned
     for field, unset in (('class_names', ()), ('num_classes', 0)):
       before, after = saved[section][field], config[section][field]

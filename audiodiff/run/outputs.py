@@ -169,15 +169,19 @@ def _sources(directory):
 def check_sources(directory: str, stems: Sequence[str], inputs: Sequence[str]) -> None:
   """Refuses, before any work, to replace `<stem>.wav` in `directory` when an
   earlier run wrote it from another input file (a second folder enhanced
-  into the same --output): running the same inputs again replaces them."""
+  into the same --output) or from none (a sample): running the same inputs
+  again replaces them."""
   record = _sources(directory)
   for stem, path in zip(stems, inputs):
     earlier = record.get(stem)
     target = os.path.join(directory, stem + '.wav')
-    if earlier and earlier != os.path.realpath(path) and os.path.exists(target):
-      raise UserError(f'{target} is the output of {earlier} from an earlier run and {path} '
-                      'would replace it; nothing was written. Give another folder with '
-                      '--output=DIR, or delete that file to replace it.')
+    if not os.path.exists(target) or earlier == os.path.realpath(path):
+      continue
+    made_by = (f'the output of {earlier} from an earlier run' if earlier else
+               'an earlier run\'s output made from no input file (a sample)')
+    raise UserError(f'{target} is {made_by}, and {path} would replace it; nothing was '
+                    'written. Give another folder with --output=DIR, or delete that file '
+                    'to replace it.')
 
 
 def record_sources(directory: str, stems: Sequence[str], inputs: Sequence[str]) -> None:

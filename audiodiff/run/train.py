@@ -103,13 +103,20 @@ def write_samples(exp, trained, step: int, reference_batch, writer):
                                   reference_batch=reference_batch)
   if jax.process_index() == 0:
     directory = os.path.join(exp.workdir, 'samples', f'step_{step}')
+    # An early model's clips may be anything: written as they are, but those
+    # above full scale scaled to fit (the 16-bit writer would clip them).
+    audio = np.nan_to_num(np.asarray(audio, np.float32), posinf=0.0, neginf=0.0)
+    peaks = np.max(np.abs(audio), axis=tuple(range(1, audio.ndim)), keepdims=True)
+    loud = int(np.sum(peaks > 1.0))
+    audio = np.where(peaks > 1.0, audio * (outputs.SCALED_PEAK / np.maximum(peaks, 1.0)), audio)
     outputs.write_audio_files(directory, audio, request.names, config.audio, check=False)
     for clip, name in zip(audio, request.names):
       writer.audio(f'samples/{name}', clip, step, config.audio.sample_rate)
       writer.image(f'samples/{name}', os.path.join(directory, f'{name}.png'), step)
     listening_page.write_folder_page(directory, title=f'step {step}')
     listening_page.write_run_page(exp.workdir)
-    console.say(f'step {step}: wrote {len(audio)} samples to {directory}')
+    console.say(f'step {step}: wrote {len(audio)} samples to {directory}'
+                + (f' ({loud} peaking above full scale, scaled to fit)' if loud else ''))
 
 
 def _progress_line(step, num_steps, metrics, steps_per_second):

@@ -71,6 +71,10 @@ def warm_start(state, source: str, exclude: str = ''):
   if not os.path.isdir(source):
     raise UserError(f'config.train.init_from={source!r} is not a directory: give a work '
                     'directory or an export (e.g. pretrained/enhance_cpu).')
+  if not os.path.exists(os.path.join(source, 'config.json')):
+    raise UserError(f'config.train.init_from={source!r} is not a trained run or an export '
+                    '(it has no config.json): give a work directory that has trained, or an '
+                    'export (e.g. pretrained/enhance_cpu).')
   trained = api.load(source)
   params, taken, skipped = merged_params(state.params, trained.params, exclude,
                                          source_name=source)
