@@ -894,3 +894,34 @@ def test_eleventh_probe_training_samples_above_full_scale_are_scaled_not_clipped
   for wav in wavs:
     audio, _ = sf.read(wav, dtype='float32')
     assert np.mean(np.abs(audio) >= 0.9999) < 0.01, wav   # an untrained model's noise, scaled
+
+
+# ---- twelfth probe -----------------------------------------------------------------
+
+def test_twelfth_probe_sampling_resumes_and_another_runs_samples_are_kept(tmp_path):
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  out = tmp_path / 's'
+  assert _main(f'--workdir={notes}', '--mode=sample', '--num_samples=2',
+               f'--output={out}').returncode == 0
+  (out / 'index.html').unlink()   # as a run stopped before its page leaves the folder
+  result = _main(f'--workdir={notes}', '--mode=sample', '--num_samples=3', f'--output={out}')
+  assert result.returncode == 0, result.stderr   # the same settings: resumed
+  before = (out / 'sample_000_class0_organ.wav').read_bytes()
+  result = _main(f'--workdir={notes}', '--mode=sample', '--num_samples=2', '--config.seed=5',
+                 f'--output={out}')
+  assert result.returncode == 2 and 'an earlier run' in result.stderr
+  assert (out / 'sample_000_class0_organ.wav').read_bytes() == before
+
+
+def test_twelfth_probe_an_interrupted_export_leaves_nothing(tmp_path, monkeypatch):
+  from audiodiff.run import api  # pylint: disable=g-import-not-at-top
+
+  def stopped(trained, directory):
+    os.makedirs(directory)
+    (open(os.path.join(directory, 'config.json'), 'w')).close()
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(api, 'export', stopped)
+  with pytest.raises(KeyboardInterrupt):
+    inference.export(None, os.path.join(ROOT, 'pretrained', 'notes'), str(tmp_path / 'x'))
+  assert not os.listdir(tmp_path)

@@ -5,9 +5,11 @@ Each loads the model with `api.load` (a work directory's checkpoint or an
 exported model) and calls its methods, the same ones notebooks call.
 """
 
+import hashlib
 import itertools
 import json
 import os
+import shutil
 from typing import Optional, Sequence
 
 import jax
@@ -38,12 +40,15 @@ def _load_for(mode: str, config, workdir: str, checkpoint_step):
 
 
 def _output_dir(workdir: str, name: Optional[str], default: str,
-                output: Optional[str] = None, inputs: Sequence[str] = ()) -> str:
+                output: Optional[str] = None, inputs: Sequence[str] = (),
+                made=None) -> str:
   """Where a mode writes: `output` if given, else workdir/samples/<name, else
   default>; a UserError now, before any work, if it cannot be written to, if
   `output` holds files audiodiff did not write, or if an output would
   overwrite one of the input files or an earlier run's output of another
-  input."""
+  input. made: (stems, what makes each) for the modes without input files
+  (`_made_by`), so a rerun of the same command resumes into the folder and
+  another run does not replace its outputs."""
   if name is not None and (not name or name in ('.', '..') or '/' in name
                            or os.sep in name):
     raise UserError(f'--name={name} must be a plain folder name (no "/" or ".."): the '
@@ -60,13 +65,26 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
     outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)
   stems = outputs.output_stems(inputs) if inputs else []
+  sources = [os.path.realpath(path) for path in inputs]
+  if made is not None:
+    stems, sources = list(made[0]), list(made[1])
   outputs.check_targets(directory, stems, inputs)
-  outputs.check_sources(directory, stems, inputs)
+  outputs.check_sources(directory, stems, sources)
   directory = outputs.writable_directory(directory, 'give a writable folder with --output=DIR.')
   outputs.claim_folder(directory)
-  if inputs:
-    outputs.record_sources(directory, stems, inputs)
+  if stems:
+    outputs.record_sources(directory, stems, sources)
   return directory
+
+
+def _made_by(verb: str, trained, workdir: str) -> str:
+  """What makes a mode's outputs without input files: the model, its step
+  and a digest of the settings that change them (not the batch sizes)."""
+  settings = trained.config.to_dict()
+  settings['sampler'] = {k: v for k, v in settings['sampler'].items()
+                         if k not in ('batch_size', 'num_samples')}
+  digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+  return f'{verb} {os.path.realpath(workdir)} at step {trained.step} (settings {digest[:8]})'
 
 
 def _write_pages(workdir: str, directory: str) -> None:
@@ -91,9 +109,10 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   if trained.task.needs_reference():
     reference = evaluation.reference_batches(trained.exp, 1)[0]
   request = trained.sample_request(num_samples, reference_batch=reference)
+  made = (request.names, [_made_by('sampling', trained, workdir)] * len(request.names))
   directory = _output_dir(
       workdir, name, f'step_{trained.step}_{trained.exp.sampler.name}'
-      f'{trained.exp.sampler.num_evals}_w{config.sampler.guidance_scale:g}', output)
+      f'{trained.exp.sampler.num_evals}_w{config.sampler.guidance_scale:g}', output, made=made)
   clipped_by = (' by the sampler (config.sampler.clip_x0=True; --config.sampler.clip_x0=False '
                 'keeps such peaks)' if config.sampler.clip_x0 else '')
   paths = []  # written a batch at a time (config.sampler.batch_size)
@@ -592,7 +611,10 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
   with a .png of its mel and alignment; returns the wav paths."""
   texts = read_texts(texts, text_file)
   trained = _load_for('synthesize', config, workdir, checkpoint_step)
-  directory = _output_dir(workdir, name, f'tts_step_{trained.step}', output)
+  stems = [tts.file_stem(i, sentence) for i, sentence in enumerate(texts)]
+  made_by = _made_by('speaking with', trained, workdir)
+  directory = _output_dir(workdir, name, f'tts_step_{trained.step}', output,
+                          made=(stems, [f'{made_by}: "{t[:60]}"' for t in texts]))
   console.say(f'Speaking {len(texts)} text(s); waveform from {trained.task.vocoder_name}.')
   # A fixed group of texts at a time, for the progress line; each group draws
   # from its own seed, so outputs do not depend on config.sampler.batch_size.
@@ -602,8 +624,7 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
   for first in range(0, len(texts), group):
     part = texts[first:first + group]
     results = trained.synthesize(part, seed=trained.config.seed + first)
-    for i, (sentence, result) in enumerate(zip(part, results), start=first):
-      stem = tts.file_stem(i, sentence)
+    for stem, sentence, result in zip(stems[first:first + group], part, results):
       wav = os.path.join(directory, f'{stem}.wav')
       audio_io.save_audio(wav, outputs.check_output(result['audio'], wav), trained.sample_rate)
       plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
@@ -643,7 +664,19 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
       step = '?'
     console.say(f'Replacing the earlier export of step {step} in {output_dir} (the default '
                 'folder; --output=DIR keeps both).')
-  path = api.export(trained, output_dir)
+  # Written beside and renamed into place: an interrupted export leaves no
+  # half model behind (and the same command starts it again).
+  partial = f'{os.path.abspath(output_dir)}.partial-{os.getpid()}'
+  replaced = f'{os.path.abspath(output_dir)}.replaced-{os.getpid()}'
+  try:
+    path = api.export(trained, partial)
+    if os.path.exists(output_dir):   # the default folder's earlier export, or an empty one
+      os.rename(output_dir, replaced)
+    os.rename(partial, output_dir)
+  finally:
+    for folder in (partial, replaced):
+      shutil.rmtree(folder, ignore_errors=True)
+  path = os.path.join(output_dir, os.path.basename(path))
   size = os.path.getsize(path) / 2**20
   console.say(f'Exported step {trained.step} ({size:.1f} MiB of parameters) to {output_dir}')
   return output_dir

@@ -166,28 +166,30 @@ def _sources(directory):
     return {}
 
 
-def check_sources(directory: str, stems: Sequence[str], inputs: Sequence[str]) -> None:
+def check_sources(directory: str, stems: Sequence[str], sources: Sequence[str]) -> None:
   """Refuses, before any work, to replace `<stem>.wav` in `directory` when an
-  earlier run wrote it from another input file (a second folder enhanced
-  into the same --output) or from none (a sample): running the same inputs
-  again replaces them."""
+  earlier run made it from another source (an input file's real path, or
+  what made an output without one, e.g. sampling at a step with settings),
+  or left no record of it (training's own samples): running the same
+  command again replaces its own outputs."""
   record = _sources(directory)
-  for stem, path in zip(stems, inputs):
+  for stem, source in zip(stems, sources):
     earlier = record.get(stem)
     target = os.path.join(directory, stem + '.wav')
-    if not os.path.exists(target) or earlier == os.path.realpath(path):
+    if not os.path.exists(target) or earlier == source:
       continue
-    made_by = (f'the output of {earlier} from an earlier run' if earlier else
-               'an earlier run\'s output made from no input file (a sample)')
-    raise UserError(f'{target} is {made_by}, and {path} would replace it; nothing was '
-                    'written. Give another folder with --output=DIR, or delete that file '
-                    'to replace it.')
+    made_by = (f'comes from {earlier} (an earlier run)' if earlier else
+               'is an earlier run\'s output (training\'s samples, or one made from no input '
+               'file)')
+    raise UserError(f'{target} {made_by}, and {source} would replace it; nothing was '
+                    'written. Give another folder with --output=DIR (or --name), or delete '
+                    'that file to replace it.')
 
 
-def record_sources(directory: str, stems: Sequence[str], inputs: Sequence[str]) -> None:
-  """Notes in `directory` which input file each `<stem>.wav` comes from."""
+def record_sources(directory: str, stems: Sequence[str], sources: Sequence[str]) -> None:
+  """Notes in `directory` what each `<stem>.wav` is made from (check_sources)."""
   record = _sources(directory)
-  record.update({stem: os.path.realpath(path) for stem, path in zip(stems, inputs)})
+  record.update(dict(zip(stems, sources)))
   with open(os.path.join(directory, SOURCES_FILE), 'w') as f:
     json.dump(record, f, indent=1, sort_keys=True)
 
