@@ -911,6 +911,10 @@ def test_twelfth_probe_sampling_resumes_and_another_runs_samples_are_kept(tmp_pa
                  f'--output={out}')
   assert result.returncode == 2 and 'an earlier run' in result.stderr
   assert (out / 'sample_000_class0_organ.wav').read_bytes() == before
+  (tmp_path / 'samples').mkdir()
+  (tmp_path / 'samples' / 'index.html').write_text('<html></html>')
+  with pytest.raises(UserError, match='--name=index.html: .* is a file'):
+    inference._output_dir(str(tmp_path), 'index.html', 'x')  # pylint: disable=protected-access
 
 
 def test_twelfth_probe_an_interrupted_export_leaves_nothing(tmp_path, monkeypatch):

@@ -64,6 +64,9 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
   if output:
     outputs.check_output_folder(output)
   directory = output or os.path.join(workdir, 'samples', name or default)
+  if name and os.path.exists(directory) and not os.path.isdir(directory):
+    raise UserError(f'--name={name}: {directory} is a file (the run\'s listening page is '
+                    'samples/index.html); give another name.')
   stems = outputs.output_stems(inputs) if inputs else []
   sources = [os.path.realpath(path) for path in inputs]
   if made is not None:
