@@ -237,13 +237,6 @@ class Restorer:
     if not (isinstance(self.average, int) and self.average >= 1):
       raise UserError(f'config.restore.average={self.average!r} must be a whole number >= 1 '
                       '(restorations averaged; 1: one sample).')
-    if not restore_config.noise_std >= 0:  # also NaN
-      raise UserError(f'config.restore.noise_std={restore_config.noise_std:g} must be >= 0 '
-                      '(the measurement noise\'s standard deviation; 0: exact).')
-    if not 0 <= restore_config.quiet_gate_db < float('inf'):  # also NaN
-      raise UserError(f'config.restore.quiet_gate_db={restore_config.quiet_gate_db:g} must be '
-                      'a finite number >= 0 (dB below the loudest frame where the added band '
-                      'fades out; 0: off).')
     if trained.task.name != 'generate':
       raise UserError(f'Restoration needs an audio prior (task "generate"); this model is '
                       f'task {trained.task.name!r}.')

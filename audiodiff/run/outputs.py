@@ -23,6 +23,14 @@ SCALED_PEAK = 0.99
 MODEL_FIX = 'Its parameters may be broken: retrain or re-export the model.'
 
 
+def scaled_to_fit(audio):
+  """audio (any shape) -> (float32 audio, its peak |sample| before): scaled
+  to a SCALED_PEAK peak when that peak is above full scale (1.0)."""
+  audio = np.asarray(audio, np.float32)
+  peak = float(np.max(np.abs(audio), initial=0.0))
+  return (audio * np.float32(SCALED_PEAK / peak) if peak > 1.0 else audio), peak
+
+
 def check_output(audio, what: str, fix: str = MODEL_FIX, clipped_by: str = '') -> np.ndarray:
   """audio (any shape) -> float32 within full scale, ready for a 16-bit wav:
   a UserError ending in `fix` when it holds NaN/inf or is mostly clipped;
@@ -38,12 +46,11 @@ def check_output(audio, what: str, fix: str = MODEL_FIX, clipped_by: str = '') -
     raise UserError(f'{what}: the model produced audio clipped at full scale '
                     f'({at_full_scale / audio.size:.0%} of samples); nothing was written '
                     f'for it. {fix}')
-  peak = float(np.max(np.abs(audio), initial=0.0))
+  audio, peak = scaled_to_fit(audio)
   if peak > 1.0:
     gain = SCALED_PEAK / peak
     console.say(f'{what}: peaks at {peak:.2f}, above full scale (1.0); scaled by {gain:.2f} '
                 f'({20 * np.log10(gain):.1f} dB) so that the 16-bit wav does not clip it.')
-    audio = audio * np.float32(gain)
   elif at_full_scale:
     console.say(f'{what}: {at_full_scale} sample(s) at full scale (1.0), clipped there'
                 f'{clipped_by or " by the model"}.')

@@ -105,10 +105,10 @@ def write_samples(exp, trained, step: int, reference_batch, writer):
     directory = os.path.join(exp.workdir, 'samples', f'step_{step}')
     # An early model's clips may be anything: written as they are, but those
     # above full scale scaled to fit (the 16-bit writer would clip them).
-    audio = np.nan_to_num(np.asarray(audio, np.float32), posinf=0.0, neginf=0.0)
-    peaks = np.max(np.abs(audio), axis=tuple(range(1, audio.ndim)), keepdims=True)
-    loud = int(np.sum(peaks > 1.0))
-    audio = np.where(peaks > 1.0, audio * (outputs.SCALED_PEAK / np.maximum(peaks, 1.0)), audio)
+    fitted = [outputs.scaled_to_fit(np.nan_to_num(clip, posinf=0.0, neginf=0.0))
+              for clip in np.asarray(audio, np.float32)]
+    audio = np.stack([clip for clip, _ in fitted])
+    loud = sum(peak > 1.0 for _, peak in fitted)
     outputs.write_audio_files(directory, audio, request.names, config.audio, check=False)
     for clip, name in zip(audio, request.names):
       writer.audio(f'samples/{name}', clip, step, config.audio.sample_rate)
