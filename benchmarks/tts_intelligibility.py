@@ -23,18 +23,15 @@ cores; compilation excluded).
 import time
 
 from absl import app, flags
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data
 from audiodiff.run import api, experiment
-from audiodiff.diffusion import samplers
 from audiodiff.audio import spectral
 from audiodiff.data import pipeline
-from audiodiff.tasks import base
 from audiodiff.tasks import tts
-from audiodiff.tts import alignment, intelligibility
+from audiodiff.tts import intelligibility
 
 flags.DEFINE_string('model', 'pretrained/tts_cpu', 'A trained TTS model (export or workdir).')
 flags.DEFINE_string('vocoder', '', 'A vocoder (default: the model\'s config.tts.vocoder_workdir).')
@@ -55,40 +52,12 @@ def held_out(config, count, first=0):
   return texts, audios
 
 
-def aligned_durations(trained, texts, audios):
-  """Per sentence: (MAS durations on the recording [N], predicted [N], the
-  recording's log mel [T, n_mels], mu_y aligned by MAS [T, n_mels])."""
-  task = trained.task
-  network = trained.exp.network(trained.params)
-  out = []
-  for text, audio in zip(texts, audios):
-    ids = task.front_end.encode(text)
-    tokens, num_tokens = jnp.asarray(ids[None]), jnp.asarray([len(ids)], jnp.int32)
-    log_mel = spectral.log_mel(jnp.asarray(audio[None]), trained.config.audio)
-    mel = task.to_units(log_mel)
-    mu, log_durations = network('encode', tokens, num_tokens)
-    log_p = -0.5 * jnp.sum(jnp.square(mu[:, :, None] - mel[:, None]), -1)
-    path = alignment.monotonic_alignment_search(log_p, num_tokens,
-                                                jnp.asarray([mel.shape[1]], jnp.int32))
-    predicted = task.frames_per_token(log_durations, jnp.ones_like(log_durations))
-    out.append((np.asarray(alignment.durations(path))[0], np.asarray(predicted)[0],
-                np.asarray(log_mel)[0], alignment.expand(mu, path)))
-  return out
-
-
 def teacher_forced_mel_l1(trained, aligned):
   """Mean |log mel - model log mel| with the MAS durations (frames match)."""
-  task, errors = trained.task, []
-  factor = tts.FRAME_BUCKET
-  for i, (_, _, log_mel, mu_y) in enumerate(aligned):
-    frames = log_mel.shape[0]
-    padded = -(-frames // factor) * factor
-    mu_y = jnp.pad(mu_y, ((0, 0), (0, padded - frames), (0, 0)), constant_values=task.silence)
-    request = base.SampleRequest(shape=mu_y.shape, names=[''], cond={'signal': mu_y},
-                                     prior=samplers.Prior(mean=mu_y, scale=1.0))
-    units = trained.generate(request, jax.random.PRNGKey(i))[0, :frames]
-    errors.append(float(np.mean(np.abs(np.asarray(task.from_units(units)) - log_mel))))
-  return float(np.mean(errors))
+  return float(np.mean([
+      np.mean(np.abs(trained.task.teacher_forced_mel(trained, a['mu_y'], seed=i)
+                     - a['log_mel']))
+      for i, a in enumerate(aligned)]))
 
 
 def synthesize_timed(trained, texts):
@@ -147,9 +116,11 @@ def main(argv):
     print(f'| {name} | {wer:.3f} | {wer / reference_wer:.2f} | '
           f'{"-" if rtf is None else f"{rtf:.2f}"} |')
 
-  aligned = aligned_durations(trained, texts, recordings)
-  token_error = np.mean(np.concatenate([np.abs(p - d) for d, p, _, _ in aligned]))
-  length_error = np.mean([abs(p.sum() - d.sum()) / d.sum() for d, p, _, _ in aligned])
+  aligned = [trained.task.align(trained, text, audio) for text, audio in zip(texts, recordings)]
+  token_error = np.mean(np.concatenate([np.abs(a['predicted'] - a['durations'])
+                                        for a in aligned]))
+  length_error = np.mean([abs(a['predicted'].sum() - a['durations'].sum())
+                          / a['durations'].sum() for a in aligned])
   print('\n| durations: mean abs error per token (frames) | total length error | '
         'mel L1 (MAS durations) |')
   print('|---|---|---|')

@@ -68,11 +68,8 @@ class FrameVocoder(vocoder.Vocoder):
     if config.audio.win_length not in (None, config.audio.n_fft):
       raise UserError(f'config.audio.win_length={config.audio.win_length} must equal n_fft='
                       f'{config.audio.n_fft} for a frame vocoder.')
-    if not 0 <= settings.overlap_frames < settings.chunk_frames or settings.batch_chunks < 1:
-      raise UserError(
-          f'config.vocoder needs 0 <= overlap_frames < chunk_frames and batch_chunks >= 1; '
-          f'got overlap_frames={settings.overlap_frames}, chunk_frames='
-          f'{settings.chunk_frames}, batch_chunks={settings.batch_chunks}.')
+    self.check_chunks()
+    self.check_mel_input()
 
   def model_inputs(self):
     return {'cond_channels': self.config.audio.n_mels + self.stft.channels}
@@ -107,9 +104,9 @@ class FrameVocoder(vocoder.Vocoder):
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train, frozen, network
-    audio = batch['audio']
-    cond, prior = self.conditioning(self.mel(audio))
-    return base.DiffusionInputs(x0=self.stft.to_features(audio), cond=cond, prior=prior)
+    cond, prior = self.conditioning(self.training_mel(batch))
+    return base.DiffusionInputs(x0=self.stft.to_features(batch['audio']), cond=cond,
+                                prior=prior)
 
   def loss_weights(self):
     return {'stft': float(self.settings.stft_loss_weight)}

@@ -254,6 +254,54 @@ class TextToSpeech(base.Task):
     mu_y = jnp.where(frame_mask[..., None], alignment.expand(mu, path), self.silence)
     return mu_y, frames, path
 
+  def align(self, trained, text: str, audio):
+    """A recording and its transcript -> the model's view of them, frame by
+    frame: {'log_mel': the recording's [T, n_mels] in [0, 1], 'mu_y': the
+    encoder's means spread by MAS over those frames [T, n_mels] (units),
+    'durations': MAS frames per token [N], 'predicted': the duration
+    predictor's [N]}. audio: float32 [L]; T = L // hop_length."""
+    ids = self.front_end.encode(text)
+    hop = self.config.audio.hop_length
+    frames = len(audio) // hop
+    # Padded to buckets (few compiles); MAS reads the true lengths.
+    tokens = np.pad(ids, (0, _round_up(len(ids), TOKEN_BUCKET) - len(ids)))[None]
+    padded = np.pad(np.asarray(audio, np.float32)[:frames * hop],
+                    (0, (_round_up(frames, FRAME_BUCKET) - frames) * hop))[None]
+    log_mel, mu_y, durations, predicted = jax.device_get(self._align_fn(trained)(
+        trained.params, jnp.asarray(tokens, jnp.int32), jnp.asarray([len(ids)], jnp.int32),
+        jnp.asarray(padded), jnp.asarray([frames], jnp.int32)))
+    return {'log_mel': log_mel[0, :frames], 'mu_y': mu_y[0, :frames],
+            'durations': durations[0, :len(ids)], 'predicted': predicted[0, :len(ids)]}
+
+  def _align_fn(self, trained):
+    """jitted (params, tokens [1, N], num_tokens [1], audio [1, L], frames
+    [1]) -> (log mel, mu_y, MAS durations, predicted durations), padded."""
+    cache = self.__dict__.setdefault('_align_fns', {})
+    if id(trained) not in cache:
+      def align(params, tokens, num_tokens, audio, frames):
+        log_mel = spectral.log_mel(audio, self.config.audio)
+        mel = self.to_units(log_mel)
+        mu, log_durations = trained.exp.network(params)('encode', tokens, num_tokens)
+        log_p = -0.5 * jnp.sum(jnp.square(mu[:, :, None] - mel[:, None]), -1)
+        path = alignment.monotonic_alignment_search(log_p, num_tokens, frames)
+        token_mask = jnp.arange(tokens.shape[1])[None, :] < num_tokens[:, None]
+        return (log_mel, alignment.expand(mu, path), alignment.durations(path),
+                self.frames_per_token(log_durations, token_mask))
+      cache[id(trained)] = jax.jit(align)
+    return cache[id(trained)]
+
+  def teacher_forced_mel(self, trained, mu_y, *, seed: int = 0):
+    """mu_y [T, n_mels] (from `align`) -> the decoder's log mel [T, n_mels]
+    in [0, 1] at the recording's own durations (Tacotron's "ground-truth
+    aligned" mels: what a vocoder fine-tunes on to meet this model)."""
+    frames = mu_y.shape[0]
+    padded = jnp.pad(jnp.asarray(mu_y)[None], ((0, 0), (0, -frames % FRAME_BUCKET), (0, 0)),
+                     constant_values=self.silence)
+    request = base.SampleRequest(shape=padded.shape, names=[''], cond={'signal': padded},
+                                 prior=samplers.Prior(mean=padded, scale=1.0))
+    units = trained.generate(request, jax.random.PRNGKey(seed))[0, :frames]
+    return np.asarray(self.from_units(units))
+
   def needs_reference(self):
     return True
 
