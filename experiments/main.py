@@ -203,10 +203,14 @@ def main(argv):
     if FLAGS.debug:
       raise
     name = signal.Signals(_SIGNAL[0]).name
-    then = ('training resumes from its last checkpoint with the same command'
-            if FLAGS.mode == 'train' else 'the same command starts this job again')
-    print(f'Stopped by {name}; what was written so far is kept ({then}).',
-          file=sys.stderr, flush=True)
+    if FLAGS.mode == 'export':   # written beside, renamed when complete
+      said = 'nothing was exported (the same command starts it again)'
+    elif FLAGS.mode == 'train':
+      said = ('what was written so far is kept (training resumes from its last checkpoint '
+              'with the same command)')
+    else:
+      said = 'what was written so far is kept (the same command starts this job again)'
+    print(f'Stopped by {name}; {said}.', file=sys.stderr, flush=True)
     outputs.release_folders()
     os._exit(128 + _SIGNAL[0])  # pylint: disable=protected-access
   except UserError as error:

@@ -104,6 +104,12 @@ def test_stoi_clean_beats_noisy(clean):
   assert 0.0 < noisy < 0.95
 
 
+def test_stoi_of_a_clip_too_short_for_it_is_nan_not_a_placeholder(clean):
+  pytest.importorskip('pystoi')
+  short = clean[:int(0.25 * SAMPLE_RATE)]
+  assert math.isnan(audio_metrics.stoi_score(short, short, SAMPLE_RATE))
+
+
 def test_evaluate_pair_and_average(clean):
   result = audio_metrics.evaluate_pair(clean, with_noise(clean, 20.0), SAMPLE_RATE,
                                  SMALL_AUDIO)
@@ -113,6 +119,7 @@ def test_evaluate_pair_and_average(clean):
                               {'si_sdr': result['si_sdr'] + 2.0}])
   assert averaged['si_sdr'] == pytest.approx(result['si_sdr'] + 2.0 / 3.0)
   assert averaged['pesq'] == pytest.approx(result['pesq'], nan_ok=True)
+  assert averaged['pesq_clips'] == 1 and 'si_sdr_clips' not in averaged   # one NaN skipped
   assert math.isnan(audio_metrics.average([{'pesq': math.nan}])['pesq'])
   with pytest.raises(ValueError):
     audio_metrics.evaluate_pair(clean, clean, 22050, SMALL_AUDIO)

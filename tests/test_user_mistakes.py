@@ -3,6 +3,7 @@
 half-written. Runs the shipped models' inference modes on tiny inputs."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -929,3 +930,52 @@ def test_twelfth_probe_an_interrupted_export_leaves_nothing(tmp_path, monkeypatc
   with pytest.raises(KeyboardInterrupt):
     inference.export(None, os.path.join(ROOT, 'pretrained', 'notes'), str(tmp_path / 'x'))
   assert not os.listdir(tmp_path)
+
+
+# ---- thirteenth probe --------------------------------------------------------------
+
+def test_thirteenth_probe_inputs_and_outputs_with_the_longest_legal_names(tmp_path):
+  name = 'L' * 246 + '.wav'   # 250 bytes: the file system allows 255
+  t = np.arange(16000) / 16000
+  sf.write(tmp_path / name, 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+  out = tmp_path / 'out'
+  (path,) = inference.enhance(None, ENHANCER, [str(tmp_path / name)], output=str(out))
+  assert os.path.basename(path) == name and sorted(os.listdir(out))[-1] == 'index.html'
+  exported = tmp_path / ('E' * 250)
+  inference.export(None, os.path.join(ROOT, 'pretrained', 'notes'), str(exported))
+  assert (exported / 'params.msgpack').exists() and len(os.listdir(tmp_path)) == 3
+
+
+def test_thirteenth_probe_another_models_or_settings_outputs_are_kept(tmp_path):
+  t = np.arange(16000) / 16000
+  sf.write(tmp_path / 'one.wav', 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+  out = str(tmp_path / 'out')
+  (path,) = inference.enhance(None, ENHANCER, [str(tmp_path / 'one.wav')], output=out)
+  before = open(path, 'rb').read()
+  inference.enhance(None, ENHANCER, [str(tmp_path / 'one.wav')], output=out)  # the same: resumed
+  changed = inference.api.load(ENHANCER).config
+  changed.enhance.shifts = 1
+  with pytest.raises(UserError, match=r'enhancing with .*, and .* would replace it'):
+    inference.enhance(changed, ENHANCER, [str(tmp_path / 'one.wav')], output=out)
+  with pytest.raises(UserError, match='an earlier run'):
+    inference.vocode(None, os.path.join(ROOT, 'pretrained', 'vocoder_cpu'),
+                     [str(tmp_path / 'one.wav')], output=out)
+  assert open(path, 'rb').read() == before
+
+
+@pytest.mark.parametrize('args, message', [
+    (('--config.sampler.num_steps=10000000000',), r'num_steps=10000000000 must be in \[1, 1,000,000\]'),
+    (('--config.sampler.num_steps=99999999999999999999999',), 'must be in'),
+    (('--num_samples=1000000000000',), r'in \[1, 1,000,000\]'),
+])
+def test_thirteenth_probe_huge_step_and_sample_counts_are_refused(tmp_path, args, message):
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "notes")}', '--mode=sample',
+                 '--config.sampler.name=dpm_solver', *args, f'--output={tmp_path / "s"}')
+  assert result.returncode == 2 and re.search(message, result.stderr), result.stderr
+  assert not (tmp_path / 's').exists()
+
+
+def test_thirteenth_probe_a_finite_input_beyond_float32_is_called_loud_not_nan():
+  loud = np.sin(np.arange(16000) / 10.0) * 1e39
+  with pytest.raises(UserError, match='peaks at 1e\\+39'):
+    audio_io.checked_signal(loud, 'The input')

@@ -4,6 +4,7 @@ Everything here runs on the host (in the data pipeline or when writing samples),
 so it is plain numpy / soundfile / scipy, never JAX.
 """
 
+import hashlib
 import math
 import os
 
@@ -173,13 +174,13 @@ def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
     raise UserError(f'{what} must be a float array [L]; got {array.dtype} values.')
   if array.ndim != 1:
     raise UserError(f'{what} must be mono audio [L]; got shape {array.shape}.')
-  array = array.astype(np.float32)
   if not np.all(np.isfinite(array)):
     raise UserError(f'{what} holds NaN or inf samples.')
   peak = float(np.max(np.abs(array))) if array.size else 0.0
   if peak > INT16_SCALE_PEAK:
     raise UserError(f'{what} peaks at {peak:.4g}; give float audio in [-1, 1] (int16 '
                     'samples: divide by 32768).')
+  array = array.astype(np.float32)
   level = rms(array)
   if level < SILENT_RMS:
     raise UserError(f'{what} is silent (RMS {level:.1e}): there is nothing to process.')
@@ -206,6 +207,15 @@ def load_audio(path, sample_rate):
   return audio
 
 
+def beside(path, kind: str = 'partial') -> str:
+  """A temporary name in `path`'s folder, e.g. '.partial-<pid>-<hash>': a
+  file or folder written there, then renamed over `path`. Short whatever
+  `path`'s own name (file names end at 255 bytes)."""
+  folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+  tag = hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()[:12]
+  return os.path.join(folder, f'.{kind}-{os.getpid()}-{tag}')
+
+
 def save_audio(path, audio, sample_rate):
   """Writes 16-bit PCM wav; parent folders are created.
 
@@ -221,7 +231,7 @@ def save_audio(path, audio, sample_rate):
   audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
   # Written beside and renamed over: a file reached by another name (a hard
   # link) keeps its contents, and a reader never sees half a file.
-  partial = f'{path}.partial-{os.getpid()}'
+  partial = beside(path)
   try:
     sf.write(partial, audio, int(sample_rate), subtype='PCM_16', format='WAV')
     os.replace(partial, path)

@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
-from audiodiff.audio import spectral
+from audiodiff.audio import audio_io, spectral
 
 # A title with a character the font lacks (an emoji in a TTS text) still
 # plots; matplotlib's per-glyph warning is not for users.
@@ -27,11 +27,18 @@ _MAX_DISPLAY_FFT = 2048
 
 
 def _save(fig, path):
-  """Writes fig as PNG to path (parent folders created); returns path."""
+  """Writes fig as PNG to path (parent folders created; written beside and
+  renamed, so a stopped run leaves no half picture); returns path."""
   directory = os.path.dirname(os.fspath(path))
   if directory:
     os.makedirs(directory, exist_ok=True)
-  fig.savefig(path, format='png')
+  partial = audio_io.beside(path)
+  try:
+    fig.savefig(partial, format='png')
+    os.replace(partial, path)
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)
   return path
 
 

@@ -207,7 +207,7 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
   parent = os.path.dirname(path)
   if parent:
     os.makedirs(parent, exist_ok=True)
-  partial = f'{path}.partial-{os.getpid()}'
+  partial = audio_io.beside(path)
   written = clipped = 0
   peak = 0.0
   try:

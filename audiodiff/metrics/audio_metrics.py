@@ -261,7 +261,9 @@ def stoi_score(reference, estimate, sample_rate, extended=False):
     extended: ESTOI (Jensen & Taal 2016) instead of STOI.
 
   Returns:
-    float in about [0, 1]; NaN (with a warning) if pystoi is missing.
+    float in about [0, 1]; NaN (with a warning) if pystoi is missing or the
+    clip holds too little speech for it (pystoi's own answer there, 1e-5, is
+    no score).
   """
   try:
     import pystoi  # pylint: disable=g-import-not-at-top
@@ -269,7 +271,14 @@ def stoi_score(reference, estimate, sample_rate, extended=False):
     logging.warning('pystoi is not installed (pip install pystoi); STOI = NaN.')
     return math.nan
   reference, estimate = _trimmed(reference, estimate)
-  return float(pystoi.stoi(reference, estimate, sample_rate, extended=extended))
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    score = float(pystoi.stoi(reference, estimate, sample_rate, extended=extended))
+  if any('Not enough STFT frames' in str(w.message) for w in caught):
+    logging.warning('STOI needs more speech than this clip holds (%.2f s); returning NaN.',
+                    len(reference) / sample_rate)
+    return math.nan
+  return score
 
 
 def evaluate_pair(reference, estimate, sample_rate, audio_config):
@@ -307,7 +316,8 @@ def average(results):
     results: list of {name: float}; keys may differ between entries.
 
   Returns:
-    {name: float} over the union of keys.
+    {name: float} over the union of keys, and '<name>_clips' (how many
+    clips scored) for each metric that some clips did not score.
   """
   names = sorted({name for result in results for name in result})
   averaged = {}
@@ -316,4 +326,7 @@ def average(results):
     with warnings.catch_warnings():
       warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN -> NaN, fine.
       averaged[name] = float(np.nanmean(values))
+    scored = int(np.sum(np.isfinite(values)))
+    if scored < len(values):
+      averaged[f'{name}_clips'] = scored
   return averaged

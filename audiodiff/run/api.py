@@ -132,10 +132,11 @@ class Trained:
     self.check_unchanged()
     if num_samples is None:
       num_samples = self.config.sampler.num_samples
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or (
-        num_samples < 1):
-      raise UserError(f'num_samples={num_samples!r}: give a whole number >= 1 of outputs '
-                      '(num_samples=4 in Python, --num_samples=4 on the command line).')
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or not (
+        1 <= num_samples <= experiment.MAX_SAMPLES):
+      raise UserError(f'num_samples={num_samples!r}: give a whole number of outputs in [1, '
+                      f'{experiment.MAX_SAMPLES:,}] (num_samples=4 in Python, --num_samples=4 '
+                      'on the command line; more: run again with another seed).')
     accepted = [name for name, p in inspect.signature(self.task.sample_request).parameters
                 .items() if p.kind == p.KEYWORD_ONLY]
     unknown = sorted(set(task_options) - set(accepted))

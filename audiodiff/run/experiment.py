@@ -80,6 +80,11 @@ class Experiment:
     return self.model.apply({'params': params}, cond, method='condition')
 
 
+# Beyond these a run would not end (nor fit in memory); larger values are
+# refused as typos.
+MAX_STEPS = 1_000_000
+MAX_SAMPLES = 1_000_000
+
 # (field, test, what it must be): checked before anything is created.
 _CONFIG_RULES = (
     ('audio.sample_rate', lambda v: 1000 <= v <= 384000, 'an audio rate in [1000, 384000] Hz'),
@@ -89,7 +94,7 @@ _CONFIG_RULES = (
     ('data.segment_length', lambda v: v >= 1, '>= 1 sample'),
     ('data.num_examples', lambda v: v >= 1, '>= 1'),
     ('data.max_text_length', lambda v: v >= 1, '>= 1'),
-    ('diffusion.num_steps', lambda v: v >= 1, '>= 1'),
+    ('diffusion.num_steps', lambda v: 1 <= v <= MAX_STEPS, f'in [1, {MAX_STEPS:,}]'),
     ('train.num_steps', lambda v: v >= 0, '>= 0'),
     ('train.batch_size', lambda v: v >= 1, '>= 1'),
     ('train.learning_rate', lambda v: 0 < v < float('inf'), 'a positive number'),
@@ -103,10 +108,12 @@ _CONFIG_RULES = (
     ('train.sample_every', lambda v: v >= 1, '>= 1'),
     ('train.checkpoint_every', lambda v: v >= 1, '>= 1'),
     ('train.keep_checkpoints', lambda v: v >= 1, '>= 1'),
-    ('sampler.num_samples', lambda v: v >= 1, '>= 1'),
+    ('sampler.num_samples', lambda v: 1 <= v <= MAX_SAMPLES,
+     f'in [1, {MAX_SAMPLES:,}] (more: run again with another --config.seed)'),
     ('sampler.batch_size', lambda v: v >= 1, '>= 1'),
     ('sampler.temperature', lambda v: 0 < v <= 10, 'in (0, 10] (1: the trained noise)'),
-    ('sampler.num_steps', lambda v: v >= 1, '>= 1 (network calls)'),
+    ('sampler.num_steps', lambda v: 1 <= v <= MAX_STEPS,
+     f'in [1, {MAX_STEPS:,}] (network calls)'),
     ('sampler.guidance_scale', lambda v: math.isfinite(v) and v >= 0,
      'a finite number >= 0 (1: no guidance; 0: unconditional)'),
     ('sampler.eta', lambda v: 0 <= v <= 1, 'in [0, 1] (0 deterministic, 1 ancestral-like)'),

@@ -41,14 +41,15 @@ def _load_for(mode: str, config, workdir: str, checkpoint_step):
 
 def _output_dir(workdir: str, name: Optional[str], default: str,
                 output: Optional[str] = None, inputs: Sequence[str] = (),
-                made=None) -> str:
+                made=None, made_by: str = '') -> str:
   """Where a mode writes: `output` if given, else workdir/samples/<name, else
   default>; a UserError now, before any work, if it cannot be written to, if
   `output` holds files audiodiff did not write, or if an output would
   overwrite one of the input files or an earlier run's output of another
   input. made: (stems, what makes each) for the modes without input files
-  (`_made_by`), so a rerun of the same command resumes into the folder and
-  another run does not replace its outputs."""
+  (`_made_by`); made_by: what makes the outputs of `inputs` (`_made_by`). A
+  rerun of the same command resumes into the folder; another model, mode or
+  setting does not replace its outputs."""
   if name is not None and (not name or name in ('.', '..') or '/' in name
                            or os.sep in name):
     raise UserError(f'--name={name} must be a plain folder name (no "/" or ".."): the '
@@ -68,7 +69,7 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
     raise UserError(f'--name={name}: {directory} is a file (the run\'s listening page is '
                     'samples/index.html); give another name.')
   stems = outputs.output_stems(inputs) if inputs else []
-  sources = [os.path.realpath(path) for path in inputs]
+  sources = [os.path.realpath(path) + (f' ({made_by})' if made_by else '') for path in inputs]
   if made is not None:
     stems, sources = list(made[0]), list(made[1])
   outputs.check_targets(directory, stems, inputs)
@@ -149,7 +150,8 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
   if exp.task.needs_reference():
     batches = evaluation.reference_batches(exp, exp.config.train.eval_batches)
     results.update(evaluation.evaluate_samples(trained, batches))
-    results['sampler'] = f'{exp.sampler.name}, {exp.sampler.num_evals} network calls'
+    calls = exp.sampler.num_evals
+    results['sampler'] = f'{exp.sampler.name}, {calls} network call{"s" * (calls != 1)}'
   results.update(exp.task.held_out_metrics(trained))
   if jax.process_index() == 0:
     os.makedirs(os.path.join(root, 'eval'), exist_ok=True)
@@ -205,7 +207,8 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   files = _input_files(inputs, suffixes=AUDIO_SUFFIXES + ('.npy',))
   # Read and check every input before the first output is written.
   inputs_read = [_checked_vocoder_input(path, trained.task) for path in files]
-  directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output, files)
+  directory = _output_dir(workdir, name, f'vocoded_step_{trained.step}', output, files,
+                          made_by=_made_by('vocoding with', trained, workdir))
   paths = []
   progress = console.Progress(len(files), 'files')
   stems = outputs.output_stems(files)
@@ -351,7 +354,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
                   f'{source.file_rate} Hz: that rate holds the band it adds.')
     jobs.append((source, reference, level, out_rate))
   directory = _output_dir(workdir, name, f'restored_{settings.task}_step_{trained.step}',
-                          output, [job[0].path for job in jobs])
+                          output, [job[0].path for job in jobs],
+                          made_by=_made_by('restoring with', trained, workdir))
   paths = []
   stems = outputs.output_stems([job[0].path for job in jobs])
   progress = console.Progress(len(jobs), 'files')
@@ -531,7 +535,8 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
       raise UserError(f'{path}{at}: {error}') from None
     sources.append(source)
   paths = [source.path for source in sources]
-  directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output, paths)
+  directory = _output_dir(workdir, name, f'enhanced_step_{trained.step}', output, paths,
+                          made_by=_made_by('enhancing with', trained, workdir))
   written = []
   stems = outputs.output_stems(paths)
   progress = console.Progress(len(sources), 'files')
@@ -669,8 +674,8 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
                 'folder; --output=DIR keeps both).')
   # Written beside and renamed into place: an interrupted export leaves no
   # half model behind (and the same command starts it again).
-  partial = f'{os.path.abspath(output_dir)}.partial-{os.getpid()}'
-  replaced = f'{os.path.abspath(output_dir)}.replaced-{os.getpid()}'
+  partial = audio_io.beside(output_dir)
+  replaced = audio_io.beside(output_dir, 'replaced')
   try:
     path = api.export(trained, partial)
     if os.path.exists(output_dir):   # the default folder's earlier export, or an empty one
