@@ -952,7 +952,10 @@ def test_thirteenth_probe_another_models_or_settings_outputs_are_kept(tmp_path):
   out = str(tmp_path / 'out')
   (path,) = inference.enhance(None, ENHANCER, [str(tmp_path / 'one.wav')], output=out)
   before = open(path, 'rb').read()
-  inference.enhance(None, ENHANCER, [str(tmp_path / 'one.wav')], output=out)  # the same: resumed
+  # As a killed run leaves it: no page, a temporary file. The same command resumes.
+  os.remove(os.path.join(out, 'index.html'))
+  open(os.path.join(out, '.partial-1-0123456789ab'), 'wb').close()
+  inference.enhance(None, ENHANCER, [str(tmp_path / 'one.wav')], output=out)
   changed = inference.api.load(ENHANCER).config
   changed.enhance.shifts = 1
   with pytest.raises(UserError, match=r'enhancing with .*, and .* would replace it'):

@@ -130,12 +130,14 @@ def check_output_folder(directory: str) -> None:
   """Refuses, before any work, an --output folder that already holds files
   audiodiff did not write: it has no listening page of audiodiff's, and not
   every file is an output its record of sources names (a run stopped
-  before writing its page)."""
+  before writing its page) or a temporary file of a killed run
+  (`audio_io.beside`)."""
   if not os.path.isdir(directory) or listening_page.listed_files(directory) is not None:
     return
   ours = {name.split('/')[0] for stem in _sources(directory)
           for name in (stem + '.wav', stem + '.png', stem + '.json')}
-  if set(os.listdir(directory)) - {WRITING_LOCK, SOURCES_FILE} - ours:
+  leftovers = {name for name in os.listdir(directory) if name.startswith('.partial-')}
+  if set(os.listdir(directory)) - {WRITING_LOCK, SOURCES_FILE} - ours - leftovers:
     raise UserError(f'--output={directory} already holds files audiodiff did not write; '
                     'nothing was written. Give a new or empty folder with --output=DIR.')
 
