@@ -35,10 +35,6 @@ def get_config() -> ml_collections.ConfigDict:
       prior_floor=0.01,     # energy / griffin_lim: the smallest std (silence)
       prior_scale=0.5,      # griffin_lim: std relative to the frame level
       griffin_lim_iters=16,  # griffin_lim: iterations of the estimate
-      # Training: the feature whose mel the vocoder learns to turn into
-      # 'audio': 'audio' itself, or a dataset's paired 'noisy' rendering (a
-      # TTS model's teacher-forced mels: experiments/teacher_forced_data.py).
-      mel_input='audio',
       # config.task='frame_vocoder' (the compressed complex STFT at the mel's
       # frames): where the bridge starts, N(start, prior_scale^2), and the
       # weight of the multi-resolution STFT loss on the one-step output.

@@ -2,12 +2,12 @@
 recogniser), durations, mel L1 and speed, against flite's own rendering.
 
   python benchmarks/tts_intelligibility.py [--model=pretrained/tts_cpu]
-      [--utterances=40] [--vocoder=DIR] [--first=40 --temperature=0.5]
+      [--utterances=40] [--vocoder=DIR] [--first=40 --temperature=0.5 --num_steps=20]
 
 The sentences are the first --utterances of the corpus's test split (text
 never trained on), after skipping --first of them (settings are chosen on
-sentences 41-80, --first=40, and reported on 1-40); --temperature replaces
-the model's config.sampler.temperature. pocketsphinx (bundled US English model) transcribes:
+sentences 41-80, --first=40, and reported on 1-40); --temperature and
+--num_steps replace the model's config.sampler.temperature and num_steps. pocketsphinx (bundled US English model) transcribes:
   - flite: the corpus recording itself (the reference voice);
   - flite -> Griffin-Lim / -> vocoder: its log mel resynthesised (what each
     waveform stage costs on its own);
@@ -38,6 +38,7 @@ flags.DEFINE_string('vocoder', '', 'A vocoder (default: the model\'s config.tts.
 flags.DEFINE_integer('utterances', 40, 'Held-out sentences.')
 flags.DEFINE_integer('first', 0, 'Test sentences to skip (40: the tuning sentences 41-80).')
 flags.DEFINE_float('temperature', None, "The sampler's temperature (default: the model's).")
+flags.DEFINE_integer('num_steps', None, "The sampler's steps (default: the model's).")
 FLAGS = flags.FLAGS
 
 
@@ -73,6 +74,8 @@ def main(argv):
   config = experiment.read_config(FLAGS.model)
   if FLAGS.temperature is not None:
     config.sampler.temperature = FLAGS.temperature
+  if FLAGS.num_steps is not None:
+    config.sampler.num_steps = FLAGS.num_steps
   trained = api.load(FLAGS.model, config)
   rate = trained.sample_rate
   vocoder = api.load(FLAGS.vocoder) if FLAGS.vocoder else trained.task.vocoder

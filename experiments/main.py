@@ -9,6 +9,7 @@ and --config.a.b=v flags change fields of that saved config.
 """
 
 import ast
+import errno
 import os
 import signal
 import sys
@@ -218,12 +219,24 @@ def main(argv):
       raise
     _exit_with(error)
   except Exception as error:  # pylint: disable=broad-except
-    if FLAGS.debug or not checkpoint.is_disk_full(error):
+    if FLAGS.debug:
       raise
-    _exit_with(UserError(
-        f'Disk full while writing {getattr(error, "filename", None) or "to the work directory"}'
-        '. Free some space and run the same command (training resumes from its last '
-        'checkpoint; finished outputs are kept).'))
+    if checkpoint.is_disk_full(error):
+      _exit_with(UserError(
+          f'Disk full while writing {getattr(error, "filename", None) or "to the work directory"}'
+          '. Free some space and run the same command (training resumes from its last '
+          'checkpoint; finished outputs are kept).'))
+    if (FLAGS.mode != 'train' and isinstance(error, OSError) and error.filename
+        and error.errno in _UNWRITABLE):
+      _exit_with(UserError(
+          f'Cannot write {error.filename} ({error.strerror}): its folder was removed or made '
+          'unwritable while this run wrote into it. What was written so far is kept; make '
+          'the folder writable and run the same command to continue.'))
+    raise
+
+
+# A folder gone or locked while a mode writes into it.
+_UNWRITABLE = (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def _expand_home():

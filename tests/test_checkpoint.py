@@ -1,8 +1,13 @@
-"""Checkpointer: the N latest plus the best by evaluation loss are kept."""
+"""Checkpointer: the N latest plus the best by evaluation loss are kept; a
+damaged one is skipped, or named when asked for."""
+
+import shutil
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from audiodiff.errors import UserError
 from audiodiff.run import checkpoint
 
 
@@ -17,4 +22,17 @@ def test_keeps_latest_and_best(tmp_path):
   assert step == 6 and np.all(np.asarray(state['w']) == 6.0)
   state, step = checkpointer.restore_latest({'w': jnp.zeros((3,))}, step=2)
   assert float(state['w'][0]) == 2.0
+  checkpointer.close()
+
+
+def test_a_damaged_checkpoint_asked_for_by_step_is_named(tmp_path):
+  checkpointer = checkpoint.Checkpointer(str(tmp_path / 'ckpt'), keep=3)
+  for step in (1, 2):
+    checkpointer.save(step, {'w': jnp.full((3,), float(step))})
+  checkpointer.wait()
+  shutil.rmtree(tmp_path / 'ckpt' / '2' / 'state')
+  with pytest.raises(UserError, match=r'Checkpoint step 2 .* cannot be read .*--checkpoint_step \(\[1\]\)'):
+    checkpointer.restore_latest({'w': jnp.zeros((3,))}, step=2)
+  state, step = checkpointer.restore_latest({'w': jnp.zeros((3,))})   # falls back
+  assert step == 1 and float(state['w'][0]) == 1.0
   checkpointer.close()

@@ -982,3 +982,51 @@ def test_thirteenth_probe_a_finite_input_beyond_float32_is_called_loud_not_nan()
   loud = np.sin(np.arange(16000) / 10.0) * 1e39
   with pytest.raises(UserError, match='peaks at 1e\\+39'):
     audio_io.checked_signal(loud, 'The input')
+
+
+# ---- fourteenth probe --------------------------------------------------------------
+
+def test_fourteenth_probe_eval_results_of_another_model_or_the_user_are_kept(tmp_path):
+  check = inference._check_earlier_eval  # pylint: disable=protected-access
+  path = tmp_path / 'step_2.json'
+  check(str(path), 'evaluating A', ours=False)   # nothing there yet
+  path.write_text('{"step": 2, "made_by": "evaluating A", "eval_loss": 1.0}')
+  check(str(path), 'evaluating A', ours=False)   # the same model and settings: replaced
+  with pytest.raises(UserError, match='results of evaluating A; evaluating would replace'):
+    check(str(path), 'evaluating B', ours=False)
+  path.write_text('{"step": 2, "eval_loss": 1.0}')   # older audiodiff, the run's own folder
+  check(str(path), 'evaluating B', ours=True)
+  with pytest.raises(UserError, match='another run'):
+    check(str(path), 'evaluating B', ours=False)
+  path.write_text('{"my": "own results"}')
+  with pytest.raises(UserError, match='audiodiff did not write it'):
+    check(str(path), 'evaluating B', ours=True)
+  assert inference._nan_to_none({'a': float('nan'), 'b': [1.0, float('inf')], 'c': 'x'}) == {  # pylint: disable=protected-access
+      'a': None, 'b': [1.0, None], 'c': 'x'}
+
+
+def test_fourteenth_probe_load_reads_a_home_path_and_names_an_empty_one(tmp_path, monkeypatch):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  shutil.copytree(os.path.join(ROOT, 'pretrained', 'notes'), tmp_path / 'm')
+  monkeypatch.setenv('HOME', str(tmp_path))
+  assert audiodiff.load('~/m').step == audiodiff.load(str(tmp_path / 'm')).step
+  with pytest.raises(UserError, match='got an empty name'):
+    audiodiff.load('')
+
+
+def test_fourteenth_probe_an_output_folder_locked_mid_run_ends_in_one_line(tmp_path):
+  code = ('import errno, sys\n'
+          'from absl import app\n'
+          'from experiments import main\n'
+          'from audiodiff.run import inference\n'
+          'def locked(*args, **kwargs):\n'
+          "  raise PermissionError(errno.EPERM, 'Operation not permitted', '/o/f1.png')\n"
+          'inference.enhance = locked\n'
+          "sys.argv = ['main.py', '--workdir=pretrained/enhance_cpu', '--mode=enhance', "
+          "'--input=x.wav']\n"
+          'app.run(main.main)\n')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      'error: Cannot write /o/f1.png (Operation not permitted): its folder was removed')

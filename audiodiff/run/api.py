@@ -342,7 +342,10 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
                     'model\'s with '
                     'audiodiff.run.experiment.read_config(directory), change it, then '
                     'audiodiff.load(directory, config).')
-  directory = os.fspath(directory)
+  directory = os.path.expanduser(os.fspath(directory))   # '~/m', as the command line reads it
+  if not directory.strip():
+    raise UserError('audiodiff.load needs a model directory (an export or a work directory, '
+                    'e.g. "pretrained/enhance_cpu"); got an empty name.')
   if os.path.isfile(directory):
     # A file of the model ('x/config.json', 'x/params.msgpack') means its folder.
     folder = os.path.dirname(directory) or '.'

@@ -162,13 +162,20 @@ class Checkpointer:
       if step not in steps:
         raise UserError(f'No checkpoint at step {step} in {self.manager.directory}; '
                         f'available steps: {steps}.')
-      return self.restore(step, target_state, data_iterator), step
+      try:
+        return self.restore(step, target_state, data_iterator), step
+      except Exception as error:  # pylint: disable=broad-except
+        others = [s for s in steps if s != step]
+        raise UserError(f'Checkpoint step {step} in {self.manager.directory} cannot be read '
+                        f'(damaged or partly deleted: {_first_line(error)}); choose another '
+                        f'with --checkpoint_step ({others or "no other steps"}) or leave it '
+                        'out for the newest readable one.') from None
     errors = []
     for candidate in reversed(steps):
       try:
         restored = self.restore(candidate, target_state, data_iterator)
       except Exception as error:  # pylint: disable=broad-except
-        errors.append(f'step {candidate}: {type(error).__name__}: {str(error)[:200]}')
+        errors.append(f'step {candidate} ({_first_line(error)})')
         continue
       for skipped in errors:  # only said when an older one could be read
         logging.warning('Checkpoint %s in %s cannot be read; fell back to step %d.',
@@ -192,3 +199,10 @@ class Checkpointer:
       self.wait()
     finally:
       self.manager.close()
+
+
+def _first_line(error: Exception) -> str:
+  """An Orbax/TensorStore error in a few words: its type and first line."""
+  text = str(error).strip().splitlines()[0] if str(error).strip() else ''
+  text = text.split(' See full TensorStore details')[0]
+  return f'{type(error).__name__}: {text[:160]}'.rstrip(': ')

@@ -8,6 +8,7 @@ exported model) and calls its methods, the same ones notebooks call.
 import hashlib
 import itertools
 import json
+import math
 import os
 import shutil
 from typing import Optional, Sequence
@@ -144,9 +145,13 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
                                'give a writable folder with --output=DIR.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   exp = trained.exp
+  path = os.path.join(root, 'eval', f'step_{trained.step}.json')
+  made_by = _made_by('evaluating', trained, workdir)
+  _check_earlier_eval(path, made_by, ours=not output)
   losses = evaluation.evaluate_loss(exp, evaluation.make_eval_step(exp), trained.params,
                                     trained.frozen)
-  results = {'step': trained.step, 'eval_loss': losses['loss'], 'eval_terms': losses}
+  results = {'step': trained.step, 'made_by': made_by, 'eval_loss': losses['loss'],
+             'eval_terms': losses}
   if exp.task.needs_reference():
     batches = evaluation.reference_batches(exp, exp.config.train.eval_batches)
     results.update(evaluation.evaluate_samples(trained, batches))
@@ -155,9 +160,8 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
   results.update(exp.task.held_out_metrics(trained))
   if jax.process_index() == 0:
     os.makedirs(os.path.join(root, 'eval'), exist_ok=True)
-    path = os.path.join(root, 'eval', f'step_{trained.step}.json')
-    with open(path, 'w') as f:
-      json.dump(results, f, indent=2)
+    with open(path, 'w') as f:   # a metric no clip could score is nan: null in JSON
+      json.dump(_nan_to_none(results), f, indent=2, allow_nan=False)
     writer = SummaryWriter(root)
     flat = {'eval/loss': results['eval_loss']}
     for key, value in results.items():
@@ -167,6 +171,39 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
     writer.close()
     print(json.dumps(results, indent=2), flush=True)
   return results
+
+
+def _check_earlier_eval(path: str, made_by: str, ours: bool) -> None:
+  """Refuses, before any work, to replace an eval/step_N.json that another
+  model or setting made, or that audiodiff did not write. ours: the run's
+  own eval folder, where results without a record (older audiodiff) are
+  this run's."""
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path, encoding='utf-8') as f:
+      earlier = json.load(f)
+  except (OSError, ValueError):
+    earlier = None
+  if not isinstance(earlier, dict) or 'eval_loss' not in earlier:
+    made = 'audiodiff did not write it'
+  elif earlier.get('made_by', made_by if ours else None) != made_by:
+    made = f'it holds the results of {earlier.get("made_by") or "another run"}'
+  else:
+    return
+  raise UserError(f'{path} exists and {made}; evaluating would replace it, so nothing was '
+                  'done. Give another folder with --output=DIR, or delete that file.')
+
+
+def _nan_to_none(tree):
+  """Nested results with every non-finite float as None (JSON null)."""
+  if isinstance(tree, dict):
+    return {key: _nan_to_none(value) for key, value in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return [_nan_to_none(value) for value in tree]
+  if isinstance(tree, float) and not math.isfinite(tree):
+    return None
+  return tree
 
 
 def _flatten(tree, prefix):

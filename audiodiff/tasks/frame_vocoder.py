@@ -69,7 +69,6 @@ class FrameVocoder(vocoder.Vocoder):
       raise UserError(f'config.audio.win_length={config.audio.win_length} must equal n_fft='
                       f'{config.audio.n_fft} for a frame vocoder.')
     self.check_chunks()
-    self.check_mel_input()
 
   def model_inputs(self):
     return {'cond_channels': self.config.audio.n_mels + self.stft.channels}
@@ -104,7 +103,7 @@ class FrameVocoder(vocoder.Vocoder):
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train, frozen, network
-    cond, prior = self.conditioning(self.training_mel(batch))
+    cond, prior = self.conditioning(self.mel(batch['audio']))
     return base.DiffusionInputs(x0=self.stft.to_features(batch['audio']), cond=cond,
                                 prior=prior)
 

@@ -30,7 +30,6 @@ from audiodiff.audio import windows
 from audiodiff.tasks import base
 
 PRIORS = ('standard', 'energy', 'griffin_lim')
-MEL_INPUTS = ('audio', 'noisy')
 # DiffWave's scaled log-mel is in [0, 1]; a little rounding beyond is accepted.
 MEL_RANGE = (-0.05, 1.05)
 
@@ -38,12 +37,8 @@ MEL_RANGE = (-0.05, 1.05)
 @tasks.TASKS.register('vocoder')
 class Vocoder(base.Task):
   name = 'vocoder'
+  features = ('audio',)
   api_methods = ('vocode',)
-
-  @property
-  def features(self):
-    mel_input = self.config.vocoder.mel_input
-    return ('audio',) if mel_input == 'audio' else ('audio', mel_input)
 
   def check_config(self):
     super().check_config()
@@ -63,7 +58,6 @@ class Vocoder(base.Task):
       raise UserError("config.vocoder.prior='griffin_lim' feeds the Griffin-Lim waveform "
                       "to the network as a signal; use --config.model.name=unet1d.")
     self.check_chunks()
-    self.check_mel_input()
 
   def check_chunks(self):
     settings = self.settings
@@ -72,16 +66,6 @@ class Vocoder(base.Task):
           f'config.vocoder needs 0 <= overlap_frames < chunk_frames and batch_chunks >= 1; '
           f'got overlap_frames={settings.overlap_frames}, chunk_frames='
           f'{settings.chunk_frames}, batch_chunks={settings.batch_chunks}.')
-
-  def check_mel_input(self):
-    if self.config.vocoder.mel_input not in MEL_INPUTS:
-      raise UserError(f'Unknown config.vocoder.mel_input={self.config.vocoder.mel_input!r}; '
-                      f'choose one of {", ".join(MEL_INPUTS)}.')
-
-  def training_mel(self, batch):
-    """batch -> log mel [B, frames, n_mels] the vocoder learns from: of
-    'audio', or of the paired feature config.vocoder.mel_input names."""
-    return self.mel(batch[self.config.vocoder.mel_input])
 
   def model_inputs(self):
     return {'n_mels': self.config.audio.n_mels,
@@ -125,7 +109,7 @@ class Vocoder(base.Task):
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train, frozen
-    cond, prior = self.conditioning(self.training_mel(batch))
+    cond, prior = self.conditioning(self.mel(batch['audio']))
     return base.DiffusionInputs(x0=batch['audio'], cond=cond, prior=prior)
 
   def needs_reference(self):
