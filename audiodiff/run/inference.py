@@ -82,12 +82,19 @@ def _output_dir(workdir: str, name: Optional[str], default: str,
   return directory
 
 
+# Settings that change how much is computed at once, not the outputs.
+_BATCH_ONLY = (('sampler', 'batch_size'), ('sampler', 'num_samples'),
+               ('enhance', 'batch_windows'), ('restore', 'batch_windows'),
+               ('vocoder', 'batch_chunks'))
+
+
 def _made_by(verb: str, trained, workdir: str) -> str:
-  """What makes a mode's outputs without input files: the model, its step
-  and a digest of the settings that change them (not the batch sizes)."""
+  """What makes a mode's outputs (beside their input files, if any): the
+  model, its step and a digest of the settings that change them (not the
+  batch sizes)."""
   settings = trained.config.to_dict()
-  settings['sampler'] = {k: v for k, v in settings['sampler'].items()
-                         if k not in ('batch_size', 'num_samples')}
+  for section, field in _BATCH_ONLY:
+    settings.get(section, {}).pop(field, None)
   digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
   return f'{verb} {os.path.realpath(workdir)} at step {trained.step} (settings {digest[:8]})'
 

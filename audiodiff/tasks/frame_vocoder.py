@@ -103,9 +103,9 @@ class FrameVocoder(vocoder.Vocoder):
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
     del rng, train, frozen, network
-    cond, prior = self.conditioning(self.mel(batch['audio']))
-    return base.DiffusionInputs(x0=self.stft.to_features(batch['audio']), cond=cond,
-                                prior=prior)
+    audio = batch['audio']
+    cond, prior = self.conditioning(self.mel(audio))
+    return base.DiffusionInputs(x0=self.stft.to_features(audio), cond=cond, prior=prior)
 
   def loss_weights(self):
     return {'stft': float(self.settings.stft_loss_weight)}
