@@ -1,6 +1,7 @@
 """Checkpointer: the N latest plus the best by evaluation loss are kept; a
 damaged one is skipped, or named when asked for."""
 
+import json
 import shutil
 
 import jax.numpy as jnp
@@ -31,8 +32,29 @@ def test_a_damaged_checkpoint_asked_for_by_step_is_named(tmp_path):
     checkpointer.save(step, {'w': jnp.full((3,), float(step))})
   checkpointer.wait()
   shutil.rmtree(tmp_path / 'ckpt' / '2' / 'state')
-  with pytest.raises(UserError, match=r'Checkpoint step 2 .* cannot be read .*--checkpoint_step \(\[1\]\)'):
+  with pytest.raises(UserError, match=r'Checkpoint step 2 .* cannot be read .*--checkpoint_step \(saved: \[1\]\)'):
     checkpointer.restore_latest({'w': jnp.zeros((3,))}, step=2)
   state, step = checkpointer.restore_latest({'w': jnp.zeros((3,))})   # falls back
   assert step == 1 and float(state['w'][0]) == 1.0
+  checkpointer.close()
+
+
+def test_damaged_files_are_not_blamed_on_the_config(tmp_path):
+  checkpointer = checkpoint.Checkpointer(str(tmp_path / 'ckpt'), keep=3)
+  checkpointer.save(1, {'w': jnp.full((3,), 1.0)})
+  checkpointer.wait()
+  spec = tmp_path / 'ckpt' / checkpoint.SPEC_FILE
+  spec.write_text('{"trunc')   # a damaged record of the shapes: ignored, written again
+  state, step = checkpointer.restore_latest({'w': jnp.zeros((3,))})
+  assert step == 1 and float(state['w'][0]) == 1.0
+  checkpointer.save(2, {'w': jnp.full((3,), 2.0)})
+  checkpointer.wait()
+  assert json.loads(spec.read_text())
+  for step in (1, 2):
+    shutil.rmtree(tmp_path / 'ckpt' / str(step) / 'state')
+  with pytest.raises(UserError, match=r'None of the checkpoints \[1, 2\] .* can be read '
+                                       r'\(damaged or partly deleted'):
+    checkpointer.restore_latest({'w': jnp.zeros((3,))})
+  with pytest.raises(UserError, match='different model'):   # the shapes do differ
+    checkpointer.restore_latest({'w': jnp.zeros((4,))})
   checkpointer.close()

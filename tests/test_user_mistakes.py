@@ -1030,3 +1030,39 @@ def test_fourteenth_probe_an_output_folder_locked_mid_run_ends_in_one_line(tmp_p
   assert result.returncode == 2, result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith(
       'error: Cannot write /o/f1.png (Operation not permitted): its folder was removed')
+
+
+# ---- fifteenth probe ---------------------------------------------------------------
+
+class _TaskWithAVocoder:
+  """What load_frozen_runs reads of a task: its settings and frozen runs."""
+  name = 'tts'
+
+  def __init__(self, value):
+    import ml_collections  # pylint: disable=g-import-not-at-top
+    self.settings = ml_collections.ConfigDict({'vocoder_workdir': value})
+
+  def frozen_runs(self):
+    from audiodiff.tasks import base  # pylint: disable=g-import-not-at-top
+    return {'vocoder': base.FrozenRun('vocoder_workdir', 'Train one first.')}
+
+
+def test_fifteenth_probe_a_sub_model_path_does_not_depend_on_the_current_folder(
+    tmp_path, monkeypatch):
+  from audiodiff.run import api  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(ROOT)
+  task = _TaskWithAVocoder('pretrained/vocoder_cpu')
+  assert set(api.load_frozen_runs(task, str(tmp_path))) == {'vocoder'}
+  # Kept as a full path: config.json (and the outputs' record) name this one.
+  assert task.settings.vocoder_workdir == os.path.join(ROOT, 'pretrained', 'vocoder_cpu')
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(UserError, match=r'read from the current folder .* give the full path'):
+    api.load_frozen_runs(_TaskWithAVocoder('pretrained/vocoder_cpu'), str(tmp_path / 'run'))
+
+
+def test_fifteenth_probe_eval_into_another_models_folder_is_refused(tmp_path):
+  other = tmp_path / 'other'
+  shutil.copytree(os.path.join(ROOT, 'pretrained', 'notes'), other)
+  with pytest.raises(UserError, match='is another model\'s folder'):
+    inference.evaluate(None, os.path.join(ROOT, 'pretrained', 'notes'), output=str(other))
+  assert not (other / 'eval').exists()

@@ -269,8 +269,17 @@ def load_frozen_runs(task, workdir: str) -> dict:
     path = os.path.expanduser(value)
     inside = os.path.join(workdir, path)
     if not os.path.isabs(path) and os.path.exists(os.path.join(inside, 'config.json')):
-      path = inside
-    if not os.path.exists(os.path.join(path, 'config.json')):
+      path = inside   # an export's own copy: stays relative, the export moves whole
+    elif os.path.exists(os.path.join(path, 'config.json')):
+      # Read from the current folder: kept as a full path, so the run (and what
+      # its outputs record) does not change with the folder it is started from.
+      task.settings[run.option] = os.path.abspath(path)
+    elif not os.path.isabs(path):
+      raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model there, '
+                      f'read from the current folder ({os.getcwd()}) or from {workdir}; run '
+                      'from the folder the run was trained in, or give the full path with '
+                      f'--config.{task.name}.{run.option}=/path/to/it. {run.how_to_train}')
+    else:
       raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model at '
                       f'{path} (expected config.json there). {run.how_to_train}')
     if os.path.realpath(path) == os.path.realpath(workdir):

@@ -73,6 +73,16 @@ class Checkpointer:
   def _spec_path(self):
     return os.path.join(os.fspath(self.manager.directory), SPEC_FILE)
 
+  def _saved_spec(self):
+    """The shapes the checkpoints hold (SPEC_FILE), or None when it is
+    missing or unreadable (then it is written again at the next save)."""
+    try:
+      with open(self._spec_path()) as f:
+        spec = json.load(f)
+    except (OSError, ValueError):
+      return None
+    return spec if isinstance(spec, dict) and spec else None
+
   def save(self, step: int, state, data_iterator=None, eval_loss=None):
     """Starts writing checkpoint `step` (asynchronously). Refuses, in one
     line, when the disk has no room for it; the kept checkpoints stay whole."""
@@ -82,9 +92,10 @@ class Checkpointer:
       items['data_iter'] = grain.checkpoint.CheckpointSave(data_iterator)
     metrics = None if eval_loss is None else {'eval_loss': float(eval_loss)}
     with self._disk_full_as_user_error(step):
-      if jax.process_index() == 0 and not os.path.exists(self._spec_path()):
-        with open(self._spec_path(), 'w') as f:
+      if jax.process_index() == 0 and self._saved_spec() is None:
+        with open(self._spec_path() + '.tmp', 'w') as f:   # whole, or the old one
           json.dump(state_spec(state), f)
+        os.replace(self._spec_path() + '.tmp', self._spec_path())
       self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics,
                         force=True)
 
@@ -146,9 +157,8 @@ class Checkpointer:
     than letting a fresh run overwrite them.
     """
     steps = self.all_steps()
-    if steps and os.path.exists(self._spec_path()):
-      with open(self._spec_path()) as f:
-        saved = json.load(f)
+    saved = self._saved_spec() if steps else None
+    if saved is not None:
       wanted = state_spec(target_state)
       if saved != wanted:
         differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
@@ -166,10 +176,11 @@ class Checkpointer:
         return self.restore(step, target_state, data_iterator), step
       except Exception as error:  # pylint: disable=broad-except
         others = [s for s in steps if s != step]
+        instead = (f'choose another with --checkpoint_step (saved: {others})' if others else
+                   'it is the only one: train again')
         raise UserError(f'Checkpoint step {step} in {self.manager.directory} cannot be read '
-                        f'(damaged or partly deleted: {_first_line(error)}); choose another '
-                        f'with --checkpoint_step ({others or "no other steps"}) or leave it '
-                        'out for the newest readable one.') from None
+                        f'(damaged or partly deleted: {_first_line(error)}); '
+                        f'{instead}.') from None
     errors = []
     for candidate in reversed(steps):
       try:
@@ -181,6 +192,11 @@ class Checkpointer:
         logging.warning('Checkpoint %s in %s cannot be read; fell back to step %d.',
                         skipped, self.manager.directory, candidate)
       return restored, candidate
+    if steps and saved is not None:   # the shapes match: the files are damaged
+      raise UserError(
+          f'None of the checkpoints {steps} in {self.manager.directory} can be read '
+          f'(damaged or partly deleted: {"; ".join(errors)}); train again, into a new '
+          '--workdir to keep these files.')
     if steps:
       logging.info('Unreadable checkpoints: %s', '; '.join(errors))
       raise UserError(

@@ -147,6 +147,11 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
   scalars; returns the dict.
   """
   root = output or workdir
+  if (output and os.path.exists(os.path.join(output, 'config.json'))
+      and os.path.realpath(output) != os.path.realpath(workdir)):
+    raise UserError(f'--output={output} is another model\'s folder: its model card would '
+                    'list these results as its own. Give a folder of its own with '
+                    '--output=DIR.')
   if jax.process_index() == 0:
     outputs.writable_directory(os.path.join(root, 'eval'),
                                'give a writable folder with --output=DIR.')
