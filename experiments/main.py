@@ -69,6 +69,9 @@ def with_saved_config(argv):
   return argv[:1] + [f'--config={SAVED_CONFIG}:{workdir}'] + argv[1:]
 
 
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
+
+
 def check_config_file(argv):
   """A UserError unless --config names a Python file defining get_config()
   (checked by parsing, so that no other file runs)."""
@@ -79,8 +82,9 @@ def check_config_file(argv):
       continue
     path = value.split(':', 1)[0]
     if not os.path.isfile(path):
-      raise UserError(f'--config={path} does not exist; the configs are in '
-                      'experiments/configs/.')
+      where = '' if os.path.isabs(path) else f' (read from the current folder, {os.getcwd()})'
+      raise UserError(f'--config={path} does not exist{where}; the configs are in '
+                      f'{CONFIGS_DIR}/.')
     try:
       with open(path, encoding='utf-8') as f:
         tree = ast.parse(f.read(), path)
@@ -90,7 +94,7 @@ def check_config_file(argv):
     if not any(isinstance(node, ast.FunctionDef) and node.name == 'get_config'
                for node in tree.body):
       raise UserError(f'--config={path} is not a config file (it defines no get_config()); '
-                      'the configs are in experiments/configs/.')
+                      f'the configs are in {CONFIGS_DIR}/.')
 
 
 def parse_flags(argv):

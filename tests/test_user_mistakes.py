@@ -1048,11 +1048,13 @@ class _TaskWithAVocoder:
 
 
 def test_fifteenth_probe_a_sub_model_path_does_not_depend_on_the_current_folder(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch, capsys):
   from audiodiff.run import api  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(ROOT)
   task = _TaskWithAVocoder('pretrained/vocoder_cpu')
   assert set(api.load_frozen_runs(task, str(tmp_path))) == {'vocoder'}
+  assert "vocoder_workdir='pretrained/vocoder_cpu' read from the current folder" in (
+      capsys.readouterr().out)
   # Kept as a full path: config.json (and the outputs' record) name this one.
   assert task.settings.vocoder_workdir == os.path.join(ROOT, 'pretrained', 'vocoder_cpu')
   monkeypatch.chdir(tmp_path)
@@ -1066,3 +1068,26 @@ def test_fifteenth_probe_eval_into_another_models_folder_is_refused(tmp_path):
   with pytest.raises(UserError, match='is another model\'s folder'):
     inference.evaluate(None, os.path.join(ROOT, 'pretrained', 'notes'), output=str(other))
   assert not (other / 'eval').exists()
+
+
+# ---- sixteenth probe ---------------------------------------------------------------
+
+def test_sixteenth_probe_a_config_path_from_another_folder_names_the_configs(tmp_path):
+  result = subprocess.run([sys.executable, MAIN, '--config=experiments/configs/tiny.py',
+                           f'--workdir={tmp_path / "w"}'], capture_output=True, text=True,
+                          cwd=tmp_path, check=False)
+  assert result.returncode == 2, result.stderr
+  assert f'(read from the current folder, {tmp_path})' in result.stderr
+  assert os.path.join(ROOT, 'experiments', 'configs') in result.stderr
+
+
+def test_sixteenth_probe_training_resumes_past_a_damaged_latest_checkpoint(tmp_path):
+  from test_train import run_main  # pylint: disable=g-import-not-at-top
+  run_main(tmp_path, '--config.train.num_steps=2', '--config.train.checkpoint_every=1',
+           '--config.train.eval_every=100', '--config.train.sample_every=100')
+  shutil.rmtree(tmp_path / 'checkpoints' / '2' / 'state')
+  result = run_main(tmp_path, '--config.train.num_steps=3', '--config.train.checkpoint_every=1',
+                    '--config.train.eval_every=100', '--config.train.sample_every=100')
+  assert 'Resumed from the checkpoint at step 1' in result.stdout
+  assert (tmp_path / 'checkpoints_damaged' / '2').is_dir()   # kept, out of the way
+  assert {'2', '3'} <= set(os.listdir(tmp_path / 'checkpoints'))

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from audiodiff.run import experiment, model_card, sampling
+from audiodiff.run import console, experiment, model_card, sampling
 from audiodiff.errors import UserError
 
 PARAMS_FILE = 'params.msgpack'
@@ -274,6 +274,8 @@ def load_frozen_runs(task, workdir: str) -> dict:
       # Read from the current folder: kept as a full path, so the run (and what
       # its outputs record) does not change with the folder it is started from.
       task.settings[run.option] = os.path.abspath(path)
+      console.say(f'config.{task.name}.{run.option}={value!r} read from the current folder: '
+                  f'{os.path.abspath(path)}.')
     elif not os.path.isabs(path):
       raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model there, '
                       f'read from the current folder ({os.getcwd()}) or from {workdir}; run '

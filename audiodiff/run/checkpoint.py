@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import shutil
+import time
 from typing import Optional
 
 import grain
@@ -181,16 +182,21 @@ class Checkpointer:
         raise UserError(f'Checkpoint step {step} in {self.manager.directory} cannot be read '
                         f'(damaged or partly deleted: {_first_line(error)}); '
                         f'{instead}.') from None
-    errors = []
+    errors, skipped = [], []
     for candidate in reversed(steps):
       try:
         restored = self.restore(candidate, target_state, data_iterator)
       except Exception as error:  # pylint: disable=broad-except
         errors.append(f'step {candidate} ({_first_line(error)})')
+        skipped.append(candidate)
         continue
-      for skipped in errors:  # only said when an older one could be read
+      for error in errors:  # only said when an older one could be read
         logging.warning('Checkpoint %s in %s cannot be read; fell back to step %d.',
-                        skipped, self.manager.directory, candidate)
+                        error, self.manager.directory, candidate)
+      if data_iterator is not None and skipped:   # training goes on and saves those steps
+        if jax.process_index() == 0:
+          self._move_aside(skipped)
+        self.manager.reload()
       return restored, candidate
     if steps and saved is not None:   # the shapes match: the files are damaged
       raise UserError(
@@ -205,6 +211,20 @@ class Checkpointer:
           'use a new --workdir, or the config they were trained with '
           '(config.json beside them). The checkpoints are left untouched.')
     return None, None
+
+  def _move_aside(self, steps):
+    """Moves damaged checkpoints out of the way of the steps training will
+    save again, into <checkpoints>_damaged/ beside them (kept, not deleted)."""
+    directory = os.fspath(self.manager.directory)
+    aside = directory.rstrip(os.sep) + '_damaged'
+    os.makedirs(aside, exist_ok=True)
+    for step in steps:
+      target = os.path.join(aside, str(step))
+      if os.path.exists(target):
+        target = f'{target}.{int(time.time())}'
+      shutil.move(os.path.join(directory, str(step)), target)
+      logging.warning('Moved the damaged checkpoint of step %d to %s; training saves that '
+                      'step again.', step, target)
 
   def wait(self):
     with self._disk_full_as_user_error():
