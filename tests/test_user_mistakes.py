@@ -1091,3 +1091,22 @@ def test_sixteenth_probe_training_resumes_past_a_damaged_latest_checkpoint(tmp_p
   assert 'Resumed from the checkpoint at step 1' in result.stdout
   assert (tmp_path / 'checkpoints_damaged' / '2').is_dir()   # kept, out of the way
   assert {'2', '3'} <= set(os.listdir(tmp_path / 'checkpoints'))
+
+
+def test_seventeenth_probe_a_file_where_damaged_checkpoints_go_is_named(tmp_path):
+  from audiodiff.run import checkpoint  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  checkpointer = checkpoint.Checkpointer(str(tmp_path / 'checkpoints'), keep=3)
+  checkpointer.save(1, {'w': jnp.ones((3,))})
+  checkpointer.wait()
+  (tmp_path / 'checkpoints_damaged').write_text('mine')
+  with pytest.raises(UserError, match='checkpoints_damaged is a file'):
+    checkpointer._move_aside([1])  # pylint: disable=protected-access
+  assert (tmp_path / 'checkpoints' / '1').is_dir()
+  assert (tmp_path / 'checkpoints_damaged').read_text() == 'mine'
+  checkpointer.close()
+
+
+def test_seventeenth_probe_output_beyond_full_scale_names_the_sampler_too():
+  with pytest.raises(UserError, match=r'sampler settings may not suit the model'):
+    outputs.check_output(np.full(100, 7.0), 'sample_000')

@@ -27,6 +27,11 @@ from audiodiff.errors import UserError
 BLOCK = 1 << 16
 
 
+# What broken output means where no input is to blame.
+SETTINGS_OR_MODEL = ('The sampler settings may not suit the model (config.sampler: more steps, '
+                     'its own sampler or less guidance), or its parameters are broken: '
+                     'retrain or re-export it.')
+
 def return_freed_arrays_to_the_os() -> None:
   """Fixes glibc's mmap threshold at 128 KiB (M_MMAP_THRESHOLD), so every
   large array is mapped and unmapped on its own. By default glibc raises the
@@ -219,8 +224,7 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
           block = np.asarray(block, np.float32)
           if not np.all(np.isfinite(block)):
             raise UserError(f'{path}: the model produced NaN or inf samples; nothing was '
-                            'written for it. Its parameters may be broken: retrain or '
-                            're-export the model.')
+                            f'written for it. {SETTINGS_OR_MODEL}')
           if keep is not None:
             keep(block)
           yield block
@@ -234,9 +238,9 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
       if written < length:
         out.write(np.zeros(length - written, np.float32))
     if clipped > audio_io.MAX_CLIPPED_FRACTION * max(written, 1):
-      raise UserError(f'{path}: the model produced audio clipped at full scale '
+      raise UserError(f'{path}: the model produced audio clipped at full scale or beyond '
                       f'({clipped / written:.0%} of samples); nothing was written for it. '
-                      'Its parameters may be broken: retrain or re-export the model.')
+                      f'{SETTINGS_OR_MODEL}')
     if peak <= 1.0:
       _to_16_bit(partial)
     os.replace(partial, path)

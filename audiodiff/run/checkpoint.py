@@ -217,6 +217,9 @@ class Checkpointer:
     save again, into <checkpoints>_damaged/ beside them (kept, not deleted)."""
     directory = os.fspath(self.manager.directory)
     aside = directory.rstrip(os.sep) + '_damaged'
+    if os.path.exists(aside) and not os.path.isdir(aside):
+      raise UserError(f'{aside} is a file, where training moves the damaged checkpoints '
+                      f'{steps} out of its way; move that file, then run the same command.')
     os.makedirs(aside, exist_ok=True)
     for step in steps:
       target = os.path.join(aside, str(step))

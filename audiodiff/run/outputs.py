@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audiodiff.audio import audio_io, plotting
+from audiodiff.audio import audio_io, plotting, streams
 from audiodiff.errors import UserError
 from audiodiff.run import console, listening_page
 
@@ -20,7 +20,7 @@ from audiodiff.run import console, listening_page
 SCALED_PEAK = 0.99
 # What broken output usually means; an input to blame is named instead where
 # there is one (vocoding: a mel louder than any speech).
-MODEL_FIX = 'Its parameters may be broken: retrain or re-export the model.'
+MODEL_FIX = streams.SETTINGS_OR_MODEL
 
 
 def scaled_to_fit(audio):
@@ -43,7 +43,7 @@ def check_output(audio, what: str, fix: str = MODEL_FIX, clipped_by: str = '') -
                     f'for it. {fix}')
   at_full_scale = int(np.sum(np.abs(audio) >= 1.0))
   if audio.size and at_full_scale > audio_io.MAX_CLIPPED_FRACTION * audio.size:
-    raise UserError(f'{what}: the model produced audio clipped at full scale '
+    raise UserError(f'{what}: the model produced audio clipped at full scale or beyond '
                     f'({at_full_scale / audio.size:.0%} of samples); nothing was written '
                     f'for it. {fix}')
   audio, peak = scaled_to_fit(audio)
