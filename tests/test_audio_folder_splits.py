@@ -65,13 +65,17 @@ def test_split_lists(tmp_path):
 @pytest.mark.parametrize('train, test, message', [
     ('a0.wav\nmissing.wav\n', 'a1.wav\n', r'train.txt line 2: .missing.wav. is not an audio'),
     ('a0.wav\n', 'a0.wav\n', r'listed in both train.txt and test.txt'),
+    ('a0.wav\n', None, r'has train.txt but no test.txt'),
+    (None, 'a0.wav\n', r'has test.txt but no train.txt'),
+    ('# nothing yet\n', 'a1.wav\n', r'train.txt lists no file'),
 ])
 def test_bad_split_lists_are_named(tmp_path, train, test, message):
   root = tmp_path / 'listed'
   for i in range(2):
     _tone(root / f'a{i}.wav')
-  (root / 'train.txt').write_text(train)
-  (root / 'test.txt').write_text(test)
+  for name, text in (('train.txt', train), ('test.txt', test)):
+    if text is not None:
+      (root / name).write_text(text)
   with pytest.raises(UserError, match=message):
     audio_folder.assign_splits(str(root), audio_folder.scan_folder(root))
 

@@ -1110,3 +1110,24 @@ def test_seventeenth_probe_a_file_where_damaged_checkpoints_go_is_named(tmp_path
 def test_seventeenth_probe_output_beyond_full_scale_names_the_sampler_too():
   with pytest.raises(UserError, match=r'sampler settings may not suit the model'):
     outputs.check_output(np.full(100, 7.0), 'sample_000')
+
+
+def test_eighteenth_probe_an_unknown_tfds_name_is_one_line():
+  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
+  from audiodiff.data import pipeline  # pylint: disable=g-import-not-at-top
+  config = defaults.get_config()
+  config.data.name = 'tfds:nosuchset'
+  with pytest.raises(UserError, match="TFDS has no dataset 'nosuchset'"):
+    pipeline.get_builder(config)
+
+
+def test_eighteenth_probe_metadata_files_of_the_wrong_shape_are_named(tmp_path):
+  from audiodiff.run import model_card  # pylint: disable=g-import-not-at-top
+  shutil.copytree(os.path.join(ROOT, 'pretrained', 'notes'), tmp_path / 'm')
+  (tmp_path / 'm' / 'export.json').write_text('[1, 2]')
+  with pytest.raises(UserError, match=r'export.json holds a JSON list, not an object'):
+    model_card.info(str(tmp_path / 'm'))
+  (tmp_path / 'w').mkdir()
+  (tmp_path / 'w' / 'run_info.json').write_text('{"wall_seconds": 5}')
+  with pytest.raises(UserError, match=r"run_info.json lacks 'machines', 'commands'"):
+    model_card.TrainingClock(str(tmp_path / 'w'))

@@ -186,12 +186,20 @@ def read_split_lists(folder, files, skipped=frozenset()):
   skip_bad_files dropped) are left out."""
   paths = {s: os.path.join(folder, f'{s}.txt') for s in SPLITS}
   present = [s for s in SPLITS if os.path.isfile(paths[s])]
-  if 'train' not in present or 'test' not in present:
+  if not present:
     return None
+  if 'train' not in present or 'test' not in present:
+    missing = 'test' if 'train' in present else 'train'
+    raise UserError(f'{folder} has {" and ".join(p + ".txt" for p in present)} but no '
+                    f'{missing}.txt: split lists need both train.txt and test.txt (or remove '
+                    'the lists for a split by hash).')
   known, owner, splits = set(files), {}, {}
   for split in present:
     with open(paths[split], encoding='utf-8') as f:
       entries = [line.strip() for line in f if line.strip() and not line.startswith('#')]
+    if not entries and split != 'valid':
+      raise UserError(f'{paths[split]} lists no file; list the {split} files, paths relative '
+                      f'to {folder}, one per line.')
     for number, entry in enumerate(entries, 1):
       entry = entry.replace(os.sep, '/').removeprefix('./')
       if entry in skipped:

@@ -69,6 +69,11 @@ def get_builder(config):
   if name.startswith(TFDS_PREFIX):
     try:
       return tfds.builder(name[len(TFDS_PREFIX):], data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+      raise UserError(f'config.data.name={name!r}: TFDS has no dataset '
+                      f'{name[len(TFDS_PREFIX):]!r}; give a catalog name after '
+                      f"'{TFDS_PREFIX}' (e.g. '{TFDS_PREFIX}speech_commands'), or one of "
+                      f'audiodiff\'s own: {", ".join(sorted(DATASETS.names()))}.') from None
     except Exception as e:  # TFDS wraps the import error in its own
       if 'tensorflow' not in str(e).lower().replace('tensorflow_datasets', ''):
         raise

@@ -33,6 +33,8 @@ _VOICED_DATASETS = ('flite_speech', 'real_speech')
 _MAX_EXAMPLES_READ = 2000
 
 
+RUN_INFO_KEYS = ('wall_seconds', 'machines', 'commands')
+
 def machine() -> str:
   """'cpu, 2 cores (x86_64)' or 'gpu NVIDIA H200 x 1, 16 cores'."""
   device = jax.devices()[0]
@@ -41,14 +43,23 @@ def machine() -> str:
   return f'{kind}{count}, {os.cpu_count()} cores ({platform.machine()})'
 
 
-def _read_json(path):
+def _read_json(path, keys=()):
+  """The JSON object in `path` (None when there is none); a UserError naming
+  the file when it is not an object or lacks one of `keys`."""
   try:
     with open(path) as f:
-      return json.load(f)
+      value = json.load(f)
   except FileNotFoundError:
     return None
   except (OSError, ValueError) as error:
     raise UserError(f'{path} cannot be read as JSON ({error}); fix or delete it.') from None
+  if not isinstance(value, dict):
+    raise UserError(f'{path} holds a JSON {type(value).__name__}, not an object '
+                    '({"name": value, ...}); fix or delete it.')
+  missing = [key for key in keys if key not in value]
+  if missing:
+    raise UserError(f'{path} lacks {", ".join(map(repr, missing))}; fix or delete it.')
+  return value
 
 
 class TrainingClock:
@@ -56,7 +67,8 @@ class TrainingClock:
 
   def __init__(self, workdir: str):
     self.path = os.path.join(workdir, RUN_INFO_FILE)
-    self.info = _read_json(self.path) or {'wall_seconds': 0.0, 'machines': [], 'commands': []}
+    self.info = _read_json(self.path, RUN_INFO_KEYS) or {'wall_seconds': 0.0, 'machines': [],
+                                                         'commands': []}
     command = shlex.join([os.path.basename(sys.executable)] + sys.argv)
     for key, value in (('machines', machine()), ('commands', command)):
       if value not in self.info[key]:
@@ -91,7 +103,7 @@ def data_summary(config) -> dict:
 def card(trained, workdir: str) -> dict:
   """The card of `trained` (an api.Trained) from run `workdir`."""
   config = trained.config
-  info = _read_json(os.path.join(workdir, RUN_INFO_FILE)) or {}
+  info = _read_json(os.path.join(workdir, RUN_INFO_FILE), RUN_INFO_KEYS) or {}
   result = {
       'task': config.task,
       'model': {'name': config.model.name,
