@@ -12,6 +12,8 @@ multi-resolution STFT distance and mel L1 per model and family, with the
 latent size per second of audio and the wall time per second reconstructed.
 """
 
+import os
+import sys
 import time
 
 from absl import app, flags
@@ -28,12 +30,25 @@ FAMILIES = (('held_out_reconstruction', 'corpus test clips (MIDI)'),
             ('recorded_music_reconstruction', 'recorded music (unseen family)'))
 
 
+def _load_autoencoder(path):
+  """The autoencoder at `path`; one error line (exit 1) for anything else."""
+  try:
+    model = audiodiff.load(path)
+  except audiodiff.UserError as e:
+    sys.exit(f'error: {e}')
+  if model.task.name != 'autoencoder':
+    inner = os.path.join(path, 'autoencoder')
+    hint = f' (its autoencoder: --model={inner})' if os.path.isdir(inner) else ''
+    sys.exit(f'error: {path} is a {model.task.name} model, not an autoencoder{hint}.')
+  return model
+
+
 def main(_):
   print('| model | family | clips | SI-SDR dB | MR-STFT | mel L1 | latent values/s | '
         's per s |')
   print('|---|---|---|---|---|---|---|---|')
   for path in FLAGS.model:
-    model = audiodiff.load(path)
+    model = _load_autoencoder(path)
     config = model.config
     values = (config.audio.sample_rate / autoencoder_hop(config)
               * autoencoder_latent_channels(config))

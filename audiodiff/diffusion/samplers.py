@@ -147,6 +147,10 @@ class Sampler:
   def __repr__(self):
     return f'Sampler({self.name}, num_evals={self.num_evals})'
 
+  def describe(self) -> str:
+    """'ddim, 20 network calls' (one call: 'call')."""
+    return f'{self.name}, {self.num_evals} network call{"s" * (self.num_evals != 1)}'
+
 
 class _Denoiser:
   """One network call in diffusion coordinates, with guidance, clipping and the

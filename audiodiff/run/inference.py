@@ -167,8 +167,7 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
   if exp.task.needs_reference():
     batches = evaluation.reference_batches(exp, exp.config.train.eval_batches)
     results.update(evaluation.evaluate_samples(trained, batches))
-    calls = exp.sampler.num_evals
-    results['sampler'] = f'{exp.sampler.name}, {calls} network call{"s" * (calls != 1)}'
+    results['sampler'] = exp.sampler.describe()
   results.update(exp.task.held_out_metrics(trained))
   if jax.process_index() == 0:
     os.makedirs(os.path.join(root, 'eval'), exist_ok=True)
@@ -444,8 +443,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
          (f'restored ({restorer.method})', restored_head)], rate)
     if reference is not None:
       # A metric with nothing to measure (no silent frame) is nan: null in JSON.
-      results = {k: float(v) if np.isfinite(v) else None
-                 for k, v in restoration.quality(measurement, reference, restored).items()}
+      results = _nan_to_none({k: float(v) for k, v in
+                              restoration.quality(measurement, reference, restored).items()})
       with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
         json.dump(results, f, indent=2, allow_nan=False)
       console.say(f'{stem}: ' + ', '.join(f'{k} {"n/a" if v is None else f"{v:.2f}"}'

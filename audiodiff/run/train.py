@@ -190,10 +190,9 @@ def _train(exp):
   if restored is None or restored_step < config.train.num_steps:
     experiment.write_config(config, workdir, history=True)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  calls = exp.sampler.num_evals
   console.say(f'Task {exp.task.name}, model {config.model.name} '
-              f'({num_params / 1e6:.2f} M parameters), sampler {exp.sampler.name} '
-              f'({calls} network call{"s" * (calls != 1)}); workdir {workdir}')
+              f'({num_params / 1e6:.2f} M parameters), sampler {exp.sampler.describe()}; '
+              f'workdir {workdir}')
 
   train_step = make_train_step(exp)
   eval_step = evaluation.make_eval_step(exp)

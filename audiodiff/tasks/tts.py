@@ -276,19 +276,16 @@ class TextToSpeech(base.Task):
   def _align_fn(self, trained):
     """jitted (params, tokens [1, N], num_tokens [1], audio [1, L], frames
     [1]) -> (log mel, mu_y, MAS durations, predicted durations), padded."""
-    cache = self.__dict__.setdefault('_align_fns', {})
-    if id(trained) not in cache:
-      def align(params, tokens, num_tokens, audio, frames):
-        log_mel = spectral.log_mel(audio, self.config.audio)
-        mel = self.to_units(log_mel)
-        mu, log_durations = trained.exp.network(params)('encode', tokens, num_tokens)
-        log_p = -0.5 * jnp.sum(jnp.square(mu[:, :, None] - mel[:, None]), -1)
-        path = alignment.monotonic_alignment_search(log_p, num_tokens, frames)
-        token_mask = jnp.arange(tokens.shape[1])[None, :] < num_tokens[:, None]
-        return (log_mel, alignment.expand(mu, path), alignment.durations(path),
-                self.frames_per_token(log_durations, token_mask))
-      cache[id(trained)] = jax.jit(align)
-    return cache[id(trained)]
+    def align(params, tokens, num_tokens, audio, frames):
+      log_mel = spectral.log_mel(audio, self.config.audio)
+      mel = self.to_units(log_mel)
+      mu, log_durations = trained.exp.network(params)('encode', tokens, num_tokens)
+      log_p = -0.5 * jnp.sum(jnp.square(mu[:, :, None] - mel[:, None]), -1)
+      path = alignment.monotonic_alignment_search(log_p, num_tokens, frames)
+      token_mask = jnp.arange(tokens.shape[1])[None, :] < num_tokens[:, None]
+      return (log_mel, alignment.expand(mu, path), alignment.durations(path),
+              self.frames_per_token(log_durations, token_mask))
+    return self._jitted_for('align', trained, align)
 
   def teacher_forced_mel(self, trained, mu_y, *, seed: int = 0):
     """mu_y [T, n_mels] (from `align`) -> the decoder's log mel [T, n_mels]
@@ -447,13 +444,17 @@ class TextToSpeech(base.Task):
   def _prior_fn(self, trained):
     """jitted (params, tokens [B, N], num_tokens [B]) -> aligned_prior with
     room for 20 frames per token (the caller trims to the longest piece)."""
-    cache = self.__dict__.setdefault('_prior_fns', {})
-    if id(trained) not in cache:
-      def prior(params, tokens, num_tokens):
-        num_frames = _round_up(tokens.shape[1] * 20, FRAME_BUCKET)
-        return self.aligned_prior(trained.exp.network(params), tokens, num_tokens, num_frames)
-      cache[id(trained)] = jax.jit(prior)
-    return cache[id(trained)]
+    def prior(params, tokens, num_tokens):
+      num_frames = _round_up(tokens.shape[1] * 20, FRAME_BUCKET)
+      return self.aligned_prior(trained.exp.network(params), tokens, num_tokens, num_frames)
+    return self._jitted_for('prior', trained, prior)
+
+  def _jitted_for(self, name: str, trained, fn):
+    """jax.jit(fn), made once per (name, trained model) and kept on the task."""
+    cache = self.__dict__.setdefault('_jitted', {})
+    if (name, id(trained)) not in cache:
+      cache[name, id(trained)] = jax.jit(fn)
+    return cache[name, id(trained)]
 
 
 def file_stem(index: int, sentence: str, words: int = 5) -> str:
