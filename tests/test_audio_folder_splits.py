@@ -64,6 +64,7 @@ def test_split_lists(tmp_path):
 
 @pytest.mark.parametrize('train, test, message', [
     ('a0.wav\nmissing.wav\n', 'a1.wav\n', r'train.txt line 2: .missing.wav. is not an audio'),
+    ('# mine\n\na0.wav\nmissing.wav\n', 'a1.wav\n', r'train.txt line 4: .missing.wav.'),
     ('a0.wav\n', 'a0.wav\n', r'listed in both train.txt and test.txt'),
     ('a0.wav\n', None, r'has train.txt but no test.txt'),
     (None, 'a0.wav\n', r'has test.txt but no train.txt'),

@@ -1131,3 +1131,12 @@ def test_eighteenth_probe_metadata_files_of_the_wrong_shape_are_named(tmp_path):
   (tmp_path / 'w' / 'run_info.json').write_text('{"wall_seconds": 5}')
   with pytest.raises(UserError, match=r"run_info.json lacks 'machines', 'commands'"):
     model_card.TrainingClock(str(tmp_path / 'w'))
+
+
+def test_a_card_json_cannot_set_what_the_checkpoint_says(tmp_path):
+  from audiodiff.run import model_card  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'card.json').write_text('{"step": 99, "benchmarks": {"x": 1}}')
+  with pytest.raises(UserError, match=r"card.json sets 'step', which the card takes from"):
+    model_card._user_card(str(tmp_path / 'card.json'))  # pylint: disable=protected-access
+  (tmp_path / 'card.json').write_text('{"metrics": {"pesq": 2.0}, "benchmarks": {"x": 1}}')
+  assert model_card._user_card(str(tmp_path / 'card.json'))['metrics'] == {'pesq': 2.0}  # pylint: disable=protected-access

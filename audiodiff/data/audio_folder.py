@@ -196,12 +196,13 @@ def read_split_lists(folder, files, skipped=frozenset()):
   known, owner, splits = set(files), {}, {}
   for split in present:
     with open(paths[split], encoding='utf-8') as f:
-      entries = [line.strip() for line in f if line.strip() and not line.startswith('#')]
+      entries = [(number, line.strip().replace(os.sep, '/').removeprefix('./'))
+                 for number, line in enumerate(f, 1)
+                 if line.strip() and not line.startswith('#')]
     if not entries and split != 'valid':
       raise UserError(f'{paths[split]} lists no file; list the {split} files, paths relative '
                       f'to {folder}, one per line.')
-    for number, entry in enumerate(entries, 1):
-      entry = entry.replace(os.sep, '/').removeprefix('./')
+    for number, entry in entries:
       if entry in skipped:
         continue
       if entry not in known:
@@ -211,8 +212,7 @@ def read_split_lists(folder, files, skipped=frozenset()):
         raise UserError(f'{entry!r} is listed in both {owner[entry]}.txt and {split}.txt in '
                         f'{folder}; a file belongs to one split.')
       owner[entry] = split
-    splits[split] = [e for e in (e.replace(os.sep, '/').removeprefix('./') for e in entries)
-                     if e not in skipped]
+    splits[split] = [entry for _, entry in entries if entry not in skipped]
   return splits
 
 

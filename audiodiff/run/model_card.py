@@ -34,6 +34,8 @@ _MAX_EXAMPLES_READ = 2000
 
 
 RUN_INFO_KEYS = ('wall_seconds', 'machines', 'commands')
+# What the model is: computed from the checkpoint, never taken from card.json.
+IDENTITY_KEYS = ('task', 'model', 'step', 'num_params', 'bytes')
 
 def machine() -> str:
   """'cpu, 2 cores (x86_64)' or 'gpu NVIDIA H200 x 1, 16 cores'."""
@@ -122,8 +124,20 @@ def card(trained, workdir: str) -> dict:
   if metrics:
     result['metrics'] = {'values': metrics, 'command': shlex.join([
         'python', 'experiments/main.py', f'--workdir={workdir}', '--mode=eval'])}
-  result.update(_read_json(os.path.join(workdir, USER_CARD_FILE)) or {})
+  result.update(_user_card(os.path.join(workdir, USER_CARD_FILE)))
   return result
+
+
+def _user_card(path) -> dict:
+  """WORKDIR/card.json's figures ({} when absent); a UserError when it sets
+  what the checkpoint says (IDENTITY_KEYS)."""
+  user = _read_json(path) or {}
+  clash = [key for key in IDENTITY_KEYS if key in user]
+  if clash:
+    raise UserError(f'{path} sets {", ".join(map(repr, clash))}, which the card takes from '
+                    'the checkpoint itself; rename or remove that entry (your own figures '
+                    'go under names of your own, or under "metrics").')
+  return user
 
 
 def info(workdir: str, trained=None) -> dict:
