@@ -1,7 +1,8 @@
 """Music generation quality without downloaded models: classifier and music metrics.
 
   python benchmarks/music_quality.py --model=pretrained/music_latent_cpu \
-      [--model=runs/music_wave] [--num_per_class=16] [--classifier=runs/music_classifier]
+      [--model=runs/music_wave] [--num_per_class=16] [--classifier=runs/music_classifier] \
+      [--guidance=2]
 
 A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
 training clips (lead family and key; cached in --classifier) and reads the 4 s
@@ -37,7 +38,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from audiodiff.metrics import classifier as classifier_lib
-from audiodiff.run import api
+from audiodiff.run import api, experiment
 from audiodiff.audio import audio_io
 from audiodiff.metrics import generative_metrics
 from audiodiff.data import pipeline
@@ -55,6 +56,7 @@ flags.DEFINE_integer('num_per_class', 16, 'Generated clips per family.')
 flags.DEFINE_integer('batch', 16, 'Generation batch.')
 flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step (-1: latest).')
 flags.DEFINE_integer('seed', 0, 'Generation seed.')
+flags.DEFINE_float('guidance', 0.0, 'config.sampler.guidance_scale (0: each model\'s own).')
 flags.DEFINE_string('listening_dir', '', 'If set, writes one clip per family of each system '
                     '(and of the real held-out clips) there as <system>_<family>.wav.')
 flags.DEFINE_bool('autoencoder_floor', True, 'For a latent model exported with its '
@@ -104,10 +106,19 @@ def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
   return row
 
 
+def load(model_dir, step=None):
+  """The model at `model_dir` (step None or -1: latest), with --guidance."""
+  config = None
+  if FLAGS.guidance:
+    config = experiment.read_config(model_dir)
+    config.sampler.guidance_scale = FLAGS.guidance
+  return api.load(model_dir, config, checkpoint_step=None if step in (None, -1) else step)
+
+
 def generate(model_dir, step, num_per_class, batch, seed):
   """Clips [N, L], intended families [N], the keys [N] and tempos [N] asked
   for (None where the model learned none), wall and CPU seconds per clip."""
-  trained = api.load(model_dir, checkpoint_step=None if step in (None, -1) else step)
+  trained = load(model_dir, step)
   classes = trained.task.num_classes
   labels = np.repeat(np.arange(classes), num_per_class)
   learned = trained.config.latent.attributes if trained.task.name == 'latent' else ()
@@ -150,7 +161,7 @@ def reconstruct(autoencoder_dir, audio, batch=8):
 def long_clips(model_dir, seconds, count, seed):
   """count clips of `seconds` (windows continuing each other): audio [count,
   L], the join positions in samples, CPU seconds per clip."""
-  trained = api.load(model_dir)
+  trained = load(model_dir)
   task = trained.task
   request = task.sample_request(count, seconds=seconds)
   trained.run(task.sample_request(count, seconds=seconds), jax.random.PRNGKey(seed))  # compile
