@@ -197,6 +197,23 @@ def test_audio_folder_subfolder_is_keyed_by_path_and_rate(music_folder):
   assert a.startswith('music_sr16000_')
 
 
+def test_a_resumed_run_is_told_when_its_audio_folder_changed(music_folder, tmp_path):
+  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import model_card  # pylint: disable=g-import-not-at-top
+  config = defaults.get_config()
+  config.data.name, config.data.folder = 'audio_folder', str(music_folder)
+  config.data.data_dir = str(tmp_path / 'tfds')
+  before = pipeline.data_version(config)
+  assert before.startswith('audio_folder/music_sr') and before == pipeline.data_version(config)
+  clock = model_card.TrainingClock(str(tmp_path), before)
+  clock.record(1)
+  _write(str(music_folder / 'voice' / 'v9.wav'), np.zeros(800), 8000)
+  after = pipeline.data_version(config)
+  assert after != before
+  clock = model_card.TrainingClock(str(tmp_path), after)
+  assert clock.earlier_data == before and clock.info['data_version'] == after
+
+
 def test_audio_folder_missing_or_empty(tmp_path):
   with pytest.raises(ValueError, match='does not exist.*Expected a directory'):
     audio_folder.AudioFolder(folder=str(tmp_path / 'absent'), sample_rate=8000,

@@ -85,6 +85,14 @@ def get_builder(config):
   return DATASETS.get(name)(config, data_dir)
 
 
+def data_version(config) -> str:
+  """'<dataset>/<builder config>/<version>': changes when the prepared data
+  would (an audio_folder's config name holds a digest of its file listing)."""
+  builder = get_builder(config)
+  named = getattr(builder, 'builder_config', None)
+  return f'{builder.name}/{named.name if named else ""}/{builder.version}'
+
+
 def _prepare(builder):
   """download_and_prepare, process 0 first so hosts sharing a disk don't race;
   a data_dir that cannot be written is a UserError naming it. A failed

@@ -67,10 +67,14 @@ def _read_json(path, keys=()):
 class TrainingClock:
   """Adds this session's wall time to WORKDIR/run_info.json at each save."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, data_version: str = ''):
     self.path = os.path.join(workdir, RUN_INFO_FILE)
     self.info = _read_json(self.path, RUN_INFO_KEYS) or {'wall_seconds': 0.0, 'machines': [],
                                                          'commands': []}
+    # The data the run last trained on (pipeline.data_version), before this session's.
+    self.earlier_data = self.info.get('data_version')
+    if data_version:
+      self.info['data_version'] = data_version
     command = shlex.join([os.path.basename(sys.executable)] + sys.argv)
     for key, value in (('machines', machine()), ('commands', command)):
       if value not in self.info[key]:

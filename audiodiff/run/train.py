@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from audiodiff import data
+from audiodiff.data import pipeline
 from audiodiff.run import api, console, evaluation, experiment, health, losses, outputs
 from audiodiff.run import listening_page, model_card, parallel, warm_start, workdir_lock
 from audiodiff.run import train_state as train_state_lib
@@ -309,7 +310,11 @@ def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_bat
   step = int(state.step)
   num_steps = config.train.num_steps
   monitor = health.DivergenceMonitor(config.train.divergence_factor)
-  clock = model_card.TrainingClock(exp.workdir)
+  clock = model_card.TrainingClock(exp.workdir, pipeline.data_version(config))
+  if step and clock.earlier_data not in (None, clock.info['data_version']):
+    console.say(f'The training data changed since this run last trained ({config.data.name}: '
+                f'{clock.earlier_data} -> {clock.info["data_version"]}; e.g. files added to '
+                'config.data.folder): training goes on with the data as it is now.')
   last_time, last_step = time.time(), step
   while step < num_steps:
     number = stop.agreed(step)
