@@ -31,24 +31,29 @@ FAMILIES = (('held_out_reconstruction', 'corpus test clips (MIDI)'),
 
 
 def _load_autoencoder(path):
-  """The autoencoder at `path`; one error line (exit 1) for anything else."""
+  """The autoencoder at `path`; one error line (exit 2) for anything else."""
   try:
     model = audiodiff.load(path)
   except audiodiff.UserError as e:
-    sys.exit(f'error: {e}')
+    _exit(f'error: {e}')
   if model.task.name != 'autoencoder':
     inner = os.path.join(path, 'autoencoder')
     hint = f' (its autoencoder: --model={inner})' if os.path.isdir(inner) else ''
-    sys.exit(f'error: {path} is a {model.task.name} model, not an autoencoder{hint}.')
+    _exit(f'error: {path} is a {model.task.name} model, not an autoencoder{hint}.')
   return model
 
 
+def _exit(line):
+  print(line, file=sys.stderr)
+  sys.exit(2)
+
+
 def main(_):
+  models = [_load_autoencoder(path) for path in FLAGS.model]  # all checked first
   print('| model | family | clips | SI-SDR dB | MR-STFT | mel L1 | latent values/s | '
         's per s |')
   print('|---|---|---|---|---|---|---|---|')
-  for path in FLAGS.model:
-    model = _load_autoencoder(path)
+  for path, model in zip(FLAGS.model, models):
     config = model.config
     values = (config.audio.sample_rate / autoencoder_hop(config)
               * autoencoder_latent_channels(config))

@@ -11,6 +11,7 @@ and --config.a.b=v flags change fields of that saved config.
 import ast
 import errno
 import os
+import shutil
 import signal
 import sys
 
@@ -230,6 +231,8 @@ def main(argv):
           f'Disk full while writing {getattr(error, "filename", None) or "to the work directory"}'
           '. Free some space and run the same command (training resumes from its last '
           'checkpoint; finished outputs are kept).'))
+    if 'RESOURCE_EXHAUSTED' in str(error):
+      _exit_with(UserError(_out_of_memory(error)))
     if (FLAGS.mode != 'train' and isinstance(error, OSError) and error.filename
         and error.errno in _UNWRITABLE):
       _exit_with(UserError(
@@ -237,6 +240,22 @@ def main(argv):
           'unwritable while this run wrote into it. What was written so far is kept; make '
           'the folder writable and run the same command to continue.'))
     raise
+
+
+def _out_of_memory(error) -> str:
+  """One line for an allocation the device could not make, naming the
+  setting that sizes it in this mode."""
+  reason = next((line.strip() for line in str(error).splitlines()
+                 if 'RESOURCE_EXHAUSTED' in line), 'RESOURCE_EXHAUSTED')
+  config = FLAGS.config
+  if FLAGS.mode == 'train':
+    size = f'config.train.batch_size={config.train.batch_size}' if config else 'the batch'
+    fix = ('lower it, or keep it and split each step with --config.train.microbatches=N '
+           '(the checkpoints so far are kept)')
+  else:
+    size, fix = 'a batch setting', ('lower --config.sampler.batch_size (sampling) or '
+                                    '--config.enhance.batch_windows (enhancement)')
+  return f'Out of memory ({reason.split(":", 1)[-1].strip()}): {size} does not fit; {fix}.'
 
 
 # A folder gone or locked while a mode writes into it.
@@ -310,14 +329,20 @@ def run(config, workdir, mode):
   had_checkpoints = os.path.exists(checkpoints)
   try:
     _run_mode(config, workdir, mode)
-  except BaseException:
-    if created:
-      outputs.remove_if_empty(workdir)
+  except BaseException as error:
+    if created and not outputs.remove_if_empty(workdir) and mode == 'train' and not (
+        isinstance(error, KeyboardInterrupt) or _has_checkpoint(checkpoints)):
+      shutil.rmtree(workdir, ignore_errors=True)  # made by this run, nothing to resume
     raise
   finally:
     # Inference looks for checkpoints; it leaves no empty folder of them.
     if mode != 'train' and not had_checkpoints and os.path.isdir(checkpoints):
       outputs.remove_if_empty(checkpoints)
+
+
+def _has_checkpoint(checkpoints):
+  """Whether a training run saved a step into `checkpoints`."""
+  return os.path.isdir(checkpoints) and any(n.isdigit() for n in os.listdir(checkpoints))
 
 
 def check_sampler_flags(config, mode):
@@ -346,7 +371,19 @@ def check_sampler_flags(config, mode):
                       f'--config.sampler.name={takers[0]}.')
 
 
+def check_empty_paths():
+  """A UserError for a path flag given an empty value (`--output=$OUT` with
+  OUT unset would otherwise mean "no --output")."""
+  for name in ('workdir', 'output', 'text_file', 'input', 'reference'):
+    values = FLAGS[name].value
+    if FLAGS[name].present and any(
+        not str(v).strip() for v in (values if isinstance(values, list) else [values])):
+      raise UserError(f'--{name} is given an empty value (an unset shell variable?); give a '
+                      'path, or leave the flag out.')
+
+
 def _run_mode(config, workdir, mode):
+  check_empty_paths()
   check_mode_flags(mode)
   check_sampler_flags(config, mode)
   if mode == 'train':

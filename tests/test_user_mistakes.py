@@ -1140,3 +1140,58 @@ def test_a_card_json_cannot_set_what_the_checkpoint_says(tmp_path):
     model_card._user_card(str(tmp_path / 'card.json'))  # pylint: disable=protected-access
   (tmp_path / 'card.json').write_text('{"metrics": {"pesq": 2.0}, "benchmarks": {"x": 1}}')
   assert model_card._user_card(str(tmp_path / 'card.json'))['metrics'] == {'pesq': 2.0}  # pylint: disable=protected-access
+
+
+# ---- nineteenth probe ------------------------------------------------------------------
+
+
+def test_nineteenth_probe_out_of_memory_names_the_batch_and_a_fresh_run_leaves_nothing(tmp_path):
+  workdir = tmp_path / 'w'
+  code = ('import os, sys\n'
+          'from absl import app\n'
+          'from experiments import main\n'
+          'from audiodiff.run import train\n'
+          'def oom(config, workdir):\n'
+          "  os.makedirs(os.path.join(workdir, 'checkpoints'))\n"
+          "  open(os.path.join(workdir, 'config.json'), 'w').write('{}')\n"
+          "  raise RuntimeError('RESOURCE_EXHAUSTED: Out of memory allocating 65557249144 bytes.')\n"
+          'train.train_and_evaluate = oom\n'
+          "sys.argv = ['main.py', '--config=experiments/configs/tiny.py', "
+          f"'--workdir={workdir}', '--config.train.batch_size=100000']\n"
+          'app.run(main.main)\n')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      'error: Out of memory (Out of memory allocating 65557249144 bytes.): '
+      'config.train.batch_size=100000 does not fit; lower it, or keep it and split each step '
+      'with --config.train.microbatches=N (the checkpoints so far are kept).')
+  assert not workdir.exists()   # made by this run, nothing in it to resume
+
+
+@pytest.mark.parametrize('flag', ['--output=', '--workdir=', '--input='])
+def test_nineteenth_probe_an_empty_path_flag_is_refused(flag):
+  args = ['--mode=enhance', '--input=x.wav'] if flag != '--input=' else ['--mode=enhance']
+  args = [a for a in ['--workdir=pretrained/enhance_cpu'] + args
+          if not (flag == '--workdir=' and a.startswith('--workdir'))]
+  result = _main(*args, flag)
+  assert result.returncode == 2
+  assert 'is given an empty value (an unset shell variable?)' in result.stderr.splitlines()[-1]
+
+
+def test_nineteenth_probe_minor_messages(tmp_path, capsys):
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  assert not hasattr(model, 'vocode')
+  with pytest.raises(UserError, match=r"a 'generate' model: it has no vocode\(\)"):
+    model.vocode(audio=np.zeros(100))
+  with pytest.raises(UserError, match=r'the audio is empty \(0 samples\)'):
+    audio_io.checked_signal(np.zeros(0))
+  assert inference._count(1, 'sample') == '1 sample'  # pylint: disable=protected-access
+  assert inference._count(3, 'sample') == '3 samples'  # pylint: disable=protected-access
+  tone = tmp_path / 'a.wav'
+  sf.write(tone, _speechlike(1.0), 16000)
+  os.symlink(tone, tmp_path / 'link.wav')
+  capsys.readouterr()
+  assert inference._distinct([str(tone), str(tmp_path / 'link.wav')]) == [0]  # pylint: disable=protected-access
+  assert 'link.wav: the same file as' in capsys.readouterr().out

@@ -180,6 +180,8 @@ def checked_signal(audio, what: str = 'the audio') -> np.ndarray:
   if peak > INT16_SCALE_PEAK:
     raise UserError(f'{what} peaks at {peak:.4g}; give float audio in [-1, 1] (int16 '
                     'samples: divide by 32768).')
+  if not array.size:
+    raise UserError(f'{what} is empty (0 samples): there is nothing to process.')
   array = array.astype(np.float32)
   level = rms(array)
   if level < SILENT_RMS:

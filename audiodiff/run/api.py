@@ -33,6 +33,10 @@ PARAMS_FILE = 'params.msgpack'
 EXPORT_INFO_FILE = 'export.json'
 
 
+class MissingMethodError(UserError, AttributeError):
+  """A public method this model's task lacks (hasattr() still says False)."""
+
+
 class Trained:
   """A network with its config, task and sampler, ready to run.
 
@@ -161,8 +165,15 @@ class Trained:
           check_seed(kwargs['seed'])
         return method(self, *args, **kwargs)
       return call
-    raise AttributeError(f'{type(self).__name__} of task {getattr(task, "name", "?")!r} '
-                         f'has no method {name!r}.')
+    if name.startswith('_') or task is None:
+      raise AttributeError(name)
+    own = [m for m, value in vars(type(self)).items()
+           if not m.startswith('_') and inspect.isfunction(value)] + list(task.api_methods)
+    raise MissingMethodError(f'This model is a {task.name!r} model: it has no {name}() (its '
+                             f'methods: {", ".join(sorted(own))}); load a model of the task '
+                             'that has it (e.g. pretrained/tts_cpu: synthesize, '
+                             'pretrained/vocoder_cpu: vocode, pretrained/enhance_cpu: enhance).')
+
 
 
   def _check_keywords(self, name, method, kwargs) -> None:
@@ -274,8 +285,9 @@ def load_frozen_runs(task, workdir: str) -> dict:
       # Read from the current folder: kept as a full path, so the run (and what
       # its outputs record) does not change with the folder it is started from.
       task.settings[run.option] = os.path.abspath(path)
-      console.say(f'config.{task.name}.{run.option}={value!r} read from the current folder: '
-                  f'{os.path.abspath(path)}.')
+      if not os.path.isabs(path):
+        console.say(f'config.{task.name}.{run.option}={value!r} read from the current folder: '
+                    f'{os.path.abspath(path)}.')
     elif not os.path.isabs(path):
       raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model there, '
                       f'read from the current folder ({os.getcwd()}) or from {workdir}; run '

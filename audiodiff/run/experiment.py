@@ -95,7 +95,7 @@ _CONFIG_RULES = (
     ('data.num_examples', lambda v: v >= 1, '>= 1'),
     ('data.max_text_length', lambda v: v >= 1, '>= 1'),
     ('diffusion.num_steps', lambda v: 1 <= v <= MAX_STEPS, f'in [1, {MAX_STEPS:,}]'),
-    ('train.num_steps', lambda v: v >= 0, '>= 0'),
+    ('train.num_steps', lambda v: v >= 1, '>= 1'),
     ('train.batch_size', lambda v: v >= 1, '>= 1'),
     ('train.learning_rate', lambda v: 0 < v < float('inf'), 'a positive number'),
     ('train.warmup_steps', lambda v: v >= 0, '>= 0'),
@@ -288,7 +288,8 @@ def read_config(directory: str) -> ml_collections.ConfigDict:
   path = os.path.join(directory, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{path} does not exist: {directory} is not a trained run or an '
-                    'exported model (pass --config as well, or train first).')
+                    'exported model: give the folder holding its config.json (a run\'s work directory or '
+                    'an export), or train one first.')
   try:
     with open(path, encoding='utf-8') as f:
       saved = json.load(f)

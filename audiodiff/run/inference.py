@@ -134,7 +134,7 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
                                        clipped_by=clipped_by)
     progress.done(names[-1], count=len(names))
   _write_pages(workdir, directory)
-  console.say(f'Wrote {len(paths)} samples to {directory}')
+  console.say(f'Wrote {_count(len(paths), "sample")} to {directory}')
   return paths
 
 
@@ -206,6 +206,11 @@ def _check_earlier_eval(path: str, made_by: str, ours: bool) -> None:
                   'done. Give another folder with --output=DIR, or delete that file.')
 
 
+def _count(number: int, noun: str) -> str:
+  """'1 sample', '3 samples'."""
+  return f'{number} {noun}{"s" * (number != 1)}'
+
+
 def _nan_to_none(tree):
   """Nested results with every non-finite float as None (JSON null)."""
   if isinstance(tree, dict):
@@ -272,7 +277,7 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
             'everywhere); give the log mel of a recording (or the wav itself).')
     progress.done(path)
   _write_pages(workdir, directory)
-  console.say(f'Wrote {len(paths)} files to {directory}')
+  console.say(f'Wrote {_count(len(paths), "file")} to {directory}')
   return paths
 
 
@@ -318,7 +323,7 @@ def _input_source(path, rate, verb, back=True, refuse=None):
                     f'nothing to be {verb}; give a recording with sound in it.')
   if source.peak > 1.0:
     console.say(f'{path}: peaks at {source.peak:.3g} times full scale; scaled down to full '
-                f'scale before it is {verb} (the output keeps that level).')
+                f'scale before it is {verb} (the output is written at that lower level).')
   if source.file_rate != rate:
     console.say(f'{path}: {source.file_rate} Hz, resampled to the model\'s {rate} Hz'
                 + {True: ' and back.', False: '; the output is at that rate.', None: '.'}[back])
@@ -452,7 +457,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     paths.append(wav)
     progress.done(path)
   _write_pages(workdir, directory)
-  console.say(f'Wrote {len(paths)} restored files to {directory} ({restorer.method}, '
+  console.say(f'Wrote {_count(len(paths), "restored file")} to {directory} ({restorer.method}, '
               f'{restorer.num_evals} network passes a window)')
   return paths
 
@@ -541,14 +546,16 @@ def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
 def _distinct(paths) -> list:
   """Indices of the first occurrence of each file in `paths`: a file given
   twice is processed once, with a message."""
-  seen, first = set(), []
+  seen, first = {}, []
   for i, path in enumerate(paths):
     key = os.path.realpath(path)
-    if key in seen:
+    if key not in seen:
+      seen[key] = path
+      first.append(i)
+    elif os.path.abspath(path) == os.path.abspath(seen[key]):
       console.say(f'{path}: given twice; processed once.')
     else:
-      seen.add(key)
-      first.append(i)
+      console.say(f'{path}: the same file as {seen[key]} (a link to it); processed once.')
   return first
 
 
@@ -606,7 +613,7 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
     written.append(wav)
     progress.done(source.path)
   _write_pages(workdir, directory)
-  console.say(f'Wrote {len(written)} enhanced files to {directory}')
+  console.say(f'Wrote {_count(len(written), "enhanced file")} to {directory}')
   return written
 
 
@@ -688,7 +695,7 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
       written.append(wav)
     progress.done(part[-1][:40], count=len(part))
   _write_pages(workdir, directory)
-  console.say(f'Wrote {len(written)} utterances to {directory}')
+  console.say(f'Wrote {_count(len(written), "utterance")} to {directory}')
   return written
 
 

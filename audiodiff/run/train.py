@@ -171,6 +171,11 @@ def _train(exp):
   frozen = exp.frozen
   train_iter = iter(data.get_dataset(config, 'train', features=exp.task.features,
                                      mesh=exp.mesh, transforms=exp.task.data_transforms('train')))
+  examples = len(pipeline.get_builder(config).as_data_source(split='train'))
+  if config.train.batch_size > examples:
+    console.say(f'config.train.batch_size={config.train.batch_size} is more than the '
+                f'{examples} training examples: every batch repeats examples (and needs the '
+                'memory of the whole batch).')
   state = exp.init_state()
   restored, restored_step = exp.checkpointer.restore_latest(state, train_iter)
   if restored is not None:
@@ -311,10 +316,10 @@ def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_bat
   num_steps = config.train.num_steps
   monitor = health.DivergenceMonitor(config.train.divergence_factor)
   clock = model_card.TrainingClock(exp.workdir, pipeline.data_version(config))
-  if step and clock.earlier_data not in (None, clock.info['data_version']):
-    console.say(f'The training data changed since this run last trained ({config.data.name}: '
-                f'{clock.earlier_data} -> {clock.info["data_version"]}; e.g. files added to '
-                'config.data.folder): training goes on with the data as it is now.')
+  if step < num_steps and clock.earlier_data not in (None, clock.info['data_version']):
+    console.say(f'The prepared training data differ from what this run last trained on '
+                f'({clock.earlier_data} -> {clock.info["data_version"]}: a changed config.data '
+                'or config.audio setting, or changed files): training goes on with these.')
   last_time, last_step = time.time(), step
   while step < num_steps:
     number = stop.agreed(step)
