@@ -21,7 +21,7 @@ from ml_collections import config_flags
 
 from audiodiff import defaults
 from audiodiff.diffusion import samplers
-from audiodiff.run import checkpoint, console, inference, outputs, parallel, train
+from audiodiff.run import checkpoint, console, health, inference, outputs, parallel, train
 from audiodiff.errors import Stopped, UserError
 
 FLAGS = flags.FLAGS
@@ -330,9 +330,12 @@ def run(config, workdir, mode):
   try:
     _run_mode(config, workdir, mode)
   except BaseException as error:
+    # Made by this run with nothing to resume: gone again (a stopped or
+    # diverged run keeps its TensorBoard curve).
     if created and not outputs.remove_if_empty(workdir) and mode == 'train' and not (
-        isinstance(error, KeyboardInterrupt) or _has_checkpoint(checkpoints)):
-      shutil.rmtree(workdir, ignore_errors=True)  # made by this run, nothing to resume
+        isinstance(error, (KeyboardInterrupt, health.DivergenceError))
+        or _has_checkpoint(checkpoints)):
+      shutil.rmtree(workdir, ignore_errors=True)
     raise
   finally:
     # Inference looks for checkpoints; it leaves no empty folder of them.
