@@ -42,6 +42,8 @@ split_values() {
 sweep() {
   [[ $# -ge 3 ]] || usage
   local config="$1" root="$2"; shift 2
+  [[ -n "$root" ]] || { echo "sweep: WORKROOT is empty (an unset shell variable?); give the" \
+    "folder the points' work directories go under" >&2; exit 2; }
   local -a keys=() values=() extra=()
   while [[ $# -gt 0 ]]; do
     if [[ "$1" == "--" ]]; then shift; extra=("$@"); break; fi
@@ -51,6 +53,10 @@ sweep() {
     [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_.]*$ ]] || {
       echo "sweep: '${1%%=*}' is not a config field (write e.g. train.learning_rate=1e-3,3e-4)" >&2
       exit 2; }
+    for other in "${keys[@]}"; do
+      [[ "$other" != "$key" ]] || { echo "sweep: '$key' is swept twice; give its values" \
+        "once ($key=v1,v2,...)" >&2; exit 2; }
+    done
     keys+=("$key"); values+=("${1#*=}"); shift
   done
   for flag in "${extra[@]}"; do
@@ -58,6 +64,12 @@ sweep() {
       --workdir*|--config=*|--config) echo "sweep: each point gets its own --workdir and the" \
         "sweep's --config; drop '$flag' after --" >&2; exit 2 ;;
     esac
+    for key in "${keys[@]}"; do
+      case "$flag" in
+        "--config.$key="*|"--config.$key") echo "sweep: '$key' is swept; drop '$flag' after --" \
+          "(it would set every point alike)" >&2; exit 2 ;;
+      esac
+    done
   done
   # The grid: one line per point, its key=value settings separated by \x1f
   # (a value may hold spaces and commas, e.g. a tuple "(64, 128)").

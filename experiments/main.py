@@ -251,7 +251,7 @@ def _out_of_memory(error) -> str:
   if FLAGS.mode == 'train':
     size = f'config.train.batch_size={config.train.batch_size}' if config else 'the batch'
     fix = ('lower it, or keep it and split each step with --config.train.microbatches=N '
-           '(the checkpoints so far are kept)')
+           '(a resumed run goes on from its last checkpoint)')
   else:
     size, fix = 'a batch setting', ('lower --config.sampler.batch_size (sampling) or '
                                     '--config.enhance.batch_windows (enhancement)')

@@ -271,6 +271,8 @@ def test_sweep_keeps_commas_inside_brackets(tmp_path):
     (('seed=1,1',), 'share the work directory'),
     (('seed=1,,2',), 'empty value'),
     (('seed=1,2', '--', '--workdir=elsewhere'), 'own --workdir'),
+    (('seed=1,2', '--', '--config.seed=5'), "'seed' is swept; drop '--config.seed=5'"),
+    (('seed=1', 'seed=2'), "'seed' is swept twice"),
     (('--config.seed=1,2',), None),  # the flag's prefix is accepted
 ])
 def test_sweep_mistakes_stop_before_any_run(tmp_path, points, message):
@@ -279,6 +281,13 @@ def test_sweep_mistakes_stop_before_any_run(tmp_path, points, message):
     assert code == 0 and '--config.seed=2' in lines[1] and '--config.--config' not in lines[1]
   else:
     assert code == 2 and message in stderr and not lines
+
+
+def test_sweep_with_an_empty_root_is_refused():
+  result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'sweep', TINY, '', 'seed=1'],
+                          capture_output=True, text=True, env={**os.environ, 'DRY_RUN': '1'})
+  assert result.returncode == 2 and 'WORKROOT is empty' in result.stderr
+  assert '+ ' not in result.stdout
 
 
 def test_local_launch_with_a_missing_config_makes_no_folder(tmp_path):

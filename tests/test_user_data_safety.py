@@ -186,6 +186,8 @@ def test_a_fresh_run_that_fails_leaves_no_work_directory(tmp_path):
     ('sampler.guidance_scale', float('nan'), 'guidance_scale=nan must be a finite number'),
     ('sampler.eta', -2.0, 'eta=-2.0 must be in'),
     ('sampler.num_steps', 0, r'num_steps=0 must be in \[1, 1,000,000\]'),
+    ('train.num_steps', 0, r'num_steps=0 must be >= 1'),
+    ('train.eval_batches', 1000000, r'eval_batches=1000000 must be in \[1, 10,000\]'),
     ('restore.cutoff_hz', -100.0, 'cutoff_hz=-100.0 must be 0'),
     ('tts.length_scale', 1000.0, 'length_scale=1000.0 must be in'),
     ('tts.max_tokens', 3, 'max_tokens=3 must be >= 16'),

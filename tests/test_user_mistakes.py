@@ -1165,7 +1165,7 @@ def test_nineteenth_probe_out_of_memory_names_the_batch_and_a_fresh_run_leaves_n
   assert result.stderr.strip().splitlines()[-1] == (
       'error: Out of memory (Out of memory allocating 65557249144 bytes.): '
       'config.train.batch_size=100000 does not fit; lower it, or keep it and split each step '
-      'with --config.train.microbatches=N (the checkpoints so far are kept).')
+      'with --config.train.microbatches=N (a resumed run goes on from its last checkpoint).')
   assert not workdir.exists()   # made by this run, nothing in it to resume
 
 
@@ -1195,3 +1195,20 @@ def test_nineteenth_probe_minor_messages(tmp_path, capsys):
   capsys.readouterr()
   assert inference._distinct([str(tone), str(tmp_path / 'link.wav')]) == [0]  # pylint: disable=protected-access
   assert 'link.wav: the same file as' in capsys.readouterr().out
+
+
+def test_twentieth_probe_api_requests_and_keys_are_checked():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  request = model.sample_request(2)
+  seeded = model.run(request, 1)   # a seed is taken as PRNGKey(seed), a typed key as its data
+  assert np.array_equal(seeded, model.run(request, jax.random.PRNGKey(1)))
+  assert np.array_equal(seeded, model.run(request, jax.random.key(1)))
+  for call, message in (
+      (lambda: model.run(request, None), r'rng=None: give a jax.random.PRNGKey'),
+      (lambda: list(model.run_in_batches('abc', 0)), r'request=str: pass what sample_request'),
+      (lambda: model.generate(request, 0, hooks_of=5), r'hooks_of=5 must be a function'),
+      (lambda: model.run(request, 0, -1), r'first=-1: give a whole number >= 0'),
+      (lambda: model.run(request, -3), r'seed=-3')):
+    with pytest.raises(UserError, match=message):
+      call()

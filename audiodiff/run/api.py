@@ -28,6 +28,7 @@ from absl import logging
 
 from audiodiff.run import console, experiment, model_card, sampling
 from audiodiff.errors import UserError
+from audiodiff.tasks import base as tasks_base
 
 PARAMS_FILE = 'params.msgpack'
 EXPORT_INFO_FILE = 'export.json'
@@ -88,6 +89,10 @@ class Trained:
     (e.g. a continuation); pass the same function each time, it is compiled
     once."""
     self.check_unchanged()
+    rng = checked_request(request, rng, first)
+    if hooks_of is not None and not callable(hooks_of):
+      raise UserError(f'hooks_of={hooks_of!r} must be a function measurement -> '
+                      'samplers.Hooks (or None).')
     generate = self._generate
     if hooks_of is not None:
       if hooks_of not in self._steered:
@@ -99,6 +104,7 @@ class Trained:
   def run(self, request, rng, first: int = 0) -> np.ndarray:
     """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy); first
     as in `generate` (the task's `run_request`)."""
+    rng = checked_request(request, rng, first)
     return np.asarray(jax.device_get(self.task.run_request(self, request, rng, first)),
                       np.float32)
 
@@ -106,6 +112,7 @@ class Trained:
     """Yields (names, decoded audio float32 [n, L]) for a request in pieces
     of config.sampler.batch_size outputs, so memory holds one piece at a time
     however many outputs it asks for."""
+    rng = checked_request(request, rng)
     size = int(self.config.sampler.batch_size)
     count = int(request.shape[0])
     for first in range(0, count, size):
@@ -191,6 +198,27 @@ class Trained:
               'model.sample_rate)); the command line does that itself.')
     raise UserError(f'{name}() got {", ".join(unknown)}, which it does not take (it takes: '
                     f'{", ".join(p.name for p in parameters) or "no arguments"}).{hint}')
+
+
+def checked_request(request, rng, first: int = 0):
+  """rng as a key for a request: a UserError unless `request` came from
+  sample_request(), `rng` is a jax.random.PRNGKey (or a seed, made one here)
+  and `first` a whole number >= 0."""
+  if not isinstance(request, tasks_base.SampleRequest):
+    raise UserError(f'request={type(request).__name__}: pass what sample_request(...) returns '
+                    '(e.g. model.sample_request(4)).')
+  if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
+    raise UserError(f'first={first!r}: give a whole number >= 0 (the offset of these outputs).')
+  if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+    check_seed(rng)
+    return jax.random.PRNGKey(rng)
+  shape = getattr(rng, 'shape', None)
+  typed = shape is not None and jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
+  if shape is None or not (typed or (len(shape) >= 1 and shape[-1] == 2
+                                     and np.dtype(rng.dtype) == np.uint32)):
+    raise UserError(f'rng={rng!r}: give a jax.random.PRNGKey(seed) (or a seed, a whole number '
+                    'in [0, 2**32)).')
+  return jax.random.key_data(rng) if typed else rng
 
 
 def check_seed(seed) -> None:

@@ -84,6 +84,7 @@ class Experiment:
 # refused as typos.
 MAX_STEPS = 1_000_000
 MAX_SAMPLES = 1_000_000
+MAX_EVAL_BATCHES = 10_000
 
 # (field, test, what it must be): checked before anything is created.
 _CONFIG_RULES = (
@@ -104,7 +105,8 @@ _CONFIG_RULES = (
     ('train.divergence_factor', lambda v: v > 1, '> 1'),
     ('train.log_every', lambda v: v >= 1, '>= 1'),
     ('train.eval_every', lambda v: v >= 1, '>= 1'),
-    ('train.eval_batches', lambda v: v >= 1, '>= 1'),
+    ('train.eval_batches', lambda v: 1 <= v <= MAX_EVAL_BATCHES,
+     f'in [1, {MAX_EVAL_BATCHES:,}] (batches of the test split; it repeats when used up)'),
     ('train.sample_every', lambda v: v >= 1, '>= 1'),
     ('train.checkpoint_every', lambda v: v >= 1, '>= 1'),
     ('train.keep_checkpoints', lambda v: v >= 1, '>= 1'),
