@@ -1212,3 +1212,18 @@ def test_twentieth_probe_api_requests_and_keys_are_checked():
       (lambda: model.run(request, -3), r'seed=-3')):
     with pytest.raises(UserError, match=message):
       call()
+
+
+def test_twentieth_probe_a_restore_setting_of_another_task_is_named():
+  from audiodiff.restoration import restore as restoration  # pylint: disable=g-import-not-at-top
+  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
+  settings = defaults.get_config().restore
+  settings.task, settings.gaps = 'bandwidth', '0.5-0.55'
+  with pytest.raises(UserError, match=r"config.restore.gaps='0.5-0.55' is for task='inpaint', "
+                                      r"but config.restore.task='bandwidth' would ignore it"):
+    restoration.check_task_settings(settings)
+  settings.task = 'Inpaint'
+  with pytest.raises(UserError, match=r"^config.restore.task='Inpaint' must be one of"):
+    restoration.check_task_settings(settings)
+  settings.task = 'inpaint'
+  restoration.check_task_settings(settings)

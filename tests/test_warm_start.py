@@ -80,3 +80,13 @@ def test_training_resumes_its_own_checkpoint_before_warm_starting(source_run, tm
   config.train.num_steps = 3
   train.train_and_evaluate(config, workdir)  # resumes at step 2: no warm start again
   assert api.load(workdir).step == 3
+
+
+def test_a_source_of_another_task_is_named_as_such():
+  import os  # pylint: disable=g-import-not-at-top
+  enhancer = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'pretrained', 'enhance_cpu')
+  config = tiny_config()
+  with pytest.raises(UserError, match=r"is a model of task 'enhance' \(.*\), this run one of task "
+                                      r"'generate' \(diffwave\): config.train.init_from: \d+ parameter"):
+    warm_start.warm_start(fresh_state(config), enhancer, config=config)

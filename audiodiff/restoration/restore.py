@@ -99,6 +99,23 @@ class Measurement:
     return max(rms, 1e-4)
 
 
+# The setting each task reads; set under another task, it would be ignored.
+TASK_SETTING = {'inpaint': 'gaps', 'bandwidth': 'cutoff_hz', 'declip': 'clip_level'}
+
+
+def check_task_settings(restore_config) -> None:
+  """A UserError for an unknown config.restore.task, or a setting of another
+  task given beside it (gaps with task='bandwidth')."""
+  task = restore_config.task
+  if task not in TASKS:
+    raise UserError(f'config.restore.task={task!r} must be one of {TASKS}.')
+  for other, field in TASK_SETTING.items():
+    if other != task and restore_config[field]:
+      raise UserError(f'config.restore.{field}={restore_config[field]!r} is for '
+                      f"task='{other}', but config.restore.task={task!r} would ignore it: "
+                      f'set --config.restore.task={other}, or leave {field} out.')
+
+
 def measure(task, degraded, restore_config, sample_rate):
   """The Measurement of a degraded recording, its settings validated.
 

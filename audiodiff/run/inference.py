@@ -358,6 +358,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     inputs = _input_files(inputs)
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   settings = trained.config.restore
+  restoration.check_task_settings(settings)
   restorer = restoration.Restorer(trained, settings)
   steps = trained.config.sampler.num_steps
   if restorer.method in ('dps', 'pigdm') and steps < GUIDED_MIN_STEPS:

@@ -191,7 +191,7 @@ def _train(exp):
     console.say(f'Resumed from the checkpoint at step {restored_step} in {workdir}.')
   elif config.train.init_from:
     state, summary = warm_start.warm_start(state, config.train.init_from,
-                                           config.train.init_exclude)
+                                           config.train.init_exclude, config)
     console.say(summary)
   if restored is None or restored_step < config.train.num_steps:
     experiment.write_config(config, workdir, history=True)

@@ -64,10 +64,11 @@ def merged_params(fresh, source, exclude: str = '', source_name: str = 'the sour
   return jax.tree_util.tree_unflatten(treedef, leaves), taken, skipped
 
 
-def warm_start(state, source: str, exclude: str = ''):
+def warm_start(state, source: str, exclude: str = '', config=None):
   """state (fresh, step 0) -> the same with params and EMA from `source` (a
   work directory or an export), placed as the fresh ones are. -> (state,
-  a one-line summary)."""
+  a one-line summary). config: this run's, to name a source of another task
+  or model when its parameters do not fit."""
   if not os.path.isdir(source):
     raise UserError(f'config.train.init_from={source!r} is not a directory: give a work '
                     'directory or an export (e.g. pretrained/enhance_cpu).')
@@ -76,8 +77,17 @@ def warm_start(state, source: str, exclude: str = ''):
                     '(it has no config.json): give a work directory that has trained, or an '
                     'export (e.g. pretrained/enhance_cpu).')
   trained = api.load(source)
-  params, taken, skipped = merged_params(state.params, trained.params, exclude,
-                                         source_name=source)
+  try:
+    params, taken, skipped = merged_params(state.params, trained.params, exclude,
+                                           source_name=source)
+  except UserError as error:
+    ours = config and (config.task, config.model.name)
+    theirs = (trained.config.task, trained.config.model.name)
+    if not ours or ours == theirs:
+      raise
+    raise UserError(f'config.train.init_from={source!r} is a model of task {theirs[0]!r} '
+                    f'({theirs[1]}), this run one of task {ours[0]!r} ({ours[1]}): {error}'
+                    ) from None
   params = jax.tree.map(lambda new, old: jax.device_put(new, old.sharding), params,
                         state.params)
   summary = (f'Warm start from {source} (step {trained.step}): {taken} parameter arrays '
