@@ -181,8 +181,6 @@ class Trained:
                              'that has it (e.g. pretrained/tts_cpu: synthesize, '
                              'pretrained/vocoder_cpu: vocode, pretrained/enhance_cpu: enhance).')
 
-
-
   def _check_keywords(self, name, method, kwargs) -> None:
     """A UserError naming the keyword arguments `method` does not take."""
     parameters = list(inspect.signature(method).parameters.values())[1:]   # after trained
