@@ -7,6 +7,10 @@ traceback); a Stopped run exits 130 (Ctrl-C) or 143 (SIGTERM). Anything else is 
 """
 
 
+import functools
+import sys
+
+
 class UserError(ValueError):
   """A mistake the user can fix; the message says how."""
   exit_code = 2
@@ -19,3 +23,16 @@ class Stopped(UserError):
   def __init__(self, message: str, signal_number: int):
     super().__init__(message)
     self.exit_code = 128 + signal_number
+
+
+def one_line(main):
+  """main, with a UserError printed as `error: ...` and exit status 2 (for
+  scripts such as benchmarks/*.py: `app.run(one_line(main))`)."""
+  @functools.wraps(main)
+  def wrapped(*args, **kwargs):
+    try:
+      return main(*args, **kwargs)
+    except UserError as error:
+      print(f'error: {error}', file=sys.stderr, flush=True)
+      sys.exit(2)
+  return wrapped

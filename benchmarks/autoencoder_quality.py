@@ -13,12 +13,13 @@ latent size per second of audio and the wall time per second reconstructed.
 """
 
 import os
-import sys
 import time
 
 from absl import app, flags
 
 import audiodiff
+from audiodiff.errors import one_line
+from audiodiff.run import api
 from audiodiff.tasks.autoencoder import autoencoder_hop, autoencoder_latent_channels
 
 flags.DEFINE_multi_string('model', ['pretrained/music_latent_cpu/autoencoder'],
@@ -30,26 +31,12 @@ FAMILIES = (('held_out_reconstruction', 'corpus test clips (MIDI)'),
             ('recorded_music_reconstruction', 'recorded music (unseen family)'))
 
 
-def _load_autoencoder(path):
-  """The autoencoder at `path`; one error line (exit 2) for anything else."""
-  try:
-    model = audiodiff.load(path)
-  except audiodiff.UserError as e:
-    _exit(f'error: {e}')
-  if model.task.name != 'autoencoder':
-    inner = os.path.join(path, 'autoencoder')
-    hint = f' (its autoencoder: --model={inner})' if os.path.isdir(inner) else ''
-    _exit(f'error: {path} is a {model.task.name} model, not an autoencoder{hint}.')
-  return model
-
-
-def _exit(line):
-  print(line, file=sys.stderr)
-  sys.exit(2)
-
-
 def main(_):
-  models = [_load_autoencoder(path) for path in FLAGS.model]  # all checked first
+  for path in FLAGS.model:   # all checked before any work
+    inner = os.path.join(path, 'autoencoder')
+    api.check_task(path, ('autoencoder',), 'an autoencoder',
+                   f'; its autoencoder: --model={inner}' if os.path.isdir(inner) else '')
+  models = [audiodiff.load(path) for path in FLAGS.model]
   print('| model | family | clips | SI-SDR dB | MR-STFT | mel L1 | latent values/s | '
         's per s |')
   print('|---|---|---|---|---|---|---|---|')
@@ -71,4 +58,4 @@ def main(_):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

@@ -21,7 +21,8 @@ import time
 from absl import app, flags
 
 import audiodiff
-from audiodiff.run import experiment
+from audiodiff.errors import one_line
+from audiodiff.run import api, experiment
 from audiodiff.data import noise
 
 flags.DEFINE_string('model', 'pretrained/enhance_cpu', 'A trained enhancer (export or workdir).')
@@ -50,6 +51,7 @@ def table(title, summary, groups):
 
 def main(argv):
   del argv
+  api.check_task(FLAGS.model, ('enhance',), 'an enhancer')
   config = experiment.read_config(FLAGS.model)
   if FLAGS.test_voices:
     config.enhance.test_voices = tuple(FLAGS.test_voices)
@@ -82,4 +84,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

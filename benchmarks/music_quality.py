@@ -38,6 +38,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from audiodiff.metrics import classifier as classifier_lib
+from audiodiff.errors import UserError, one_line
 from audiodiff.run import api, experiment
 from audiodiff.audio import audio_io
 from audiodiff.metrics import generative_metrics
@@ -206,6 +207,11 @@ def write_examples(directory, system, audio, families, sample_rate):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  for model_dir in FLAGS.model:   # before the corpus is rendered and the classifier trained
+    trained_on = api.check_task(model_dir, ('latent', 'generate'), 'a music model').data.name
+    if trained_on != 'midi_music':
+      raise UserError(f'{model_dir} was trained on {trained_on!r}, not the midi_music corpus '
+                      'this benchmark reads generated clips against.')
   config = music_autoencoder_cpu.get_config()
   if FLAGS.num_train:
     config.data.num_examples = FLAGS.num_train
@@ -261,4 +267,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data
+from audiodiff.errors import one_line
 from audiodiff.run import api, experiment
 from audiodiff.audio import spectral
 from audiodiff.data import pipeline
@@ -71,6 +72,9 @@ def synthesize_timed(trained, texts):
 
 def main(argv):
   del argv
+  api.check_task(FLAGS.model, ('tts',), 'a text-to-speech model')
+  if FLAGS.vocoder:
+    api.check_task(FLAGS.vocoder, ('vocoder', 'frame_vocoder'), 'a vocoder')
   config = experiment.read_config(FLAGS.model)
   if FLAGS.temperature is not None:
     config.sampler.temperature = FLAGS.temperature
@@ -132,4 +136,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

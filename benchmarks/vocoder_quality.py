@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data, defaults
+from audiodiff.errors import one_line
 from audiodiff.run import api, experiment
 from audiodiff.metrics import audio_metrics
 from audiodiff.audio import spectral
@@ -197,6 +198,7 @@ def real_time_factor(config, references, seconds=10.0):
 
 def main(argv):
   del argv
+  api.check_task(FLAGS.model, ('vocoder', 'frame_vocoder'), 'a vocoder')
   config = experiment.read_config(FLAGS.model)
   references = None
   for family in FLAGS.families:
@@ -206,4 +208,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

@@ -1205,7 +1205,9 @@ def test_twentieth_probe_api_requests_and_keys_are_checked():
   assert np.array_equal(seeded, model.run(request, jax.random.PRNGKey(1)))
   assert np.array_equal(seeded, model.run(request, jax.random.key(1)))
   for call, message in (
-      (lambda: model.run(request, None), r'rng=None: give a jax.random.PRNGKey'),
+      (lambda: model.run(request, None), r'rng: give one jax.random.PRNGKey'),
+      (lambda: model.run(request, jax.random.split(jax.random.PRNGKey(0), 3)),
+       r'got .* of shape \(3, 2\)'),
       (lambda: list(model.run_in_batches('abc', 0)), r'request=str: pass what sample_request'),
       (lambda: model.generate(request, 0, hooks_of=5), r'hooks_of=5 must be a function'),
       (lambda: model.run(request, 0, -1), r'first=-1: give a whole number >= 0'),
@@ -1227,3 +1229,18 @@ def test_twentieth_probe_a_restore_setting_of_another_task_is_named():
     restoration.check_task_settings(settings)
   settings.task = 'inpaint'
   restoration.check_task_settings(settings)
+
+
+@pytest.mark.parametrize('script, model, message', [
+    ('enhance_quality.py', 'pretrained/notes', "is a 'generate' model, not an enhancer"),
+    ('vocoder_quality.py', 'pretrained/enhance_cpu', "is a 'enhance' model, not a vocoder"),
+    ('tts_intelligibility.py', '/nonexistent', 'config.json does not exist'),
+    ('music_quality.py', 'pretrained/notes', "trained on 'synthetic_notes', not the midi_music"),
+])
+def test_twenty_first_probe_benchmarks_name_a_wrong_model_in_one_line(script, model, message):
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script),
+                           f'--model={model}'], capture_output=True, text=True, cwd=ROOT,
+                          check=False, timeout=120)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.strip().splitlines()[-1].startswith('error: ')
+  assert message in result.stderr and not result.stdout

@@ -198,6 +198,16 @@ class Trained:
                     f'{", ".join(p.name for p in parameters) or "no arguments"}).{hint}')
 
 
+def check_task(directory: str, tasks, what: str, hint: str = ''):
+  """directory's config, read; a UserError unless it holds a model (run or
+  export) of one of `tasks`. what: 'an enhancer'; hint: said after."""
+  config = experiment.read_config(os.path.expanduser(os.fspath(directory)))
+  if config.task not in tasks:
+    raise UserError(f'{directory} is a {config.task!r} model, not {what} (a model of task '
+                    f'{" or ".join(map(repr, tasks))}){hint}.')
+  return config
+
+
 def checked_request(request, rng, first: int = 0):
   """rng as a key for a request: a UserError unless `request` came from
   sample_request(), `rng` is a jax.random.PRNGKey (or a seed, made one here)
@@ -212,10 +222,11 @@ def checked_request(request, rng, first: int = 0):
     return jax.random.PRNGKey(rng)
   shape = getattr(rng, 'shape', None)
   typed = shape is not None and jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
-  if shape is None or not (typed or (len(shape) >= 1 and shape[-1] == 2
-                                     and np.dtype(rng.dtype) == np.uint32)):
-    raise UserError(f'rng={rng!r}: give a jax.random.PRNGKey(seed) (or a seed, a whole number '
-                    'in [0, 2**32)).')
+  if shape is None or not ((typed and shape == ()) or (
+      tuple(shape) == (2,) and np.dtype(rng.dtype) == np.uint32)):
+    raise UserError(f'rng: give one jax.random.PRNGKey(seed) (or a seed, a whole number in '
+                    f'[0, 2**32)); got {type(rng).__name__} of shape {shape}. Output i draws '
+                    'from fold_in(rng, i), so one key serves the whole request.')
   return jax.random.key_data(rng) if typed else rng
 
 
