@@ -21,7 +21,7 @@ import time
 from absl import app, flags
 
 import audiodiff
-from audiodiff.errors import one_line
+from audiodiff.errors import UserError, one_line
 from audiodiff.run import api, experiment
 from audiodiff.data import noise
 
@@ -49,6 +49,13 @@ def table(title, summary, groups):
         print(f'| {group} | {system} | {values} |')
 
 
+def _number(flag, value) -> float:
+  try:
+    return float(value)
+  except ValueError:
+    raise UserError(f'--{flag}: {value!r} is not a number (e.g. --{flag}=-5,0,5).') from None
+
+
 def main(argv):
   del argv
   api.check_task(FLAGS.model, ('enhance',), 'an enhancer')
@@ -62,7 +69,7 @@ def main(argv):
   if FLAGS.steps:
     config.sampler.num_steps = FLAGS.steps
   if FLAGS.snrs:
-    config.enhance.test_snr_db = tuple(float(v) for v in FLAGS.snrs)
+    config.enhance.test_snr_db = tuple(_number('snrs', v) for v in FLAGS.snrs)
   trained = audiodiff.load(FLAGS.model, config)
   start = time.perf_counter()
   results = trained.task.held_out_metrics(trained)

@@ -21,6 +21,8 @@ import numpy as np
 import soundfile as sf
 from absl import app, flags
 
+from audiodiff.errors import UserError, one_line
+
 _SECONDS = flags.DEFINE_list('seconds', ['60', '300', '1800'], 'File lengths in seconds.')
 _MODES = flags.DEFINE_list('modes', ['enhance'], 'Inference modes to measure.')
 _RATES = flags.DEFINE_list('rates', ['16000'], 'Sample rates of the files written.')
@@ -60,6 +62,10 @@ def _measure(mode, path, output):
 
 def main(argv):
   del argv
+  unknown = [m for m in _MODES.value if m not in _COMMANDS]
+  if unknown:
+    raise UserError(f'--modes: {", ".join(unknown)} unknown; give some of '
+                    f'{", ".join(_COMMANDS)}.')
   print(f'checkout: {_REPO.value}')
   print('| mode | file | peak RSS | wall |')
   print('| --- | --- | --- | --- |')
@@ -75,4 +81,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

@@ -40,8 +40,9 @@ from absl import app, flags
 
 import audiodiff
 from audiodiff.data import flite_speech, real_speech, sentences
-from audiodiff.run import experiment
-from audiodiff.restoration import operators, restore
+from audiodiff.errors import UserError, one_line
+from audiodiff.run import api
+from audiodiff.restoration import operators, posterior, restore
 
 flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
 flags.DEFINE_integer('utterances', 4, 'Held-out utterances per family.')
@@ -189,7 +190,11 @@ def family_table(trained, family, speech):
 
 def main(argv):
   del argv
-  config = experiment.read_config(FLAGS.prior)
+  config = api.check_task(FLAGS.prior, ('generate',), 'an audio prior')
+  unknown = [m for m in FLAGS.methods if m not in posterior.METHODS + ('baseline',)]
+  if unknown:
+    raise UserError(f'--methods: {", ".join(unknown)} unknown; give some of '
+                    f'{", ".join(posterior.METHODS + ("baseline",))}.')
   if FLAGS.steps:
     config.sampler.num_steps = FLAGS.steps
   if FLAGS.sampler:
@@ -208,4 +213,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

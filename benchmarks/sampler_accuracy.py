@@ -31,7 +31,8 @@ from absl import app, flags
 
 import audiodiff
 from audiodiff.diffusion import analytic, samplers, schedules
-from audiodiff.run import evaluation, experiment
+from audiodiff.errors import UserError, one_line
+from audiodiff.run import api, evaluation, experiment
 from audiodiff.metrics import audio_metrics
 
 flags.DEFINE_list('calls', ['5', '10', '20', '50'], 'Network-call budgets.')
@@ -176,7 +177,12 @@ def trained_table(directory, calls, kind):
 
 def main(argv):
   del argv
+  if not all(c.isdigit() and int(c) >= 1 for c in FLAGS.calls):
+    raise UserError(f'--calls={",".join(FLAGS.calls)}: give whole numbers >= 1 (e.g. '
+                    '--calls=5,10,20).')
   calls = [int(c) for c in FLAGS.calls]
+  if FLAGS.trained_notes:
+    api.check_task(FLAGS.trained_notes, ('generate',), 'a generate model (e.g. pretrained/notes)')
   start = time.time()
   if not FLAGS.skip_analytic:
     analytic_table(calls, FLAGS.draws)
@@ -188,4 +194,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(one_line(main))

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data
-from audiodiff.errors import one_line
+from audiodiff.errors import UserError, one_line
 from audiodiff.run import api, experiment
 from audiodiff.audio import spectral
 from audiodiff.data import pipeline
@@ -45,12 +45,15 @@ FLAGS = flags.FLAGS
 
 def held_out(config, count, first=0):
   """(texts, recordings [L_i]) of `count` test sentences after the first `first`."""
+  if count < 1 or first < 0:
+    raise UserError(f'--utterances={count} --first={first}: give at least one sentence, '
+                    'after first >= 0 others.')
+  recordings = data.load_utterances(config, 'test', first + count)[first:]  # prepares them
   source = pipeline.get_builder(config).as_data_source(split='test')
   texts = [source[i]['text'].decode('utf-8')
            for i in range(first, min(first + count, len(source)))]
   hop = config.audio.hop_length
-  audios = [u[:len(u) // hop * hop]
-            for u in data.load_utterances(config, 'test', first + count)[first:]]
+  audios = [u[:len(u) // hop * hop] for u in recordings]
   return texts, audios
 
 

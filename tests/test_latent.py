@@ -137,6 +137,10 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
   np.testing.assert_allclose(long_audio[:, :4096], short_audio[:, :4096], atol=1e-3)
   with pytest.raises(UserError, match='seconds=-1'):
     long_model.sample(1, seconds=-1)
+  # An overlap over half the window holds frames from before the last part.
+  config.latent.overlap_seconds = 0.384
+  wide_audio, _ = api.load(str(tmp_path / 'latent'), config).sample(2, seconds=1.5, key='D')
+  assert wide_audio.shape == (2, 24000) and np.all(np.isfinite(wide_audio))
   # A model that learned no key says so.
   with pytest.raises(UserError, match='learned no key'):
     api.load(str(tiny_runs / 'latent')).sample_request(1, key='D')

@@ -1231,16 +1231,20 @@ def test_twentieth_probe_a_restore_setting_of_another_task_is_named():
   restoration.check_task_settings(settings)
 
 
-@pytest.mark.parametrize('script, model, message', [
-    ('enhance_quality.py', 'pretrained/notes', "is a 'generate' model, not an enhancer"),
-    ('vocoder_quality.py', 'pretrained/enhance_cpu', "is a 'enhance' model, not a vocoder"),
-    ('tts_intelligibility.py', '/nonexistent', 'config.json does not exist'),
-    ('music_quality.py', 'pretrained/notes', "trained on 'synthetic_notes', not the midi_music"),
+@pytest.mark.parametrize('script, flag, message', [
+    ('enhance_quality.py', '--model=pretrained/notes', "is a 'generate' model, not an enhancer"),
+    ('vocoder_quality.py', '--model=pretrained/enhance_cpu', "is a 'enhance' model, not a vocoder"),
+    ('tts_intelligibility.py', '--model=/nonexistent', 'config.json does not exist'),
+    ('music_quality.py', '--model=pretrained/notes', "trained on 'synthetic_notes', not the midi"),
+    ('restore_quality.py', '--prior=pretrained/enhance_cpu', 'not an audio prior'),
+    ('restore_quality.py', '--methods=bogus', '--methods: bogus unknown'),
+    ('enhance_quality.py', '--snrs=abc', "--snrs: 'abc' is not a number"),
+    ('sampler_accuracy.py', '--calls=abc', '--calls=abc: give whole numbers'),
+    ('long_input_memory.py', '--modes=bogus', '--modes: bogus unknown'),
 ])
-def test_twenty_first_probe_benchmarks_name_a_wrong_model_in_one_line(script, model, message):
-  result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script),
-                           f'--model={model}'], capture_output=True, text=True, cwd=ROOT,
-                          check=False, timeout=120)
+def test_twenty_first_probe_benchmarks_name_a_wrong_setting_in_one_line(script, flag, message):
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script), flag],
+                          capture_output=True, text=True, cwd=ROOT, check=False, timeout=120)
   assert result.returncode == 2, result.stderr[-2000:]
   assert result.stderr.strip().splitlines()[-1].startswith('error: ')
   assert message in result.stderr and not result.stdout

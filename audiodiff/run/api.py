@@ -344,7 +344,7 @@ def load_frozen_runs(task, workdir: str) -> dict:
 TRAINED_SETTINGS = ('task', 'audio.*', 'diffusion.schedule', 'diffusion.num_steps',
                     'diffusion.beta_start', 'diffusion.beta_end', 'diffusion.cosine_offset',
                     'diffusion.sigmoid_start', 'diffusion.sigmoid_end', 'diffusion.sigmoid_tau',
-                    'diffusion.betas', 'diffusion.prediction', 'vocoder.start',
+                    'diffusion.betas', 'diffusion.prediction', 'vocoder.start', 'vocoder.prior',
                     'enhance.wiener_input', 'enhance.n_fft', 'enhance.hop_length',
                     'enhance.compression_exponent', 'enhance.compression_scale',
                     'enhance.input_rms', 'enhance.prior_scale', 'latent.attributes',

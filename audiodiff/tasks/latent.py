@@ -176,7 +176,9 @@ class Latent(Generate):
       hooks_of = self._continuation(window, overlap)
       while made < frames:
         held = np.zeros(shape, np.float32)
-        held[:, :overlap] = parts[-1][:, -overlap:]
+        # The last `overlap` frames so far (an overlap over half the window
+        # reaches back past the last part).
+        held[:, :overlap] = np.concatenate(parts, axis=1)[:, -overlap:]
         rng = jax.random.fold_in(rng, made)
         z = np.asarray(trained.generate(dataclasses.replace(request, shape=shape), rng, first,
                                         measurement=jnp.asarray(held), hooks_of=hooks_of))
