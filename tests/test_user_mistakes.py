@@ -1248,3 +1248,14 @@ def test_twenty_first_probe_benchmarks_name_a_wrong_setting_in_one_line(script, 
   assert result.returncode == 2, result.stderr[-2000:]
   assert result.stderr.strip().splitlines()[-1].startswith('error: ')
   assert message in result.stderr and not result.stdout
+
+
+def test_twenty_second_probe_unconditional_samples_are_not_named_by_class():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(ROOT, 'pretrained', 'notes')
+  assert audiodiff.load(directory).sample_request(2).names[1].startswith('sample_001_class1')
+  config = experiment.read_config(directory)
+  config.sampler.guidance_scale = 0.0
+  assert audiodiff.load(directory, config).sample_request(2).names == [
+      'sample_000_unconditional', 'sample_001_unconditional']

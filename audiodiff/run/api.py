@@ -201,7 +201,11 @@ class Trained:
 def check_task(directory: str, tasks, what: str, hint: str = ''):
   """directory's config, read; a UserError unless it holds a model (run or
   export) of one of `tasks`. what: 'an enhancer'; hint: said after."""
-  config = experiment.read_config(os.path.expanduser(os.fspath(directory)))
+  path = os.path.expanduser(os.fspath(directory))
+  if not os.path.isabs(path) and not os.path.exists(path):
+    raise UserError(f'{directory} does not exist in the current folder ({os.getcwd()}); run '
+                    'from the repository (where pretrained/ is) or give its full path.')
+  config = experiment.read_config(path)
   if config.task not in tasks:
     raise UserError(f'{directory} is a {config.task!r} model, not {what} (a model of task '
                     f'{" or ".join(map(repr, tasks))}){hint}.')

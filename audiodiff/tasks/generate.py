@@ -111,8 +111,11 @@ class Generate(base.Task):
         or labels.max() >= self.num_classes):
       raise UserError(f'labels must be {num_samples} class ids in [0, {self.num_classes}) '
                       f'or class names; got {original!r}.')
-    names = [f'sample_{i:03d}_class{label}{self._class_suffix(label)}'
-             for i, label in enumerate(labels)]
+    if self.config.sampler.guidance_scale == 0:   # the unconditional pass alone
+      names = [f'sample_{i:03d}_unconditional' for i in range(num_samples)]
+    else:
+      names = [f'sample_{i:03d}_class{label}{self._class_suffix(label)}'
+               for i, label in enumerate(labels)]
     cond = {'label': jnp.asarray(labels, jnp.int32)}
     return base.SampleRequest(shape=shape, names=names, cond=cond,
                               uncond={'label': jnp.full_like(cond['label'], self.num_classes)})
