@@ -22,7 +22,7 @@ from absl import app, flags
 
 import audiodiff
 from audiodiff.errors import UserError, one_line
-from audiodiff.run import api, experiment
+from audiodiff.run import api
 from audiodiff.data import noise
 
 flags.DEFINE_string('model', 'pretrained/enhance_cpu', 'A trained enhancer (export or workdir).')
@@ -58,8 +58,7 @@ def _number(flag, value) -> float:
 
 def main(argv):
   del argv
-  api.check_task(FLAGS.model, ('enhance',), 'an enhancer')
-  config = experiment.read_config(FLAGS.model)
+  config = api.check_task(FLAGS.model, ('enhance',), 'an enhancer')
   if FLAGS.test_voices:
     config.enhance.test_voices = tuple(FLAGS.test_voices)
   if FLAGS.test_utterances:

@@ -28,7 +28,7 @@ import numpy as np
 
 from audiodiff import data
 from audiodiff.errors import UserError, one_line
-from audiodiff.run import api, experiment
+from audiodiff.run import api
 from audiodiff.audio import spectral
 from audiodiff.data import pipeline
 from audiodiff.tasks import tts
@@ -75,10 +75,9 @@ def synthesize_timed(trained, texts):
 
 def main(argv):
   del argv
-  api.check_task(FLAGS.model, ('tts',), 'a text-to-speech model')
+  config = api.check_task(FLAGS.model, ('tts',), 'a text-to-speech model')
   if FLAGS.vocoder:
     api.check_task(FLAGS.vocoder, ('vocoder', 'frame_vocoder'), 'a vocoder')
-  config = experiment.read_config(FLAGS.model)
   if FLAGS.temperature is not None:
     config.sampler.temperature = FLAGS.temperature
   if FLAGS.num_steps is not None:

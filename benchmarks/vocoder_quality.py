@@ -42,7 +42,7 @@ import numpy as np
 
 from audiodiff import data, defaults
 from audiodiff.errors import one_line
-from audiodiff.run import api, experiment
+from audiodiff.run import api
 from audiodiff.metrics import audio_metrics
 from audiodiff.audio import spectral
 from audiodiff.data import real_speech
@@ -198,8 +198,7 @@ def real_time_factor(config, references, seconds=10.0):
 
 def main(argv):
   del argv
-  api.check_task(FLAGS.model, ('vocoder', 'frame_vocoder'), 'a vocoder')
-  config = experiment.read_config(FLAGS.model)
+  config = api.check_task(FLAGS.model, ('vocoder', 'frame_vocoder'), 'a vocoder')
   references = None
   for family in FLAGS.families:
     references = held_out(config, family, FLAGS.utterances)

@@ -32,6 +32,7 @@ SETTINGS_OR_MODEL = ('The sampler settings may not suit the model (config.sample
                      'its own sampler or less guidance), or its parameters are broken: '
                      'retrain or re-export it.')
 
+
 def return_freed_arrays_to_the_os() -> None:
   """Fixes glibc's mmap threshold at 128 KiB (M_MMAP_THRESHOLD), so every
   large array is mapped and unmapped on its own. By default glibc raises the

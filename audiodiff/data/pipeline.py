@@ -85,10 +85,10 @@ def get_builder(config):
   return DATASETS.get(name)(config, data_dir)
 
 
-def data_version(config) -> str:
-  """'<dataset>/<builder config>/<version>': changes when the prepared data
-  would (an audio_folder's config name holds a digest of its file listing)."""
-  builder = get_builder(config)
+def data_version(builder) -> str:
+  """'<dataset>/<builder config>/<version>' of a builder (`get_builder`):
+  changes when the prepared data would (an audio_folder's config name holds
+  a digest of its file listing)."""
   named = getattr(builder, 'builder_config', None)
   return f'{builder.name}/{named.name if named else ""}/{builder.version}'
 

@@ -290,8 +290,8 @@ def read_config(directory: str) -> ml_collections.ConfigDict:
   path = os.path.join(directory, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{path} does not exist: {directory} is not a trained run or an '
-                    'exported model: give the folder holding its config.json (a run\'s work directory or '
-                    'an export), or train one first.')
+                    'exported model: give the folder holding its config.json (a run\'s work '
+                    'directory or an export), or train one first.')
   try:
     with open(path, encoding='utf-8') as f:
       saved = json.load(f)

@@ -37,6 +37,7 @@ RUN_INFO_KEYS = ('wall_seconds', 'machines', 'commands')
 # What the model is: computed from the checkpoint, never taken from card.json.
 IDENTITY_KEYS = ('task', 'model', 'step', 'num_params', 'bytes')
 
+
 def machine() -> str:
   """'cpu, 2 cores (x86_64)' or 'gpu NVIDIA H200 x 1, 16 cores'."""
   device = jax.devices()[0]

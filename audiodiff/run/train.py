@@ -171,7 +171,8 @@ def _train(exp):
   frozen = exp.frozen
   train_iter = iter(data.get_dataset(config, 'train', features=exp.task.features,
                                      mesh=exp.mesh, transforms=exp.task.data_transforms('train')))
-  examples = len(pipeline.get_builder(config).as_data_source(split='train'))
+  builder = pipeline.get_builder(config)
+  examples = len(builder.as_data_source(split='train'))
   if config.train.batch_size > examples:
     console.say(f'config.train.batch_size={config.train.batch_size} is more than the '
                 f'{examples} training examples: every batch repeats examples (and needs the '
@@ -208,7 +209,7 @@ def _train(exp):
   writer = SummaryWriter(workdir)
   try:
     return _train_loop(exp, state, train_iter, train_step, eval_step, trained,
-                       reference_batch, writer, frozen)
+                       reference_batch, writer, frozen, pipeline.data_version(builder))
   finally:
     writer.close()
 
@@ -299,23 +300,23 @@ def _stop(exp, step, state, train_iter, number):
 
 
 def _train_loop(exp, state, train_iter, train_step, eval_step, trained,
-                reference_batch, writer, frozen):
+                reference_batch, writer, frozen, data_version):
   stop = _StopRequest()
   try:
     return _steps(exp, state, train_iter, train_step, eval_step, trained, reference_batch,
-                  writer, frozen, stop)
+                  writer, frozen, stop, data_version)
   finally:
     stop.restore()
 
 
 def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_batch, writer,
-           frozen, stop):
+           frozen, stop, data_version):
   """The training steps from state.step to config.train.num_steps."""
   config = exp.config
   step = int(state.step)
   num_steps = config.train.num_steps
   monitor = health.DivergenceMonitor(config.train.divergence_factor)
-  clock = model_card.TrainingClock(exp.workdir, pipeline.data_version(config))
+  clock = model_card.TrainingClock(exp.workdir, data_version)
   if step < num_steps and clock.earlier_data not in (None, clock.info['data_version']):
     console.say(f'The prepared training data differ from what this run last trained on '
                 f'({clock.earlier_data} -> {clock.info["data_version"]}: a changed config.data '

@@ -149,7 +149,8 @@ class Autoencoder(base.Task):
     """Reconstruction of the first num_samples held-out clips."""
     if reference_batch is None:
       raise UserError('The autoencoder samples by reconstructing held-out clips: pass '
-                      'reference_batch={"audio": clips [N, L]} (the command line reads its test set).')
+                      'reference_batch={"audio": clips [N, L]} (the command line reads its '
+                      'test set).')
     audio = np.asarray(reference_batch['audio'][:num_samples], np.float32)
     return base.SampleRequest(shape=audio.shape,
                               names=[f'reconstruction_{i:03d}' for i in range(len(audio))],

@@ -171,21 +171,19 @@ class Latent(Generate):
                       'one window.')
     shape = (count, window, channels)
     z = trained.generate(dataclasses.replace(request, shape=shape), rng, first)
-    parts, made = [np.asarray(z)], window
+    latents = np.asarray(z)
     if frames > window:
       hooks_of = self._continuation(window, overlap)
-      while made < frames:
+      while latents.shape[1] < frames:
         held = np.zeros(shape, np.float32)
-        # The last `overlap` frames so far (an overlap over half the window
-        # reaches back past the last part).
-        held[:, :overlap] = np.concatenate(parts, axis=1)[:, -overlap:]
-        rng = jax.random.fold_in(rng, made)
+        # The last `overlap` frames so far (over half the window, they reach
+        # back past the last window's new part).
+        held[:, :overlap] = latents[:, -overlap:]
+        rng = jax.random.fold_in(rng, latents.shape[1])
         z = np.asarray(trained.generate(dataclasses.replace(request, shape=shape), rng, first,
                                         measurement=jnp.asarray(held), hooks_of=hooks_of))
-        parts.append(z[:, overlap:])
-        made += window - overlap
-    latents = np.concatenate(parts, axis=1)[:, :frames]
-    return self.decode(latents, trained.frozen)
+        latents = np.concatenate([latents, z[:, overlap:]], axis=1)
+    return self.decode(latents[:, :frames], trained.frozen)
 
   @functools.lru_cache(maxsize=4)
   def _continuation(self, window, overlap):
