@@ -132,6 +132,9 @@ def get_config() -> ml_collections.ConfigDict:
       family='',
       key='',
       tempo=0.0,
+      # Guidance on one part alone (family, key, tempo), on top of
+      # config.sampler.guidance_scale: one more network call per part not 1.
+      guidance=ml_collections.ConfigDict(dict(family=1.0, key=1.0, tempo=1.0)),
       # Clips longer than the trained window (0: one window): windows
       # overlapping by overlap_seconds, each continuing the last.
       seconds=0.0,

@@ -2,7 +2,7 @@
 
   python benchmarks/music_quality.py --model=pretrained/music_latent_cpu \
       [--model=runs/music_wave] [--num_per_class=16] [--classifier=runs/music_classifier] \
-      [--guidance=2]
+      [--guidance=2] [--part_guidance=key=3,tempo=2]
 
 A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
 training clips (lead family and key; cached in --classifier) and reads the 4 s
@@ -58,6 +58,8 @@ flags.DEFINE_integer('batch', 16, 'Generation batch.')
 flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step (-1: latest).')
 flags.DEFINE_integer('seed', 0, 'Generation seed.')
 flags.DEFINE_float('guidance', 0.0, 'config.sampler.guidance_scale (0: each model\'s own).')
+flags.DEFINE_list('part_guidance', [], 'config.latent.guidance per part, e.g. key=3,tempo=2 '
+                  '(guidance on that part alone; a latent model\'s own where not given).')
 flags.DEFINE_string('listening_dir', '', 'If set, writes one clip per family of each system '
                     '(and of the real held-out clips) there as <system>_<family>.wav.')
 flags.DEFINE_bool('autoencoder_floor', True, 'For a latent model exported with its '
@@ -108,12 +110,32 @@ def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
 
 
 def load(model_dir, step=None):
-  """The model at `model_dir` (step None or -1: latest), with --guidance."""
+  """The model at `model_dir` (step None or -1: latest), with --guidance and
+  --part_guidance."""
   config = None
-  if FLAGS.guidance:
+  if FLAGS.guidance or FLAGS.part_guidance:
     config = experiment.read_config(model_dir)
+  if FLAGS.guidance:
     config.sampler.guidance_scale = FLAGS.guidance
+  for part, scale in part_guidance().items():
+    if config.task == 'latent':
+      config.latent.guidance[part] = scale
   return api.load(model_dir, config, checkpoint_step=None if step in (None, -1) else step)
+
+
+def part_guidance():
+  """--part_guidance as {part: scale}, or a UserError naming the flag."""
+  scales = {}
+  for item in FLAGS.part_guidance:
+    part, _, value = item.partition('=')
+    try:
+      scales[part.strip()] = float(value)
+    except ValueError:
+      raise UserError(f'--part_guidance={",".join(FLAGS.part_guidance)}: give part=scale '
+                      'pairs, e.g. key=3,tempo=2 (parts: family, key, tempo).') from None
+    if part.strip() not in ('family', 'key', 'tempo'):
+      raise UserError(f'--part_guidance: {part!r} is not a part; give family, key or tempo.')
+  return scales
 
 
 def generate(model_dir, step, num_per_class, batch, seed):
@@ -207,6 +229,7 @@ def write_examples(directory, system, audio, families, sample_rate):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  part_guidance()
   for model_dir in FLAGS.model:   # before the corpus is rendered and the classifier trained
     trained_on = api.check_task(model_dir, ('latent', 'generate'), 'a music model').data.name
     if trained_on != 'midi_music':

@@ -119,6 +119,20 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
                                 .cond['attributes'], [[0, 0], [11, 17]])
   audio, _ = model.sample(2, key='D', tempo=120, family='piano')
   assert audio.shape == (2, 8192) and np.all(np.isfinite(audio))
+  # Guidance on one part alone: one more pass with that part "not given".
+  guided = model.sample_request(2, key='D', tempo=123, family='guitar',
+                                guidance={'key': 3, 'family': 2}).uncond
+  np.testing.assert_array_equal(guided.uncond['attributes'], [[12, 17], [12, 17]])
+  np.testing.assert_array_equal(guided.others[0]['label'], [model.task.num_classes] * 2)
+  np.testing.assert_array_equal(guided.others[1]['attributes'], [[12, 9], [12, 9]])
+  np.testing.assert_array_equal(guided.scales, [[2, 3], [2, 3]])
+  assert np.all(np.isfinite(model.sample(2, key='D', guidance={'key': 3})[0]))
+  np.testing.assert_array_equal(  # scale 1 is no extra pass: the same audio
+      model.sample(2, key='D', tempo=120, family='piano', guidance={'key': 1})[0], audio)
+  for guidance, message in (({'mood': 2}, 'family, key, tempo'), ({'key': -1}, 'scale >= 0'),
+                            ('key', 'a dict')):
+    with pytest.raises(UserError, match=message):
+      model.sample_request(1, guidance=guidance)
   for options, message in (({'key': 'H'}, 'C, C#, D'), ({'tempo': 300}, 'from 80 to 160'),
                            ({'family': 'kazoo'}, 'piano')):
     with pytest.raises(UserError, match=message):
@@ -144,6 +158,11 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
   # A model that learned no key says so.
   with pytest.raises(UserError, match='learned no key'):
     api.load(str(tiny_runs / 'latent')).sample_request(1, key='D')
+  with pytest.raises(UserError, match='guidance.key=2.0: this model learned no key'):
+    config = api.load(str(tiny_runs / 'latent')).config
+    config.unlock()
+    config.latent.guidance.key = 2.0
+    api.load(str(tiny_runs / 'latent'), config)
 
 
 def test_latent_config_errors_name_the_fix(tmp_path):

@@ -148,6 +148,21 @@ def test_classifier_free_guidance(name, kwargs):
     samplers.get_sampler(name, SCHEDULE, guidance_scale=2.0, **kwargs)(fn, rng, shape, cond)
 
 
+@pytest.mark.parametrize('w', [1.0, 2.0])
+def test_guidance_on_parts_alone_against_the_closed_form(w):
+  """A network predicting x0 = cond['v'] everywhere: DDIM (eta 0) ends at the
+  guided prediction u + w (c - u) + sum_k (s_k - 1) (c - o_k), per row."""
+  fn = lambda x, t, c: jnp.broadcast_to(c['v'][:, None], x.shape)
+  full = lambda v: {'v': jnp.full((2,), v)}
+  guidance = samplers.Guidance(full(0.0), (full(0.5), full(0.75)),
+                               jnp.array([[3.0, 1.0], [1.0, 5.0]]))
+  sampler = samplers.get_sampler('ddim', SCHEDULE, parameterization='x0', num_steps=4,
+                                 eta=0.0, guidance_scale=w)
+  out = np.asarray(sampler(fn, jax.random.PRNGKey(0), (2, 3), full(1.0), guidance))
+  plain = w * 1.0 + (1 - w) * 0.0
+  np.testing.assert_allclose(out, [[plain + 2 * 0.5] * 3, [plain + 4 * 0.25] * 3], atol=1e-5)
+
+
 # A 10-call setting of each sampler's own options.
 TEN_CALLS = {'ddpm': {}, 'ddim': dict(num_steps=10), 'dpm_solver': dict(num_steps=10),
              'heun': dict(num_steps=11),

@@ -38,7 +38,9 @@ take fails with a message naming it.
   conditioning of the unconditional pass; the prediction is
   uncond + w (cond - uncond), both passes in one batched call. The two
   conditionings are joined along the batch before `prepare`, so a
-  precomputed conditioner is always computed for both passes.
+  precomputed conditioner is always computed for both passes. A
+  `Guidance` in place of `uncond` guides parts of the conditioning on their
+  own (an attribute each), at one more call per part.
 - A data-dependent prior `Prior(mean, scale)` (PriorGrad, Grad-TTS): the
   terminal distribution is N(mean, diag(scale^2)) and the diffusion runs on
   z = (x - mean) / scale, the coordinates `fn` was trained in. None is mean 0,
@@ -108,6 +110,25 @@ class HookInfo:
   denoise: Optional[Callable] = None
 
 
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=('uncond', 'others', 'scales'), meta_fields=())
+@dataclasses.dataclass(frozen=True)
+class Guidance:
+  """Classifier-free guidance against several passes (a sampler's `uncond`).
+
+  uncond: the unconditional pass (guided by the sampler's guidance_scale w,
+    as a plain `uncond`), or None;
+  others: K conditionings shaped like cond, each with one part left out (an
+    attribute);
+  scales: [B, K] their guidance scales (1: that part's term is off).
+  The prediction is p(u) + w (p(c) - p(u)) + sum_k (scales_k - 1) (p(c) - p(others_k)):
+  scale s on a part alone is guidance by s on that part with the rest held.
+  """
+  uncond: Any
+  others: tuple = ()
+  scales: Any = None
+
+
 @dataclasses.dataclass(frozen=True)
 class Hooks:
   """x0(x0, x_t, info) -> x0 and step(x, info) -> x, each optional."""
@@ -160,26 +181,34 @@ class _Denoiser:
                guidance_scale, clip_x0):
     cond, uncond, prepare = conditioning
     prepare = prepare or (lambda c: c)
-    self.fn = fn
-    if guidance_scale == 1.0:
-      self.cond = prepare(cond)
-    elif uncond is None:
+    guided = uncond if isinstance(uncond, Guidance) else Guidance(uncond)
+    if guidance_scale != 1.0 and guided.uncond is None:
       raise UserError('Classifier-free guidance (guidance_scale != 1) needs '
                        '`uncond`, the conditioning of the unconditional pass.')
-    else:
-      self.both = prepare(jax.tree.map(lambda c, u: jnp.concatenate([c, u]), cond, uncond))
-    self.prior, self.hooks = prior, hooks
+    # One batched call over the passes: cond, uncond (when guided), the others.
+    passes = [cond] + [guided.uncond] * (guidance_scale != 1.0) + list(guided.others)
+    self.num_passes, self.num_others = len(passes), len(guided.others)
+    self.passes = prepare(jax.tree.map(lambda *c: jnp.concatenate(c), *passes))
+    self.scales = guided.scales
+    self.fn, self.prior, self.hooks = fn, prior, hooks
     self.parameterization = parameterization
     self.guidance_scale, self.clip_x0 = guidance_scale, clip_x0
 
   def _prediction(self, z, t):
-    if self.guidance_scale == 1.0:
-      return self.fn(z, t, self.cond)
-    conditional, unconditional = jnp.split(
-        self.fn(jnp.concatenate([z, z]), jnp.concatenate([t, t]), self.both), 2)
+    if self.num_passes == 1:
+      return self.fn(z, t, self.passes)
+    repeat = lambda a: jnp.concatenate([a] * self.num_passes)
+    outputs = jnp.split(self.fn(repeat(z), repeat(t), self.passes), self.num_passes)
     # Predictions are linear in (x0, eps) given x_t, so mixing them here is
     # the same as mixing in eps space.
-    return unconditional + self.guidance_scale * (conditional - unconditional)
+    conditional = prediction = outputs[0]
+    if self.guidance_scale != 1.0:
+      unconditional = outputs[1]
+      prediction = unconditional + self.guidance_scale * (conditional - unconditional)
+    for k, other in enumerate(outputs[self.num_passes - self.num_others:]):
+      weight = (self.scales[:, k] - 1.0).reshape((-1,) + (1,) * (z.ndim - 1))
+      prediction = prediction + weight * (conditional - other)
+    return prediction
 
   def to_data(self, z):
     """Diffusion coordinates -> data (the identity without a prior)."""

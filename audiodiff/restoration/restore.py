@@ -308,7 +308,10 @@ class Restorer:
 
   def _unconditional(self, batch):
     request = self.trained.task.sample_request(batch)
-    return request.uncond if request.uncond is not None else request.cond
+    uncond = request.uncond
+    if isinstance(uncond, samplers.Guidance):
+      uncond = uncond.uncond
+    return uncond if uncond is not None else request.cond
 
   def _restore_windows(self, params, rng, op, y, data_std, guess):
     """guess: None, or [B, window] the classical method's output, noised

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data, tasks
+from audiodiff.diffusion import samplers
 from audiodiff.errors import UserError
 from audiodiff.latent.scaling import LatentScaling
 from audiodiff.restoration import operators, posterior
@@ -70,6 +71,7 @@ class Latent(Generate):
       raise UserError('config.latent.autoencoder_workdir is empty: name a trained '
                       "autoencoder (train one with experiments/configs/"
                       'music_autoencoder_cpu.py).')
+    self._part_guidance()
     if self.settings.scaling_clips < 1:
       raise UserError(f'config.latent.scaling_clips={self.settings.scaling_clips} must be '
                       '>= 1.')
@@ -223,12 +225,14 @@ class Latent(Generate):
     return base.DiffusionInputs(x0=latents, cond=cond or None)
 
   def sample_request(self, num_samples, reference_batch=None, network=None, *, labels=None,
-                     family=None, key=None, tempo=None, seconds=None):
+                     family=None, key=None, tempo=None, seconds=None, guidance=None):
     """As Generate's, plus what config.latent (or these arguments) asks for:
     family (a class name, for every clip), key ('D', 'Eb' or 0-11) and tempo
     (beats per minute), each optional and each one value or one per clip;
     the unconditional pass has none.
-    seconds > the trained window: longer clips (`run_request`)."""
+    seconds > the trained window: longer clips (`run_request`).
+    guidance: {'family' | 'key' | 'tempo': scale} over config.latent.guidance,
+    guidance on that part alone (1: none beyond config.sampler.guidance_scale)."""
     family = family if family is not None else (self.settings.family or None)
     asked = {'key': key if key is not None else (self.settings.key or None),
              'tempo': tempo if tempo is not None else (self.settings.tempo or None)}
@@ -259,7 +263,50 @@ class Latent(Generate):
       names = [name + ''.join(f'_{a.describe(i)}' for a, i in zip(self.attributes, row)
                               if i < a.size) for name, row in zip(request.names, ids)]
       request = dataclasses.replace(request, cond=cond, uncond=uncond, names=names)
+    scales = self._part_guidance(guidance)
+    if scales:
+      request = dataclasses.replace(request, uncond=self._guidance(request, scales))
     return request
+
+  def _part_guidance(self, given=None):
+    """{part: scale != 1} of config.latent.guidance, with `given` over it."""
+    scales = self.settings.guidance.to_dict()
+    if given is not None:
+      unknown = sorted(set(given) - set(scales)) if isinstance(given, dict) else None
+      if unknown is None or unknown:
+        raise UserError(f'guidance={given!r}: give a dict of scales for any of '
+                        f'{", ".join(scales)}, e.g. guidance={{"key": 3}}.')
+      scales.update(given)
+    learned = ('family',) * bool(self.num_classes) + tuple(a.name for a in self.attributes)
+    chosen = {}
+    for part, scale in scales.items():
+      if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) or not (
+          math.isfinite(scale) and scale >= 0):
+        where = f'guidance[{part!r}]' if part in (given or {}) else f'config.latent.guidance.{part}'
+        raise UserError(f'{where}={scale!r}: give a finite scale >= 0 '
+                        f'(1: no guidance on {part} alone).')
+      if scale != 1:
+        if part not in learned:
+          raise UserError(f'config.latent.guidance.{part}={scale}: this model learned no '
+                          f'{part} (it learned: {", ".join(learned) or "nothing"}); leave '
+                          'it at 1.')
+        chosen[part] = float(scale)
+    return chosen
+
+  def _guidance(self, request, scales):
+    """request.uncond -> samplers.Guidance with, per part of `scales`, the
+    conditioning with that part "not given"."""
+    cond, names = request.cond, [a.name for a in self.attributes]
+    others = []
+    for part in scales:
+      if part == 'family':
+        others.append(dict(cond, label=jnp.full_like(cond['label'], self.num_classes)))
+      else:
+        i = names.index(part)
+        others.append(dict(cond, attributes=cond['attributes'].at[:, i].set(
+            self.attributes[i].size)))
+    scale_rows = np.tile(np.array(list(scales.values()), np.float32), (request.shape[0], 1))
+    return samplers.Guidance(request.uncond, tuple(others), jnp.asarray(scale_rows))
 
   @staticmethod
   def _attribute_ids(attribute, value, count):
