@@ -1241,6 +1241,9 @@ def test_twentieth_probe_a_restore_setting_of_another_task_is_named():
     ('enhance_quality.py', '--snrs=abc', "--snrs: 'abc' is not a number"),
     ('sampler_accuracy.py', '--calls=abc', '--calls=abc: give whole numbers'),
     ('long_input_memory.py', '--modes=bogus', '--modes: bogus unknown'),
+    ('enhance_quality.py', '--test_utterances=-3', 'test_utterances=-3 must be >= 1'),
+    ('music_quality.py', '--part_guidance=key=x', 'give part=scale pairs'),
+    ('music_quality.py', '--part_guidance=mood=2', "'mood' is not a part"),
 ])
 def test_twenty_first_probe_benchmarks_name_a_wrong_setting_in_one_line(script, flag, message):
   result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script), flag],
