@@ -34,6 +34,8 @@ flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'eval', 'vocode', 'restor
                                    'synthesize', 'export', 'info'],
                   'What to run.')
 flags.DEFINE_integer('num_samples', None, 'sample: how many (default config.sampler.num_samples).')
+flags.DEFINE_list('labels', None, 'sample: class names or ids, one per sample (one: every '
+                  'sample; default: the classes in turn).')
 flags.DEFINE_integer('checkpoint_step', None, 'Inference modes: checkpoint step (default latest).')
 flags.DEFINE_string('name', None, 'sample/vocode/restore/enhance/synthesize: output folder under workdir/samples/.')
 flags.DEFINE_multi_string('input', [], 'vocode: wav files or mel .npy files to resynthesise; '
@@ -301,7 +303,7 @@ def _config():
 # The flags each mode reads beside --config, --workdir and --mode.
 MODE_FLAGS = {
     'train': (),
-    'sample': ('num_samples', 'checkpoint_step', 'name', 'output'),
+    'sample': ('num_samples', 'labels', 'checkpoint_step', 'name', 'output'),
     'eval': ('checkpoint_step', 'output'),
     'vocode': ('input', 'checkpoint_step', 'name', 'output'),
     'restore': ('input', 'reference', 'checkpoint_step', 'name', 'output'),
@@ -394,7 +396,7 @@ def _run_mode(config, workdir, mode):
       raise UserError('--mode=train needs --config=experiments/configs/<name>.py.')
     train.train_and_evaluate(config, workdir)
   elif mode == 'sample':
-    inference.sample(config, workdir, num_samples=FLAGS.num_samples,
+    inference.sample(config, workdir, num_samples=FLAGS.num_samples, labels=FLAGS.labels,
                      checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,
                      output=FLAGS.output)
   elif mode == 'eval':

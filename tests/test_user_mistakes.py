@@ -2,6 +2,7 @@
 `error: ...` line naming the file or field and the fix, with nothing
 half-written. Runs the shipped models' inference modes on tiny inputs."""
 
+import glob
 import os
 import re
 import shutil
@@ -1262,3 +1263,25 @@ def test_twenty_second_probe_unconditional_samples_are_not_named_by_class():
   config.sampler.guidance_scale = 0.0
   assert audiodiff.load(directory, config).sample_request(2).names == [
       'sample_000_unconditional', 'sample_001_unconditional']
+
+
+def test_twenty_third_probe_leftover_labels_on_the_command_line(tmp_path):
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  fast = ['--config.sampler.num_steps=2', '--config.sampler.name=ddim']
+  result = _main(f'--workdir={notes}', '--mode=sample', '--labels=organ,reed',
+                 f'--output={tmp_path / "two"}', *fast)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert sorted(glob.glob('*.wav', root_dir=tmp_path / 'two')) == [
+      'sample_000_class0_organ.wav', 'sample_001_class3_reed.wav']
+  result = _main(f'--workdir={notes}', '--mode=sample', '--labels=2', '--num_samples=3',
+                 f'--output={tmp_path / "three"}', *fast)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert len(glob.glob('*_class2_electric_piano.wav', root_dir=tmp_path / 'three')) == 3
+  for flags, message in (
+      (['--labels=kazoo'], "labels ['kazoo'] are not class names"),
+      ([f'--workdir={os.path.join(ROOT, "pretrained", "enhance_cpu")}', '--labels=1'],
+       "is a 'enhance' model, which samples no classes")):
+    workdir = [] if any(f.startswith('--workdir') for f in flags) else [f'--workdir={notes}']
+    result = _main(*workdir, '--mode=sample', *flags, f'--output={tmp_path / "bad"}')
+    assert result.returncode == 2 and message in result.stderr.splitlines()[-1], result.stderr
+    assert not os.path.exists(tmp_path / 'bad')

@@ -6,6 +6,7 @@ exported model) and calls its methods, the same ones notebooks call.
 """
 
 import hashlib
+import inspect
 import itertools
 import json
 import math
@@ -16,7 +17,8 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff.run import api, console, evaluation, listening_page, model_card, outputs
+from audiodiff.run import (api, console, evaluation, experiment, listening_page, model_card,
+                           outputs)
 from audiodiff.audio import audio_io, plotting, streams
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
@@ -108,19 +110,33 @@ def _write_pages(workdir: str, directory: str) -> None:
 
 
 def sample(config, workdir: str, *, num_samples: Optional[int] = None,
-           checkpoint_step: Optional[int] = None, name: Optional[str] = None,
-           output: Optional[str] = None):
+           labels: Optional[Sequence[str]] = None, checkpoint_step: Optional[int] = None,
+           name: Optional[str] = None, output: Optional[str] = None):
   """Writes samples of the EMA model to workdir/samples/<name>/ (or output).
 
   Sampler, steps and guidance come from config.sampler (override them with
-  --config.sampler.*). Returns the list of wav paths.
+  --config.sampler.*). labels: class names or ids as text (--labels), one
+  per sample (num_samples default: as many), or one for every sample.
+  Returns the list of wav paths.
   """
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   config = trained.config
   reference = None
   if trained.task.needs_reference():
     reference = evaluation.reference_batches(trained.exp, 1)[0]
-  request = trained.sample_request(num_samples, reference_batch=reference)
+  options = {}
+  if labels and 'labels' not in inspect.signature(trained.task.sample_request).parameters:
+    raise UserError(f'--labels: {workdir} is a {trained.task.name!r} model, which samples no '
+                    'classes; drop --labels.')
+  if labels:
+    options['labels'] = [int(v) if v.strip().isdigit() else v.strip() for v in labels]
+    if num_samples is None and len(labels) > 1:
+      num_samples = len(labels)
+    elif len(labels) == 1:
+      count = num_samples or config.sampler.num_samples
+      if 1 <= count <= experiment.MAX_SAMPLES:   # else sample_request names the count
+        options['labels'] *= count
+  request = trained.sample_request(num_samples, reference_batch=reference, **options)
   made = (request.names, [_made_by('sampling', trained, workdir)] * len(request.names))
   directory = _output_dir(
       workdir, name, f'step_{trained.step}_{trained.exp.sampler.name}'

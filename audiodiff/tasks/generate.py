@@ -100,7 +100,7 @@ class Generate(base.Task):
       labels = list(labels)   # a generator, a tuple, a range
     original = list(labels) if np.ndim(labels) else labels
     if len(labels) and all(isinstance(x, str) for x in labels):  # names -> ids
-      unknown = [x for x in labels if x not in names]
+      unknown = list(dict.fromkeys(x for x in labels if x not in names))
       if unknown:
         raise UserError(f'labels {unknown} are not class names of this model (give class ids '
                         f'in [0, {self.num_classes}) or names: {", ".join(names) or "none"}).')
