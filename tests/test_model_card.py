@@ -39,6 +39,22 @@ def test_export_json_is_the_card(exported):
   assert card['benchmarks']['figure'] == 1.5  # the run's card.json, merged
 
 
+def test_the_card_of_an_earlier_step_lists_what_trained_it(exported, tmp_path):
+  workdir = tmp_path / 'run'
+  run_main(workdir, '--config.train.num_steps=2', '--config.train.sample_every=1000',
+           '--config.train.checkpoint_every=1')
+  run_main(workdir, '--config.train.num_steps=4', '--config.train.sample_every=1000',
+           '--config.train.checkpoint_every=1')
+  info = json.load(open(workdir / 'run_info.json'))
+  assert info['command_steps'] == [0, 2] and set(info['wall_seconds_at_step']) >= {'2', '4'}
+  for step, count in ((2, 1), (4, 2)):
+    run_main(workdir, '--mode=export', f'--checkpoint_step={step}', f'--output={tmp_path}/{step}')
+    card = json.load(open(tmp_path / str(step) / 'export.json'))
+    assert len(card['training']['commands']) == count, card['training']
+    assert card['training']['wall_minutes'] == round(
+        info['wall_seconds_at_step'][str(step)] / 60, 1)
+
+
 def test_info_prints_the_card_of_an_export_and_of_a_workdir(exported):
   for directory in (exported / 'export', exported):
     result = run_main(directory, '--mode=info')

@@ -66,9 +66,11 @@ def _read_json(path, keys=()):
 
 
 class TrainingClock:
-  """Adds this session's wall time to WORKDIR/run_info.json at each save."""
+  """Adds this session's wall time to WORKDIR/run_info.json at each save,
+  with the step each command started from and the wall time at each saved
+  step (so the card of an earlier step lists only what trained it)."""
 
-  def __init__(self, workdir: str, data_version: str = ''):
+  def __init__(self, workdir: str, data_version: str = '', step: int = 0):
     self.path = os.path.join(workdir, RUN_INFO_FILE)
     self.info = _read_json(self.path, RUN_INFO_KEYS) or {'wall_seconds': 0.0, 'machines': [],
                                                          'commands': []}
@@ -77,15 +79,23 @@ class TrainingClock:
     if data_version:
       self.info['data_version'] = data_version
     command = shlex.join([os.path.basename(sys.executable)] + sys.argv)
-    for key, value in (('machines', machine()), ('commands', command)):
-      if value not in self.info[key]:
-        self.info[key].append(value)
+    starts = self.info.get('command_steps')
+    if not isinstance(starts, list) or len(starts) != len(self.info['commands']):
+      starts = self.info['command_steps'] = [0] * len(self.info['commands'])  # older runs
+    if command not in self.info['commands']:
+      self.info['commands'].append(command)
+      starts.append(int(step))
+    if machine() not in self.info['machines']:
+      self.info['machines'].append(machine())
+    if not isinstance(self.info.get('wall_seconds_at_step'), dict):
+      self.info['wall_seconds_at_step'] = {}
     self.base, self.start = float(self.info['wall_seconds']), time.time()
 
   def record(self, step: int) -> None:
     if jax.process_index() != 0:
       return
     self.info.update(wall_seconds=self.base + time.time() - self.start, step=int(step))
+    self.info['wall_seconds_at_step'][str(int(step))] = self.info['wall_seconds']
     with open(self.path + '.tmp', 'w') as f:
       json.dump(self.info, f, indent=2)
     os.replace(self.path + '.tmp', self.path)
@@ -123,8 +133,15 @@ def card(trained, workdir: str) -> dict:
     if key in earlier:
       result[key] = earlier[key]
   if info:
-    result['training'] = {'wall_minutes': round(info['wall_seconds'] / 60, 1),
-                          'machines': info['machines'], 'commands': info['commands']}
+    step = trained.step
+    at_step = info.get('wall_seconds_at_step')
+    seconds = (at_step if isinstance(at_step, dict) else {}).get(str(step), info['wall_seconds'])
+    starts = info.get('command_steps', [])
+    commands = info['commands']
+    if len(starts) == len(commands):  # those that trained up to this step
+      commands = [c for c, start in zip(commands, starts) if start < max(step, 1)]
+    result['training'] = {'wall_minutes': round(seconds / 60, 1),
+                          'machines': info['machines'], 'commands': commands}
   metrics = _read_json(os.path.join(workdir, 'eval', f'step_{trained.step}.json'))
   if metrics:
     result['metrics'] = {'values': metrics, 'command': shlex.join([
