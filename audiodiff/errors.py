@@ -10,6 +10,8 @@ traceback); a Stopped run exits 130 (Ctrl-C) or 143 (SIGTERM). Anything else is 
 import functools
 import sys
 
+from absl import app, flags
+
 
 class UserError(ValueError):
   """A mistake the user can fix; the message says how."""
@@ -36,3 +38,18 @@ def one_line(main):
       print(f'error: {error}', file=sys.stderr, flush=True)
       sys.exit(2)
   return wrapped
+
+
+def run_script(main):
+  """absl's app.run(main) for scripts (benchmarks/*.py): a flag error (an
+  unknown flag, a wrong type, a failed validator) or a UserError is one
+  `error: ...` line with exit status 2."""
+
+  def parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as error:
+      print(f'error: {error}', file=sys.stderr, flush=True)
+      sys.exit(2)
+
+  app.run(one_line(main), flags_parser=parse)

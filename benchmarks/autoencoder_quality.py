@@ -15,16 +15,16 @@ latent size per second of audio and the wall time per second reconstructed.
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
 import audiodiff
-from audiodiff.errors import one_line
+from audiodiff.errors import run_script
 from audiodiff.run import api
 from audiodiff.tasks.autoencoder import autoencoder_hop, autoencoder_latent_channels
 
 flags.DEFINE_multi_string('model', ['pretrained/music_latent_cpu/autoencoder'],
                           'Autoencoder runs or exports.')
-flags.DEFINE_integer('max_clips', 64, 'Clips per family.')
+flags.DEFINE_integer('max_clips', 64, 'Clips per family.', lower_bound=1)
 FLAGS = flags.FLAGS
 
 FAMILIES = (('held_out_reconstruction', 'corpus test clips (MIDI)'),
@@ -58,4 +58,4 @@ def main(_):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

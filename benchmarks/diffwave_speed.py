@@ -34,9 +34,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from audiodiff import data, models
+from audiodiff.errors import run_script
 from audiodiff.run import experiment, sampling, train
 from audiodiff.models import diffwave
 from experiments.configs import diffwave_vocoder
@@ -227,6 +228,8 @@ def main(argv):
   config.model.diffwave.formulation = FLAGS.layers
   config.model.diffwave.residual_layers = FLAGS.residual_layers
   config.model.diffwave.residual_channels = FLAGS.residual_channels
+  exp = experiment.build(config, '/tmp/audiodiff_benchmark')   # the settings checked first
+  train.check_microbatches(config.train, jax.device_count())
   reference = None
   if FLAGS.reference_src:
     reference = Reference(FLAGS.reference_src, FLAGS.reference_python, config,
@@ -236,7 +239,6 @@ def main(argv):
           'parameters, taking turns with audiodiff run by run')
   else:
     print('absolute figures only (no --reference_src: no reference run in this process tree)')
-  exp = experiment.build(config, '/tmp/audiodiff_benchmark')
   device = jax.devices()[0]
   print(f'device: {device.platform} {device.device_kind}, {jax.device_count()} device(s), '
         f'{os.cpu_count()} CPU cores')
@@ -293,4 +295,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  run_script(main)

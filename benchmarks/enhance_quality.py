@@ -18,10 +18,10 @@ cores; compilation included in the first window only).
 
 import time
 
-from absl import app, flags
+from absl import flags
 
 import audiodiff
-from audiodiff.errors import UserError, one_line
+from audiodiff.errors import UserError, run_script
 from audiodiff.run import api
 from audiodiff.data import noise
 
@@ -90,4 +90,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

@@ -19,15 +19,32 @@ import tempfile
 
 import numpy as np
 import soundfile as sf
-from absl import app, flags
+from absl import flags
 
-from audiodiff.errors import UserError, one_line
+from audiodiff.errors import UserError, run_script
 
 _SECONDS = flags.DEFINE_list('seconds', ['60', '300', '1800'], 'File lengths in seconds.')
 _MODES = flags.DEFINE_list('modes', ['enhance'], 'Inference modes to measure.')
 _RATES = flags.DEFINE_list('rates', ['16000'], 'Sample rates of the files written.')
 _REPO = flags.DEFINE_string('repo', os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), 'The checkout whose experiments/main.py runs.')
+
+flags.register_validator('seconds', lambda v: all(_positive(s) for s in v),
+                         '--seconds takes file lengths in seconds > 0, e.g. 60,300.')
+flags.register_validator('rates', lambda v: all(s.isdigit() and 8000 <= int(s) <= 192000
+                                                for s in v),
+                         '--rates takes sample rates in Hz from 8000 to 192000, e.g. 16000.')
+flags.register_validator('repo', lambda v: os.path.exists(os.path.join(v, 'experiments',
+                                                                       'main.py')),
+                         '--repo must be a checkout of this project (with experiments/main.py).')
+
+
+def _positive(text):
+  try:
+    return 0 < float(text) < float('inf')
+  except ValueError:
+    return False
+
 
 # The shipped model and the extra flags of each mode.
 _COMMANDS = {
@@ -81,4 +98,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

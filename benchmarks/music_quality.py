@@ -35,10 +35,10 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from audiodiff.metrics import classifier as classifier_lib
-from audiodiff.errors import UserError, one_line
+from audiodiff.errors import UserError, run_script
 from audiodiff.run import api, experiment
 from audiodiff.audio import audio_io
 from audiodiff.metrics import generative_metrics
@@ -290,4 +290,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

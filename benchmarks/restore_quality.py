@@ -36,31 +36,33 @@ import time
 import jax
 import ml_collections
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import audiodiff
 from audiodiff.data import flite_speech, real_speech, sentences
-from audiodiff.errors import UserError, one_line
+from audiodiff.errors import UserError, run_script
 from audiodiff.run import api
 from audiodiff.restoration import operators, posterior, restore
 
 flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
-flags.DEFINE_integer('utterances', 4, 'Held-out utterances per family.')
-flags.DEFINE_integer('first', 0, 'Held-out utterances to skip (4: the tuning utterances 5-8).')
+flags.DEFINE_integer('utterances', 4, 'Held-out utterances per family.', lower_bound=1)
+flags.DEFINE_integer('first', 0, 'Held-out utterances to skip (4: the tuning utterances 5-8).',
+                     lower_bound=0)
 flags.DEFINE_list('methods', ['pigdm', 'dps', 'projection', 'repaint', 'baseline'], 'Methods.')
 flags.DEFINE_list('conditions', ['gap20', 'gap50', 'gap100', 'bw2k', 'bw4k', 'clip3', 'clip7'],
                   'Degradations.')
 flags.DEFINE_string('voice', 'rms', 'Held-out flite voice (synthetic family).')
 flags.DEFINE_list('families', ['synthetic', 'recorded'], 'Held-out families to score.')
 flags.DEFINE_float('guidance', 0.0, 'config.restore.guidance (0: each method\'s default).')
-flags.DEFINE_integer('steps', 0, 'config.sampler.num_steps (0: the prior\'s).')
+flags.DEFINE_integer('steps', 0, 'config.sampler.num_steps (0: the prior\'s).', lower_bound=0)
 flags.DEFINE_string('sampler', '', 'config.sampler.name (\'\': the prior\'s).')
 flags.DEFINE_float('eta', 0.0, 'config.sampler.eta, for ddim.')
-flags.DEFINE_integer('resample', 1, 'config.restore.resample for repaint.')
+flags.DEFINE_integer('resample', 1, 'config.restore.resample for repaint.', lower_bound=1)
 flags.DEFINE_enum('start', 'noise', ['noise', 'baseline'],
                   'config.restore.start: baseline = SDEdit from the classical method.')
 flags.DEFINE_float('start_level', 0.3, 'config.restore.start_level (start=baseline).')
-flags.DEFINE_integer('average', 1, 'config.restore.average: restorations averaged.')
+flags.DEFINE_integer('average', 1, 'config.restore.average: restorations averaged.',
+                     lower_bound=1)
 flags.DEFINE_float('quiet_gate_db', None, "config.restore.quiet_gate_db (default: the prior's).")
 FLAGS = flags.FLAGS
 
@@ -195,6 +197,8 @@ def main(argv):
   if unknown:
     raise UserError(f'--methods: {", ".join(unknown)} unknown; give some of '
                     f'{", ".join(posterior.METHODS + ("baseline",))}.')
+  if 'synthetic' in FLAGS.families:
+    flite_speech.check_flite(FLAGS.voice)
   if FLAGS.steps:
     config.sampler.num_steps = FLAGS.steps
   if FLAGS.sampler:
@@ -213,4 +217,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

@@ -27,17 +27,18 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import audiodiff
 from audiodiff.diffusion import analytic, samplers, schedules
-from audiodiff.errors import UserError, one_line
+from audiodiff.errors import UserError, run_script
 from audiodiff.run import api, evaluation, experiment
 from audiodiff.metrics import audio_metrics
 
 flags.DEFINE_list('calls', ['5', '10', '20', '50'], 'Network-call budgets.')
-flags.DEFINE_integer('draws', 100_000, 'Samples per measurement.')
-flags.DEFINE_list('only', [], 'Rows to run, as sampler names (default: all).')
+flags.DEFINE_integer('draws', 100_000, 'Samples per measurement.', lower_bound=1)
+flags.DEFINE_list('only', [], 'Rows to run, by label: before, ddim, dpm2m, dpm3m, heun '
+                  '(default: all).')
 flags.DEFINE_string('trained_notes', '', 'An exported generate model (e.g. pretrained/notes).')
 flags.DEFINE_string('trained_vocoder', '', 'An exported vocoder (e.g. pretrained/vocoder_cpu).')
 flags.DEFINE_bool('skip_analytic', False, 'Only the trained-model tables.')
@@ -183,6 +184,13 @@ def main(argv):
   calls = [int(c) for c in FLAGS.calls]
   if FLAGS.trained_notes:
     api.check_task(FLAGS.trained_notes, ('generate',), 'a generate model (e.g. pretrained/notes)')
+  if FLAGS.trained_vocoder:
+    api.check_task(FLAGS.trained_vocoder, ('vocoder', 'frame_vocoder'),
+                   'a vocoder')
+  labels = list(dict.fromkeys(label for label, _, _ in ROWS))
+  unknown = sorted(set(FLAGS.only) - set(labels))
+  if unknown:
+    raise UserError(f'--only: {", ".join(unknown)} unknown; give some of {", ".join(labels)}.')
   start = time.time()
   if not FLAGS.skip_analytic:
     analytic_table(calls, FLAGS.draws)
@@ -194,4 +202,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

@@ -22,12 +22,12 @@ cores; compilation excluded).
 
 import time
 
-from absl import app, flags
+from absl import flags
 import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data
-from audiodiff.errors import UserError, one_line
+from audiodiff.errors import UserError, run_script
 from audiodiff.run import api
 from audiodiff.audio import spectral
 from audiodiff.data import pipeline
@@ -138,4 +138,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

@@ -36,12 +36,12 @@ import os
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 import jax.numpy as jnp
 import numpy as np
 
 from audiodiff import data, defaults
-from audiodiff.errors import one_line
+from audiodiff.errors import UserError, run_script
 from audiodiff.run import api
 from audiodiff.metrics import audio_metrics
 from audiodiff.audio import spectral
@@ -50,7 +50,7 @@ from audiodiff.data import real_speech
 flags.DEFINE_string('model', 'pretrained/vocoder_cpu', 'A trained vocoder (export or workdir).')
 flags.DEFINE_bool('curve', False, 'Score every kept checkpoint of a work directory.')
 flags.DEFINE_list('checkpoints', [], 'With --curve: only these steps (default: all kept).')
-flags.DEFINE_integer('utterances', 20, 'Held-out utterances per family.')
+flags.DEFINE_integer('utterances', 20, 'Held-out utterances per family.', lower_bound=1)
 flags.DEFINE_list('matmul_dtypes', ['compute'], 'config.train.matmul_dtype values to score.')
 flags.DEFINE_list('families', ['synthetic', 'unseen_voices', 'recorded'],
                   'Held-out families to score.')
@@ -66,6 +66,9 @@ FAMILIES = ('synthetic', 'unseen_voices', 'recorded')
 UNSEEN_VOICES = ('rms', 'espeak_gb_f', 'espeak_rp_f')
 flags.register_validator('families', lambda v: v and set(v) <= set(FAMILIES),
                          f'--families takes some of {",".join(FAMILIES)}.')
+for _name in ('sampler_steps', 'checkpoints'):
+  flags.register_validator(_name, lambda v: all(s.isdigit() and int(s) >= 1 for s in v),
+                           f'--{_name} takes whole numbers >= 1, e.g. 1,2,4.')
 
 METRICS = (('pesq', 'PESQ-WB'), ('mrstft', 'MR-STFT'), ('mel_l1', 'mel L1'),
            ('si_sdr', 'SI-SDR dB'))
@@ -199,6 +202,9 @@ def real_time_factor(config, references, seconds=10.0):
 def main(argv):
   del argv
   config = api.check_task(FLAGS.model, ('vocoder', 'frame_vocoder'), 'a vocoder')
+  if FLAGS.curve and not os.path.isdir(os.path.join(FLAGS.model, 'checkpoints')):
+    raise UserError(f'--curve scores the checkpoints of a training run; {FLAGS.model} has '
+                    'none (an export?): give --model=<the run\'s work directory>.')
   references = None
   for family in FLAGS.families:
     references = held_out(config, family, FLAGS.utterances)
@@ -207,4 +213,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(one_line(main))
+  run_script(main)

@@ -1245,6 +1245,19 @@ def test_twentieth_probe_a_restore_setting_of_another_task_is_named():
     ('enhance_quality.py', '--test_utterances=-3', 'test_utterances=-3 must be >= 1'),
     ('music_quality.py', '--part_guidance=key=x', 'give part=scale pairs'),
     ('music_quality.py', '--part_guidance=mood=2', "'mood' is not a part"),
+    # The twenty-third probe: every benchmark flag checked before any work.
+    ('restore_quality.py', '--first=-5', '--first=-5: -5 is not a non-negative integer'),
+    ('restore_quality.py', '--voice=nobody', "has no voice 'nobody'"),
+    ('restore_quality.py', '--families=bogus', '--families takes some of synthetic,recorded'),
+    ('vocoder_quality.py', '--curve', '--curve scores the checkpoints of a training run'),
+    ('vocoder_quality.py', '--sampler_steps=abc', '--sampler_steps takes whole numbers'),
+    ('long_input_memory.py', '--seconds=-5', '--seconds takes file lengths in seconds > 0'),
+    ('long_input_memory.py', '--rates=0', '--rates takes sample rates'),
+    ('sampler_accuracy.py', '--draws=0', '--draws=0: 0 is not a positive integer'),
+    ('sampler_accuracy.py', '--only=bogus', '--only: bogus unknown'),
+    ('sampler_accuracy.py', '--trained_vocoder=pretrained/notes', 'not a vocoder'),
+    ('autoencoder_quality.py', '--max_clips=0', '--max_clips=0: 0 is not a positive integer'),
+    ('diffwave_speed.py', '--microbatches=3', 'config.train.microbatches=3 must divide'),
 ])
 def test_twenty_first_probe_benchmarks_name_a_wrong_setting_in_one_line(script, flag, message):
   result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script), flag],

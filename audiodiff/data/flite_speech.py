@@ -33,6 +33,7 @@ from audiodiff.audio import audio_io
 from audiodiff.data import builder
 from audiodiff.data import pipeline
 from audiodiff.data import sentences
+from audiodiff.errors import UserError
 
 VOICE = 'slt'
 # Every 16 kHz voice the Debian flite package builds in; a corpus speaks a
@@ -66,8 +67,9 @@ _INSTALL_HINT = ('Install it with `apt-get install flite` (Debian/Ubuntu) or '
                  'from http://cmuflite.org, and make sure it is on PATH.')
 
 
-class FliteError(RuntimeError):
-  """flite is missing, lacks the voice, or failed on an utterance."""
+class FliteError(UserError, RuntimeError):
+  """flite is missing, lacks the voice, or failed on an utterance (a
+  UserError: the message says what to install or which voices there are)."""
 
 
 def find_flite():
