@@ -59,6 +59,9 @@ flags.DEFINE_enum('matmul_dtype', 'compute', list(models.MATMUL_DTYPES),
 flags.DEFINE_enum('layers', 'auto', models.DIFFWAVE_LAYERS,
                   "config.model.diffwave.formulation ('auto': the backend's choice).")
 flags.DEFINE_list('infer_batches', ['1'], 'Inference batch sizes.')
+flags.register_validator('infer_batches',
+                         lambda v: v and all(s.isdigit() and int(s) >= 1 for s in v),
+                         '--infer_batches takes whole numbers >= 1, e.g. 1,4.')
 flags.DEFINE_integer('residual_layers', 30, 'DiffWave layers (30: BASE).')
 flags.DEFINE_integer('residual_channels', 64, 'DiffWave channels (64: BASE).')
 flags.DEFINE_integer('matmul_size', 4096, 'Side of the square matmul that measures the ceiling.')

@@ -40,7 +40,7 @@ from absl import flags
 import jax.numpy as jnp
 import numpy as np
 
-from audiodiff import data, defaults
+from audiodiff import data, defaults, models
 from audiodiff.errors import UserError, run_script
 from audiodiff.run import api
 from audiodiff.metrics import audio_metrics
@@ -66,6 +66,8 @@ FAMILIES = ('synthetic', 'unseen_voices', 'recorded')
 UNSEEN_VOICES = ('rms', 'espeak_gb_f', 'espeak_rp_f')
 flags.register_validator('families', lambda v: v and set(v) <= set(FAMILIES),
                          f'--families takes some of {",".join(FAMILIES)}.')
+flags.register_validator('matmul_dtypes', lambda v: v and set(v) <= set(models.MATMUL_DTYPES),
+                         f'--matmul_dtypes takes some of {",".join(models.MATMUL_DTYPES)}.')
 for _name in ('sampler_steps', 'checkpoints'):
   flags.register_validator(_name, lambda v: all(s.isdigit() and int(s) >= 1 for s in v),
                            f'--{_name} takes whole numbers >= 1, e.g. 1,2,4.')
