@@ -9,6 +9,7 @@ and --config.a.b=v flags change fields of that saved config.
 """
 
 import ast
+import difflib
 import errno
 import os
 import shutil
@@ -21,7 +22,8 @@ from ml_collections import config_flags
 
 from audiodiff import defaults
 from audiodiff.diffusion import samplers
-from audiodiff.run import checkpoint, console, health, inference, outputs, parallel, train
+from audiodiff.run import (checkpoint, console, experiment, health, inference, outputs, parallel,
+                           train)
 from audiodiff.errors import Stopped, UserError
 
 FLAGS = flags.FLAGS
@@ -297,7 +299,30 @@ def _config():
     reason = str(error).strip().splitlines()[-1].strip()
     raise UserError(f'--config could not be loaded: {reason}. The configs are in '
                     'experiments/configs/.') from None
+  if config is not None:
+    path = config_flags.get_config_filename(FLAGS['config'])
+    if os.path.abspath(path) != SAVED_CONFIG:
+      check_known_fields(config, path)
   return config
+
+
+def check_known_fields(config, path):
+  """A UserError naming a field a config file adds that no default has (a
+  typo such as config.train.nmu_steps would be kept and ignored)."""
+  known = experiment.flat_config(defaults.get_config())
+  for key in experiment.flat_config(config):
+    parts = key.split('.')
+    if any('.'.join(parts[:i]) in known for i in range(1, len(parts) + 1)):
+      continue   # a known field, or inside one that holds a dict
+    # The first part no default has, among the fields beside it.
+    depth = next(i for i in range(1, len(parts) + 1)
+                 if not any(k.startswith('.'.join(parts[:i]) + '.') for k in known))
+    prefix = ''.join(f'{p}.' for p in parts[:depth - 1])
+    fields = sorted({k[len(prefix):].split('.')[0] for k in known if k.startswith(prefix)})
+    close = difflib.get_close_matches(parts[depth - 1], fields, n=1)
+    hint = (f' (did you mean config.{prefix}{close[0]}?)' if close else
+            f'; the fields of config{"." + prefix[:-1] if prefix else ""}: {", ".join(fields)}')
+    raise UserError(f'{path} sets config.{key}, which is no config field{hint}.')
 
 
 # The flags each mode reads beside --config, --workdir and --mode.

@@ -1258,6 +1258,7 @@ def test_twentieth_probe_a_restore_setting_of_another_task_is_named():
     ('sampler_accuracy.py', '--trained_vocoder=pretrained/notes', 'not a vocoder'),
     ('autoencoder_quality.py', '--max_clips=0', '--max_clips=0: 0 is not a positive integer'),
     ('diffwave_speed.py', '--microbatches=3', 'config.train.microbatches=3 must divide'),
+    ('music_quality.py', '--part_guidance=key=nan', 'with finite scales >= 0'),
 ])
 def test_twenty_first_probe_benchmarks_name_a_wrong_setting_in_one_line(script, flag, message):
   result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', script), flag],
@@ -1298,3 +1299,59 @@ def test_twenty_third_probe_leftover_labels_on_the_command_line(tmp_path):
     result = _main(*workdir, '--mode=sample', *flags, f'--output={tmp_path / "bad"}')
     assert result.returncode == 2 and message in result.stderr.splitlines()[-1], result.stderr
     assert not os.path.exists(tmp_path / 'bad')
+
+
+def test_twenty_fourth_probe_labels_mixed_one_for_all_and_not_with_the_unconditional_pass():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  model = audiodiff.load(notes)
+  assert [n[18:] for n in model.sample_request(3, labels=['organ', 1, 'reed']).names] == [
+      'organ', 'plucked_string', 'reed']
+  assert model.sample_request(2, labels='reed').names == ['sample_000_class3_reed',
+                                                         'sample_001_class3_reed']
+  with pytest.raises(UserError, match=r"labels \['Organ'\] are not class names"):
+    model.sample_request(3, labels=['organ', 1, 'Organ'])
+  config = experiment.read_config(notes)
+  config.sampler.guidance_scale = 0.0
+  with pytest.raises(UserError, match='guidance_scale=0 samples the unconditional pass alone'):
+    audiodiff.load(notes, config).sample_request(2, labels=['reed', 'reed'])
+
+
+def test_twenty_fourth_probe_music_guidance_needs_what_it_guides():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  music = os.path.join(ROOT, 'pretrained', 'music_latent_cpu')
+  model = audiodiff.load(music)
+  with pytest.raises(UserError, match='guidance.key=3 guides towards the key asked for, but '
+                                      'none was asked for'):
+    model.sample_request(2, guidance={'key': 3})
+  assert model.sample_request(2, key=['D', None], guidance={'key': 3}).uncond.others
+  # Latents that are not finite decode to NaN (which no mode writes), not to silence.
+  latents = np.zeros((2,) + model.task.latent_shape(1)[1:], np.float32)
+  latents[1, 3, 0] = np.nan
+  audio = np.asarray(model.task.decode(latents))
+  assert np.all(np.isfinite(audio[0])) and np.all(np.isnan(audio[1]))
+  config = experiment.read_config(music)
+  config.sampler.guidance_scale = 0.0
+  unconditional = audiodiff.load(music, config)
+  with pytest.raises(UserError, match="key='D': config.sampler.guidance_scale=0"):
+    unconditional.sample_request(1, key='D')
+  with pytest.raises(UserError, match='guides parts of a conditioning, but '
+                                      'config.sampler.guidance_scale=0'):
+    unconditional.sample_request(1, guidance={'family': 2})
+
+
+def test_twenty_fourth_probe_info_step_of_an_export_and_a_config_file_typo(tmp_path):
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "notes")}', '--mode=info',
+                 '--checkpoint_step=4')
+  assert result.returncode == 2 and 'drop --checkpoint_step' in result.stderr, result.stderr
+  tiny = open(os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')).read()
+  config_file = tmp_path / 'my_tiny.py'
+  config_file.write_text(tiny.replace('  return config', '  config.train.nmu_steps = 3\n'
+                                      '  return config'))
+  result = _main(f'--config={config_file}', f'--workdir={tmp_path / "run"}')
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().endswith('sets config.train.nmu_steps, which is no config field '
+                                        '(did you mean config.train.num_steps?).')
+  assert not os.path.exists(tmp_path / 'run')

@@ -17,8 +17,7 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff.run import (api, console, evaluation, experiment, listening_page, model_card,
-                           outputs)
+from audiodiff.run import api, console, evaluation, listening_page, model_card, outputs
 from audiodiff.audio import audio_io, plotting, streams
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
@@ -121,21 +120,18 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   """
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   config = trained.config
-  reference = None
-  if trained.task.needs_reference():
-    reference = evaluation.reference_batches(trained.exp, 1)[0]
   options = {}
   if labels and 'labels' not in inspect.signature(trained.task.sample_request).parameters:
     raise UserError(f'--labels: {workdir} is a {trained.task.name!r} model, which samples no '
                     'classes; drop --labels.')
-  if labels:
-    options['labels'] = [int(v) if v.strip().isdigit() else v.strip() for v in labels]
-    if num_samples is None and len(labels) > 1:
-      num_samples = len(labels)
-    elif len(labels) == 1:
-      count = num_samples or config.sampler.num_samples
-      if 1 <= count <= experiment.MAX_SAMPLES:   # else sample_request names the count
-        options['labels'] *= count
+  if labels:  # one: every sample (the task's sample_request repeats it)
+    values = [int(v) if v.strip().isdigit() else v.strip() for v in labels]
+    options['labels'] = values if len(values) > 1 else values[0]
+    if num_samples is None and len(values) > 1:
+      num_samples = len(values)
+  reference = None
+  if trained.task.needs_reference():
+    reference = evaluation.reference_batches(trained.exp, 1)[0]
   request = trained.sample_request(num_samples, reference_batch=reference, **options)
   made = (request.names, [_made_by('sampling', trained, workdir)] * len(request.names))
   directory = _output_dir(
@@ -773,6 +769,9 @@ def info(config, workdir: str, *, checkpoint_step: Optional[int] = None) -> dict
     raise UserError(f'--mode=info reads a trained model: {workdir} holds neither an export '
                     '(params.msgpack) nor checkpoints/. Point --workdir at a training run or '
                     'an exported model.')
+  if exported and checkpoint_step is not None:
+    raise UserError(f'{workdir} is an exported model (one set of parameters); drop '
+                    '--checkpoint_step.')
   trained = None if exported else api.load(workdir, config, checkpoint_step=checkpoint_step)
   card = model_card.info(workdir, trained)
   console.say(model_card.describe(card))

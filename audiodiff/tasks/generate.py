@@ -91,20 +91,24 @@ class Generate(base.Task):
                         'classes); drop labels.')
       return base.SampleRequest(shape=shape,
                                 names=[f'sample_{i:03d}' for i in range(num_samples)])
+    if labels is not None and self.config.sampler.guidance_scale == 0:
+      raise UserError(f'labels={labels!r}: config.sampler.guidance_scale=0 samples the '
+                      'unconditional pass alone, which reads no labels; drop the labels or '
+                      'set guidance_scale > 0 (1: the conditional model alone).')
     if labels is None:
       labels = np.arange(num_samples) % self.num_classes
     names = tuple(self.settings.class_names)
     if isinstance(labels, (str, int, np.integer)):
-      labels = [labels]
+      labels = [labels] * num_samples   # one label for every sample
     elif not isinstance(labels, np.ndarray) and hasattr(labels, '__iter__'):
       labels = list(labels)   # a generator, a tuple, a range
     original = list(labels) if np.ndim(labels) else labels
-    if len(labels) and all(isinstance(x, str) for x in labels):  # names -> ids
-      unknown = list(dict.fromkeys(x for x in labels if x not in names))
+    if np.ndim(labels) == 1:  # names -> ids, item by item
+      unknown = list(dict.fromkeys(x for x in labels if isinstance(x, str) and x not in names))
       if unknown:
         raise UserError(f'labels {unknown} are not class names of this model (give class ids '
                         f'in [0, {self.num_classes}) or names: {", ".join(names) or "none"}).')
-      labels = [names.index(x) for x in labels]
+      labels = [names.index(x) if isinstance(x, str) else x for x in labels]
     given = np.asarray(labels).reshape(-1)
     labels = given.astype(np.int64) if given.dtype.kind in 'iuf' else np.zeros(0, np.int64)
     if (len(labels) != num_samples or np.any(labels != given) or labels.min() < 0

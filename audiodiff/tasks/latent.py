@@ -238,7 +238,7 @@ class Latent(Generate):
              'tempo': tempo if tempo is not None else (self.settings.tempo or None)}
     if family is not None:
       if labels is not None:
-        raise UserError('Give labels or family, not both.')
+        raise UserError('Give labels (--labels) or family (config.latent.family), not both.')
       names = tuple(self.settings.class_names) or tuple(self.config.generate.class_names)
       if not isinstance(family, str) or (names and family not in names):
         raise UserError(f'family={family!r} must be one of the families this model learned: '
@@ -247,6 +247,10 @@ class Latent(Generate):
     request = super().sample_request(num_samples, reference_batch, network, labels=labels)
     request.shape = self.latent_shape(num_samples, seconds)
     learned = {a.name: a for a in self.attributes}
+    if self.config.sampler.guidance_scale == 0 and any(v is not None for v in asked.values()):
+      raise UserError(f'{", ".join(f"{k}={v!r}" for k, v in asked.items() if v is not None)}: '
+                      'config.sampler.guidance_scale=0 samples the unconditional pass alone, '
+                      'which reads none; drop them or set guidance_scale > 0.')
     for name, value in asked.items():
       if value is not None and name not in learned:
         raise UserError(f'{name}={value!r}: this model learned no {name} (its '
@@ -264,6 +268,10 @@ class Latent(Generate):
                               if i < a.size) for name, row in zip(request.names, ids)]
       request = dataclasses.replace(request, cond=cond, uncond=uncond, names=names)
     scales = self._part_guidance(guidance)
+    if scales and self.config.sampler.guidance_scale == 0:
+      raise UserError(f'config.latent.guidance {scales} guides parts of a conditioning, but '
+                      'config.sampler.guidance_scale=0 samples the unconditional pass alone; '
+                      'set guidance_scale > 0 or leave the parts at 1.')
     if scales:
       request = dataclasses.replace(request, uncond=self._guidance(request, scales))
     return request
@@ -303,6 +311,11 @@ class Latent(Generate):
         others.append(dict(cond, label=jnp.full_like(cond['label'], self.num_classes)))
       else:
         i = names.index(part)
+        if np.all(np.asarray(cond['attributes'][:, i]) == self.attributes[i].size):
+          raise UserError(f'config.latent.guidance.{part}={scales[part]:g} guides towards the '
+                          f'{part} asked for, but none was asked for: give one (e.g. '
+                          f'--config.latent.{part}={"D" if part == "key" else 120}) or leave '
+                          f'guidance.{part} at 1.')
         others.append(dict(cond, attributes=cond['attributes'].at[:, i].set(
             self.attributes[i].size)))
     scale_rows = np.tile(np.array(list(scales.values()), np.float32), (request.shape[0], 1))
@@ -320,9 +333,12 @@ class Latent(Generate):
     return np.array([attribute.size if v is None else attribute.id_of(v) for v in values])
 
   def decode(self, x, frozen=None):
-    """Normalised latents [N, frames, C] -> audio [N, frames * hop]."""
+    """Normalised latents [N, frames, C] -> audio [N, frames * hop]; NaN for
+    a clip whose latents are not finite (the decoder would make silence)."""
     frozen = self._frozen if frozen is None else frozen
-    return self._decode(frozen, jnp.asarray(x))
+    x = jnp.asarray(x)
+    finite = jnp.all(jnp.isfinite(x), axis=(1, 2))
+    return jnp.where(finite[:, None], self._decode(frozen, x), jnp.nan)
 
   @functools.cached_property
   def _decode(self):
