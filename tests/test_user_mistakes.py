@@ -252,8 +252,8 @@ def test_settings_that_change_the_network_are_named():
 def test_fifth_probe_api_mistakes_are_one_user_error():
   import audiodiff  # pylint: disable=g-import-not-at-top
   notes = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
-  with pytest.raises(UserError, match="got \\['organ'\\]"):
-    notes.sample(2, labels='organ')
+  with pytest.raises(UserError, match="got \\['organ'\\]"):   # one label is for every sample
+    notes.sample(2, labels=['organ'])
   with pytest.raises(UserError, match='must be a ConfigDict'):
     audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'), 'config.py')
   prior = audiodiff.load(os.path.join(ROOT, 'pretrained', 'speech_prior_cpu'))
