@@ -3,6 +3,7 @@
 half-written. Runs the shipped models' inference modes on tiny inputs."""
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -1355,3 +1356,34 @@ def test_twenty_fourth_probe_info_step_of_an_export_and_a_config_file_typo(tmp_p
   assert result.stderr.strip().endswith('sets config.train.nmu_steps, which is no config field '
                                         '(did you mean config.train.num_steps?).')
   assert not os.path.exists(tmp_path / 'run')
+
+
+@pytest.mark.parametrize('edit, message', [
+    ("  del config['sampler']", 'removes section config.sampler'),
+    ("  del config.train['warmup_steps']", 'removes config.train.warmup_steps'),
+    ("  config.train.num_steps = '3'", 'line 38: TypeError: Could not override field'),
+    ('  config.train.warmup_steps = None', 'sets config.train.warmup_steps=None, a NoneType'),
+    ("  config = dict(task='generate')", 'get_config() returns a dict'),
+])
+def test_twenty_fifth_probe_a_config_file_of_ones_own_is_checked(tmp_path, edit, message):
+  tiny = open(os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')).read()
+  assert tiny.splitlines()[37] == '  return config'
+  config_file = tmp_path / 'mine.py'
+  config_file.write_text(tiny.replace('  return config', edit + '\n  return config'))
+  result = _main(f'--config={config_file}', f'--workdir={tmp_path / "run"}')
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(f'error: --config={config_file}')
+  assert message in result.stderr and not os.path.exists(tmp_path / 'run')
+
+
+def test_twenty_fifth_probe_config_files_with_an_argument_or_a_sibling(tmp_path):
+  shutil.copy(os.path.join(ROOT, 'experiments', 'configs', 'tiny.py'), tmp_path / 'tiny.py')
+  (tmp_path / 'mine.py').write_text(
+      'import tiny\n\n\ndef get_config(steps):\n  config = tiny.get_config()\n'
+      '  config.train.num_steps = int(steps)\n  return config\n')
+  result = _main(f'--config={tmp_path / "mine.py"}', f'--workdir={tmp_path / "run"}')
+  assert result.returncode == 2 and 'takes an argument; give it as --config=' in result.stderr
+  result = _main(f'--config={tmp_path / "mine.py"}:1', f'--workdir={tmp_path / "run"}',
+                 '--config.train.sample_every=1000')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert json.load(open(tmp_path / 'run' / 'config.json'))['train']['num_steps'] == 1
