@@ -100,6 +100,9 @@ KINDS = [pytest.param('phonemes', marks=requires_espeak), 'characters']
     ('C# major', 'C sharp major'),
     ('1.5M users', 'one point five million users'),
     ('$2B', 'two billion dollars'),
+    ('2bn people', 'two billion people'),
+    ('221B Baker Street', 'two hundred and twenty one B Baker Street'),   # not a scale
+    ('4K video', 'four K video'),
     ('3:1', 'three to one'),
 ])
 def test_numbers_are_spelled_out(typed, said):
