@@ -124,13 +124,17 @@ local_launch() {
   [[ -e "$workdir" ]] || created=1
   mkdir -p "$workdir"
   local -a pids=()
+  local -a cmd=("$python" "$here/experiments/main.py" "--config=$config" "--workdir=$workdir" "$@")
   for ((i = 0; i < n; i++)); do
-    local log="$workdir/process_$i.log"
-    if ((i == 0)); then log=/dev/stdout; fi
-    AUDIODIFF_COORDINATOR="localhost:$port" AUDIODIFF_NUM_PROCESSES="$n" \
-      AUDIODIFF_PROCESS_ID="$i" \
-      "$python" "$here/experiments/main.py" "--config=$config" "--workdir=$workdir" "$@" \
-      > "$log" 2>&1 &
+    local -a process=(env AUDIODIFF_COORDINATOR="localhost:$port" AUDIODIFF_NUM_PROCESSES="$n"
+                      AUDIODIFF_PROCESS_ID="$i" "${cmd[@]}")
+    # Process 0 writes to this shell's own output (not reopened, so a file it
+    # is redirected to is not truncated); the others to their logs.
+    if ((i == 0)); then
+      "${process[@]}" &
+    else
+      "${process[@]}" > "$workdir/process_$i.log" 2>&1 &
+    fi
     pids+=($!)
   done
   local status=0 code

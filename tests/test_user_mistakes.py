@@ -1328,6 +1328,8 @@ def test_twenty_fourth_probe_music_guidance_needs_what_it_guides():
                                       'none was asked for'):
     model.sample_request(2, guidance={'key': 3})
   assert model.sample_request(2, key=['D', None], guidance={'key': 3}).uncond.others
+  assert model.task.latent_shape(1, np.float32(1.0)) == model.task.latent_shape(1, 1.0)
+  assert model.task.latent_shape(1, np.int64(1)) == model.task.latent_shape(1, 1)
   # Latents that are not finite decode to NaN (which no mode writes), not to silence.
   latents = np.zeros((2,) + model.task.latent_shape(1)[1:], np.float32)
   latents[1, 3, 0] = np.nan
@@ -1387,3 +1389,16 @@ def test_twenty_fifth_probe_config_files_with_an_argument_or_a_sibling(tmp_path)
                  '--config.train.sample_every=1000')
   assert result.returncode == 0, result.stderr[-2000:]
   assert json.load(open(tmp_path / 'run' / 'config.json'))['train']['num_steps'] == 1
+
+
+def test_twenty_fifth_probe_launch_local_appends_to_the_callers_log(tmp_path):
+  log = tmp_path / 'app.log'
+  log.write_text('earlier line\n')
+  launch = os.path.join(ROOT, 'launch.sh')
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  result = subprocess.run(f'{launch} local 1 {tiny} {tmp_path / "run"} '
+                          '--config.train.num_steps=1 --config.train.sample_every=1000 '
+                          f'>> {log} 2>&1', shell=True, cwd=ROOT, check=False, timeout=300)
+  assert result.returncode == 0, log.read_text()[-2000:]
+  text = log.read_text()
+  assert text.startswith('earlier line\n') and 'step 1' in text

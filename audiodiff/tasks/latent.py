@@ -149,12 +149,12 @@ class Latent(Generate):
     `seconds` (default config.latent.seconds; 0: one window)."""
     frames = self.config.data.segment_length // self.hop
     seconds = self.settings.seconds if seconds is None else seconds
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
-        0 <= seconds <= 3600):
+    if isinstance(seconds, (bool, np.bool_)) or not isinstance(
+        seconds, (int, float, np.integer, np.floating)) or not 0 <= seconds <= 3600:
       raise UserError(f'seconds={seconds!r}: give a clip length in seconds, up to 3600 '
                       '(0: the trained window).')
     if seconds:
-      frames = max(1, math.ceil(seconds * self.config.audio.sample_rate / self.hop))
+      frames = max(1, math.ceil(float(seconds) * self.config.audio.sample_rate / self.hop))
     return (num_samples, frames, autoencoder_latent_channels(self.autoencoder.config))
 
   def run_request(self, trained, request, rng, first=0):
