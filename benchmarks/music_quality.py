@@ -132,9 +132,9 @@ def part_guidance():
       scales[part.strip()] = float(value)
     except ValueError:
       scales[part.strip()] = float('nan')
-    if not 0 <= scales[part.strip()] < float('inf'):
+    if not 0 < scales[part.strip()] < float('inf'):
       raise UserError(f'--part_guidance={",".join(FLAGS.part_guidance)}: give part=scale '
-                      'pairs with finite scales >= 0, e.g. key=3,tempo=2 (parts: family, key, '
+                      'pairs with finite scales > 0, e.g. key=3,tempo=2 (parts: family, key, '
                       'tempo).')
     if part.strip() not in ('family', 'key', 'tempo'):
       raise UserError(f'--part_guidance: {part!r} is not a part; give family, key or tempo.')

@@ -129,7 +129,8 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
   assert np.all(np.isfinite(model.sample(2, key='D', guidance={'key': 3})[0]))
   np.testing.assert_array_equal(  # scale 1 is no extra pass: the same audio
       model.sample(2, key='D', tempo=120, family='piano', guidance={'key': 1})[0], audio)
-  for guidance, message in (({'mood': 2}, 'family, key, tempo'), ({'key': -1}, 'scale >= 0'),
+  for guidance, message in (({'mood': 2}, 'family, key, tempo'), ({'key': -1}, 'scale > 0'),
+                            ({'family': 0}, 'ask for none instead'),
                             ('key', 'a dict')):
     with pytest.raises(UserError, match=message):
       model.sample_request(1, guidance=guidance)

@@ -80,6 +80,13 @@ def test_training_resumes_its_own_checkpoint_before_warm_starting(source_run, tm
   config.train.num_steps = 3
   train.train_and_evaluate(config, workdir)  # resumes at step 2: no warm start again
   assert api.load(workdir).step == 3
+  # A run that did not start from init_from says it would not be read.
+  plain = tiny_config()
+  train.train_and_evaluate(plain, str(tmp_path / 'plain'))
+  plain.train.init_from, plain.train.num_steps = source_run, 3
+  with pytest.raises(UserError, match=r"already has checkpoints \(step 2\), which training "
+                                      'resumes from, so it would not be read'):
+    train.train_and_evaluate(plain, str(tmp_path / 'plain'))
 
 
 def test_a_source_of_another_task_is_named_as_such():

@@ -180,6 +180,7 @@ def _train(exp):
   state = exp.init_state()
   restored, restored_step = exp.checkpointer.restore_latest(state, train_iter)
   if restored is not None:
+    _check_init_from_on_resume(workdir, config, restored_step)
     changes = changed_settings(workdir, config)
     if changes:
       console.say(f'Resuming with changed settings: {changes} (the run no longer matches '
@@ -212,6 +213,19 @@ def _train(exp):
                        reference_batch, writer, frozen, pipeline.data_version(builder))
   finally:
     writer.close()
+
+
+def _check_init_from_on_resume(workdir: str, config, step: int) -> None:
+  """A UserError for an init_from this run did not start from: a run with
+  checkpoints resumes from them and would never read it."""
+  try:
+    started_from = experiment.read_config(workdir).train.init_from
+  except UserError:
+    started_from = ''
+  if config.train.init_from and config.train.init_from != started_from:
+    raise UserError(f'config.train.init_from={config.train.init_from!r}: {workdir} already '
+                    f'has checkpoints (step {step}), which training resumes from, so it would '
+                    'not be read; give a new --workdir to start from it, or drop it to resume.')
 
 
 def changed_settings(workdir: str, config, limit: int = 6) -> str:

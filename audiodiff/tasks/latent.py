@@ -289,10 +289,10 @@ class Latent(Generate):
     chosen = {}
     for part, scale in scales.items():
       if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) or not (
-          math.isfinite(scale) and scale >= 0):
+          math.isfinite(scale) and scale > 0):
         where = f'guidance[{part!r}]' if part in (given or {}) else f'config.latent.guidance.{part}'
-        raise UserError(f'{where}={scale!r}: give a finite scale >= 0 '
-                        f'(1: no guidance on {part} alone).')
+        raise UserError(f'{where}={scale!r}: give a finite scale > 0 (1: no guidance on {part} '
+                        f'alone; 0 would leave the {part} asked for out: ask for none instead).')
       if scale != 1:
         if part not in learned:
           raise UserError(f'config.latent.guidance.{part}={scale}: this model learned no '
