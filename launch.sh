@@ -101,14 +101,23 @@ sweep() {
     done
     names+=("$name")
   done
+  local -a commands=() config_extra=()
+  for flag in "${extra[@]}"; do [[ "$flag" != --config.* ]] || config_extra+=("$flag"); done
   for index in "${!grid[@]}"; do
     local -a flags=() settings=()
     IFS="$sep" read -r -a settings <<< "${grid[$index]}"
     for kv in "${settings[@]}"; do flags+=("--config.${kv}"); done
-    local cmd=("$python" "$here/experiments/main.py" "--config=$config"
-               "--workdir=$root/${names[$index]}" "${flags[@]}" "${extra[@]}")
-    printf '+'; printf ' %q' "${cmd[@]}"; echo  # quoted: the line can be pasted
-    if [[ "${DRY_RUN:-0}" != "1" ]]; then "${cmd[@]}"; fi
+    # Every point's settings are checked (--mode=check) before the first runs.
+    "$python" "$here/experiments/main.py" "--config=$config" --mode=check \
+      "--workdir=$root/${names[$index]}" "${flags[@]}" "${config_extra[@]}" > /dev/null || {
+        echo "sweep: point '${names[$index]}' is refused (above); no point was run" >&2
+        exit 2; }
+    commands+=("$(printf ' %q' "$python" "$here/experiments/main.py" "--config=$config" \
+      "--workdir=$root/${names[$index]}" "${flags[@]}" "${extra[@]}")")
+  done
+  for command in "${commands[@]}"; do
+    echo "+$command"  # quoted: the line can be pasted
+    if [[ "${DRY_RUN:-0}" != "1" ]]; then eval "$command"; fi
   done
 }
 

@@ -36,7 +36,7 @@ config_flags.DEFINE_config_file('config', None, 'Config file (experiments/config
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Work directory: checkpoints, samples, logs.')
 flags.DEFINE_enum('mode', 'train', ['train', 'sample', 'eval', 'vocode', 'restore', 'enhance',
-                                   'synthesize', 'export', 'info'],
+                                   'synthesize', 'export', 'info', 'check'],
                   'What to run.')
 flags.DEFINE_integer('num_samples', None, 'sample: how many (default config.sampler.num_samples).')
 flags.DEFINE_list('labels', None, 'sample: class names or ids, one per sample (one: every '
@@ -398,6 +398,7 @@ MODE_FLAGS = {
     'synthesize': ('text', 'text_file', 'checkpoint_step', 'name', 'output'),
     'export': ('checkpoint_step', 'output'),
     'info': ('checkpoint_step',),
+    'check': (),
 }
 
 
@@ -478,10 +479,13 @@ def _run_mode(config, workdir, mode):
   check_empty_paths()
   check_mode_flags(mode)
   check_sampler_flags(config, mode)
+  if mode in ('train', 'check') and config is None:
+    raise UserError(f'--mode={mode} needs --config=experiments/configs/<name>.py.')
   if mode == 'train':
-    if config is None:
-      raise UserError('--mode=train needs --config=experiments/configs/<name>.py.')
     train.train_and_evaluate(config, workdir)
+  elif mode == 'check':   # what training checks before its first step; nothing written
+    experiment.build(config, None)
+    console.say(f'{config_flags.get_config_filename(FLAGS["config"])}: the settings are valid.')
   elif mode == 'sample':
     inference.sample(config, workdir, num_samples=FLAGS.num_samples, labels=FLAGS.labels,
                      checkpoint_step=FLAGS.checkpoint_step, name=FLAGS.name,

@@ -274,6 +274,8 @@ def test_sweep_keeps_commas_inside_brackets(tmp_path):
     (('seed=1,2', '--', '--config.seed=5'), "'seed' is swept; drop '--config.seed=5'"),
     (('seed=1', 'seed=2'), "'seed' is swept twice"),
     (('--config.seed=1,2',), None),  # the flag's prefix is accepted
+    (('train.learning_rate=1e-3,1e-3x',), "point 'train.learning_rate=1e-3x' is refused"),
+    (('seed=1,2', '--', '--config.train.num_steps=0'), "point 'seed=1' is refused"),
 ])
 def test_sweep_mistakes_stop_before_any_run(tmp_path, points, message):
   code, lines, stderr = _dry_sweep(tmp_path, *points)
