@@ -14,6 +14,7 @@ import importlib.util
 import inspect
 import errno
 import os
+import re
 import shutil
 import signal
 import sys
@@ -183,6 +184,11 @@ def parse_flags(argv):
     line = _one_line(error)
     if isinstance(error, (KeyError, AttributeError)) and '\n' not in str(error).strip():
       line = _unknown_field(error, argv) or line
+    unknown = re.search(r"Unknown command line flag '(\w+)'", line)
+    fields = experiment.flat_config(defaults.get_config())
+    near = unknown and sorted(k for k in fields if k.split('.')[-1] == unknown[1])
+    if near:   # --seed=5 for --config.seed=5
+      line += f' (config field{"s" * (len(near) > 1)}: {", ".join(f"--config.{k}" for k in near)})'
     print(f'error: {line}', file=sys.stderr, flush=True)
     sys.exit(2)
 

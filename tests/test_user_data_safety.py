@@ -126,7 +126,7 @@ def test_mel_files_outside_the_log_mel_range_are_refused(tmp_path):
   np.save(tmp_path / 'MEL.npy', np.full((20, config.audio.n_mels), 50.0, np.float32))
   os.rename(tmp_path / 'MEL.npy', path)
   with pytest.raises(UserError, match='MEL.NPY: The mel holds values from 50 to 50; a '
-                     'DiffWave log-mel lies in'):
+                     'log-mel of this project lies in'):
     inference._checked_vocoder_input(path, tasks.get_task(config))  # pylint: disable=protected-access
 
 

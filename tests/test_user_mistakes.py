@@ -1402,3 +1402,11 @@ def test_twenty_fifth_probe_launch_local_appends_to_the_callers_log(tmp_path):
   assert result.returncode == 0, log.read_text()[-2000:]
   text = log.read_text()
   assert text.startswith('earlier line\n') and 'step 1' in text
+
+
+def test_twenty_fifth_probe_a_config_field_given_as_a_flag_is_pointed_to():
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "notes")}', '--mode=sample',
+                 '--num_steps=5')
+  assert result.returncode == 2
+  assert result.stderr.strip().endswith('(config fields: --config.diffusion.num_steps, '
+                                        '--config.sampler.num_steps, --config.train.num_steps)')

@@ -44,11 +44,18 @@ def test_warm_start_takes_the_sources_ema_parameters_with_a_fresh_optimizer(sour
 
 def test_a_model_that_does_not_fit_is_named_with_the_pattern_to_skip_it(source_run):
   config = tiny_config(residual_channels=12)
-  with pytest.raises(UserError, match=r'do not fit .*init_exclude=') as caught:
+  with pytest.raises(UserError, match=r"do not fit .*Use the source's model settings \(most "
+                                      r'arrays differ\)') as caught:
     warm_start.warm_start(fresh_state(config), source_run)
   assert '\n' not in str(caught.value)
-  state, summary = warm_start.warm_start(fresh_state(config), source_run, exclude='.')
-  assert 'trained fresh' in summary
+  config = tiny_config()   # one array that differs: the pattern that skips it comes first
+  fresh = fresh_state(config)
+  source = dict(warm_start._flat(api.load(source_run).params))
+  name = next(iter(source))
+  source[name] = np.zeros(tuple(source[name].shape) + (2,), np.float32)
+  with pytest.raises(UserError, match=r'1 parameter array\(s\) .* Train them fresh with '
+                                      r'--config.train.init_exclude='):
+    warm_start.merged_params(fresh.params, source)
 
 
 def test_excluded_leaves_keep_their_fresh_values(source_run):
@@ -97,3 +104,11 @@ def test_a_source_of_another_task_is_named_as_such():
   with pytest.raises(UserError, match=r"is a model of task 'enhance' \(.*\), this run one of task "
                                       r"'generate' \(diffwave\): config.train.init_from: \d+ parameter"):
     warm_start.warm_start(fresh_state(config), enhancer, config=config)
+
+
+def test_an_init_exclude_that_takes_nothing_is_refused(source_run):
+  config = tiny_config()
+  with pytest.raises(UserError, match=r"init_exclude='\.\*' excludes every parameter array"):
+    warm_start.warm_start(fresh_state(config), source_run, '.*', config)
+  with pytest.raises(UserError, match=r"config.train.init_from='/nonexistent-run'"):
+    warm_start.warm_start(fresh_state(config), '/nonexistent-run', '', config)

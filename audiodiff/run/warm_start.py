@@ -59,8 +59,11 @@ def merged_params(fresh, source, exclude: str = '', source_name: str = 'the sour
     raise UserError(
         f'config.train.init_from: {len(problems)} parameter array(s) of this model do not '
         f'fit {source_name}: {"; ".join(problems[:3])}{"; ..." if len(problems) > 3 else ""}. '
-        f'Train them fresh with --config.train.init_exclude={re.escape(first)!r} (a regular '
-        "expression), or use the source's model settings.")
+        + (f'Train them fresh with --config.train.init_exclude={re.escape(first)!r} (a '
+           "regular expression), or use the source's model settings."
+           if len(problems) * 2 <= len(leaves) else
+           "Use the source's model settings (most arrays differ), or train them fresh with "
+           "config.train.init_exclude (a regular expression)."))
   return jax.tree_util.tree_unflatten(treedef, leaves), taken, skipped
 
 
@@ -76,7 +79,10 @@ def warm_start(state, source: str, exclude: str = '', config=None):
     raise UserError(f'config.train.init_from={source!r} is not a trained run or an export '
                     '(it has no config.json): give a work directory that has trained, or an '
                     'export (e.g. pretrained/enhance_cpu).')
-  trained = api.load(source)
+  try:
+    trained = api.load(source)
+  except UserError as error:
+    raise UserError(f'config.train.init_from={source!r}: {error}') from None
   try:
     params, taken, skipped = merged_params(state.params, trained.params, exclude,
                                            source_name=source)
@@ -88,6 +94,10 @@ def warm_start(state, source: str, exclude: str = '', config=None):
     raise UserError(f'config.train.init_from={source!r} is a model of task {theirs[0]!r} '
                     f'({theirs[1]}), this run one of task {ours[0]!r} ({ours[1]}): {error}'
                     ) from None
+  if not taken:
+    raise UserError(f'config.train.init_exclude={exclude!r} excludes every parameter array: '
+                    f'nothing would be taken from config.train.init_from={source!r}; narrow '
+                    'init_exclude, or drop init_from to train from scratch.')
   params = jax.tree.map(lambda new, old: jax.device_put(new, old.sharding), params,
                         state.params)
   summary = (f'Warm start from {source} (step {trained.step}): {taken} parameter arrays '

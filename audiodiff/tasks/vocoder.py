@@ -174,7 +174,7 @@ class Vocoder(base.Task):
       raise UserError('The mel holds NaN or inf values; nothing was vocoded.')
     if mel.min() < MEL_RANGE[0] or mel.max() > MEL_RANGE[1]:
       raise UserError(f'The mel holds values from {mel.min():.3g} to {mel.max():.3g}; a '
-                      'DiffWave log-mel lies in [0, 1] (audiodiff.audio.spectral.log_mel '
+                      'log-mel of this project lies in [0, 1] (audiodiff.audio.spectral.log_mel '
                       'makes one from audio).')
     return mel, None
 
