@@ -158,6 +158,12 @@ def validate_config(config) -> None:
     if not is_valid(value):
       raise UserError(f'config.{field}={value!r} must be {requirement}; set '
                       f'--config.{field}=<value>.')
+  unet = config.model.get('unet1d')
+  if unet is not None and not (isinstance(unet.downsample, int) and unet.downsample >= 2
+                               and len(unet.channels) >= 1):
+    raise UserError(f'config.model.unet1d needs downsample >= 2 (each level shortens the '
+                    f'signal by it) and at least one level of channels; got downsample='
+                    f'{unet.downsample!r}, channels={tuple(unet.channels)!r}.')
   audio = config.audio
   if audio.win_length > audio.n_fft:
     raise UserError(f'config.audio.win_length={audio.win_length} must not exceed '
