@@ -101,15 +101,14 @@ sweep() {
     done
     names+=("$name")
   done
-  local -a commands=() config_extra=()
-  for flag in "${extra[@]}"; do [[ "$flag" != --config.* ]] || config_extra+=("$flag"); done
+  local -a commands=()
   for index in "${!grid[@]}"; do
     local -a flags=() settings=()
     IFS="$sep" read -r -a settings <<< "${grid[$index]}"
     for kv in "${settings[@]}"; do flags+=("--config.${kv}"); done
     # Every point's settings are checked (--mode=check) before the first runs.
     "$python" "$here/experiments/main.py" "--config=$config" --mode=check \
-      "--workdir=$root/${names[$index]}" "${flags[@]}" "${config_extra[@]}" > /dev/null || {
+      "--workdir=$root/${names[$index]}" "${flags[@]}" "${extra[@]}" > /dev/null || {
         echo "sweep: point '${names[$index]}' is refused (above); no point was run" >&2
         exit 2; }
     commands+=("$(printf ' %q' "$python" "$here/experiments/main.py" "--config=$config" \
@@ -127,6 +126,9 @@ local_launch() {
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "local: N='$n' must be a whole number >= 1" >&2; exit 2; }
   [[ -f "${config%%:*}" ]] || {
     echo "local: --config=$config does not exist; the configs are in experiments/configs/" >&2
+    exit 2; }
+  [[ ! -e "$workdir" || -d "$workdir" ]] || {
+    echo "local: WORKDIR=$workdir is a file; give a folder (a new one, or a run to resume)" >&2
     exit 2; }
   local port="${PORT:-$((20000 + RANDOM % 20000))}"
   local created=0

@@ -101,8 +101,7 @@ def check_config_file(argv):
       raise UserError(f'--config={path} is not a config file (it defines no get_config()); '
                       f'the configs are in {CONFIGS_DIR}/.')
     if os.path.abspath(path) != SAVED_CONFIG:
-      config_file.check(path, value.split(':', 1)[1] if ':' in value else None,
-                        CONFIGS_DIR)
+      config_file.check_signature(path, tree, value.split(':', 1)[1] if ':' in value else None)
 
 
 def parse_flags(argv):
@@ -112,7 +111,11 @@ def parse_flags(argv):
     check_single_flags(argv)
     argv = with_saved_config(argv)
     check_config_file(argv)
-    return FLAGS(argv)
+    try:
+      return FLAGS(argv)
+    except Exception:  # pylint: disable=broad-except
+      _diagnose_config_file(argv)   # the file's own line, if the file is what raised
+      raise
   except (flags.Error, UserError, KeyError, AttributeError, TypeError, ValueError,
           OSError) as error:
     if '--debug' in argv:
@@ -297,17 +300,45 @@ def _exit_with(error):
 
 
 def _config():
-  """FLAGS.config, loaded now (config_flags loads lazily): a missing file is
-  a UserError."""
-  config = FLAGS.config
+  """FLAGS.config, loaded now (config_flags loads lazily): a missing file, or
+  a config file of one's own that fails or returns what the defaults do not
+  hold, is a UserError."""
   try:
+    config = FLAGS.config
     if config is not None:
       config['task']  # pylint: disable=pointless-statement
   except OSError as error:
     reason = str(error).strip().splitlines()[-1].strip()
     raise UserError(f'--config could not be loaded: {reason}. The configs are in '
                     'experiments/configs/.') from None
+  except Exception:  # pylint: disable=broad-except
+    _diagnose_config_file(sys.argv)
+    raise
+  own = _own_config_file(sys.argv)
+  if own is not None:
+    config_file.check_loaded(config, own[0], CONFIGS_DIR)
   return config
+
+
+def _own_config_file(argv):
+  """(path, argument or None) of --config in argv unless it is a model
+  directory's saved config; None without --config."""
+  for i, arg in enumerate(argv):
+    value = arg.split('=', 1)[1] if arg.startswith('--config=') else (
+        argv[i + 1] if arg == '--config' and i + 1 < len(argv) else None)
+    if value is not None:
+      path, _, argument = value.partition(':')
+      if os.path.abspath(path) != SAVED_CONFIG:
+        return path, (argument or None)
+  return None
+
+
+def _diagnose_config_file(argv):
+  """A UserError naming what a config file of one's own got wrong, when
+  loading it failed."""
+  own = _own_config_file(argv)
+  if own is not None and os.path.isfile(own[0]):
+    config_file.diagnose(*own, CONFIGS_DIR)
 
 
 # The flags each mode reads beside --config, --workdir and --mode.
@@ -321,7 +352,7 @@ MODE_FLAGS = {
     'synthesize': ('text', 'text_file', 'checkpoint_step', 'name', 'output'),
     'export': ('checkpoint_step', 'output'),
     'info': ('checkpoint_step',),
-    'check': (),
+    'check': (),   # training's flags: a sweep checks each point with them
 }
 
 
@@ -407,7 +438,7 @@ def _run_mode(config, workdir, mode):
   if mode == 'train':
     train.train_and_evaluate(config, workdir)
   elif mode == 'check':   # what training checks before its first step; nothing written
-    experiment.build(config, None)
+    train.check(config, workdir)
     console.say(f'{config_flags.get_config_filename(FLAGS["config"])}: the settings are valid.')
   elif mode == 'sample':
     inference.sample(config, workdir, num_samples=FLAGS.num_samples, labels=FLAGS.labels,

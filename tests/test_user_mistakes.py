@@ -1389,6 +1389,26 @@ def test_twenty_fifth_probe_config_files_with_an_argument_or_a_sibling(tmp_path)
                  '--config.train.sample_every=1000')
   assert result.returncode == 0, result.stderr[-2000:]
   assert json.load(open(tmp_path / 'run' / 'config.json'))['train']['num_steps'] == 1
+  # The file runs once (its side effects too).
+  (tmp_path / 'loud.py').write_text('import tiny\n\n\ndef get_config():\n'
+                                    '  print("GET_CONFIG RAN")\n  return tiny.get_config()\n')
+  result = _main(f'--config={tmp_path / "loud.py"}', f'--workdir={tmp_path / "r2"}',
+                 '--mode=check')
+  assert result.returncode == 0 and result.stdout.count('GET_CONFIG RAN') == 1, result.stderr
+  assert not os.path.exists(tmp_path / 'r2')
+
+
+def test_twenty_sixth_probe_check_mode_and_launch_local_onto_a_file(tmp_path):
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  for flag, message in (('--config.train.init_from=/nonexistent-run', 'is not a directory'),
+                        ('--config.model.unet1d.channels=(8, -16)', 'each a whole number >= 1')):
+    result = _main(f'--config={tiny}', f'--workdir={tmp_path / "run"}', '--mode=check', flag)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+  (tmp_path / 'afile').write_text('mine')
+  result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'local', '1', tiny,
+                           str(tmp_path / 'afile')], capture_output=True, text=True, check=False)
+  assert result.returncode == 2 and 'is a file' in result.stderr
+  assert (tmp_path / 'afile').read_text() == 'mine'
 
 
 def test_twenty_fifth_probe_launch_local_appends_to_the_callers_log(tmp_path):

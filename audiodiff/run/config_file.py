@@ -1,13 +1,14 @@
-"""A config file of one's own, checked before any work: `check(path, argument)`
-runs its get_config() once, as --config will, and names in one line what it
-gets wrong: an exception (with the file's line), a get_config that needs an
-argument, no ConfigDict, a field no default has (a typo), a field or section
-it removed, or a value of another type than the default's.
+"""A config file of one's own, checked before any work, in one line each: a
+get_config that needs an argument (`check_signature`, from the parsed
+file), an exception while it loads (`diagnose`: the file's line), and what
+it returned (`check_loaded`): no ConfigDict, a field no default has (a
+typo), a field or section it removed, a value of another type than the
+default's (tuple items too).
 """
 
+import ast
 import difflib
 import importlib.util
-import inspect
 import os
 import sys
 import traceback
@@ -19,29 +20,42 @@ from audiodiff.errors import UserError
 from audiodiff.run import experiment
 
 
-def check(path: str, argument, configs_dir: str) -> None:
-  """argument: the text after `path:` in --config, or None."""
+def check_signature(path: str, tree, argument) -> None:
+  """tree: the file's ast; a UserError when get_config needs an argument
+  and none was given (`--config=FILE:VALUE`). The file's folder joins the
+  import path: a config may import another beside it (`import tiny`)."""
   directory = os.path.dirname(os.path.abspath(path))
   if directory not in sys.path:
-    sys.path.append(directory)   # a config may import another beside it (`import tiny`)
+    sys.path.append(directory)
+  for node in tree.body:
+    if isinstance(node, ast.FunctionDef) and node.name == 'get_config':
+      positional = node.args.posonlyargs + node.args.args
+      required = positional[:len(positional) - len(node.args.defaults)]
+      if required and argument is None:
+        raise UserError(f'--config={path}: its get_config({required[0].arg}) takes an '
+                        f'argument; give it as --config={path}:VALUE.')
+
+
+def diagnose(path: str, argument, configs_dir: str) -> None:
+  """After loading the file failed: runs its get_config() again, to name
+  the file's line that raised, or what it returned (a UserError); returns if
+  both are fine (the failure was elsewhere)."""
   spec = importlib.util.spec_from_file_location('_config_file', path)
   module = importlib.util.module_from_spec(spec)
   try:
     spec.loader.exec_module(module)
-    required = [p for p in inspect.signature(module.get_config).parameters.values()
-                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if required and argument is None:
-      raise UserError(f'--config={path}: its get_config({required[0].name}) takes an argument; '
-                      f'give it as --config={path}:VALUE.')
     config = module.get_config() if argument is None else module.get_config(argument)
-  except UserError:
-    raise
   except Exception as error:  # pylint: disable=broad-except
     lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
              if os.path.abspath(frame.filename) == os.path.abspath(path)]
     where = f', line {lines[-1]}' if lines else ''
     text = ' '.join(str(error).split())
     raise UserError(f'--config={path}{where}: {type(error).__name__}: {text}') from None
+  check_loaded(config, path, configs_dir)
+
+
+def check_loaded(config, path: str, configs_dir: str) -> None:
+  """The config get_config() returned, against the defaults."""
   if not isinstance(config, ml_collections.ConfigDict):
     forgot = ' (no `return config`?)' if config is None else ''
     raise UserError(f'--config={path}: get_config() returns a {type(config).__name__}{forgot}; '
@@ -61,7 +75,7 @@ def check(path: str, argument, configs_dir: str) -> None:
     if not _same_kind(mine[key], default):
       raise UserError(f'--config={path} sets config.{key}={mine[key]!r}, a '
                       f'{type(mine[key]).__name__} where the default is {default!r}; give a '
-                      f'value of type {type(default).__name__}.')
+                      f'value of its type.')
 
 
 def _check_known_fields(mine: dict, known: dict, path: str) -> None:
@@ -91,6 +105,7 @@ def _same_kind(value, default) -> bool:
     return isinstance(value, bool) and isinstance(default, bool)
   if isinstance(default, float):
     return isinstance(value, (int, float))
-  if isinstance(default, (tuple, list)):
-    return isinstance(value, (tuple, list))
+  if isinstance(default, (tuple, list)):   # and each item as the default's first
+    return isinstance(value, (tuple, list)) and (
+        not default or all(_same_kind(v, default[0]) for v in value))
   return isinstance(value, type(default))

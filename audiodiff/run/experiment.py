@@ -159,10 +159,12 @@ def validate_config(config) -> None:
       raise UserError(f'config.{field}={value!r} must be {requirement}; set '
                       f'--config.{field}=<value>.')
   unet = config.model.get('unet1d')
-  if unet is not None and not (isinstance(unet.downsample, int) and unet.downsample >= 2
-                               and len(unet.channels) >= 1):
+  if unet is not None and not (
+      isinstance(unet.downsample, int) and unet.downsample >= 2 and len(unet.channels) >= 1
+      and all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in unet.channels)):
     raise UserError(f'config.model.unet1d needs downsample >= 2 (each level shortens the '
-                    f'signal by it) and at least one level of channels; got downsample='
+                    f'signal by it) and channels of one or more levels, each a whole number '
+                    f'>= 1; got downsample='
                     f'{unet.downsample!r}, channels={tuple(unet.channels)!r}.')
   audio = config.audio
   if audio.win_length > audio.n_fft:

@@ -215,6 +215,21 @@ def _train(exp):
     writer.close()
 
 
+def check(config, workdir: str) -> None:
+  """What training checks before its first step (--mode=check), writing
+  nothing: the config, the other trained runs the task reads, and
+  config.train.init_from (a run or export; not on a run with checkpoints)."""
+  exp = experiment.build(config, None)
+  api.load_frozen_runs(exp.task, workdir)
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  steps = [int(n) for n in os.listdir(checkpoints) if n.isdigit()] if os.path.isdir(
+      checkpoints) else []
+  if steps:
+    _check_init_from_on_resume(workdir, config, max(steps))
+  elif config.train.init_from:
+    warm_start.check_source(config.train.init_from)
+
+
 def _check_init_from_on_resume(workdir: str, config, step: int) -> None:
   """A UserError for an init_from this run did not start from: a run with
   checkpoints resumes from them and would never read it."""

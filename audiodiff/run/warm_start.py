@@ -67,11 +67,8 @@ def merged_params(fresh, source, exclude: str = '', source_name: str = 'the sour
   return jax.tree_util.tree_unflatten(treedef, leaves), taken, skipped
 
 
-def warm_start(state, source: str, exclude: str = '', config=None):
-  """state (fresh, step 0) -> the same with params and EMA from `source` (a
-  work directory or an export), placed as the fresh ones are. -> (state,
-  a one-line summary). config: this run's, to name a source of another task
-  or model when its parameters do not fit."""
+def check_source(source: str) -> None:
+  """A UserError unless `source` is a trained run or an export."""
   if not os.path.isdir(source):
     raise UserError(f'config.train.init_from={source!r} is not a directory: give a work '
                     'directory or an export (e.g. pretrained/enhance_cpu).')
@@ -79,6 +76,14 @@ def warm_start(state, source: str, exclude: str = '', config=None):
     raise UserError(f'config.train.init_from={source!r} is not a trained run or an export '
                     '(it has no config.json): give a work directory that has trained, or an '
                     'export (e.g. pretrained/enhance_cpu).')
+
+
+def warm_start(state, source: str, exclude: str = '', config=None):
+  """state (fresh, step 0) -> the same with params and EMA from `source` (a
+  work directory or an export), placed as the fresh ones are. -> (state,
+  a one-line summary). config: this run's, to name a source of another task
+  or model when its parameters do not fit."""
+  check_source(source)
   try:
     trained = api.load(source)
   except UserError as error:
