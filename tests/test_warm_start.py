@@ -87,6 +87,10 @@ def test_training_resumes_its_own_checkpoint_before_warm_starting(source_run, tm
   config.train.num_steps = 3
   train.train_and_evaluate(config, workdir)  # resumes at step 2: no warm start again
   assert api.load(workdir).step == 3
+  again = tiny_config()   # resumed without init_from: the run still says where it began
+  again.train.num_steps = 4
+  train.train_and_evaluate(again, workdir)
+  assert experiment.read_config(workdir).train.init_from == source_run
   # A run that did not start from init_from says it would not be read.
   plain = tiny_config()
   train.train_and_evaluate(plain, str(tmp_path / 'plain'))

@@ -34,6 +34,9 @@ def check_signature(path: str, tree, argument) -> None:
       if required and argument is None:
         raise UserError(f'--config={path}: its get_config({required[0].arg}) takes an '
                         f'argument; give it as --config={path}:VALUE.')
+      if not positional and not node.args.vararg and argument is not None:
+        raise UserError(f'--config={path}:{argument}: its get_config() takes no argument; '
+                        f'drop ":{argument}".')
 
 
 def diagnose(path: str, argument, configs_dir: str) -> None:

@@ -232,11 +232,14 @@ def check(config, workdir: str) -> None:
 
 def _check_init_from_on_resume(workdir: str, config, step: int) -> None:
   """A UserError for an init_from this run did not start from: a run with
-  checkpoints resumes from them and would never read it."""
+  checkpoints resumes from them and would never read it. Without one, the
+  run keeps the init_from it started from (its config still says so)."""
   try:
     started_from = experiment.read_config(workdir).train.init_from
   except UserError:
     started_from = ''
+  if not config.train.init_from and started_from:
+    config.train.init_from = started_from   # resuming: the run still says where it began
   if config.train.init_from and config.train.init_from != started_from:
     raise UserError(f'config.train.init_from={config.train.init_from!r}: {workdir} already '
                     f'has checkpoints (step {step}), which training resumes from, so it would '
