@@ -316,7 +316,9 @@ def _config():
     raise
   own = _own_config_file(sys.argv)
   if own is not None:
-    config_file.check_loaded(config, own[0], CONFIGS_DIR)
+    flagged = {a.split('=', 1)[0].removeprefix('--config.') for a in sys.argv
+               if a.startswith('--config.')}
+    config_file.check_loaded(config, own[0], CONFIGS_DIR, flagged)
   return config
 
 

@@ -1430,3 +1430,23 @@ def test_twenty_fifth_probe_a_config_field_given_as_a_flag_is_pointed_to():
   assert result.returncode == 2
   assert result.stderr.strip().endswith('(config fields: --config.diffusion.num_steps, '
                                         '--config.sampler.num_steps, --config.train.num_steps)')
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--config.model.unet1d.channels=(8.5,16)', 'error: --config.model.unet1d.channels=(8.5, 16)'),
+    ('--config.train.batch_size=1000000000000', 'batch_size=1000000000000 must be in [1, '),
+    ("--config.diffusion.betas=('a','b')", 'must be numbers in (0, 1)'),
+])
+def test_twenty_seventh_probe_check_mode_names_the_flag_or_field(tmp_path, flag, message):
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  result = _main(f'--config={tiny}', f'--workdir={tmp_path / "run"}', '--mode=check', flag)
+  assert result.returncode == 2 and message in result.stderr.splitlines()[-1], result.stderr
+
+
+def test_twenty_seventh_probe_a_frozen_config_is_named(tmp_path):
+  (tmp_path / 'frozen.py').write_text(
+      'import ml_collections\nfrom experiments.configs import tiny\n\n\ndef get_config():\n'
+      '  return ml_collections.FrozenConfigDict(tiny.get_config())\n')
+  result = _main(f'--config={tmp_path / "frozen.py"}', f'--workdir={tmp_path / "run"}',
+                 '--mode=check')
+  assert result.returncode == 2 and 'returns a FrozenConfigDict' in result.stderr, result.stderr

@@ -57,9 +57,11 @@ def diagnose(path: str, argument, configs_dir: str) -> None:
   check_loaded(config, path, configs_dir)
 
 
-def check_loaded(config, path: str, configs_dir: str) -> None:
-  """The config get_config() returned, against the defaults."""
-  if not isinstance(config, ml_collections.ConfigDict):
+def check_loaded(config, path: str, configs_dir: str, flagged=()) -> None:
+  """The config get_config() returned (with the --config.* flags over it,
+  `flagged` their keys), against the defaults."""
+  if isinstance(config, ml_collections.FrozenConfigDict) or not isinstance(
+      config, ml_collections.ConfigDict):
     forgot = ' (no `return config`?)' if config is None else ''
     raise UserError(f'--config={path}: get_config() returns a {type(config).__name__}{forgot}; '
                     'return an ml_collections.ConfigDict (start from '
@@ -76,7 +78,8 @@ def check_loaded(config, path: str, configs_dir: str) -> None:
                     'every field and change its value instead.')
   for key, default in known.items():
     if not _same_kind(mine[key], default):
-      raise UserError(f'--config={path} sets config.{key}={mine[key]!r}, a '
+      where = f'--config.{key}' if key in flagged else f'--config={path} sets config.{key}'
+      raise UserError(f'{where}={mine[key]!r}, a '
                       f'{type(mine[key]).__name__} where the default is {default!r}; give a '
                       f'value of its type.')
 

@@ -97,7 +97,8 @@ _CONFIG_RULES = (
     ('data.max_text_length', lambda v: v >= 1, '>= 1'),
     ('diffusion.num_steps', lambda v: 1 <= v <= MAX_STEPS, f'in [1, {MAX_STEPS:,}]'),
     ('train.num_steps', lambda v: v >= 1, '>= 1'),
-    ('train.batch_size', lambda v: v >= 1, '>= 1'),
+    ('train.batch_size', lambda v: 1 <= v <= MAX_SAMPLES,
+     f'in [1, {MAX_SAMPLES:,}] (more is a typo; memory bounds it far sooner)'),
     ('train.learning_rate', lambda v: 0 < v < float('inf'), 'a positive number'),
     ('train.warmup_steps', lambda v: v >= 0, '>= 0'),
     ('train.grad_clip_norm', lambda v: v > 0, '> 0'),
@@ -158,6 +159,11 @@ def validate_config(config) -> None:
     if not is_valid(value):
       raise UserError(f'config.{field}={value!r} must be {requirement}; set '
                       f'--config.{field}=<value>.')
+  betas = tuple(config.diffusion.get('betas', ()))
+  if betas and not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                       and 0 < b < 1 for b in betas):
+    raise UserError(f'config.diffusion.betas={betas!r} must be numbers in (0, 1), one per '
+                    'step (or () for the named schedule).')
   unet = config.model.get('unet1d')
   if unet is not None and not (
       isinstance(unet.downsample, int) and unet.downsample >= 2 and len(unet.channels) >= 1
