@@ -80,11 +80,7 @@ CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs'
 def check_config_file(argv):
   """A UserError unless --config names a Python file defining get_config()
   (checked by parsing, so that no other file runs)."""
-  for i, arg in enumerate(argv):
-    value = arg.split('=', 1)[1] if arg.startswith('--config=') else (
-        argv[i + 1] if arg == '--config' and i + 1 < len(argv) else None)
-    if value is None:
-      continue
+  for value in _config_values(argv):
     path = value.split(':', 1)[0]
     if not os.path.isfile(path):
       where = '' if os.path.isabs(path) else f' (read from the current folder, {os.getcwd()})'
@@ -322,16 +318,22 @@ def _config():
   return config
 
 
+def _config_values(argv):
+  """The values of --config in argv (`--config=X` or `--config X`)."""
+  for i, arg in enumerate(argv):
+    if arg.startswith('--config='):
+      yield arg.split('=', 1)[1]
+    elif arg == '--config' and i + 1 < len(argv):
+      yield argv[i + 1]
+
+
 def _own_config_file(argv):
   """(path, argument or None) of --config in argv unless it is a model
   directory's saved config; None without --config."""
-  for i, arg in enumerate(argv):
-    value = arg.split('=', 1)[1] if arg.startswith('--config=') else (
-        argv[i + 1] if arg == '--config' and i + 1 < len(argv) else None)
-    if value is not None:
-      path, _, argument = value.partition(':')
-      if os.path.abspath(path) != SAVED_CONFIG:
-        return path, (argument or None)
+  for value in _config_values(argv):
+    path, _, argument = value.partition(':')
+    if os.path.abspath(path) != SAVED_CONFIG:
+      return path, (argument or None)
   return None
 
 
@@ -391,7 +393,7 @@ def run(config, workdir, mode):
 
 def _has_checkpoint(checkpoints):
   """Whether a training run saved a step into `checkpoints`."""
-  return os.path.isdir(checkpoints) and any(n.isdigit() for n in os.listdir(checkpoints))
+  return bool(checkpoint.saved_steps(checkpoints))
 
 
 def check_sampler_flags(config, mode):

@@ -136,6 +136,11 @@ class Trained:
     pieces = [audio for _, audio in self.run_in_batches(request, jax.random.PRNGKey(seed))]
     return np.concatenate(pieces), request
 
+  def sample_options(self) -> list:
+    """The options this model's sample_request takes (e.g. ['labels'])."""
+    return [name for name, p in inspect.signature(self.task.sample_request).parameters.items()
+            if p.kind == p.KEYWORD_ONLY]
+
   def sample_request(self, num_samples: Optional[int] = None, *, reference_batch=None,
                      **task_options):
     """The task's default request for num_samples outputs (checked), for
@@ -148,8 +153,7 @@ class Trained:
       raise UserError(f'num_samples={num_samples!r}: give a whole number of outputs in [1, '
                       f'{experiment.MAX_SAMPLES:,}] (num_samples=4 in Python, --num_samples=4 '
                       'on the command line; more: run again with another seed).')
-    accepted = [name for name, p in inspect.signature(self.task.sample_request).parameters
-                .items() if p.kind == p.KEYWORD_ONLY]
+    accepted = self.sample_options()
     unknown = sorted(set(task_options) - set(accepted))
     if unknown:
       raise UserError(f'sample() got {", ".join(unknown)}, which this {self.task.name!r} model '

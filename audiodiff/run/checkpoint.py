@@ -71,6 +71,7 @@ class Checkpointer:
   def all_steps(self):
     return sorted(self.manager.all_steps())
 
+
   def _spec_path(self):
     return os.path.join(os.fspath(self.manager.directory), SPEC_FILE)
 
@@ -245,3 +246,11 @@ def _first_line(error: Exception) -> str:
   text = str(error).strip().splitlines()[0] if str(error).strip() else ''
   text = text.split(' See full TensorStore details')[0]
   return f'{type(error).__name__}: {text[:160]}'.rstrip(': ')
+
+
+def saved_steps(directory: str) -> list:
+  """The steps saved in a checkpoints folder (its numbered entries), without
+  opening it; [] when there is none."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(n) for n in os.listdir(directory) if n.isdigit())

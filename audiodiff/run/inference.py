@@ -6,7 +6,6 @@ exported model) and calls its methods, the same ones notebooks call.
 """
 
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -121,7 +120,7 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   config = trained.config
   options = {}
-  if labels and 'labels' not in inspect.signature(trained.task.sample_request).parameters:
+  if labels and 'labels' not in trained.sample_options():
     raise UserError(f'--labels: {workdir} is a {trained.task.name!r} model, which samples no '
                     'classes; drop --labels.')
   if labels:  # one: every sample (the task's sample_request repeats it)

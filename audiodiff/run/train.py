@@ -14,8 +14,8 @@ import optax
 
 from audiodiff import data
 from audiodiff.data import pipeline
-from audiodiff.run import api, console, evaluation, experiment, health, losses, outputs
-from audiodiff.run import listening_page, model_card, parallel, warm_start, workdir_lock
+from audiodiff.run import api, checkpoint, console, evaluation, experiment, health, losses
+from audiodiff.run import listening_page, model_card, outputs, parallel, warm_start, workdir_lock
 from audiodiff.run import train_state as train_state_lib
 from audiodiff.errors import Stopped, UserError
 from audiodiff.run.summary import SummaryWriter
@@ -180,7 +180,7 @@ def _train(exp):
   state = exp.init_state()
   restored, restored_step = exp.checkpointer.restore_latest(state, train_iter)
   if restored is not None:
-    _check_init_from_on_resume(workdir, config, restored_step)
+    _init_from_on_resume(workdir, config, restored_step)
     changes = changed_settings(workdir, config)
     if changes:
       console.say(f'Resuming with changed settings: {changes} (the run no longer matches '
@@ -221,16 +221,14 @@ def check(config, workdir: str) -> None:
   config.train.init_from (a run or export; not on a run with checkpoints)."""
   exp = experiment.build(config, None)
   api.load_frozen_runs(exp.task, workdir)
-  checkpoints = os.path.join(workdir, 'checkpoints')
-  steps = [int(n) for n in os.listdir(checkpoints) if n.isdigit()] if os.path.isdir(
-      checkpoints) else []
+  steps = checkpoint.saved_steps(os.path.join(workdir, 'checkpoints'))
   if steps:
-    _check_init_from_on_resume(workdir, config, max(steps))
+    _init_from_on_resume(workdir, config, steps[-1])
   elif config.train.init_from:
     warm_start.check_source(config.train.init_from)
 
 
-def _check_init_from_on_resume(workdir: str, config, step: int) -> None:
+def _init_from_on_resume(workdir: str, config, step: int) -> None:
   """A UserError for an init_from this run did not start from: a run with
   checkpoints resumes from them and would never read it. Without one, the
   run keeps the init_from it started from (its config still says so)."""
