@@ -222,9 +222,13 @@ def main(argv):
     name = signal.Signals(_SIGNAL[0]).name
     if FLAGS.mode == 'export':   # written beside, renamed when complete
       said = 'nothing was exported (the same command starts it again)'
-    elif FLAGS.mode == 'train':
+    elif FLAGS.mode == 'train' and _has_checkpoint(
+        os.path.join(FLAGS.workdir or '', 'checkpoints')):
       said = ('what was written so far is kept (training resumes from its last checkpoint '
               'with the same command)')
+    elif FLAGS.mode == 'train':
+      said = ('no checkpoint was saved yet, so there is nothing to resume (the same command '
+              'starts training from step 0)')
     else:
       said = 'what was written so far is kept (the same command starts this job again)'
     print(f'Stopped by {name}; {said}.', file=sys.stderr, flush=True)
@@ -378,11 +382,10 @@ def run(config, workdir, mode):
   try:
     _run_mode(config, workdir, mode)
   except BaseException as error:
-    # Made by this run with nothing to resume: gone again (a stopped or
-    # diverged run keeps its TensorBoard curve).
+    # Made by this run with nothing to resume: gone again (a diverged run
+    # keeps its TensorBoard curve).
     if created and not outputs.remove_if_empty(workdir) and mode == 'train' and not (
-        isinstance(error, (KeyboardInterrupt, health.DivergenceError))
-        or _has_checkpoint(checkpoints)):
+        isinstance(error, health.DivergenceError) or _has_checkpoint(checkpoints)):
       shutil.rmtree(workdir, ignore_errors=True)
     raise
   finally:

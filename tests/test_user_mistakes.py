@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -435,6 +436,27 @@ def test_a_stopped_run_saves_says_so_and_resumes(tmp_path, number, name):
   result = _main(*args[2:-4], f'--config.train.num_steps={step + 1}')
   assert result.returncode == 0, result.stderr
   assert f'Resumed from the checkpoint at step {step}' in result.stdout + result.stderr
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_so_and_leaves_no_folder(tmp_path):
+  """A second signal before the first step ends quits without a checkpoint:
+  the line says there is nothing to resume, and the new work directory goes."""
+  workdir = tmp_path / 'run'
+  process = subprocess.Popen(
+      [sys.executable, MAIN, '--config=experiments/configs/tiny.py', f'--workdir={workdir}',
+       '--config.train.batch_size=256'], cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  for line in process.stdout:
+    if line.startswith('Task '):
+      break
+  process.send_signal(signal.SIGTERM)
+  time.sleep(0.3)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 128 + signal.SIGTERM, stderr
+  last = stderr.strip().splitlines()[-1]
+  assert last.startswith('Stopped by SIGTERM') and 'nothing to resume' in last, stderr
+  assert not workdir.exists()
 
 
 # ---- long inputs ---------------------------------------------------------------------------
