@@ -449,8 +449,11 @@ def test_a_run_stopped_before_its_first_checkpoint_says_so_and_leaves_no_folder(
   for line in process.stdout:
     if line.startswith('Task '):
       break
+  time.sleep(1)  # into the first step (its compilation alone takes seconds)
   process.send_signal(signal.SIGTERM)
-  time.sleep(0.3)
+  for line in process.stdout:
+    if line.startswith('SIGTERM: saving a checkpoint after this step'):
+      break
   process.send_signal(signal.SIGTERM)
   _, stderr = process.communicate(timeout=300)
   assert process.returncode == 128 + signal.SIGTERM, stderr

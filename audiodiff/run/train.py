@@ -308,12 +308,15 @@ class _StopRequest:
     return number or None
 
   def _request(self, number, frame):
-    del frame
-    if self.signal_number is not None:  # a second Ctrl-C: stop now
+    if self.signal_number is not None:  # a second signal: stop now, as before the loop
+      previous = self._previous.get(number)
+      if callable(previous):
+        previous(number, frame)
       raise KeyboardInterrupt
     self.signal_number = number
+    again = 'press Ctrl-C again' if number == signal.SIGINT else 'send it again'
     console.say(f'{signal.Signals(number).name}: saving a checkpoint after this step '
-                '(press Ctrl-C again to quit without it).')
+                f'({again} to quit without it).')
 
 
 def _stop(exp, step, state, train_iter, number):
