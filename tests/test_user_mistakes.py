@@ -1475,3 +1475,15 @@ def test_twenty_seventh_probe_a_frozen_config_is_named(tmp_path):
   result = _main(f'--config={tmp_path / "frozen.py"}', f'--workdir={tmp_path / "run"}',
                  '--mode=check')
   assert result.returncode == 2 and 'returns a FrozenConfigDict' in result.stderr, result.stderr
+
+
+def test_check_mode_compares_a_runs_checkpoints_with_the_model(tmp_path):
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  run = tmp_path / 'run'
+  result = _main(f'--config={tiny}', f'--workdir={run}', '--config.train.num_steps=1',
+                 '--config.train.sample_every=1000')
+  assert result.returncode == 0, result.stderr[-2000:]
+  result = _main(f'--config={tiny}', f'--workdir={run}', '--mode=check',
+                 '--config.model.diffwave.residual_channels=16')
+  assert result.returncode == 2 and 'hold a different model' in result.stderr, result.stderr
+  assert _main(f'--config={tiny}', f'--workdir={run}', '--mode=check').returncode == 0

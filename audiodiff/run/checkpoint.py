@@ -47,6 +47,32 @@ def state_spec(state) -> dict:
   return {jax.tree_util.keystr(path): list(getattr(leaf, 'shape', ())) for path, leaf in leaves}
 
 
+def saved_spec(directory: str):
+  """The shapes the checkpoints in `directory` hold (SPEC_FILE), or None when
+  it is missing or unreadable (then it is written again at the next save)."""
+  try:
+    with open(os.path.join(directory, SPEC_FILE)) as f:
+      spec = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return spec if isinstance(spec, dict) and spec else None
+
+
+def check_fits(directory: str, target_state) -> None:
+  """A UserError when the checkpoints in `directory` hold other shapes than
+  `target_state` (arrays or jax.ShapeDtypeStructs); reads no array."""
+  saved, wanted = saved_spec(directory), state_spec(target_state)
+  if saved is None or saved == wanted:
+    return
+  differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+  raise UserError(
+      f'The checkpoints {saved_steps(directory)} in {directory} hold a different model or '
+      f'optimizer state than this config builds (first difference: {differing[0]}: '
+      f'saved {saved.get(differing[0])}, now {wanted.get(differing[0])}); use a new '
+      '--workdir, or the config they were trained with (config.json beside them). '
+      'The checkpoints are left untouched.')
+
+
 class Checkpointer:
   """Saves and restores (TrainState, data iterator) pairs.
 
@@ -76,14 +102,7 @@ class Checkpointer:
     return os.path.join(os.fspath(self.manager.directory), SPEC_FILE)
 
   def _saved_spec(self):
-    """The shapes the checkpoints hold (SPEC_FILE), or None when it is
-    missing or unreadable (then it is written again at the next save)."""
-    try:
-      with open(self._spec_path()) as f:
-        spec = json.load(f)
-    except (OSError, ValueError):
-      return None
-    return spec if isinstance(spec, dict) and spec else None
+    return saved_spec(os.fspath(self.manager.directory))
 
   def save(self, step: int, state, data_iterator=None, eval_loss=None):
     """Starts writing checkpoint `step` (asynchronously). Refuses, in one
@@ -161,15 +180,7 @@ class Checkpointer:
     steps = self.all_steps()
     saved = self._saved_spec() if steps else None
     if saved is not None:
-      wanted = state_spec(target_state)
-      if saved != wanted:
-        differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        raise UserError(
-            f'The checkpoints {steps} in {self.manager.directory} hold a different model or '
-            f'optimizer state than this config builds (first difference: {differing[0]}: '
-            f'saved {saved.get(differing[0])}, now {wanted.get(differing[0])}); use a new '
-            '--workdir, or the config they were trained with (config.json beside them). '
-            'The checkpoints are left untouched.')
+      check_fits(os.fspath(self.manager.directory), target_state)
     if step is not None:
       if step not in steps:
         raise UserError(f'No checkpoint at step {step} in {self.manager.directory}; '

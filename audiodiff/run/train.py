@@ -217,13 +217,16 @@ def _train(exp):
 
 def check(config, workdir: str) -> None:
   """What training checks before its first step (--mode=check), writing
-  nothing: the config, the other trained runs the task reads, and
+  nothing: the config, the other trained runs the task reads, that the
+  run's checkpoints fit the model (by their recorded shapes), and
   config.train.init_from (a run or export; not on a run with checkpoints)."""
   exp = experiment.build(config, None)
   api.load_frozen_runs(exp.task, workdir)
-  steps = checkpoint.saved_steps(os.path.join(workdir, 'checkpoints'))
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  steps = checkpoint.saved_steps(checkpoints)
   if steps:
     _init_from_on_resume(workdir, config, steps[-1])
+    checkpoint.check_fits(checkpoints, jax.eval_shape(exp.init_state))
   elif config.train.init_from:
     warm_start.check_source(config.train.init_from)
 
