@@ -1487,3 +1487,14 @@ def test_check_mode_compares_a_runs_checkpoints_with_the_model(tmp_path):
                  '--config.model.diffwave.residual_channels=16')
   assert result.returncode == 2 and 'hold a different model' in result.stderr, result.stderr
   assert _main(f'--config={tiny}', f'--workdir={run}', '--mode=check').returncode == 0
+
+
+def test_one_input_with_two_references_is_refused(tmp_path):
+  voice = _speechlike(0.5)
+  for name in ('in.wav', 'ref_a.wav', 'ref_b.wav'):
+    audio_io.save_audio(tmp_path / name, voice, 16000)
+  inputs = [str(tmp_path / 'in.wav')] * 2
+  with pytest.raises(UserError, match='given twice, with --reference='):
+    inference.restore(None, PRIOR, inputs, output=str(tmp_path / 'out'),
+                      references=[str(tmp_path / 'ref_a.wav'), str(tmp_path / 'ref_b.wav')])
+  assert not os.path.exists(tmp_path / 'out')

@@ -367,6 +367,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
                     'directories, with --reference.')
   if not references:
     inputs = _input_files(inputs)
+  else:
+    _check_pairs(inputs, references)
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   settings = trained.config.restore
   restoration.check_task_settings(settings)
@@ -553,6 +555,18 @@ def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
     else:
       paths.append(path)
   return [paths[i] for i in _distinct(paths)]
+
+
+def _check_pairs(inputs, references) -> None:
+  """A UserError for one --input file paired with two different --reference
+  files (only the first pair would be restored)."""
+  paired = {}
+  for path, reference in zip(inputs, references):
+    earlier = paired.setdefault(os.path.realpath(path), reference)
+    if os.path.realpath(earlier) != os.path.realpath(reference):
+      raise UserError(f'--input={path} is given twice, with --reference={earlier} and '
+                      f'--reference={reference}; give each input once, with its clean '
+                      'original.')
 
 
 def _distinct(paths) -> list:
