@@ -52,7 +52,6 @@ flags.DEFINE_string('output', None, 'Output directory: export (default workdir/e
                     'modes (default workdir/samples/<name>).')
 flags.DEFINE_bool('verbose', False, 'Show library INFO logs (Orbax, TFDS, Grain).')
 flags.DEFINE_bool('debug', False, 'Show the traceback of user errors too.')
-flags.mark_flags_as_required(['workdir'])
 
 
 def with_saved_config(argv):
@@ -442,6 +441,12 @@ def _run_mode(config, workdir, mode):
   check_sampler_flags(config, mode)
   if mode in ('train', 'check') and config is None:
     raise UserError(f'--mode={mode} needs --config=experiments/configs/<name>.py.')
+  if not workdir and mode == 'train':
+    raise UserError('--mode=train needs --workdir=DIR: the folder for its checkpoints, samples '
+                    'and logs (a new one, or a run to resume).')
+  if not workdir and mode != 'check':
+    raise UserError(f'--mode={mode} needs --workdir=DIR: a trained model (a run or an export, '
+                    'e.g. pretrained/notes).')
   if mode == 'train':
     train.train_and_evaluate(config, workdir)
   elif mode == 'check':   # what training checks before its first step; nothing written

@@ -1498,3 +1498,13 @@ def test_one_input_with_two_references_is_refused(tmp_path):
     inference.restore(None, PRIOR, inputs, output=str(tmp_path / 'out'),
                       references=[str(tmp_path / 'ref_a.wav'), str(tmp_path / 'ref_b.wav')])
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_check_mode_needs_no_workdir_and_the_others_say_they_do():
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  result = _main(f'--config={tiny}', '--mode=check')
+  assert result.returncode == 0 and 'the settings are valid' in result.stdout, result.stderr
+  result = _main(f'--config={tiny}')
+  assert result.returncode == 2 and '--mode=train needs --workdir=DIR' in result.stderr
+  result = _main('--mode=sample')
+  assert result.returncode == 2 and '--mode=sample needs --workdir=DIR' in result.stderr

@@ -316,15 +316,16 @@ def build(config, workdir: str, *, resolve: bool = True) -> experiment.Experimen
   return exp
 
 
-def load_frozen_runs(task, workdir: str) -> dict:
+def load_frozen_runs(task, workdir: Optional[str]) -> dict:
   """name -> Trained for each of task.frozen_runs(), from the directory
-  config.<task>.<option> names: a path inside workdir first, else as given."""
+  config.<task>.<option> names: a path inside workdir (if given) first, else
+  as given."""
   runs = {}
   for name, run in task.frozen_runs().items():
     value = task.settings[run.option]
     path = os.path.expanduser(value)
-    inside = os.path.join(workdir, path)
-    if not os.path.isabs(path) and os.path.exists(os.path.join(inside, 'config.json')):
+    inside = os.path.join(workdir or '', path)
+    if workdir and not os.path.isabs(path) and os.path.exists(os.path.join(inside, 'config.json')):
       path = inside   # an export's own copy: stays relative, the export moves whole
     elif os.path.exists(os.path.join(path, 'config.json')):
       # Read from the current folder: kept as a full path, so the run (and what
@@ -335,13 +336,14 @@ def load_frozen_runs(task, workdir: str) -> dict:
                     f'{os.path.abspath(path)}.')
     elif not os.path.isabs(path):
       raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model there, '
-                      f'read from the current folder ({os.getcwd()}) or from {workdir}; run '
+                      f'read from the current folder ({os.getcwd()})'
+                      + (f' or from {workdir}' if workdir else '') + '; run '
                       'from the folder the run was trained in, or give the full path with '
                       f'--config.{task.name}.{run.option}=/path/to/it. {run.how_to_train}')
     else:
       raise UserError(f'config.{task.name}.{run.option}={value!r}: no trained model at '
                       f'{path} (expected config.json there). {run.how_to_train}')
-    if os.path.realpath(path) == os.path.realpath(workdir):
+    if workdir and os.path.realpath(path) == os.path.realpath(workdir):
       raise UserError(f'config.{task.name}.{run.option}={value!r} names this run itself; '
                       f'name the other trained run it needs. {run.how_to_train}')
     runs[name] = load(path)

@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -215,13 +216,17 @@ def _train(exp):
     writer.close()
 
 
-def check(config, workdir: str) -> None:
+def check(config, workdir: Optional[str]) -> None:
   """What training checks before its first step (--mode=check), writing
   nothing: the config, the other trained runs the task reads, that the
   run's checkpoints fit the model (by their recorded shapes), and
   config.train.init_from (a run or export; not on a run with checkpoints)."""
   exp = experiment.build(config, None)
   api.load_frozen_runs(exp.task, workdir)
+  if not workdir:   # the settings alone
+    if config.train.init_from:
+      warm_start.check_source(config.train.init_from)
+    return
   checkpoints = os.path.join(workdir, 'checkpoints')
   steps = checkpoint.saved_steps(checkpoints)
   if steps:
