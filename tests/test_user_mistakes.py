@@ -1508,3 +1508,16 @@ def test_check_mode_needs_no_workdir_and_the_others_say_they_do():
   assert result.returncode == 2 and '--mode=train needs --workdir=DIR' in result.stderr
   result = _main('--mode=sample')
   assert result.returncode == 2 and '--mode=sample needs --workdir=DIR' in result.stderr
+
+
+@pytest.mark.parametrize('line, message', [
+    ("config.train.num_steps = 'many'", 'the field num_steps holds a whole number, not a string'),
+    ("config.train.learning_rate = 'fast'", 'the field learning_rate holds a number, not a string'),
+])
+def test_a_config_file_setting_a_wrong_type_names_its_line_and_the_type(tmp_path, line, message):
+  (tmp_path / 'mine.py').write_text(
+      'from experiments.configs import tiny\n\n\ndef get_config():\n'
+      f'  config = tiny.get_config()\n  {line}\n  return config\n')
+  result = _main(f'--config={tmp_path / "mine.py"}', '--mode=check')
+  assert result.returncode == 2, result.stderr
+  assert f'line 6 (`{line}`): {message}' in result.stderr, result.stderr

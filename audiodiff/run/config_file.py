@@ -10,6 +10,7 @@ import ast
 import difflib
 import importlib.util
 import os
+import re
 import sys
 import traceback
 
@@ -49,12 +50,26 @@ def diagnose(path: str, argument, configs_dir: str) -> None:
     spec.loader.exec_module(module)
     config = module.get_config() if argument is None else module.get_config(argument)
   except Exception as error:  # pylint: disable=broad-except
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
-             if os.path.abspath(frame.filename) == os.path.abspath(path)]
-    where = f', line {lines[-1]}' if lines else ''
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if os.path.abspath(frame.filename) == os.path.abspath(path)]
+    where = f', line {frames[-1].lineno}' if frames else ''
     text = ' '.join(str(error).split())
+    wrong_type = _WRONG_TYPE.search(text)
+    if wrong_type:
+      field, value, given, wanted = wrong_type.groups()
+      code = f' (`{frames[-1].line}`)' if frames and frames[-1].line else ''
+      wanted, given = (_KINDS.get(kind, f'a {kind}') for kind in (wanted, given))
+      raise UserError(f'--config={path}{where}{code}: the field {field} holds {wanted}, not '
+                      f'{given} ({value}); give {wanted}.') from None
     raise UserError(f'--config={path}{where}: {type(error).__name__}: {text}') from None
   check_loaded(config, path, configs_dir)
+
+
+_KINDS = {'int': 'a whole number', 'float': 'a number', 'str': 'a string',
+          'bool': 'True or False', 'NoneType': 'None'}
+# ml_collections' message for a value of another type than the field's.
+_WRONG_TYPE = re.compile(r"Could not override field '(\w+)' \(reference\)\. (.*) is of original "
+                         r"type <class '(\w+)'> and cannot be casted to type <class '(\w+)'>")
 
 
 def check_loaded(config, path: str, configs_dir: str, flagged=()) -> None:
