@@ -220,7 +220,7 @@ def test_sample_counts_must_be_whole_and_positive(count):
 def test_labels_must_be_class_ids(labels):
   import audiodiff  # pylint: disable=g-import-not-at-top
   model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
-  with pytest.raises(UserError, match='class ids'):
+  with pytest.raises(UserError, match='class ids|given for 2 samples'):
     model.sample(2, labels=labels)
 
 
@@ -1521,3 +1521,14 @@ def test_a_config_file_setting_a_wrong_type_names_its_line_and_the_type(tmp_path
   result = _main(f'--config={tmp_path / "mine.py"}', '--mode=check')
   assert result.returncode == 2, result.stderr
   assert f'line 6 (`{line}`): {message}' in result.stderr, result.stderr
+
+
+def test_a_count_of_labels_not_matching_the_samples_is_named_as_such():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  with pytest.raises(UserError, match=r'labels: 2 given for 1 sample \(\[0, 1\]\)'):
+    model.sample(1, labels=[0, 1])
+  with pytest.raises(UserError, match=r'labels: 0 given for 3 samples'):
+    model.sample(3, labels=[])
+  with pytest.raises(UserError, match=r'labels must be class ids in \[0, 4\)'):
+    model.sample(2, labels=[0, 9])

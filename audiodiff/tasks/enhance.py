@@ -289,7 +289,8 @@ class Enhance(base.Task):
     """A UserError for input shorter than one STFT hop."""
     if length < self.stft.hop_length:
       rate = self.config.audio.sample_rate
-      raise UserError(f'The input to enhance is {length} samples long; enhancement '
+      raise UserError(f'The input to enhance is {length} sample{"s" * (length != 1)} long; '
+                      'enhancement '
                       f'needs at least one STFT hop, {self.stft.hop_length} samples '
                       f'({1000 * self.stft.hop_length / rate:.0f} ms at {rate} Hz).')
 

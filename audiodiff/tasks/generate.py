@@ -111,10 +111,13 @@ class Generate(base.Task):
       labels = [names.index(x) if isinstance(x, str) else x for x in labels]
     given = np.asarray(labels).reshape(-1)
     labels = given.astype(np.int64) if given.dtype.kind in 'iuf' else np.zeros(0, np.int64)
-    if (len(labels) != num_samples or np.any(labels != given) or labels.min() < 0
-        or labels.max() >= self.num_classes):
-      raise UserError(f'labels must be {num_samples} class ids in [0, {self.num_classes}) '
-                      f'or class names; got {original!r}.')
+    if len(labels) != num_samples:
+      raise UserError(f'labels: {len(labels)} given for {num_samples} sample'
+                      f'{"s" * (num_samples != 1)} ({original!r}); give one per sample, or a '
+                      'single one for all.')
+    if np.any(labels != given) or labels.min() < 0 or labels.max() >= self.num_classes:
+      raise UserError(f'labels must be class ids in [0, {self.num_classes}) or class names; '
+                      f'got {original!r}.')
     if self.config.sampler.guidance_scale == 0:   # the unconditional pass alone
       names = [f'sample_{i:03d}_unconditional' for i in range(num_samples)]
     else:
