@@ -50,6 +50,8 @@ flags.DEFINE_string('text_file', None, 'synthesize: a text file, one utterance a
 flags.DEFINE_string('output', None, 'Output directory: export (default workdir/export); '
                     'eval (default workdir, writing eval/ there); the other inference '
                     'modes (default workdir/samples/<name>).')
+flags.DEFINE_enum('precision', 'float32', ['float32', 'float16'], 'export: how the parameters '
+                  'are stored (float16: half the size; loaded back as float32).')
 flags.DEFINE_bool('verbose', False, 'Show library INFO logs (Orbax, TFDS, Grain).')
 flags.DEFINE_bool('debug', False, 'Show the traceback of user errors too.')
 
@@ -357,7 +359,7 @@ MODE_FLAGS = {
     'restore': ('input', 'reference', 'checkpoint_step', 'name', 'output'),
     'enhance': ('input', 'checkpoint_step', 'name', 'output'),
     'synthesize': ('text', 'text_file', 'checkpoint_step', 'name', 'output'),
-    'export': ('checkpoint_step', 'output'),
+    'export': ('checkpoint_step', 'output', 'precision'),
     'info': ('checkpoint_step',),
     'check': (),   # training's flags: a sweep checks each point with them
 }
@@ -476,7 +478,8 @@ def _run_mode(config, workdir, mode):
   elif mode == 'info':
     inference.info(config, workdir, checkpoint_step=FLAGS.checkpoint_step)
   else:
-    inference.export(config, workdir, FLAGS.output, checkpoint_step=FLAGS.checkpoint_step)
+    inference.export(config, workdir, FLAGS.output, checkpoint_step=FLAGS.checkpoint_step,
+                     precision=FLAGS.precision)
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ scaling) -> the export samples the same audio."""
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -77,6 +78,20 @@ def test_train_sample_decode_export_end_to_end(tiny_runs, tmp_path):
   np.testing.assert_array_equal(exported.task.scaling.scale, model.task.scaling.scale)
   again, _ = exported.sample(2, labels=[1, 3])
   np.testing.assert_allclose(again, audio, atol=1e-5)
+  # Stored as float16 (the autoencoder's copy too): half the bytes, read back
+  # as float32 parameters within float16's rounding of them.
+  half = str(tmp_path / 'half')
+  api.export(model, half, 'float16')
+  for name in ('params.msgpack', 'autoencoder/params.msgpack'):
+    ratio = os.path.getsize(os.path.join(half, name)) / os.path.getsize(os.path.join(export, name))
+    assert 0.45 < ratio < 0.55, name
+  halved = api.load(half)
+  for a, b in zip(jax.tree.leaves(halved.params), jax.tree.leaves(exported.params)):
+    assert a.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+  assert json.load(open(os.path.join(half, 'export.json')))['precision'] == 'float16'
+  with pytest.raises(UserError, match='give one of float32, float16'):
+    api.export(model, str(tmp_path / 'bf16'), 'bfloat16')
 
 
 @pytest.mark.usefixtures('fluidsynth')

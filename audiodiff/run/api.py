@@ -31,6 +31,7 @@ from audiodiff.errors import UserError
 from audiodiff.tasks import base as tasks_base
 
 PARAMS_FILE = 'params.msgpack'
+PRECISIONS = ('float32', 'float16')   # how an export stores its parameters
 EXPORT_INFO_FILE = 'export.json'
 
 
@@ -270,7 +271,7 @@ def _read_params(directory, exp, changed=()):
     raise UserError(f'{path} does not fit this config\'s model (its parameter shapes differ: '
                     'a --config.* change to what the network reads or its size); drop that '
                     'change and load it with its own config.json.')
-  params = jax.tree.map(np.asarray, params)
+  params = jax.tree.map(lambda x: np.asarray(x, np.float32), params)  # float16 exports too
   if not _all_finite(params):
     raise UserError(f'{path} holds NaN or inf parameters: the run it came from diverged. '
                     'Export a healthy checkpoint (--mode=export --checkpoint_step=N).')
@@ -453,25 +454,34 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   return Trained(exp, params, step)
 
 
-def export(trained: Trained, directory: str) -> str:
+def export(trained: Trained, directory: str, precision: str = 'float32') -> str:
   """Writes the inference-only copy: config.json, params.msgpack (EMA
-  parameters, float32), export.json (step, size) and a copy of each frozen
-  run the task uses (e.g. a predictor) in directory/<name>, which the
-  exported config points at. Returns the params path."""
+  parameters stored as `precision`, float32 or float16; loading reads them
+  as float32), export.json (step, size) and a copy of each frozen run the
+  task uses (e.g. a predictor) in directory/<name>, which the exported
+  config points at. Returns the params path."""
+  if precision not in PRECISIONS:
+    raise UserError(f'precision={precision!r}: give one of {", ".join(PRECISIONS)}.')
   os.makedirs(directory, exist_ok=True)
   config = copy.deepcopy(trained.config)
   task = trained.task
   for name, run in trained.exp.runs.items():
-    export(run, os.path.join(directory, name))
+    export(run, os.path.join(directory, name), precision)
     config[task.name][task.frozen_runs()[name].option] = name
   task.write_export_files(directory)
   experiment.write_config(config, directory)
   params = jax.tree.map(lambda x: np.asarray(jax.device_get(x), np.float32), trained.params)
+  largest = max(float(np.max(np.abs(x), initial=0)) for x in jax.tree.leaves(params))
+  if precision == 'float16' and largest > np.finfo(np.float16).max:
+    raise UserError(f'A parameter of {largest:.3g} is beyond float16\'s range (65504); export '
+                    'with --precision=float32.')
+  params = jax.tree.map(lambda x: x.astype(precision), params)
   path = os.path.join(directory, PARAMS_FILE)
   with open(path, 'wb') as f:
     f.write(flax.serialization.msgpack_serialize(params))
   num_params = int(sum(x.size for x in jax.tree.leaves(params)))
-  info = {'step': trained.step, 'num_params': num_params, 'bytes': os.path.getsize(path)}
+  info = {'step': trained.step, 'num_params': num_params, 'bytes': os.path.getsize(path),
+          'precision': precision}
   info.update(model_card.card(trained, trained.exp.workdir))
   with open(os.path.join(directory, EXPORT_INFO_FILE), 'w') as f:
     json.dump(info, f, indent=2, default=str)

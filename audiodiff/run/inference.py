@@ -726,10 +726,11 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
 
 
 def export(config, workdir: str, output_dir: Optional[str] = None, *,
-           checkpoint_step: Optional[int] = None):
+           checkpoint_step: Optional[int] = None, precision: str = 'float32'):
   """Writes an inference-only copy of the run (config and EMA parameters, no
   optimizer state) to output_dir (default workdir/export), a directory every
-  inference mode and audiodiff.load accept."""
+  inference mode and audiodiff.load accept; precision: how the parameters
+  are stored ('float32' or 'float16', read back as float32)."""
   default = os.path.join(workdir, 'export')
   output_dir = output_dir or default
   inside = os.path.realpath(output_dir).startswith(
@@ -758,7 +759,7 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
   partial = audio_io.beside(output_dir)
   replaced = audio_io.beside(output_dir, 'replaced')
   try:
-    path = api.export(trained, partial)
+    path = api.export(trained, partial, precision)
     if os.path.exists(output_dir):   # the default folder's earlier export, or an empty one
       os.rename(output_dir, replaced)
     os.rename(partial, output_dir)
