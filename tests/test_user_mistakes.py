@@ -1532,3 +1532,37 @@ def test_a_count_of_labels_not_matching_the_samples_is_named_as_such():
     model.sample(3, labels=[])
   with pytest.raises(UserError, match=r'labels must be class ids in \[0, 4\)'):
     model.sample(2, labels=[0, 9])
+
+
+# ---- twenty-eighth and twenty-ninth probes (probe39, probe40) ----------------------------
+
+def test_twenty_ninth_probe_get_config_of_two_arguments_is_named(tmp_path):
+  (tmp_path / 'two.py').write_text('from experiments.configs import tiny\n\n\n'
+                                   'def get_config(a, b):\n  return tiny.get_config()\n')
+  for config in (tmp_path / 'two.py', f'{tmp_path / "two.py"}:1'):
+    result = _main(f'--config={config}', '--mode=check')
+    assert result.returncode == 2 and 'get_config(a, b) needs 2 arguments' in result.stderr
+
+
+def test_twenty_ninth_probe_an_8k_file_gets_a_cutoff_it_can_have(tmp_path):
+  audio_io.save_audio(tmp_path / 'in8k.wav', audio_io.resample(_speechlike(0.5), 16000, 8000),
+                      8000)
+  common = (f'--workdir={PRIOR}', '--mode=restore', '--config.restore.task=bandwidth',
+            '--config.restore.method=baseline', f'--input={tmp_path / "in8k.wav"}',
+            f'--output={tmp_path / "out"}')
+  result = _main(*common)
+  assert result.returncode == 2 and 'cutoff_hz=4000 (this 8000 Hz file' in result.stderr
+  result = _main(*common, '--config.restore.cutoff_hz=4000')
+  assert result.returncode == 0, result.stderr
+  result = _main(*common[:-1], f'--output={tmp_path / "o2"}', '--config.restore.cutoff_hz=4001')
+  assert result.returncode == 2 and 'at or below 4000 Hz' in result.stderr
+
+
+def test_twenty_ninth_probe_jax_integers_count_and_seed():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  audio, _ = model.sample(jnp.int32(2), seed=jnp.int32(3))
+  np.testing.assert_array_equal(audio, model.sample(2, seed=3)[0])
+  with pytest.raises(UserError, match='whole number of outputs'):
+    model.sample(jnp.array([2]))

@@ -17,6 +17,7 @@ import fnmatch
 import functools
 import inspect
 import json
+import operator
 import os
 from typing import Optional
 
@@ -149,8 +150,9 @@ class Trained:
     self.check_unchanged()
     if num_samples is None:
       num_samples = self.config.sampler.num_samples
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or not (
-        1 <= num_samples <= experiment.MAX_SAMPLES):
+    if _is_whole(num_samples):
+      num_samples = operator.index(num_samples)   # numpy and 0-d jax integers too
+    if not _is_whole(num_samples) or not 1 <= num_samples <= experiment.MAX_SAMPLES:
       raise UserError(f'num_samples={num_samples!r}: give a whole number of outputs in [1, '
                       f'{experiment.MAX_SAMPLES:,}] (num_samples=4 in Python, --num_samples=4 '
                       'on the command line; more: run again with another seed).')
@@ -241,8 +243,7 @@ def checked_request(request, rng, first: int = 0):
 
 def check_seed(seed) -> None:
   """A UserError unless `seed` is a whole number in [0, 2**32)."""
-  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-      0 <= seed < 2**32):
+  if not _is_whole(seed) or not 0 <= operator.index(seed) < 2**32:
     raise UserError(f'seed={seed!r}: give a whole number in [0, 2**32).')
 
 
@@ -276,6 +277,13 @@ def _read_params(directory, exp, changed=()):
     raise UserError(f'{path} holds NaN or inf parameters: the run it came from diverged. '
                     'Export a healthy checkpoint (--mode=export --checkpoint_step=N).')
   return params
+
+
+def _is_whole(value) -> bool:
+  """Whether value is an integer scalar (Python, numpy or a 0-d jax array), not a bool."""
+  if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0:
+    return False
+  return np.issubdtype(np.asarray(value).dtype, np.integer)
 
 
 def _all_finite(params) -> bool:

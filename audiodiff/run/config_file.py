@@ -32,6 +32,11 @@ def check_signature(path: str, tree, argument) -> None:
     if isinstance(node, ast.FunctionDef) and node.name == 'get_config':
       positional = node.args.posonlyargs + node.args.args
       required = positional[:len(positional) - len(node.args.defaults)]
+      if len(required) > 1:
+        names = ', '.join(arg.arg for arg in required)
+        raise UserError(f'--config={path}: its get_config({names}) needs {len(required)} '
+                        'arguments, and --config=FILE:VALUE passes one; give the others '
+                        'defaults in the file (or read them from one VALUE).')
       if required and argument is None:
         raise UserError(f'--config={path}: its get_config({required[0].arg}) takes an '
                         f'argument; give it as --config={path}:VALUE.')

@@ -393,11 +393,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     # Bandwidth extension writes a file below the model's rate at the model's.
     source = _input_source(path, rate, 'restored', refuse=refuse,
                            back=None if settings.task == 'bandwidth' else True)
-    if settings.task == 'bandwidth' and settings.cutoff_hz >= source.file_rate / 2:
-      raise UserError(f'{path}: sampled at {source.file_rate} Hz, it holds nothing above '
-                      f'{source.file_rate / 2:g} Hz, so config.restore.cutoff_hz='
-                      f'{settings.cutoff_hz:g} cannot be its band limit; give a cutoff '
-                      f'below {source.file_rate / 2:g} Hz.')
+    if settings.task == 'bandwidth':
+      _check_cutoff(path, settings.cutoff_hz, source.file_rate, rate)
     reference = references[i] if references else None
     level = None   # None: restored whole
     try:
@@ -555,6 +552,23 @@ def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
     else:
       paths.append(path)
   return [paths[i] for i in _distinct(paths)]
+
+
+def _check_cutoff(path, cutoff_hz, file_rate, model_rate) -> None:
+  """A UserError for a bandwidth-extension cutoff the file at `file_rate`
+  cannot have. A file below the model's rate may be cut at its own Nyquist
+  frequency (the model adds the band above it), which is what is suggested
+  when no cutoff is given."""
+  nyquist = file_rate / 2
+  if cutoff_hz <= 0:
+    example = (f'{nyquist:g} (this {file_rate} Hz file\'s own limit)' if file_rate < model_rate
+               else '4000, for example')
+    raise UserError(f'{path}: bandwidth extension needs the input\'s band limit: '
+                    f'--config.restore.cutoff_hz={example}.')
+  if cutoff_hz > nyquist or (cutoff_hz == nyquist and file_rate >= model_rate):
+    raise UserError(f'{path}: sampled at {file_rate} Hz, it holds nothing above {nyquist:g} Hz, '
+                    f'so config.restore.cutoff_hz={cutoff_hz:g} cannot be its band limit; give '
+                    f'a cutoff {"at or " * (file_rate < model_rate)}below {nyquist:g} Hz.')
 
 
 def _check_pairs(inputs, references) -> None:
