@@ -7,6 +7,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -318,3 +319,25 @@ def test_incompatible_config_keeps_existing_checkpoints(tmp_path):
   assert result.returncode != 0
   assert 'use a new --workdir' in result.stderr
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
+
+
+def test_two_signals_during_one_long_call_count_as_two():
+  """Both arrive while the main thread is inside one C call (as in an XLA
+  step); Python runs the handler once, and the second must still quit."""
+  stop = train._StopRequest()  # pylint: disable=protected-access
+  try:
+    def send_twice():
+      time.sleep(0.2)
+      os.kill(os.getpid(), signal.SIGTERM)
+      time.sleep(0.05)
+      os.kill(os.getpid(), signal.SIGTERM)
+
+    sender = threading.Thread(target=send_twice)
+    sender.start()
+    with pytest.raises(KeyboardInterrupt):
+      np.linalg.svd(np.random.default_rng(0).standard_normal((1500, 1500)))  # ~1 s in LAPACK
+      time.sleep(5)   # not reached when the second signal counts
+    sender.join()
+    assert stop.signal_number is None   # quit at once, not "save after this step"
+  finally:
+    stop.restore()

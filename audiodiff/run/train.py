@@ -293,14 +293,34 @@ class _StopRequest:
   def __init__(self):
     self.signal_number = None
     self._previous = {}
+    self._pipe = None
     if threading.current_thread() is threading.main_thread():
+      # Signals that arrive while a step runs inside XLA reach Python as one
+      # handler call; the wakeup pipe gets a byte for each, so none is lost.
+      self._pipe = os.pipe()
+      for fd in self._pipe:
+        os.set_blocking(fd, False)
+      self._previous_fd = signal.set_wakeup_fd(self._pipe[1], warn_on_full_buffer=False)
       for number in (signal.SIGINT, signal.SIGTERM):
         self._previous[number] = signal.signal(number, self._request)
 
   def restore(self):
-    """Puts back the handlers that were there before."""
+    """Puts back the handlers (and wakeup fd) that were there before."""
     for number, handler in self._previous.items():
       signal.signal(number, handler)
+    if self._pipe is not None:
+      signal.set_wakeup_fd(self._previous_fd)
+      for fd in self._pipe:
+        os.close(fd)
+      self._pipe = None
+
+  def _arrived(self) -> int:
+    """How many stop signals arrived since the last call (at least one)."""
+    try:
+      data = os.read(self._pipe[0], 4096) if self._pipe is not None else b''
+    except BlockingIOError:
+      data = b''
+    return max(1, sum(byte in (signal.SIGINT, signal.SIGTERM) for byte in data))
 
   def agreed(self, step: int):
     """The signal to stop on before `step`, or None. A single process stops
@@ -316,7 +336,7 @@ class _StopRequest:
     return number or None
 
   def _request(self, number, frame):
-    if self.signal_number is not None:  # a second signal: stop now, as before the loop
+    if self.signal_number is not None or self._arrived() > 1:  # a second: stop now
       previous = self._previous.get(number)
       if callable(previous):
         previous(number, frame)
