@@ -1566,3 +1566,14 @@ def test_twenty_ninth_probe_jax_integers_count_and_seed():
   np.testing.assert_array_equal(audio, model.sample(2, seed=3)[0])
   with pytest.raises(UserError, match='whole number of outputs'):
     model.sample(jnp.array([2]))
+
+
+def test_twenty_eighth_probe_the_readmes_export_sampling_line_runs_on_the_quickstart(tmp_path):
+  """README: `--workdir=DIR/export --mode=sample ...` on the quickstart's
+  model (pretrained/notes is its export), flags as the README gives them."""
+  line = next(line for line in open(os.path.join(ROOT, 'README.md'), encoding='utf-8')
+              if '--workdir=DIR/export --mode=sample' in line)
+  flags = re.search(r'--workdir=DIR/export --mode=sample ([^`]*)`', line).group(1).split()
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "notes")}', '--mode=sample',
+                 *flags, '--num_samples=1', f'--output={tmp_path / "out"}')
+  assert result.returncode == 0, result.stderr
