@@ -1577,3 +1577,39 @@ def test_twenty_eighth_probe_the_readmes_export_sampling_line_runs_on_the_quicks
   result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "notes")}', '--mode=sample',
                  *flags, '--num_samples=1', f'--output={tmp_path / "out"}')
   assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize('model, mode, flags', [
+    ('speech_prior_cpu', 'restore', ('--config.restore.task=bandwidth',
+                                     '--config.restore.cutoff_hz=3000',
+                                     '--config.sampler.num_steps=4')),
+    ('vocoder_cpu', 'vocode', ()),
+    ('enhance_cpu', 'enhance', ()),
+])
+def test_twenty_eighth_probe_a_quiet_recording_keeps_its_level_and_resolution(
+    tmp_path, model, mode, flags):
+  """-80 dBFS in: restored and vocoded at speech level and scaled back, and
+  written as float, not as a few 16-bit steps."""
+  quiet = _speechlike(1.0) * 1e-4 / audio_io.rms(_speechlike(1.0))
+  sf.write(tmp_path / 'quiet.wav', quiet.astype(np.float32), 16000, subtype='FLOAT')
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", model)}', f'--mode={mode}',
+                 f'--input={tmp_path / "quiet.wav"}', f'--output={tmp_path / "out"}', *flags)
+  assert result.returncode == 0, result.stderr
+  assert mode == 'enhance' or 'quiet (RMS -80 dBFS)' in result.stdout
+  out = tmp_path / 'out' / 'quiet.wav'
+  assert sf.info(out).subtype == 'FLOAT'
+  level = audio_io.rms(sf.read(out)[0])
+  assert 0.3e-4 < level < 2e-4, level
+
+
+def test_twenty_eighth_probe_a_band_above_the_cutoff_is_named(tmp_path):
+  import scipy.signal  # pylint: disable=g-import-not-at-top
+  full = _speechlike(1.0) + 0.02 * np.random.default_rng(0).standard_normal(16000)
+  low = scipy.signal.sosfiltfilt(scipy.signal.butter(10, 3000, fs=16000, output='sos'), full)
+  for name, audio in (('full', full), ('low', low)):
+    audio_io.save_audio(tmp_path / f'{name}.wav', audio.astype(np.float32), 16000)
+    result = _main(f'--workdir={PRIOR}', '--mode=restore', '--config.restore.task=bandwidth',
+                   '--config.restore.cutoff_hz=3000', '--config.restore.method=baseline',
+                   f'--input={tmp_path / f"{name}.wav"}', f'--output={tmp_path / name}')
+    assert result.returncode == 0, result.stderr
+    assert ('so it is not band-limited there' in result.stdout) == (name == 'full')

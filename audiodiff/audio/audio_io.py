@@ -143,6 +143,24 @@ MAX_CLIPPED_FRACTION = 0.5
 
 # Quieter than this (RMS, full scale 1) is digital silence: nothing to process.
 SILENT_RMS = 1e-6
+# Models learned speech and music around LOUDNESS_TARGET_DBFS; a recording
+# quieter than this is processed at that level and scaled back (`working_gain`).
+QUIET_DBFS = -50.0
+
+
+def wav_subtype(peak: float) -> str:
+  """How audio peaking at `peak` (<= 1) is written: 16-bit, or 32-bit float
+  when it peaks below QUIET_DBFS, where 16 bits would keep a few levels."""
+  return 'FLOAT' if 0 < peak < 10 ** (QUIET_DBFS / 20) else 'PCM_16'
+
+
+def working_gain(level: float) -> float:
+  """The gain bringing a recording of RMS `level` below QUIET_DBFS up to
+  LOUDNESS_TARGET_DBFS for a model (its output is divided by it); 1 for any
+  louder (or silent) recording."""
+  if not SILENT_RMS <= level < 10 ** (QUIET_DBFS / 20):
+    return 1.0
+  return 10 ** (LOUDNESS_TARGET_DBFS / 20) / level
 
 
 def rms(audio) -> float:
@@ -219,7 +237,8 @@ def beside(path, kind: str = 'partial') -> str:
 
 
 def save_audio(path, audio, sample_rate):
-  """Writes 16-bit PCM wav; parent folders are created.
+  """Writes a wav, 16-bit PCM (32-bit float when it peaks below QUIET_DBFS:
+  `wav_subtype`); parent folders are created.
 
   Args:
     path: output file name.
@@ -235,7 +254,8 @@ def save_audio(path, audio, sample_rate):
   # link) keeps its contents, and a reader never sees half a file.
   partial = beside(path)
   try:
-    sf.write(partial, audio, int(sample_rate), subtype='PCM_16', format='WAV')
+    peak = float(np.max(np.abs(audio), initial=0.0))
+    sf.write(partial, audio, int(sample_rate), subtype=wav_subtype(peak), format='WAV')
     os.replace(partial, path)
   finally:
     if os.path.exists(partial):

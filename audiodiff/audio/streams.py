@@ -198,7 +198,7 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
   `file_rate` and exactly `length` samples (cut, or padded with silence):
   16-bit as `audio_io.save_audio` would write the whole, or 32-bit float when
   the samples go above full scale (restored peaks of a declipped file), which
-  keeps them instead of clipping. The samples are checked as
+  keeps them instead of clipping, or stay below audio_io.QUIET_DBFS. The samples are checked as
   `outputs.check_output` checks a whole output: nothing is left at `path`
   when they are not finite or mostly clipped (the partial file is removed).
   keep(block), if given, sees each block written (at `rate`).
@@ -242,7 +242,7 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
       raise UserError(f'{path}: the model produced audio clipped at full scale or beyond '
                       f'({clipped / written:.0%} of samples); nothing was written for it. '
                       f'{SETTINGS_OR_MODEL}')
-    if peak <= 1.0:
+    if peak <= 1.0 and audio_io.wav_subtype(peak) == 'PCM_16':
       _to_16_bit(partial)
     os.replace(partial, path)
   finally:

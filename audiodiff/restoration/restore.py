@@ -339,6 +339,15 @@ class Restorer:
     """Measurement -> restored float32 [L]. on_windows(count, total), if
     given, hears of each network batch of windows done; key, if given, is
     the random key instead of PRNGKey(seed)."""
+    # A quiet recording is restored at speech level, where the prior learned.
+    gain = audio_io.working_gain(measurement.data_std())
+    if gain != 1.0:
+      measurement = dataclasses.replace(measurement, degraded=measurement.degraded * gain,
+                                        level=measurement.level * gain)
+    return (self._restore_measurement(measurement, seed, on_windows, key, gain)
+            / gain).astype(np.float32)
+
+  def _restore_measurement(self, measurement, seed, on_windows, key, gain):
     if self.method == 'baseline':
       return run_baseline(measurement)
     length, original = len(measurement), measurement
@@ -346,7 +355,7 @@ class Restorer:
     if pad:   # shorter than one window: pad with reliable silence
       measurement = _padded(measurement, pad)
     starts = self._window_starts(measurement)
-    data_std = self.settings.data_std or measurement.data_std()
+    data_std = self.settings.data_std * gain or measurement.data_std()
     join = windows.OverlapAdd(len(measurement), np.float64)
     overlap = int(self.window * self.settings.overlap)
     taper = windows.raised_cosine_taper(self.window, overlap // 2)
@@ -380,7 +389,7 @@ class Restorer:
                                             original.cutoff_hz, self.settings.quiet_gate_db)
     # The input's own measurement: a low-pass over the padded length is
     # another operator than over the input's.
-    return enforce(original, estimate).astype(np.float32)
+    return enforce(original, estimate)
 
 
 def enforce(measurement, estimate):

@@ -280,6 +280,8 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
     if mel is not None and not np.any(mel > 0):
       console.say(f'{path}: every value of this log-mel is 0 (silence): it vocodes to '
                   'silence.')
+    if audio is not None:
+      _say_if_quiet(path, audio_io.rms(audio), 'vocoded')
     waveform = trained.vocode(mel=mel, audio=audio, seed=i)   # an input's length
     # Written as soon as it is made: an interrupted run keeps the finished files.
     paths += outputs.write_audio_files(
@@ -395,6 +397,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
                            back=None if settings.task == 'bandwidth' else True)
     if settings.task == 'bandwidth':
       _check_cutoff(path, settings.cutoff_hz, source.file_rate, rate)
+      _say_if_band_above(path, source, settings.cutoff_hz)
+    _say_if_quiet(path, source.level, 'restored')
     reference = references[i] if references else None
     level = None   # None: restored whole
     try:
@@ -552,6 +556,36 @@ def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
     else:
       paths.append(path)
   return [paths[i] for i in _distinct(paths)]
+
+
+# Above this share of a file's energy beyond the cutoff (past a transition band
+# of a fifth of it, as a real low-pass filter leaves), it is not band-limited there.
+BAND_ABOVE_CUTOFF_DB = -40.0
+TRANSITION_BAND = 0.2
+
+
+def _say_if_band_above(path, source, cutoff_hz) -> None:
+  """Says when the file holds a real band above `cutoff_hz` (one pass over
+  it): bandwidth extension replaces what is there."""
+  above = total = 0.0
+  for block in source.file_blocks():
+    power = np.abs(np.fft.rfft(block * np.hanning(len(block)))) ** 2
+    frequencies = np.fft.rfftfreq(len(block), 1 / source.file_rate)
+    above += float(np.sum(power[frequencies > cutoff_hz * (1 + TRANSITION_BAND)]))
+    total += float(np.sum(power))
+  share = 10 * np.log10(max(above, 1e-30) / max(total, 1e-30))
+  if share > BAND_ABOVE_CUTOFF_DB:
+    console.say(f'{path}: {share:.0f} dB of its energy lies above config.restore.cutoff_hz='
+                f'{cutoff_hz:g}, so it is not band-limited there; that band is replaced. Give '
+                'the frequency its band really ends at, if that was not meant.')
+
+
+def _say_if_quiet(path, level, verb) -> None:
+  """Says when a recording is processed at speech level (audio_io.working_gain)."""
+  if audio_io.working_gain(level) != 1.0:
+    console.say(f'{path}: quiet (RMS {20 * np.log10(level):.0f} dBFS): {verb} at '
+                f'{audio_io.LOUDNESS_TARGET_DBFS:g} dBFS, where the model learned, and scaled '
+                'back.')
 
 
 def _check_cutoff(path, cutoff_hz, file_rate, model_rate) -> None:

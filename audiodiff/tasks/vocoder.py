@@ -181,7 +181,8 @@ class Vocoder(base.Task):
   def vocode(self, trained, mel=None, audio=None, *, seed: int = 0):
     """A log-mel [frames, n_mels] (or the audio [L] to take it from) of any
     length -> audio [frames * hop_length] (from audio: [L], the part after
-    the last whole hop silent) at config.audio.sample_rate.
+    the last whole hop silent) at config.audio.sample_rate. Audio quieter
+    than audio_io.QUIET_DBFS is vocoded at speech level and scaled back.
 
     Chunks of config.vocoder.chunk_frames overlapping by overlap_frames are
     vocoded batch_chunks at a time: memory is bounded by the chunk batch, not
@@ -190,8 +191,11 @@ class Vocoder(base.Task):
     """
     mel, audio = self.check_input(mel, audio)
     hop = self.config.audio.hop_length
-    if mel is None:   # the mel of the whole hops
-      mel = np.asarray(self.mel(jnp.asarray(audio[None, :len(audio) // hop * hop])))[0]
+    gain = 1.0
+    if mel is None:   # the mel of the whole hops; a quiet recording's at speech level
+      gain = audio_io.working_gain(audio_io.rms(audio))
+      whole = audio[None, :len(audio) // hop * hop] * np.float32(gain)
+      mel = np.asarray(self.mel(jnp.asarray(whole)))[0]
     settings = self.settings
     num_frames = mel.shape[0]
     chunk_frames = min(settings.chunk_frames, num_frames)
@@ -205,5 +209,5 @@ class Vocoder(base.Task):
     waveform = windows.cross_fade(pieces, [s * hop for s in starts], num_frames * hop,
                                   settings.overlap_frames * hop)
     if audio is not None:
-      waveform = np.pad(waveform, (0, len(audio) - len(waveform)))
+      waveform = np.pad(waveform, (0, len(audio) - len(waveform))) / np.float32(gain)
     return waveform
