@@ -101,6 +101,11 @@ def check_config_file(argv):
       config_file.check_signature(path, tree, value.split(':', 1)[1] if ':' in value else None)
 
 
+def _config_argument(argv) -> str:
+  """The --config=... argument as given (or '--config')."""
+  return next((a for a in argv if a.startswith('--config=')), '--config')
+
+
 def parse_flags(argv):
   """absl's flag parsing, with any error (a mistyped or wrongly typed
   --config field, a config file that does not load) as one line, exit 2."""
@@ -110,6 +115,10 @@ def parse_flags(argv):
     check_config_file(argv)
     try:
       return FLAGS(argv)
+    except SystemExit as stop:   # sys.exit() in a config file of one's own
+      raise UserError(f'{_config_argument(argv)}: loading it called sys.exit({stop.code!r}); '
+                      'a config file returns its config from get_config() (raise an '
+                      'exception to refuse settings).') from None
     except Exception:  # pylint: disable=broad-except
       _diagnose_config_file(argv)   # the file's own line, if the file is what raised
       raise

@@ -1388,7 +1388,8 @@ def test_twenty_fourth_probe_info_step_of_an_export_and_a_config_file_typo(tmp_p
 @pytest.mark.parametrize('edit, message', [
     ("  del config['sampler']", 'removes section config.sampler'),
     ("  del config.train['warmup_steps']", 'removes config.train.warmup_steps'),
-    ("  config.train.num_steps = '3'", 'line 38: TypeError: Could not override field'),
+    ("  config.train.num_steps = '3'", 'line 38 (`config.train.num_steps = \'3\'`): the field '
+                                       'num_steps holds a whole number, not a string'),
     ('  config.train.warmup_steps = None', 'sets config.train.warmup_steps=None, a NoneType'),
     ("  config = dict(task='generate')", 'get_config() returns a dict'),
 ])
@@ -1613,3 +1614,13 @@ def test_twenty_eighth_probe_a_band_above_the_cutoff_is_named(tmp_path):
                    f'--input={tmp_path / f"{name}.wav"}', f'--output={tmp_path / name}')
     assert result.returncode == 0, result.stderr
     assert ('so it is not band-limited there' in result.stdout) == (name == 'full')
+
+
+def test_twenty_ninth_probe_sys_exit_in_a_config_file_and_tuple_items_are_named(tmp_path):
+  (tmp_path / 'leaves.py').write_text('import sys\n\n\ndef get_config():\n  sys.exit(3)\n')
+  result = _main(f'--config={tmp_path / "leaves.py"}', '--mode=check')
+  assert result.returncode == 2 and 'called sys.exit(3)' in result.stderr, result.stderr
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  result = _main(f'--config={tiny}', '--mode=check', '--config.model.name=unet1d',
+                 '--config.model.unet1d.channels=(8.5,16)')
+  assert result.returncode == 2 and 'each item must be a whole number' in result.stderr

@@ -99,6 +99,10 @@ def check_loaded(config, path: str, configs_dir: str, flagged=()) -> None:
   for key, default in known.items():
     if not _same_kind(mine[key], default):
       where = f'--config.{key}' if key in flagged else f'--config={path} sets config.{key}'
+      if isinstance(default, (tuple, list)) and isinstance(mine[key], (tuple, list)):
+        kind = _KINDS.get(type(default[0]).__name__, f'a {type(default[0]).__name__}')
+        raise UserError(f'{where}={mine[key]!r}: each item must be {kind}, as in the default '
+                        f'{default!r}.')
       raise UserError(f'{where}={mine[key]!r}, a '
                       f'{type(mine[key]).__name__} where the default is {default!r}; give a '
                       f'value of its type.')
