@@ -1624,3 +1624,13 @@ def test_twenty_ninth_probe_sys_exit_in_a_config_file_and_tuple_items_are_named(
   result = _main(f'--config={tiny}', '--mode=check', '--config.model.name=unet1d',
                  '--config.model.unet1d.channels=(8.5,16)')
   assert result.returncode == 2 and 'each item must be a whole number' in result.stderr
+
+
+def test_twenty_ninth_probe_too_short_to_restore_and_a_mel_of_no_frames(tmp_path):
+  audio_io.save_audio(tmp_path / 'one.wav', np.full(1, 0.3, np.float32), 16000)
+  with pytest.raises(UserError, match='is 1 sample long; restoration needs at least 10 ms'):
+    inference.restore(None, PRIOR, [str(tmp_path / 'one.wav')], output=str(tmp_path / 'out'))
+  np.save(tmp_path / 'empty.npy', np.zeros((0, 80), np.float32))
+  with pytest.raises(UserError, match='it has no frames'):
+    inference.vocode(None, os.path.join(ROOT, 'pretrained', 'vocoder_cpu'),
+                     [str(tmp_path / 'empty.npy')], output=str(tmp_path / 'voc'))

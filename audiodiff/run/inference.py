@@ -395,6 +395,10 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     # Bandwidth extension writes a file below the model's rate at the model's.
     source = _input_source(path, rate, 'restored', refuse=refuse,
                            back=None if settings.task == 'bandwidth' else True)
+    if source.file_length < MIN_RESTORE_SECONDS * source.file_rate:
+      raise UserError(f'--input={path} is {source.file_length} sample'
+                      f'{"s" * (source.file_length != 1)} long; restoration needs at least '
+                      f'{1000 * MIN_RESTORE_SECONDS:g} ms of audio.')
     if settings.task == 'bandwidth':
       _check_cutoff(path, settings.cutoff_hz, source.file_rate, rate)
       _say_if_band_above(path, source, settings.cutoff_hz)
@@ -558,6 +562,8 @@ def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
   return [paths[i] for i in _distinct(paths)]
 
 
+# Shorter recordings hold too little to restore (or to detect clipping in).
+MIN_RESTORE_SECONDS = 0.01
 # Above this share of a file's energy beyond the cutoff (past a transition band
 # of a fifth of it, as a real low-pass filter leaves), it is not band-limited there.
 BAND_ABOVE_CUTOFF_DB = -40.0

@@ -168,7 +168,8 @@ class Vocoder(base.Task):
     mel = mel.astype(np.float32)
     n_mels = self.config.audio.n_mels
     if mel.ndim != 2 or mel.shape[1] != n_mels or not len(mel):
-      hint = ' (a waveform goes in as vocode(audio=...))' if mel.ndim == 1 else ''
+      hint = (' (a waveform goes in as vocode(audio=...))' if mel.ndim == 1 else
+              ': it has no frames' if mel.ndim == 2 and mel.shape[1] == n_mels else '')
       raise UserError(f'A mel must be [frames, n_mels={n_mels}]; got shape {mel.shape}{hint}.')
     if not np.all(np.isfinite(mel)):
       raise UserError('The mel holds NaN or inf values; nothing was vocoded.')
