@@ -254,7 +254,8 @@ def test_settings_that_change_the_network_are_named():
 def test_fifth_probe_api_mistakes_are_one_user_error():
   import audiodiff  # pylint: disable=g-import-not-at-top
   notes = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
-  with pytest.raises(UserError, match="got \\['organ'\\]"):   # one label is for every sample
+  with pytest.raises(UserError, match="1 given for 2 samples \\(\\['organ'\\]\\); give one per "
+                     'sample, or a single one for all'):   # labels='organ': for every sample
     notes.sample(2, labels=['organ'])
   with pytest.raises(UserError, match='must be a ConfigDict'):
     audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'), 'config.py')
@@ -948,7 +949,8 @@ def test_twelfth_probe_sampling_resumes_and_another_runs_samples_are_kept(tmp_pa
 def test_twelfth_probe_an_interrupted_export_leaves_nothing(tmp_path, monkeypatch):
   from audiodiff.run import api  # pylint: disable=g-import-not-at-top
 
-  def stopped(trained, directory):
+  def stopped(trained, directory, precision):
+    del trained, precision
     os.makedirs(directory)
     (open(os.path.join(directory, 'config.json'), 'w')).close()
     raise KeyboardInterrupt
