@@ -348,6 +348,8 @@ class Restorer:
             / gain).astype(np.float32)
 
   def _restore_measurement(self, measurement, seed, on_windows, key, gain):
+    """__call__ on a measurement raised by `gain` (as is a config.restore.data_std
+    given) -> float64 [L] at that level."""
     if self.method == 'baseline':
       return run_baseline(measurement)
     length, original = len(measurement), measurement
