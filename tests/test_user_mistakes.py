@@ -1636,3 +1636,20 @@ def test_twenty_ninth_probe_too_short_to_restore_and_a_mel_of_no_frames(tmp_path
   with pytest.raises(UserError, match='it has no frames'):
     inference.vocode(None, os.path.join(ROOT, 'pretrained', 'vocoder_cpu'),
                      [str(tmp_path / 'empty.npy')], output=str(tmp_path / 'voc'))
+
+
+@pytest.mark.parametrize('flag', ['--config.audio.sample_rate=16000',
+                                  '--config.diffusion.schedule=cosine'])
+def test_thirtieth_probe_a_resume_cannot_change_what_training_fixed(tmp_path, flag):
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  run = tmp_path / 'run'
+  common = (f'--config={tiny}', f'--workdir={run}', '--config.train.sample_every=1000')
+  assert _main(*common, '--config.train.num_steps=1').returncode == 0
+  for mode in ('--mode=train', '--mode=check'):
+    result = _main(*common, '--config.train.num_steps=2', flag, mode)
+    assert result.returncode == 2 and 'training fixes it; drop' in result.stderr, result.stderr
+  assert checkpoint_steps(run) == [1]
+
+
+def checkpoint_steps(run):
+  return sorted(int(n) for n in os.listdir(run / 'checkpoints') if n.isdigit())

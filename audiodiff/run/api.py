@@ -370,6 +370,11 @@ TRAINED_SETTINGS = ('task', 'audio.*', 'diffusion.schedule', 'diffusion.num_step
                     'tts.symbols', 'tts.intersperse_blank', 'tts.mel_scale')
 
 
+def is_trained_setting(key: str) -> bool:
+  """Whether the flat config field `key` ('audio.sample_rate') is one of TRAINED_SETTINGS."""
+  return any(fnmatch.fnmatchcase(key, pattern) for pattern in TRAINED_SETTINGS)
+
+
 def check_trained_settings(saved, config, directory: str) -> None:
   """A UserError naming the first TRAINED_SETTINGS field where `config`
   differs from the model's saved config (an enhancer's predictive network
@@ -380,8 +385,7 @@ def check_trained_settings(saved, config, directory: str) -> None:
                     'is used) or give its own recipe.')
   before, after = experiment.flat_config(saved), experiment.flat_config(config)
   for key in sorted(before):
-    if (any(fnmatch.fnmatchcase(key, pattern) for pattern in TRAINED_SETTINGS)
-        and before[key] != after.get(key)):
+    if is_trained_setting(key) and before[key] != after.get(key):
       raise UserError(f'config.{key}={after.get(key)!r}, but the model in {directory} was '
                       f'trained with {before[key]!r}; training fixes it: drop --config.{key}'
                       f'{" (resample the audio instead)" if key.startswith("audio.") else ""}'

@@ -140,6 +140,7 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   if jax.process_index() == 0:
     check_not_a_model(workdir)
     outputs.writable_directory(workdir, 'give a writable --workdir.')
+  check_resumed_settings(workdir, config)
   exp = api.build(config, workdir)
   check_microbatches(config.train, exp.mesh.size)
   lock = (workdir_lock.WorkdirLock(workdir) if jax.process_index() == 0
@@ -151,6 +152,24 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
       # Also on errors: finish writing the last good checkpoint and stop
       # Orbax's threads before exiting.
       exp.checkpointer.close()
+
+
+def check_resumed_settings(workdir: str, config) -> None:
+  """A UserError when a run with checkpoints would resume with another value
+  of a setting training fixes (api.TRAINED_SETTINGS: the task, the audio
+  format, the noise schedule, ...): its checkpoints learned the saved one."""
+  steps = checkpoint.saved_steps(os.path.join(workdir, 'checkpoints'))
+  try:
+    saved = experiment.flat_config(experiment.read_config(workdir)) if steps else {}
+  except UserError:
+    return   # no readable config.json: the checkpoints' shapes are still checked
+  now = experiment.flat_config(config)
+  for key in sorted(saved):
+    if api.is_trained_setting(key) and saved[key] != now.get(key):
+      raise UserError(f'config.{key}={now.get(key)!r}, but the checkpoints in {workdir} (step '
+                      f'{steps[-1]}) were trained with {saved[key]!r}, and training fixes it; '
+                      f'drop --config.{key} to resume, or train into a new --workdir '
+                      f'(--config.train.init_from={workdir} starts from these weights).')
 
 
 def check_not_a_model(workdir: str) -> None:
@@ -230,6 +249,7 @@ def check(config, workdir: Optional[str]) -> None:
   checkpoints = os.path.join(workdir, 'checkpoints')
   steps = checkpoint.saved_steps(checkpoints)
   if steps:
+    check_resumed_settings(workdir, config)
     _init_from_on_resume(workdir, config, steps[-1])
     checkpoint.check_fits(checkpoints, jax.eval_shape(exp.init_state))
   elif config.train.init_from:
