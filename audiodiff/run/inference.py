@@ -581,9 +581,11 @@ def _say_if_band_above(path, source, cutoff_hz) -> None:
     total += float(np.sum(power))
   share = 10 * np.log10(max(above, 1e-30) / max(total, 1e-30))
   if share > BAND_ABOVE_CUTOFF_DB:
-    console.say(f'{path}: {share:.0f} dB of its energy lies above config.restore.cutoff_hz='
-                f'{cutoff_hz:g}, so it is not band-limited there; that band is replaced. Give '
-                'the frequency its band really ends at, if that was not meant.')
+    console.say(f'{path}: {100 * above / total:.2g}% of its energy ({share:.0f} dB) lies above '
+                f'{cutoff_hz * (1 + TRANSITION_BAND):g} Hz, past config.restore.cutoff_hz='
+                f'{cutoff_hz:g} and a transition band: it is not band-limited there, and that '
+                'band is replaced. Give the frequency its band really ends at, if that was not '
+                'meant.')
 
 
 def _say_if_quiet(path, level, verb) -> None:
