@@ -22,6 +22,7 @@ from ml_collections import config_flags
 
 from audiodiff import defaults
 from audiodiff.diffusion import samplers
+from audiodiff.restoration import posterior, restore
 from audiodiff.run import (checkpoint, config_file, console, experiment, health, inference,
                            outputs, parallel, train)
 from audiodiff.errors import Stopped, UserError
@@ -409,6 +410,29 @@ def _has_checkpoint(checkpoints):
   return bool(checkpoint.saved_steps(checkpoints))
 
 
+# config.restore options and the methods that read them (the others ignore them).
+_NETWORK_METHODS = posterior.METHODS
+RESTORE_OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',),
+                          'noise_std': ('pigdm',), 'resample': ('repaint',),
+                          'jump': ('repaint',), 'average': _NETWORK_METHODS,
+                          'start': _NETWORK_METHODS, 'start_level': _NETWORK_METHODS}
+
+
+def check_restore_flags(config, mode):
+  """A UserError for a --config.restore flag the restoration method would
+  ignore (average with the classical baseline, jump without RePaint)."""
+  if mode != 'restore' or config is None:
+    return
+  method = config.restore.method or restore.DEFAULT_METHOD.get(config.restore.task, '')
+  for arg in sys.argv:
+    option = arg.split('=')[0].removeprefix('--config.restore.')
+    users = RESTORE_OPTION_METHODS.get(option) if arg.startswith('--config.restore.') else None
+    if users and method not in users:
+      raise UserError(f'--config.restore.{option} has no effect with config.restore.method='
+                      f'{method!r} (it is for {", ".join(users)}); drop it, or choose one of '
+                      'those with --config.restore.method.')
+
+
 def check_sampler_flags(config, mode):
   """A UserError for --config.sampler flags that would be ignored: an option
   the chosen sampler does not take (num_steps for 'ddpm', churn for 'ddim'),
@@ -450,6 +474,7 @@ def _run_mode(config, workdir, mode):
   check_empty_paths()
   check_mode_flags(mode)
   check_sampler_flags(config, mode)
+  check_restore_flags(config, mode)
   if mode in ('train', 'check') and config is None:
     raise UserError(f'--mode={mode} needs --config=experiments/configs/<name>.py.')
   if not workdir and mode == 'train':

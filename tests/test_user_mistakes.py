@@ -1653,3 +1653,25 @@ def test_thirtieth_probe_a_resume_cannot_change_what_training_fixed(tmp_path, fl
 
 def checkpoint_steps(run):
   return sorted(int(n) for n in os.listdir(run / 'checkpoints') if n.isdigit())
+
+
+# ---- thirty-first probe (probe42) ----------------------------------------------------------
+
+@pytest.mark.parametrize('flags, message', [
+    (('--config.restore.average=3',), "average has no effect with config.restore.method='baseline'"),
+    (('--config.restore.method=projection', '--config.restore.jump=2'), 'it is for repaint'),
+    (('--config.restore.method=projection', '--config.restore.guidance=2'), 'it is for dps, pigdm'),
+])
+def test_thirty_first_probe_restore_options_the_method_ignores_are_refused(tmp_path, flags,
+                                                                           message):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
+  result = _main(f'--workdir={PRIOR}', '--mode=restore', f'--input={tmp_path / "in.wav"}',
+                 '--config.restore.gaps=0.2-0.22', f'--output={tmp_path / "out"}', *flags)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_thirty_first_probe_an_option_given_by_position_is_one_line():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(ENHANCER)
+  with pytest.raises(UserError, match=r'enhance\(audio, \*, seed: int = 0\): too many positional'):
+    model.enhance(_speechlike(0.3), 1)

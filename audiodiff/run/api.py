@@ -36,6 +36,10 @@ PRECISIONS = ('float32', 'float16')   # how an export stores its parameters
 EXPORT_INFO_FILE = 'export.json'
 
 
+class ArgumentsError(UserError, TypeError):
+  """Arguments a model's method does not take (a TypeError too, as Python's)."""
+
+
 class MissingMethodError(UserError, AttributeError):
   """A public method this model's task lacks (hasattr() still says False)."""
 
@@ -175,6 +179,7 @@ class Trained:
       def call(*args, **kwargs):
         self.check_unchanged()
         self._check_keywords(name, method, kwargs)
+        self._check_positions(name, method, args, kwargs)
         if 'seed' in kwargs:
           check_seed(kwargs['seed'])
         return method(self, *args, **kwargs)
@@ -203,6 +208,19 @@ class Trained:
               'model.sample_rate)); the command line does that itself.')
     raise UserError(f'{name}() got {", ".join(unknown)}, which it does not take (it takes: '
                     f'{", ".join(p.name for p in parameters) or "no arguments"}).{hint}')
+
+
+  def _check_positions(self, name, method, args, kwargs) -> None:
+    """A UserError for arguments that do not bind to `method` (seed given by
+    position, an input missing), with its signature as the user calls it."""
+    signature = inspect.signature(method)
+    try:
+      signature.bind(self, *args, **kwargs)
+    except TypeError as error:
+      shown = signature.replace(parameters=list(signature.parameters.values())[1:])
+      hint = ('; give the options after the input by keyword (e.g. seed=1)'
+              if 'positional' in str(error) else '')
+      raise ArgumentsError(f'{name}{shown}: {error}{hint}.') from None
 
 
 def check_task(directory: str, tasks, what: str, hint: str = ''):
