@@ -22,7 +22,7 @@ from ml_collections import config_flags
 
 from audiodiff import defaults
 from audiodiff.diffusion import samplers
-from audiodiff.restoration import posterior, restore
+from audiodiff.restoration import restore
 from audiodiff.run import (checkpoint, config_file, console, experiment, health, inference,
                            outputs, parallel, train)
 from audiodiff.errors import Stopped, UserError
@@ -103,8 +103,9 @@ def check_config_file(argv):
 
 
 def _config_argument(argv) -> str:
-  """The --config=... argument as given (or '--config')."""
-  return next((a for a in argv if a.startswith('--config=')), '--config')
+  """The --config argument as given ('--config=FILE'), or '--config'."""
+  value = next(_config_values(argv), None)
+  return '--config' if value is None else f'--config={value}'
 
 
 def parse_flags(argv):
@@ -410,23 +411,15 @@ def _has_checkpoint(checkpoints):
   return bool(checkpoint.saved_steps(checkpoints))
 
 
-# config.restore options and the methods that read them (the others ignore them).
-_NETWORK_METHODS = posterior.METHODS
-RESTORE_OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',),
-                          'noise_std': ('pigdm',), 'resample': ('repaint',),
-                          'jump': ('repaint',), 'average': _NETWORK_METHODS,
-                          'start': _NETWORK_METHODS, 'start_level': _NETWORK_METHODS}
-
-
 def check_restore_flags(config, mode):
   """A UserError for a --config.restore flag the restoration method would
   ignore (average with the classical baseline, jump without RePaint)."""
   if mode != 'restore' or config is None:
     return
-  method = config.restore.method or restore.DEFAULT_METHOD.get(config.restore.task, '')
+  method = restore.method_of(config.restore)
   for arg in sys.argv:
     option = arg.split('=')[0].removeprefix('--config.restore.')
-    users = RESTORE_OPTION_METHODS.get(option) if arg.startswith('--config.restore.') else None
+    users = restore.OPTION_METHODS.get(option) if arg.startswith('--config.restore.') else None
     if users and method not in users:
       raise UserError(f'--config.restore.{option} has no effect with config.restore.method='
                       f'{method!r} (it is for {", ".join(users)}); drop it, or choose one of '

@@ -44,6 +44,15 @@ DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
 # (benchmarks/README.md, "Restoration"): the classical fills for gaps and
 # clipping, the prior for bandwidth extension.
 DEFAULT_METHOD = {'inpaint': 'baseline', 'bandwidth': 'projection', 'declip': 'baseline'}
+# config.restore options and the methods that read them (the others ignore them).
+OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',), 'noise_std': ('pigdm',),
+                  'resample': ('repaint',), 'jump': ('repaint',), 'average': posterior.METHODS,
+                  'start': posterior.METHODS, 'start_level': posterior.METHODS}
+
+
+def method_of(restore_config) -> str:
+  """config.restore.method, or the task's default (DEFAULT_METHOD) when empty."""
+  return restore_config.method or DEFAULT_METHOD.get(restore_config.task, 'projection')
 
 
 @dataclasses.dataclass
@@ -246,7 +255,7 @@ class Restorer:
   def __init__(self, trained, restore_config):
     self.trained = trained
     self.settings = restore_config
-    self.method = restore_config.method or DEFAULT_METHOD.get(restore_config.task, 'projection')
+    self.method = method_of(restore_config)
     if self.method not in posterior.METHODS + ('baseline',):
       raise UserError(f'config.restore.method={self.method!r} must be one of '
                       f'{posterior.METHODS + ("baseline",)}.')

@@ -97,7 +97,6 @@ class Checkpointer:
   def all_steps(self):
     return sorted(self.manager.all_steps())
 
-
   def _spec_path(self):
     return os.path.join(os.fspath(self.manager.directory), SPEC_FILE)
 
