@@ -51,8 +51,9 @@ flags.DEFINE_string('text_file', None, 'synthesize: a text file, one utterance a
 flags.DEFINE_string('output', None, 'Output directory: export (default workdir/export); '
                     'eval (default workdir, writing eval/ there); the other inference '
                     'modes (default workdir/samples/<name>).')
-flags.DEFINE_enum('precision', 'float32', ['float32', 'float16'], 'export: how the parameters '
-                  'are stored (float16: half the size; loaded back as float32).')
+flags.DEFINE_enum('precision', None, ['float32', 'float16'], 'export: how the parameters are '
+                  'stored (float16: half the size; loaded back as float32). Default: an '
+                  "export's own, float32 for a training run.")
 flags.DEFINE_bool('verbose', False, 'Show library INFO logs (Orbax, TFDS, Grain).')
 flags.DEFINE_bool('debug', False, 'Show the traceback of user errors too.')
 

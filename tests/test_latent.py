@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from audiodiff.run import api, train
+from audiodiff.run import api, inference, train
 from audiodiff.errors import UserError
 from audiodiff.tasks import get_task
 from experiments.configs import (music_autoencoder_cpu, music_latent_cpu,
@@ -90,6 +90,12 @@ def test_train_sample_decode_export_end_to_end(tiny_runs, tmp_path):
     assert a.dtype == np.float32
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
   assert json.load(open(os.path.join(half, 'export.json')))['precision'] == 'float16'
+  # Exported again (--mode=export on the export), it keeps its precision.
+  inference.export(halved.config, half, str(tmp_path / 're-export'))
+  again = os.path.join(tmp_path, 're-export')
+  assert json.load(open(os.path.join(again, 'export.json')))['precision'] == 'float16'
+  assert os.path.getsize(os.path.join(again, 'params.msgpack')) == os.path.getsize(
+      os.path.join(half, 'params.msgpack'))
   with pytest.raises(UserError, match='give one of float32, float16'):
     api.export(model, str(tmp_path / 'bf16'), 'bfloat16')
 
@@ -150,6 +156,7 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
     with pytest.raises(UserError, match=message):
       model.sample_request(1, guidance=guidance)
   for options, message in (({'key': 'H'}, 'C, C#, D'), ({'tempo': 300}, 'from 80 to 160'),
+                           ({'tempo': '120'}, 'give a number of beats per minute'),
                            ({'family': 'kazoo'}, 'piano')):
     with pytest.raises(UserError, match=message):
       model.sample_request(1, **options)

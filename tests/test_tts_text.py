@@ -249,6 +249,15 @@ def test_missing_espeak_is_a_user_error(monkeypatch):
   assert len(text.TextFrontEnd('characters').encode('hello')) == 11
 
 
+def test_split_in_two_cuts_near_the_middle():
+  assert text.split_in_two('one two three four') == ['one two', 'three four']
+  # A comma in the middle half wins over the space nearest the middle.
+  assert text.split_in_two('alpha beta, gamma delta epsilon') == ['alpha beta,',
+                                                                  'gamma delta epsilon']
+  assert text.split_in_two('abcdef') == ['abc', 'def']
+  assert text.split_in_two('a') == ['a'] and text.split_in_two(' ') == []
+
+
 def test_split_long():
   assert text.split_long('Short one.') == ['Short one.']
   assert text.split_long('   ') == []

@@ -142,10 +142,13 @@ def test_directory_inputs_take_flac_and_ogg_and_name_the_rest(tmp_path, capsys):
     audio_io.save_audio(str(tmp_path / name), _speechlike(0.1), 16000)
   (tmp_path / 'notes.txt').write_text('x')
   (tmp_path / 'takes').mkdir()
+  (tmp_path / '._a.wav').write_bytes(b'\0\5\26\7')   # macOS's copy beside a.wav: not audio
+  (tmp_path / '.cache').mkdir()
   files = inference._input_files([str(tmp_path)])  # pylint: disable=protected-access
   assert [os.path.basename(f) for f in files] == ['a.wav', 'b.FLAC', 'c.ogg']
   said = capsys.readouterr().out
   assert '1 other entries skipped' in said and '1 sub-folders not read' in said
+  assert '2 hidden names skipped (._a.wav, ...' in said
   (tmp_path / 'outer' / 'inner').mkdir(parents=True)
   with pytest.raises(UserError, match='its 1 sub-folders are not read'):
     inference._input_files([str(tmp_path / 'outer')])  # pylint: disable=protected-access

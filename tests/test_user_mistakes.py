@@ -13,6 +13,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile as sf
@@ -382,6 +383,9 @@ def test_long_text_is_cut_by_tokens(tts_model):
   assert len(pieces) > 1
   assert all(len(ids) <= tts_model.config.tts.max_tokens for _, ids in pieces)
   assert ' '.join(p for p, _ in pieces).split() == text.split()
+  # Cut in halves, so no stray one-word pieces (probe42: 10, 10, 1, 10, 10, 1 words).
+  words = [len(p.split()) for p, _ in pieces]
+  assert max(words) <= 2 * min(words), words
 
 
 def test_a_binary_text_file_is_refused(tmp_path):
@@ -1676,3 +1680,27 @@ def test_thirty_first_probe_an_option_given_by_position_is_one_line():
   model = audiodiff.load(ENHANCER)
   with pytest.raises(UserError, match=r'enhance\(audio, \*, seed: int = 0\): too many positional'):
     model.enhance(_speechlike(0.3), 1)
+
+
+# ---- thirty-first probe's minor notes (probe42) --------------------------------------------
+
+def test_the_api_returns_no_broken_audio_where_the_command_line_would_write_none():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'vocoder_cpu'))
+  noise = np.random.default_rng(0).uniform(0, 1, (64, model.config.audio.n_mels))
+  with pytest.raises(UserError, match=r'vocode\(\): .* clipped at full scale .* nothing was '
+                     r'returned\. .*not a log mel'):
+    model.vocode(mel=noise.astype(np.float32))
+  quiet = model.vocode(mel=np.full((32, model.config.audio.n_mels), 0.3, np.float32))
+  assert quiet.shape == (32 * model.config.audio.hop_length,) and np.abs(quiet).max() < 1
+
+
+def test_run_takes_numpy_and_jax_integers_for_its_seed_and_offset():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  model = audiodiff.load(os.path.join(ROOT, 'pretrained', 'notes'))
+  request = model.sample_request(1)
+  expected = model.run(request, jax.random.PRNGKey(3), first=1)
+  np.testing.assert_array_equal(model.run(request, np.int64(3), first=jnp.int32(1)), expected)
+  for first in (-1, 1.0, True):
+    with pytest.raises(UserError, match='give a whole number >= 0'):
+      model.run(request, 3, first=first)

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from audiodiff.run import console, experiment, model_card, sampling
+from audiodiff.run import console, experiment, model_card, outputs, sampling
 from audiodiff.errors import UserError
 from audiodiff.tasks import base as tasks_base
 
@@ -95,7 +95,7 @@ class Trained:
     (e.g. a continuation); pass the same function each time, it is compiled
     once."""
     self.check_unchanged()
-    rng = checked_request(request, rng, first)
+    rng, first = checked_request(request, rng, first), operator.index(first)
     if hooks_of is not None and not callable(hooks_of):
       raise UserError(f'hooks_of={hooks_of!r} must be a function measurement -> '
                       'samplers.Hooks (or None).')
@@ -110,7 +110,7 @@ class Trained:
   def run(self, request, rng, first: int = 0) -> np.ndarray:
     """A tasks.SampleRequest -> decoded audio float32 [N, L] (numpy); first
     as in `generate` (the task's `run_request`)."""
-    rng = checked_request(request, rng, first)
+    rng, first = checked_request(request, rng, first), operator.index(first)
     return np.asarray(jax.device_get(self.task.run_request(self, request, rng, first)),
                       np.float32)
 
@@ -182,7 +182,7 @@ class Trained:
         self._check_positions(name, method, args, kwargs)
         if 'seed' in kwargs:
           check_seed(kwargs['seed'])
-        return method(self, *args, **kwargs)
+        return _checked_audio(method(self, *args, **kwargs), f'{name}()', task.output_fix)
       return call
     if name.startswith('_') or task is None:
       raise AttributeError(name)
@@ -223,6 +223,19 @@ class Trained:
       raise ArgumentsError(f'{name}{shown}: {error}{hint}.') from None
 
 
+def _checked_audio(result, what: str, fix: str):
+  """A task method's result, returned as it is once the audio in it (an
+  array, or the 'audio' of each dict in a list) is checked as the command
+  line checks what it writes: a UserError for NaN/inf or mostly clipped
+  audio."""
+  parts = result if isinstance(result, list) else [result]
+  for part in parts:
+    audio = part.get('audio') if isinstance(part, dict) else part
+    if isinstance(audio, np.ndarray):
+      outputs.check_sound(audio, what, fix or outputs.MODEL_FIX, 'nothing was returned')
+  return result
+
+
 def check_task(directory: str, tasks, what: str, hint: str = ''):
   """directory's config, read; a UserError unless it holds a model (run or
   export) of one of `tasks`. what: 'an enhancer'; hint: said after."""
@@ -244,11 +257,11 @@ def checked_request(request, rng, first: int = 0):
   if not isinstance(request, tasks_base.SampleRequest):
     raise UserError(f'request={type(request).__name__}: pass what sample_request(...) returns '
                     '(e.g. model.sample_request(4)).')
-  if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
+  if not _is_whole(first) or operator.index(first) < 0:
     raise UserError(f'first={first!r}: give a whole number >= 0 (the offset of these outputs).')
-  if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+  if _is_whole(rng):   # a seed (numpy and 0-d jax integers too)
     check_seed(rng)
-    return jax.random.PRNGKey(rng)
+    return jax.random.PRNGKey(operator.index(rng))
   shape = getattr(rng, 'shape', None)
   typed = shape is not None and jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key)
   if shape is None or not ((typed and shape == ()) or (
@@ -309,17 +322,32 @@ def _all_finite(params) -> bool:
   return all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(params))
 
 
-def _export_step(directory):
-  """The training step export.json records (None when it is missing)."""
+def _export_info(directory) -> dict:
+  """directory's export.json ({} when there is none: a training run)."""
   path = os.path.join(directory, EXPORT_INFO_FILE)
   if not os.path.exists(path):
-    return None
+    return {}
   try:
     with open(path) as f:
-      return json.load(f).get('step')
-  except (OSError, ValueError, AttributeError):
+      info = json.load(f)
+  except (OSError, ValueError):
+    info = None
+  if not isinstance(info, dict):
     raise UserError(f'{path} is not valid JSON: export the model again '
-                    '(--mode=export).') from None
+                    '(--mode=export).')
+  return info
+
+
+def _export_step(directory):
+  """The training step export.json records (None when it is missing)."""
+  return _export_info(directory).get('step')
+
+
+def stored_precision(directory) -> str:
+  """How directory's parameters are stored: an export's own precision,
+  'float32' for a training run (checkpoints are float32)."""
+  precision = _export_info(directory).get('precision', 'float32')
+  return precision if precision in PRECISIONS else 'float32'
 
 
 def _restore_checkpoint(exp, checkpoint_step):

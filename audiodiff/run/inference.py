@@ -286,8 +286,7 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
     # Written as soon as it is made: an interrupted run keeps the finished files.
     paths += outputs.write_audio_files(
         directory, waveform[None], [stem], trained.config.audio, what=[f'--input={path}'],
-        fix='The input is louder than any speech the vocoder learned (a mel near 1 '
-            'everywhere); give the log mel of a recording (or the wav itself).')
+        fix=trained.task.output_fix)
     progress.done(path)
   _write_pages(workdir, directory)
   console.say(f'Wrote {_count(len(paths), "file")} to {directory}')
@@ -537,11 +536,18 @@ AUDIO_SUFFIXES = ('.wav', '.flac', '.ogg')
 def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
   """--input values (files, or directories of them) -> distinct file paths;
   a file given twice is processed once, with a message. A directory's other
-  files are named as skipped."""
+  files, and its hidden ones (macOS's ._x.wav copies are not audio), are
+  named as skipped."""
   paths = []
   for path in inputs:
     if os.path.isdir(path):
       names = sorted(os.listdir(path))
+      hidden = [f for f in names if f.startswith('.')]
+      if hidden:
+        console.say(f'{path}: {_count(len(hidden), "hidden name")} skipped ({hidden[0]}'
+                    f'{", ..." if len(hidden) > 1 else ""}; give a hidden file as its own '
+                    f'{flag} to read it).')
+        names = [f for f in names if not f.startswith('.')]
       found = [os.path.join(path, f) for f in names if f.lower().endswith(suffixes)
                and os.path.isfile(os.path.join(path, f))]
       folders = [f for f in names if os.path.isdir(os.path.join(path, f))]
@@ -782,11 +788,12 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
 
 
 def export(config, workdir: str, output_dir: Optional[str] = None, *,
-           checkpoint_step: Optional[int] = None, precision: str = 'float32'):
+           checkpoint_step: Optional[int] = None, precision: Optional[str] = None):
   """Writes an inference-only copy of the run (config and EMA parameters, no
   optimizer state) to output_dir (default workdir/export), a directory every
   inference mode and audiodiff.load accept; precision: how the parameters
-  are stored ('float32' or 'float16', read back as float32)."""
+  are stored ('float32' or 'float16', read back as float32; default: an
+  export's own, float32 for a training run)."""
   default = os.path.join(workdir, 'export')
   output_dir = output_dir or default
   inside = os.path.realpath(output_dir).startswith(
@@ -801,6 +808,7 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
                     'with --output=DIR.')
   output_dir = outputs.writable_directory(output_dir, 'give a writable folder with --output=DIR.')
   trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
+  precision = precision or api.stored_precision(workdir)
   earlier = os.path.join(output_dir, api.EXPORT_INFO_FILE)
   if os.path.exists(earlier):
     try:
@@ -824,7 +832,8 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
       shutil.rmtree(folder, ignore_errors=True)
   path = os.path.join(output_dir, os.path.basename(path))
   size = os.path.getsize(path) / 2**20
-  console.say(f'Exported step {trained.step} ({size:.1f} MiB of parameters) to {output_dir}')
+  console.say(f'Exported step {trained.step} ({size:.1f} MiB of {precision} parameters) to '
+              f'{output_dir}')
   return output_dir
 
 

@@ -31,21 +31,28 @@ def scaled_to_fit(audio):
   return (audio * np.float32(SCALED_PEAK / peak) if peak > 1.0 else audio), peak
 
 
-def check_output(audio, what: str, fix: str = MODEL_FIX, clipped_by: str = '') -> np.ndarray:
-  """audio (any shape) -> float32 within full scale, ready for a 16-bit wav:
-  a UserError ending in `fix` when it holds NaN/inf or is mostly clipped;
-  scaled down to SCALED_PEAK, with a line saying so, when it peaks above
-  1.0; a line when samples sit at exactly full scale (clipped before, e.g.
-  by the sampler: `clipped_by` says how). `what` names it in the messages."""
+def check_sound(audio, what: str, fix: str = MODEL_FIX,
+                consequence: str = 'nothing was written for it') -> np.ndarray:
+  """audio (any shape) as float32; a UserError ending in `fix` when it holds
+  NaN/inf or is mostly at or beyond full scale (broken output)."""
   audio = np.asarray(audio, np.float32)
   if not np.all(np.isfinite(audio)):
-    raise UserError(f'{what}: the model produced NaN or inf samples; nothing was written '
-                    f'for it. {fix}')
+    raise UserError(f'{what}: the model produced NaN or inf samples; {consequence}. {fix}')
   at_full_scale = int(np.sum(np.abs(audio) >= 1.0))
   if audio.size and at_full_scale > audio_io.MAX_CLIPPED_FRACTION * audio.size:
     raise UserError(f'{what}: the model produced audio clipped at full scale or beyond '
-                    f'({at_full_scale / audio.size:.0%} of samples); nothing was written '
-                    f'for it. {fix}')
+                    f'({at_full_scale / audio.size:.0%} of samples); {consequence}. {fix}')
+  return audio
+
+
+def check_output(audio, what: str, fix: str = MODEL_FIX, clipped_by: str = '') -> np.ndarray:
+  """audio (any shape) -> float32 within full scale, ready for a 16-bit wav:
+  check_sound's errors; scaled down to SCALED_PEAK, with a line saying so,
+  when it peaks above 1.0; a line when samples sit at exactly full scale
+  (clipped before, e.g. by the sampler: `clipped_by` says how). `what`
+  names it in the messages."""
+  audio = check_sound(audio, what, fix)
+  at_full_scale = int(np.sum(np.abs(audio) >= 1.0))
   audio, peak = scaled_to_fit(audio)
   if peak > 1.0:
     gain = SCALED_PEAK / peak

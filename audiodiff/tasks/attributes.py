@@ -50,13 +50,12 @@ def _key_id(value):
 
 
 def _tempo_id(value):
-  try:
-    bpm = float(value)
-  except (TypeError, ValueError):
-    bpm = float('nan')
-  if isinstance(value, bool) or not TEMPO_RANGE[0] <= bpm <= TEMPO_RANGE[1]:
-    raise UserError(f'tempo={value!r}: give beats per minute from {TEMPO_RANGE[0]} to '
-                    f'{TEMPO_RANGE[1]}, the tempos this model learned.')
+  number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+      value, (bool, np.bool_))
+  bpm = float(value) if number else float('nan')   # not text: seconds= takes none either
+  if not TEMPO_RANGE[0] <= bpm <= TEMPO_RANGE[1]:
+    raise UserError(f'tempo={value!r}: give a number of beats per minute from '
+                    f'{TEMPO_RANGE[0]} to {TEMPO_RANGE[1]}, the tempos this model learned.')
   return int(round((bpm - TEMPO_RANGE[0]) / TEMPO_STEP))
 
 

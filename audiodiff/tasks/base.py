@@ -77,10 +77,13 @@ class Task:
     features: the batch features the task reads (see data.FEATURES).
     api_methods: task-specific methods `audiodiff.load(...)` exposes, each
       `method(trained, ...)` on the task.
+    output_fix: what to tell a user whose input made broken audio (NaN,
+      mostly clipped); '' for the default (settings or model).
   """
   name = ''
   features: Sequence[str] = ('audio',)
   api_methods: Sequence[str] = ()
+  output_fix = ''
 
   def __init__(self, config):
     self.config = config

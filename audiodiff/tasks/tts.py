@@ -420,19 +420,18 @@ class TextToSpeech(base.Task):
   def _fitting_pieces(self, text):
     """text -> [(piece, token ids)], each piece within config.tts.max_tokens:
     cut at punctuation by characters first, then each piece that still makes
-    too many tokens cut again, shorter, down to single words and letters."""
+    too many tokens cut in two halves (text_lib.split_in_two), again while
+    needed, down to single letters."""
     result = []
-    todo = [(piece, self.max_piece_chars)
-            for piece in text_lib.split_long(text, self.max_piece_chars)]
-    self.front_end.encode_many([piece for piece, _ in todo])  # one phonemiser call
+    todo = text_lib.split_long(text, self.max_piece_chars)
+    self.front_end.encode_many(todo)  # one phonemiser call
     while todo:
-      piece, limit = todo.pop(0)
+      piece = todo.pop(0)
       (ids,) = self.front_end.encode_many([piece])
-      if len(ids) <= self.settings.max_tokens or limit <= 1:
+      if len(ids) <= self.settings.max_tokens or len(piece) <= 1:
         result.append((piece, ids[:self.settings.max_tokens]))
       else:
-        shorter = max(1, min(limit, len(piece)) // 2)
-        todo[:0] = [(p, shorter) for p in text_lib.split_long(piece, shorter)]
+        todo[:0] = text_lib.split_in_two(piece)
     return result
 
   @property

@@ -39,6 +39,9 @@ class Vocoder(base.Task):
   name = 'vocoder'
   features = ('audio',)
   api_methods = ('vocode',)
+  output_fix = ('The input is louder than any speech the vocoder learned (a mel near 1 '
+                'everywhere) or not a log mel of audio; give the log mel of a recording '
+                '(audiodiff.audio.spectral.log_mel) or the wav itself.')
 
   def check_config(self):
     super().check_config()
@@ -118,7 +121,9 @@ class Vocoder(base.Task):
   def sample_request(self, num_samples, reference_batch=None, network=None):
     """Resynthesis of the first num_samples clips of reference_batch."""
     if reference_batch is None:
-      raise UserError('The vocoder samples from reference audio: pass a batch of clips.')
+      raise UserError("The vocoder resynthesises reference audio: pass reference_batch="
+                      "{'audio': clips [N, samples]} to sample(), or vocode one input with "
+                      "vocode(mel=...) or vocode(audio=...).")
     audio = np.asarray(reference_batch['audio'][:num_samples])
     return self.request_from_mel(np.asarray(self.mel(jnp.asarray(audio))),
                                  [f'vocoded_{i:03d}' for i in range(len(audio))],

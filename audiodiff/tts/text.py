@@ -618,6 +618,26 @@ def _split(text, max_chars, level):
   return _pack(pieces, max_chars)
 
 
+def split_in_two(text: str) -> list[str]:
+  """text -> two pieces of about equal length, cut after the comma or
+  sentence mark nearest the middle when one lies in its middle half, else at
+  the space nearest the middle, else (one word) at the middle letter. Text
+  of one character gives [text]."""
+  text = ' '.join(str(text).split())
+  if len(text) < 2:
+    return [text] if text else []
+  middle = len(text) / 2
+
+  def nearest(positions):
+    return min(positions, key=lambda i: abs(i - middle), default=None)
+
+  marks = [m.end() for m in re.finditer(r'[,.;:!?](?= )', text)
+           if abs(m.end() - middle) <= middle / 2]
+  cut = nearest(marks) or nearest([i for i, c in enumerate(text) if c == ' '])
+  cut = cut or len(text) // 2
+  return [part for part in (text[:cut].strip(), text[cut:].strip()) if part]
+
+
 def split_long(text: str, max_chars: int = 200) -> list[str]:
   """Pieces of <= max_chars characters, cut at . ? ! ; : then , then spaces.
 
