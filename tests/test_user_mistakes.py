@@ -395,6 +395,14 @@ def test_a_binary_text_file_is_refused(tmp_path):
     inference.read_texts([], str(path))
 
 
+@pytest.mark.parametrize('encoding', ['utf-16', 'utf-16-be', 'utf-8-sig', 'utf-8'])
+def test_a_text_file_saved_as_unicode_on_windows_is_read(tmp_path, encoding):
+  path = tmp_path / 'lines.txt'
+  mark = b'\xfe\xff' if encoding == 'utf-16-be' else b''
+  path.write_bytes(mark + 'Café at noon.\r\n\r\nSecond line.\r\n'.encode(encoding))
+  assert inference.read_texts([], str(path)) == ['Café at noon.', 'Second line.']
+
+
 # ---- where outputs go -------------------------------------------------------------------
 
 def test_a_read_only_folder_is_refused_before_work_and_output_goes_elsewhere(tmp_path):

@@ -5,6 +5,7 @@ Each loads the model with `api.load` (a work directory's checkpoint or an
 exported model) and calls its methods, the same ones notebooks call.
 """
 
+import codecs
 import hashlib
 import itertools
 import json
@@ -735,13 +736,16 @@ def read_texts(texts: Sequence[str], text_file: Optional[str]):
     if not os.path.isfile(text_file):
       raise UserError(f'--text_file={text_file} does not exist or is not a file; give a '
                       'text file, one utterance a line.')
+    with open(text_file, 'rb') as f:
+      raw = f.read()
+    # UTF-8 (a byte-order mark dropped), or UTF-16 with its mark (Windows' "Unicode").
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     try:
-      with open(text_file, encoding='utf-8-sig') as f:   # a byte-order mark is dropped
-        lines = f.read().splitlines()
+      lines = raw.decode('utf-16' if utf16 else 'utf-8-sig').splitlines()
     except UnicodeDecodeError as error:
-      raise UserError(f'--text_file={text_file} is not UTF-8 text (byte {error.start} is '
-                      f'{error.object[error.start:error.start + 1]!r}); save it as UTF-8 '
-                      'text, one utterance a line.') from None
+      raise UserError(f'--text_file={text_file} is not {"UTF-16" if utf16 else "UTF-8"} text '
+                      f'(byte {error.start} is {error.object[error.start:error.start + 1]!r}); '
+                      'save it as UTF-8 text, one utterance a line.') from None
     if any('\x00' in line for line in lines):
       raise UserError(f'--text_file={text_file} holds NUL bytes: it is not a text file.')
     found = [line.strip() for line in lines if line.strip()]
