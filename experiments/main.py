@@ -20,7 +20,7 @@ import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
-from audiodiff import defaults
+from audiodiff import defaults, models
 from audiodiff.diffusion import samplers
 from audiodiff.restoration import restore
 from audiodiff.run import (checkpoint, config_file, console, experiment, health, inference,
@@ -427,6 +427,34 @@ def check_restore_flags(config, mode):
                       'those with --config.restore.method.')
 
 
+# The training settings each mode other than training reads: the network's
+# arithmetic, and for eval the batches it scores.
+_TRAIN_FIELDS_READ = {'eval': ('compute_dtype', 'matmul_dtype', 'batch_size', 'eval_batches')}
+_TRAIN_FIELDS_INFERENCE = ('compute_dtype', 'matmul_dtype')
+
+
+def check_section_flags(config, mode):
+  """A UserError for --config.model.<section>.* flags of a network this
+  model is not (diffwave settings on a U-Net), and for --config.train.*
+  flags a mode that does not train would ignore."""
+  if config is None:
+    return
+  read = models.sections_read(config)
+  for arg in sys.argv:
+    parts = arg.split('=')[0].split('.')
+    if parts[:2] == ['--config', 'model'] and len(parts) > 3 and parts[2] not in read:
+      raise UserError(f'{arg.split("=")[0]} has no effect: this model is '
+                      f'config.model.name={config.model.name!r}, which reads config.model.'
+                      f'{config.model.name}; drop it (or set --config.model.name={parts[2]} '
+                      'to train that network).')
+    read_here = _TRAIN_FIELDS_READ.get(mode, _TRAIN_FIELDS_INFERENCE)
+    if (parts[:2] == ['--config', 'train'] and len(parts) > 2 and mode not in ('train', 'check')
+        and parts[2] not in read_here):
+      raise UserError(f'{arg.split("=")[0]} has no effect on --mode={mode}: it is a training '
+                      f'setting; drop it (this mode reads config.train.{", ".join(read_here)} '
+                      'only).')
+
+
 def check_sampler_flags(config, mode):
   """A UserError for --config.sampler flags that would be ignored: an option
   the chosen sampler does not take (num_steps for 'ddpm', churn for 'ddim'),
@@ -469,6 +497,7 @@ def _run_mode(config, workdir, mode):
   check_mode_flags(mode)
   check_sampler_flags(config, mode)
   check_restore_flags(config, mode)
+  check_section_flags(config, mode)
   if mode in ('train', 'check') and config is None:
     raise UserError(f'--mode={mode} needs --config=experiments/configs/<name>.py.')
   if not workdir and mode == 'train':

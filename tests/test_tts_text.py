@@ -101,6 +101,8 @@ KINDS = [pytest.param('phonemes', marks=requires_espeak), 'characters']
     ('1.5M users', 'one point five million users'),
     ('$2B', 'two billion dollars'),
     ('2bn people', 'two billion people'),
+    ('$2.5m deal', 'two point five million dollars deal'),   # lower case after money
+    ('£10k', 'ten thousand pounds'),
     ('221B Baker Street', 'two hundred and twenty one B Baker Street'),   # not a scale
     ('4K video', 'four K video'),
     ('3:1', 'three to one'),

@@ -1712,3 +1712,61 @@ def test_run_takes_numpy_and_jax_integers_for_its_seed_and_offset():
   for first in (-1, 1.0, True):
     with pytest.raises(UserError, match='give a whole number >= 0'):
       model.run(request, 3, first=first)
+
+
+# ---- thirty-second probe (probe43) ---------------------------------------------------------
+
+@pytest.mark.parametrize('mode, flag, message', [
+    ('enhance', '--config.model.diffwave.residual_channels=16',
+     "--config.model.diffwave.residual_channels has no effect: this model is "
+     "config.model.name='unet1d'"),
+    ('enhance', '--config.train.learning_rate=5',
+     '--config.train.learning_rate has no effect on --mode=enhance: it is a training setting'),
+    ('info', '--config.train.eval_batches=2', 'has no effect on --mode=info'),
+])
+def test_thirty_second_probe_settings_no_part_of_the_model_reads_are_refused(
+    tmp_path, mode, flag, message):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.3), 16000)
+  files = (f'--input={tmp_path / "in.wav"}', f'--output={tmp_path / "out"}')
+  result = _main(f'--workdir={ENHANCER}', f'--mode={mode}', *files[:2 * (mode != 'info')], flag)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert not os.path.exists(tmp_path / 'out')
+
+
+def test_thirty_second_probe_a_sweep_over_another_networks_settings_is_refused(tmp_path):
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')   # a diffwave
+  common = (f'--config={tiny}', '--mode=check')
+  result = _main(*common, '--config.model.unet1d.channels=(8,16)')
+  assert result.returncode == 2 and "this model is config.model.name='diffwave'" in (
+      result.stderr), result.stderr
+  # Read once it is the model's network; the arithmetic settings on any mode.
+  assert _main(*common, '--config.model.name=unet1d', '--config.model.unet1d.channels=(8,16)',
+               '--config.data.segment_length=1024').returncode == 0
+  assert _main(f'--workdir={ENHANCER}', '--mode=info',
+               '--config.train.compute_dtype=float32').returncode == 0
+
+
+def test_thirty_second_probe_a_failure_mid_batch_names_what_was_written(tmp_path):
+  vocoder = os.path.join(ROOT, 'pretrained', 'vocoder_cpu')
+  for name in ('a.wav', 'b.wav'):
+    audio_io.save_audio(tmp_path / name, _speechlike(0.3), 16000)
+  np.save(tmp_path / 'ones.npy', np.ones((40, 80), np.float32))   # vocodes to full scale
+  out = tmp_path / 'out'
+  result = _main(f'--workdir={vocoder}', '--mode=vocode', f'--input={tmp_path / "a.wav"}',
+                 f'--input={tmp_path / "b.wav"}', f'--input={tmp_path / "ones.npy"}',
+                 f'--output={out}')
+  assert result.returncode == 2, result.stderr
+  assert 'ones.npy: the model produced audio clipped' in result.stderr
+  assert f'(2 of 3 files had been written to {out}; its index.html lists them.)' in (
+      result.stderr)
+  assert sorted(p.name for p in out.glob('*.wav')) == ['a.wav', 'b.wav']
+  assert 'b.wav' in (out / 'index.html').read_text()
+
+
+def test_thirty_second_probe_more_shifts_than_the_hop_has_samples_are_refused():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  config = audiodiff.load(ENHANCER).config
+  config.unlock()
+  config.enhance.shifts = 1000
+  with pytest.raises(UserError, match='shifts is 1000; give 1 .no shifts. to 128'):
+    audiodiff.load(ENHANCER, config).enhance(_speechlike(0.3))

@@ -154,6 +154,12 @@ def _dtype(config, field: str, choices: dict):
   return choices[value]
 
 
+def sections_read(config) -> set:
+  """The config.model sections a config's model reads: config.model.name's,
+  and grad_tts (the text encoder) for config.task='tts'."""
+  return {config.model.name} | ({'grad_tts'} if config.task == 'tts' else set())
+
+
 def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
               cond_channels: int = 0, text_symbols: int = 0,
               attribute_sizes: tuple = ()) -> nn.Module:
@@ -184,5 +190,5 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
                  dtype=dtype, **config.model.grad_tts.to_dict())
 
 
-__all__ = ['get_model', 'MODELS', 'AudioAutoencoder', 'ConvNeXt1D', 'DiffWave', 'FramePrior', 'GradTTS', 'UNet1D',
+__all__ = ['get_model', 'sections_read', 'MODELS', 'AudioAutoencoder', 'ConvNeXt1D', 'DiffWave', 'FramePrior', 'GradTTS', 'UNet1D',
            'MLPDenoiser']

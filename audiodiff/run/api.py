@@ -157,9 +157,11 @@ class Trained:
     if _is_whole(num_samples):
       num_samples = operator.index(num_samples)   # numpy and 0-d jax integers too
     if not _is_whole(num_samples) or not 1 <= num_samples <= experiment.MAX_SAMPLES:
+      more = ('; more: run again with another seed' if _is_whole(num_samples)
+              and num_samples > experiment.MAX_SAMPLES else '')
       raise UserError(f'num_samples={num_samples!r}: give a whole number of outputs in [1, '
                       f'{experiment.MAX_SAMPLES:,}] (num_samples=4 in Python, --num_samples=4 '
-                      'on the command line; more: run again with another seed).')
+                      f'on the command line{more}).')
     accepted = self.sample_options()
     unknown = sorted(set(task_options) - set(accepted))
     if unknown:

@@ -6,6 +6,7 @@ exported model) and calls its methods, the same ones notebooks call.
 """
 
 import codecs
+import contextlib
 import hashlib
 import itertools
 import json
@@ -100,6 +101,22 @@ def _made_by(verb: str, trained, workdir: str) -> str:
   return f'{verb} {os.path.realpath(workdir)} at step {trained.step} (settings {digest[:8]})'
 
 
+@contextlib.contextmanager
+def _naming_what_was_written(workdir: str, directory: str, written: list, total: int,
+                             noun: str):
+  """Around a mode's loop over its outputs (`written` grows as they are
+  written): when one fails, the folder's page still lists those written, and
+  the error says how many there are."""
+  try:
+    yield
+  except UserError as error:
+    if not written:
+      raise
+    _write_pages(workdir, directory)
+    raise UserError(f'{error} ({len(written)} of {_count(total, noun)} had been written to '
+                    f'{directory}; its index.html lists them.)') from None
+
+
 def _write_pages(workdir: str, directory: str) -> None:
   """The folder's listening page, and the run's when it is under samples/."""
   listening_page.write_folder_page(directory)
@@ -141,10 +158,11 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
                 'keeps such peaks)' if config.sampler.clip_x0 else '')
   paths = []  # written a batch at a time (config.sampler.batch_size)
   progress = console.Progress(len(request.names), 'samples')
-  for names, audio in trained.run_in_batches(request, jax.random.PRNGKey(config.seed)):
-    paths += outputs.write_audio_files(directory, audio, names, config.audio,
-                                       clipped_by=clipped_by)
-    progress.done(names[-1], count=len(names))
+  with _naming_what_was_written(workdir, directory, paths, len(request.names), 'sample'):
+    for names, audio in trained.run_in_batches(request, jax.random.PRNGKey(config.seed)):
+      paths += outputs.write_audio_files(directory, audio, names, config.audio,
+                                         clipped_by=clipped_by)
+      progress.done(names[-1], count=len(names))
   _write_pages(workdir, directory)
   console.say(f'Wrote {_count(len(paths), "sample")} to {directory}')
   return paths
@@ -277,18 +295,19 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
   paths = []
   progress = console.Progress(len(files), 'files')
   stems = outputs.output_stems(files)
-  for i, (path, stem, (mel, audio)) in enumerate(zip(files, stems, inputs_read)):
-    if mel is not None and not np.any(mel > 0):
-      console.say(f'{path}: every value of this log-mel is 0 (silence): it vocodes to '
-                  'silence.')
-    if audio is not None:
-      _say_if_quiet(path, audio_io.rms(audio), 'vocoded')
-    waveform = trained.vocode(mel=mel, audio=audio, seed=i)   # an input's length
-    # Written as soon as it is made: an interrupted run keeps the finished files.
-    paths += outputs.write_audio_files(
-        directory, waveform[None], [stem], trained.config.audio, what=[f'--input={path}'],
-        fix=trained.task.output_fix)
-    progress.done(path)
+  with _naming_what_was_written(workdir, directory, paths, len(files), 'file'):
+    for i, (path, stem, (mel, audio)) in enumerate(zip(files, stems, inputs_read)):
+      if mel is not None and not np.any(mel > 0):
+        console.say(f'{path}: every value of this log-mel is 0 (silence): it vocodes to '
+                    'silence.')
+      if audio is not None:
+        _say_if_quiet(path, audio_io.rms(audio), 'vocoded')
+      waveform = trained.task.vocode(trained, mel=mel, audio=audio, seed=i)   # an input's length
+      # Written as soon as it is made: an interrupted run keeps the finished files.
+      paths += outputs.write_audio_files(
+          directory, waveform[None], [stem], trained.config.audio, what=[f'--input={path}'],
+          fix=trained.task.output_fix)
+      progress.done(path)
   _write_pages(workdir, directory)
   console.say(f'Wrote {_count(len(paths), "file")} to {directory}')
   return paths
@@ -432,49 +451,50 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
   stems = outputs.output_stems([job[0].path for job in jobs])
   progress = console.Progress(len(jobs), 'files')
   shown = int(PICTURE_SECONDS * rate)
-  for i, ((source, reference, level, out_rate), stem) in enumerate(zip(jobs, stems)):
-    path, wav = source.path, os.path.join(directory, f'{stem}.wav')
-    # Where the output keeps the file's rate, only what was missing changes in it.
-    keep_file = out_rate == source.file_rate != rate
-    length = source.file_length * out_rate // source.file_rate
-    head, degraded = _Head(shown), _Head(shown)
-    if level is None:
-      measurement, original, reference = _whole_input(source, settings, reference)
-      restored = restorer(measurement, seed=trained.config.seed + i,
-                          on_windows=_window_progress(path))
-      if keep_file:
-        blocks = [restoration.keep_measured(measurement, restored, original, out_rate)]
+  with _naming_what_was_written(workdir, directory, paths, len(jobs), 'file'):
+    for i, ((source, reference, level, out_rate), stem) in enumerate(zip(jobs, stems)):
+      path, wav = source.path, os.path.join(directory, f'{stem}.wav')
+      # Where the output keeps the file's rate, only what was missing changes in it.
+      keep_file = out_rate == source.file_rate != rate
+      length = source.file_length * out_rate // source.file_rate
+      head, degraded = _Head(shown), _Head(shown)
+      if level is None:
+        measurement, original, reference = _whole_input(source, settings, reference)
+        restored = restorer(measurement, seed=trained.config.seed + i,
+                            on_windows=_window_progress(path))
+        if keep_file:
+          blocks = [restoration.keep_measured(measurement, restored, original, out_rate)]
+        else:
+          blocks = [audio_io.resample(restored, rate, out_rate)]
+        peak = streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate,
+                                    length=length)
+        head.add(restored)
+        degraded.add(measurement.degraded)
       else:
-        blocks = [audio_io.resample(restored, rate, out_rate)]
-      peak = streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate,
-                                  length=length)
-      head.add(restored)
-      degraded.add(measurement.degraded)
-    else:
-      blocks = spans.restored_blocks(restorer, source, settings, level=level,
-                                     out_rate=out_rate, seed=trained.config.seed + i,
-                                     on_span=_window_progress(path, 'spans'))
-      peak = streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate,
-                                  length=length, keep=head.add)
-      degraded.read(source.blocks())
-    _say_if_float(wav, peak)
-    part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
-    restored_head = head.audio() if level is None or out_rate == rate else (
-        audio_io.resample(head.audio(), out_rate, rate))
-    plotting.save_comparison_png(
-        os.path.join(directory, f'{stem}.png'),
-        [(f'{stem}: degraded ({settings.task}){part}', degraded.audio()),
-         (f'restored ({restorer.method})', restored_head)], rate)
-    if reference is not None:
-      # A metric with nothing to measure (no silent frame) is nan: null in JSON.
-      results = _nan_to_none({k: float(v) for k, v in
-                              restoration.quality(measurement, reference, restored).items()})
-      with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
-        json.dump(results, f, indent=2, allow_nan=False)
-      console.say(f'{stem}: ' + ', '.join(f'{k} {"n/a" if v is None else f"{v:.2f}"}'
-                                          for k, v in results.items()))
-    paths.append(wav)
-    progress.done(path)
+        blocks = spans.restored_blocks(restorer, source, settings, level=level,
+                                       out_rate=out_rate, seed=trained.config.seed + i,
+                                       on_span=_window_progress(path, 'spans'))
+        peak = streams.write_blocks(wav, blocks, rate=out_rate, file_rate=out_rate,
+                                    length=length, keep=head.add)
+        degraded.read(source.blocks())
+      _say_if_float(wav, peak)
+      part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
+      restored_head = head.audio() if level is None or out_rate == rate else (
+          audio_io.resample(head.audio(), out_rate, rate))
+      plotting.save_comparison_png(
+          os.path.join(directory, f'{stem}.png'),
+          [(f'{stem}: degraded ({settings.task}){part}', degraded.audio()),
+           (f'restored ({restorer.method})', restored_head)], rate)
+      if reference is not None:
+        # A metric with nothing to measure (no silent frame) is nan: null in JSON.
+        results = _nan_to_none({k: float(v) for k, v in
+                                restoration.quality(measurement, reference, restored).items()})
+        with open(os.path.join(directory, f'{stem}.json'), 'w') as f:
+          json.dump(results, f, indent=2, allow_nan=False)
+        console.say(f'{stem}: ' + ', '.join(f'{k} {"n/a" if v is None else f"{v:.2f}"}'
+                                            for k, v in results.items()))
+      paths.append(wav)
+      progress.done(path)
   _write_pages(workdir, directory)
   console.say(f'Wrote {_count(len(paths), "restored file")} to {directory} ({restorer.method}, '
               f'{restorer.num_evals} network passes a window)')
@@ -687,20 +707,21 @@ def enhance(config, workdir: str, inputs: Sequence[str], *,
   shown = int(PICTURE_SECONDS * rate)
   # Windows of consecutive files share network batches (config.enhance.batch_windows).
   enhanced = itertools.groupby(trained.task.enhance_blocks(trained, sources), key=lambda item: item[0])
-  for (index, blocks), stem in zip(enhanced, stems):
-    source, wav = sources[index], os.path.join(directory, f'{stem}.wav')
-    head = _Head(shown)
-    peak = streams.write_blocks(wav, (block for _, block in blocks), rate=rate,
-                                file_rate=source.file_rate, length=source.file_length,
-                                keep=head.add)
-    _say_if_float(wav, peak)
-    part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
-    plotting.save_comparison_png(
-        os.path.join(directory, f'{stem}.png'),
-        [(f'{stem}: noisy{part}', _Head(shown).read(source.blocks())),
-         (f'enhanced ({trained.config.enhance.method})', head.audio())], rate)
-    written.append(wav)
-    progress.done(source.path)
+  with _naming_what_was_written(workdir, directory, written, len(sources), 'file'):
+    for (index, blocks), stem in zip(enhanced, stems):
+      source, wav = sources[index], os.path.join(directory, f'{stem}.wav')
+      head = _Head(shown)
+      peak = streams.write_blocks(wav, (block for _, block in blocks), rate=rate,
+                                  file_rate=source.file_rate, length=source.file_length,
+                                  keep=head.add)
+      _say_if_float(wav, peak)
+      part = '' if source.length <= shown else f' (first {PICTURE_SECONDS:g} s)'
+      plotting.save_comparison_png(
+          os.path.join(directory, f'{stem}.png'),
+          [(f'{stem}: noisy{part}', _Head(shown).read(source.blocks())),
+           (f'enhanced ({trained.config.enhance.method})', head.audio())], rate)
+      written.append(wav)
+      progress.done(source.path)
   _write_pages(workdir, directory)
   console.say(f'Wrote {_count(len(written), "enhanced file")} to {directory}')
   return written
@@ -776,16 +797,17 @@ def synthesize(config, workdir: str, texts: Sequence[str], *, text_file: Optiona
   # Each group is written as soon as it is spoken: an interrupted run keeps it.
   written, group = [], tts.SYNTHESIS_BATCH
   progress = console.Progress(len(texts), 'texts')
-  for first in range(0, len(texts), group):
-    part = texts[first:first + group]
-    results = trained.synthesize(part, seed=trained.config.seed + first)
-    for stem, sentence, result in zip(stems[first:first + group], part, results):
-      wav = os.path.join(directory, f'{stem}.wav')
-      audio_io.save_audio(wav, outputs.check_output(result['audio'], wav), trained.sample_rate)
-      plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
-                            result['alignment'], title=sentence[:100])
-      written.append(wav)
-    progress.done(part[-1][:40], count=len(part))
+  with _naming_what_was_written(workdir, directory, written, len(texts), 'text'):
+    for first in range(0, len(texts), group):
+      part = texts[first:first + group]
+      results = trained.task.synthesize(trained, part, seed=trained.config.seed + first)
+      for stem, sentence, result in zip(stems[first:first + group], part, results):
+        wav = os.path.join(directory, f'{stem}.wav')
+        audio_io.save_audio(wav, outputs.check_output(result['audio'], wav), trained.sample_rate)
+        plotting.save_tts_png(os.path.join(directory, f'{stem}.png'), result['mel'],
+                              result['alignment'], title=sentence[:100])
+        written.append(wav)
+      progress.done(part[-1][:40], count=len(part))
   _write_pages(workdir, directory)
   console.say(f'Wrote {_count(len(written), "utterance")} to {directory}')
   return written

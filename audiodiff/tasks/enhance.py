@@ -337,9 +337,9 @@ class Enhance(base.Task):
     recorded speaker, S=8: PESQ-WB +0.07, S=4: +0.06; benchmarks/README).
     """
     settings, hop = self.settings, self.stft.hop_length
-    if settings.shifts < 1:
-      raise UserError(f'config.enhance.shifts is {settings.shifts}; give 1 (no shifts) or '
-                      'more.')
+    if not 1 <= settings.shifts <= hop:
+      raise UserError(f'config.enhance.shifts is {settings.shifts}; give 1 (no shifts) to '
+                      f'{hop} (one per sample of the {hop}-sample hop: more repeat a delay).')
 
     def run(clips, first):
       # Window k of the whole list draws with key k: batching does not matter.

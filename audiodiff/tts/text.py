@@ -272,12 +272,14 @@ _DOTTED = re.compile(r'(?<![\d.])\d+(?:\.\d+){2,}(?![\w]|\.\d)')
 _MONEY_FRACTION = re.compile(r'(' + _CURRENCY_CLASS + r')\s?(\d+)/(\d+)(?![\w/])')
 # Numbers read digit by digit wherever they stand alone.
 _SPOKEN_AS_DIGITS = re.compile(r'(?<![\w.,/-])(911|9/11)(?![\w/-]|[.,]\d)')
-# $10K, 1.5M, 2bn: a number and its scale where it is money, has decimals or
-# says bn/mn ("221B", "Flat 3B" and "4K video" keep their letter).
+# $10K, 1.5M, 2bn, $2.5m: a number and its scale where it is money, has
+# decimals or says bn/mn ("221B", "Flat 3B" and "4K video" keep their letter;
+# lower-case k, m, b only after money: "2.5m" alone is metres).
 _SCALE_SUFFIX = re.compile(r'(?<![\w.])((?:' + _CURRENCY_CLASS + r')\s?\d+(?:\.\d+)?|\d+\.\d+)'
-                           r'\s?(K|M|B|bn|mn)\b|(?<![\w.])(\d+(?:\.\d+)?)\s?(bn|mn)\b')
+                           r'\s?(K|M|B|bn|mn)\b|(?<![\w.])(\d+(?:\.\d+)?)\s?(bn|mn)\b'
+                           r'|(?<![\w.])((?:' + _CURRENCY_CLASS + r')\s?\d+(?:\.\d+)?)(k|m|b)\b')
 _SCALE_SUFFIXES = {'K': 'thousand', 'M': 'million', 'B': 'billion', 'bn': 'billion',
-                   'mn': 'million'}
+                   'mn': 'million', 'k': 'thousand', 'm': 'million', 'b': 'billion'}
 # 3:1, 16:9 (one digit after the colon: not a time).
 _RATIO = re.compile(r'(?<![\d:])(\d+):(\d)(?![\d:])')
 # Units after a number: (singular, plural).
@@ -396,7 +398,8 @@ def normalize(text: str) -> str:
   text = _CLOCK_RANGE.sub(lambda m: _spaced(_clock_words(*m.groups()[:3]) + ' to'), text)
   text = _CLOCK_RE.sub(lambda m: _spaced(_clock_words(*m.groups())), text)
   text = _PERCENT_RANGE.sub(lambda m: _spaced(_number_text(m.group(1)) + ' to'), text)
-  text = _SCALE_SUFFIX.sub(lambda m: f'{m[1] or m[3]} {_SCALE_SUFFIXES[m[2] or m[4]]}', text)
+  text = _SCALE_SUFFIX.sub(
+      lambda m: f'{m[1] or m[3] or m[5]} {_SCALE_SUFFIXES[m[2] or m[4] or m[6]]}', text)
   text = _MONEY_BEFORE.sub(
       lambda m: _spaced(_money(m.group(2), m.group(3), m.group(1))), text)
   text = _MONEY_AFTER.sub(
