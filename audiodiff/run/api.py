@@ -316,7 +316,8 @@ def _is_whole(value) -> bool:
   """Whether value is an integer scalar (Python, numpy or a 0-d jax array), not a bool."""
   if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0:
     return False
-  return np.issubdtype(np.asarray(value).dtype, np.integer)
+  dtype = getattr(value, 'dtype', None)   # typed jax keys are not read as numbers
+  return jax.dtypes.issubdtype(np.asarray(value).dtype if dtype is None else dtype, np.integer)
 
 
 def _all_finite(params) -> bool:
