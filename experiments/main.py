@@ -109,9 +109,27 @@ def _config_argument(argv) -> str:
   return '--config' if value is None else f'--config={value}'
 
 
+def double_dashed(argv):
+  """argv with its one-dash flags (`-config.a.b=v`, `-mode=sample`, which
+  absl reads as two) spelled with two, so every check here sees them."""
+  spelled = list(argv[:1])
+  for i, arg in enumerate(argv[1:], 1):
+    if arg == '--':
+      return spelled + list(argv[i:])
+    name = arg[1:].split('=', 1)[0].split('.', 1)[0]
+    one_dash = arg.startswith('-') and not arg.startswith('--')
+    known = name in FLAGS or name.removeprefix('no') in FLAGS   # -nodebug
+    spelled.append('-' + arg if one_dash and known else arg)
+  return spelled
+
+
 def parse_flags(argv):
   """absl's flag parsing, with any error (a mistyped or wrongly typed
   --config field, a config file that does not load) as one line, exit 2."""
+  spelled = double_dashed(argv)
+  if argv is sys.argv:   # the flag checks in main() read sys.argv
+    sys.argv[:] = spelled
+  argv = spelled
   try:
     check_single_flags(argv)
     argv = with_saved_config(argv)
@@ -261,6 +279,10 @@ def main(argv):
           'checkpoint; finished outputs are kept).'))
     if 'RESOURCE_EXHAUSTED' in str(error):
       _exit_with(UserError(_out_of_memory(error)))
+    if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG:
+      _exit_with(UserError(
+          f'Cannot write {error.filename}: the name is too long for this file system; give '
+          'the input (or --name, --output) a shorter name.'))
     if (FLAGS.mode != 'train' and isinstance(error, OSError) and error.filename
         and error.errno in _UNWRITABLE):
       _exit_with(UserError(
@@ -433,6 +455,12 @@ _TRAIN_FIELDS_READ = {'eval': ('compute_dtype', 'matmul_dtype', 'batch_size', 'e
 _TRAIN_FIELDS_INFERENCE = ('compute_dtype', 'matmul_dtype')
 
 
+def _classical_restore(config, mode) -> bool:
+  """Whether this is --mode=restore with the classical method (no network)."""
+  return mode == 'restore' and config is not None and restore.method_of(
+      config.restore) == 'baseline'
+
+
 def check_section_flags(config, mode):
   """A UserError for --config.model.<section>.* flags of a network this
   model is not (diffwave settings on a U-Net), and for --config.train.*
@@ -445,14 +473,18 @@ def check_section_flags(config, mode):
     if parts[:2] == ['--config', 'model'] and len(parts) > 3 and parts[2] not in read:
       raise UserError(f'{arg.split("=")[0]} has no effect: this model is '
                       f'config.model.name={config.model.name!r}, which reads config.model.'
-                      f'{config.model.name}; drop it (or set --config.model.name={parts[2]} '
-                      'to train that network).')
+                      f'{config.model.name}; drop it, or set --config.model.name={parts[2]} '
+                      'to train that network (a sweep over model.name takes such settings '
+                      'from a config file of your own).')
     read_here = _TRAIN_FIELDS_READ.get(mode, _TRAIN_FIELDS_INFERENCE)
+    if _classical_restore(config, mode):
+      read_here = ()   # no network runs
     if (parts[:2] == ['--config', 'train'] and len(parts) > 2 and mode not in ('train', 'check')
         and parts[2] not in read_here):
+      reads = (f'this mode reads config.train.{", ".join(read_here)} only' if read_here else
+               "config.restore.method='baseline' runs no network")
       raise UserError(f'{arg.split("=")[0]} has no effect on --mode={mode}: it is a training '
-                      f'setting; drop it (this mode reads config.train.{", ".join(read_here)} '
-                      'only).')
+                      f'setting; drop it ({reads}).')
 
 
 def check_sampler_flags(config, mode):
@@ -464,6 +496,11 @@ def check_sampler_flags(config, mode):
   if given and mode == 'enhance' and config is not None and config.enhance.method == 'predictive':
     raise UserError(f'--config.sampler.{given[0]} has no effect: this enhancer is predictive '
                     '(one network call, no sampler); drop it.')
+  if given and _classical_restore(config, mode):
+    raise UserError(f'--config.sampler.{given[0]} has no effect: config.restore.method='
+                    "'baseline' is classical (no network, no sampler); drop it, or choose a "
+                    'method of the prior with --config.restore.method (projection, pigdm, dps, '
+                    'repaint).')
   if mode in ('train', 'export', 'info') or config is None:
     return
   name = config.sampler.name

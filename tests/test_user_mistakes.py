@@ -1770,3 +1770,37 @@ def test_thirty_second_probe_more_shifts_than_the_hop_has_samples_are_refused():
   config.enhance.shifts = 1000
   with pytest.raises(UserError, match='shifts is 1000; give 1 .no shifts. to 128'):
     audiodiff.load(ENHANCER, config).enhance(_speechlike(0.3))
+
+
+# ---- thirty-third probe (probe44) ----------------------------------------------------------
+
+def test_thirty_third_probe_a_name_too_long_for_the_file_system_is_cut(tmp_path, capsys):
+  long = 'M' * 251
+  stems = outputs.output_stems([f'/in/{long}.wav', '/in/a.wav', f'/in/{"é" * 150}.wav'])
+  assert stems[1] == 'a' and all(len(f'{s}.json'.encode()) <= 255 for s in stems)
+  assert stems[0].startswith('M' * 150) and stems[0] != stems[2]
+  (tmp_path / f'{stems[0]}.partial.json').write_text('{}')   # and the file system takes it
+  assert 'its name is too long for output files (251 bytes)' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('flags, message', [
+    (('--config.sampler.num_steps=4',), "--config.sampler.num_steps has no effect: "
+     "config.restore.method='baseline' is classical"),
+    (('--config.train.compute_dtype=bfloat16',), "config.restore.method='baseline' runs no "
+     'network'),
+    (('-config.restore.average=3',), '--config.restore.average has no effect'),   # one dash
+])
+def test_thirty_third_probe_settings_a_classical_restoration_ignores_are_refused(
+    tmp_path, flags, message):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
+  result = _main(f'--workdir={PRIOR}', '--mode=restore', f'--input={tmp_path / "in.wav"}',
+                 '--config.restore.gaps=0.2-0.22', f'--output={tmp_path / "out"}', *flags)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_thirty_third_probe_one_dash_flags_are_checked_as_two():
+  tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
+  result = _main(f'-config={tiny}', '-mode=check', '-config.model.unet1d.channels=(3,)')
+  assert result.returncode == 2 and "this model is config.model.name='diffwave'" in (
+      result.stderr), result.stderr
+  assert 'a sweep over model.name takes such settings from a config file' in result.stderr

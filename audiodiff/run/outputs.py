@@ -3,6 +3,7 @@ it; output names that mirror the inputs; audio checked before it is written."""
 
 import atexit
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -222,10 +223,37 @@ def remove_if_empty(directory: str) -> bool:
   return True
 
 
+# Output names are cut to this many bytes (with a digest of the whole name),
+# so that '<name>.json' and the like fit a file system's 255.
+MAX_NAME_BYTES = 200
+
+
+def fitting_name(name: str) -> str:
+  """name (one path component) within MAX_NAME_BYTES: as it is when it fits,
+  else its start and '_' + 8 hex digits of a digest of the whole name."""
+  encoded = name.encode('utf-8', 'surrogateescape')
+  if len(encoded) <= MAX_NAME_BYTES:
+    return name
+  digest = hashlib.sha1(encoded).hexdigest()[:8]
+  start = encoded[:MAX_NAME_BYTES - 9].decode('utf-8', 'ignore')
+  return f'{start}_{digest}'
+
+
 def output_stems(paths: Sequence[str]) -> list:
   """One output name per input file, without extension, unique: the file
   names when they differ, else the paths below the inputs' common folder
-  (a/x.wav and b/x.wav -> 'a/x', 'b/x'), numbered where those still clash."""
+  (a/x.wav and b/x.wav -> 'a/x', 'b/x'), numbered where those still clash;
+  a name too long for a file system cut (`fitting_name`), with a line."""
+  stems = _unique_stems(paths)
+  fitted = ['/'.join(fitting_name(part) for part in stem.split('/')) for stem in stems]
+  for path, stem, fit in zip(paths, stems, fitted):
+    if fit != stem:
+      console.say(f'{path}: its name is too long for output files ({len(stem.encode())} '
+                  f'bytes); its outputs are named {fit[:40]}..._{fit[-8:]}.')
+  return fitted
+
+
+def _unique_stems(paths: Sequence[str]) -> list:
   stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
   if len(set(stems)) == len(stems):
     return stems
