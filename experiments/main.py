@@ -239,8 +239,10 @@ def _interrupt(number, frame):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if len(argv) > 1:   # after a bare '--', or without a leading dash
+    _exit_with(UserError(f'{" ".join(argv[1:])}: not read (words after a bare "--", or '
+                         'without a leading "--", are no flags); give each as --name=value '
+                         'before any "--".'))
   console.set_verbosity(FLAGS.verbose)
   parallel.maybe_initialize_distributed()
   signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: stopped in one line
@@ -447,12 +449,21 @@ def check_restore_flags(config, mode):
       raise UserError(f'--config.restore.{option} has no effect with config.restore.method='
                       f'{method!r} (it is for {", ".join(users)}); drop it, or choose one of '
                       'those with --config.restore.method.')
+    if option == 'start_level' and arg.startswith('--config.restore.') and (
+        config.restore.start != 'baseline'):
+      raise UserError(f'--config.restore.start_level has no effect with config.restore.start='
+                      f"{config.restore.start!r} (it is where start='baseline' begins); add "
+                      '--config.restore.start=baseline, or drop it.')
 
 
 # The training settings each mode other than training reads: the network's
 # arithmetic, and for eval the batches it scores.
 _TRAIN_FIELDS_READ = {'eval': ('compute_dtype', 'matmul_dtype', 'batch_size', 'eval_batches')}
 _TRAIN_FIELDS_INFERENCE = ('compute_dtype', 'matmul_dtype')
+
+
+# Sections of the config only some tasks read (config.task values).
+_TASK_SECTIONS = {'vocoder': ('vocoder', 'frame_vocoder'), 'tts': ('tts',)}
 
 
 def _classical_restore(config, mode) -> bool:
@@ -470,6 +481,13 @@ def check_section_flags(config, mode):
   read = models.sections_read(config)
   for arg in sys.argv:
     parts = arg.split('=')[0].split('.')
+    readers = _TASK_SECTIONS.get(parts[1]) if parts[0] == '--config' and len(parts) > 2 else None
+    if readers and config.task not in readers:
+      own = (" (its waveform comes from the vocoder config.tts.vocoder_workdir names, with that "
+             "model's own settings)") if config.task == 'tts' else ''
+      raise UserError(f'{arg.split("=")[0]} has no effect: this is a {config.task!r} model'
+                      f'{own}, and only {" or ".join(map(repr, readers))} models read '
+                      f'config.{parts[1]}; drop it.')
     if parts[:2] == ['--config', 'model'] and len(parts) > 3 and parts[2] not in read:
       raise UserError(f'{arg.split("=")[0]} has no effect: this model is '
                       f'config.model.name={config.model.name!r}, which reads config.model.'
@@ -496,6 +514,13 @@ def check_sampler_flags(config, mode):
   if given and mode == 'enhance' and config is not None and config.enhance.method == 'predictive':
     raise UserError(f'--config.sampler.{given[0]} has no effect: this enhancer is predictive '
                     '(one network call, no sampler); drop it.')
+  seeded = any(a.split('=')[0] == '--config.seed' for a in sys.argv)
+  deterministic = (_classical_restore(config, mode) and 'the classical restoration') or (
+      mode == 'enhance' and config is not None and config.enhance.method == 'predictive'
+      and 'this predictive enhancer')
+  if seeded and deterministic:
+    raise UserError(f'--config.seed has no effect: {deterministic} draws no noise (the same '
+                    'input gives the same output); drop it.')
   if given and _classical_restore(config, mode):
     raise UserError(f'--config.sampler.{given[0]} has no effect: config.restore.method='
                     "'baseline' is classical (no network, no sampler); drop it, or choose a "

@@ -259,7 +259,8 @@ def test_sweep_names_one_workdir_per_point(tmp_path):
 
 def test_sweep_keeps_commas_inside_brackets(tmp_path):
   code, lines, stderr = _dry_sweep(tmp_path, 'model.unet1d.channels=(32, 64),[64,128]',
-                                   'seed=1,2')
+                                   'seed=1,2', '--', '--config.model.name=unet1d',
+                                   '--config.data.segment_length=1024')
   assert code == 0, stderr
   assert len(lines) == 4
   assert '--config.model.unet1d.channels=(32, 64) --config.seed=1' in lines[0]

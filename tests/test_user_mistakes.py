@@ -1441,9 +1441,10 @@ def test_twenty_fifth_probe_config_files_with_an_argument_or_a_sibling(tmp_path)
 
 def test_twenty_sixth_probe_check_mode_and_launch_local_onto_a_file(tmp_path):
   tiny = os.path.join(ROOT, 'experiments', 'configs', 'tiny.py')
-  for flag, message in (('--config.train.init_from=/nonexistent-run', 'is not a directory'),
-                        ('--config.model.unet1d.channels=(8, -16)', 'each a whole number >= 1')):
-    result = _main(f'--config={tiny}', f'--workdir={tmp_path / "run"}', '--mode=check', flag)
+  for flags, message in ((('--config.train.init_from=/nonexistent-run',), 'is not a directory'),
+                         (('--config.model.name=unet1d', '--config.model.unet1d.channels=(8, -16)'),
+                          'each a whole number >= 1')):
+    result = _main(f'--config={tiny}', f'--workdir={tmp_path / "run"}', '--mode=check', *flags)
     assert result.returncode == 2 and message in result.stderr, result.stderr
   (tmp_path / 'afile').write_text('mine')
   result = subprocess.run([os.path.join(ROOT, 'launch.sh'), 'local', '1', tiny,
@@ -1804,3 +1805,45 @@ def test_thirty_third_probe_one_dash_flags_are_checked_as_two():
   assert result.returncode == 2 and "this model is config.model.name='diffwave'" in (
       result.stderr), result.stderr
   assert 'a sweep over model.name takes such settings from a config file' in result.stderr
+
+
+# ---- thirty-fourth probe (probe45) ---------------------------------------------------------
+
+@pytest.mark.parametrize('workdir, args, message', [
+    ('tts_cpu', ('--mode=synthesize', '--text=Hi there.', '--config.vocoder.griffin_lim_iters=4'),
+     "--config.vocoder.griffin_lim_iters has no effect: this is a 'tts' model (its waveform "
+     'comes from the vocoder config.tts.vocoder_workdir names'),
+    ('speech_prior_cpu', ('--mode=restore', '--config.restore.gaps=0.2-0.22',
+                          '--config.restore.method=projection', '--config.restore.start_level=0.1'),
+     "--config.restore.start_level has no effect with config.restore.start='noise'"),
+    ('speech_prior_cpu', ('--mode=restore', '--config.restore.gaps=0.2-0.22', '--config.seed=3'),
+     '--config.seed has no effect: the classical restoration draws no noise'),
+    ('enhance_cpu', ('--mode=enhance', '--config.seed=3'),
+     '--config.seed has no effect: this predictive enhancer draws no noise'),
+    ('vocoder_cpu', ('--mode=vocode', '--config.audio.n_mels=64'),
+     'training fixes it: drop --config.audio.n_mels, or'),
+    ('notes', ('--mode=sample', '--', '--config.seed=3'),
+     '--config.seed=3: not read (words after a bare "--"'),
+])
+def test_thirty_fourth_probe_settings_that_would_do_nothing_are_refused(tmp_path, workdir, args,
+                                                                         message):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
+  inputs = () if args[0] in ('--mode=synthesize', '--mode=sample') else (
+      f'--input={tmp_path / "in.wav"}',)
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", workdir)}',
+                 f'--output={tmp_path / "out"}', *inputs, *args)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_thirty_fourth_probe_the_seed_reaches_the_vocoder(tmp_path):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.3), 16000)
+  vocoded = []
+  for seed in (0, 3):
+    out = tmp_path / f'seed{seed}'
+    result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "diffwave_vocoder_cpu")}',
+                   '--mode=vocode', f'--input={tmp_path / "in.wav"}', f'--output={out}',
+                   f'--config.seed={seed}')
+    assert result.returncode == 0, result.stderr
+    vocoded.append(audio_io.load_audio(str(out / 'in.wav'), 16000))
+  assert not np.array_equal(*vocoded)

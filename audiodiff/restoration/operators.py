@@ -32,10 +32,13 @@ from audiodiff.audio import filters
 from audiodiff.errors import UserError
 
 _PINV_FLOOR = 1e-3   # weights below this count as "not measured" in A^+
+# A filter's gains below -20 dB count as not measured: inverting them would
+# amplify what a recording holds there (noise, another filter's leak) more than 10x.
+_FILTER_PINV_FLOOR = 0.1
 
 
-def _pinv_weights(weights):
-  return jnp.where(weights > _PINV_FLOOR, 1.0 / jnp.maximum(weights, _PINV_FLOOR), 0.0)
+def _pinv_weights(weights, floor=_PINV_FLOOR):
+  return jnp.where(weights > floor, 1.0 / jnp.maximum(weights, floor), 0.0)
 
 
 def _pytree(data_fields, meta_fields=()):
@@ -91,7 +94,7 @@ class FourierDiagonal:
   adjoint = __call__
 
   def pinv(self, v):
-    return self._apply(_pinv_weights(self.response), v)
+    return self._apply(_pinv_weights(self.response, _FILTER_PINV_FLOOR), v)
 
   def solve(self, v, r2):
     return self._apply(1.0 / (self.response ** 2 + r2), v)

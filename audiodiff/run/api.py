@@ -435,10 +435,10 @@ def check_trained_settings(saved, config, directory: str) -> None:
   before, after = experiment.flat_config(saved), experiment.flat_config(config)
   for key in sorted(before):
     if is_trained_setting(key) and before[key] != after.get(key):
+      hint = ' (inputs at any rate are resampled to it)' if key == 'audio.sample_rate' else ''
       raise UserError(f'config.{key}={after.get(key)!r}, but the model in {directory} was '
                       f'trained with {before[key]!r}; training fixes it: drop --config.{key}'
-                      f'{" (resample the audio instead)" if key.startswith("audio.") else ""}'
-                      ', or, where the --config recipe sets it, drop --config (the model\'s '
+                      f'{hint}, or, where the --config recipe sets it, drop --config (the model\'s '
                       'own config.json is used).')
   for section in ('generate', 'latent'):  # labels the model learned
     for field, unset in (('class_names', ()), ('num_classes', 0)):

@@ -302,7 +302,8 @@ def vocode(config, workdir: str, inputs: Sequence[str], *,
                     'silence.')
       if audio is not None:
         _say_if_quiet(path, audio_io.rms(audio), 'vocoded')
-      waveform = trained.task.vocode(trained, mel=mel, audio=audio, seed=i)   # an input's length
+      waveform = trained.task.vocode(trained, mel=mel, audio=audio,   # the input's length
+                                     seed=trained.config.seed + i)
       # Written as soon as it is made: an interrupted run keeps the finished files.
       paths += outputs.write_audio_files(
           directory, waveform[None], [stem], trained.config.audio, what=[f'--input={path}'],
