@@ -23,8 +23,8 @@ from ml_collections import config_flags
 from audiodiff import defaults, models
 from audiodiff.diffusion import samplers
 from audiodiff.restoration import restore
-from audiodiff.run import (checkpoint, config_file, console, experiment, health, inference,
-                           outputs, parallel, train)
+from audiodiff.run import (api, checkpoint, config_file, console, experiment, health,
+                           inference, outputs, parallel, train)
 from audiodiff.errors import Stopped, UserError
 
 FLAGS = flags.FLAGS
@@ -449,6 +449,10 @@ def check_restore_flags(config, mode):
       raise UserError(f'--config.restore.{option} has no effect with config.restore.method='
                       f'{method!r} (it is for {", ".join(users)}); drop it, or choose one of '
                       'those with --config.restore.method.')
+    task = restore.OPTION_TASK.get(option) if arg.startswith('--config.restore.') else None
+    if task and task != config.restore.task:
+      raise UserError(f'--config.restore.{option} has no effect with config.restore.task='
+                      f"{config.restore.task!r} (it is for task='{task}'); drop it.")
     if option == 'start_level' and arg.startswith('--config.restore.') and (
         config.restore.start != 'baseline'):
       raise UserError(f'--config.restore.start_level has no effect with config.restore.start='
@@ -462,8 +466,17 @@ _TRAIN_FIELDS_READ = {'eval': ('compute_dtype', 'matmul_dtype', 'batch_size', 'e
 _TRAIN_FIELDS_INFERENCE = ('compute_dtype', 'matmul_dtype')
 
 
-# Sections of the config only some tasks read (config.task values).
-_TASK_SECTIONS = {'vocoder': ('vocoder', 'frame_vocoder'), 'tts': ('tts',)}
+# Fields only training reads, wherever they stand (loss weights, dropout).
+_TRAINING_ONLY_FIELDS = ('label_dropout', 'stft_loss_weight', 'si_sdr_weight', 'kl_weight',
+                         'adversarial_weight', 'feature_weight', 'adversarial_start',
+                         'complex_weight', 'dropout')
+
+
+def _griffin_lim_unread(config) -> bool:
+  """Whether this vocoder never runs Griffin-Lim (its prior or start is another)."""
+  if config.task == 'vocoder':
+    return config.vocoder.prior != 'griffin_lim'
+  return config.task == 'frame_vocoder' and config.vocoder.start != 'griffin_lim'
 
 
 def _classical_restore(config, mode) -> bool:
@@ -481,7 +494,16 @@ def check_section_flags(config, mode):
   read = models.sections_read(config)
   for arg in sys.argv:
     parts = arg.split('=')[0].split('.')
-    readers = _TASK_SECTIONS.get(parts[1]) if parts[0] == '--config' and len(parts) > 2 else None
+    readers = api.TASK_SECTIONS.get(parts[1]) if parts[0] == '--config' and len(parts) > 2 else None
+    name = arg.split('=')[0]
+    if parts[0] == '--config' and parts[-1] in _TRAINING_ONLY_FIELDS and mode not in (
+        'train', 'check'):
+      raise UserError(f'{name} has no effect on --mode={mode}: only training reads it (a loss '
+                      'weight or dropout); drop it.')
+    if name == '--config.vocoder.griffin_lim_iters' and _griffin_lim_unread(config):
+      raise UserError(f'{name} has no effect: this vocoder does not start from Griffin-Lim '
+                      f"(config.vocoder.{'prior' if config.task == 'vocoder' else 'start'} is "
+                      'another); drop it.')
     if readers and config.task not in readers:
       own = (" (its waveform comes from the vocoder config.tts.vocoder_workdir names, with that "
              "model's own settings)") if config.task == 'tts' else ''

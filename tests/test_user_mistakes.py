@@ -1847,3 +1847,45 @@ def test_thirty_fourth_probe_the_seed_reaches_the_vocoder(tmp_path):
     assert result.returncode == 0, result.stderr
     vocoded.append(audio_io.load_audio(str(out / 'in.wav'), 16000))
   assert not np.array_equal(*vocoded)
+
+
+# ---- thirty-fifth probe (probe46) ----------------------------------------------------------
+
+@pytest.mark.parametrize('workdir, args, message', [
+    ('speech_prior_cpu', ('--mode=restore', '--config.restore.gaps=0.2-0.22',
+                          '--config.restore.method=projection', '--config.restore.filter=butterworth'),
+     "--config.restore.filter has no effect with config.restore.task='inpaint' (it is for "
+     "task='bandwidth')"),
+    ('speech_prior_cpu', ('--mode=restore', '--config.restore.task=bandwidth',
+                          '--config.restore.cutoff_hz=4000', '--config.restore.taper_ms=3'),
+     "--config.restore.taper_ms has no effect with config.restore.task='bandwidth'"),
+    ('diffwave_vocoder_cpu', ('--mode=vocode', '--config.vocoder.griffin_lim_iters=4'),
+     'this vocoder does not start from Griffin-Lim (config.vocoder.prior is another)'),
+    ('vocoder_cpu', ('--mode=vocode', '--config.vocoder.stft_loss_weight=3'),
+     '--config.vocoder.stft_loss_weight has no effect on --mode=vocode: only training reads it'),
+    ('enhance_cpu', ('--mode=enhance', '--config.enhance.si_sdr_weight=1'),
+     'only training reads it'),
+])
+def test_thirty_fifth_probe_settings_that_would_do_nothing_are_refused(tmp_path, workdir, args,
+                                                                        message):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", workdir)}',
+                 f'--output={tmp_path / "out"}', f'--input={tmp_path / "in.wav"}', *args)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_thirty_fifth_probe_the_api_takes_the_configs_seed_and_refuses_unread_sections():
+  import audiodiff  # pylint: disable=g-import-not-at-top
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  config = audiodiff.load(notes).config
+  config.unlock()
+  config.seed = 3
+  seeded = audiodiff.load(notes, config)
+  np.testing.assert_array_equal(seeded.sample(1)[0], seeded.sample(1, seed=3)[0])
+  assert not np.array_equal(seeded.sample(1)[0], seeded.sample(1, seed=0)[0])
+  tts_config = audiodiff.load(os.path.join(ROOT, 'pretrained', 'tts_cpu')).config
+  tts_config.unlock()
+  tts_config.vocoder.griffin_lim_iters = 4
+  with pytest.raises(UserError, match="config.vocoder was changed, but the model in .* is a "
+                     "'tts' model"):
+    audiodiff.load(os.path.join(ROOT, 'pretrained', 'tts_cpu'), tts_config)

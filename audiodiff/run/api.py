@@ -131,11 +131,13 @@ class Trained:
           prior=jax.tree.map(take, request.prior), reference=None)
       yield piece.names, self.run(piece, rng, first)
 
-  def sample(self, num_samples: Optional[int] = None, *, seed: int = 0,
+  def sample(self, num_samples: Optional[int] = None, *, seed: Optional[int] = None,
              reference_batch=None, **task_options):
     """num_samples (default config.sampler.num_samples) outputs of the task's
     default request -> (audio float32 [N, L], request). task_options go to
-    the task's sample_request (e.g. labels=[0, 2] for class-conditional)."""
+    the task's sample_request (e.g. labels=[0, 2] for class-conditional);
+    seed: default config.seed, as on the command line."""
+    seed = self.config.seed if seed is None else seed
     check_seed(seed)
     request = self.sample_request(num_samples, reference_batch=reference_batch,
                                   **task_options)
@@ -182,6 +184,8 @@ class Trained:
         self.check_unchanged()
         self._check_keywords(name, method, kwargs)
         self._check_positions(name, method, args, kwargs)
+        if 'seed' in inspect.signature(method).parameters and kwargs.get('seed') is None:
+          kwargs['seed'] = self.config.seed   # the default, as on the command line
         if 'seed' in kwargs:
           check_seed(kwargs['seed'])
         return _checked_audio(method(self, *args, **kwargs), f'{name}()', task.output_fix)
@@ -424,6 +428,24 @@ def is_trained_setting(key: str) -> bool:
   return any(fnmatch.fnmatchcase(key, pattern) for pattern in TRAINED_SETTINGS)
 
 
+# Sections of the config only some tasks read (config.task values): changed
+# on a model of another task they would do nothing.
+TASK_SECTIONS = {'vocoder': ('vocoder', 'frame_vocoder'), 'tts': ('tts',)}
+
+
+def check_sections_read(saved, config, directory: str) -> None:
+  """A UserError when `config` changes a TASK_SECTIONS section that the
+  model in `directory` (of task saved.task) never reads."""
+  for section, readers in TASK_SECTIONS.items():
+    if (saved.task not in readers and section in config and section in saved
+        and config[section].to_dict() != saved[section].to_dict()):
+      own = (' (its waveform comes from the vocoder config.tts.vocoder_workdir names, with '
+             "that model's own settings)") if saved.task == 'tts' else ''
+      raise UserError(f'config.{section} was changed, but the model in {directory} is a '
+                      f'{saved.task!r} model{own}, and only {" or ".join(map(repr, readers))} '
+                      f'models read config.{section}: the change would do nothing; drop it.')
+
+
 def check_trained_settings(saved, config, directory: str) -> None:
   """A UserError naming the first TRAINED_SETTINGS field where `config`
   differs from the model's saved config (an enhancer's predictive network
@@ -493,6 +515,7 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   elif os.path.exists(os.path.join(directory, 'config.json')):
     saved = experiment.read_config(directory)
     check_trained_settings(saved, config, directory)
+    check_sections_read(saved, config, directory)
     before, after = experiment.flat_config(saved), experiment.flat_config(config)
     changed = [f'config.{k}={after[k]!r} (trained with {before.get(k)!r})'
                for k in sorted(after) if k.startswith(('model.', 'generate.', 'latent.'))
