@@ -20,11 +20,9 @@ import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
-from audiodiff import defaults, models
-from audiodiff.diffusion import samplers
-from audiodiff.restoration import restore
-from audiodiff.run import (api, checkpoint, config_file, console, experiment, health,
-                           inference, outputs, parallel, train)
+from audiodiff import defaults
+from audiodiff.run import (checkpoint, config_file, console, experiment, health, inference,
+                           outputs, parallel, train, unread_flags)
 from audiodiff.errors import Stopped, UserError
 
 FLAGS = flags.FLAGS
@@ -436,135 +434,6 @@ def _has_checkpoint(checkpoints):
   return bool(checkpoint.saved_steps(checkpoints))
 
 
-def check_restore_flags(config, mode):
-  """A UserError for a --config.restore flag the restoration method would
-  ignore (average with the classical baseline, jump without RePaint)."""
-  if mode != 'restore' or config is None:
-    return
-  method = restore.method_of(config.restore)
-  for arg in sys.argv:
-    option = arg.split('=')[0].removeprefix('--config.restore.')
-    users = restore.OPTION_METHODS.get(option) if arg.startswith('--config.restore.') else None
-    if users and method not in users:
-      raise UserError(f'--config.restore.{option} has no effect with config.restore.method='
-                      f'{method!r} (it is for {", ".join(users)}); drop it, or choose one of '
-                      'those with --config.restore.method.')
-    task = restore.OPTION_TASK.get(option) if arg.startswith('--config.restore.') else None
-    if task and task != config.restore.task:
-      raise UserError(f'--config.restore.{option} has no effect with config.restore.task='
-                      f"{config.restore.task!r} (it is for task='{task}'); drop it.")
-    if option == 'start_level' and arg.startswith('--config.restore.') and (
-        config.restore.start != 'baseline'):
-      raise UserError(f'--config.restore.start_level has no effect with config.restore.start='
-                      f"{config.restore.start!r} (it is where start='baseline' begins); add "
-                      '--config.restore.start=baseline, or drop it.')
-
-
-# The training settings each mode other than training reads: the network's
-# arithmetic, and for eval the batches it scores.
-_TRAIN_FIELDS_READ = {'eval': ('compute_dtype', 'matmul_dtype', 'batch_size', 'eval_batches')}
-_TRAIN_FIELDS_INFERENCE = ('compute_dtype', 'matmul_dtype')
-
-
-# Fields only training reads, wherever they stand (loss weights, dropout).
-_TRAINING_ONLY_FIELDS = ('label_dropout', 'stft_loss_weight', 'si_sdr_weight', 'kl_weight',
-                         'adversarial_weight', 'feature_weight', 'adversarial_start',
-                         'complex_weight', 'dropout')
-
-
-def _griffin_lim_unread(config) -> bool:
-  """Whether this vocoder never runs Griffin-Lim (its prior or start is another)."""
-  if config.task == 'vocoder':
-    return config.vocoder.prior != 'griffin_lim'
-  return config.task == 'frame_vocoder' and config.vocoder.start != 'griffin_lim'
-
-
-def _classical_restore(config, mode) -> bool:
-  """Whether this is --mode=restore with the classical method (no network)."""
-  return mode == 'restore' and config is not None and restore.method_of(
-      config.restore) == 'baseline'
-
-
-def check_section_flags(config, mode):
-  """A UserError for --config.model.<section>.* flags of a network this
-  model is not (diffwave settings on a U-Net), and for --config.train.*
-  flags a mode that does not train would ignore."""
-  if config is None:
-    return
-  read = models.sections_read(config)
-  for arg in sys.argv:
-    parts = arg.split('=')[0].split('.')
-    readers = api.TASK_SECTIONS.get(parts[1]) if parts[0] == '--config' and len(parts) > 2 else None
-    name = arg.split('=')[0]
-    if parts[0] == '--config' and parts[-1] in _TRAINING_ONLY_FIELDS and mode not in (
-        'train', 'check'):
-      raise UserError(f'{name} has no effect on --mode={mode}: only training reads it (a loss '
-                      'weight or dropout); drop it.')
-    if name == '--config.vocoder.griffin_lim_iters' and _griffin_lim_unread(config):
-      raise UserError(f'{name} has no effect: this vocoder does not start from Griffin-Lim '
-                      f"(config.vocoder.{'prior' if config.task == 'vocoder' else 'start'} is "
-                      'another); drop it.')
-    if readers and config.task not in readers:
-      own = (" (its waveform comes from the vocoder config.tts.vocoder_workdir names, with that "
-             "model's own settings)") if config.task == 'tts' else ''
-      raise UserError(f'{arg.split("=")[0]} has no effect: this is a {config.task!r} model'
-                      f'{own}, and only {" or ".join(map(repr, readers))} models read '
-                      f'config.{parts[1]}; drop it.')
-    if parts[:2] == ['--config', 'model'] and len(parts) > 3 and parts[2] not in read:
-      raise UserError(f'{arg.split("=")[0]} has no effect: this model is '
-                      f'config.model.name={config.model.name!r}, which reads config.model.'
-                      f'{config.model.name}; drop it, or set --config.model.name={parts[2]} '
-                      'to train that network (a sweep over model.name takes such settings '
-                      'from a config file of your own).')
-    read_here = _TRAIN_FIELDS_READ.get(mode, _TRAIN_FIELDS_INFERENCE)
-    if _classical_restore(config, mode):
-      read_here = ()   # no network runs
-    if (parts[:2] == ['--config', 'train'] and len(parts) > 2 and mode not in ('train', 'check')
-        and parts[2] not in read_here):
-      reads = (f'this mode reads config.train.{", ".join(read_here)} only' if read_here else
-               "config.restore.method='baseline' runs no network")
-      raise UserError(f'{arg.split("=")[0]} has no effect on --mode={mode}: it is a training '
-                      f'setting; drop it ({reads}).')
-
-
-def check_sampler_flags(config, mode):
-  """A UserError for --config.sampler flags that would be ignored: an option
-  the chosen sampler does not take (num_steps for 'ddpm', churn for 'ddim'),
-  any of them on a predictive enhancer."""
-  given = [a.split('=')[0].removeprefix('--config.sampler.') for a in sys.argv
-           if a.startswith('--config.sampler.')]
-  if given and mode == 'enhance' and config is not None and config.enhance.method == 'predictive':
-    raise UserError(f'--config.sampler.{given[0]} has no effect: this enhancer is predictive '
-                    '(one network call, no sampler); drop it.')
-  seeded = any(a.split('=')[0] == '--config.seed' for a in sys.argv)
-  deterministic = (_classical_restore(config, mode) and 'the classical restoration') or (
-      mode == 'enhance' and config is not None and config.enhance.method == 'predictive'
-      and 'this predictive enhancer')
-  if seeded and deterministic:
-    raise UserError(f'--config.seed has no effect: {deterministic} draws no noise (the same '
-                    'input gives the same output); drop it.')
-  if given and _classical_restore(config, mode):
-    raise UserError(f'--config.sampler.{given[0]} has no effect: config.restore.method='
-                    "'baseline' is classical (no network, no sampler); drop it, or choose a "
-                    'method of the prior with --config.restore.method (projection, pigdm, dps, '
-                    'repaint).')
-  if mode in ('train', 'export', 'info') or config is None:
-    return
-  name = config.sampler.name
-  if name not in samplers.SAMPLERS:
-    return  # building the sampler names the valid ones
-  options = {other: samplers.options_of(other) for other in samplers.SAMPLERS.names()}
-  # Options every sampler takes (guidance_scale, ...) are never ignored.
-  shared = set.intersection(*map(set, options.values()))
-  for option in given:
-    takers = [other for other, taken in options.items() if option in taken]
-    if takers and option not in options[name]:
-      own = ', '.join(o for o in options[name] if o not in shared and o in config.sampler)
-      raise UserError(f'config.sampler.{option} does not apply to the {name!r} sampler (its '
-                      f'options: {own or "none"}); pick one that takes it, e.g. '
-                      f'--config.sampler.name={takers[0]}.')
-
-
 def check_empty_paths():
   """A UserError for a path flag given an empty value (`--output=$OUT` with
   OUT unset would otherwise mean "no --output")."""
@@ -579,9 +448,7 @@ def check_empty_paths():
 def _run_mode(config, workdir, mode):
   check_empty_paths()
   check_mode_flags(mode)
-  check_sampler_flags(config, mode)
-  check_restore_flags(config, mode)
-  check_section_flags(config, mode)
+  unread_flags.check(sys.argv, config, mode)
   if mode in ('train', 'check') and config is None:
     raise UserError(f'--mode={mode} needs --config=experiments/configs/<name>.py.')
   if not workdir and mode == 'train':

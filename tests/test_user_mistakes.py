@@ -631,8 +631,8 @@ def test_a_config_field_twice_a_sampler_option_its_sampler_ignores_and_negative_
   result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.restore.gaps=0.2-0.22',
                  '--config.restore.noise_std=-1')
   assert 'is given 2 times; the last one counts (--config.restore.gaps=0.2-0.22)' in result.stderr
-  result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.sampler.name=ddim',
-                 '--config.sampler.churn=0.5')
+  result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.restore.method=projection',
+                 '--config.sampler.name=ddim', '--config.sampler.churn=0.5')
   assert result.returncode == 2 and "churn does not apply to the 'ddim'" in result.stderr
   result = _main(*common, '--config.restore.gaps=0.1-0.12', '--config.restore.method=pigdm',
                  '--config.restore.noise_std=-1')
