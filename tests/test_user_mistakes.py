@@ -1780,7 +1780,7 @@ def test_thirty_third_probe_a_name_too_long_for_the_file_system_is_cut(tmp_path,
   stems = outputs.output_stems([f'/in/{long}.wav', '/in/a.wav', f'/in/{"é" * 150}.wav'])
   assert stems[1] == 'a' and all(len(f'{s}.json'.encode()) <= 255 for s in stems)
   assert stems[0].startswith('M' * 150) and stems[0] != stems[2]
-  (tmp_path / f'{stems[0]}.partial.json').write_text('{}')   # and the file system takes it
+  (tmp_path / f'{stems[0]}.json').write_text('{}')   # and the file system takes it
   assert 'its name is too long for output files (251 bytes)' in capsys.readouterr().out
 
 

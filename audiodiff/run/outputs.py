@@ -224,8 +224,9 @@ def remove_if_empty(directory: str) -> bool:
 
 
 # Output names are cut to this many bytes (with a digest of the whole name),
-# so that '<name>.json' and the like fit a file system's 255.
-MAX_NAME_BYTES = 200
+# so that '<name>.json', the longest file written beside an output, fits a
+# file system's 255.
+MAX_NAME_BYTES = 255 - len('.json')
 
 
 def fitting_name(name: str) -> str:
