@@ -147,10 +147,10 @@ def test_directory_inputs_take_flac_and_ogg_and_name_the_rest(tmp_path, capsys):
   files = inference._input_files([str(tmp_path)])  # pylint: disable=protected-access
   assert [os.path.basename(f) for f in files] == ['a.wav', 'b.FLAC', 'c.ogg']
   said = capsys.readouterr().out
-  assert '1 other entries skipped' in said and '1 sub-folders not read' in said
+  assert '3 files to read; 1 other entry skipped' in said and '1 sub-folder not read' in said
   assert '2 hidden names skipped (._a.wav, ...' in said
   (tmp_path / 'outer' / 'inner').mkdir(parents=True)
-  with pytest.raises(UserError, match='its 1 sub-folders are not read'):
+  with pytest.raises(UserError, match='its 1 sub-folder not read'):
     inference._input_files([str(tmp_path / 'outer')])  # pylint: disable=protected-access
 
 

@@ -574,16 +574,17 @@ def _input_files(inputs, flag='--input', suffixes=AUDIO_SUFFIXES):
                and os.path.isfile(os.path.join(path, f))]
       folders = [f for f in names if os.path.isdir(os.path.join(path, f))]
       if not found:
-        inside = f' (its {len(folders)} sub-folders are not read)' if folders else ''
+        inside = f' (its {_count(len(folders), "sub-folder")} not read)' if folders else ''
         raise UserError(f'{flag}={path} is a directory without {"/".join(suffixes)} '
                         f'files{inside}; give each folder of recordings as its own {flag}.')
       skipped = len(names) - len(found) - len(folders)
       if skipped:
-        console.say(f'{path}: {len(found)} files to read; {skipped} other entries skipped '
+        other = f'{skipped} other entr{"y" if skipped == 1 else "ies"}'
+        console.say(f'{path}: {_count(len(found), "file")} to read; {other} skipped '
                     f'(not {"/".join(suffixes)} files).')
       if folders:
-        console.say(f'{path}: {len(folders)} sub-folders not read (one level only: give a '
-                    f'sub-folder as its own {flag}).')
+        console.say(f'{path}: {_count(len(folders), "sub-folder")} not read (one level only: '
+                    f'give a sub-folder as its own {flag}).')
       paths += found
     else:
       paths.append(path)
