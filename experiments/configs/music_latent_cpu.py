@@ -3,7 +3,7 @@ music_spectral_autoencoder_cpu.py). config.latent.autoencoder_workdir names
 the autoencoder: by default the shipped one, so this stage trains right away.
 
 4 s clips of the MIDI corpus -> the spectral autoencoder's 250 x 32 latents
-(62.5 frames a second), unit variance per channel -> a 4.3 M-parameter 1D
+(62.5 frames a second), unit variance per channel -> a 5.8 M-parameter 1D
 U-Net (downsampling 5x twice: 250, 50, 10 frames) conditioned on the lead
 family (piano, strings, guitar, organ), the key and the tempo, each dropped on its own in
 training so that any of them may be left out, with classifier-free guidance;
@@ -34,7 +34,7 @@ def get_config():
   config.diffusion.prediction = 'v'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet1d.channels = (96, 192, 192)   # 4.3 M parameters (64, 128, 128: 1.9 M)
+  config.model.unet1d.channels = (112, 224, 224)   # 5.8 M parameters ((96, 192, 192): 4.3 M)
   config.model.unet1d.blocks_per_level = 2
   config.model.unet1d.downsample = 5
   config.sampler.name = 'dpm_solver'
