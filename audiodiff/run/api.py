@@ -433,17 +433,27 @@ def is_trained_setting(key: str) -> bool:
 TASK_SECTIONS = {'vocoder': ('vocoder', 'frame_vocoder'), 'tts': ('tts',)}
 
 
+def unread_section(task: str, section: str) -> str:
+  """'' when a model of `task` reads config.<section>; else why it does not
+  ("a 'tts' model (...), and only 'vocoder' or ... models read config.vocoder")."""
+  readers = TASK_SECTIONS.get(section, ())
+  if not readers or task in readers:
+    return ''
+  own = (' (its waveform comes from the vocoder config.tts.vocoder_workdir names, with that '
+         "model's own settings)") if task == 'tts' else ''
+  return (f'a {task!r} model{own}, and only {" or ".join(map(repr, readers))} models '
+          f'read config.{section}')
+
+
 def check_sections_read(saved, config, directory: str) -> None:
   """A UserError when `config` changes a TASK_SECTIONS section that the
   model in `directory` (of task saved.task) never reads."""
-  for section, readers in TASK_SECTIONS.items():
-    if (saved.task not in readers and section in config and section in saved
+  for section in TASK_SECTIONS:
+    why = unread_section(saved.task, section)
+    if (why and section in config and section in saved
         and config[section].to_dict() != saved[section].to_dict()):
-      own = (' (its waveform comes from the vocoder config.tts.vocoder_workdir names, with '
-             "that model's own settings)") if saved.task == 'tts' else ''
-      raise UserError(f'config.{section} was changed, but the model in {directory} is a '
-                      f'{saved.task!r} model{own}, and only {" or ".join(map(repr, readers))} '
-                      f'models read config.{section}: the change would do nothing; drop it.')
+      raise UserError(f'config.{section} was changed, but the model in {directory} is {why}: '
+                      'the change would do nothing; drop it.')
 
 
 def check_trained_settings(saved, config, directory: str) -> None:

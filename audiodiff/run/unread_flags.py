@@ -65,6 +65,11 @@ def _griffin_lim_unread(config) -> bool:
   return config.task == 'frame_vocoder' and config.vocoder.start != 'griffin_lim'
 
 
+def _predictive_enhance(config, mode) -> bool:
+  """Whether this is --mode=enhance with a predictive enhancer (no sampler)."""
+  return mode == 'enhance' and config is not None and config.enhance.method == 'predictive'
+
+
 def _classical_restore(config, mode) -> bool:
   """Whether this is --mode=restore with the classical method (no network)."""
   return mode == 'restore' and config is not None and restore.method_of(
@@ -80,11 +85,14 @@ def check_section_flags(argv, config, mode):
   if config is None:
     return
   read = models.sections_read(config)
+  read_here = _TRAIN_FIELDS_READ.get(mode, _TRAIN_FIELDS_INFERENCE)
+  if _classical_restore(config, mode):
+    read_here = ()   # no network runs
   for arg in argv:
-    parts = arg.split('=')[0].split('.')
     name = arg.split('=')[0]
-    readers = (api.TASK_SECTIONS.get(parts[1]) if parts[0] == '--config' and len(parts) > 2
-               else None)
+    parts = name.split('.')
+    why = api.unread_section(config.task, parts[1]) if (
+        parts[0] == '--config' and len(parts) > 2) else ''
     if parts[0] == '--config' and parts[-1] in _TRAINING_ONLY_FIELDS and mode not in (
         'train', 'check'):
       raise UserError(f'{name} has no effect on --mode={mode}: only training reads it (a loss '
@@ -93,26 +101,19 @@ def check_section_flags(argv, config, mode):
       raise UserError(f'{name} has no effect: this vocoder does not start from Griffin-Lim '
                       f"(config.vocoder.{'prior' if config.task == 'vocoder' else 'start'} is "
                       'another); drop it.')
-    if readers and config.task not in readers:
-      own = (" (its waveform comes from the vocoder config.tts.vocoder_workdir names, with that "
-             "model's own settings)") if config.task == 'tts' else ''
-      raise UserError(f'{arg.split("=")[0]} has no effect: this is a {config.task!r} model'
-                      f'{own}, and only {" or ".join(map(repr, readers))} models read '
-                      f'config.{parts[1]}; drop it.')
+    if why:
+      raise UserError(f'{name} has no effect: this is {why}; drop it.')
     if parts[:2] == ['--config', 'model'] and len(parts) > 3 and parts[2] not in read:
-      raise UserError(f'{arg.split("=")[0]} has no effect: this model is '
+      raise UserError(f'{name} has no effect: this model is '
                       f'config.model.name={config.model.name!r}, which reads config.model.'
                       f'{config.model.name}; drop it, or set --config.model.name={parts[2]} '
                       'to train that network (a sweep over model.name takes such settings '
                       'from a config file of your own).')
-    read_here = _TRAIN_FIELDS_READ.get(mode, _TRAIN_FIELDS_INFERENCE)
-    if _classical_restore(config, mode):
-      read_here = ()   # no network runs
     if (parts[:2] == ['--config', 'train'] and len(parts) > 2 and mode not in ('train', 'check')
         and parts[2] not in read_here):
       reads = (f'this mode reads config.train.{", ".join(read_here)} only' if read_here else
                "config.restore.method='baseline' runs no network")
-      raise UserError(f'{arg.split("=")[0]} has no effect on --mode={mode}: it is a training '
+      raise UserError(f'{name} has no effect on --mode={mode}: it is a training '
                       f'setting; drop it ({reads}).')
 
 
@@ -122,13 +123,12 @@ def check_sampler_flags(argv, config, mode):
   any of them on a predictive enhancer."""
   given = [a.split('=')[0].removeprefix('--config.sampler.') for a in argv
            if a.startswith('--config.sampler.')]
-  if given and mode == 'enhance' and config is not None and config.enhance.method == 'predictive':
+  if given and _predictive_enhance(config, mode):
     raise UserError(f'--config.sampler.{given[0]} has no effect: this enhancer is predictive '
                     '(one network call, no sampler); drop it.')
   seeded = any(a.split('=')[0] == '--config.seed' for a in argv)
   deterministic = (_classical_restore(config, mode) and 'the classical restoration') or (
-      mode == 'enhance' and config is not None and config.enhance.method == 'predictive'
-      and 'this predictive enhancer')
+      _predictive_enhance(config, mode) and 'this predictive enhancer')
   if seeded and deterministic:
     raise UserError(f'--config.seed has no effect: {deterministic} draws no noise (the same '
                     'input gives the same output); drop it.')
