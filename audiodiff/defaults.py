@@ -266,6 +266,7 @@ def get_config() -> ml_collections.ConfigDict:
           decoder_blocks=6,
           kernel_size=7,
           latent_channels=32,
+          adversarial=False,  # a multi-scale STFT discriminator (adversarial terms)
       ),
       # config.task='tts': Grad-TTS's text encoder and duration predictor
       # around the decoder config.model.name names.
@@ -328,5 +329,8 @@ def get_config() -> ml_collections.ConfigDict:
       # expression init_exclude keep their fresh initialisation (run/warm_start.py).
       init_from='',
       init_exclude='',
+      # Only the parameters whose path matches this regular expression are
+      # trained ('^decoder/': an autoencoder's decoder, its latents kept); '' all.
+      trainable='',
   ))
   return config

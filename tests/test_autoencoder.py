@@ -88,10 +88,14 @@ def test_mr_stft_loss_is_the_metric_batched():
   assert louder > got
 
 
-def test_adversarial_terms_train_each_side_with_its_own_loss():
-  model = AudioAutoencoder(patch=8, channels=4, strides=(4, 2), latent_channels=2,
-                           dilations=(1,), adversarial=True,
-                           discriminator_resolutions=((128, 32),))
+@pytest.mark.parametrize('model', [
+    AudioAutoencoder(patch=8, channels=4, strides=(4, 2), latent_channels=2, dilations=(1,),
+                     adversarial=True, discriminator_resolutions=((128, 32),)),
+    SpectralAutoencoder(n_fft=128, hop_length=32, channels=8, intermediate=16, encoder_blocks=1,
+                        decoder_blocks=1, latent_channels=2, adversarial=True,
+                        discriminator_resolutions=((128, 32),)),
+], ids=['waveform', 'spectral'])
+def test_adversarial_terms_train_each_side_with_its_own_loss(model):
   audio = jax.random.normal(jax.random.PRNGKey(0), (2, 1024))
   params = model.init(jax.random.PRNGKey(1), audio)['params']
   assert 'discriminator' in params

@@ -1889,3 +1889,30 @@ def test_thirty_fifth_probe_the_api_takes_the_configs_seed_and_refuses_unread_se
   with pytest.raises(UserError, match="config.vocoder was changed, but the model in .* is a "
                      "'tts' model"):
     audiodiff.load(os.path.join(ROOT, 'pretrained', 'tts_cpu'), tts_config)
+
+
+# ---- settings no part of the run reads (tests/test_config_reads.py records them) ----------
+
+@pytest.mark.parametrize('workdir, args, message', [
+    ('notes', ('--mode=sample', '--num_samples=1', '--config.enhance.shifts=2'),
+     "--config.enhance.shifts has no effect: this is a 'generate' model, and only 'enhance' "
+     'models read config.enhance'),
+    ('notes', ('--mode=sample', '--num_samples=1', '--config.restore.method=dps'),
+     '--config.restore.method has no effect on --mode=sample: only --mode=restore reads '
+     'config.restore'),
+    ('vocoder_cpu', ('--mode=vocode', '--config.data.voices=(\'slt\',)'),
+     'it is about the training corpus'),
+    ('enhance_cpu', ('--mode=enhance', '--config.enhance.test_snr_db=(0.0,)'),
+     "only --mode=eval (and training's evaluation) reads the held-out sets"),
+    ('vocoder_cpu', ('--mode=vocode', '--config.sampler.batch_size=2'),
+     'only --mode=sample reads it (this mode batches by config.vocoder.batch_chunks)'),
+    ('diffwave_vocoder_cpu', ('--mode=vocode', '--config.vocoder.compression_scale=0.5'),
+     "only the frame vocoder (config.task='frame_vocoder') reads it"),
+])
+def test_settings_no_part_of_the_run_reads_are_refused(tmp_path, workdir, args, message):
+  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
+  inputs = () if '--mode=sample' in args else (f'--input={tmp_path / "in.wav"}',)
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", workdir)}',
+                 f'--output={tmp_path / "out"}', *inputs, *args)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert not os.path.exists(tmp_path / 'out')

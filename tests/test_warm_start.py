@@ -116,3 +116,28 @@ def test_an_init_exclude_that_takes_nothing_is_refused(source_run):
     warm_start.warm_start(fresh_state(config), source_run, '.*', config)
   with pytest.raises(UserError, match=r"config.train.init_from='/nonexistent-run'"):
     warm_start.warm_start(fresh_state(config), '/nonexistent-run', '', config)
+
+
+def test_only_the_trainable_parameters_change(source_run, tmp_path):
+  config = tiny_config()
+  config.train.init_from = source_run
+  config.train.trainable = '^output_projection/'
+  config.train.learning_rate = 1e-2
+  config.train.warmup_steps = 0
+  config.train.ema_decay = 0.0   # the EMA is the parameters: what changed shows
+  workdir = str(tmp_path / 'decoder_only')
+  train.train_and_evaluate(config, workdir)
+  before, after = (warm_start._flat(api.load(d).params) for d in (source_run, workdir))
+  changed = {name for name in before if not np.array_equal(before[name], after[name])}
+  assert changed and all(name.startswith('output_projection/') for name in changed)
+
+
+@pytest.mark.parametrize('trainable, message', [
+    ('^nothing/', r"trainable='\^nothing/' matches no parameter \(they are named like "),
+    ('(', r"trainable='\(' is not a regular expression"),
+])
+def test_a_trainable_pattern_that_takes_nothing_is_one_line(trainable, message):
+  config = tiny_config()
+  config.train.trainable = trainable
+  with pytest.raises(UserError, match=message):
+    fresh_state(config)

@@ -132,6 +132,18 @@ class MultiScaleSTFTDiscriminator(nn.Module):
     return outputs
 
 
+def discriminate(autoencoder, audio, hold_parameters=False):
+  """autoencoder.discriminator's (logits, features) per resolution for audio
+  [B, L]. hold_parameters: its parameters enter through a stop-gradient (the
+  generator's loss must not train the discriminator)."""
+  if not hold_parameters:
+    return autoencoder.discriminator(audio)
+  held = jax.lax.stop_gradient(autoencoder.discriminator.variables['params'])
+  return MultiScaleSTFTDiscriminator(tuple(map(tuple, autoencoder.discriminator_resolutions)),
+                                     dtype=autoencoder.dtype, parent=None).apply(
+      {'params': held}, audio)
+
+
 class AudioAutoencoder(nn.Module):
   """VAE over waveforms (module docstring). Called like a denoiser,
   (x, t, cond, train) -> reconstruction, so the training system runs it
@@ -183,16 +195,9 @@ class AudioAutoencoder(nn.Module):
     return self.decoder(posterior_sample(self, mean, log_std, train)), mean, log_std
 
   def discriminate(self, audio, hold_parameters=False, train=False):
-    """The discriminator's (logits, features) per resolution for audio [B, L].
-    hold_parameters: its parameters enter through a stop-gradient (the
-    generator's loss must not train the discriminator)."""
+    """The discriminator's (logits, features) per resolution for audio [B, L]."""
     del train
-    if not hold_parameters:
-      return self.discriminator(audio)
-    held = jax.lax.stop_gradient(self.discriminator.variables['params'])
-    return MultiScaleSTFTDiscriminator(tuple(map(tuple, self.discriminator_resolutions)),
-                                       dtype=self.dtype, parent=None).apply(
-        {'params': held}, audio)
+    return discriminate(self, audio, hold_parameters)
 
   def __call__(self, x, t=None, cond=None, train=False):
     del t, cond

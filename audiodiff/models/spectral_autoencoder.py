@@ -17,13 +17,13 @@ it, which a waveform decoder trained on magnitudes alone does not learn
     audio = model.apply(v, z, method='decode')          # [B, L]
 """
 
-from typing import Any
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from audiodiff.enhancement import representation
-from audiodiff.models.autoencoder import posterior_sample
+from audiodiff.models.autoencoder import MultiScaleSTFTDiscriminator, discriminate, posterior_sample
 from audiodiff.models.convnext1d import ConvNeXtBlock
 
 
@@ -61,6 +61,8 @@ class SpectralAutoencoder(nn.Module):
   decoder_blocks: int = 6
   kernel_size: int = 7
   latent_channels: int = 32
+  adversarial: bool = False   # a multi-scale STFT discriminator (tasks/autoencoder.py)
+  discriminator_resolutions: Sequence[Sequence[int]] = ((256, 64), (512, 128), (1024, 256))
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -68,6 +70,9 @@ class SpectralAutoencoder(nn.Module):
                                  self.encoder_blocks, self.kernel_size, dtype=self.dtype)
     self.decoder = FrameConvNeXt(self.features.channels, self.channels, self.intermediate,
                                  self.decoder_blocks, self.kernel_size, dtype=self.dtype)
+    if self.adversarial:
+      self.discriminator = MultiScaleSTFTDiscriminator(
+          tuple(map(tuple, self.discriminator_resolutions)), dtype=self.dtype)
 
   @property
   def features(self) -> representation.StftFeatures:
@@ -102,6 +107,14 @@ class SpectralAutoencoder(nn.Module):
     mean, log_std = self.encode_distribution(audio)
     return self.decode(posterior_sample(self, mean, log_std, train)), mean, log_std
 
+  def discriminate(self, audio, hold_parameters=False, train=False):
+    """The discriminator's (logits, features) per resolution for audio [B, L]."""
+    del train
+    return discriminate(self, audio, hold_parameters)
+
   def __call__(self, x, t=None, cond=None, train=False):
     del t, cond
-    return self.reconstruct(x, train=train)[0]
+    outputs = self.reconstruct(x, train=train)[0]
+    if self.adversarial and self.is_initializing():
+      self.discriminator(x)  # create its parameters
+    return outputs

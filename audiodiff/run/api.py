@@ -430,7 +430,9 @@ def is_trained_setting(key: str) -> bool:
 
 # Sections of the config only some tasks read (config.task values): changed
 # on a model of another task they would do nothing.
-TASK_SECTIONS = {'vocoder': ('vocoder', 'frame_vocoder'), 'tts': ('tts',)}
+TASK_SECTIONS = {'vocoder': ('vocoder', 'frame_vocoder'), 'tts': ('tts',),
+                 'enhance': ('enhance',), 'generate': ('generate',),
+                 'latent': ('latent',), 'autoencoder': ('autoencoder',)}
 
 
 def unread_section(task: str, section: str) -> str:

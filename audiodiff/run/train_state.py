@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import re
+
 import flax
 import jax
 import jax.numpy as jnp
@@ -45,11 +47,33 @@ def learning_rate_schedule(train_config) -> optax.Schedule:
 
 
 def make_optimizer(train_config) -> optax.GradientTransformation:
-  """AdamW with gradient clipping by global norm."""
-  return optax.chain(
+  """AdamW with gradient clipping by global norm; with config.train.trainable
+  (a regular expression), only the parameters whose path ('decoder/Dense_0/
+  kernel') it matches are updated, the rest keep their values."""
+  adamw = optax.chain(
       optax.clip_by_global_norm(train_config.grad_clip_norm),
       optax.adamw(learning_rate_schedule(train_config),
                   weight_decay=train_config.weight_decay))
+  if not train_config.trainable:
+    return adamw
+  try:
+    pattern = re.compile(train_config.trainable)
+  except re.error as error:
+    raise UserError(f'config.train.trainable={train_config.trainable!r} is not a regular '
+                    f'expression ({error}).') from None
+
+  def labels(params):
+    paths, treedef = jax.tree_util.tree_flatten_with_path(params)
+    names = ['/'.join(str(getattr(k, 'key', k)) for k in path) for path, _ in paths]
+    chosen = [bool(pattern.search(name)) for name in names]
+    if not any(chosen):
+      raise UserError(f'config.train.trainable={train_config.trainable!r} matches no '
+                      f'parameter (they are named like {names[0]!r}); widen it, or set it '
+                      "to '' to train every parameter.")
+    return jax.tree_util.tree_unflatten(
+        treedef, ['train' if c else 'frozen' for c in chosen])
+
+  return optax.multi_transform({'train': adamw, 'frozen': optax.set_to_zero()}, labels)
 
 
 def create_train_state(params, optimizer, rng) -> TrainState:

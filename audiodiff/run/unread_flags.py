@@ -20,6 +20,7 @@ def check(argv, config, mode) -> None:
   check_sampler_flags(argv, config, mode)
   check_restore_flags(argv, config, mode)
   check_section_flags(argv, config, mode)
+  check_field_flags(argv, config, mode)
 
 
 def check_restore_flags(argv, config, mode):
@@ -55,7 +56,27 @@ _TRAIN_FIELDS_INFERENCE = ('compute_dtype', 'matmul_dtype')
 # Fields only training reads, wherever they stand (loss weights, dropout).
 _TRAINING_ONLY_FIELDS = ('label_dropout', 'stft_loss_weight', 'si_sdr_weight', 'kl_weight',
                          'adversarial_weight', 'feature_weight', 'adversarial_start',
-                         'complex_weight', 'dropout')
+                         'complex_weight', 'dropout', 'min_snr_gamma', 'snr_weighting')
+
+# The modes that make outputs from a trained model. Export and info are not
+# among them: an export writes every setting given into the exported config.
+_INFERENCE_MODES = ('sample', 'vocode', 'enhance', 'synthesize', 'restore')
+
+# What only training (and --mode=eval's held-out sets) read, by field:
+# the corpus (config.data), the training mixtures, the held-out test sets.
+_CORPUS_FIELDS = tuple(f'data.{name}' for name in (
+    'name', 'folder', 'data_dir', 'voices', 'soundfont', 'num_examples', 'clip_seconds',
+    'audio_key', 'label_key', 'num_workers', 'skip_bad_files', 'max_text_length',
+    'normalize'))
+_TRAINING_DATA_FIELDS = ('diffusion.loss', 'enhance.noise_types', 'enhance.snr_db',
+                         'enhance.augment', 'enhance.babble_utterances', 'tts.segment_frames')
+_EVAL_FIELDS = ('enhance.test_voices', 'enhance.test_utterances',
+                'enhance.recorded_test_utterances', 'enhance.test_snr_db',
+                'tts.test_utterances')
+
+# Sections --mode=sample alone reads of config.sampler (the other modes
+# batch by their own section: vocoder.batch_chunks, enhance/restore.batch_windows).
+_SAMPLE_ONLY_SAMPLER = ('num_samples', 'batch_size')
 
 
 def _griffin_lim_unread(config) -> bool:
@@ -152,3 +173,53 @@ def check_sampler_flags(argv, config, mode):
       raise UserError(f'config.sampler.{option} does not apply to the {name!r} sampler (its '
                       f'options: {own or "none"}); pick one that takes it, e.g. '
                       f'--config.sampler.name={takers[0]}.')
+
+
+def _unread_field(field: str, config, mode, argv) -> str:
+  """Why `field` ('data.name') does nothing in this mode on this model, or ''."""
+  section = field.split('.')[0]
+  if mode not in _INFERENCE_MODES:
+    return ''
+  if mode != 'restore' and section == 'restore':
+    return 'only --mode=restore reads config.restore'
+  if field in _CORPUS_FIELDS and not (mode == 'sample' and config.task == 'autoencoder'):
+    return ('it is about the training corpus, which only training and --mode=eval read '
+            '(this mode reads its inputs)')
+  if field in _TRAINING_DATA_FIELDS:
+    return 'only training reads it'
+  if field in _EVAL_FIELDS:
+    return "only --mode=eval (and training's evaluation) reads the held-out sets"
+  if section == 'sampler' and field.split('.')[1] in _SAMPLE_ONLY_SAMPLER and mode != 'sample':
+    own = {'vocode': 'config.vocoder.batch_chunks', 'enhance': 'config.enhance.batch_windows',
+           'restore': 'config.restore.batch_windows'}.get(mode)
+    return ('only --mode=sample reads it' + (f' (this mode batches by {own})' if own else ''))
+  if field == 'data.segment_length' and config.task == 'tts':
+    return 'the text sets the length (training crops by config.tts.segment_frames)'
+  if field == 'sampler.num_samples' and any(a.split('=')[0] == '--num_samples' for a in argv):
+    return '--num_samples is given, which it would set'
+  if field == 'enhance.predictor' and config.enhance.method != 'storm':
+    return f"only config.enhance.method='storm' reads it (this enhancer is {config.enhance.method!r})"
+  if field in ('generate.class_names', 'generate.num_classes') and (
+      config.task == 'generate' and not config.generate.class_conditional):
+    return 'this model is unconditional (config.generate.class_conditional=False)'
+  if field in ('vocoder.compression_exponent', 'vocoder.compression_scale') and (
+      config.task == 'vocoder'):
+    return "only the frame vocoder (config.task='frame_vocoder') reads it"
+  if field == 'vocoder.prior_floor' and not (
+      config.task == 'vocoder' and config.vocoder.prior in ('energy', 'griffin_lim')):
+    return "only a DiffWave vocoder with config.vocoder.prior='energy' or 'griffin_lim' reads it"
+  return ''
+
+
+def check_field_flags(argv, config, mode):
+  """A UserError for a --config flag of a field this mode on this model never
+  reads (the training corpus when vocoding, config.restore when sampling,
+  the held-out test sets outside --mode=eval, ...), naming why."""
+  if config is None:
+    return
+  for arg in argv:
+    name = arg.split('=')[0]
+    if name.startswith('--config.'):
+      why = _unread_field(name.removeprefix('--config.'), config, mode, argv)
+      if why:
+        raise UserError(f'{name} has no effect on --mode={mode}: {why}; drop it.')

@@ -72,10 +72,10 @@ class Autoencoder(base.Task):
       raise UserError('config.autoencoder.complex_weight > 0 scores the compressed complex '
                       "STFT of config.model.name='spectral_autoencoder'; use that model or "
                       'set it to 0.')
-    if self.adversarial and (self.config.model.name != 'autoencoder'
-                             or not self.config.model.autoencoder.adversarial):
+    name = self.config.model.name
+    if self.adversarial and not self.config.model[name].get('adversarial', False):
       raise UserError('config.autoencoder.adversarial_weight / feature_weight > 0 need the '
-                      'discriminator: set --config.model.autoencoder.adversarial=True.')
+                      f'discriminator: set --config.model.{name}.adversarial=True.')
 
   @property
   def adversarial(self) -> bool:

@@ -239,7 +239,7 @@ class Latent(Generate):
     if family is not None:
       if labels is not None:
         raise UserError('Give labels (--labels) or family (config.latent.family), not both.')
-      names = tuple(self.settings.class_names) or tuple(self.config.generate.class_names)
+      names = tuple(self.settings.class_names)
       if not isinstance(family, str) or (names and family not in names):
         raise UserError(f'family={family!r} must be one of the families this model learned: '
                         f'{", ".join(names) or "none"} (one name, for every clip).')
