@@ -1916,3 +1916,20 @@ def test_settings_no_part_of_the_run_reads_are_refused(tmp_path, workdir, args, 
                  f'--output={tmp_path / "out"}', *inputs, *args)
   assert result.returncode == 2 and message in result.stderr, result.stderr
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_a_music_length_rounded_to_latent_frames_is_said(tmp_path):
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "music_latent_cpu")}',
+                 '--mode=sample', '--num_samples=1', '--config.latent.seconds=0.5',
+                 f'--output={tmp_path / "out"}')
+  assert result.returncode == 0, result.stderr
+  assert ('Clips are 0.512 s long: config.latent.seconds=0.5 rounded up to whole latent '
+          'frames (256 samples each).') in result.stdout
+
+
+def test_dropped_text_symbols_are_a_plain_warning_line(tmp_path):
+  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", "tts_cpu")}', '--mode=synthesize',
+                 '--text=Hello \u2603 there.', f'--output={tmp_path / "out"}')
+  assert result.returncode == 0, result.stderr
+  assert 'warning: Text front end' in result.stderr and 'U+2603' in result.stderr
+  assert 'text.py:' not in result.stderr, result.stderr

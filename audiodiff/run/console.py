@@ -60,12 +60,22 @@ def _is_own_or_serious(record) -> bool:
       f'/{name}/' in record.pathname for name in _LIBRARIES)
 
 
+class _PlainFormatter(python_logging.Formatter):
+  """'warning: <message>' (absl's own prefix names a source line, not for users)."""
+
+  def format(self, record):
+    text = f'{record.levelname.lower()}: {record.getMessage()}'
+    return text + ('\n' + self.formatException(record.exc_info) if record.exc_info else '')
+
+
 def set_verbosity(verbose: bool) -> None:
-  """verbose: every INFO log. Otherwise the run's own lines and warnings only."""
+  """verbose: every INFO log. Otherwise the run's own lines and warnings
+  only, as plain 'warning: ...' lines."""
   if verbose:
     logging.set_verbosity(logging.INFO)
     return
   logging.set_verbosity(logging.WARNING)
   logging.get_absl_logger().addFilter(_is_own_or_serious)
+  logging.get_absl_handler().setFormatter(_PlainFormatter())
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()

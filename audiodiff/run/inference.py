@@ -150,6 +150,11 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   if trained.task.needs_reference():
     reference = evaluation.reference_batches(trained.exp, 1)[0]
   request = trained.sample_request(num_samples, reference_batch=reference, **options)
+  asked = config.latent.seconds if config.task == 'latent' else 0
+  length = asked and request.shape[1] * trained.task.hop / config.audio.sample_rate
+  if asked and abs(length - asked) > 1e-6:
+    console.say(f'Clips are {length:g} s long: config.latent.seconds={asked:g} rounded up to '
+                f'whole latent frames ({trained.task.hop} samples each).')
   made = (request.names, [_made_by('sampling', trained, workdir)] * len(request.names))
   directory = _output_dir(
       workdir, name, f'step_{trained.step}_{trained.exp.sampler.name}'
