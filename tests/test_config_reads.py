@@ -32,15 +32,17 @@ CASES = [
 # the command line refuses them (unread_flags says why). Building the
 # experiment builds the optimizer, the loss weights, the modules with their
 # dropout rates and a sampler (which a predictive enhancer never runs); a
-# task reads its training and test sets' settings.
+# task reads its training and test sets' settings (and its training crop).
 _SET_UP = ('train.decay', 'train.grad_clip_norm', 'train.learning_rate', 'train.num_steps',
            'train.trainable', 'train.warmup_steps', 'train.weight_decay',
-           'data.max_text_length')
+           'data.max_text_length', 'data.segment_length')
 READ_WITHOUT_EFFECT = {
     'enhance': ('enhance.noise_types', 'enhance.snr_db', 'enhance.augment',
                 'enhance.test_voices', 'data.name', 'data.voices', 'sampler.*'),
     'restore': ('restore.data_std', 'restore.guidance', 'restore.noise_std'),  # pigdm's, dps'
     'synthesize': ('tts.segment_frames', 'tts.test_utterances'),
+    # The latent scale is set in training; one window has no overlap.
+    'sample': ('latent.scaling_clips', 'latent.overlap_seconds'),
 }
 
 

@@ -50,7 +50,7 @@ def test_a_model_that_does_not_fit_is_named_with_the_pattern_to_skip_it(source_r
   assert '\n' not in str(caught.value)
   config = tiny_config()   # one array that differs: the pattern that skips it comes first
   fresh = fresh_state(config)
-  source = dict(warm_start._flat(api.load(source_run).params))
+  source = dict(warm_start.flat_params(api.load(source_run).params))
   name = next(iter(source))
   source[name] = np.zeros(tuple(source[name].shape) + (2,), np.float32)
   with pytest.raises(UserError, match=r'1 parameter array\(s\) .* Train them fresh with '
@@ -64,7 +64,7 @@ def test_excluded_leaves_keep_their_fresh_values(source_run):
   params, taken, skipped = warm_start.merged_params(fresh.params, api.load(source_run).params,
                                                     exclude='output_projection')
   assert skipped >= 1 and taken >= 1
-  flat_new, flat_fresh = warm_start._flat(params), warm_start._flat(fresh.params)
+  flat_new, flat_fresh = warm_start.flat_params(params), warm_start.flat_params(fresh.params)
   for name in flat_new:
     if 'output_projection' in name:
       np.testing.assert_array_equal(flat_new[name], flat_fresh[name])
@@ -127,7 +127,7 @@ def test_only_the_trainable_parameters_change(source_run, tmp_path):
   config.train.ema_decay = 0.0   # the EMA is the parameters: what changed shows
   workdir = str(tmp_path / 'decoder_only')
   train.train_and_evaluate(config, workdir)
-  before, after = (warm_start._flat(api.load(d).params) for d in (source_run, workdir))
+  before, after = (warm_start.flat_params(api.load(d).params) for d in (source_run, workdir))
   changed = {name for name in before if not np.array_equal(before[name], after[name])}
   assert changed and all(name.startswith('output_projection/') for name in changed)
 
@@ -141,3 +141,32 @@ def test_a_trainable_pattern_that_takes_nothing_is_one_line(trainable, message):
   config.train.trainable = trainable
   with pytest.raises(UserError, match=message):
     fresh_state(config)
+
+
+def test_check_mode_matches_trainable_and_init_exclude_against_the_parameters(source_run):
+  config = tiny_config()
+  config.train.trainable = '^nothing/'
+  with pytest.raises(UserError, match='matches no parameter'):
+    train.check(config, None)
+  config.train.trainable = '^output_projection/'
+  config.train.init_from = source_run
+  config.train.init_exclude = '^label_embedding/'
+  with pytest.raises(UserError, match=r"init_exclude='\^label_embedding/' starts 1 parameter "
+                                      r'array\(s\) fresh .* that config.train.trainable='
+                                      r"'\^output_projection/' freezes: they would stay random"):
+    train.check(config, None)
+  with pytest.raises(UserError, match='they would stay random'):
+    warm_start.warm_start(fresh_state(config), source_run, config.train.init_exclude, config)
+
+
+def test_a_run_resumes_only_with_the_trainable_it_started_with(source_run, tmp_path):
+  config = tiny_config()
+  config.train.init_from = source_run
+  config.train.trainable = '^output_projection/'
+  workdir = str(tmp_path / 'partial')
+  train.train_and_evaluate(config, workdir)
+  config.train.trainable = ''
+  config.train.num_steps = 4
+  with pytest.raises(UserError, match=r"config.train.trainable='', but the checkpoints in .* "
+                                      r"were trained with '\^output_projection/'"):
+    train.train_and_evaluate(config, workdir)

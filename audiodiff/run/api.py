@@ -417,6 +417,7 @@ TRAINED_SETTINGS = ('task', 'audio.*', 'diffusion.schedule', 'diffusion.num_step
                     'diffusion.beta_start', 'diffusion.beta_end', 'diffusion.cosine_offset',
                     'diffusion.sigmoid_start', 'diffusion.sigmoid_end', 'diffusion.sigmoid_tau',
                     'diffusion.betas', 'diffusion.prediction', 'vocoder.start', 'vocoder.prior',
+                    'vocoder.prior_scale', 'vocoder.prior_floor',
                     'enhance.wiener_input', 'enhance.n_fft', 'enhance.hop_length',
                     'enhance.compression_exponent', 'enhance.compression_scale',
                     'enhance.input_rms', 'enhance.prior_scale', 'latent.attributes',

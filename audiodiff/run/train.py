@@ -3,6 +3,7 @@ checkpoints."""
 
 import contextlib
 import os
+import re
 import signal
 import threading
 import time
@@ -154,6 +155,11 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
       exp.checkpointer.close()
 
 
+# Fixed for a run's life beside api.TRAINED_SETTINGS: the optimizer state
+# in its checkpoints is laid out by which parameters train.
+_RESUME_FIXED = ('train.trainable',)
+
+
 def check_resumed_settings(workdir: str, config) -> None:
   """A UserError when a run with checkpoints would resume with another value
   of a setting training fixes (api.TRAINED_SETTINGS: the task, the audio
@@ -165,7 +171,7 @@ def check_resumed_settings(workdir: str, config) -> None:
     return   # no readable config.json: the checkpoints' shapes are still checked
   now = experiment.flat_config(config)
   for key in sorted(saved):
-    if api.is_trained_setting(key) and saved[key] != now.get(key):
+    if (api.is_trained_setting(key) or key in _RESUME_FIXED) and saved[key] != now.get(key):
       raise UserError(f'config.{key}={now.get(key)!r}, but the checkpoints in {workdir} (step '
                       f'{steps[-1]}) were trained with {saved[key]!r}, and training fixes it; '
                       f'drop --config.{key} to resume, or train into a new --workdir '
@@ -221,6 +227,12 @@ def _train(exp):
   console.say(f'Task {exp.task.name}, model {config.model.name} '
               f'({num_params / 1e6:.2f} M parameters), sampler {exp.sampler.describe()}; '
               f'workdir {workdir}')
+  if config.train.trainable:
+    pattern = re.compile(config.train.trainable)
+    trained = sum(leaf.size for name, leaf in warm_start.flat_params(state.params).items()
+                  if pattern.search(name))
+    console.say(f'{trained / 1e6:.2f} M of them train (config.train.trainable='
+                f'{config.train.trainable!r}); the rest keep their values.')
 
   train_step = make_train_step(exp)
   eval_step = evaluation.make_eval_step(exp)
@@ -242,6 +254,10 @@ def check(config, workdir: Optional[str]) -> None:
   config.train.init_from (a run or export; not on a run with checkpoints)."""
   exp = experiment.build(config, None)
   api.load_frozen_runs(exp.task, workdir)
+  shapes = jax.eval_shape(exp.init_state)   # also matches config.train.trainable
+  if config.train.init_from:
+    warm_start.check_fresh_parameters_train(shapes.params, config.train.init_exclude,
+                                            config.train.trainable)
   if not workdir:   # the settings alone
     if config.train.init_from:
       warm_start.check_source(config.train.init_from)
@@ -251,7 +267,7 @@ def check(config, workdir: Optional[str]) -> None:
   if steps:
     check_resumed_settings(workdir, config)
     _init_from_on_resume(workdir, config, steps[-1])
-    checkpoint.check_fits(checkpoints, jax.eval_shape(exp.init_state))
+    checkpoint.check_fits(checkpoints, shapes)
   elif config.train.init_from:
     warm_start.check_source(config.train.init_from)
 

@@ -58,8 +58,10 @@ _TRAINING_ONLY_FIELDS = ('label_dropout', 'stft_loss_weight', 'si_sdr_weight', '
                          'adversarial_weight', 'feature_weight', 'adversarial_start',
                          'complex_weight', 'dropout', 'min_snr_gamma', 'snr_weighting')
 
-# The modes that make outputs from a trained model. Export and info are not
-# among them: an export writes every setting given into the exported config.
+# The modes that make outputs from a trained model. Export is not among
+# them: it writes the settings given into the exported config.json, the
+# defaults of every later run of it, so it refuses only what no mode reads
+# (training settings, an option the sampler ignores).
 _INFERENCE_MODES = ('sample', 'vocode', 'enhance', 'synthesize', 'restore')
 
 # What only training (and --mode=eval's held-out sets) read, by field:
@@ -69,7 +71,12 @@ _CORPUS_FIELDS = tuple(f'data.{name}' for name in (
     'audio_key', 'label_key', 'num_workers', 'skip_bad_files', 'max_text_length',
     'normalize'))
 _TRAINING_DATA_FIELDS = ('diffusion.loss', 'enhance.noise_types', 'enhance.snr_db',
-                         'enhance.augment', 'enhance.babble_utterances', 'tts.segment_frames')
+                         'enhance.augment', 'enhance.babble_utterances', 'tts.segment_frames',
+                         'latent.scaling_clips')
+
+# Tasks whose outputs' length comes from their inputs (or text), not from
+# config.data.segment_length (their training crop).
+_INPUT_LENGTH_TASKS = ('enhance', 'vocoder', 'frame_vocoder', 'tts')
 _EVAL_FIELDS = ('enhance.test_voices', 'enhance.test_utterances',
                 'enhance.recorded_test_utterances', 'enhance.test_snr_db',
                 'tts.test_utterances')
@@ -153,12 +160,19 @@ def check_sampler_flags(argv, config, mode):
   if seeded and deterministic:
     raise UserError(f'--config.seed has no effect: {deterministic} draws no noise (the same '
                     'input gives the same output); drop it.')
+  if given and config is not None and (
+      config.task == 'autoencoder' or (mode == 'eval' and config.task in ('generate', 'latent'))):
+    what = ('an autoencoder samples nothing (it reconstructs)' if config.task == 'autoencoder'
+            else f"a {config.task!r} model's evaluation is its test loss (no sampling; "
+            '--mode=sample uses the sampler)')
+    raise UserError(f'--config.sampler.{given[0]} has no effect on --mode={mode}: {what}; '
+                    'drop it.')
   if given and _classical_restore(config, mode):
     raise UserError(f'--config.sampler.{given[0]} has no effect: config.restore.method='
                     "'baseline' is classical (no network, no sampler); drop it, or choose a "
                     'method of the prior with --config.restore.method (projection, pigdm, dps, '
                     'repaint).')
-  if mode in ('train', 'export', 'info') or config is None:
+  if mode in ('train', 'info') or config is None:
     return
   name = config.sampler.name
   if name not in samplers.SAMPLERS:
@@ -193,8 +207,14 @@ def _unread_field(field: str, config, mode, argv) -> str:
     own = {'vocode': 'config.vocoder.batch_chunks', 'enhance': 'config.enhance.batch_windows',
            'restore': 'config.restore.batch_windows'}.get(mode)
     return ('only --mode=sample reads it' + (f' (this mode batches by {own})' if own else ''))
-  if field == 'data.segment_length' and config.task == 'tts':
-    return 'the text sets the length (training crops by config.tts.segment_frames)'
+  if field == 'data.segment_length' and config.task in _INPUT_LENGTH_TASKS and mode != 'restore':
+    return ('it is the training crop; the length of an output is its input\'s'
+            + (' (training crops by config.tts.segment_frames)' if config.task == 'tts' else ''))
+  if field == 'latent.overlap_seconds' and config.task == 'latent' and (
+      not config.latent.seconds
+      or config.latent.seconds * config.audio.sample_rate <= config.data.segment_length):
+    return ('config.latent.seconds fits one window, so no windows overlap; it is for '
+            'clips longer than the trained window')
   if field == 'sampler.num_samples' and any(a.split('=')[0] == '--num_samples' for a in argv):
     return '--num_samples is given, which it would set'
   if field == 'enhance.predictor' and config.enhance.method != 'storm':

@@ -20,7 +20,7 @@ from audiodiff.errors import UserError
 from audiodiff.run import api
 
 
-def _flat(params) -> dict:
+def flat_params(params) -> dict:
   """{'a/b/kernel': array} of a parameter tree."""
   leaves, _ = jax.tree_util.tree_flatten_with_path(params)
   return {'/'.join(str(getattr(k, 'key', k)) for k in path): leaf for path, leaf in leaves}
@@ -35,7 +35,7 @@ def merged_params(fresh, source, exclude: str = '', source_name: str = 'the sour
   except re.error as error:
     raise UserError(f'config.train.init_exclude={exclude!r} is not a regular expression '
                     f'({error}).') from None
-  old = _flat(source)
+  old = flat_params(source)
   paths, treedef = jax.tree_util.tree_flatten_with_path(fresh)
   leaves, taken, skipped, problems = [], 0, 0, []
   for path, leaf in paths:
@@ -78,6 +78,24 @@ def check_source(source: str) -> None:
                     'export (e.g. pretrained/enhance_cpu).')
 
 
+def check_fresh_parameters_train(params, exclude: str, trainable: str) -> None:
+  """A UserError when init_exclude keeps a parameter at its fresh random
+  initialisation that config.train.trainable then freezes there."""
+  if not (exclude and trainable):
+    return
+  try:
+    kept, trained = re.compile(exclude), re.compile(trainable)
+  except re.error:
+    return   # named where each pattern is compiled
+  frozen_fresh = [name for name in flat_params(params)
+                  if kept.search(name) and not trained.search(name)]
+  if frozen_fresh:
+    raise UserError(
+        f'config.train.init_exclude={exclude!r} starts {len(frozen_fresh)} parameter array(s) '
+        f'fresh (e.g. {frozen_fresh[0]}) that config.train.trainable={trainable!r} freezes: '
+        'they would stay random. Widen trainable to cover them, or narrow init_exclude.')
+
+
 def warm_start(state, source: str, exclude: str = '', config=None):
   """state (fresh, step 0) -> the same with params and EMA from `source` (a
   work directory or an export), placed as the fresh ones are. -> (state,
@@ -105,6 +123,8 @@ def warm_start(state, source: str, exclude: str = '', config=None):
                     'init_exclude, or drop init_from to train from scratch.')
   params = jax.tree.map(lambda new, old: jax.device_put(new, old.sharding), params,
                         state.params)
+  if config is not None:
+    check_fresh_parameters_train(state.params, exclude, config.train.trainable)
   summary = (f'Warm start from {source} (step {trained.step}): {taken} parameter arrays '
              f'taken' + (f', {skipped} trained fresh (init_exclude)' if skipped else '')
              + '; a fresh optimizer, from step 0.')
