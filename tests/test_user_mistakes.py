@@ -1549,6 +1549,8 @@ def test_a_count_of_labels_not_matching_the_samples_is_named_as_such():
     model.sample(3, labels=[])
   with pytest.raises(UserError, match=r'labels must be class ids in \[0, 4\)'):
     model.sample(2, labels=[0, 9])
+  with pytest.raises(UserError, match=r'or class names, not True/False; got \[True\]'):
+    model.sample(1, labels=[True])
 
 
 # ---- twenty-eighth and twenty-ninth probes (probe39, probe40) ----------------------------
@@ -1963,3 +1965,11 @@ def test_probe_47_settings_that_change_nothing_are_refused(tmp_path, workdir, ar
                  f'--output={tmp_path / "out"}', *inputs, *args)
   assert result.returncode == 2 and message in result.stderr, result.stderr
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_probe_47_info_on_an_export_refuses_settings():
+  notes = os.path.join(ROOT, 'pretrained', 'notes')
+  result = _main(f'--workdir={notes}', '--mode=info', '--config.sampler.name=ddim')
+  assert result.returncode == 2 and ("--config.sampler.name has no effect on --mode=info: it "
+                                     "prints the export's model card as saved") in result.stderr
+  assert _main(f'--workdir={notes}', '--mode=info').returncode == 0

@@ -110,6 +110,9 @@ class Generate(base.Task):
                         f'in [0, {self.num_classes}) or names: {", ".join(names) or "none"}).')
       labels = [names.index(x) if isinstance(x, str) else x for x in labels]
     given = np.asarray(labels).reshape(-1)
+    if given.dtype.kind == 'b':
+      raise UserError(f'labels must be class ids in [0, {self.num_classes}) or class names, '
+                      f'not True/False; got {original!r}.')
     labels = given.astype(np.int64) if given.dtype.kind in 'iuf' else np.zeros(0, np.int64)
     if len(labels) != num_samples:
       raise UserError(f'labels: {len(labels)} given for {num_samples} sample'
