@@ -1910,10 +1910,28 @@ def test_thirty_fifth_probe_the_api_takes_the_configs_seed_and_refuses_unread_se
      'only --mode=sample reads it (this mode batches by config.vocoder.batch_chunks)'),
     ('diffwave_vocoder_cpu', ('--mode=vocode', '--config.vocoder.compression_scale=0.5'),
      "only the frame vocoder (config.task='frame_vocoder') reads it"),
+    # probe 47
+    ('enhance_cpu', ('--mode=enhance', '--config.data.segment_length=1024'),
+     "it is the training crop; the length of an output is its input's"),
+    ('vocoder_cpu', ('--mode=vocode', '--config.data.segment_length=4096'),
+     "it is the training crop; the length of an output is its input's"),
+    ('music_latent_cpu', ('--mode=sample', '--num_samples=1', '--config.latent.scaling_clips=8'),
+     'only training reads it'),
+    ('music_latent_cpu', ('--mode=sample', '--num_samples=1',
+                          '--config.latent.overlap_seconds=0.5'),
+     'config.latent.seconds fits one window, so no windows overlap'),
+    ('notes', ('--mode=eval', '--config.sampler.name=ddim'),
+     "--config.sampler.name has no effect on --mode=eval: a 'generate' model's evaluation is "
+     'its test loss'),
+    ('notes', ('--mode=export', '--config.sampler.num_steps=8'),
+     "config.sampler.num_steps does not apply to the 'ddpm' sampler"),
+    ('vocoder_cpu', ('--mode=vocode', '--config.vocoder.prior_scale=0.5'),
+     'training fixes it'),
 ])
 def test_settings_no_part_of_the_run_reads_are_refused(tmp_path, workdir, args, message):
   audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
-  inputs = () if '--mode=sample' in args else (f'--input={tmp_path / "in.wav"}',)
+  reads_input = args[0] in ('--mode=enhance', '--mode=vocode', '--mode=restore')
+  inputs = (f'--input={tmp_path / "in.wav"}',) if reads_input else ()
   result = _main(f'--workdir={os.path.join(ROOT, "pretrained", workdir)}',
                  f'--output={tmp_path / "out"}', *inputs, *args)
   assert result.returncode == 2 and message in result.stderr, result.stderr
@@ -1935,36 +1953,6 @@ def test_dropped_text_symbols_are_a_plain_warning_line(tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'warning: Text front end' in result.stderr and 'U+2603' in result.stderr
   assert 'text.py:' not in result.stderr, result.stderr
-
-
-# ---- probe 47 ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize('workdir, args, message', [
-    ('enhance_cpu', ('--mode=enhance', '--config.data.segment_length=1024'),
-     "it is the training crop; the length of an output is its input's"),
-    ('vocoder_cpu', ('--mode=vocode', '--config.data.segment_length=4096'),
-     "it is the training crop; the length of an output is its input's"),
-    ('music_latent_cpu', ('--mode=sample', '--num_samples=1', '--config.latent.scaling_clips=8'),
-     'only training reads it'),
-    ('music_latent_cpu', ('--mode=sample', '--num_samples=1',
-                          '--config.latent.overlap_seconds=0.5'),
-     'config.latent.seconds fits one window, so no windows overlap'),
-    ('notes', ('--mode=eval', '--config.sampler.name=ddim'),
-     "--config.sampler.name has no effect on --mode=eval: a 'generate' model's evaluation is "
-     'its test loss'),
-    ('notes', ('--mode=export', '--config.sampler.num_steps=8'),
-     "config.sampler.num_steps does not apply to the 'ddpm' sampler"),
-    ('vocoder_cpu', ('--mode=vocode', '--config.vocoder.prior_scale=0.5'),
-     'training fixes it'),
-])
-def test_probe_47_settings_that_change_nothing_are_refused(tmp_path, workdir, args, message):
-  audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
-  inputs = (f'--input={tmp_path / "in.wav"}',) if args[0] in ('--mode=enhance',
-                                                              '--mode=vocode') else ()
-  result = _main(f'--workdir={os.path.join(ROOT, "pretrained", workdir)}',
-                 f'--output={tmp_path / "out"}', *inputs, *args)
-  assert result.returncode == 2 and message in result.stderr, result.stderr
-  assert not os.path.exists(tmp_path / 'out')
 
 
 def test_probe_47_info_on_an_export_refuses_settings():
