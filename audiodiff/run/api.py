@@ -178,13 +178,14 @@ class Trained:
     task = self.__dict__.get('exp').task if 'exp' in self.__dict__ else None
     if task is not None and name in task.api_methods:
       method = getattr(task, name)
+      signature = inspect.signature(method)   # (trained, inputs..., options...)
 
       @functools.wraps(method)
       def call(*args, **kwargs):
         self.check_unchanged()
-        self._check_keywords(name, method, kwargs)
-        self._check_positions(name, method, args, kwargs)
-        if 'seed' in inspect.signature(method).parameters and kwargs.get('seed') is None:
+        self._check_keywords(name, signature, kwargs)
+        self._check_positions(name, signature, args, kwargs)
+        if 'seed' in signature.parameters and kwargs.get('seed') is None:
           kwargs['seed'] = self.config.seed   # the default, as on the command line
         if 'seed' in kwargs:
           check_seed(kwargs['seed'])
@@ -199,9 +200,9 @@ class Trained:
                              'that has it (e.g. pretrained/tts_cpu: synthesize, '
                              'pretrained/vocoder_cpu: vocode, pretrained/enhance_cpu: enhance).')
 
-  def _check_keywords(self, name, method, kwargs) -> None:
-    """A UserError naming the keyword arguments `method` does not take."""
-    parameters = list(inspect.signature(method).parameters.values())[1:]   # after trained
+  def _check_keywords(self, name, signature, kwargs) -> None:
+    """A UserError naming the keyword arguments the method of `signature` does not take."""
+    parameters = list(signature.parameters.values())[1:]   # after trained
     if any(p.kind == p.VAR_KEYWORD for p in parameters):
       return
     unknown = sorted(set(kwargs) - {p.name for p in parameters})
@@ -216,10 +217,10 @@ class Trained:
                     f'{", ".join(p.name for p in parameters) or "no arguments"}).{hint}')
 
 
-  def _check_positions(self, name, method, args, kwargs) -> None:
-    """A UserError for arguments that do not bind to `method` (seed given by
-    position, an input missing), with its signature as the user calls it."""
-    signature = inspect.signature(method)
+  def _check_positions(self, name, signature, args, kwargs) -> None:
+    """A UserError for arguments that do not bind to the method of `signature`
+    (seed given by position, an input missing), with the signature as the
+    user calls it."""
     try:
       signature.bind(self, *args, **kwargs)
     except TypeError as error:
