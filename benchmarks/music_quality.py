@@ -189,8 +189,14 @@ def long_clips(model_dir, seconds, count, seed):
   L], the join positions in samples, CPU seconds per clip."""
   trained = load(model_dir)
   task = trained.task
-  request = task.sample_request(count, seconds=seconds)
-  trained.run(task.sample_request(count, seconds=seconds), jax.random.PRNGKey(seed))  # compile
+  learned = trained.config.latent.attributes
+  options = {}   # keys in turn and a middle tempo, where the model learned them
+  if 'key' in learned:
+    options['key'] = [int(k) for k in (np.arange(count) * 5) % 12]
+  if 'tempo' in learned:
+    options['tempo'] = [120.0] * count
+  request = task.sample_request(count, seconds=seconds, **options)
+  trained.run(request, jax.random.PRNGKey(seed))  # compile
   c0 = time.process_time()
   audio = trained.run(request, jax.random.PRNGKey(seed + 1))
   cpu = (time.process_time() - c0) / count
