@@ -145,7 +145,7 @@ def parse_flags(argv):
           OSError) as error:
     if '--debug' in argv:
       raise
-    line = _one_line(error)
+    line = _plain_type_error(_one_line(error))
     if isinstance(error, (KeyError, AttributeError)) and '\n' not in str(error).strip():
       line = _unknown_field(error, argv) or line
     unknown = re.search(r"Unknown command line flag '(\w+)'", line)
@@ -155,6 +155,19 @@ def parse_flags(argv):
       line += f' (config field{"s" * (len(near) > 1)}: {", ".join(f"--config.{k}" for k in near)})'
     print(f'error: {line}', file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+_TYPE_ERRORS = ((r'invalid literal for int\(\) with base 10', 'a whole number', '4'),
+                (r'could not convert string to float', 'a number', '0.5'))
+
+
+def _plain_type_error(line: str) -> str:
+  """absl's "flag --x=v: invalid literal for int() ..." said as what --x takes."""
+  for pattern, kind, example in _TYPE_ERRORS:
+    found = re.match(rf'flag (--[\w.]+)=(.*): {pattern}', line)
+    if found:
+      return f'{found[1]}={found[2]}: give {kind}, e.g. {found[1]}={example}.'
+  return line
 
 
 SINGLE_FLAGS = ('workdir', 'mode', 'config', 'output', 'checkpoint_step', 'num_samples')
@@ -273,10 +286,11 @@ def main(argv):
     if FLAGS.debug:
       raise
     if checkpoint.is_disk_full(error):
+      again = ('training resumes from its last checkpoint' if FLAGS.mode == 'train' else
+               'the outputs finished are kept, and it goes on after them')
       _exit_with(UserError(
           f'Disk full while writing {getattr(error, "filename", None) or "to the work directory"}'
-          '. Free some space and run the same command (training resumes from its last '
-          'checkpoint; finished outputs are kept).'))
+          f'. Free some space and run the same command ({again}).'))
     if 'RESOURCE_EXHAUSTED' in str(error):
       _exit_with(UserError(_out_of_memory(error)))
     if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG:

@@ -117,3 +117,27 @@ def test_a_full_disk_ends_the_command_in_one_line(small_disk):
   lines = result.stderr.strip().splitlines()
   assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith('error: Disk full')
   assert not partial_saves(str(workdir))
+
+
+def test_a_wav_the_full_disk_cannot_hold_is_named_as_disk_full(tmp_path, monkeypatch):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  from audiodiff.audio import audio_io, streams  # pylint: disable=g-import-not-at-top
+
+  def system_error(*args, **kwargs):
+    raise RuntimeError('System error.')   # what libsndfile says on a full disk
+
+  monkeypatch.setattr(sf.SoundFile, 'write', system_error)
+  monkeypatch.setattr(sf, 'write', system_error)
+  monkeypatch.setattr(audio_io.shutil, 'disk_usage', lambda path: _Usage(10**9, 10**9, 1000))
+  path = str(tmp_path / 'out.wav')
+  for write in (lambda: streams.write_blocks(path, [np.zeros(800, np.float32)], rate=16000,
+                                             file_rate=16000, length=800),
+                lambda: audio_io.save_audio(path, np.zeros(800, np.float32), 16000)):
+    with pytest.raises(OSError) as caught:
+      write()
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == path
+    assert checkpoint.is_disk_full(caught.value) and os.listdir(tmp_path) == []
+  monkeypatch.setattr(audio_io.shutil, 'disk_usage', lambda path: _Usage(10**9, 0, 10**9))
+  with pytest.raises(RuntimeError, match='System error'):   # not a full disk: as it was
+    audio_io.save_audio(path, np.zeros(800, np.float32), 16000)

@@ -285,4 +285,5 @@ def test_output_names_keep_the_words_of_any_script():
   from audiodiff.tasks.tts import file_stem  # pylint: disable=g-import-not-at-top
   assert file_stem(0, 'Café au lait, naïve façade.') == '000_cafe_au_lait_naive_facade'
   assert file_stem(2, 'Привет, мир!') == '002_привет_мир'
+  assert file_stem(1, '<speak>Hello <break time="1s"/> there.</speak>') == '001_hello_there'
   assert file_stem(7, '...') == '007_utterance'

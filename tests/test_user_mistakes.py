@@ -167,7 +167,10 @@ def test_restore_refuses_a_short_reference_before_writing(tmp_path):
 
 @pytest.mark.parametrize('args, message', [
     (['--config.train.grad_clip=0'], "no config field 'grad_clip': Did you mean"),
-    (['--config.train.num_steps=abc'], "invalid literal for int()"),
+    (['--config.train.num_steps=abc'],
+     '--config.train.num_steps=abc: give a whole number, e.g. --config.train.num_steps=4.'),
+    (['--config.train.learning_rate=abc'], '--config.train.learning_rate=abc: give a number'),
+    (['--num_samples=2.5'], '--num_samples=2.5: give a whole number, e.g. --num_samples=4.'),
     (['--config.trian.num_steps=3'], "no config field 'trian'"),
     (['--config.sampler.foo=1'], "no config field 'sampler.foo' (--config.sampler.foo); the "
      'fields of config.sampler: batch_size'),

@@ -4,9 +4,12 @@ Everything here runs on the host (in the data pipeline or when writing samples),
 so it is plain numpy / soundfile / scipy, never JAX.
 """
 
+import contextlib
+import errno
 import hashlib
 import math
 import os
+import shutil
 
 import numpy as np
 import scipy.signal
@@ -255,11 +258,29 @@ def save_audio(path, audio, sample_rate):
   partial = beside(path)
   try:
     peak = float(np.max(np.abs(audio), initial=0.0))
-    sf.write(partial, audio, int(sample_rate), subtype=wav_subtype(peak), format='WAV')
+    with disk_full_named(path):
+      sf.write(partial, audio, int(sample_rate), subtype=wav_subtype(peak), format='WAV')
     os.replace(partial, path)
   finally:
     if os.path.exists(partial):
       os.remove(partial)
+
+
+# Below this much free space, a failed write is taken for a full disk.
+_DISK_FULL_BYTES = 1 << 20
+
+
+@contextlib.contextmanager
+def disk_full_named(path):
+  """Around writing `path`: libsndfile's bare "System error" when the disk
+  is full becomes OSError(ENOSPC) naming `path`."""
+  try:
+    yield
+  except RuntimeError as error:   # sf.LibsndfileError is one
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if os.path.isdir(folder) and shutil.disk_usage(folder).free < _DISK_FULL_BYTES:
+      raise OSError(errno.ENOSPC, 'No space left on device', os.fspath(path)) from error
+    raise
 
 
 def normalization_gain(audio, mode) -> float:

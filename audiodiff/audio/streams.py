@@ -217,8 +217,9 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
   written = clipped = 0
   peak = 0.0
   try:
-    with sf.SoundFile(partial, 'w', samplerate=int(file_rate), channels=1,
-                      subtype='FLOAT', format='WAV') as out:
+    with audio_io.disk_full_named(path), sf.SoundFile(
+        partial, 'w', samplerate=int(file_rate), channels=1, subtype='FLOAT',
+        format='WAV') as out:
 
       def model_rate_blocks():
         for block in blocks:
@@ -243,7 +244,8 @@ def write_blocks(path, blocks, *, rate: int, file_rate: int, length: int, keep=N
                       f'({clipped / written:.0%} of samples); nothing was written for it. '
                       f'{SETTINGS_OR_MODEL}')
     if peak <= 1.0 and audio_io.wav_subtype(peak) == 'PCM_16':
-      _to_16_bit(partial)
+      with audio_io.disk_full_named(path):
+        _to_16_bit(partial)
     os.replace(partial, path)
   finally:
     if os.path.exists(partial):

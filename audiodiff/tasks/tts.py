@@ -457,9 +457,9 @@ class TextToSpeech(base.Task):
 
 
 def file_stem(index: int, sentence: str, words: int = 5) -> str:
-  """'<index>_<first words>' as a safe file name, e.g. '000_the_quick_brown';
-  accents are folded ('café' -> 'cafe'), other scripts kept ('000_привет_мир')."""
-  folded = ''.join(c for c in unicodedata.normalize('NFKD', sentence.lower())
+  """'<index>_<first words>' as a safe file name, e.g. '000_the_quick_brown',
+  from the words spoken (markup removed); accents are folded ('café' -> 'cafe'), other scripts kept ('000_привет_мир')."""
+  folded = ''.join(c for c in unicodedata.normalize('NFKD', strip_markup(sentence).lower())
                    if not unicodedata.combining(c))
   slug = '_'.join(re.findall(r'[^\W_]+', folded)[:words]) or 'utterance'
   return f'{index:03d}_{slug[:48]}'
