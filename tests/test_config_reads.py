@@ -103,3 +103,36 @@ def test_no_field_the_mode_reads_is_refused(recorded):
              if reads.was_read(field) and _flag_refused(field, config, mode, workdir)
              and not _read_without_effect(field, mode)]
   assert not refused, f'--mode={mode} reads these, but refuses them: {refused}'
+
+
+@pytest.mark.parametrize('model, args, message', [
+    ('notes', ('--mode=sample', '--config.restore.method=dps'),
+     '--config.restore.method has no effect on --mode=sample: only --mode=restore reads '
+     'config.restore'),
+    ('vocoder_cpu', ('--mode=vocode', "--config.data.voices=('slt',)"),
+     'it is about the training corpus'),
+    ('enhance_cpu', ('--mode=enhance', '--config.enhance.test_snr_db=(0.0,)'),
+     "only --mode=eval (and training's evaluation) reads the held-out sets"),
+    ('vocoder_cpu', ('--mode=vocode', '--config.sampler.batch_size=2'),
+     'only --mode=sample reads it (this mode batches by config.vocoder.batch_chunks)'),
+    ('diffwave_vocoder_cpu', ('--mode=vocode', '--config.vocoder.compression_scale=0.5'),
+     "only the frame vocoder (config.task='frame_vocoder') reads it"),
+    ('vocoder_cpu', ('--mode=vocode', '--config.data.segment_length=4096'),
+     "it is the training crop; the length of an output is its input's"),
+    ('music_latent_cpu', ('--mode=sample', '--config.latent.scaling_clips=8'),
+     'only training reads it'),
+    ('music_latent_cpu', ('--mode=sample', '--config.latent.overlap_seconds=0.5'),
+     'config.latent.seconds fits one window, so no windows overlap'),
+    ('music_latent_cpu', ('--mode=sample', '--num_samples=2', '--config.sampler.num_samples=2'),
+     '--num_samples is given, which it would set'),
+    ('notes', ('--mode=eval', '--config.sampler.name=ddim'),
+     "--config.sampler.name has no effect on --mode=eval: a 'generate' model's evaluation is "
+     'its test loss'),
+    ('notes', ('--mode=export', '--config.sampler.num_steps=8'),
+     "config.sampler.num_steps does not apply to the 'ddpm' sampler"),
+])
+def test_each_rule_names_why(model, args, message):
+  config = experiment.read_config(os.path.join(ROOT, 'pretrained', model))
+  with pytest.raises(UserError) as caught:
+    unread_flags.check(['main.py', *args], config, args[0].removeprefix('--mode='))
+  assert message in str(caught.value)

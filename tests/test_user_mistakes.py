@@ -1902,35 +1902,11 @@ def test_thirty_fifth_probe_the_api_takes_the_configs_seed_and_refuses_unread_se
     ('notes', ('--mode=sample', '--num_samples=1', '--config.enhance.shifts=2'),
      "--config.enhance.shifts has no effect: this is a 'generate' model, and only 'enhance' "
      'models read config.enhance'),
-    ('notes', ('--mode=sample', '--num_samples=1', '--config.restore.method=dps'),
-     '--config.restore.method has no effect on --mode=sample: only --mode=restore reads '
-     'config.restore'),
-    ('vocoder_cpu', ('--mode=vocode', '--config.data.voices=(\'slt\',)'),
-     'it is about the training corpus'),
-    ('enhance_cpu', ('--mode=enhance', '--config.enhance.test_snr_db=(0.0,)'),
-     "only --mode=eval (and training's evaluation) reads the held-out sets"),
-    ('vocoder_cpu', ('--mode=vocode', '--config.sampler.batch_size=2'),
-     'only --mode=sample reads it (this mode batches by config.vocoder.batch_chunks)'),
-    ('diffwave_vocoder_cpu', ('--mode=vocode', '--config.vocoder.compression_scale=0.5'),
-     "only the frame vocoder (config.task='frame_vocoder') reads it"),
-    # probe 47
     ('enhance_cpu', ('--mode=enhance', '--config.data.segment_length=1024'),
      "it is the training crop; the length of an output is its input's"),
-    ('vocoder_cpu', ('--mode=vocode', '--config.data.segment_length=4096'),
-     "it is the training crop; the length of an output is its input's"),
-    ('music_latent_cpu', ('--mode=sample', '--num_samples=1', '--config.latent.scaling_clips=8'),
-     'only training reads it'),
-    ('music_latent_cpu', ('--mode=sample', '--num_samples=1',
-                          '--config.latent.overlap_seconds=0.5'),
-     'config.latent.seconds fits one window, so no windows overlap'),
-    ('notes', ('--mode=eval', '--config.sampler.name=ddim'),
-     "--config.sampler.name has no effect on --mode=eval: a 'generate' model's evaluation is "
-     'its test loss'),
-    ('notes', ('--mode=export', '--config.sampler.num_steps=8'),
-     "config.sampler.num_steps does not apply to the 'ddpm' sampler"),
     ('vocoder_cpu', ('--mode=vocode', '--config.vocoder.prior_scale=0.5'),
      'training fixes it'),
-])
+])   # more, without a process each: tests/test_config_reads.py
 def test_settings_no_part_of_the_run_reads_are_refused(tmp_path, workdir, args, message):
   audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
   reads_input = args[0] in ('--mode=enhance', '--mode=vocode', '--mode=restore')
