@@ -18,8 +18,7 @@ from typing import Optional, Sequence
 import jax
 import numpy as np
 
-from audiodiff.run import (api, console, evaluation, experiment, listening_page, model_card,
-                           outputs)
+from audiodiff.run import api, console, evaluation, listening_page, model_card, outputs
 from audiodiff.audio import audio_io, plotting, streams
 from audiodiff.errors import UserError
 from audiodiff.restoration import restore as restoration
@@ -885,12 +884,6 @@ def info(config, workdir: str, *, checkpoint_step: Optional[int] = None) -> dict
   if exported and checkpoint_step is not None:
     raise UserError(f'{workdir} is an exported model (one set of parameters); drop '
                     '--checkpoint_step.')
-  if exported and config is not None:
-    saved, given = (experiment.flat_config(c) for c in (experiment.read_config(workdir), config))
-    changed = sorted(key for key in given if given[key] != saved.get(key))
-    if changed:
-      raise UserError(f'--config.{changed[0]} has no effect on --mode=info: it prints the '
-                      "export's model card as saved; drop it.")
   trained = None if exported else api.load(workdir, config, checkpoint_step=checkpoint_step)
   card = model_card.info(workdir, trained)
   console.say(model_card.describe(card))

@@ -7,6 +7,8 @@ Config files are not checked this way: only the flags a user typed.
   unread_flags.check(sys.argv, config, mode)
 """
 
+import os
+
 from audiodiff import models
 from audiodiff.diffusion import samplers
 from audiodiff.errors import UserError
@@ -196,7 +198,10 @@ def _unread_field(field: str, config, mode, argv) -> str:
     return ''
   if mode != 'restore' and section == 'restore':
     return 'only --mode=restore reads config.restore'
-  if field in _CORPUS_FIELDS and not (mode == 'sample' and config.task == 'autoencoder'):
+  # A config file of a recipe is resolved against its corpus (class names, ...).
+  recipe = any(a.split('=')[0] == '--config' for a in argv)
+  if field in _CORPUS_FIELDS and not recipe and not (
+      mode == 'sample' and config.task == 'autoencoder'):
     return ('it is about the training corpus, which only training and --mode=eval read '
             '(this mode reads its inputs)')
   if field in _TRAINING_DATA_FIELDS:
@@ -235,6 +240,12 @@ def check_field_flags(argv, config, mode):
   """A UserError for a --config flag of a field this mode on this model never
   reads (the training corpus when vocoding, config.restore when sampling,
   the held-out test sets outside --mode=eval, ...), naming why."""
+  workdir = next((a.split('=', 1)[1] for a in argv if a.startswith('--workdir=')), '')
+  if mode == 'info' and os.path.exists(os.path.join(workdir, api.PARAMS_FILE)):
+    given = next((a.split('=')[0] for a in argv if a.startswith('--config.')), None)
+    if given:
+      raise UserError(f"{given} has no effect on --mode=info: it prints the export's model "
+                      'card as saved; drop it.')
   if config is None:
     return
   for arg in argv:
