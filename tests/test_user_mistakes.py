@@ -1940,25 +1940,3 @@ def test_probe_47_info_on_an_export_refuses_settings():
   assert result.returncode == 2 and ("--config.sampler.name has no effect on --mode=info: it "
                                      "prints the export's model card as saved") in result.stderr
   assert _main(f'--workdir={notes}', '--mode=info').returncode == 0
-
-
-def test_probe_47_the_api_refuses_settings_its_method_never_reads():
-  import audiodiff  # pylint: disable=g-import-not-at-top
-  notes, enhancer = (os.path.join(ROOT, 'pretrained', name) for name in ('notes', 'enhance_cpu'))
-  config = audiodiff.load(notes).config
-  config.unlock()
-  config.sampler.num_steps = 7
-  with pytest.raises(UserError, match="config.sampler.num_steps does not apply to the 'ddpm' "
-                                      'sampler'):
-    audiodiff.load(notes, config).sample(1)
-  config = audiodiff.load(enhancer).config
-  config.unlock()
-  config.restore.task = 'declip'
-  with pytest.raises(UserError, match=r'config.restore.task has no effect on enhance\(\): only '
-                                      '--mode=restore reads config.restore'):
-    audiodiff.load(enhancer, config).enhance(_speechlike(0.5))
-  model = audiodiff.load(enhancer)
-  with pytest.raises(UserError, match='seed has no effect: this predictive enhancer draws no '
-                                      'noise'):
-    model.enhance(_speechlike(0.5), seed=1)
-  assert model.enhance(_speechlike(0.5)).shape == (8000,)

@@ -58,7 +58,6 @@ class Trained:
     self._generate = sampling.make_generate_fn(exp)
     self._steered = {}  # hooks_of -> its generate
     self._settings = experiment.flat_config(exp.config)
-    self.settings_changed = ()   # fields `load`'s config changed from the saved one
 
   @property
   def config(self):
@@ -138,7 +137,6 @@ class Trained:
     default request -> (audio float32 [N, L], request). task_options go to
     the task's sample_request (e.g. labels=[0, 2] for class-conditional);
     seed: default config.seed, as on the command line."""
-    self.check_settings_read('sample')
     seed = self.config.seed if seed is None else seed
     check_seed(seed)
     request = self.sample_request(num_samples, reference_batch=reference_batch,
@@ -185,7 +183,6 @@ class Trained:
       @functools.wraps(method)
       def call(*args, **kwargs):
         self.check_unchanged()
-        self.check_settings_read(_API_MODES.get(name, name), kwargs.get('seed'))
         self._check_keywords(name, signature, kwargs)
         self._check_positions(name, signature, args, kwargs)
         if 'seed' in signature.parameters and kwargs.get('seed') is None:
@@ -202,20 +199,6 @@ class Trained:
                              f'methods: {", ".join(sorted(own))}); load a model of the task '
                              'that has it (e.g. pretrained/tts_cpu: synthesize, '
                              'pretrained/vocoder_cpu: vocode, pretrained/enhance_cpu: enhance).')
-
-  def check_settings_read(self, mode: str, seed=None) -> None:
-    """A UserError for a setting `load`'s config changed that this method
-    (run as the command line's --mode=`mode`) never reads, or a seed where
-    nothing is random: the command line's rules (run/unread_flags.py)."""
-    from audiodiff.run import unread_flags  # pylint: disable=g-import-not-at-top (it imports api)
-    argv = [f'--config.{field}=' for field in self.settings_changed]
-    if seed is not None:
-      argv.append('--config.seed=')
-    try:
-      unread_flags.check(argv, self.config, mode)
-    except UserError as error:
-      raise UserError(str(error).replace(f'--mode={mode}', f'{mode}()').replace(
-          '--config.seed', 'seed').replace('--config.', 'config.')) from None
 
   def _check_keywords(self, name, signature, kwargs) -> None:
     """A UserError naming the keyword arguments the method of `signature` does not take."""
@@ -245,10 +228,6 @@ class Trained:
       hint = ('; give the options after the input by keyword (e.g. seed=1)'
               if 'positional' in str(error) else '')
       raise ArgumentsError(f'{name}{shown}: {error}{hint}.') from None
-
-
-# The command line's mode each API method runs as.
-_API_MODES = {'enhance_many': 'enhance'}
 
 
 def _checked_audio(result, what: str, fix: str):
@@ -512,14 +491,11 @@ def check_trained_settings(saved, config, directory: str) -> None:
                     '--config.enhance.method.')
 
 
-def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None,
-         settings_checked: bool = False) -> Trained:
+def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) -> Trained:
   """A trained model from an export or a work directory.
 
   config: None reads directory/config.json (as trained); a ConfigDict
-  overrides it (e.g. other sampler settings; the model must match), and the
-  model's methods refuse a changed setting they never read, unless
-  settings_checked (the command line has checked its flags for its mode).
+  overrides it (e.g. other sampler settings; the model must match).
   """
   if not isinstance(directory, (str, os.PathLike)):
     raise UserError(f'audiodiff.load takes a model directory (an export or a work directory, '
@@ -545,7 +521,7 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None,
       raise UserError(f'{directory} is a file; give the folder of a trained run or an '
                       'exported model (the one holding config.json).')
     directory = folder
-  resolve, changed, settings_changed = config is not None, [], []
+  resolve, changed = config is not None, []
   if config is not None:  # the model's own copy: later edits to the caller's stay theirs
     config = copy.deepcopy(config)
   if config is None:
@@ -555,23 +531,16 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None,
     check_trained_settings(saved, config, directory)
     check_sections_read(saved, config, directory)
     before, after = experiment.flat_config(saved), experiment.flat_config(config)
-    settings_changed = [k for k in sorted(after) if after[k] != before.get(k)]
     changed = [f'config.{k}={after[k]!r} (trained with {before.get(k)!r})'
-               for k in settings_changed if k.startswith(('model.', 'generate.', 'latent.'))]
+               for k in sorted(after) if k.startswith(('model.', 'generate.', 'latent.'))
+               and after[k] != before.get(k)]
   exp = build(config, directory, resolve=resolve)
   if os.path.exists(os.path.join(directory, PARAMS_FILE)):
     if checkpoint_step is not None:
       raise UserError(f'{directory} is an exported model (one set of parameters); '
                        'drop --checkpoint_step.')
-    trained = Trained(exp, _read_params(directory, exp, changed), _export_step(directory))
-  else:
-    trained = _trained_checkpoint(exp, directory, checkpoint_step)
-  trained.settings_changed = () if settings_checked else tuple(settings_changed)
-  return trained
-
-
-def _trained_checkpoint(exp, directory: str, checkpoint_step: Optional[int]) -> Trained:
-  """A work directory's checkpoint (checkpoint_step, or the latest), checked finite."""
+    step = _export_step(directory)
+    return Trained(exp, _read_params(directory, exp, changed), step)
   params, step = _restore_checkpoint(exp, checkpoint_step)
   if not _all_finite(params):
     others = [s for s in exp.checkpointer.all_steps() if s != step]

@@ -35,7 +35,7 @@ _TASK_MODES = {'vocode': 'a vocoder (config.task="vocoder")',
 
 def _load_for(mode: str, config, workdir: str, checkpoint_step):
   """The model, checked to have the task method of the same name as `mode`."""
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step, settings_checked=True)
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   if mode not in trained.task.api_methods:
     raise UserError(f'--mode={mode} needs {_TASK_MODES[mode]}; this model is a '
                     f'{trained.task.name!r} model.')
@@ -135,7 +135,7 @@ def sample(config, workdir: str, *, num_samples: Optional[int] = None,
   per sample (num_samples default: as many), or one for every sample.
   Returns the list of wav paths.
   """
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step, settings_checked=True)
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   config = trained.config
   options = {}
   if labels and 'labels' not in trained.sample_options():
@@ -190,7 +190,7 @@ def evaluate(config, workdir: str, *, checkpoint_step: Optional[int] = None,
   if jax.process_index() == 0:
     outputs.writable_directory(os.path.join(root, 'eval'),
                                'give a writable folder with --output=DIR.')
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step, settings_checked=True)
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   exp = trained.exp
   path = os.path.join(root, 'eval', f'step_{trained.step}.json')
   made_by = _made_by('evaluating', trained, workdir)
@@ -396,7 +396,7 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
     inputs = _input_files(inputs)
   else:
     _check_pairs(inputs, references)
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step, settings_checked=True)
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   settings = trained.config.restore
   restoration.check_task_settings(settings)
   restorer = restoration.Restorer(trained, settings)
@@ -840,7 +840,7 @@ def export(config, workdir: str, output_dir: Optional[str] = None, *,
                     'files); nothing was written. Remove it first or give a new folder '
                     'with --output=DIR.')
   output_dir = outputs.writable_directory(output_dir, 'give a writable folder with --output=DIR.')
-  trained = api.load(workdir, config, checkpoint_step=checkpoint_step, settings_checked=True)
+  trained = api.load(workdir, config, checkpoint_step=checkpoint_step)
   precision = precision or api.stored_precision(workdir)
   earlier = os.path.join(output_dir, api.EXPORT_INFO_FILE)
   if os.path.exists(earlier):
