@@ -223,7 +223,8 @@ def _unread_field(field: str, config, mode, argv) -> str:
   if field == 'sampler.num_samples' and any(a.split('=')[0] == '--num_samples' for a in argv):
     return '--num_samples is given, which it would set'
   if field == 'enhance.predictor' and config.enhance.method != 'storm':
-    return f"only config.enhance.method='storm' reads it (this enhancer is {config.enhance.method!r})"
+    return ("only config.enhance.method='storm' reads it (this enhancer is "
+            f'{config.enhance.method!r})')
   if field in ('generate.class_names', 'generate.num_classes') and (
       config.task == 'generate' and not config.generate.class_conditional):
     return 'this model is unconditional (config.generate.class_conditional=False)'
