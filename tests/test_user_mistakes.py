@@ -1941,3 +1941,15 @@ def test_probe_47_info_on_an_export_refuses_settings():
   assert result.returncode == 2 and ("--config.sampler.name has no effect on --mode=info: it "
                                      "prints the export's model card as saved") in result.stderr
   assert _main(f'--workdir={notes}', '--mode=info').returncode == 0
+
+
+def test_probe_48_an_unknown_task_in_a_saved_config_names_the_file(tmp_path):
+  model = tmp_path / 'notes'
+  shutil.copytree(os.path.join(ROOT, 'pretrained', 'notes'), model)
+  text = (model / 'config.json').read_text()
+  (model / 'config.json').write_text(text.replace('"task": "generate"', '"task": "nope"'))
+  result = _main(f'--workdir={model}', '--mode=sample', '--num_samples=1',
+                 f'--output={tmp_path / "out"}')
+  assert result.returncode == 2 and (f"{model / 'config.json'} says task='nope', which is not "
+                                     "one of this version's") in result.stderr, result.stderr
+  assert not os.path.exists(tmp_path / 'out')
