@@ -231,8 +231,10 @@ def test_a_signal_to_one_process_stops_all_at_one_checkpoint(tmp_path):
   assert launch.returncode == 128 + signal.SIGTERM  # launch.sh passes on their status
   with open(tmp_path / 'process_1.log') as f:
     other = f.read()
-  steps = [int(text.split('Stopped by SIGTERM at step ')[1].split(':')[0])
-           for text in (output, other)]
+  stopped = [text.split('Stopped by SIGTERM at step ') for text in (output, other)]
+  assert all(len(parts) > 1 for parts in stopped), (  # what each process said, if not that
+      f'process 0:\n{output[-3000:]}\nprocess 1:\n{other[-3000:]}')
+  steps = [int(parts[1].split(':')[0]) for parts in stopped]
   assert steps[0] == steps[1] and steps[0] % train.STOP_AGREEMENT_EVERY == 0, steps
   saved = os.listdir(tmp_path / 'checkpoints' / str(steps[0]) / 'data_iter')
   assert {'process_0-of-2.json', 'process_1-of-2.json'} <= set(saved)
