@@ -1,8 +1,7 @@
 """The train state and the optimizer that updates it."""
 
-from typing import Any
-
 import re
+from typing import Any
 
 import flax
 import jax
@@ -46,6 +45,11 @@ def learning_rate_schedule(train_config) -> optax.Schedule:
                    "choose 'cosine' or 'constant'.")
 
 
+def parameter_name(path) -> str:
+  """A parameter's key path in its tree -> 'decoder/Dense_0/kernel'."""
+  return '/'.join(str(getattr(k, 'key', k)) for k in path)
+
+
 def make_optimizer(train_config) -> optax.GradientTransformation:
   """AdamW with gradient clipping by global norm; with config.train.trainable
   (a regular expression), only the parameters whose path ('decoder/Dense_0/
@@ -64,7 +68,7 @@ def make_optimizer(train_config) -> optax.GradientTransformation:
 
   def labels(params):
     paths, treedef = jax.tree_util.tree_flatten_with_path(params)
-    names = ['/'.join(str(getattr(k, 'key', k)) for k in path) for path, _ in paths]
+    names = [parameter_name(path) for path, _ in paths]
     chosen = [bool(pattern.search(name)) for name in names]
     if not any(chosen):
       raise UserError(f'config.train.trainable={train_config.trainable!r} matches no '

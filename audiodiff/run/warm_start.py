@@ -17,13 +17,13 @@ import re
 import jax
 
 from audiodiff.errors import UserError
-from audiodiff.run import api
+from audiodiff.run import api, train_state
 
 
 def flat_params(params) -> dict:
   """{'a/b/kernel': array} of a parameter tree."""
   leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-  return {'/'.join(str(getattr(k, 'key', k)) for k in path): leaf for path, leaf in leaves}
+  return {train_state.parameter_name(path): leaf for path, leaf in leaves}
 
 
 def merged_params(fresh, source, exclude: str = '', source_name: str = 'the source'):
@@ -39,7 +39,7 @@ def merged_params(fresh, source, exclude: str = '', source_name: str = 'the sour
   paths, treedef = jax.tree_util.tree_flatten_with_path(fresh)
   leaves, taken, skipped, problems = [], 0, 0, []
   for path, leaf in paths:
-    name = '/'.join(str(getattr(k, 'key', k)) for k in path)
+    name = train_state.parameter_name(path)
     if pattern is not None and pattern.search(name):
       leaves.append(leaf)
       skipped += 1
