@@ -2,7 +2,7 @@
 
   python benchmarks/music_quality.py --model=pretrained/music_latent_cpu \
       [--model=runs/music_wave] [--num_per_class=16] [--classifier=runs/music_classifier] \
-      [--guidance=2] [--part_guidance=key=3,tempo=2]
+      [--guidance=2] [--part_guidance=key=3,tempo=2] [--num_steps=40]
 
 A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
 training clips (lead family and key; cached in --classifier) and reads the 4 s
@@ -58,6 +58,8 @@ flags.DEFINE_integer('batch', 16, 'Generation batch.', lower_bound=1)
 flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step (-1: latest).')
 flags.DEFINE_integer('seed', 0, 'Generation seed.')
 flags.DEFINE_float('guidance', 0.0, 'config.sampler.guidance_scale (0: each model\'s own).')
+flags.DEFINE_integer('num_steps', 0, "config.sampler.num_steps (0: each model's own).",
+                     lower_bound=0)
 flags.DEFINE_list('part_guidance', [], 'config.latent.guidance per part, e.g. key=3,tempo=2 '
                   '(guidance on that part alone; a latent model\'s own where not given).')
 flags.DEFINE_string('listening_dir', '', 'If set, writes one clip per family of each system '
@@ -110,13 +112,15 @@ def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
 
 
 def load(model_dir, step=None):
-  """The model at `model_dir` (step None or -1: latest), with --guidance and
-  --part_guidance."""
+  """The model at `model_dir` (step None or -1: latest), with --guidance,
+  --part_guidance and --num_steps."""
   config = None
-  if FLAGS.guidance or FLAGS.part_guidance:
+  if FLAGS.guidance or FLAGS.part_guidance or FLAGS.num_steps:
     config = experiment.read_config(model_dir)
   if FLAGS.guidance:
     config.sampler.guidance_scale = FLAGS.guidance
+  if FLAGS.num_steps:
+    config.sampler.num_steps = FLAGS.num_steps
   for part, scale in part_guidance().items():
     if config.task == 'latent':
       config.latent.guidance[part] = scale

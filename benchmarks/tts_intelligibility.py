@@ -12,7 +12,9 @@ sentences 41-80, --first=40, and reported on 1-40); --temperature and
   - flite -> Griffin-Lim / -> vocoder: its log mel resynthesised (what each
     waveform stage costs on its own);
   - TTS + Griffin-Lim / TTS + vocoder: text -> model -> waveform.
-WER is corpus-level (jiwer). Durations: the model's predicted frames per
+WER is corpus-level (jiwer); its ratio to flite's comes with a 95% paired
+bootstrap interval over the sentences (how far the ratio could move on
+other sentences of the same kind). Durations: the model's predicted frames per
 token against the alignment MAS finds between its encoder and the
 recording (mean absolute error, frames), and the total length error. Mel L1
 (log mel in [0, 1]) is measured with those aligned durations, so the frames
@@ -94,7 +96,7 @@ def main(argv):
 
   def add(name, audios, rtf=None):
     result = intelligibility.score(audios, rate, texts)
-    rows.append((name, result['wer'], rtf))
+    rows.append((name, result['wer'], result['per_utterance_wer'], rtf))
     print(f'  {name}: WER {result["wer"]:.3f}', flush=True)
 
   add('flite (reference)', recordings)
@@ -118,11 +120,12 @@ def main(argv):
     audios, rtf = synthesize_timed(trained, texts)
     add('TTS + vocoder', audios, rtf)
 
-  reference_wer = rows[0][1]
-  print('\n| system | WER | WER / flite | RTF |')
-  print('|---|---|---|---|')
-  for name, wer, rtf in rows:
-    print(f'| {name} | {wer:.3f} | {wer / reference_wer:.2f} | '
+  reference = rows[0][2]
+  print('\n| system | WER | WER / flite | 95% interval | RTF |')
+  print('|---|---|---|---|---|')
+  for name, wer, per_utterance, rtf in rows:
+    ratio, low, high = intelligibility.wer_ratio_interval(texts, per_utterance, reference)
+    print(f'| {name} | {wer:.3f} | {ratio:.2f} | {low:.2f}-{high:.2f} | '
           f'{"-" if rtf is None else f"{rtf:.2f}"} |')
 
   aligned = [trained.task.align(trained, text, audio) for text, audio in zip(texts, recordings)]

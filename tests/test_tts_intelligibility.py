@@ -61,6 +61,22 @@ def test_word_error_rate_hand_computed():
   assert wer(['Hello, World!'], ['hello world']) == 0.0
 
 
+def test_wer_ratio_interval():
+  texts = ['a b c d', 'e f', 'g h i j k l']
+  ratio_of = intelligibility.wer_ratio_interval
+  # The same errors: a ratio of exactly 1 in every resample.
+  assert ratio_of(texts, [0.25, 0.5, 1 / 6], [0.25, 0.5, 1 / 6]) == (1.0, 1.0, 1.0)
+  # Twice the errors in every utterance: 2 in every resample.
+  assert ratio_of(texts, [0.5, 1.0, 2 / 6], [0.25, 0.5, 1 / 6]) == (2.0, 2.0, 2.0)
+  # The point is the corpus ratio (errors 1 + 0 + 3 over 1 + 1 + 1), inside
+  # its interval, which is wide on three utterances.
+  ratio, low, high = ratio_of(texts, [0.25, 0.0, 0.5], [0.25, 0.5, 1 / 6])
+  assert ratio == pytest.approx(4 / 3)
+  assert low < ratio < high
+  with pytest.raises(ValueError, match='one of each'):
+    ratio_of(texts, [0.1], [0.1, 0.2, 0.3])
+
+
 def test_word_error_rate_empty_hypotheses():
   _require('jiwer')
   refs = ['a b c', 'd e']

@@ -174,6 +174,39 @@ def word_error_rate(references, hypotheses):
                          + output.hits))
 
 
+def wer_ratio_interval(texts, wers, reference_wers, *, confidence=0.95, resamples=2000,
+                       seed=0):
+  """Corpus WER of one system over another's on the same texts, with a
+  paired bootstrap interval over utterances (resampled with replacement, the
+  same utterances for both systems).
+
+  Args:
+    texts: [U] the texts spoken.
+    wers, reference_wers: [U] per-utterance WERs of the two systems (as
+      `score` returns them).
+    confidence: the interval's coverage, in (0, 1).
+
+  Returns:
+    (ratio, low, high): the corpus WER ratio and the interval's ends
+    (inf where a resample has no reference errors).
+  """
+  if not len(texts) == len(wers) == len(reference_wers) or not len(texts):
+    raise ValueError(f'{len(texts)} texts, {len(wers)} and {len(reference_wers)} WERs: give '
+                     'one of each per utterance.')
+  words = np.array([len(normalize_transcript(t).split()) for t in texts], np.float64)
+  errors = np.rint(np.asarray(wers, np.float64) * words)
+  reference = np.rint(np.asarray(reference_wers, np.float64) * words)
+
+  def ratio(a, b):
+    return np.where(b > 0, a / np.maximum(b, 1), np.where(a > 0, np.inf, 1.0))
+
+  picks = np.random.default_rng(seed).integers(0, len(words), (resamples, len(words)))
+  ratios = ratio(errors[picks].sum(1), reference[picks].sum(1))
+  tail = 50 * (1 - confidence)
+  low, high = np.percentile(ratios, [tail, 100 - tail])
+  return float(ratio(errors.sum(), reference.sum())), float(low), float(high)
+
+
 def score(audios, sample_rate, texts):
   """Transcribes each utterance and scores it against its text.
 
