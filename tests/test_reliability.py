@@ -41,6 +41,10 @@ def test_monitor_flags_non_finite_and_exploding_values():
   assert 'nan' in monitor.check({'loss': 0.7, 'grad_norm': float('nan'), 'param_norm': 20.0})
   # Gradients may legitimately grow a lot from a zero-initialised output layer.
   assert monitor.check({'loss': 0.7, 'grad_norm': 50.0, 'param_norm': 20.0}) is None
+  # The parameters before the first update are the reference for the first.
+  started = health.DivergenceMonitor(factor=100.0)
+  started.start(20.0)
+  assert 'param_norm' in started.check({'loss': 0.7, 'grad_norm': 0.1, 'param_norm': 5e3})
 
 
 @pytest.mark.parametrize('flags', [

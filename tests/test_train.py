@@ -18,6 +18,7 @@ import pytest
 from experiments.configs import tiny
 
 from audiodiff.run import experiment, train
+from audiodiff.run import train_state as train_state_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, 'experiments', 'main.py')
@@ -159,6 +160,23 @@ def test_accumulated_gradients_equal_full_batch_gradients():
   np.testing.assert_allclose(loss4, loss, rtol=1e-6)
   np.testing.assert_allclose(grads4['w'], grads['w'], rtol=1e-5, atol=1e-7)
   assert aux4['max'].shape == ()
+
+
+@pytest.mark.parametrize('decay', ['cosine', 'constant'])
+def test_learning_rate_moves_from_the_first_update_to_the_last(decay):
+  train_config = tiny.get_config().train
+  train_config.update(learning_rate=1e-3, warmup_steps=4, num_steps=10, decay=decay)
+  rate = train_state_lib.learning_rate_schedule(train_config)
+  rates = np.array([float(rate(i)) for i in range(10)])
+  np.testing.assert_allclose(rates[:4], 1e-3 * np.arange(1, 5) / 4, rtol=1e-6)
+  if decay == 'cosine':  # cos over 7 steps from the peak at update 3, never 0
+    np.testing.assert_allclose(rates[3:], 5e-4 * (1 + np.cos(np.pi * np.arange(7) / 7)),
+                               rtol=1e-5)
+  else:
+    np.testing.assert_allclose(rates[3:], 1e-3)
+  # A one-step run with one warmup step trains at the peak.
+  train_config.update(warmup_steps=1, num_steps=1)
+  assert float(train_state_lib.learning_rate_schedule(train_config)(0)) > 0
 
 
 @pytest.mark.parametrize('microbatches', [3, 0, 16])

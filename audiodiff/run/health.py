@@ -43,6 +43,12 @@ class DivergenceMonitor:
   factor: float = 100.0
   references: Dict[str, _Reference] = dataclasses.field(default_factory=dict)
 
+  def start(self, param_norm: float) -> None:
+    """Takes the parameters' norm before the first update as the reference,
+    so that a first update that already explodes them is caught."""
+    if math.isfinite(param_norm) and param_norm > 0:
+      self.references.setdefault('param_norm', _Reference()).update(math.log(param_norm))
+
   def check(self, metrics) -> Optional[str]:
     limits = {'loss': self.factor, 'param_norm': self.factor,
               'grad_norm': self.factor ** 2}

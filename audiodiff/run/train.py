@@ -413,6 +413,7 @@ def _steps(exp, state, train_iter, train_step, eval_step, trained, reference_bat
   step = int(state.step)
   num_steps = config.train.num_steps
   monitor = health.DivergenceMonitor(config.train.divergence_factor)
+  monitor.start(float(optax.tree.norm(state.params)))
   clock = model_card.TrainingClock(exp.workdir, data_version, step)
   if step < num_steps and clock.earlier_data not in (None, clock.info['data_version']):
     console.say(f'The prepared training data differ from what this run last trained on '

@@ -31,18 +31,26 @@ class TrainState:
 
 
 def learning_rate_schedule(train_config) -> optax.Schedule:
-  """Linear warmup, then cosine decay to 0 or a constant rate."""
+  """Linear warmup, then cosine decay towards 0 or a constant rate.
+
+  Update i (counted from 0) takes the rate at i + 1: the first update moves
+  at 1/warmup_steps of the peak (not 0, so a one-step run trains), the peak
+  is reached at update warmup_steps - 1, and a cosine decay's last update
+  (num_steps - 1) still moves, at a small rate.
+  """
   peak, warmup = train_config.learning_rate, train_config.warmup_steps
   if train_config.decay == 'cosine':
-    return optax.warmup_cosine_decay_schedule(
+    base = optax.warmup_cosine_decay_schedule(
         0.0, peak, warmup_steps=warmup,
-        decay_steps=max(train_config.num_steps, warmup + 1), end_value=0.0)
-  if train_config.decay == 'constant':
-    return optax.join_schedules(
+        decay_steps=max(train_config.num_steps + 1, warmup + 1), end_value=0.0)
+  elif train_config.decay == 'constant':
+    base = optax.join_schedules(
         [optax.linear_schedule(0.0, peak, max(warmup, 1)), optax.constant_schedule(peak)],
         [warmup])
-  raise UserError(f"Unknown config.train.decay={train_config.decay!r}; "
-                   "choose 'cosine' or 'constant'.")
+  else:
+    raise UserError(f"Unknown config.train.decay={train_config.decay!r}; "
+                    "choose 'cosine' or 'constant'.")
+  return lambda count: base(count + 1)
 
 
 def parameter_name(path) -> str:
