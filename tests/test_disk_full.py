@@ -141,3 +141,18 @@ def test_a_wav_the_full_disk_cannot_hold_is_named_as_disk_full(tmp_path, monkeyp
   monkeypatch.setattr(audio_io.shutil, 'disk_usage', lambda path: _Usage(10**9, 0, 10**9))
   with pytest.raises(RuntimeError, match='System error'):   # not a full disk: as it was
     audio_io.save_audio(path, np.zeros(800, np.float32), 16000)
+
+
+def test_a_clip_whose_picture_the_full_disk_cannot_hold_leaves_no_wav(tmp_path, monkeypatch):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import outputs  # pylint: disable=g-import-not-at-top
+
+  def full(path, *args, **kwargs):
+    raise OSError(errno.ENOSPC, 'No space left on device', path)
+
+  monkeypatch.setattr(outputs.plotting, 'save_spectrogram_png', full)
+  audio_config = tiny_config().audio
+  with pytest.raises(OSError) as caught:
+    outputs.write_audio_files(str(tmp_path), np.zeros((2, 800), np.float32), ['a', 'b'],
+                              audio_config)
+  assert caught.value.errno == errno.ENOSPC and os.listdir(tmp_path) == []

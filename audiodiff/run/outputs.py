@@ -289,9 +289,15 @@ def write_audio_files(directory: str, audios, names: Sequence[str], audio_config
   os.makedirs(directory, exist_ok=True)
   paths = []
   for audio, name in zip(audios, names):
-    wav = os.path.join(directory, f'{name}.wav')
-    audio_io.save_audio(wav, audio, audio_config.sample_rate)
-    plotting.save_spectrogram_png(os.path.join(directory, f'{name}.png'), audio,
-                                  audio_config.sample_rate, audio_config, title=name)
+    wav, png = (os.path.join(directory, f'{name}{suffix}') for suffix in ('.wav', '.png'))
+    try:
+      audio_io.save_audio(wav, audio, audio_config.sample_rate)
+      plotting.save_spectrogram_png(png, audio, audio_config.sample_rate, audio_config,
+                                    title=name)
+    except BaseException:   # a full disk, an interruption: no wav without its picture
+      for path in (wav, png):
+        if os.path.exists(path):
+          os.remove(path)
+      raise
     paths.append(wav)
   return paths
