@@ -4,6 +4,7 @@ Everything is tiny (16 clips of 0.25 s at 8 kHz) and offline.
 """
 
 import importlib
+import importlib.util
 import os
 
 import numpy as np
@@ -12,6 +13,7 @@ import soundfile as sf
 import tensorflow_datasets as tfds
 
 from audiodiff.audio import audio_io
+from audiodiff.errors import UserError
 from audiodiff.data import audio_folder
 from audiodiff.data import builder
 from audiodiff.data import pipeline
@@ -56,6 +58,25 @@ def _write(path, audio, rate, subtype='PCM_16'):
 def _peak_hz(audio, rate):
   spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
   return np.fft.rfftfreq(len(audio), 1.0 / rate)[np.argmax(spectrum)]
+
+
+def test_a_split_larger_than_the_in_memory_shuffle_is_one_line(tmp_path, monkeypatch):
+  """TFDS shuffles a split in memory up to a limit and past it through
+  TensorFlow, which is not installed: audiodiff raises the limit, and names
+  the fix where even that is too little."""
+  from tensorflow_datasets.core import shuffle  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(shuffle, 'MAX_MEM_BUFFER_SIZE', 1000)   # TFDS's, made tiny
+  builder = pipeline.get_builder(tiny_config(tmp_path / 'raised'))
+  pipeline._prepare(builder)   # the limit raised to half the memory: prepared
+  assert len(builder.as_data_source(split='train')) == NUM_CLIPS
+  if importlib.util.find_spec('tensorflow') is not None:
+    return
+  monkeypatch.setattr(shuffle, 'MAX_MEM_BUFFER_SIZE', 1000)
+  monkeypatch.setattr(pipeline, 'in_memory_shuffle_bytes', lambda: 1000)
+  with pytest.raises(UserError, match='config.data.num_examples') as caught:
+    pipeline._prepare(pipeline.get_builder(tiny_config(tmp_path / 'small')))
+  assert '\n' not in str(caught.value)
+  assert not (tmp_path / 'small').exists() or not any((tmp_path / 'small').rglob('*.array_record*'))
 
 
 # ---------------------------------------------------------------------------

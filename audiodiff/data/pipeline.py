@@ -27,6 +27,7 @@ import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
 import numpy as np
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import shuffle as tfds_shuffle
 
 from audiodiff.audio import audio_io
 from audiodiff.errors import UserError
@@ -93,15 +94,38 @@ def data_version(builder) -> str:
   return f'{builder.name}/{named.name if named else ""}/{builder.version}'
 
 
+def in_memory_shuffle_bytes() -> int:
+  """How much of a split TFDS may shuffle in memory: half this machine's
+  memory (at least TFDS's own 1 GB). Past it TFDS spills to temporary files
+  through TensorFlow, which audiodiff does not install."""
+  try:
+    memory = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+  except (ValueError, OSError, AttributeError):
+    memory = 0
+  return max(memory // 2, 1000 << 20)
+
+
 def _prepare(builder):
   """download_and_prepare, process 0 first so hosts sharing a disk don't race;
-  a data_dir that cannot be written is a UserError naming it. A failed
-  preparation (an empty split folder, a bad file) leaves no new empty folders
-  in data_dir."""
+  a data_dir that cannot be written is a UserError naming it, as is a split
+  too large to shuffle in memory without TensorFlow. A failed preparation
+  (an empty split folder, a bad file) leaves no new empty folders in
+  data_dir."""
   root = _data_root(builder)
   before = _folders(root)
+  limit = in_memory_shuffle_bytes()
+  tfds_shuffle.MAX_MEM_BUFFER_SIZE = max(tfds_shuffle.MAX_MEM_BUFFER_SIZE, limit)
   try:
     _prepare_once(builder)
+  except ModuleNotFoundError as error:
+    _remove_new_empty_folders(root, before)
+    if error.name != 'tensorflow':
+      raise
+    raise UserError(
+        f'Preparing {data_version(builder)}: a split holds over '
+        f'{tfds_shuffle.MAX_MEM_BUFFER_SIZE / 2**30:.1f} GiB of audio, more than TFDS '
+        'shuffles in memory here (half of this machine\'s memory); past that it needs '
+        'TensorFlow. Lower config.data.num_examples, or pip install tensorflow-cpu.') from None
   except OSError as error:
     _remove_new_empty_folders(root, before)
     if error.errno == errno.ENOSPC:
