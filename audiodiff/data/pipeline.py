@@ -105,6 +105,12 @@ def in_memory_shuffle_bytes() -> int:
   return max(memory // 2, 1000 << 20)
 
 
+# Raised for every corpus prepared in a process that imports this module
+# (a task's own side corpora and the benchmarks' renderings included).
+tfds_shuffle.MAX_MEM_BUFFER_SIZE = max(tfds_shuffle.MAX_MEM_BUFFER_SIZE,
+                                       in_memory_shuffle_bytes())
+
+
 def _prepare(builder):
   """download_and_prepare, process 0 first so hosts sharing a disk don't race;
   a data_dir that cannot be written is a UserError naming it, as is a split
@@ -113,8 +119,6 @@ def _prepare(builder):
   data_dir."""
   root = _data_root(builder)
   before = _folders(root)
-  limit = in_memory_shuffle_bytes()
-  tfds_shuffle.MAX_MEM_BUFFER_SIZE = max(tfds_shuffle.MAX_MEM_BUFFER_SIZE, limit)
   try:
     _prepare_once(builder)
   except ModuleNotFoundError as error:
