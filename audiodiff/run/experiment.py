@@ -325,8 +325,8 @@ def read_config(directory: str) -> ml_collections.ConfigDict:
   except (TypeError, ValueError, KeyError, AttributeError) as error:
     raise UserError(f'{path} has a field of the wrong type ({error}); fix that field or '
                     'export the model again.') from None
-  for field, registry in (('task', tasks.TASKS), ('model.name', models.MODELS)):
-    name = config.task if field == 'task' else config.model.name
+  for field, name, registry in (('task', config.task, tasks.TASKS),
+                                ('model.name', config.model.name, models.MODELS)):
     if not (isinstance(name, str) and name in registry):
       raise UserError(f'{path} says {field}={name!r}, which is not one of this version\'s '
                       f'({", ".join(registry.names())}); restore the file from the run, or '

@@ -156,7 +156,7 @@ def check_sampler_flags(argv, config, mode):
   if given and _predictive_enhance(config, mode):
     raise UserError(f'--config.sampler.{given[0]} has no effect: this enhancer is predictive '
                     '(one network call, no sampler); drop it.')
-  seeded = any(a.split('=')[0] == '--config.seed' for a in argv)
+  seeded = _given(argv, '--config.seed')
   deterministic = (_classical_restore(config, mode) and 'the classical restoration') or (
       _predictive_enhance(config, mode) and 'this predictive enhancer')
   if seeded and deterministic:
@@ -199,7 +199,7 @@ def _unread_field(field: str, config, mode, argv) -> str:
   if mode != 'restore' and section == 'restore':
     return 'only --mode=restore reads config.restore'
   # A config file of a recipe is resolved against its corpus (class names, ...).
-  recipe = any(a.split('=')[0] == '--config' for a in argv)
+  recipe = _given(argv, '--config')
   if field in _CORPUS_FIELDS and not recipe and not (
       mode == 'sample' and config.task == 'autoencoder'):
     return ('it is about the training corpus, which only training and --mode=eval read '
@@ -220,7 +220,7 @@ def _unread_field(field: str, config, mode, argv) -> str:
       or config.latent.seconds * config.audio.sample_rate <= config.data.segment_length):
     return ('config.latent.seconds fits one window, so no windows overlap; it is for '
             'clips longer than the trained window')
-  if field == 'sampler.num_samples' and any(a.split('=')[0] == '--num_samples' for a in argv):
+  if field == 'sampler.num_samples' and _given(argv, '--num_samples'):
     return '--num_samples is given, which it would set'
   if field == 'enhance.predictor' and config.enhance.method != 'storm':
     return ("only config.enhance.method='storm' reads it (this enhancer is "
@@ -235,6 +235,11 @@ def _unread_field(field: str, config, mode, argv) -> str:
       config.task == 'vocoder' and config.vocoder.prior in ('energy', 'griffin_lim')):
     return "only a DiffWave vocoder with config.vocoder.prior='energy' or 'griffin_lim' reads it"
   return ''
+
+
+def _given(argv, flag: str) -> bool:
+  """Whether argv holds `flag` ('--num_samples'), as --flag=v or --flag."""
+  return any(a.split('=')[0] == flag for a in argv)
 
 
 def check_field_flags(argv, config, mode):
