@@ -127,6 +127,9 @@ def get_config() -> ml_collections.ConfigDict:
       # Dataset features learned beside the class (tasks/attributes.py):
       # ('key', 'tempo') for midi_music; each optional when sampling.
       attributes=(),
+      # Give each latent frame its place in the bar, from the tempo
+      # (tasks/meter.py; needs 'tempo' in attributes).
+      meter=False,
       # What --mode=sample asks for ('' / 0: not given): a class name, a
       # major key ('D', 'Eb'), beats per minute.
       family='',

@@ -11,7 +11,7 @@ import pytest
 
 from audiodiff.run import api, inference, train
 from audiodiff.errors import UserError
-from audiodiff.tasks import get_task
+from audiodiff.tasks import get_task, meter
 from experiments.configs import (music_autoencoder_cpu, music_latent_cpu,
                                  music_spectral_autoencoder_cpu)
 
@@ -126,6 +126,7 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
   latent.latent.autoencoder_workdir = str(tiny_runs / 'ae')
   latent.latent.scaling_clips = 4
   latent.latent.attributes = ('key', 'tempo')
+  latent.latent.meter = True   # frames placed in the bar from the tempo
   train.train_and_evaluate(latent, str(tmp_path / 'latent'))
   model = api.load(str(tmp_path / 'latent'))
   request = model.sample_request(2, key='D', tempo=123, family='guitar')
@@ -140,6 +141,16 @@ def test_key_tempo_and_family_each_optional_with_guidance(tiny_runs, tmp_path):
                                 .cond['attributes'], [[0, 0], [11, 17]])
   audio, _ = model.sample(2, key='D', tempo=120, family='piano')
   assert audio.shape == (2, 8192) and np.all(np.isfinite(audio))
+  # The meter: each pass's frames placed at the tempo asked for (123, not its
+  # id's 125), none where the pass has no tempo, continued in a later window.
+  frame_rate = 16000 / model.task.hop
+  request = model.sample_request(2, tempo=[123, None], guidance={'tempo': 2})
+  window = model.task._placed(request, (2, 128, 4), offset=96)
+  np.testing.assert_allclose(window.cond['position'], meter.position_features(
+      np.array([123.0, np.nan]), 128, frame_rate, offset=96), atol=1e-6)
+  assert 'bpm' not in window.cond and np.any(window.cond['position'][0])
+  assert not np.any(window.uncond.uncond['position'])
+  assert not np.any(window.uncond.others[0]['position'])   # the tempo left out
   # Guidance on one part alone: one more pass with that part "not given".
   guided = model.sample_request(2, key='D', tempo=123, family='guitar',
                                 guidance={'key': 3, 'family': 2}).uncond
@@ -200,4 +211,8 @@ def test_latent_config_errors_name_the_fix(tmp_path):
   config = music_autoencoder_cpu.get_config()
   config.data.segment_length = 1000
   with pytest.raises(UserError, match='multiple of the autoencoder hop 128'):
+    get_task(config)
+  config = music_latent_cpu.get_config()
+  config.latent.attributes, config.latent.meter = ('key',), True
+  with pytest.raises(UserError, match="attributes=\\('key',\\) has no 'tempo'"):
     get_task(config)

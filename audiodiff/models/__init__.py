@@ -11,7 +11,8 @@ Every model is called as `model.apply(variables, x, t, cond=None, train=False)`
 with x float [B, L] (U-Net also [B, L, C]), t float32 [B] step indices and
 cond a dict of the inputs the model was built to read ({'label': int32 [B]}
 when num_classes > 0, {'mel': [B, frames, n_mels]} when n_mels > 0,
-{'signal': [B, L, cond_channels]} when cond_channels > 0); it
+{'signal': [B, L, cond_channels]} when cond_channels > 0, U-Net's
+{'position': [B, L, position_channels]} when position_channels > 0); it
 returns x's shape. `train=True` turns dropout on (rng stream 'dropout').
 Models know nothing of tasks: a task says which inputs to build
 (`Task.model_inputs`), the config says which architecture.
@@ -162,14 +163,15 @@ def sections_read(config) -> set:
 
 def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
               cond_channels: int = 0, text_symbols: int = 0,
-              attribute_sizes: tuple = ()) -> nn.Module:
+              attribute_sizes: tuple = (), position_channels: int = 0) -> nn.Module:
   """The denoiser named by config.model.name, reading a label (num_classes > 0,
   plus the "no label" id), a mel (n_mels > 0, at config.audio.hop_length)
   and/or a signal of cond_channels per step (cond_channels > 0). With
   text_symbols > 0 the denoiser is the decoder of a GradTTS model whose
   text encoder (config.model.grad_tts) has that many symbols and writes
   cond_channels values per token. attribute_sizes (U-Net only) adds one
-  embedded attribute id each (tasks/attributes.py)."""
+  embedded attribute id each (tasks/attributes.py); position_channels (U-Net
+  only) a per-frame position (tasks/meter.py)."""
   name = config.model.name
   build = MODELS.get(name)
   if name not in config.model:
@@ -180,6 +182,8 @@ def get_model(config, *, num_classes: int = 0, n_mels: int = 0,
     raise UserError(f'config.model.{name}.dropout={settings["dropout"]} must lie in [0, 1).')
   dtype = _dtype(config, 'compute_dtype', COMPUTE_DTYPES)
   extra = {'attribute_sizes': tuple(attribute_sizes)} if attribute_sizes else {}
+  if position_channels:
+    extra['position_channels'] = position_channels
   denoiser = build(**settings, num_classes=num_classes, n_mels=n_mels,
                    cond_channels=cond_channels, hop_length=config.audio.hop_length,
                    dtype=dtype, matmul_dtype=_dtype(config, 'matmul_dtype', MATMUL_DTYPES),

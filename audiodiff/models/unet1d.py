@@ -59,7 +59,10 @@ class UNet1D(nn.Module):
   == L, repeated hop_length times and concatenated to the input channels);
   cond_channels > 0 reads cond['signal'] ([B, L,
   cond_channels], e.g. a noisy recording's spectrogram, concatenated to the
-  input channels as is).
+  input channels as is); position_channels > 0 reads cond['position'] ([B,
+  L, position_channels], e.g. where each frame falls in the bar), projected
+  and added after the input conv (zero-initialised, so a model warm-started
+  without it begins as it was).
   L must be divisible by downsample**(len(channels) - 1).
   """
   channels: Sequence[int] = (32, 64, 128)
@@ -69,6 +72,7 @@ class UNet1D(nn.Module):
   attribute_sizes: Sequence[int] = ()
   n_mels: int = 0
   cond_channels: int = 0
+  position_channels: int = 0
   hop_length: int = 256
   embedding_dim: int = 128
   dropout: float = 0.0
@@ -121,6 +125,15 @@ class UNet1D(nn.Module):
 
     h = nn.Conv(self.channels[0], (3,), dtype=self.dtype, name='input_conv')(
         h.astype(self.dtype))
+    if self.position_channels:
+      position = None if cond is None else cond.get('position')
+      expected = (batch, length, self.position_channels)
+      if position is None or tuple(position.shape) != expected:
+        raise ValueError(f'A UNet1D with position_channels={self.position_channels} needs '
+                         f"cond={{'position': {list(expected)}}}, got "
+                         f'{None if position is None else tuple(position.shape)}.')
+      h = h + nn.Dense(self.channels[0], dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                       name='position')(position.astype(self.dtype))
     skips = []
     for level, features in enumerate(self.channels):
       for _ in range(self.blocks_per_level):

@@ -28,7 +28,7 @@ from audiodiff.errors import UserError
 from audiodiff.latent.scaling import LatentScaling
 from audiodiff.restoration import operators, posterior
 from audiodiff.tasks import attributes as attributes_lib
-from audiodiff.tasks import base
+from audiodiff.tasks import base, meter
 from audiodiff.tasks.autoencoder import autoencoder_hop, autoencoder_latent_channels
 from audiodiff.tasks.generate import Generate
 
@@ -60,6 +60,8 @@ class Latent(Generate):
     inputs = super().model_inputs()
     if self.attributes:
       inputs['attribute_sizes'] = tuple(a.size for a in self.attributes)
+    if self.settings.meter:
+      inputs['position_channels'] = meter.CHANNELS
     return inputs
 
   def check_config(self):
@@ -72,6 +74,10 @@ class Latent(Generate):
                       "autoencoder (train one with experiments/configs/"
                       'music_autoencoder_cpu.py).')
     self._part_guidance()
+    if self.settings.meter and 'tempo' not in self.settings.attributes:
+      raise UserError('config.latent.meter places each frame in the bar from the tempo, but '
+                      f'config.latent.attributes={tuple(self.settings.attributes)} has no '
+                      "'tempo'; add it, or set meter=False.")
     if self.settings.scaling_clips < 1:
       raise UserError(f'config.latent.scaling_clips={self.settings.scaling_clips} must be '
                       '>= 1.')
@@ -172,7 +178,7 @@ class Latent(Generate):
                       f'lie between 0 and the window ({seconds:g} s) for clips longer than '
                       'one window.')
     shape = (count, window, channels)
-    z = trained.generate(dataclasses.replace(request, shape=shape), rng, first)
+    z = trained.generate(self._placed(request, shape, 0), rng, first)
     latents = np.asarray(z)
     if frames > window:
       hooks_of = self._continuation(window, overlap)
@@ -182,10 +188,39 @@ class Latent(Generate):
         # back past the last window's new part).
         held[:, :overlap] = latents[:, -overlap:]
         rng = jax.random.fold_in(rng, latents.shape[1])
-        z = np.asarray(trained.generate(dataclasses.replace(request, shape=shape), rng, first,
-                                        measurement=jnp.asarray(held), hooks_of=hooks_of))
+        z = np.asarray(trained.generate(self._placed(request, shape, latents.shape[1] - overlap),
+                                        rng, first, measurement=jnp.asarray(held),
+                                        hooks_of=hooks_of))
         latents = np.concatenate([latents, z[:, overlap:]], axis=1)
     return self.decode(latents[:, :frames], trained.frozen)
+
+  def _placed(self, request, shape, offset):
+    """request for one window of `shape` whose first frame is frame `offset`
+    of the clip: with config.latent.meter, each pass's cond gains 'position'
+    (tasks/meter.py) from the tempo it asks for (none in a pass without one)."""
+    request = dataclasses.replace(request, shape=shape)
+    if not self.settings.meter:
+      return request
+    tempo = [a.name for a in self.attributes].index('tempo')
+    frame_rate = self.config.audio.sample_rate / self.hop
+
+    def place(cond):
+      if cond is None:
+        return None
+      cond = dict(cond)
+      ids = cond['attributes'][:, tempo]
+      # The tempo asked for (sample_request's 'bpm'), else its id's centre.
+      asked = cond.pop('bpm', attributes_lib.TEMPO_RANGE[0] + attributes_lib.TEMPO_STEP * ids)
+      bpm = jnp.where(ids < attributes_lib.TEMPO.size, asked, jnp.nan)
+      return dict(cond, position=meter.position_features(bpm, shape[1], frame_rate, offset))
+
+    uncond = request.uncond
+    if isinstance(uncond, samplers.Guidance):
+      uncond = dataclasses.replace(uncond, uncond=place(uncond.uncond),
+                                   others=tuple(place(c) for c in uncond.others))
+    else:
+      uncond = place(uncond)
+    return dataclasses.replace(request, cond=place(request.cond), uncond=uncond)
 
   @functools.lru_cache(maxsize=4)
   def _continuation(self, window, overlap):
@@ -207,6 +242,8 @@ class Latent(Generate):
       cond['label'] = jnp.zeros((1,), jnp.int32)
     if self.attributes:
       cond['attributes'] = jnp.zeros((1, len(self.attributes)), jnp.int32)
+    if self.settings.meter:
+      cond['position'] = jnp.zeros((1, x0.shape[1], meter.CHANNELS))
     return model.init(rng, x0, jnp.zeros((1,)), cond or None)['params']
 
   def diffusion_inputs(self, batch, rng, *, train, frozen=None, network=None):
@@ -222,6 +259,12 @@ class Latent(Generate):
         drop = jax.random.bernoulli(attribute_rng, self.settings.label_dropout, ids.shape)
         ids = jnp.where(drop, jnp.asarray([a.size for a in self.attributes]), ids)
       cond['attributes'] = ids
+    if self.settings.meter:   # the clip's own tempo, where its tempo id is kept
+      tempo = [a.name for a in self.attributes].index('tempo')
+      bpm = jnp.where(ids[:, tempo] < attributes_lib.TEMPO.size,
+                      jnp.asarray(batch['tempo'], jnp.float32), jnp.nan)
+      cond['position'] = meter.position_features(
+          bpm, latents.shape[1], self.config.audio.sample_rate / self.hop)
     return base.DiffusionInputs(x0=latents, cond=cond or None)
 
   def sample_request(self, num_samples, reference_batch=None, network=None, *, labels=None,
@@ -264,6 +307,13 @@ class Latent(Generate):
       cond, uncond = dict(request.cond or {}), dict(request.uncond or {})
       cond['attributes'] = jnp.asarray(ids, jnp.int32)
       uncond['attributes'] = jnp.tile(jnp.asarray(nulls, jnp.int32), (num_samples, 1))
+      if self.settings.meter:   # the bar lines of the tempo asked for (`_placed`)
+        tempo = asked['tempo']
+        tempos = list(tempo) if isinstance(tempo, (list, tuple, np.ndarray)) else [
+            tempo] * num_samples
+        cond['bpm'] = jnp.asarray([np.nan if t is None else float(t) for t in tempos],
+                                  jnp.float32)
+        uncond['bpm'] = jnp.full((num_samples,), np.nan, jnp.float32)
       names = [name + ''.join(f'_{a.describe(i)}' for a, i in zip(self.attributes, row)
                               if i < a.size) for name, row in zip(request.names, ids)]
       request = dataclasses.replace(request, cond=cond, uncond=uncond, names=names)
