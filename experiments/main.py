@@ -63,12 +63,7 @@ def with_saved_config(argv):
     return argv
   if not any(a.startswith('--config.') for a in argv):
     return argv
-  workdir = None
-  for i, arg in enumerate(argv):
-    if arg.startswith('--workdir='):
-      workdir = arg.split('=', 1)[1]
-    elif arg == '--workdir' and i + 1 < len(argv):
-      workdir = argv[i + 1]
+  workdir = unread_flags.flag_value(argv, '--workdir')
   if workdir is None:
     raise UserError('--config.* flags change a config: give --config=experiments/configs/'
                     '<name>.py, or --workdir=<a trained model> to change its saved one.')

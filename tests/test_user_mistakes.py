@@ -1940,6 +1940,9 @@ def test_probe_47_info_on_an_export_refuses_settings():
   result = _main(f'--workdir={notes}', '--mode=info', '--config.sampler.name=ddim')
   assert result.returncode == 2 and ("--config.sampler.name has no effect on --mode=info: it "
                                      "prints the export's model card as saved") in result.stderr
+  # The same with the folder as a separate argument (--workdir DIR).
+  result = _main('--workdir', notes, '--mode=info', '--config.sampler.name=ddim')
+  assert result.returncode == 2 and 'has no effect on --mode=info' in result.stderr
   assert _main(f'--workdir={notes}', '--mode=info').returncode == 0
 
 

@@ -242,11 +242,23 @@ def _given(argv, flag: str) -> bool:
   return any(a.split('=')[0] == flag for a in argv)
 
 
+def flag_value(argv, flag: str):
+  """The last value argv gives `flag` ('--workdir'), spelled --flag=v or
+  --flag v; None if it is not there."""
+  value = None
+  for i, arg in enumerate(argv):
+    if arg.startswith(flag + '='):
+      value = arg.split('=', 1)[1]
+    elif arg == flag and i + 1 < len(argv):
+      value = argv[i + 1]
+  return value
+
+
 def check_field_flags(argv, config, mode):
   """A UserError for a --config flag of a field this mode on this model never
   reads (the training corpus when vocoding, config.restore when sampling,
   the held-out test sets outside --mode=eval, ...), naming why."""
-  workdir = next((a.split('=', 1)[1] for a in argv if a.startswith('--workdir=')), '')
+  workdir = flag_value(argv, '--workdir') or ''
   if mode == 'info' and os.path.exists(os.path.join(workdir, api.PARAMS_FILE)):
     given = next((a.split('=')[0] for a in argv if a.startswith('--config.')), None)
     if given:
