@@ -23,6 +23,16 @@ def _num_groups(channels: int, max_groups: int = 32) -> int:
   return 1
 
 
+def _per_step_input(cond, key: str, option: str, expected: tuple):
+  """cond[key], checked to be `expected` ([B, L, channels]) in shape."""
+  value = None if cond is None else cond.get(key)
+  if value is None or tuple(value.shape) != expected:
+    raise ValueError(f'A UNet1D with {option}={expected[-1]} needs '
+                     f"cond={{'{key}': {list(expected)}}}, got "
+                     f'{None if value is None else tuple(value.shape)}.')
+  return value
+
+
 class ResBlock(nn.Module):
   """[B, L, C] -> [B, L, features]: (GroupNorm, silu, conv3) x 2, step as
   scale/shift, dropout before the second conv (training only)."""
@@ -115,23 +125,15 @@ class UNet1D(nn.Module):
                          f'!= L={length}.')
       h = jnp.concatenate([h, jnp.repeat(mel.astype(h.dtype), self.hop_length, axis=1)], -1)
     if self.cond_channels:
-      signal = None if cond is None else cond.get('signal')
-      expected = (batch, length, self.cond_channels)
-      if signal is None or tuple(signal.shape) != expected:
-        raise ValueError(f"A UNet1D with cond_channels={self.cond_channels} needs "
-                         f"cond={{'signal': {list(expected)}}}, got "
-                         f'{None if signal is None else tuple(signal.shape)}.')
+      signal = _per_step_input(cond, 'signal', 'cond_channels', (batch, length,
+                                                                  self.cond_channels))
       h = jnp.concatenate([h, signal.astype(h.dtype)], -1)
 
     h = nn.Conv(self.channels[0], (3,), dtype=self.dtype, name='input_conv')(
         h.astype(self.dtype))
     if self.position_channels:
-      position = None if cond is None else cond.get('position')
-      expected = (batch, length, self.position_channels)
-      if position is None or tuple(position.shape) != expected:
-        raise ValueError(f'A UNet1D with position_channels={self.position_channels} needs '
-                         f"cond={{'position': {list(expected)}}}, got "
-                         f'{None if position is None else tuple(position.shape)}.')
+      position = _per_step_input(cond, 'position', 'position_channels',
+                                 (batch, length, self.position_channels))
       h = h + nn.Dense(self.channels[0], dtype=self.dtype, kernel_init=nn.initializers.zeros,
                        name='position')(position.astype(self.dtype))
     skips = []
