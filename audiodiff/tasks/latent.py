@@ -196,8 +196,9 @@ class Latent(Generate):
 
   def _placed(self, request, shape, offset):
     """request for one window of `shape` whose first frame is frame `offset`
-    of the clip: with config.latent.meter, each pass's cond gains 'position'
-    (tasks/meter.py) from the tempo it asks for (none in a pass without one)."""
+    of the clip: with config.latent.meter, each pass's cond['position']
+    (tasks/meter.py) is set from the tempo it asks for (none in a pass
+    without one)."""
     request = dataclasses.replace(request, shape=shape)
     if not self.settings.meter:
       return request
@@ -207,10 +208,9 @@ class Latent(Generate):
     def place(cond):
       if cond is None:
         return None
-      cond = dict(cond)
       ids = cond['attributes'][:, tempo]
       # The tempo asked for (sample_request's 'bpm'), else its id's centre.
-      asked = cond.pop('bpm', attributes_lib.TEMPO_RANGE[0] + attributes_lib.TEMPO_STEP * ids)
+      asked = cond.get('bpm', attributes_lib.TEMPO_RANGE[0] + attributes_lib.TEMPO_STEP * ids)
       bpm = jnp.where(ids < attributes_lib.TEMPO.size, asked, jnp.nan)
       return dict(cond, position=meter.position_features(bpm, shape[1], frame_rate, offset))
 
@@ -324,6 +324,8 @@ class Latent(Generate):
                       'set guidance_scale > 0 or leave the parts at 1.')
     if scales:
       request = dataclasses.replace(request, uncond=self._guidance(request, scales))
+    if self.settings.meter:   # placed from the first frame (run_request: per window)
+      request = self._placed(request, request.shape, 0)
     return request
 
   def _part_guidance(self, given=None):
