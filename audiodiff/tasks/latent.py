@@ -202,17 +202,14 @@ class Latent(Generate):
     request = dataclasses.replace(request, shape=shape)
     if not self.settings.meter:
       return request
-    tempo = [a.name for a in self.attributes].index('tempo')
-    frame_rate = self.config.audio.sample_rate / self.hop
 
     def place(cond):
       if cond is None:
         return None
-      ids = cond['attributes'][:, tempo]
       # The tempo asked for (sample_request's 'bpm'), else its id's centre.
-      asked = cond.get('bpm', attributes_lib.TEMPO_RANGE[0] + attributes_lib.TEMPO_STEP * ids)
-      bpm = jnp.where(ids < attributes_lib.TEMPO.size, asked, jnp.nan)
-      return dict(cond, position=meter.position_features(bpm, shape[1], frame_rate, offset))
+      bpm = cond.get('bpm', attributes_lib.TEMPO_RANGE[0]
+                     + attributes_lib.TEMPO_STEP * self._tempo_ids(cond['attributes']))
+      return dict(cond, position=self._position(cond['attributes'], bpm, shape[1], offset))
 
     uncond = request.uncond
     if isinstance(uncond, samplers.Guidance):
@@ -221,6 +218,18 @@ class Latent(Generate):
     else:
       uncond = place(uncond)
     return dataclasses.replace(request, cond=place(request.cond), uncond=uncond)
+
+  def _tempo_ids(self, ids):
+    """The tempo's column [B] of attribute ids [B, attributes]."""
+    return ids[:, [a.name for a in self.attributes].index('tempo')]
+
+  def _position(self, ids, bpm, frames, offset=0):
+    """cond['position'] [B, frames, meter.CHANNELS] of frames offset.. of
+    clips at bpm [B], zeros where attribute ids [B, attributes] leave the
+    tempo out."""
+    bpm = jnp.where(self._tempo_ids(ids) < attributes_lib.TEMPO.size, bpm, jnp.nan)
+    return meter.position_features(bpm, frames, self.config.audio.sample_rate / self.hop,
+                                   offset)
 
   @functools.lru_cache(maxsize=4)
   def _continuation(self, window, overlap):
@@ -260,11 +269,8 @@ class Latent(Generate):
         ids = jnp.where(drop, jnp.asarray([a.size for a in self.attributes]), ids)
       cond['attributes'] = ids
     if self.settings.meter:   # the clip's own tempo, where its tempo id is kept
-      tempo = [a.name for a in self.attributes].index('tempo')
-      bpm = jnp.where(ids[:, tempo] < attributes_lib.TEMPO.size,
-                      jnp.asarray(batch['tempo'], jnp.float32), jnp.nan)
-      cond['position'] = meter.position_features(
-          bpm, latents.shape[1], self.config.audio.sample_rate / self.hop)
+      cond['position'] = self._position(ids, jnp.asarray(batch['tempo'], jnp.float32),
+                                        latents.shape[1])
     return base.DiffusionInputs(x0=latents, cond=cond or None)
 
   def sample_request(self, num_samples, reference_batch=None, network=None, *, labels=None,
@@ -308,9 +314,8 @@ class Latent(Generate):
       cond['attributes'] = jnp.asarray(ids, jnp.int32)
       uncond['attributes'] = jnp.tile(jnp.asarray(nulls, jnp.int32), (num_samples, 1))
       if self.settings.meter:   # the bar lines of the tempo asked for (`_placed`)
-        tempo = asked['tempo']
-        tempos = list(tempo) if isinstance(tempo, (list, tuple, np.ndarray)) else [
-            tempo] * num_samples
+        tempos = ([None] * num_samples if asked['tempo'] is None
+                  else self._per_clip('tempo', asked['tempo'], num_samples))
         cond['bpm'] = jnp.asarray([np.nan if t is None else float(t) for t in tempos],
                                   jnp.float32)
         uncond['bpm'] = jnp.full((num_samples,), np.nan, jnp.float32)
@@ -378,11 +383,16 @@ class Latent(Generate):
     """int [count]: the ids of value (one, or a list of count; None: not given)."""
     if value is None:
       return np.full(count, attribute.size)
+    return np.array([attribute.size if v is None else attribute.id_of(v)
+                     for v in Latent._per_clip(attribute.name, value, count)])
+
+  @staticmethod
+  def _per_clip(name, value, count):
+    """[count] values of one value (for every clip) or a list of count."""
     values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * count
     if len(values) != count:
-      raise UserError(f'{attribute.name}: give one value or {count} (one per clip); got '
-                      f'{len(values)}.')
-    return np.array([attribute.size if v is None else attribute.id_of(v) for v in values])
+      raise UserError(f'{name}: give one value or {count} (one per clip); got {len(values)}.')
+    return values
 
   def decode(self, x, frozen=None):
     """Normalised latents [N, frames, C] -> audio [N, frames * hop]; NaN for
