@@ -50,7 +50,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.restore = ml_collections.ConfigDict(dict(
       task='inpaint',       # 'inpaint', 'bandwidth' or 'declip'
       method='',            # 'projection', 'pigdm', 'dps', 'repaint', 'baseline' or '':
-                            # the best measured for the task (restore.DEFAULT_METHOD)
+                            # the best measured for the task (restore.DEFAULT_RECIPE,
+                            # which then sets start, start_level and refine_min_gap_ms)
       gaps='',              # inpaint: 'START-END,...' in seconds, e.g. '0.50-0.55'
       taper_ms=1.0,         # inpaint: raised-cosine ramps around each gap
       cutoff_hz=0.0,        # bandwidth: the input's cutoff
@@ -66,6 +67,8 @@ def get_config() -> ml_collections.ConfigDict:
       start='noise',        # 'noise', or 'baseline': SDEdit from the classical method's output
       start_level=0.3,      # start='baseline': the reverse process starts at this fraction
                             # of the trained steps (and runs this share of the sampler's)
+      refine_min_gap_ms=0.0,  # start='baseline', inpaint: shorter gaps keep the baseline's
+                              # fill (0: every gap refined)
       overlap=0.25,         # fraction of the prior's window shared by neighbours
       batch_windows=4,      # windows per network batch (bounds memory)
       span_seconds=30.0,    # files longer than 1.5 spans go a span at a time (bounds memory)
@@ -221,6 +224,7 @@ def get_config() -> ml_collections.ConfigDict:
           channels=(32, 64, 128),  # per level; each level downsamples by `downsample`
           blocks_per_level=2,
           downsample=4,
+          attention_heads=0,   # > 0: self-attention over the coarsest level's positions
           embedding_dim=128,
           dropout=0.0,
       ),

@@ -1,7 +1,7 @@
 """Restoration quality on held-out speech: every method against the baseline.
 
   python benchmarks/restore_quality.py [--prior=pretrained/speech_prior_cpu]
-      [--utterances=4] [--methods=pigdm,dps,projection,repaint,baseline]
+      [--utterances=4] [--methods=pigdm,dps,projection,repaint,baseline,default]
       [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
       [--families=synthetic,recorded]
       [--guidance=0.3] [--start=baseline --start_level=0.3] [--average=4]
@@ -48,7 +48,8 @@ flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (ex
 flags.DEFINE_integer('utterances', 4, 'Held-out utterances per family.', lower_bound=1)
 flags.DEFINE_integer('first', 0, 'Held-out utterances to skip (4: the tuning utterances 5-8).',
                      lower_bound=0)
-flags.DEFINE_list('methods', ['pigdm', 'dps', 'projection', 'repaint', 'baseline'], 'Methods.')
+flags.DEFINE_list('methods', ['pigdm', 'dps', 'projection', 'repaint', 'baseline', 'default'],
+                  "Methods ('default': config.restore.method='', the task's recipe).")
 flags.DEFINE_list('conditions', ['gap20', 'gap50', 'gap100', 'bw2k', 'bw4k', 'clip3', 'clip7'],
                   'Degradations.')
 flags.DEFINE_string('voice', 'rms', 'Held-out flite voice (synthetic family).')
@@ -144,9 +145,10 @@ def condition_rows(trained, condition, speech, seconds):
   rows['input'] = [score(c, m.degraded, m) for c, m in zip(speech, measurements)]
   for method in FLAGS.methods:
     settings = ml_collections.ConfigDict(cases[0][0].to_dict())
-    settings.method, settings.guidance = method, FLAGS.guidance
+    settings.method, settings.guidance = ('' if method == 'default' else method), FLAGS.guidance
     settings.resample = FLAGS.resample
-    settings.start, settings.start_level = FLAGS.start, FLAGS.start_level
+    if method != 'default':   # the recipe sets its own start
+      settings.start, settings.start_level = FLAGS.start, FLAGS.start_level
     settings.average = FLAGS.average
     settings.quiet_gate_db = gate
     restorer = restore.Restorer(trained, settings)
@@ -165,7 +167,10 @@ def condition_rows(trained, condition, speech, seconds):
     main_metric, first, second, si = np.nanmean(np.asarray(rows[method], float), axis=0)
     passes, per_second = rows.get(method + '_time', (0, 0.0))
     label = 'degraded input' if method == 'input' else method
-    if FLAGS.start == 'baseline' and method not in ('input', 'baseline'):
+    if method == 'default':
+      label += ' (' + ', '.join(f'{k}={v}' for k, v in restore.DEFAULT_RECIPE[
+          measurements[0].task].items()) + ')'
+    elif FLAGS.start == 'baseline' and method not in ('input', 'baseline'):
       label += f' from baseline at {FLAGS.start_level:g}'
     if FLAGS.average > 1 and method not in ('input', 'baseline'):
       label += f', mean of {FLAGS.average}'
@@ -193,10 +198,11 @@ def family_table(trained, family, speech):
 def main(argv):
   del argv
   config = api.check_task(FLAGS.prior, ('generate',), 'an audio prior')
-  unknown = [m for m in FLAGS.methods if m not in posterior.METHODS + ('baseline',)]
+  known = posterior.METHODS + ('baseline', 'default')
+  unknown = [m for m in FLAGS.methods if m not in known]
   if unknown:
     raise UserError(f'--methods: {", ".join(unknown)} unknown; give some of '
-                    f'{", ".join(posterior.METHODS + ("baseline",))}.')
+                    f'{", ".join(known)}.')
   if 'synthetic' in FLAGS.families:
     flite_speech.check_flite(FLAGS.voice)
   if FLAGS.steps:

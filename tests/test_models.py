@@ -409,3 +409,25 @@ def test_upsample_stage_is_flax_conv_transpose(factor):
   variables = _perturb(variables)
   np.testing.assert_allclose(jax.jit(stage.apply)(variables, h),
                              conv.apply(variables, h[..., None])[..., 0], atol=1e-5, rtol=1e-5)
+
+
+def test_unet_attention_starts_as_a_no_op_and_then_moves_the_output():
+  """attention_heads: self-attention over the coarsest level's positions,
+  the identity at initialisation (a warm start begins unchanged), a change
+  of the output once its projection moves."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (1, 256, 2))
+  t = jnp.array([40.0])
+  plain = models.UNet1D(channels=(8, 16), blocks_per_level=1, downsample=2)
+  attending = models.UNet1D(channels=(8, 16), blocks_per_level=1, downsample=2,
+                            attention_heads=2)
+  params = attending.init(jax.random.PRNGKey(1), x, t)['params']
+  assert set(params) - set(plain.init(jax.random.PRNGKey(1), x, t)['params']) == {'attention'}
+  params['output_conv'] = {'kernel': jnp.ones_like(params['output_conv']['kernel']),
+                           'bias': params['output_conv']['bias']}
+  without = {k: v for k, v in params.items() if k != 'attention'}
+  np.testing.assert_allclose(attending.apply({'params': params}, x, t),
+                             plain.apply({'params': without}, x, t), atol=1e-6)
+  out = params['attention']['MultiHeadDotProductAttention_0']['out']
+  out['kernel'] = jnp.ones_like(out['kernel'])
+  assert not np.allclose(attending.apply({'params': params}, x, t),
+                         plain.apply({'params': without}, x, t), atol=1e-4)

@@ -378,8 +378,47 @@ def test_a_start_from_the_baseline_stays_near_it_at_a_low_level():
   for bad, match in ((dict(start='janssen'), "must be 'noise' or 'baseline'"),
                      (dict(start_level=0.0), r'in \(0, 1\]')):
     with pytest.raises(UserError, match=match):
-      restore.Restorer(_ToyTrained(settings), _settings(start='baseline', **bad) if 'start_level'
-                       in bad else _settings(**bad))
+      restore.Restorer(_ToyTrained(settings), _settings(method='projection', start='baseline',
+                                                        **bad) if 'start_level' in bad
+                       else _settings(method='projection', **bad))
+
+
+def test_only_gaps_of_refine_min_gap_ms_and_more_leave_the_baselines_fill():
+  """refine_min_gap_ms: a 5 ms gap keeps Janssen's fill to the bit and costs
+  no window; a 12 ms gap is refined by the prior (SDEdit from that fill)."""
+  gaps = '0.200-0.205,0.600-0.612'
+  settings = _settings(task='inpaint', gaps=gaps, method='projection', start='baseline',
+                       start_level=0.3, refine_min_gap_ms=10.0)
+  degraded = restore.degrade('inpaint', _tone(1.0), RATE, gaps=operators.parse_gaps(gaps),
+                             taper_ms=settings.taper_ms)
+  measurement = restore.measure('inpaint', degraded, settings, RATE)
+  janssen = restore.run_baseline(measurement)
+  short, long = np.zeros(len(degraded), bool), np.zeros(len(degraded), bool)
+  short[1600:1640], long[4800:4896] = True, True
+  assert np.all(measurement.weights[short | long] == 0)
+  windows = []
+  refined = restore.Restorer(_ToyTrained(settings), settings)(
+      measurement, on_windows=lambda done, total: windows.append(total))
+  np.testing.assert_array_equal(refined[short], janssen[short])
+  assert np.max(np.abs(refined[long] - janssen[long])) > 1e-3
+  assert windows == [1]
+  every = restore.Restorer(_ToyTrained(settings), _settings(
+      task='inpaint', gaps=gaps, method='projection', start='baseline', start_level=0.3))
+  assert np.max(np.abs(every(measurement)[short] - janssen[short])) > 1e-3
+
+
+def test_the_default_recipe_and_a_setting_it_would_override():
+  """method='' is the task's DEFAULT_RECIPE; a recipe setting changed beside
+  it is refused by name (it would be overridden)."""
+  settings = restore.resolved(_settings(task='inpaint'))
+  assert (settings.method, settings.start, settings.start_level,
+          settings.refine_min_gap_ms) == ('projection', 'baseline', 0.02, 100.0)
+  assert restore.resolved(_settings(task='declip')).method == 'baseline'
+  named = _settings(task='inpaint', method='projection', start_level=0.05)
+  assert restore.resolved(named) is named
+  with pytest.raises(UserError, match=r"start_level is set by the default recipe for "
+                     r"task='inpaint'.*--config.restore.method=projection"):
+    restore.resolved(_settings(task='inpaint', start_level=0.05))
 
 
 def test_the_quiet_gate_fades_the_added_band_only_where_the_input_is_silent():

@@ -1685,7 +1685,8 @@ def test_thirty_first_probe_restore_options_the_method_ignores_are_refused(tmp_p
                                                                            message):
   audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
   result = _main(f'--workdir={PRIOR}', '--mode=restore', f'--input={tmp_path / "in.wav"}',
-                 '--config.restore.gaps=0.2-0.22', f'--output={tmp_path / "out"}', *flags)
+                 '--config.restore.gaps=0.2-0.22', '--config.restore.method=baseline',
+                 f'--output={tmp_path / "out"}', *flags)
   assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
@@ -1801,7 +1802,8 @@ def test_thirty_third_probe_settings_a_classical_restoration_ignores_are_refused
     tmp_path, flags, message):
   audio_io.save_audio(tmp_path / 'in.wav', _speechlike(0.5), 16000)
   result = _main(f'--workdir={PRIOR}', '--mode=restore', f'--input={tmp_path / "in.wav"}',
-                 '--config.restore.gaps=0.2-0.22', f'--output={tmp_path / "out"}', *flags)
+                 '--config.restore.gaps=0.2-0.22', '--config.restore.method=baseline',
+                 f'--output={tmp_path / "out"}', *flags)
   assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
@@ -1822,8 +1824,12 @@ def test_thirty_third_probe_one_dash_flags_are_checked_as_two():
     ('speech_prior_cpu', ('--mode=restore', '--config.restore.gaps=0.2-0.22',
                           '--config.restore.method=projection', '--config.restore.start_level=0.1'),
      "--config.restore.start_level has no effect with config.restore.start='noise'"),
-    ('speech_prior_cpu', ('--mode=restore', '--config.restore.gaps=0.2-0.22', '--config.seed=3'),
+    ('speech_prior_cpu', ('--mode=restore', '--config.restore.gaps=0.2-0.22',
+                          '--config.restore.method=baseline', '--config.seed=3'),
      '--config.seed has no effect: the classical restoration draws no noise'),
+    ('speech_prior_cpu', ('--mode=restore', '--config.restore.gaps=0.2-0.22',
+                          '--config.restore.start_level=0.1'),
+     "config.restore.start_level is set by the default recipe for task='inpaint'"),
     ('enhance_cpu', ('--mode=enhance', '--config.seed=3'),
      '--config.seed has no effect: this predictive enhancer draws no noise'),
     ('vocoder_cpu', ('--mode=vocode', '--config.audio.n_mels=64'),

@@ -58,6 +58,22 @@ class ResBlock(nn.Module):
     return x + h
 
 
+class SelfAttention(nn.Module):
+  """[B, L, C] -> [B, L, C]: x + multi-head attention over the L positions of
+  GroupNorm(x); the output projection starts at zero (the block at first is
+  the identity, so a model warm-started without it begins as it was)."""
+  heads: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    h = nn.GroupNorm(_num_groups(x.shape[-1]), dtype=self.dtype)(x)
+    h = nn.MultiHeadDotProductAttention(num_heads=self.heads, dtype=self.dtype,
+                                        out_kernel_init=nn.initializers.zeros,
+                                        deterministic=True)(h, h)
+    return x + h
+
+
 class UNet1D(nn.Module):
   """U-Net denoiser: x [B, L] or [B, L, C_in], t [B], cond -> x's shape (float32).
 
@@ -72,7 +88,10 @@ class UNet1D(nn.Module):
   input channels as is); position_channels > 0 reads cond['position'] ([B,
   L, position_channels], e.g. where each frame falls in the bar), projected
   and added after the input conv (zero-initialised, so a model warm-started
-  without it begins as it was).
+  without it begins as it was). attention_heads > 0 adds self-attention
+  over the coarsest level's positions after its blocks (L / downsample**
+  (levels - 1) of them; zero-initialised like the position input), so one
+  bar's content can depend on another's beyond the convolutions' reach.
   L must be divisible by downsample**(len(channels) - 1).
   """
   channels: Sequence[int] = (32, 64, 128)
@@ -83,6 +102,7 @@ class UNet1D(nn.Module):
   n_mels: int = 0
   cond_channels: int = 0
   position_channels: int = 0
+  attention_heads: int = 0
   hop_length: int = 256
   embedding_dim: int = 128
   dropout: float = 0.0
@@ -140,6 +160,8 @@ class UNet1D(nn.Module):
     for level, features in enumerate(self.channels):
       for _ in range(self.blocks_per_level):
         h = ResBlock(features, self.dropout, dtype=self.dtype)(h, step, train)
+      if level == levels - 1 and self.attention_heads:
+        h = SelfAttention(self.attention_heads, dtype=self.dtype, name='attention')(h)
       if level < levels - 1:
         skips.append(h)
         h = nn.Conv(self.channels[level + 1], (2 * self.downsample,), strides=(self.downsample,),

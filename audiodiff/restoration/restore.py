@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from audiodiff import defaults
 from audiodiff.metrics import audio_metrics
 from audiodiff.audio import audio_io, windows
 from audiodiff.diffusion import samplers, schedules
@@ -39,20 +40,59 @@ ACTIVE_DB = 40.0
 # A method's default guidance strength (config.restore.guidance = 0), chosen
 # with benchmarks/restore_quality.py.
 DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
-# config.restore.method='' takes the method that scored best for the task on
+# config.restore.method='' takes the recipe that scored best for the task on
 # held-out real and synthetic speech with pretrained/speech_prior_cpu
-# (benchmarks/README.md, "Restoration"): the classical fills for gaps and
-# clipping, the prior for bandwidth extension.
-DEFAULT_METHOD = {'inpaint': 'baseline', 'bandwidth': 'projection', 'declip': 'baseline'}
+# (benchmarks/README.md, "Restoration"): Janssen's fill for gaps, one pass of
+# the prior from it (SDEdit at level 0.02) in gaps of 100 ms and more, where
+# it lowers the in-gap spectral distance on both families; A-SPADE for
+# clipping; the prior for bandwidth extension. The settings a recipe names
+# are its own: a flag that sets one beside method='' is refused
+# (run/unread_flags.py); name the method to choose them.
+DEFAULT_RECIPE = {
+    'inpaint': dict(method='projection', start='baseline', start_level=0.02,
+                    refine_min_gap_ms=100.0),
+    'bandwidth': dict(method='projection'),
+    'declip': dict(method='baseline'),
+}
 # config.restore options and the methods that read them (the others ignore them).
 OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',), 'noise_std': ('pigdm',),
                   'resample': ('repaint',), 'jump': ('repaint',), 'average': posterior.METHODS,
-                  'start': posterior.METHODS, 'start_level': posterior.METHODS}
+                  'start': posterior.METHODS, 'start_level': posterior.METHODS,
+                  'refine_min_gap_ms': posterior.METHODS}
+
+
+def resolved(restore_config):
+  """config.restore with method='' replaced by the task's DEFAULT_RECIPE
+  (a copy; a named method leaves it as it is).
+
+  Raises:
+    UserError: method='' beside a recipe setting changed from its default.
+  """
+  if restore_config.method:
+    return restore_config
+  recipe = DEFAULT_RECIPE.get(restore_config.task, dict(method='projection'))
+  standard = defaults.get_config().restore
+  for option in recipe:
+    if option in restore_config and restore_config[option] != standard[option]:
+      raise recipe_error(restore_config.task, option)
+  settings = restore_config.copy_and_resolve_references()
+  settings.update(recipe)
+  return settings
+
+
+def recipe_error(task, option):
+  """The UserError for config.restore.<option> set beside method='' when
+  the task's default recipe sets it."""
+  recipe = DEFAULT_RECIPE[task]
+  words = ', '.join(f'{key}={value}' for key, value in recipe.items())
+  return UserError(f'config.restore.{option} is set by the default recipe for task={task!r} '
+                   f"(method='' means {words}); to choose it, name the method too: "
+                   f'--config.restore.method={recipe["method"]}.')
 
 
 def method_of(restore_config) -> str:
-  """config.restore.method, or the task's default (DEFAULT_METHOD) when empty."""
-  return restore_config.method or DEFAULT_METHOD.get(restore_config.task, 'projection')
+  """config.restore.method, or the task's default (DEFAULT_RECIPE) when empty."""
+  return resolved(restore_config).method
 
 
 @dataclasses.dataclass
@@ -111,7 +151,7 @@ class Measurement:
 # The setting each task reads; set under another task, it would be ignored.
 TASK_SETTING = {'inpaint': 'gaps', 'bandwidth': 'cutoff_hz', 'declip': 'clip_level'}
 # Options only one task reads (a flag setting one under another task is refused).
-OPTION_TASK = {'taper_ms': 'inpaint', 'filter': 'bandwidth', 'quiet_gate_db': 'bandwidth'}
+OPTION_TASK = {'taper_ms': 'inpaint', 'refine_min_gap_ms': 'inpaint', 'filter': 'bandwidth', 'quiet_gate_db': 'bandwidth'}
 
 
 def check_task_settings(restore_config) -> None:
@@ -256,8 +296,8 @@ class Restorer:
 
   def __init__(self, trained, restore_config):
     self.trained = trained
-    self.settings = restore_config
-    self.method = method_of(restore_config)
+    self.settings = restore_config = resolved(restore_config)
+    self.method = restore_config.method
     if self.method not in posterior.METHODS + ('baseline',):
       raise UserError(f'config.restore.method={self.method!r} must be one of '
                       f'{posterior.METHODS + ("baseline",)}.')
@@ -276,6 +316,11 @@ class Restorer:
     sampler_config.guidance_scale = 1.0   # the prior runs unconditionally
     schedule = exp.schedule
     self.from_baseline = _starts_from_baseline(restore_config)
+    self.refine_min_gap_ms = float(restore_config.get('refine_min_gap_ms', 0.0)
+                                   if self.from_baseline else 0.0)
+    if not 0 <= self.refine_min_gap_ms < float('inf'):
+      raise UserError(f'config.restore.refine_min_gap_ms={self.refine_min_gap_ms:g} must be '
+                      '>= 0 (0: every gap refined from the baseline\'s fill).')
     if self.from_baseline:  # SDEdit: the schedule and the sampler's steps cut short
       level = float(restore_config.start_level)
       schedule = schedules.Schedule(schedule.betas[:max(1, round(level * schedule.num_steps))])
@@ -339,9 +384,19 @@ class Restorer:
     return self.sampler(fn, rng, y.shape, cond, None, None, hooks,
                         prepare=lambda c: self.trained.exp.condition(params, c), init=init)
 
-  def _window_starts(self, measurement):
+  def _kept_baseline(self, measurement):
+    """bool [L]: the samples (gap and tapers) of gaps shorter than
+    refine_min_gap_ms, which keep the baseline's fill; None where every gap
+    is refined."""
+    if not (self.from_baseline and measurement.task == 'inpaint' and self.refine_min_gap_ms):
+      return None
+    shortest = self.refine_min_gap_ms / 1000 * measurement.sample_rate
+    return _short_gaps(measurement.weights, shortest)
+
+  def _window_starts(self, measurement, kept=None):
     if measurement.task == 'inpaint':
-      return _gap_windows(measurement.weights, self.window)
+      weights = measurement.weights if kept is None else np.where(kept, 1, measurement.weights)
+      return _gap_windows(weights, self.window)
     overlap = int(self.window * self.settings.overlap)
     starts = windows.window_starts(len(measurement), self.window, overlap)
     return [s for s in starts if measurement.needs_work(s, self.window)]
@@ -367,7 +422,8 @@ class Restorer:
     pad = max(0, self.window - length)
     if pad:   # shorter than one window: pad with reliable silence
       measurement = _padded(measurement, pad)
-    starts = self._window_starts(measurement)
+    kept = self._kept_baseline(measurement)
+    starts = self._window_starts(measurement, kept)
     data_std = self.settings.data_std * gain or measurement.data_std()
     join = windows.OverlapAdd(len(measurement), np.float64)
     overlap = int(self.window * self.settings.overlap)
@@ -396,7 +452,10 @@ class Restorer:
         join.add(s, restored, taper)
       if on_windows is not None:
         on_windows(len(chunk), len(starts))
-    estimate = join.result(default=measurement.degraded)[:length]
+    estimate = join.result(default=measurement.degraded)
+    if kept is not None:
+      estimate = np.where(kept, guess, estimate)
+    estimate = estimate[:length]
     if original.task == 'bandwidth' and self.settings.quiet_gate_db > 0:
       estimate = quiet_gate.gate_added_band(estimate, original.degraded, original.sample_rate,
                                             original.cutoff_hz, self.settings.quiet_gate_db)
@@ -414,6 +473,18 @@ def enforce(measurement, estimate):
   op = measurement.operator()
   return np.asarray(op.project(jnp.asarray(estimate, jnp.float32),
                                jnp.asarray(measurement.degraded)), np.float64)
+
+
+def _short_gaps(weights, shortest):
+  """bool [L]: the runs of weights < 1 (a gap and its tapers) whose gap
+  (weights <= 0) is shorter than `shortest` samples."""
+  missing = np.concatenate([[0], (weights < 1).astype(np.int8), [0]])
+  edges = np.flatnonzero(np.diff(missing))
+  short = np.zeros(len(weights), bool)
+  for a, b in zip(edges[::2], edges[1::2]):
+    if np.count_nonzero(weights[a:b] <= 0) < shortest:
+      short[a:b] = True
+  return short
 
 
 def _starts_from_baseline(settings):

@@ -137,6 +137,8 @@ _CONFIG_RULES = (
     ('restore.quiet_gate_db', lambda v: 0 <= v < float('inf'),
      'a finite number >= 0 (dB below the loudest frame where the added band fades; 0: off)'),
     ('restore.start_level', lambda v: 0 < v <= 1, 'in (0, 1]'),
+    ('restore.refine_min_gap_ms', lambda v: 0 <= v < float('inf'),
+     'a finite number of milliseconds >= 0 (0: every gap refined)'),
     ('restore.resample', lambda v: v >= 1, '>= 1'),
     ('restore.jump', lambda v: v >= 1, '>= 1'),
     ('restore.overlap', lambda v: 0 <= v < 0.9, 'in [0, 0.9)'),

@@ -30,9 +30,14 @@ def check_restore_flags(argv, config, mode):
   ignore (average with the classical baseline, jump without RePaint)."""
   if mode != 'restore' or config is None:
     return
-  method = restore.method_of(config.restore)
+  settings = restore.resolved(config.restore)
+  method = settings.method
+  recipe = restore.DEFAULT_RECIPE.get(config.restore.task, {})
   for arg in argv:
     option = arg.split('=')[0].removeprefix('--config.restore.')
+    if (arg.startswith('--config.restore.') and not config.restore.method
+        and option in recipe and option != 'method'):
+      raise restore.recipe_error(config.restore.task, option)
     users = restore.OPTION_METHODS.get(option) if arg.startswith('--config.restore.') else None
     if users and method not in users:
       raise UserError(f'--config.restore.{option} has no effect with config.restore.method='
@@ -42,10 +47,10 @@ def check_restore_flags(argv, config, mode):
     if task and task != config.restore.task:
       raise UserError(f'--config.restore.{option} has no effect with config.restore.task='
                       f"{config.restore.task!r} (it is for task='{task}'); drop it.")
-    if option == 'start_level' and arg.startswith('--config.restore.') and (
-        config.restore.start != 'baseline'):
-      raise UserError(f'--config.restore.start_level has no effect with config.restore.start='
-                      f"{config.restore.start!r} (it is where start='baseline' begins); add "
+    if option in ('start_level', 'refine_min_gap_ms') and arg.startswith(
+        '--config.restore.') and settings.start != 'baseline':
+      raise UserError(f'--config.restore.{option} has no effect with config.restore.start='
+                      f"{settings.start!r} (it is for start='baseline'); add "
                       '--config.restore.start=baseline, or drop it.')
 
 
