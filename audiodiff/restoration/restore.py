@@ -15,6 +15,7 @@ config.restore.span_seconds goes a span at a time (`spans.py`), so memory
 stays bounded at any length.
 """
 
+import copy
 import dataclasses
 import math
 from typing import Optional
@@ -75,7 +76,7 @@ def resolved(restore_config):
   for option in recipe:
     if option in restore_config and restore_config[option] != standard[option]:
       raise recipe_error(restore_config.task, option)
-  settings = restore_config.copy_and_resolve_references()
+  settings = copy.deepcopy(restore_config)
   settings.update(recipe)
   return settings
 
