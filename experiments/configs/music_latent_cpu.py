@@ -43,6 +43,7 @@ def get_config():
   config.model.unet1d.channels = (112, 224, 224)   # 5.8 M parameters ((96, 192, 192): 4.3 M)
   config.model.unet1d.blocks_per_level = 2
   config.model.unet1d.downsample = 5
+  config.model.unet1d.attention_heads = 4  # over the coarsest level's 10 positions (0.4 s each)
   config.sampler.name = 'dpm_solver'
   config.sampler.num_steps = 20
   config.sampler.guidance_scale = 2.0
