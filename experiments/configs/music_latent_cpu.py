@@ -4,12 +4,13 @@ the autoencoder: by default the shipped one, so this stage trains right away.
 
 4 s clips of the MIDI corpus -> the spectral autoencoder's 250 x 32 latents
 (62.5 frames a second), unit variance per channel -> a 6.0 M-parameter 1D
-U-Net (downsampling 5x twice: 250, 50, 10 frames; self-attention over the 10) conditioned on the lead
-family (piano, strings, guitar, organ), the key and the tempo, each dropped on its own in
-training so that any of them may be left out, with classifier-free guidance, and told
-where each frame falls in the bar at that tempo (config.latent.meter);
-v-prediction on the cosine schedule, DPM-Solver++(3M) in 20 steps. Clips
-longer than 4 s: config.latent.seconds (windows continuing each other).
+U-Net (downsampling 5x twice: 250, 50, 10 frames; self-attention over the 10)
+conditioned on the lead family (piano, strings, guitar, organ), the key and the
+tempo, each dropped on its own in training so that any of them may be left out,
+with classifier-free guidance, and told where each frame falls in the bar at that
+tempo (config.latent.meter); v-prediction on the cosine schedule, DPM-Solver++(3M)
+in 20 steps. Clips longer than 4 s: config.latent.seconds (windows continuing each
+other).
 
   python experiments/main.py --config=experiments/configs/music_spectral_autoencoder_cpu.py \
       --workdir=runs/music_ae
@@ -40,7 +41,7 @@ def get_config():
   config.diffusion.prediction = 'v'
   config.diffusion.loss = 'l2'
   config.model.name = 'unet1d'
-  config.model.unet1d.channels = (112, 224, 224)   # 6.0 M parameters with attention ((96, 192, 192): 4.3 M)
+  config.model.unet1d.channels = (112, 224, 224)   # 6.0 M parameters
   config.model.unet1d.blocks_per_level = 2
   config.model.unet1d.downsample = 5
   config.model.unet1d.attention_heads = 4  # over the coarsest level's 10 positions (0.4 s each)
