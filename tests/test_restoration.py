@@ -402,6 +402,9 @@ def test_only_gaps_of_refine_min_gap_ms_and_more_leave_the_baselines_fill():
   np.testing.assert_array_equal(refined[short], janssen[short])
   assert np.max(np.abs(refined[long] - janssen[long])) > 1e-3
   assert windows == [1]
+  assert restore.Restorer(_ToyTrained(settings), settings).summary == (
+      "projection from the baseline at 0.3 in gaps of 10 ms and more, the baseline's fill in "
+      'shorter ones, 3 network passes a window')
   every = restore.Restorer(_ToyTrained(settings), _settings(
       task='inpaint', gaps=gaps, method='projection', start='baseline', start_level=0.3))
   assert np.max(np.abs(every(measurement)[short] - janssen[short])) > 1e-3

@@ -355,6 +355,20 @@ class Restorer:
                       'use a prior trained on longer segments.')
 
   @property
+  def summary(self):
+    """The method in words: 'projection from the baseline at 0.02 in gaps of
+    100 ms and more, the baseline's fill in shorter ones, 1 network pass a
+    window'."""
+    words = self.method
+    if self.from_baseline:
+      words += f' from the baseline at {float(self.settings.start_level):g}'
+    if self.refine_min_gap_ms:
+      words += (f' in gaps of {self.refine_min_gap_ms:g} ms and more, the baseline\'s fill in '
+                'shorter ones')
+    passes = self.num_evals
+    return f'{words}, {passes} network pass{"" if passes == 1 else "es"} a window'
+
+  @property
   def num_evals(self):
     """Forward network passes per window: guided methods (dps, pigdm) make
     two a step, one of them differentiated; the baseline none; times the

@@ -502,8 +502,8 @@ def restore(config, workdir: str, inputs: Sequence[str], *, references: Sequence
       paths.append(wav)
       progress.done(path)
   _write_pages(workdir, directory)
-  console.say(f'Wrote {_count(len(paths), "restored file")} to {directory} ({restorer.method}, '
-              f'{restorer.num_evals} network passes a window)')
+  console.say(f'Wrote {_count(len(paths), "restored file")} to {directory} '
+              f'({restorer.summary})')
   return paths
 
 
