@@ -168,8 +168,7 @@ def condition_rows(trained, condition, speech, seconds):
     passes, per_second = rows.get(method + '_time', (0, 0.0))
     label = 'degraded input' if method == 'input' else method
     if method == 'default':
-      label += ' (' + ', '.join(f'{k}={v}' for k, v in restore.DEFAULT_RECIPE[
-          measurements[0].task].items()) + ')'
+      label += f' ({restore.recipe_words(measurements[0].task)})'
     elif FLAGS.start == 'baseline' and method not in ('input', 'baseline'):
       label += f' from baseline at {FLAGS.start_level:g}'
     if FLAGS.average > 1 and method not in ('input', 'baseline'):

@@ -54,12 +54,14 @@ def _read_without_effect(field, mode) -> bool:
       field == name or (name.endswith('.*') and field.startswith(name[:-1]))
       for name in READ_WITHOUT_EFFECT.get(mode, ())))
 
+
 def _set_by_recipe(field, config) -> bool:
   """A restore setting that config.restore.method='' takes from the task's
   recipe (read, but the user's value would be overridden: refused)."""
   section, name = field.split('.')
   return section == 'restore' and not config.restore.method and name in (
       restore.DEFAULT_RECIPE.get(config.restore.task, {}))
+
 
 # What reads every field to record or compare the config, not to act on it.
 RECORD_KEEPING = [(inference, '_made_by'), (api, 'check_trained_settings'),

@@ -81,14 +81,17 @@ def resolved(restore_config):
   return settings
 
 
+def recipe_words(task) -> str:
+  """The task's DEFAULT_RECIPE as 'method=projection, start=baseline, ...'."""
+  return ', '.join(f'{key}={value}' for key, value in DEFAULT_RECIPE[task].items())
+
+
 def recipe_error(task, option):
   """The UserError for config.restore.<option> set beside method='' when
   the task's default recipe sets it."""
-  recipe = DEFAULT_RECIPE[task]
-  words = ', '.join(f'{key}={value}' for key, value in recipe.items())
   return UserError(f'config.restore.{option} is set by the default recipe for task={task!r} '
-                   f"(method='' means {words}); to choose it, name the method too: "
-                   f'--config.restore.method={recipe["method"]}.')
+                   f"(method='' means {recipe_words(task)}); to choose it, name the method "
+                   f'too: --config.restore.method={DEFAULT_RECIPE[task]["method"]}.')
 
 
 def method_of(restore_config) -> str:

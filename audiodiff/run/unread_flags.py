@@ -34,21 +34,21 @@ def check_restore_flags(argv, config, mode):
   method = settings.method
   recipe = restore.DEFAULT_RECIPE.get(config.restore.task, {})
   for arg in argv:
+    if not arg.startswith('--config.restore.'):
+      continue
     option = arg.split('=')[0].removeprefix('--config.restore.')
-    if (arg.startswith('--config.restore.') and not config.restore.method
-        and option in recipe and option != 'method'):
+    if not config.restore.method and option in recipe and option != 'method':
       raise restore.recipe_error(config.restore.task, option)
-    users = restore.OPTION_METHODS.get(option) if arg.startswith('--config.restore.') else None
+    users = restore.OPTION_METHODS.get(option)
     if users and method not in users:
       raise UserError(f'--config.restore.{option} has no effect with config.restore.method='
                       f'{method!r} (it is for {", ".join(users)}); drop it, or choose one of '
                       'those with --config.restore.method.')
-    task = restore.OPTION_TASK.get(option) if arg.startswith('--config.restore.') else None
+    task = restore.OPTION_TASK.get(option)
     if task and task != config.restore.task:
       raise UserError(f'--config.restore.{option} has no effect with config.restore.task='
                       f"{config.restore.task!r} (it is for task='{task}'); drop it.")
-    if option in ('start_level', 'refine_min_gap_ms') and arg.startswith(
-        '--config.restore.') and settings.start != 'baseline':
+    if option in ('start_level', 'refine_min_gap_ms') and settings.start != 'baseline':
       raise UserError(f'--config.restore.{option} has no effect with config.restore.start='
                       f"{settings.start!r} (it is for start='baseline'); add "
                       '--config.restore.start=baseline, or drop it.')
