@@ -193,6 +193,23 @@ def test_janssen_fills_a_gap_in_a_tonal_signal():
   np.testing.assert_array_equal(filled[weights > 0], (clean * weights)[weights > 0])
 
 
+@pytest.mark.parametrize('gaps', [[(40, 70)], [(0, 25)], [(95, 120)], [(10, 14), (60, 90)]])
+def test_janssen_least_squares_fill_is_the_dense_least_squares(gaps):
+  """The banded normal equations against lstsq on the full prediction-error
+  matrix B (B[t, t - k] = a[k], rows t < n): a gap inside, at either end, two."""
+  rng = np.random.default_rng(0)
+  n, order = 120, 24
+  x = np.cumsum(rng.normal(size=n))
+  missing = np.zeros(n, bool)
+  for start, end in gaps:
+    missing[start:end] = True
+  a = baselines._ar_coefficients(x, order)
+  band = sum(a[k] * np.eye(n, k=-k) for k in range(order + 1))
+  expected = np.linalg.lstsq(band[:, missing], -band[:, ~missing] @ x[~missing], rcond=None)[0]
+  np.testing.assert_allclose(baselines._least_squares_fill(x, missing, a), expected,
+                             rtol=1e-8, atol=1e-8 * np.max(np.abs(expected)))
+
+
 def test_aspade_improves_a_clipped_tone():
   clean = _tone(0.5)
   level = restore.clip_level_for_sdr(clean, 7.0)

@@ -16,6 +16,7 @@ Each takes the degraded signal y [L] (float) and returns the restored [L].
 
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 
 from audiodiff.audio import spectral
 
@@ -24,31 +25,47 @@ def _ar_coefficients(x, order):
   """a [order + 1] with a[0] = 1: least-squares AR fit via the
   autocorrelation (Yule-Walker) normal equations."""
   r = np.correlate(x, x, 'full')[len(x) - 1:len(x) + order] / len(x)
-  r[0] *= 1 + 1e-6          # white-noise floor keeps the system regular
-  toeplitz = r[np.abs(np.arange(order)[:, None] - np.arange(order)[None])]
-  coefficients = np.linalg.solve(toeplitz + 1e-12 * np.eye(order), -r[1:order + 1])
+  r[0] = r[0] * (1 + 1e-6) + 1e-12          # white-noise floor keeps the system regular
+  coefficients = scipy.linalg.solve_toeplitz(r[:order], -r[1:order + 1])   # Levinson, O(order^2)
   return np.concatenate([[1.0], coefficients])
+
+
+def _least_squares_fill(x, missing, a):
+  """The x[missing] that minimise the AR prediction error sum_t e_t^2 over the
+  segment (e = a * x, causal, rows t < len(x)), the known samples fixed.
+
+  The normal equations G x_m = -B_m^T B_k x_k are banded: G[i, j] is a's
+  autocorrelation at lag idx_i - idx_j (width len(a) - 1), less the rows past
+  the segment's end for the last samples; solved banded in O(gap x order^2).
+  """
+  n, p = len(x), len(a) - 1
+  idx = np.flatnonzero(missing)
+  errors = np.convolve(np.where(missing, 0.0, x), a)[:n]      # e with zeros in the gaps
+  rhs = -np.correlate(np.concatenate([errors, np.zeros(p)]), a, 'valid')[idx]
+  lag_weight = np.correlate(a, a, 'full')[p:]                  # [p + 1], lag 0 first
+  band = np.zeros((p + 1, len(idx)))                           # lower band, solveh_banded's layout
+  for k in range(min(p + 1, len(idx))):
+    lags = idx[k:] - idx[:len(idx) - k]
+    band[k, :len(idx) - k] = np.where(lags <= p, lag_weight[np.minimum(lags, p)], 0.0)
+  tail = np.flatnonzero(idx > n - 1 - p)                       # samples whose error rows run past n
+  if tail.size:
+    steps = np.arange(n, n + p)[:, None] - idx[tail][None]     # virtual rows t >= n
+    beyond = np.where((steps >= 0) & (steps <= p), a[np.clip(steps, 0, p)], 0.0)
+    gram = beyond.T @ beyond
+    for k in range(min(p + 1, tail.size)):
+      band[k, tail[:tail.size - k]] -= np.diagonal(gram, -k)
+  return scipy.linalg.solveh_banded(band, rhs, lower=True)
 
 
 def _janssen_segment(x, missing, order, iterations):
   """Fills x[missing] (x a 1D context segment) with Janssen's iterations."""
   x = x.copy()
   x[missing] = 0.0
-  n = len(x)
-  known = ~missing
   for _ in range(iterations):
-    a = _ar_coefficients(x, order)
-    # Prediction errors e = B x of each sample from the ones before it
-    # (zeros before the segment): a gap at the recording's start is then
-    # predicted like any other; away from it, the first `order` rows see only
-    # known samples and change nothing.
-    band = np.zeros((n, n))
-    for k in range(order + 1):
-      t = np.arange(k, n)       # the row in which sample t - k is k steps back
-      band[t, t - k] = a[k]
-    b_missing, b_known = band[:, missing], band[:, known]
-    rhs = -b_known @ x[known]
-    x[missing] = np.linalg.lstsq(b_missing, rhs, rcond=None)[0]
+    # Prediction errors of each sample from the ones before it (zeros before
+    # the segment): a gap at the recording's start is then predicted like any
+    # other; away from it, the first `order` rows see only known samples.
+    x[missing] = _least_squares_fill(x, missing, _ar_coefficients(x, order))
   return x
 
 
