@@ -343,7 +343,7 @@ class Restorer:
     """A UserError, before any work, for a gap (lengths in samples) longer
     than the method can fill: half the prior's window, or for Janssen's
     method (the default, and start='baseline') MAX_BASELINE_GAP_SECONDS,
-    past which its least-squares fill needs gigabytes and says little."""
+    past which an AR model's fill says little."""
     longest = max(lengths, default=0)
     limit = int(MAX_BASELINE_GAP_SECONDS * sample_rate)
     if (self.method == 'baseline' or self.from_baseline) and longest > limit:
