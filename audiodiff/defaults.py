@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
       task='inpaint',       # 'inpaint', 'bandwidth' or 'declip'
       method='',            # 'projection', 'pigdm', 'dps', 'repaint', 'baseline' or '':
                             # the best measured for the task (restore.DEFAULT_RECIPE,
-                            # which then sets start, start_level and refine_min_gap_ms)
+                            # which then sets start, start_level, refine_min_gap_ms, start_order)
       gaps='',              # inpaint: 'START-END,...' in seconds, e.g. '0.50-0.55'
       taper_ms=1.0,         # inpaint: raised-cosine ramps around each gap
       cutoff_hz=0.0,        # bandwidth: the input's cutoff
@@ -69,6 +69,8 @@ def get_config() -> ml_collections.ConfigDict:
                             # of the trained steps (and runs this share of the sampler's)
       refine_min_gap_ms=0.0,  # start='baseline', inpaint: shorter gaps keep the baseline's
                               # fill (0: every gap refined)
+      start_order=0,        # start='baseline', inpaint: the AR order of the Janssen fill the
+                            # prior starts from (0: Janssen's own, 3 x gap in 32-512)
       overlap=0.25,         # fraction of the prior's window shared by neighbours
       batch_windows=4,      # windows per network batch (bounds memory)
       span_seconds=30.0,    # files longer than 1.5 spans go a span at a time (bounds memory)

@@ -427,12 +427,36 @@ def test_only_gaps_of_refine_min_gap_ms_and_more_leave_the_baselines_fill():
   assert np.max(np.abs(every(measurement)[short] - janssen[short])) > 1e-3
 
 
+def test_start_order_sets_the_fill_the_prior_starts_from_and_short_gaps_keep_janssens():
+  """start_order: the long gap is refined from a Janssen fill of that AR order
+  (another result than from Janssen's own), the short gap keeps Janssen's own."""
+  gaps = '0.200-0.205,0.600-0.612'
+  common = dict(task='inpaint', gaps=gaps, method='projection', start='baseline',
+                start_level=0.3, refine_min_gap_ms=10.0)
+  settings = _settings(start_order=32, **common)
+  degraded = restore.degrade('inpaint', _tone(1.0), RATE, gaps=operators.parse_gaps(gaps),
+                             taper_ms=settings.taper_ms)
+  measurement = restore.measure('inpaint', degraded, settings, RATE)
+  short, long = np.zeros(len(degraded), bool), np.zeros(len(degraded), bool)
+  short[1600:1640], long[4800:4896] = True, True
+  assert np.max(np.abs(restore.run_baseline(measurement, 32)[long]
+                       - restore.run_baseline(measurement)[long])) > 1e-3
+  low = restore.Restorer(_ToyTrained(settings), settings)
+  own = restore.Restorer(_ToyTrained(settings), _settings(**common))
+  from_low, from_own = low(measurement), own(measurement)
+  np.testing.assert_array_equal(from_low[short], restore.run_baseline(measurement)[short])
+  assert np.max(np.abs(from_low[long] - from_own[long])) > 1e-3
+  assert low.summary.startswith('projection from the baseline (AR order 32) at 0.3 in gaps')
+  with pytest.raises(UserError, match=r'start_order=5000 must lie in \[0, 2048\]'):
+    restore.Restorer(_ToyTrained(settings), _settings(start_order=5000, **common))
+
+
 def test_the_default_recipe_and_a_setting_it_would_override():
   """method='' is the task's DEFAULT_RECIPE; a recipe setting changed beside
   it is refused by name (it would be overridden)."""
   settings = restore.resolved(_settings(task='inpaint'))
-  assert (settings.method, settings.start, settings.start_level,
-          settings.refine_min_gap_ms) == ('projection', 'baseline', 0.02, 100.0)
+  assert (settings.method, settings.start, settings.start_level, settings.refine_min_gap_ms,
+          settings.start_order) == ('projection', 'baseline', 0.02, 100.0, 192)
   assert restore.resolved(_settings(task='declip')).method == 'baseline'
   named = _settings(task='inpaint', method='projection', start_level=0.05)
   assert restore.resolved(named) is named

@@ -21,6 +21,11 @@ import scipy.linalg
 from audiodiff.audio import spectral
 
 
+# The largest AR order config.restore.start_order takes (memory and time grow
+# as gap x order and gap x order^2).
+MAX_ORDER = 2048
+
+
 def _ar_coefficients(x, order):
   """a [order + 1] with a[0] = 1: least-squares AR fit via the
   autocorrelation (Yule-Walker) normal equations."""

@@ -43,15 +43,16 @@ ACTIVE_DB = 40.0
 DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
 # config.restore.method='' takes the recipe that scored best for the task on
 # held-out real and synthetic speech with pretrained/speech_prior_cpu
-# (benchmarks/README.md, "Restoration"): Janssen's fill for gaps, one pass of
-# the prior from it (SDEdit at level 0.02) in gaps of 100 ms and more, where
-# it lowers the in-gap spectral distance on both families; A-SPADE for
+# (benchmarks/README.md, "Restoration"): Janssen's fill for gaps; in gaps of
+# 100 ms and more, one pass of the prior (SDEdit at level 0.02) from a
+# quieter, low-order (192) Janssen fill, which raises the gap SNR and lowers
+# the in-gap spectral distance against Janssen's on both families; A-SPADE for
 # clipping; the prior for bandwidth extension. The settings a recipe names
 # are its own: a flag that sets one beside method='' is refused
 # (run/unread_flags.py); name the method to choose them.
 DEFAULT_RECIPE = {
     'inpaint': dict(method='projection', start='baseline', start_level=0.02,
-                    refine_min_gap_ms=100.0),
+                    refine_min_gap_ms=100.0, start_order=192),
     'bandwidth': dict(method='projection'),
     'declip': dict(method='baseline'),
 }
@@ -59,7 +60,7 @@ DEFAULT_RECIPE = {
 OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',), 'noise_std': ('pigdm',),
                   'resample': ('repaint',), 'jump': ('repaint',), 'average': posterior.METHODS,
                   'start': posterior.METHODS, 'start_level': posterior.METHODS,
-                  'refine_min_gap_ms': posterior.METHODS}
+                  'refine_min_gap_ms': posterior.METHODS, 'start_order': posterior.METHODS}
 
 
 def resolved(restore_config):
@@ -155,7 +156,7 @@ class Measurement:
 # The setting each task reads; set under another task, it would be ignored.
 TASK_SETTING = {'inpaint': 'gaps', 'bandwidth': 'cutoff_hz', 'declip': 'clip_level'}
 # Options only one task reads (a flag setting one under another task is refused).
-OPTION_TASK = {'taper_ms': 'inpaint', 'refine_min_gap_ms': 'inpaint', 'filter': 'bandwidth',
+OPTION_TASK = {'taper_ms': 'inpaint', 'refine_min_gap_ms': 'inpaint', 'start_order': 'inpaint', 'filter': 'bandwidth',
                'quiet_gate_db': 'bandwidth'}
 
 
@@ -326,6 +327,10 @@ class Restorer:
     if not 0 <= self.refine_min_gap_ms < float('inf'):
       raise UserError(f'config.restore.refine_min_gap_ms={self.refine_min_gap_ms:g} must be '
                       '>= 0 (0: every gap refined from the baseline\'s fill).')
+    self.start_order = int(restore_config.get('start_order', 0)) if self.from_baseline else 0
+    if not 0 <= self.start_order <= baselines.MAX_ORDER:
+      raise UserError(f'config.restore.start_order={self.start_order} must lie in '
+                      f'[0, {baselines.MAX_ORDER}] (0: Janssen\'s own order).')
     if self.from_baseline:  # SDEdit: the schedule and the sampler's steps cut short
       level = float(restore_config.start_level)
       schedule = schedules.Schedule(schedule.betas[:max(1, round(level * schedule.num_steps))])
@@ -359,12 +364,13 @@ class Restorer:
 
   @property
   def summary(self):
-    """The method in words: 'projection from the baseline at 0.02 in gaps of
-    100 ms and more, the baseline's fill in shorter ones, 1 network pass a
-    window'."""
+    """The method in words: 'projection from the baseline (AR order 192) at
+    0.02 in gaps of 100 ms and more, the baseline's fill in shorter ones, 1
+    network pass a window'."""
     words = self.method
     if self.from_baseline:
-      words += f' from the baseline at {float(self.settings.start_level):g}'
+      order = f' (AR order {self.start_order})' if self.start_order else ''
+      words += f' from the baseline{order} at {float(self.settings.start_level):g}'
     if self.refine_min_gap_ms:
       words += (f' in gaps of {self.refine_min_gap_ms:g} ms and more, the baseline\'s fill in '
                 'shorter ones')
@@ -449,7 +455,7 @@ class Restorer:
     taper = windows.raised_cosine_taper(self.window, overlap // 2)
     batch = int(self.settings.batch_windows)
     rng = jax.random.PRNGKey(seed) if key is None else key
-    guess = run_baseline(measurement) if self.from_baseline else None
+    guess = run_baseline(measurement, self.start_order) if self.from_baseline else None
     for first in range(0, len(starts), batch):
       chunk = starts[first:first + batch]
       padded_chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # one compiled shape
@@ -472,8 +478,9 @@ class Restorer:
       if on_windows is not None:
         on_windows(len(chunk), len(starts))
     estimate = join.result(default=measurement.degraded)
-    if kept is not None:
-      estimate = np.where(kept, guess, estimate)
+    if kept is not None:   # Janssen's own fill, whatever order the prior started from
+      estimate = np.where(kept, run_baseline(measurement) if self.start_order else guess,
+                          estimate)
     estimate = estimate[:length]
     if original.task == 'bandwidth' and self.settings.quiet_gate_db > 0:
       estimate = quiet_gate.gate_added_band(estimate, original.degraded, original.sample_rate,
@@ -540,10 +547,11 @@ def _stack_operators(ops):
   return operators.TimeDiagonal(jnp.stack([o.weights for o in ops]))
 
 
-def run_baseline(measurement):
-  """The classical method of the measurement's task (baselines.py)."""
+def run_baseline(measurement, order=0):
+  """The classical method of the measurement's task (baselines.py); order:
+  Janssen's AR order for gaps (0: its own rule)."""
   if measurement.task == 'inpaint':
-    return baselines.janssen_inpaint(measurement.degraded, measurement.weights)
+    return baselines.janssen_inpaint(measurement.degraded, measurement.weights, order or None)
   if measurement.task == 'declip':
     return baselines.aspade_declip(measurement.degraded, measurement.level,
                                    measurement.clipped)

@@ -17,6 +17,7 @@ from absl import logging
 from audiodiff import defaults, models, tasks
 from audiodiff.run import checkpoint, parallel
 from audiodiff.diffusion import samplers, schedules
+from audiodiff.restoration import baselines
 from audiodiff.run import train_state
 from audiodiff.errors import UserError
 
@@ -139,6 +140,8 @@ _CONFIG_RULES = (
     ('restore.start_level', lambda v: 0 < v <= 1, 'in (0, 1]'),
     ('restore.refine_min_gap_ms', lambda v: 0 <= v < float('inf'),
      'a finite number of milliseconds >= 0 (0: every gap refined)'),
+    ('restore.start_order', lambda v: 0 <= v <= baselines.MAX_ORDER,
+     f'a whole number in [0, {baselines.MAX_ORDER}] (0: Janssen\'s own order)'),
     ('restore.resample', lambda v: v >= 1, '>= 1'),
     ('restore.jump', lambda v: v >= 1, '>= 1'),
     ('restore.overlap', lambda v: 0 <= v < 0.9, 'in [0, 0.9)'),
