@@ -156,8 +156,8 @@ class Measurement:
 # The setting each task reads; set under another task, it would be ignored.
 TASK_SETTING = {'inpaint': 'gaps', 'bandwidth': 'cutoff_hz', 'declip': 'clip_level'}
 # Options only one task reads (a flag setting one under another task is refused).
-OPTION_TASK = {'taper_ms': 'inpaint', 'refine_min_gap_ms': 'inpaint', 'start_order': 'inpaint', 'filter': 'bandwidth',
-               'quiet_gate_db': 'bandwidth'}
+OPTION_TASK = {'taper_ms': 'inpaint', 'refine_min_gap_ms': 'inpaint', 'start_order': 'inpaint',
+               'filter': 'bandwidth', 'quiet_gate_db': 'bandwidth'}
 
 
 def check_task_settings(restore_config) -> None:
