@@ -227,6 +227,7 @@ def get_config() -> ml_collections.ConfigDict:
           blocks_per_level=2,
           downsample=4,
           attention_heads=0,   # > 0: self-attention over the coarsest level's positions
+          attention_levels=1,  # ... and over as many of the coarsest levels' as this
           embedding_dim=128,
           dropout=0.0,
       ),

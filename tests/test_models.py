@@ -431,3 +431,7 @@ def test_unet_attention_starts_as_a_no_op_and_then_moves_the_output():
   out['kernel'] = jnp.ones_like(out['kernel'])
   assert not np.allclose(attending.apply({'params': params}, x, t),
                          plain.apply({'params': without}, x, t), atol=1e-4)
+  two_levels = models.UNet1D(channels=(8, 16), blocks_per_level=1, downsample=2,
+                             attention_heads=2, attention_levels=2)
+  assert set(two_levels.init(jax.random.PRNGKey(1), x, t)['params']) - set(params) == {
+      'attention_0'}

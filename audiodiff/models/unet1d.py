@@ -91,7 +91,8 @@ class UNet1D(nn.Module):
   without it begins as it was). attention_heads > 0 adds self-attention
   over the coarsest level's positions after its blocks (L / downsample**
   (levels - 1) of them; zero-initialised like the position input), so one
-  bar's content can depend on another's beyond the convolutions' reach.
+  bar's content can depend on another's beyond the convolutions' reach;
+  attention_levels > 1 adds it at as many of the coarsest levels.
   L must be divisible by downsample**(len(channels) - 1).
   """
   channels: Sequence[int] = (32, 64, 128)
@@ -103,6 +104,7 @@ class UNet1D(nn.Module):
   cond_channels: int = 0
   position_channels: int = 0
   attention_heads: int = 0
+  attention_levels: int = 1
   hop_length: int = 256
   embedding_dim: int = 128
   dropout: float = 0.0
@@ -160,8 +162,9 @@ class UNet1D(nn.Module):
     for level, features in enumerate(self.channels):
       for _ in range(self.blocks_per_level):
         h = ResBlock(features, self.dropout, dtype=self.dtype)(h, step, train)
-      if level == levels - 1 and self.attention_heads:
-        h = SelfAttention(self.attention_heads, dtype=self.dtype, name='attention')(h)
+      if self.attention_heads and level >= levels - self.attention_levels:
+        h = SelfAttention(self.attention_heads, dtype=self.dtype,
+                          name='attention' if level == levels - 1 else f'attention_{level}')(h)
       if level < levels - 1:
         skips.append(h)
         h = nn.Conv(self.channels[level + 1], (2 * self.downsample,), strides=(self.downsample,),
