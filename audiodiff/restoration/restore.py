@@ -61,6 +61,8 @@ OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',), 'noise_s
                   'resample': ('repaint',), 'jump': ('repaint',), 'average': posterior.METHODS,
                   'start': posterior.METHODS, 'start_level': posterior.METHODS,
                   'refine_min_gap_ms': posterior.METHODS, 'start_order': posterior.METHODS}
+# Options only start='baseline' reads.
+BASELINE_START_OPTIONS = ('start_level', 'refine_min_gap_ms', 'start_order')
 
 
 def resolved(restore_config):

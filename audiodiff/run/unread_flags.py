@@ -48,7 +48,7 @@ def check_restore_flags(argv, config, mode):
     if task and task != config.restore.task:
       raise UserError(f'--config.restore.{option} has no effect with config.restore.task='
                       f"{config.restore.task!r} (it is for task='{task}'); drop it.")
-    if option in ('start_level', 'refine_min_gap_ms', 'start_order') and settings.start != 'baseline':
+    if option in restore.BASELINE_START_OPTIONS and settings.start != 'baseline':
       raise UserError(f'--config.restore.{option} has no effect with config.restore.start='
                       f"{settings.start!r} (it is for start='baseline'); add "
                       '--config.restore.start=baseline, or drop it.')
