@@ -24,10 +24,11 @@ from audiodiff import defaults
 from audiodiff.run import (checkpoint, config_file, console, experiment, health, inference,
                            outputs, parallel, train, unread_flags)
 from audiodiff.errors import Stopped, UserError
+from experiments import saved_config
 
 FLAGS = flags.FLAGS
 # Loads DIR/config.json as a config file, so --config.* flags can change it.
-SAVED_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'saved_config.py')
+SAVED_CONFIG = os.path.abspath(saved_config.__file__)
 config_flags.DEFINE_config_file('config', None, 'Config file (experiments/configs/*.py).',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Work directory: checkpoints, samples, logs.')
@@ -67,7 +68,9 @@ def with_saved_config(argv):
   if workdir is None:
     raise UserError('--config.* flags change a config: give --config=experiments/configs/'
                     '<name>.py, or --workdir=<a trained model> to change its saved one.')
-  return argv[:1] + [f'--config={SAVED_CONFIG}:{workdir}'] + argv[1:]
+  step = unread_flags.flag_value(argv, '--checkpoint_step')
+  argument = workdir if step is None else f'{workdir}{saved_config.STEP}{step}'
+  return argv[:1] + [f'--config={SAVED_CONFIG}:{argument}'] + argv[1:]
 
 
 CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')

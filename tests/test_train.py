@@ -342,6 +342,27 @@ def test_incompatible_config_keeps_existing_checkpoints(tmp_path):
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
 
 
+def test_an_earlier_checkpoint_is_loaded_and_exported_with_its_own_runs_config(tmp_path):
+  run_main(tmp_path, '--config.train.num_steps=2')
+  run_main(tmp_path, '--config.train.num_steps=4', '--config.sampler.num_steps=7')
+  histories = sorted(os.listdir(tmp_path / 'configs'))
+  assert [name.split('-from-step-')[1] for name in histories] == ['0.json', '2.json']
+  assert experiment.read_config(str(tmp_path), 2).sampler.num_steps == 4   # tiny.py's
+  assert experiment.read_config(str(tmp_path), 3).sampler.num_steps == 7
+  assert experiment.read_config(str(tmp_path)).sampler.num_steps == 7
+
+  def export(name, *flags):   # the model's own saved config: no --config
+    subprocess.run([sys.executable, MAIN, f'--workdir={tmp_path}', '--mode=export',
+                    f'--output={tmp_path / name}', *flags], check=True, capture_output=True,
+                   env={**os.environ, 'JAX_PLATFORMS': 'cpu'}, timeout=300)
+    return json.load(open(tmp_path / name / 'config.json'))['sampler']
+
+  assert export('latest')['num_steps'] == 7
+  assert export('at2', '--checkpoint_step=2')['num_steps'] == 4
+  changed = export('changed', '--checkpoint_step=2', '--config.sampler.temperature=0.5')
+  assert (changed['num_steps'], changed['temperature']) == (4, 0.5)
+
+
 def test_two_signals_during_one_long_call_count_as_two():
   """Both arrive while the main thread is inside one C call (as in an XLA
   step); Python runs the handler once, and the second must still quit."""

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from audiodiff.run import console, experiment, model_card, outputs, sampling
+from audiodiff.run import checkpoint, console, experiment, model_card, outputs, sampling
 from audiodiff.errors import UserError
 from audiodiff.tasks import base as tasks_base
 
@@ -524,10 +524,13 @@ def load(directory: str, config=None, *, checkpoint_step: Optional[int] = None) 
   resolve, changed = config is not None, []
   if config is not None:  # the model's own copy: later edits to the caller's stay theirs
     config = copy.deepcopy(config)
+  saved_step = checkpoint_step   # the checkpoint's own run's config, not the latest run's
+  if saved_step is None and not os.path.exists(os.path.join(directory, PARAMS_FILE)):
+    saved_step = (checkpoint.saved_steps(os.path.join(directory, 'checkpoints')) or [None])[-1]
   if config is None:
-    config = experiment.read_config(directory)
+    config = experiment.read_config(directory, saved_step)
   elif os.path.exists(os.path.join(directory, 'config.json')):
-    saved = experiment.read_config(directory)
+    saved = experiment.read_config(directory, saved_step)
     check_trained_settings(saved, config, directory)
     check_sections_read(saved, config, directory)
     before, after = experiment.flat_config(saved), experiment.flat_config(config)

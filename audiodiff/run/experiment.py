@@ -224,16 +224,18 @@ def flat_config(config) -> dict:
   return flat
 
 
-def write_config(config, workdir: str, *, history: bool = False) -> None:
-  """workdir/config.json, the full resolved config of the run; with history
-  also workdir/configs/<UTC start time>.json, one per run started there."""
+def write_config(config, workdir: str, *, start_step: Optional[int] = None) -> None:
+  """workdir/config.json, the full resolved config of the run; with
+  start_step (the step a training run starts or resumes from) also
+  workdir/configs/<UTC start time>-from-step-<start_step>.json, one per run
+  started there, which `read_config` picks for that run's checkpoints."""
   if jax.process_index() != 0:
     return
   text = json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
   paths = [os.path.join(workdir, 'config.json')]
-  if history:
+  if start_step is not None:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
-    paths.append(os.path.join(workdir, 'configs', f'{stamp}.json'))
+    paths.append(os.path.join(workdir, 'configs', f'{stamp}{_FROM_STEP}{start_step}.json'))
   for path in paths:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + '.tmp', 'w') as f:
@@ -305,11 +307,32 @@ def _update(config: ml_collections.ConfigDict, saved: dict, prefix: str = 'confi
       config[key] = value
 
 
-def read_config(directory: str) -> ml_collections.ConfigDict:
-  """The config.json a run or an export wrote, over today's defaults (fields
-  added since it was written take their defaults; moved ones are translated,
-  LEGACY_FIELDS), as a locked ConfigDict."""
-  path = os.path.join(directory, 'config.json')
+_FROM_STEP = '-from-step-'
+
+
+def config_path(directory: str, step: Optional[int] = None) -> str:
+  """directory/config.json (the latest run's), or for a checkpoint `step` of
+  a work directory the config of the run that saved it: the latest run
+  started from an earlier step (configs/*-from-step-N.json). Runs written
+  before the start steps were recorded fall back to config.json."""
+  latest = os.path.join(directory, 'config.json')
+  history = os.path.join(directory, 'configs')
+  if step is None or not os.path.isdir(history):
+    return latest
+  starts = []
+  for name in os.listdir(history):
+    stamp, found, start = name.removesuffix('.json').rpartition(_FROM_STEP)
+    if found and start.isdigit() and int(start) < step:
+      starts.append((int(start), stamp, name))
+  return os.path.join(history, max(starts)[2]) if starts else latest
+
+
+def read_config(directory: str, step: Optional[int] = None) -> ml_collections.ConfigDict:
+  """The config.json a run or an export wrote (for a checkpoint `step`, the
+  one of the run that saved it: `config_path`), over today's defaults
+  (fields added since it was written take their defaults; moved ones are
+  translated, LEGACY_FIELDS), as a locked ConfigDict."""
+  path = config_path(directory, step)
   if not os.path.exists(path):
     raise UserError(f'{path} does not exist: {directory} is not a trained run or an '
                     'exported model: give the folder holding its config.json (a run\'s work '

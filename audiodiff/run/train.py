@@ -133,7 +133,7 @@ def train_and_evaluate(config, workdir: str) -> train_state_lib.TrainState:
   """Trains config.train.num_steps steps, resuming from workdir's checkpoints.
 
   Holds workdir's lock for the whole run (one run per work directory).
-  Writes to workdir: config.json (and configs/<start time>.json) once the
+  Writes to workdir: config.json (and configs/<start>-from-step-<N>.json) once the
   config validated and the checkpoints fit, TensorBoard events, checkpoints/,
   samples/step_<N>/. Stops with a DivergenceError when the run diverges,
   keeping only checkpoints of healthy states.
@@ -222,7 +222,8 @@ def _train(exp):
                                            config.train.init_exclude, config)
     console.say(summary)
   if restored is None or restored_step < config.train.num_steps:
-    experiment.write_config(config, workdir, history=True)
+    experiment.write_config(config, workdir,
+                            start_step=0 if restored is None else restored_step)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   console.say(f'Task {exp.task.name}, model {config.model.name} '
               f'({num_params / 1e6:.2f} M parameters), sampler {exp.sampler.describe()}; '
