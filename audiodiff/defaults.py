@@ -120,6 +120,8 @@ def get_config() -> ml_collections.ConfigDict:
       # Squared error of the reconstruction's compressed complex STFT
       # (model.spectral_autoencoder's), which teaches phase.
       complex_weight=0.0,
+      # (n_fft, hop) of each resolution of the MR-STFT loss (Hann windows of n_fft).
+      stft_resolutions=((256, 64), (512, 128), (1024, 256)),
   ))
   # config.task='latent': diffusion on a trained autoencoder's latents.
   config.latent = ml_collections.ConfigDict(dict(

@@ -141,3 +141,28 @@ def test_latent_scaling_round_trips_and_whitens():
   np.testing.assert_array_equal(again.scale, scaling.scale)
   with pytest.raises(ValueError, match='NaN'):
     LatentScaling.fit(np.full((2, 3), np.nan))
+
+
+def test_the_training_mr_stft_reads_its_resolutions_and_refuses_bad_ones():
+  from audiodiff import tasks   # pylint: disable=g-import-not-at-top
+  from audiodiff.errors import UserError   # pylint: disable=g-import-not-at-top
+  from audiodiff.tasks import base   # pylint: disable=g-import-not-at-top
+  from experiments.configs import music_spectral_autoencoder_cpu
+  rng = np.random.default_rng(0)
+  reference = jnp.asarray(rng.standard_normal((2, 4096)), jnp.float32)
+  estimate = reference + 0.3 * jnp.asarray(rng.standard_normal((2, 4096)), jnp.float32)
+  aux = {'reconstruction': estimate, 'mean': jnp.zeros((2, 3)), 'log_std': jnp.zeros((2, 3))}
+  config = music_spectral_autoencoder_cpu.get_config()
+  terms = []
+  for resolutions in (((256, 64), (512, 128), (1024, 256)), ((2048, 512),)):
+    config.autoencoder.stft_resolutions = resolutions
+    task = tasks.get_task(config)
+    terms.append(float(task.extra_losses(None, None, base.DiffusionInputs(x0=reference, aux=aux),
+                                         None, train=True)['mr_stft']))
+    np.testing.assert_allclose(terms[-1], float(losses.mr_stft_loss(reference, estimate,
+                                                                     resolutions)), rtol=1e-6)
+  assert abs(terms[0] - terms[1]) > 1e-3
+  for bad in (((32768, 512),), ((512, 1024),), ((512,),), ()):
+    config.autoencoder.stft_resolutions = bad
+    with pytest.raises(UserError, match='config.autoencoder.stft_resolutions'):
+      tasks.get_task(config).check_config()

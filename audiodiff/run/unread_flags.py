@@ -63,7 +63,8 @@ _TRAIN_FIELDS_INFERENCE = ('compute_dtype', 'matmul_dtype')
 # Fields only training reads, wherever they stand (loss weights, dropout).
 _TRAINING_ONLY_FIELDS = ('label_dropout', 'stft_loss_weight', 'si_sdr_weight', 'kl_weight',
                          'adversarial_weight', 'feature_weight', 'adversarial_start',
-                         'complex_weight', 'dropout', 'min_snr_gamma', 'snr_weighting')
+                         'complex_weight', 'stft_resolutions', 'dropout', 'min_snr_gamma',
+                         'snr_weighting')
 
 # The modes that make outputs from a trained model. Export is not among
 # them: it writes the settings given into the exported config.json, the

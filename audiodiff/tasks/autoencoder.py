@@ -68,6 +68,16 @@ class Autoencoder(base.Task):
     for name in ('kl_weight', 'adversarial_weight', 'feature_weight', 'complex_weight'):
       if s[name] < 0:
         raise UserError(f'config.autoencoder.{name}={s[name]} must be >= 0.')
+    if not s.stft_resolutions:
+      raise UserError('config.autoencoder.stft_resolutions is empty: give at least one '
+                      '(n_fft, hop) pair, e.g. ((512, 128),).')
+    crop = self.config.data.segment_length
+    for pair in s.stft_resolutions:
+      if not (len(pair) == 2 and all(isinstance(v, int) and v > 0 for v in pair)
+              and pair[1] <= pair[0] <= crop):
+        raise UserError(f'config.autoencoder.stft_resolutions has {tuple(pair)}: give '
+                        f'(n_fft, hop) pairs of whole numbers with hop <= n_fft <= the '
+                        f'training crop ({crop} samples), e.g. ((512, 128), (2048, 512)).')
     if s.complex_weight and self.config.model.name != 'spectral_autoencoder':
       raise UserError('config.autoencoder.complex_weight > 0 scores the compressed complex '
                       "STFT of config.model.name='spectral_autoencoder'; use that model or "
@@ -119,7 +129,8 @@ class Autoencoder(base.Task):
   def extra_losses(self, apply_fn, batch, inputs, rng, *, train, frozen=None, step=None):
     del apply_fn, batch, rng, train, frozen
     aux = inputs.aux
-    terms = {'mr_stft': losses.mr_stft_loss(inputs.x0, aux['reconstruction']),
+    resolutions = tuple(tuple(pair) for pair in self.settings.stft_resolutions)
+    terms = {'mr_stft': losses.mr_stft_loss(inputs.x0, aux['reconstruction'], resolutions),
              'kl': losses.gaussian_kl(aux['mean'], aux['log_std'])}
     if self.settings.complex_weight:
       terms['complex'] = losses.complex_stft_loss(inputs.x0, aux['reconstruction'],
