@@ -455,7 +455,7 @@ def check_sections_read(saved, config, directory: str) -> None:
   for section in TASK_SECTIONS:
     why = unread_section(saved.task, section)
     if (why and section in config and section in saved
-        and config[section].to_dict() != saved[section].to_dict()):
+        and experiment.flat_config(config[section]) != experiment.flat_config(saved[section])):
       raise UserError(f'config.{section} was changed, but the model in {directory} is {why}: '
                       'the change would do nothing; drop it.')
 

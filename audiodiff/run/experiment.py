@@ -212,6 +212,11 @@ def build(config, workdir: str, *, resolve: bool = True) -> Experiment:
   return exp
 
 
+def _as_tuples(value):
+  """Lists (as JSON reads them) and tuples, nested too, as tuples."""
+  return tuple(map(_as_tuples, value)) if isinstance(value, (list, tuple)) else value
+
+
 def flat_config(config) -> dict:
   """A config (ConfigDict or dict) -> {'section.field': value}, lists as tuples."""
   tree = config.to_dict() if hasattr(config, 'to_dict') else config
@@ -220,7 +225,7 @@ def flat_config(config) -> dict:
     if isinstance(value, dict):
       flat.update({f'{key}.{k}': v for k, v in flat_config(value).items()})
     else:
-      flat[key] = tuple(value) if isinstance(value, list) else value
+      flat[key] = _as_tuples(value)
   return flat
 
 
