@@ -5,12 +5,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from audiodiff import tasks
+from audiodiff.errors import UserError
 from audiodiff.metrics import audio_metrics
 from audiodiff.latent import losses
 from audiodiff.latent.scaling import LatentScaling
 from audiodiff.enhancement import representation
 from audiodiff.models.autoencoder import AudioAutoencoder
 from audiodiff.models.spectral_autoencoder import SpectralAutoencoder
+from audiodiff.tasks import base
+from experiments.configs import music_spectral_autoencoder_cpu
 
 
 @pytest.mark.parametrize('patch, strides', [(8, (4, 4)), (4, (2, 8)), (16, (8,))])
@@ -144,10 +148,6 @@ def test_latent_scaling_round_trips_and_whitens():
 
 
 def test_the_training_mr_stft_reads_its_resolutions_and_refuses_bad_ones():
-  from audiodiff import tasks   # pylint: disable=g-import-not-at-top
-  from audiodiff.errors import UserError   # pylint: disable=g-import-not-at-top
-  from audiodiff.tasks import base   # pylint: disable=g-import-not-at-top
-  from experiments.configs import music_spectral_autoencoder_cpu
   rng = np.random.default_rng(0)
   reference = jnp.asarray(rng.standard_normal((2, 4096)), jnp.float32)
   estimate = reference + 0.3 * jnp.asarray(rng.standard_normal((2, 4096)), jnp.float32)

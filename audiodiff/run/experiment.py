@@ -229,6 +229,10 @@ def flat_config(config) -> dict:
   return flat
 
 
+# configs/<UTC start time>-from-step-<N>.json: the run that started from step N.
+_FROM_STEP = '-from-step-'
+
+
 def write_config(config, workdir: str, *, start_step: Optional[int] = None) -> None:
   """workdir/config.json, the full resolved config of the run; with
   start_step (the step a training run starts or resumes from) also
@@ -310,9 +314,6 @@ def _update(config: ml_collections.ConfigDict, saved: dict, prefix: str = 'confi
       _update(config[key], value, f'{prefix}.{key}')
     else:
       config[key] = value
-
-
-_FROM_STEP = '-from-step-'
 
 
 def config_path(directory: str, step: Optional[int] = None) -> str:
