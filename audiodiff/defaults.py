@@ -51,7 +51,8 @@ def get_config() -> ml_collections.ConfigDict:
       task='inpaint',       # 'inpaint', 'bandwidth' or 'declip'
       method='',            # 'projection', 'pigdm', 'dps', 'repaint', 'baseline' or '':
                             # the best measured for the task (restore.DEFAULT_RECIPE,
-                            # which then sets start, start_level, refine_min_gap_ms, start_order)
+                            # which then sets start, start_level, refine_min_gap_ms,
+                            # start_order, low_band_hz, center_gain)
       gaps='',              # inpaint: 'START-END,...' in seconds, e.g. '0.50-0.55'
       taper_ms=1.0,         # inpaint: raised-cosine ramps around each gap
       cutoff_hz=0.0,        # bandwidth: the input's cutoff
@@ -71,6 +72,10 @@ def get_config() -> ml_collections.ConfigDict:
                               # fill (0: every gap refined)
       start_order=0,        # start='baseline', inpaint: the AR order of the Janssen fill the
                             # prior starts from (0: Janssen's own, 3 x gap in 32-512)
+      low_band_hz=0.0,      # start='baseline', inpaint: the refined gaps' band below this from
+                            # the start_order fill, above from Janssen's own order (0: one
+                            # fill; gap_bands.py)
+      center_gain=1.0,      # ...and that low band's gain over each gap's middle (1: as filled)
       overlap=0.25,         # fraction of the prior's window shared by neighbours
       batch_windows=4,      # windows per network batch (bounds memory)
       span_seconds=30.0,    # files longer than 1.5 spans go a span at a time (bounds memory)

@@ -4,7 +4,8 @@
       [--utterances=4] [--methods=pigdm,dps,projection,repaint,baseline,default]
       [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
       [--families=synthetic,recorded]
-      [--guidance=0.3] [--start=baseline --start_level=0.3 --start_order=128] [--average=4]
+      [--guidance=0.3] [--start=baseline --start_level=0.3 --start_order=128]
+      [--low_band_hz=500 --center_gain=0.5] [--average=4]
       [--quiet_gate_db=35] [--first=4]
 
 Two held-out families, a table each (--families picks them), both at the
@@ -64,6 +65,10 @@ flags.DEFINE_enum('start', 'noise', ['noise', 'baseline'],
 flags.DEFINE_float('start_level', 0.3, 'config.restore.start_level (start=baseline).')
 flags.DEFINE_integer('start_order', 0, 'config.restore.start_order (start=baseline, gaps).',
                      lower_bound=0)
+flags.DEFINE_float('low_band_hz', 0.0, 'config.restore.low_band_hz (start=baseline, gaps).',
+                   lower_bound=0.0)
+flags.DEFINE_float('center_gain', 1.0, 'config.restore.center_gain (with --low_band_hz).',
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer('average', 1, 'config.restore.average: restorations averaged.',
                      lower_bound=1)
 flags.DEFINE_float('quiet_gate_db', None, "config.restore.quiet_gate_db (default: the prior's).")
@@ -152,6 +157,7 @@ def condition_rows(trained, condition, speech, seconds):
     if method != 'default':   # the recipe sets its own start
       settings.start, settings.start_level = FLAGS.start, FLAGS.start_level
       settings.start_order = FLAGS.start_order
+      settings.low_band_hz, settings.center_gain = FLAGS.low_band_hz, FLAGS.center_gain
     settings.average = FLAGS.average
     settings.quiet_gate_db = gate
     restorer = restore.Restorer(trained, settings)
@@ -175,6 +181,8 @@ def condition_rows(trained, condition, speech, seconds):
     elif FLAGS.start == 'baseline' and method not in ('input', 'baseline'):
       order = f' (AR order {FLAGS.start_order})' if FLAGS.start_order else ''
       label += f' from baseline{order} at {FLAGS.start_level:g}'
+      if FLAGS.low_band_hz:
+        label += f' below {FLAGS.low_band_hz:g} Hz x{FLAGS.center_gain:g} mid-gap'
     if FLAGS.average > 1 and method not in ('input', 'baseline'):
       label += f', mean of {FLAGS.average}'
     if kind == 'bw' and method not in ('input', 'baseline') and gate:

@@ -133,6 +133,8 @@ def test_no_field_the_mode_reads_is_refused(recorded):
      "it is the training crop; the length of an output is its input's"),
     ('speech_prior_cpu', ('--mode=restore', '--config.restore.start_order=64'),
      "config.restore.start_order is set by the default recipe for task='inpaint'"),
+    ('speech_prior_cpu', ('--mode=restore', '--config.restore.center_gain=1.0'),
+     "config.restore.center_gain is set by the default recipe for task='inpaint'"),
     ('music_latent_cpu', ('--mode=sample', '--config.latent.scaling_clips=8'),
      'only training reads it'),
     ('music_latent_cpu', ('--mode=sample', '--config.latent.overlap_seconds=0.5'),

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from audiodiff.audio import audio_io, filters
 from audiodiff.metrics import audio_metrics
 from audiodiff.errors import UserError
-from audiodiff.restoration import baselines, operators, quiet_gate, restore
+from audiodiff.restoration import baselines, gap_bands, operators, quiet_gate, restore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 8000
@@ -451,12 +452,72 @@ def test_start_order_sets_the_fill_the_prior_starts_from_and_short_gaps_keep_jan
     restore.Restorer(_ToyTrained(settings), _settings(start_order=5000, **common))
 
 
+def test_gap_bands_take_each_band_from_its_fill_and_turn_the_low_band_down_mid_gap():
+  """combine: in a gap, the quiet fill's band below the cutoff (times the
+  center profile) plus the detailed fill's band above; elsewhere the
+  detailed fill. Tones on whole cycles, so the brick-wall bands are exact."""
+  n, rate = 8000, RATE
+  t = np.arange(n) / rate
+  low_tone, high_tone = np.sin(2 * np.pi * 100 * t), np.sin(2 * np.pi * 2000 * t)
+  quiet, detailed = low_tone + 0.5 * high_tone, 0.3 * low_tone + high_tone
+  gap = np.zeros(n, bool)
+  gap[3000:3800] = True
+  kept = gap_bands.combine(quiet, detailed, gap, rate, low_band_hz=500, center_gain=1.0)
+  np.testing.assert_allclose(kept[gap], (low_tone + high_tone)[gap], atol=1e-9)
+  np.testing.assert_array_equal(kept[~gap], detailed[~gap])
+  turned = gap_bands.combine(quiet, detailed, gap, rate, low_band_hz=500, center_gain=0.25)
+  profile = gap_bands.center_profile(800, 0.25)
+  np.testing.assert_allclose(turned[gap], profile * low_tone[gap] + high_tone[gap], atol=1e-9)
+  assert profile[0] > 0.99 and profile[-1] > 0.99 and np.all(profile >= 0.25 - 1e-12)
+  middle = slice(int(0.2 * 800) + 1, int(0.8 * 800) - 1)   # CENTER_SHARE = 0.6
+  np.testing.assert_allclose(profile[middle], 0.25)
+  assert np.all(np.diff(profile[:400]) <= 1e-12)           # falls towards the middle
+  np.testing.assert_allclose(profile, profile[::-1])
+
+
+def test_the_low_band_from_the_quiet_fill_and_the_high_band_from_janssens_own_order():
+  """low_band_hz with a start_order: two refinements (the network passes
+  double), combined by gap_bands in the long gap; the short gap keeps
+  Janssen's fill; center_gain needs low_band_hz."""
+  gaps = '0.200-0.205,0.600-0.612'
+  common = dict(task='inpaint', gaps=gaps, method='projection', start='baseline',
+                start_level=0.3, refine_min_gap_ms=10.0, start_order=32,
+                taper_ms=0.0)   # no cross-fade into the input (restore.enforce)
+  settings = _settings(low_band_hz=500.0, center_gain=0.5, **common)
+  degraded = restore.degrade('inpaint', _tone(1.0), RATE, gaps=operators.parse_gaps(gaps),
+                             taper_ms=settings.taper_ms)
+  measurement = restore.measure('inpaint', degraded, settings, RATE)
+  by_band = restore.Restorer(_ToyTrained(settings), settings)
+  quiet = restore.Restorer(_ToyTrained(settings), _settings(**common))
+  detailed = restore.Restorer(_ToyTrained(settings), _settings(
+      **dict(common, start_order=0)))
+  assert by_band.num_evals == 2 * quiet.num_evals
+  assert by_band.summary.startswith('projection from the baseline (AR order 32) at 0.3 (above '
+                                    '500 Hz from its own order; below 500 Hz x0.5 mid-gap) in '
+                                    'gaps of 10 ms')
+  result, from_quiet = by_band(measurement), quiet(measurement)
+  from_detailed = detailed(measurement, key=jax.random.fold_in(jax.random.PRNGKey(0), 1))
+  short, long = np.zeros(len(degraded), bool), np.zeros(len(degraded), bool)
+  short[1600:1640], long[4800:4896] = True, True
+  np.testing.assert_array_equal(result[short], restore.run_baseline(measurement)[short])
+  refined = (measurement.weights < 1) & ~short
+  expected = gap_bands.combine(from_quiet, from_detailed, refined, RATE, 500.0, 0.5)
+  np.testing.assert_allclose(result[long], expected[long], atol=1e-5)
+  assert np.max(np.abs(result[long] - from_quiet[long])) > 1e-3
+  with pytest.raises(UserError, match='center_gain=0.5 turns down the band below '
+                     'config.restore.low_band_hz, which is 0'):
+    restore.Restorer(_ToyTrained(settings), _settings(center_gain=0.5, **common))
+  with pytest.raises(UserError, match='low_band_hz=5000 is not below the Nyquist'):
+    restore.Restorer(_ToyTrained(settings), _settings(low_band_hz=5000.0, **common))(measurement)
+
+
 def test_the_default_recipe_and_a_setting_it_would_override():
   """method='' is the task's DEFAULT_RECIPE; a recipe setting changed beside
   it is refused by name (it would be overridden)."""
   settings = restore.resolved(_settings(task='inpaint'))
   assert (settings.method, settings.start, settings.start_level, settings.refine_min_gap_ms,
-          settings.start_order) == ('projection', 'baseline', 0.02, 100.0, 192)
+          settings.start_order, settings.low_band_hz, settings.center_gain) == (
+              'projection', 'baseline', 0.02, 100.0, 192, 500.0, 0.5)
   assert restore.resolved(_settings(task='declip')).method == 'baseline'
   named = _settings(task='inpaint', method='projection', start_level=0.05)
   assert restore.resolved(named) is named

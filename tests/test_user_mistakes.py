@@ -873,14 +873,15 @@ def test_ninth_probe_a_reference_at_a_lower_rate_is_refused_and_json_has_no_nan(
                                          ('data_std', float('nan')), ('data_std', -1.0),
                                          ('guidance', float('inf')),
                                          ('quiet_gate_db', float('inf')),
-                                         ('start_order', -1), ('start_order', 4096)])
+                                         ('start_order', -1), ('start_order', 4096),
+                                         ('low_band_hz', float('inf')), ('center_gain', 1.5)])
 def test_tenth_probe_restore_settings_out_of_range_are_refused(field, value):
   from audiodiff import defaults  # pylint: disable=g-import-not-at-top
   from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
   config = defaults.get_config()
   config.restore[field] = value
   with pytest.raises(UserError, match=f'config.restore.{field}=.*finite|config.restore.{field}='
-                                      r'.*in \[0, (50|2048)\]'):
+                                      r'.*in \[0, (50|2048|1)\]'):
     experiment.validate_config(config)
 
 

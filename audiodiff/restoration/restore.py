@@ -29,9 +29,12 @@ from audiodiff.metrics import audio_metrics
 from audiodiff.audio import audio_io, windows
 from audiodiff.diffusion import samplers, schedules
 from audiodiff.errors import UserError
-from audiodiff.restoration import baselines, operators, posterior, quiet_gate
+from audiodiff.restoration import baselines, gap_bands, operators, posterior, quiet_gate
 
 TASKS = ('inpaint', 'bandwidth', 'declip')
+# Folded into the random key of the second fill (gap_bands: the band above
+# low_band_hz, refined from Janssen's own order).
+_DETAILED_FILL = 1
 # Each task's headline metric in `quality` (gap SNR and SDR improvement:
 # higher is better; high-band LSD: lower).
 MAIN_METRIC = {'inpaint': 'gap_snr_db', 'bandwidth': 'high_band_lsd_db',
@@ -45,14 +48,17 @@ DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
 # held-out real and synthetic speech with pretrained/speech_prior_cpu
 # (benchmarks/README.md, "Restoration"): Janssen's fill for gaps; in gaps of
 # 100 ms and more, one pass of the prior (SDEdit at level 0.02) from a
-# quieter, low-order (192) Janssen fill, which raises the gap SNR and lowers
-# the in-gap spectral distance against Janssen's on both families; A-SPADE for
-# clipping; the prior for bandwidth extension. The settings a recipe names
-# are its own: a flag that sets one beside method='' is refused
-# (run/unread_flags.py); name the method to choose them.
+# quieter, low-order (192) Janssen fill below 500 Hz, turned down to half over
+# the gap's middle, and one from Janssen's own fill above (gap_bands.py),
+# which raise the gap SNR and lower the in-gap spectral distance against
+# Janssen's on both families; A-SPADE for clipping; the prior for bandwidth
+# extension. The settings a recipe names are its own: a flag that sets one
+# beside method='' is refused (run/unread_flags.py); name the method to
+# choose them.
 DEFAULT_RECIPE = {
     'inpaint': dict(method='projection', start='baseline', start_level=0.02,
-                    refine_min_gap_ms=100.0, start_order=192),
+                    refine_min_gap_ms=100.0, start_order=192, low_band_hz=500.0,
+                    center_gain=0.5),
     'bandwidth': dict(method='projection'),
     'declip': dict(method='baseline'),
 }
@@ -60,9 +66,11 @@ DEFAULT_RECIPE = {
 OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',), 'noise_std': ('pigdm',),
                   'resample': ('repaint',), 'jump': ('repaint',), 'average': posterior.METHODS,
                   'start': posterior.METHODS, 'start_level': posterior.METHODS,
-                  'refine_min_gap_ms': posterior.METHODS, 'start_order': posterior.METHODS}
+                  'refine_min_gap_ms': posterior.METHODS, 'start_order': posterior.METHODS,
+                  'low_band_hz': posterior.METHODS, 'center_gain': posterior.METHODS}
 # Options only start='baseline' reads.
-BASELINE_START_OPTIONS = ('start_level', 'refine_min_gap_ms', 'start_order')
+BASELINE_START_OPTIONS = ('start_level', 'refine_min_gap_ms', 'start_order', 'low_band_hz',
+                          'center_gain')
 
 
 def resolved(restore_config):
@@ -159,6 +167,7 @@ class Measurement:
 TASK_SETTING = {'inpaint': 'gaps', 'bandwidth': 'cutoff_hz', 'declip': 'clip_level'}
 # Options only one task reads (a flag setting one under another task is refused).
 OPTION_TASK = {'taper_ms': 'inpaint', 'refine_min_gap_ms': 'inpaint', 'start_order': 'inpaint',
+               'low_band_hz': 'inpaint', 'center_gain': 'inpaint',
                'filter': 'bandwidth', 'quiet_gate_db': 'bandwidth'}
 
 
@@ -333,6 +342,19 @@ class Restorer:
     if not 0 <= self.start_order <= baselines.MAX_ORDER:
       raise UserError(f'config.restore.start_order={self.start_order} must lie in '
                       f'[0, {baselines.MAX_ORDER}] (0: Janssen\'s own order).')
+    by_band = self.from_baseline and restore_config.task == 'inpaint'
+    self.low_band_hz = float(restore_config.get('low_band_hz', 0.0)) if by_band else 0.0
+    self.center_gain = float(restore_config.get('center_gain', 1.0)) if by_band else 1.0
+    if not 0 <= self.low_band_hz < float('inf'):
+      raise UserError(f'config.restore.low_band_hz={self.low_band_hz:g} must be a frequency '
+                      '>= 0 (0: one fill in every band).')
+    if not 0 <= self.center_gain <= 1:
+      raise UserError(f'config.restore.center_gain={self.center_gain:g} must lie in [0, 1] '
+                      '(1: the low band kept as filled).')
+    if self.center_gain < 1 and not self.low_band_hz:
+      raise UserError(f'config.restore.center_gain={self.center_gain:g} turns down the band '
+                      'below config.restore.low_band_hz, which is 0: set it too, e.g. '
+                      '--config.restore.low_band_hz=500.')
     if self.from_baseline:  # SDEdit: the schedule and the sampler's steps cut short
       level = float(restore_config.start_level)
       schedule = schedules.Schedule(schedule.betas[:max(1, round(level * schedule.num_steps))])
@@ -367,12 +389,18 @@ class Restorer:
   @property
   def summary(self):
     """The method in words: 'projection from the baseline (AR order 192) at
-    0.02 in gaps of 100 ms and more, the baseline's fill in shorter ones, 1
-    network pass a window'."""
+    0.02 (above 500 Hz from its own order; below 500 Hz x0.5 mid-gap) in
+    gaps of 100 ms and more, the baseline's fill in shorter ones, 2 network
+    passes a window'."""
     words = self.method
     if self.from_baseline:
       order = f' (AR order {self.start_order})' if self.start_order else ''
       words += f' from the baseline{order} at {float(self.settings.start_level):g}'
+    if self.low_band_hz:
+      parts = [f'above {self.low_band_hz:g} Hz from its own order'] if self.start_order else []
+      if self.center_gain < 1:
+        parts.append(f'below {self.low_band_hz:g} Hz x{self.center_gain:g} mid-gap')
+      words += f' ({"; ".join(parts)})' if parts else ''
     if self.refine_min_gap_ms:
       words += (f' in gaps of {self.refine_min_gap_ms:g} ms and more, the baseline\'s fill in '
                 'shorter ones')
@@ -387,7 +415,13 @@ class Restorer:
     if self.method == 'baseline':
       return 0
     return (self.sampler.num_evals * (2 if self.method in ('dps', 'pigdm') else 1)
-            * self.average)
+            * self.average * self._fills)
+
+  @property
+  def _fills(self):
+    """Restorations made per window: two where the bands come from fills
+    of two AR orders (low_band_hz with a start_order), else one."""
+    return 2 if self.low_band_hz and self.start_order else 1
 
   def _unconditional(self, batch):
     request = self.trained.task.sample_request(batch)
@@ -440,24 +474,14 @@ class Restorer:
     return (self._restore_measurement(measurement, seed, on_windows, key, gain)
             / gain).astype(np.float32)
 
-  def _restore_measurement(self, measurement, seed, on_windows, key, gain):
-    """__call__ on a measurement raised by `gain` (as is a config.restore.data_std
-    given) -> float64 [L] at that level."""
-    if self.method == 'baseline':
-      return run_baseline(measurement)
-    length, original = len(measurement), measurement
-    pad = max(0, self.window - length)
-    if pad:   # shorter than one window: pad with reliable silence
-      measurement = _padded(measurement, pad)
-    kept = self._kept_baseline(measurement)
-    starts = self._window_starts(measurement, kept)
-    data_std = self.settings.data_std * gain or measurement.data_std()
+  def _refined(self, measurement, starts, guess, data_std, rng, on_windows):
+    """The prior's restoration of every window in `starts` (guess: the
+    classical fill [L] it starts from, or None), overlap-added over the
+    degraded input: float64 [L]."""
     join = windows.OverlapAdd(len(measurement), np.float64)
     overlap = int(self.window * self.settings.overlap)
     taper = windows.raised_cosine_taper(self.window, overlap // 2)
     batch = int(self.settings.batch_windows)
-    rng = jax.random.PRNGKey(seed) if key is None else key
-    guess = run_baseline(measurement, self.start_order) if self.from_baseline else None
     for first in range(0, len(starts), batch):
       chunk = starts[first:first + batch]
       padded_chunk = chunk + [chunk[-1]] * (batch - len(chunk))  # one compiled shape
@@ -479,10 +503,41 @@ class Restorer:
         join.add(s, restored, taper)
       if on_windows is not None:
         on_windows(len(chunk), len(starts))
-    estimate = join.result(default=measurement.degraded)
-    if kept is not None:   # Janssen's own fill, whatever order the prior started from
-      estimate = np.where(kept, run_baseline(measurement) if self.start_order else guess,
-                          estimate)
+    return join.result(default=measurement.degraded)
+
+  def _restore_measurement(self, measurement, seed, on_windows, key, gain):
+    """__call__ on a measurement raised by `gain` (as is a config.restore.data_std
+    given) -> float64 [L] at that level."""
+    if self.method == 'baseline':
+      return run_baseline(measurement)
+    if self.low_band_hz >= measurement.sample_rate / 2:
+      raise UserError(f'config.restore.low_band_hz={self.low_band_hz:g} is not below the '
+                      f'Nyquist frequency ({measurement.sample_rate / 2:g} Hz); give a lower '
+                      'one, e.g. 500.')
+    length, original = len(measurement), measurement
+    pad = max(0, self.window - length)
+    if pad:   # shorter than one window: pad with reliable silence
+      measurement = _padded(measurement, pad)
+    kept = self._kept_baseline(measurement)
+    starts = self._window_starts(measurement, kept)
+    data_std = self.settings.data_std * gain or measurement.data_std()
+    rng = jax.random.PRNGKey(seed) if key is None else key
+    guess = run_baseline(measurement, self.start_order) if self.from_baseline else None
+    progress = None if on_windows is None else (
+        lambda count, total: on_windows(count, total * self._fills))
+    # Janssen's own fill, whatever order the prior started from.
+    own = (run_baseline(measurement) if self.start_order else guess) if (
+        kept is not None or self.low_band_hz) else None
+    keep = (lambda x: x) if kept is None else (lambda x: np.where(kept, own, x))
+    estimate = keep(self._refined(measurement, starts, guess, data_std, rng, progress))
+    if self.low_band_hz:   # the band above from Janssen's own order (gap_bands.py)
+      detailed = estimate
+      if self.start_order:
+        detailed = keep(self._refined(measurement, starts, own, data_std,
+                                      jax.random.fold_in(rng, _DETAILED_FILL), progress))
+      refined = measurement.weights < 1 if kept is None else (measurement.weights < 1) & ~kept
+      estimate = gap_bands.combine(estimate, detailed, refined, measurement.sample_rate,
+                                   self.low_band_hz, self.center_gain)
     estimate = estimate[:length]
     if original.task == 'bandwidth' and self.settings.quiet_gate_db > 0:
       estimate = quiet_gate.gate_added_band(estimate, original.degraded, original.sample_rate,
