@@ -52,7 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
       method='',            # 'projection', 'pigdm', 'dps', 'repaint', 'baseline' or '':
                             # the best measured for the task (restore.DEFAULT_RECIPE,
                             # which then sets start, start_level, refine_min_gap_ms,
-                            # start_order, low_band_hz, center_gain)
+                            # start_order, low_band_hz, center_gain, envelope_hz)
       gaps='',              # inpaint: 'START-END,...' in seconds, e.g. '0.50-0.55'
       taper_ms=1.0,         # inpaint: raised-cosine ramps around each gap
       cutoff_hz=0.0,        # bandwidth: the input's cutoff
@@ -76,6 +76,9 @@ def get_config() -> ml_collections.ConfigDict:
                             # the start_order fill, above from Janssen's own order (0: one
                             # fill; gap_bands.py)
       center_gain=1.0,      # ...and that low band's gain over each gap's middle (1: as filled)
+      envelope_hz=0.0,      # ...and above this, the band energies of the baseline's fill in
+                            # shorter gaps on the line between the frames either side (0: as
+                            # filled; gap_envelope.py)
       overlap=0.25,         # fraction of the prior's window shared by neighbours
       batch_windows=4,      # windows per network batch (bounds memory)
       span_seconds=30.0,    # files longer than 1.5 spans go a span at a time (bounds memory)

@@ -5,7 +5,8 @@
       [--conditions=gap20,gap50,gap100,bw2k,bw4k,clip3,clip7]
       [--families=synthetic,recorded]
       [--guidance=0.3] [--start=baseline --start_level=0.3 --start_order=128]
-      [--low_band_hz=500 --center_gain=0.5] [--average=4]
+      [--low_band_hz=500 --center_gain=0.5] [--refine_min_gap_ms=100 --envelope_hz=1000]
+      [--average=4]
       [--quiet_gate_db=35] [--first=4]
 
 Two held-out families, a table each (--families picks them), both at the
@@ -69,6 +70,10 @@ flags.DEFINE_float('low_band_hz', 0.0, 'config.restore.low_band_hz (start=baseli
                    lower_bound=0.0)
 flags.DEFINE_float('center_gain', 1.0, 'config.restore.center_gain (with --low_band_hz).',
                    lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float('envelope_hz', 0.0, 'config.restore.envelope_hz (start=baseline, gaps '
+                   'shorter than --refine_min_gap_ms).', lower_bound=0.0)
+flags.DEFINE_float('refine_min_gap_ms', 0.0, 'config.restore.refine_min_gap_ms (start=baseline).',
+                   lower_bound=0.0)
 flags.DEFINE_integer('average', 1, 'config.restore.average: restorations averaged.',
                      lower_bound=1)
 flags.DEFINE_float('quiet_gate_db', None, "config.restore.quiet_gate_db (default: the prior's).")
@@ -158,6 +163,7 @@ def condition_rows(trained, condition, speech, seconds):
       settings.start, settings.start_level = FLAGS.start, FLAGS.start_level
       settings.start_order = FLAGS.start_order
       settings.low_band_hz, settings.center_gain = FLAGS.low_band_hz, FLAGS.center_gain
+      settings.envelope_hz, settings.refine_min_gap_ms = FLAGS.envelope_hz, FLAGS.refine_min_gap_ms
     settings.average = FLAGS.average
     settings.quiet_gate_db = gate
     restorer = restore.Restorer(trained, settings)
@@ -183,6 +189,9 @@ def condition_rows(trained, condition, speech, seconds):
       label += f' from baseline{order} at {FLAGS.start_level:g}'
       if FLAGS.low_band_hz:
         label += f' below {FLAGS.low_band_hz:g} Hz x{FLAGS.center_gain:g} mid-gap'
+      if FLAGS.refine_min_gap_ms:
+        envelope = f', envelope above {FLAGS.envelope_hz:g} Hz' if FLAGS.envelope_hz else ''
+        label += f', Janssen\'s fill below {FLAGS.refine_min_gap_ms:g} ms{envelope}'
     if FLAGS.average > 1 and method not in ('input', 'baseline'):
       label += f', mean of {FLAGS.average}'
     if kind == 'bw' and method not in ('input', 'baseline') and gate:

@@ -15,7 +15,8 @@ import pytest
 from audiodiff.audio import audio_io, filters
 from audiodiff.metrics import audio_metrics
 from audiodiff.errors import UserError
-from audiodiff.restoration import baselines, gap_bands, operators, quiet_gate, restore
+from audiodiff.restoration import (baselines, gap_bands, gap_envelope, operators, quiet_gate,
+                                   restore)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 8000
@@ -511,13 +512,68 @@ def test_the_low_band_from_the_quiet_fill_and_the_high_band_from_janssens_own_or
     restore.Restorer(_ToyTrained(settings), _settings(low_band_hz=5000.0, **common))(measurement)
 
 
+def test_gap_envelope_puts_a_faded_fills_upper_bands_on_the_line_between_its_neighbours():
+  """follow_envelope: a fill whose band above 1 kHz fades to -20 dB inside a
+  gap gets, mid-gap, the band energy on the dB line between the frames either
+  side (here 0 dB before, -12 dB after: -6 dB); the 300 Hz tone and every
+  sample outside the gap stay as they were."""
+  rate, n = 16000, 16000
+  rng = np.random.default_rng(0)
+  noise = rng.standard_normal(n)
+  high = gap_bands.lowpass(noise, rate, 8000.0) - gap_bands.lowpass(noise, rate, 1200.0)
+  level = np.where(np.arange(n) < 8000, 1.0, 0.25)           # -12 dB after the gap's middle
+  gap = np.zeros(n, bool)
+  gap[7600:8400] = True                                      # 50 ms
+  fill = np.sin(2 * np.pi * 300 * np.arange(n) / rate) + level * high * np.where(gap, 0.1, 1.0)
+  shaped = gap_envelope.follow_envelope(fill, gap, rate, envelope_hz=1000.0)
+  np.testing.assert_array_equal(shaped[~gap], fill[~gap])
+  np.testing.assert_allclose(gap_bands.lowpass(shaped, rate, 800.0)[gap],
+                             gap_bands.lowpass(fill, rate, 800.0)[gap], atol=0.02)
+  band = lambda x, a, b: np.mean((gap_bands.lowpass(x, rate, 8000.0)
+                                  - gap_bands.lowpass(x, rate, 1200.0))[a:b] ** 2)
+  before, after = band(fill, 7000, 7500), band(fill, 8500, 9000)
+  middle = band(shaped, 7900, 8100)
+  assert abs(10 * np.log10(middle / np.sqrt(before * after))) < 1.5
+  assert band(fill, 7900, 8100) < 0.05 * middle              # it was 20 dB down
+  np.testing.assert_array_equal(gap_envelope.band_index(np.array([500.0, 1000.0, 1600.0, 7000.0]),
+                                                        1000.0), [-1, 0, 1, 5])
+
+
+def test_the_default_recipe_shapes_janssens_fill_of_the_short_gaps_only():
+  """envelope_hz: the short gap keeps Janssen's fill shaped by follow_envelope;
+  the long gap is refined as without it; it needs refine_min_gap_ms."""
+  gaps = '0.200-0.205,0.600-0.612'
+  common = dict(task='inpaint', gaps=gaps, method='projection', start='baseline',
+                start_level=0.3, refine_min_gap_ms=10.0, taper_ms=0.0)
+  settings = _settings(envelope_hz=1000.0, **common)
+  hiss = 0.05 * np.random.default_rng(0).standard_normal(RATE)   # no AR model predicts it
+  degraded = restore.degrade('inpaint', _tone(1.0) + hiss.astype(np.float32), RATE,
+                             gaps=operators.parse_gaps(gaps), taper_ms=0.0)
+  measurement = restore.measure('inpaint', degraded, settings, RATE)
+  shaped = restore.Restorer(_ToyTrained(settings), settings)
+  plain = restore.Restorer(_ToyTrained(settings), _settings(**common))
+  short, long = np.zeros(len(degraded), bool), np.zeros(len(degraded), bool)
+  short[1600:1640], long[4800:4896] = True, True
+  janssen = restore.run_baseline(measurement)
+  expected = gap_envelope.follow_envelope(janssen, short, RATE, 1000.0)
+  result = shaped(measurement)
+  np.testing.assert_allclose(result[short], expected[short], atol=1e-6)
+  assert np.max(np.abs(result[short] - janssen[short])) > 1e-3
+  np.testing.assert_array_equal(result[long], plain(measurement)[long])
+  assert 'shorter ones (above 1000 Hz on the envelope around each)' in shaped.summary
+  with pytest.raises(UserError, match='envelope_hz=1000 shapes the fill of the gaps shorter '
+                     'than config.restore.refine_min_gap_ms, which is 0'):
+    restore.Restorer(_ToyTrained(settings), _settings(
+        envelope_hz=1000.0, **dict(common, refine_min_gap_ms=0.0)))
+
+
 def test_the_default_recipe_and_a_setting_it_would_override():
   """method='' is the task's DEFAULT_RECIPE; a recipe setting changed beside
   it is refused by name (it would be overridden)."""
   settings = restore.resolved(_settings(task='inpaint'))
   assert (settings.method, settings.start, settings.start_level, settings.refine_min_gap_ms,
-          settings.start_order, settings.low_band_hz, settings.center_gain) == (
-              'projection', 'baseline', 0.02, 100.0, 192, 500.0, 0.5)
+          settings.start_order, settings.low_band_hz, settings.center_gain,
+          settings.envelope_hz) == ('projection', 'baseline', 0.02, 100.0, 192, 500.0, 0.5, 1000.0)
   assert restore.resolved(_settings(task='declip')).method == 'baseline'
   named = _settings(task='inpaint', method='projection', start_level=0.05)
   assert restore.resolved(named) is named

@@ -874,7 +874,8 @@ def test_ninth_probe_a_reference_at_a_lower_rate_is_refused_and_json_has_no_nan(
                                          ('guidance', float('inf')),
                                          ('quiet_gate_db', float('inf')),
                                          ('start_order', -1), ('start_order', 4096),
-                                         ('low_band_hz', float('inf')), ('center_gain', 1.5)])
+                                         ('low_band_hz', float('inf')), ('center_gain', 1.5),
+                                         ('envelope_hz', -1.0)])
 def test_tenth_probe_restore_settings_out_of_range_are_refused(field, value):
   from audiodiff import defaults  # pylint: disable=g-import-not-at-top
   from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top

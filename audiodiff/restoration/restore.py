@@ -29,7 +29,8 @@ from audiodiff.metrics import audio_metrics
 from audiodiff.audio import audio_io, windows
 from audiodiff.diffusion import samplers, schedules
 from audiodiff.errors import UserError
-from audiodiff.restoration import baselines, gap_bands, operators, posterior, quiet_gate
+from audiodiff.restoration import (baselines, gap_bands, gap_envelope, operators, posterior,
+                                   quiet_gate)
 
 TASKS = ('inpaint', 'bandwidth', 'declip')
 # Folded into the random key of the second fill (gap_bands: the band above
@@ -58,7 +59,7 @@ DEFAULT_GUIDANCE = {'dps': 0.01, 'pigdm': 1.0}
 DEFAULT_RECIPE = {
     'inpaint': dict(method='projection', start='baseline', start_level=0.02,
                     refine_min_gap_ms=100.0, start_order=192, low_band_hz=500.0,
-                    center_gain=0.5),
+                    center_gain=0.5, envelope_hz=1000.0),
     'bandwidth': dict(method='projection'),
     'declip': dict(method='baseline'),
 }
@@ -67,10 +68,11 @@ OPTION_METHODS = {'guidance': ('dps', 'pigdm'), 'data_std': ('pigdm',), 'noise_s
                   'resample': ('repaint',), 'jump': ('repaint',), 'average': posterior.METHODS,
                   'start': posterior.METHODS, 'start_level': posterior.METHODS,
                   'refine_min_gap_ms': posterior.METHODS, 'start_order': posterior.METHODS,
-                  'low_band_hz': posterior.METHODS, 'center_gain': posterior.METHODS}
+                  'low_band_hz': posterior.METHODS, 'center_gain': posterior.METHODS,
+                  'envelope_hz': posterior.METHODS}
 # Options only start='baseline' reads.
 BASELINE_START_OPTIONS = ('start_level', 'refine_min_gap_ms', 'start_order', 'low_band_hz',
-                          'center_gain')
+                          'center_gain', 'envelope_hz')
 
 
 def resolved(restore_config):
@@ -167,7 +169,7 @@ class Measurement:
 TASK_SETTING = {'inpaint': 'gaps', 'bandwidth': 'cutoff_hz', 'declip': 'clip_level'}
 # Options only one task reads (a flag setting one under another task is refused).
 OPTION_TASK = {'taper_ms': 'inpaint', 'refine_min_gap_ms': 'inpaint', 'start_order': 'inpaint',
-               'low_band_hz': 'inpaint', 'center_gain': 'inpaint',
+               'low_band_hz': 'inpaint', 'center_gain': 'inpaint', 'envelope_hz': 'inpaint',
                'filter': 'bandwidth', 'quiet_gate_db': 'bandwidth'}
 
 
@@ -351,6 +353,14 @@ class Restorer:
     if not 0 <= self.center_gain <= 1:
       raise UserError(f'config.restore.center_gain={self.center_gain:g} must lie in [0, 1] '
                       '(1: the low band kept as filled).')
+    self.envelope_hz = float(restore_config.get('envelope_hz', 0.0)) if by_band else 0.0
+    if not 0 <= self.envelope_hz < float('inf'):
+      raise UserError(f'config.restore.envelope_hz={self.envelope_hz:g} must be a frequency '
+                      '>= 0 (0: Janssen\'s fill as it is).')
+    if self.envelope_hz and not self.refine_min_gap_ms:
+      raise UserError(f'config.restore.envelope_hz={self.envelope_hz:g} shapes the fill of the '
+                      'gaps shorter than config.restore.refine_min_gap_ms, which is 0 (every gap '
+                      'refined): set it too, e.g. --config.restore.refine_min_gap_ms=100.')
     if self.center_gain < 1 and not self.low_band_hz:
       raise UserError(f'config.restore.center_gain={self.center_gain:g} turns down the band '
                       'below config.restore.low_band_hz, which is 0: set it too, e.g. '
@@ -402,8 +412,10 @@ class Restorer:
         parts.append(f'below {self.low_band_hz:g} Hz x{self.center_gain:g} mid-gap')
       words += f' ({"; ".join(parts)})' if parts else ''
     if self.refine_min_gap_ms:
+      envelope = (f' (above {self.envelope_hz:g} Hz on the envelope around each)'
+                  if self.envelope_hz else '')
       words += (f' in gaps of {self.refine_min_gap_ms:g} ms and more, the baseline\'s fill in '
-                'shorter ones')
+                f'shorter ones{envelope}')
     passes = self.num_evals
     return f'{words}, {passes} network pass{"" if passes == 1 else "es"} a window'
 
@@ -510,10 +522,11 @@ class Restorer:
     given) -> float64 [L] at that level."""
     if self.method == 'baseline':
       return run_baseline(measurement)
-    if self.low_band_hz >= measurement.sample_rate / 2:
-      raise UserError(f'config.restore.low_band_hz={self.low_band_hz:g} is not below the '
-                      f'Nyquist frequency ({measurement.sample_rate / 2:g} Hz); give a lower '
-                      'one, e.g. 500.')
+    for name in ('low_band_hz', 'envelope_hz'):
+      if getattr(self, name) >= measurement.sample_rate / 2:
+        raise UserError(f'config.restore.{name}={getattr(self, name):g} is not below the '
+                        f'Nyquist frequency ({measurement.sample_rate / 2:g} Hz); give a lower '
+                        'one, e.g. 1000.')
     length, original = len(measurement), measurement
     pad = max(0, self.window - length)
     if pad:   # shorter than one window: pad with reliable silence
@@ -522,13 +535,19 @@ class Restorer:
     starts = self._window_starts(measurement, kept)
     data_std = self.settings.data_std * gain or measurement.data_std()
     rng = jax.random.PRNGKey(seed) if key is None else key
-    guess = run_baseline(measurement, self.start_order) if self.from_baseline else None
+    guess = (run_baseline(measurement, self.start_order) if self.from_baseline and starts
+             else None)
     progress = None if on_windows is None else (
         lambda count, total: on_windows(count, total * self._fills))
     # Janssen's own fill, whatever order the prior started from.
-    own = (run_baseline(measurement) if self.start_order else guess) if (
-        kept is not None or self.low_band_hz) else None
-    keep = (lambda x: x) if kept is None else (lambda x: np.where(kept, own, x))
+    own = None
+    if kept is not None or self.low_band_hz:
+      own = guess if guess is not None and not self.start_order else run_baseline(measurement)
+    kept_fill = own
+    if kept is not None and self.envelope_hz:   # the short gaps' fill shaped (gap_envelope.py)
+      kept_fill = gap_envelope.follow_envelope(own, kept, measurement.sample_rate,
+                                               self.envelope_hz)
+    keep = (lambda x: x) if kept is None else (lambda x: np.where(kept, kept_fill, x))
     estimate = keep(self._refined(measurement, starts, guess, data_std, rng, progress))
     if self.low_band_hz:   # the band above from Janssen's own order (gap_bands.py)
       detailed = estimate

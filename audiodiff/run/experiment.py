@@ -145,6 +145,8 @@ _CONFIG_RULES = (
     ('restore.low_band_hz', lambda v: 0 <= v < float('inf'),
      'a finite frequency >= 0 (0: one fill in every band)'),
     ('restore.center_gain', lambda v: 0 <= v <= 1, 'in [0, 1] (1: the low band as filled)'),
+    ('restore.envelope_hz', lambda v: 0 <= v < float('inf'),
+     'a finite frequency >= 0 (0: the baseline\'s fill as it is)'),
     ('restore.resample', lambda v: v >= 1, '>= 1'),
     ('restore.jump', lambda v: v >= 1, '>= 1'),
     ('restore.overlap', lambda v: 0 <= v < 0.9, 'in [0, 0.9)'),
