@@ -278,6 +278,7 @@ def get_config() -> ml_collections.ConfigDict:
       spectral_autoencoder=dict(
           n_fft=1024,
           stft_hop=256,
+          decoder_n_fft=0,    # the decoder's STFT window (0: n_fft); longer resolves partials
           exponent=0.5,
           scale=0.33,
           channels=192,

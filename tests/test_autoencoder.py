@@ -53,6 +53,16 @@ def test_spectral_autoencoder_shapes_and_its_decoder_writes_spectra():
   # The waveform is exactly the inverse STFT of the decoded spectrum.
   stft = representation.StftFeatures(256, 64, 0.5, 0.33)
   np.testing.assert_allclose(decoded, stft.to_audio(features), atol=1e-5)
+  # A decoder with its own, longer STFT: the same frames, finer bins.
+  longer = SpectralAutoencoder(n_fft=256, hop_length=64, decoder_n_fft=512, channels=16,
+                               intermediate=32, encoder_blocks=1, decoder_blocks=1,
+                               latent_channels=3)
+  variables = longer.init(jax.random.PRNGKey(1), audio)
+  features = longer.apply(variables, z, method='decode_features')
+  assert features.shape == (2, 8, 2 * 257)
+  np.testing.assert_allclose(longer.apply(variables, z, method='decode'),
+                             representation.StftFeatures(512, 64, 0.5, 0.33).to_audio(features),
+                             atol=1e-5)
 
 
 def test_complex_stft_loss_closed_forms():
@@ -166,3 +176,15 @@ def test_the_training_mr_stft_reads_its_resolutions_and_refuses_bad_ones():
     config.autoencoder.stft_resolutions = bad
     with pytest.raises(UserError, match='config.autoencoder.stft_resolutions'):
       tasks.get_task(config).check_config()
+
+
+def test_a_decoder_stft_that_is_not_a_power_of_two_is_refused():
+  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
+  from audiodiff.errors import UserError  # pylint: disable=g-import-not-at-top
+  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
+  config = defaults.get_config()
+  config.model.spectral_autoencoder.decoder_n_fft = 1000
+  with pytest.raises(UserError, match='decoder_n_fft=1000 must be 0 .* or a power of two'):
+    experiment.validate_config(config)
+  config.model.spectral_autoencoder.decoder_n_fft = 2048
+  experiment.validate_config(config)

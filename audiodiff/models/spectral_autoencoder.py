@@ -53,6 +53,7 @@ class SpectralAutoencoder(nn.Module):
   denoiser, (x, t, cond, train) -> reconstruction, as `AudioAutoencoder`."""
   n_fft: int = 1024
   hop_length: int = 256
+  decoder_n_fft: int = 0      # the decoder's STFT (0: n_fft); longer: finer partials
   exponent: float = 0.5
   scale: float = 0.33
   channels: int = 192
@@ -68,7 +69,7 @@ class SpectralAutoencoder(nn.Module):
   def setup(self):
     self.encoder = FrameConvNeXt(2 * self.latent_channels, self.channels, self.intermediate,
                                  self.encoder_blocks, self.kernel_size, dtype=self.dtype)
-    self.decoder = FrameConvNeXt(self.features.channels, self.channels, self.intermediate,
+    self.decoder = FrameConvNeXt(self.decoder_features.channels, self.channels, self.intermediate,
                                  self.decoder_blocks, self.kernel_size, dtype=self.dtype)
     if self.adversarial:
       self.discriminator = MultiScaleSTFTDiscriminator(
@@ -77,6 +78,12 @@ class SpectralAutoencoder(nn.Module):
   @property
   def features(self) -> representation.StftFeatures:
     return representation.StftFeatures(self.n_fft, self.hop_length, self.exponent, self.scale)
+
+  @property
+  def decoder_features(self) -> representation.StftFeatures:
+    """The STFT the decoder outputs: n_fft or decoder_n_fft, the same hop."""
+    return representation.StftFeatures(self.decoder_n_fft or self.n_fft, self.hop_length,
+                                       self.exponent, self.scale)
 
   @property
   def hop(self) -> int:
@@ -93,13 +100,14 @@ class SpectralAutoencoder(nn.Module):
     return self.encode_distribution(audio)[0]
 
   def decode_features(self, z):
-    """latent [B, frames, C] -> compressed complex STFT [B, frames, 2 * bins]."""
+    """latent [B, frames, C] -> compressed complex STFT [B, frames, 2 * bins]
+    (decoder_features' bins)."""
     return self.decoder(z)
 
   def decode(self, z, train=False):
     """latent [B, frames, latent_channels] -> audio [B, frames * hop]."""
     del train
-    return self.features.to_audio(self.decoder(z))
+    return self.decoder_features.to_audio(self.decoder(z))
 
   def reconstruct(self, audio, train=False):
     """audio [B, L] -> (reconstruction [B, L], mean, log_std). With train the

@@ -174,6 +174,13 @@ def validate_config(config) -> None:
                        and 0 < b < 1 for b in betas):
     raise UserError(f'config.diffusion.betas={betas!r} must be numbers in (0, 1), one per '
                     'step (or () for the named schedule).')
+  spectral = config.model.get('spectral_autoencoder')
+  decoder_n_fft = None if spectral is None else spectral.get('decoder_n_fft', 0)
+  if decoder_n_fft and not (isinstance(decoder_n_fft, int) and decoder_n_fft >= 64
+                            and not decoder_n_fft & (decoder_n_fft - 1)):
+    raise UserError(f'config.model.spectral_autoencoder.decoder_n_fft={decoder_n_fft!r} must '
+                    'be 0 (the encoder\'s n_fft) or a power of two >= 64; set '
+                    '--config.model.spectral_autoencoder.decoder_n_fft=2048, for example.')
   unet = config.model.get('unet1d')
   if unet is not None and not (
       isinstance(unet.downsample, int) and unet.downsample >= 2 and len(unet.channels) >= 1
