@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiodiff import tasks
+from audiodiff import defaults, tasks
 from audiodiff.errors import UserError
 from audiodiff.metrics import audio_metrics
 from audiodiff.latent import losses
@@ -13,6 +13,7 @@ from audiodiff.latent.scaling import LatentScaling
 from audiodiff.enhancement import representation
 from audiodiff.models.autoencoder import AudioAutoencoder
 from audiodiff.models.spectral_autoencoder import SpectralAutoencoder
+from audiodiff.run import experiment
 from audiodiff.tasks import base
 from experiments.configs import music_spectral_autoencoder_cpu
 
@@ -179,9 +180,6 @@ def test_the_training_mr_stft_reads_its_resolutions_and_refuses_bad_ones():
 
 
 def test_a_decoder_stft_that_is_not_a_power_of_two_is_refused():
-  from audiodiff import defaults  # pylint: disable=g-import-not-at-top
-  from audiodiff.errors import UserError  # pylint: disable=g-import-not-at-top
-  from audiodiff.run import experiment  # pylint: disable=g-import-not-at-top
   config = defaults.get_config()
   config.model.spectral_autoencoder.decoder_n_fft = 1000
   with pytest.raises(UserError, match='decoder_n_fft=1000 must be 0 .* or a power of two'):

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.linalg
 
 from audiodiff.audio import spectral
+from audiodiff.restoration import operators
 
 
 # The largest AR order config.restore.start_order takes (memory and time grow
@@ -87,8 +88,7 @@ def janssen_inpaint(y, weights, order=None, iterations=5, context=None):
   """
   y = np.asarray(y, np.float64).copy()
   missing = np.asarray(weights) <= 0
-  edges = np.flatnonzero(np.diff(np.concatenate([[0], missing.astype(np.int8), [0]])))
-  for start, end in zip(edges[::2], edges[1::2]):
+  for start, end in operators.runs(missing):
     p = order or int(np.clip(3 * (end - start), 32, 512))
     c = context or 2 * p
     a, b = max(0, start - c), min(len(y), end + c)

@@ -15,6 +15,8 @@ spectrum better than its pass from a quiet low-order fill.
 
 import numpy as np
 
+from audiodiff.restoration import operators
+
 # The middle share of a gap over which the low band takes center_gain.
 CENTER_SHARE = 0.6
 
@@ -36,12 +38,6 @@ def lowpass(signal, sample_rate, cutoff_hz):
   return np.fft.irfft(spectrum, n=len(signal))
 
 
-def runs(mask):
-  """[(start, end)] of the True runs of a bool [L]."""
-  edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-  return list(zip(edges[::2], edges[1::2]))
-
-
 def combine(quiet, detailed, refined, sample_rate, low_band_hz, center_gain):
   """Two fills of the same gaps -> one, float64 [L].
 
@@ -55,7 +51,7 @@ def combine(quiet, detailed, refined, sample_rate, low_band_hz, center_gain):
   low = lowpass(quiet, sample_rate, low_band_hz)
   high = detailed - lowpass(detailed, sample_rate, low_band_hz)
   combined = detailed.copy()
-  for start, end in runs(refined):
+  for start, end in operators.runs(refined):
     gains = center_profile(end - start, center_gain)
     combined[start:end] = gains * low[start:end] + high[start:end]
   return combined

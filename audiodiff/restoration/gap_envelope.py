@@ -15,7 +15,7 @@ where speech's energy and so the gap SNR lie, is left alone.
 import numpy as np
 import scipy.signal
 
-from audiodiff.restoration import gap_bands
+from audiodiff.restoration import operators
 
 # The STFT: 32 ms Hann frames every 8 ms (the inverse is exact without a gain).
 FRAME_SECONDS, HOP_SECONDS = 0.032, 0.008
@@ -46,7 +46,7 @@ def follow_envelope(fill, gaps, sample_rate, envelope_hz):
   energy = np.stack([np.sum(np.abs(spectrum[bands == b]) ** 2, axis=0)
                      for b in range(bands.max() + 1)])        # [bands, frames]
   centres = np.arange(spectrum.shape[1]) * hop                 # frame k covers centre ± frame/2
-  runs = gap_bands.runs(np.asarray(gaps, bool))
+  runs = operators.runs(gaps)
   for start, end in runs:
     before = np.flatnonzero(centres + frame // 2 <= start)
     after = np.flatnonzero(centres - frame // 2 >= end)

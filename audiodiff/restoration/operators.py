@@ -138,6 +138,12 @@ class Clipping:
 # Building operators from user settings (numpy, outside jit).
 
 
+def runs(mask):
+  """[(start, end)] of the True runs of a bool [L] (e.g. a gap mask's)."""
+  edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
+  return list(zip(edges[::2], edges[1::2]))
+
+
 def parse_gaps(text):
   """'0.50-0.55,1.20-1.30' -> [(0.5, 0.55), (1.2, 1.3)] in seconds.
 

@@ -288,10 +288,8 @@ def _gap_windows(weights, window):
   Raises:
     UserError: a gap too long for the prior's window to fill with context.
   """
-  missing = np.concatenate([[0], (weights <= 0).astype(np.int8), [0]])
-  edges = np.flatnonzero(np.diff(missing))
   starts, current = [], None
-  for a, b in zip(edges[::2], edges[1::2]):
+  for a, b in operators.runs(weights <= 0):
     if b - a > window // 2:
       raise UserError(f'A gap of {b - a} samples is longer than half the prior\'s window '
                       f'({window} samples): too little context to fill it. Split it, or '
@@ -580,10 +578,8 @@ def enforce(measurement, estimate):
 def _short_gaps(weights, shortest):
   """bool [L]: the runs of weights < 1 (a gap and its tapers) whose gap
   (weights <= 0) is shorter than `shortest` samples."""
-  missing = np.concatenate([[0], (weights < 1).astype(np.int8), [0]])
-  edges = np.flatnonzero(np.diff(missing))
   short = np.zeros(len(weights), bool)
-  for a, b in zip(edges[::2], edges[1::2]):
+  for a, b in operators.runs(weights < 1):
     if np.count_nonzero(weights[a:b] <= 0) < shortest:
       short[a:b] = True
   return short

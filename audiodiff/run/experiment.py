@@ -147,6 +147,9 @@ _CONFIG_RULES = (
     ('restore.center_gain', lambda v: 0 <= v <= 1, 'in [0, 1] (1: the low band as filled)'),
     ('restore.envelope_hz', lambda v: 0 <= v < float('inf'),
      'a finite frequency >= 0 (0: the baseline\'s fill as it is)'),
+    ('model.spectral_autoencoder.decoder_n_fft',
+     lambda v: v == 0 or (isinstance(v, int) and v >= 64 and not v & (v - 1)),
+     '0 (the encoder\'s n_fft) or a power of two >= 64'),
     ('restore.resample', lambda v: v >= 1, '>= 1'),
     ('restore.jump', lambda v: v >= 1, '>= 1'),
     ('restore.overlap', lambda v: 0 <= v < 0.9, 'in [0, 0.9)'),
@@ -162,10 +165,13 @@ def validate_config(config) -> None:
     raise UserError(f'config.seed={config.seed!r} must be a whole number in [0, 2**32); '
                     'set --config.seed=<value>.')
   for field, is_valid, requirement in _CONFIG_RULES:
-    section, name = field.split('.')
-    if name not in config.get(section, {}):
+    *sections, name = field.split('.')
+    parent = config
+    for section in sections:
+      parent = parent.get(section, {})
+    if name not in parent:
       continue
-    value = config[section][name]
+    value = parent[name]
     if not is_valid(value):
       raise UserError(f'config.{field}={value!r} must be {requirement}; set '
                       f'--config.{field}=<value>.')
@@ -174,13 +180,6 @@ def validate_config(config) -> None:
                        and 0 < b < 1 for b in betas):
     raise UserError(f'config.diffusion.betas={betas!r} must be numbers in (0, 1), one per '
                     'step (or () for the named schedule).')
-  spectral = config.model.get('spectral_autoencoder')
-  decoder_n_fft = None if spectral is None else spectral.get('decoder_n_fft', 0)
-  if decoder_n_fft and not (isinstance(decoder_n_fft, int) and decoder_n_fft >= 64
-                            and not decoder_n_fft & (decoder_n_fft - 1)):
-    raise UserError(f'config.model.spectral_autoencoder.decoder_n_fft={decoder_n_fft!r} must '
-                    'be 0 (the encoder\'s n_fft) or a power of two >= 64; set '
-                    '--config.model.spectral_autoencoder.decoder_n_fft=2048, for example.')
   unet = config.model.get('unet1d')
   if unet is not None and not (
       isinstance(unet.downsample, int) and unet.downsample >= 2 and len(unet.channels) >= 1
