@@ -44,7 +44,7 @@ import audiodiff
 from audiodiff.data import flite_speech, real_speech, sentences
 from audiodiff.errors import UserError, run_script
 from audiodiff.run import api
-from audiodiff.restoration import operators, posterior, restore
+from audiodiff.restoration import gap_bands, operators, posterior, restore
 
 flags.DEFINE_string('prior', 'pretrained/speech_prior_cpu', 'A trained prior (export or workdir).')
 flags.DEFINE_integer('utterances', 4, 'Held-out utterances per family.', lower_bound=1)
@@ -188,7 +188,8 @@ def condition_rows(trained, condition, speech, seconds):
       order = f' (AR order {FLAGS.start_order})' if FLAGS.start_order else ''
       label += f' from baseline{order} at {FLAGS.start_level:g}'
       if FLAGS.low_band_hz:
-        label += f' below {FLAGS.low_band_hz:g} Hz x{FLAGS.center_gain:g} mid-gap'
+        inside = gap_bands.HOLD_MS + gap_bands.RAMP_MS
+        label += f' below {FLAGS.low_band_hz:g} Hz x{FLAGS.center_gain:g} past {inside:g} ms in'
       if FLAGS.refine_min_gap_ms:
         envelope = f', envelope above {FLAGS.envelope_hz:g} Hz' if FLAGS.envelope_hz else ''
         label += f', Janssen\'s fill below {FLAGS.refine_min_gap_ms:g} ms{envelope}'

@@ -228,15 +228,15 @@ def test_aspade_improves_a_clipped_tone():
 
 class _ToyTrained:
   """An api.Trained stand-in: the exact denoiser of white noise of std 0.1,
-  a 256-sample window, no network."""
+  a `window`-sample window, no network."""
 
-  def __init__(self, method_config):
+  def __init__(self, method_config, window=256):
     from audiodiff.diffusion import schedules
     self.schedule = schedules.get_schedule(ml_collections.ConfigDict(dict(
         schedule='cosine', num_steps=50, cosine_offset=0.008, beta_start=1e-4,
         beta_end=0.02, sigmoid_start=-3.0, sigmoid_end=3.0, sigmoid_tau=1.0, betas=())))
     config = ml_collections.ConfigDict(dict(
-        data=dict(segment_length=256), diffusion=dict(prediction='eps'),
+        data=dict(segment_length=window), diffusion=dict(prediction='eps'),
         sampler=dict(name='ddim', num_steps=10, eta=0.0, grid='', guidance_scale=1.0,
                      clip_x0=False, temperature=1.0), restore=method_config))
     self.exp = self
@@ -467,49 +467,56 @@ def test_gap_bands_take_each_band_from_its_fill_and_turn_the_low_band_down_mid_g
   np.testing.assert_allclose(kept[gap], (low_tone + high_tone)[gap], atol=1e-9)
   np.testing.assert_array_equal(kept[~gap], detailed[~gap])
   turned = gap_bands.combine(quiet, detailed, gap, rate, low_band_hz=500, center_gain=0.25)
-  profile = gap_bands.center_profile(800, 0.25)
+  profile = gap_bands.center_profile(800, 0.25, rate)     # 100 ms
   np.testing.assert_allclose(turned[gap], profile * low_tone[gap] + high_tone[gap], atol=1e-9)
-  assert profile[0] > 0.99 and profile[-1] > 0.99 and np.all(profile >= 0.25 - 1e-12)
-  middle = slice(int(0.2 * 800) + 1, int(0.8 * 800) - 1)   # CENTER_SHARE = 0.6
-  np.testing.assert_allclose(profile[middle], 0.25)
-  assert np.all(np.diff(profile[:400]) <= 1e-12)           # falls towards the middle
+  hold, full = (int(ms * rate / 1000) for ms in (gap_bands.HOLD_MS,
+                                                 gap_bands.HOLD_MS + gap_bands.RAMP_MS))
+  np.testing.assert_allclose(profile[:hold], 1.0)          # the first 10 ms kept
+  np.testing.assert_allclose(profile[full:800 - full], 0.25)
+  assert np.all(np.diff(profile[:400]) <= 1e-12) and np.all(profile >= 0.25 - 1e-12)
   np.testing.assert_allclose(profile, profile[::-1])
+  np.testing.assert_allclose(gap_bands.center_profile(2 * hold, 0.25, rate), 1.0)   # 20 ms
 
 
 def test_the_low_band_from_the_quiet_fill_and_the_high_band_from_janssens_own_order():
   """low_band_hz with a start_order: two refinements (the network passes
   double), combined by gap_bands in the long gap; the short gap keeps
-  Janssen's fill; center_gain needs low_band_hz."""
-  gaps = '0.200-0.205,0.600-0.612'
+  Janssen's fill, its band below turned down past 20 ms in too; center_gain
+  needs low_band_hz."""
+  gaps = '0.200-0.230,0.600-0.650'
   common = dict(task='inpaint', gaps=gaps, method='projection', start='baseline',
-                start_level=0.3, refine_min_gap_ms=10.0, start_order=32,
+                start_level=0.3, refine_min_gap_ms=40.0, start_order=32,
                 taper_ms=0.0)   # no cross-fade into the input (restore.enforce)
   settings = _settings(low_band_hz=500.0, center_gain=0.5, **common)
   degraded = restore.degrade('inpaint', _tone(1.0), RATE, gaps=operators.parse_gaps(gaps),
                              taper_ms=settings.taper_ms)
   measurement = restore.measure('inpaint', degraded, settings, RATE)
-  by_band = restore.Restorer(_ToyTrained(settings), settings)
-  quiet = restore.Restorer(_ToyTrained(settings), _settings(**common))
-  detailed = restore.Restorer(_ToyTrained(settings), _settings(
+  by_band = restore.Restorer(_ToyTrained(settings, window=1024), settings)
+  quiet = restore.Restorer(_ToyTrained(settings, window=1024), _settings(**common))
+  detailed = restore.Restorer(_ToyTrained(settings, window=1024), _settings(
       **dict(common, start_order=0)))
   assert by_band.num_evals == 2 * quiet.num_evals
-  assert by_band.summary.startswith('projection from the baseline (AR order 32) at 0.3 (above '
-                                    '500 Hz from its own order; below 500 Hz x0.5 mid-gap) in '
-                                    'gaps of 10 ms')
+  assert by_band.summary == ('projection from the baseline (AR order 32) at 0.3 (above 500 Hz '
+                             'from its own order) in gaps of 40 ms and more, the baseline\'s fill '
+                             'in shorter ones; below 500 Hz x0.5 beyond 20 ms into a gap, 6 '
+                             'network passes a window')
   result, from_quiet = by_band(measurement), quiet(measurement)
   from_detailed = detailed(measurement, key=jax.random.fold_in(jax.random.PRNGKey(0), 1))
   short, long = np.zeros(len(degraded), bool), np.zeros(len(degraded), bool)
-  short[1600:1640], long[4800:4896] = True, True
-  np.testing.assert_array_equal(result[short], restore.run_baseline(measurement)[short])
+  short[1600:1840], long[4800:5200] = True, True
+  janssen = restore.run_baseline(measurement)   # the short gap: its band below turned down too
+  np.testing.assert_allclose(result[short], gap_bands.combine(janssen, janssen, short, RATE, 500.0,
+                                                              0.5)[short], atol=1e-6)
+  assert np.max(np.abs(result[short] - janssen[short])) > 1e-2
   refined = (measurement.weights < 1) & ~short
   expected = gap_bands.combine(from_quiet, from_detailed, refined, RATE, 500.0, 0.5)
   np.testing.assert_allclose(result[long], expected[long], atol=1e-5)
   assert np.max(np.abs(result[long] - from_quiet[long])) > 1e-3
   with pytest.raises(UserError, match='center_gain=0.5 turns down the band below '
                      'config.restore.low_band_hz, which is 0'):
-    restore.Restorer(_ToyTrained(settings), _settings(center_gain=0.5, **common))
+    restore.Restorer(_ToyTrained(settings, window=1024), _settings(center_gain=0.5, **common))
   with pytest.raises(UserError, match='low_band_hz=5000 is not below the Nyquist'):
-    restore.Restorer(_ToyTrained(settings), _settings(low_band_hz=5000.0, **common))(measurement)
+    restore.Restorer(_ToyTrained(settings, window=1024), _settings(low_band_hz=5000.0, **common))(measurement)
 
 
 def test_gap_envelope_puts_a_faded_fills_upper_bands_on_the_line_between_its_neighbours():

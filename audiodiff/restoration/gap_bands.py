@@ -1,15 +1,16 @@
-"""Long gaps filled band by band: each band from the fill that suits it.
+"""Gaps filled band by band: each band from the fill that suits it.
 
 Below a few hundred Hz lies most of speech's energy, hence most of the gap
-SNR, and past the first ~20 ms of a 100 ms gap no fill predicts that band's
-waveform: its best gain against the truth is near 0 over the gap's middle
+SNR, and more than ~20 ms inside a gap no fill predicts that band's
+waveform: its best gain against the truth is near 0 there
 (benchmarks/README.md, "Restoration"). An uncorrelated fill adds its own
-energy to the error, so there the band is turned down. Above it lies most
+energy to the error, so there the band is turned down (in gaps of any
+length: a 20 ms gap has no such samples, a 50 ms one 10 ms). Above it lies most
 of the spectrum, which the in-gap log-spectral distance weighs, and there
 the prior's pass from Janssen's own-order fill matches the recording's
 spectrum better than its pass from a quiet low-order fill.
 
-    filled = combine(quiet, detailed, refined, sample_rate, low_band_hz=500.0,
+    filled = combine(quiet, detailed, gaps, sample_rate, low_band_hz=500.0,
                      center_gain=0.5)
 """
 
@@ -17,17 +18,17 @@ import numpy as np
 
 from audiodiff.restoration import operators
 
-# The middle share of a gap over which the low band takes center_gain.
-CENTER_SHARE = 0.6
+# The low band keeps gain 1 within HOLD_MS of a gap's edges, then falls to
+# center_gain along a raised cosine over RAMP_MS.
+HOLD_MS, RAMP_MS = 10.0, 10.0
 
 
-def center_profile(length, center_gain, share=CENTER_SHARE):
-  """[length] gains across one gap: 1 at its edges, center_gain over its
-  middle `share`, raised-cosine ramps between."""
-  position = (np.arange(length) + 0.5) / length
-  from_edge = np.minimum(position, 1.0 - position)       # 0 at the edges, 0.5 mid-gap
-  ramp = (1.0 - share) / 2
-  rising = 0.5 * (1.0 - np.cos(np.pi * np.minimum(from_edge / ramp, 1.0)))
+def center_profile(length, center_gain, sample_rate):
+  """[length] gains across one gap of `length` samples: 1 within HOLD_MS of
+  either edge, center_gain from HOLD_MS + RAMP_MS inward, a raised cosine between."""
+  from_start = (np.arange(length) + 0.5) * 1000.0 / sample_rate    # ms
+  from_edge = np.minimum(from_start, length * 1000.0 / sample_rate - from_start)
+  rising = 0.5 * (1.0 - np.cos(np.pi * np.clip((from_edge - HOLD_MS) / RAMP_MS, 0.0, 1.0)))
   return 1.0 - (1.0 - center_gain) * rising
 
 
@@ -38,20 +39,21 @@ def lowpass(signal, sample_rate, cutoff_hz):
   return np.fft.irfft(spectrum, n=len(signal))
 
 
-def combine(quiet, detailed, refined, sample_rate, low_band_hz, center_gain):
+def combine(quiet, detailed, gaps, sample_rate, low_band_hz, center_gain):
   """Two fills of the same gaps -> one, float64 [L].
 
   Args:
     quiet, detailed: [L] restorations, equal outside the gaps.
-    refined: bool [L], the samples of the gaps to combine (each run one gap).
+    gaps: bool [L], the samples of the gaps to combine (each run one gap).
     low_band_hz: below it the quiet fill, times center_profile(center_gain)
-      across each gap; above it the detailed fill.
+      across each gap; above it the detailed fill. One fill given as both
+      has only its band below turned down.
   """
   quiet, detailed = np.asarray(quiet, np.float64), np.asarray(detailed, np.float64)
   low = lowpass(quiet, sample_rate, low_band_hz)
   high = detailed - lowpass(detailed, sample_rate, low_band_hz)
   combined = detailed.copy()
-  for start, end in operators.runs(refined):
-    gains = center_profile(end - start, center_gain)
+  for start, end in operators.runs(gaps):
+    gains = center_profile(end - start, center_gain, sample_rate)
     combined[start:end] = gains * low[start:end] + high[start:end]
   return combined
