@@ -1,11 +1,10 @@
-"""Gaps filled band by band: each band from the fill that suits it.
+"""Long gaps filled band by band: each band from the fill that suits it.
 
 Below a few hundred Hz lies most of speech's energy, hence most of the gap
-SNR, and more than ~20 ms inside a gap no fill predicts that band's
+SNR, and more than ~20 ms inside a 100 ms gap no fill predicts that band's
 waveform: its best gain against the truth is near 0 there
 (benchmarks/README.md, "Restoration"). An uncorrelated fill adds its own
-energy to the error, so there the band is turned down (in gaps of any
-length: a 20 ms gap has no such samples, a 50 ms one 10 ms). Above it lies most
+energy to the error, so there the band is turned down. Above it lies most
 of the spectrum, which the in-gap log-spectral distance weighs, and there
 the prior's pass from Janssen's own-order fill matches the recording's
 spectrum better than its pass from a quiet low-order fill.
@@ -46,8 +45,7 @@ def combine(quiet, detailed, gaps, sample_rate, low_band_hz, center_gain):
     quiet, detailed: [L] restorations, equal outside the gaps.
     gaps: bool [L], the samples of the gaps to combine (each run one gap).
     low_band_hz: below it the quiet fill, times center_profile(center_gain)
-      across each gap; above it the detailed fill. One fill given as both
-      has only its band below turned down.
+      across each gap; above it the detailed fill.
   """
   quiet, detailed = np.asarray(quiet, np.float64), np.asarray(detailed, np.float64)
   low = lowpass(quiet, sample_rate, low_band_hz)

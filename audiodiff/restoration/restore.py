@@ -397,23 +397,24 @@ class Restorer:
   @property
   def summary(self):
     """The method in words: 'projection from the baseline (AR order 192) at
-    0.02 (above 500 Hz from its own order) in gaps of 100 ms and more, the
-    baseline's fill in shorter ones; below 500 Hz x0.5 beyond 20 ms into a
-    gap, 2 network passes a window'."""
+    0.02 (above 500 Hz from its own order; below 500 Hz x0.5 past 20 ms in)
+    in gaps of 100 ms and more, the baseline's fill in shorter ones, 2
+    network passes a window'."""
     words = self.method
     if self.from_baseline:
       order = f' (AR order {self.start_order})' if self.start_order else ''
       words += f' from the baseline{order} at {float(self.settings.start_level):g}'
-    if self.low_band_hz and self.start_order:
-      words += f' (above {self.low_band_hz:g} Hz from its own order)'
+    if self.low_band_hz:
+      parts = [f'above {self.low_band_hz:g} Hz from its own order'] if self.start_order else []
+      if self.center_gain < 1:
+        inside = gap_bands.HOLD_MS + gap_bands.RAMP_MS
+        parts.append(f'below {self.low_band_hz:g} Hz x{self.center_gain:g} past {inside:g} ms in')
+      words += f' ({"; ".join(parts)})' if parts else ''
     if self.refine_min_gap_ms:
       envelope = (f' (above {self.envelope_hz:g} Hz on the envelope around each)'
                   if self.envelope_hz else '')
       words += (f' in gaps of {self.refine_min_gap_ms:g} ms and more, the baseline\'s fill in '
                 f'shorter ones{envelope}')
-    if self.low_band_hz and self.center_gain < 1:
-      inside = gap_bands.HOLD_MS + gap_bands.RAMP_MS
-      words += f'; below {self.low_band_hz:g} Hz x{self.center_gain:g} beyond {inside:g} ms into a gap'
     passes = self.num_evals
     return f'{words}, {passes} network pass{"" if passes == 1 else "es"} a window'
 
@@ -545,9 +546,6 @@ class Restorer:
     if kept is not None and self.envelope_hz:   # the short gaps' fill shaped (gap_envelope.py)
       kept_fill = gap_envelope.follow_envelope(own, kept, measurement.sample_rate,
                                                self.envelope_hz)
-    if kept is not None and self.low_band_hz:   # and its band below turned down inside
-      kept_fill = gap_bands.combine(kept_fill, kept_fill, kept, measurement.sample_rate,
-                                    self.low_band_hz, self.center_gain)
     keep = (lambda x: x) if kept is None else (lambda x: np.where(kept, kept_fill, x))
     estimate = keep(self._refined(measurement, starts, guess, data_std, rng, progress))
     if self.low_band_hz:   # the band above from Janssen's own order (gap_bands.py)
