@@ -5,8 +5,9 @@
       [--guidance=2] [--part_guidance=key=3,tempo=2] [--num_steps=40]
 
 A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
-training clips (lead family and key; cached in --classifier) and reads the 4 s
-clips of each system. Each model generates --num_per_class clips per family in
+training clips (lead family and key; cached in --classifier; --classifier_seed
+gives another one, in its own directory, to see how much a reading owes to the
+classifier) and reads the 4 s clips of each system. Each model generates --num_per_class clips per family in
 batches of --batch (wall and process CPU time per clip printed beside). Per
 system, against the even-numbered held-out test clips: the Fréchet distance
 (FD) and KID of classifier embeddings (in units of the reference embeddings'
@@ -53,6 +54,8 @@ flags.DEFINE_multi_string('model', [], 'Trained runs or exports to evaluate (tas
 flags.DEFINE_integer('num_train', 0, 'Training clips of the corpus (0: the config\'s).')
 flags.DEFINE_string('classifier', 'runs/music_classifier', 'Where the classifier is cached.')
 flags.DEFINE_integer('classifier_steps', 800, 'Training steps of a new classifier.')
+flags.DEFINE_integer('classifier_seed', 0, 'Seed of a new classifier (its initialisation, '
+                     'batches and dropout); a cached one must have been trained with it.')
 flags.DEFINE_integer('num_per_class', 16, 'Generated clips per family.', lower_bound=1)
 flags.DEFINE_integer('batch', 16, 'Generation batch.', lower_bound=1)
 flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step (-1: latest).')
@@ -254,12 +257,16 @@ def main(argv):
   test_audio, test_family, test_key, test_tempo = load_split(config, 'test')
   if os.path.exists(os.path.join(FLAGS.classifier, classifier_lib.INFO_FILE)):
     classifier = classifier_lib.Classifier.load(FLAGS.classifier)
+    if classifier.seed != FLAGS.classifier_seed:
+      raise UserError(f'--classifier={FLAGS.classifier} holds a classifier trained with seed '
+                      f'{classifier.seed}, not --classifier_seed={FLAGS.classifier_seed}: give '
+                      'another --classifier directory for the new seed.')
   else:
     t0 = time.perf_counter()
     train_audio, train_family, train_key, _ = load_split(config, 'train')
     classifier = classifier_lib.train_classifier(
         train_audio, {'label': train_family, 'key': train_key}, config.audio,
-        steps=FLAGS.classifier_steps)
+        steps=FLAGS.classifier_steps, seed=FLAGS.classifier_seed)
     classifier.save(FLAGS.classifier)
     print(f'classifier trained in {time.perf_counter() - t0:.0f} s, saved to {FLAGS.classifier}')
   # Half the held-out clips are the reference; the other half, real audio

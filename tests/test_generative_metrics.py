@@ -58,3 +58,8 @@ def test_classifier_learns_tonic_and_round_trips(tmp_path):
   trained.save(str(tmp_path))
   again = classifier.Classifier.load(str(tmp_path))(clips)
   np.testing.assert_allclose(again['key'], out['key'], rtol=1e-5, atol=1e-6)
+  other = classifier.train_classifier(clips, {'key': tonics}, config, steps=60, batch_size=8,
+                                      seed=1, log=None)
+  other.save(str(tmp_path / 'seed1'))
+  assert classifier.Classifier.load(str(tmp_path / 'seed1')).seed == 1
+  assert not np.allclose(other(clips)['embedding'], out['embedding'])   # another classifier

@@ -84,6 +84,7 @@ class Classifier:
   net: ClassifierNet
   params: dict
   audio_config: dict
+  seed: int = 0        # of its initialisation, batches and dropout
 
   @functools.cached_property
   def _apply(self):
@@ -107,7 +108,8 @@ class Classifier:
       f.write(flax.serialization.to_bytes(self.params))
     with open(os.path.join(directory, INFO_FILE), 'w') as f:
       json.dump({'heads': dict(self.net.heads), 'channels': self.net.channels,
-                 'embedding_dim': self.net.embedding_dim, 'audio': self.audio_config}, f)
+                 'embedding_dim': self.net.embedding_dim, 'audio': self.audio_config,
+                 'seed': self.seed}, f)
 
   @classmethod
   def load(cls, directory: str) -> 'Classifier':
@@ -118,7 +120,7 @@ class Classifier:
     template = _init(net, info['audio'])
     with open(os.path.join(directory, PARAMS_FILE), 'rb') as f:
       params = flax.serialization.from_bytes(template, f.read())
-    return cls(net, params, info['audio'])
+    return cls(net, params, info['audio'], info.get('seed', 0))
 
 
 def audio_settings(audio_config) -> dict:
@@ -126,10 +128,10 @@ def audio_settings(audio_config) -> dict:
   return dataclasses.asdict(spectral.mel_from_config(audio_config))
 
 
-def _init(net, settings):
+def _init(net, settings, seed=0):
   config = spectral.mel_from_config(settings)
   features = clip_features(jnp.zeros((1, 32 * settings['hop_length'])), config)
-  return net.init(jax.random.PRNGKey(0), features)['params']
+  return net.init(jax.random.PRNGKey(seed), features)['params']
 
 
 def train_classifier(audio, labels: Dict[str, np.ndarray], audio_config, *, steps: int = 600,
@@ -141,7 +143,7 @@ def train_classifier(audio, labels: Dict[str, np.ndarray], audio_config, *, step
   config = spectral.mel_from_config(settings)
   heads = {name: int(np.max(y)) + 1 for name, y in labels.items()}
   net = ClassifierNet(heads=heads)
-  params = _init(net, settings)
+  params = _init(net, settings, seed)
   optimizer = optax.adamw(learning_rate, weight_decay=1e-4)
   opt_state = optimizer.init(params)
   labels = {k: jnp.asarray(v, jnp.int32) for k, v in labels.items()}
@@ -170,4 +172,4 @@ def train_classifier(audio, labels: Dict[str, np.ndarray], audio_config, *, step
                                    jax.random.fold_in(key, i))
     if log and (i + 1) % 100 == 0:
       log(f'classifier step {i + 1}/{steps}: loss {float(loss):.3f}')
-  return Classifier(net, params, settings)
+  return Classifier(net, params, settings, seed)
