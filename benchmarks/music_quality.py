@@ -7,8 +7,9 @@
 A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
 training clips (lead family and key; cached in --classifier; --classifier_seed
 gives another one, in its own directory, to see how much a reading owes to the
-classifier) and reads the 4 s clips of each system. Each model generates --num_per_class clips per family in
-batches of --batch (wall and process CPU time per clip printed beside). Per
+classifier) and reads the 4 s clips of each system. Each model generates
+--num_per_class clips per family in batches of --batch (wall and process CPU
+time per clip printed beside). Per
 system, against the even-numbered held-out test clips: the Fréchet distance
 (FD) and KID of classifier embeddings (in units of the reference embeddings'
 std), the Inception Score of the family head and the share of clips classified
