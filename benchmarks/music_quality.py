@@ -5,9 +5,11 @@
       [--guidance=2] [--part_guidance=key=3,tempo=2] [--num_steps=40]
 
 A small classifier (audiodiff/metrics/classifier.py) is trained on the corpus's
-training clips (lead family and key; cached in --classifier; --classifier_seed
-gives another one, in its own directory, to see how much a reading owes to the
-classifier) and reads the 4 s clips of each system. Each model generates
+training clips (lead family and key; cached in --classifier) and reads the 4 s
+clips of each system; with several --classifier_seeds, one classifier per seed
+(seed N > 0 cached in --classifier + '_seedN') reads them together: each head's
+probabilities averaged, FD and KID the mean of theirs, so that a figure owes
+less to one classifier's draw (benchmarks/README.md, "Music"). Each model generates
 --num_per_class clips per family in batches of --batch (wall and process CPU
 time per clip printed beside). Per
 system, against the even-numbered held-out test clips: the Fréchet distance
@@ -55,8 +57,9 @@ flags.DEFINE_multi_string('model', [], 'Trained runs or exports to evaluate (tas
 flags.DEFINE_integer('num_train', 0, 'Training clips of the corpus (0: the config\'s).')
 flags.DEFINE_string('classifier', 'runs/music_classifier', 'Where the classifier is cached.')
 flags.DEFINE_integer('classifier_steps', 800, 'Training steps of a new classifier.')
-flags.DEFINE_integer('classifier_seed', 0, 'Seed of a new classifier (its initialisation, '
-                     'batches and dropout); a cached one must have been trained with it.')
+flags.DEFINE_list('classifier_seeds', ['0'], 'Seeds of the classifiers that read the clips '
+                  '(initialisation, batches, dropout); seed N > 0 is cached in the directory '
+                  '--classifier with _seedN appended.')
 flags.DEFINE_integer('num_per_class', 16, 'Generated clips per family.', lower_bound=1)
 flags.DEFINE_integer('batch', 16, 'Generation batch.', lower_bound=1)
 flags.DEFINE_multi_integer('checkpoint_step', [], 'Per --model: checkpoint step (-1: latest).')
@@ -94,10 +97,14 @@ def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
   out = classifier(audio)
   # Embeddings in units of the reference set's overall std, so FD and KID do
   # not depend on the classifier's arbitrary feature scale.
-  unit = float(np.std(reference['embedding']))
-  real, fake = reference['embedding'] / unit, out['embedding'] / unit
-  row = {'FD': generative_metrics.frechet_distance(real, fake),
-         'KID': generative_metrics.kernel_inception_distance(real, fake),
+  # An ensemble's members each give a set of embeddings: FD and KID per set, averaged.
+  sets = lambda e: e if e.ndim == 3 else e[None]
+  fd, kid = [], []
+  for real, fake in zip(sets(reference['embedding']), sets(out['embedding'])):
+    unit = float(np.std(real))
+    fd.append(generative_metrics.frechet_distance(real / unit, fake / unit))
+    kid.append(generative_metrics.kernel_inception_distance(real / unit, fake / unit))
+  row = {'FD': float(np.mean(fd)), 'KID': float(np.mean(kid)),
          'IS': generative_metrics.inception_score(out['label'])}
   # The chroma share of the best-fitting major key, median over clips
   # (metrics/music_metrics.py), and the tempo read off the onsets.
@@ -243,10 +250,33 @@ def write_examples(directory, system, audio, families, sample_rate):
                         audio[index], sample_rate)
 
 
+def cached_classifier(config, seed):
+  """The classifier of `seed` from its cache directory, trained and saved there if absent."""
+  directory = FLAGS.classifier + (f'_seed{seed}' if seed else '')
+  if os.path.exists(os.path.join(directory, classifier_lib.INFO_FILE)):
+    classifier = classifier_lib.Classifier.load(directory)
+    if classifier.seed != seed:
+      raise UserError(f'{directory} holds a classifier trained with seed {classifier.seed}, not '
+                      f'{seed}: move it away or give another --classifier.')
+    return classifier
+  t0 = time.perf_counter()
+  train_audio, train_family, train_key, _ = load_split(config, 'train')
+  classifier = classifier_lib.train_classifier(
+      train_audio, {'label': train_family, 'key': train_key}, config.audio,
+      steps=FLAGS.classifier_steps, seed=seed)
+  classifier.save(directory)
+  print(f'classifier (seed {seed}) trained in {time.perf_counter() - t0:.0f} s, saved to {directory}')
+  return classifier
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   part_guidance()
+  if not FLAGS.classifier_seeds or not all(s.isdigit() for s in FLAGS.classifier_seeds):
+    raise UserError(f'--classifier_seeds={",".join(FLAGS.classifier_seeds)}: give whole numbers '
+                    '>= 0, e.g. --classifier_seeds=0,1,2.')
+  seeds = [int(s) for s in FLAGS.classifier_seeds]
   for model_dir in FLAGS.model:   # before the corpus is rendered and the classifier trained
     trained_on = api.check_task(model_dir, ('latent', 'generate'), 'a music model').data.name
     if trained_on != 'midi_music':
@@ -256,20 +286,8 @@ def main(argv):
   if FLAGS.num_train:
     config.data.num_examples = FLAGS.num_train
   test_audio, test_family, test_key, test_tempo = load_split(config, 'test')
-  if os.path.exists(os.path.join(FLAGS.classifier, classifier_lib.INFO_FILE)):
-    classifier = classifier_lib.Classifier.load(FLAGS.classifier)
-    if classifier.seed != FLAGS.classifier_seed:
-      raise UserError(f'--classifier={FLAGS.classifier} holds a classifier trained with seed '
-                      f'{classifier.seed}, not --classifier_seed={FLAGS.classifier_seed}: give '
-                      'another --classifier directory for the new seed.')
-  else:
-    t0 = time.perf_counter()
-    train_audio, train_family, train_key, _ = load_split(config, 'train')
-    classifier = classifier_lib.train_classifier(
-        train_audio, {'label': train_family, 'key': train_key}, config.audio,
-        steps=FLAGS.classifier_steps, seed=FLAGS.classifier_seed)
-    classifier.save(FLAGS.classifier)
-    print(f'classifier trained in {time.perf_counter() - t0:.0f} s, saved to {FLAGS.classifier}')
+  members = [cached_classifier(config, seed) for seed in seeds]
+  classifier = members[0] if len(members) == 1 else classifier_lib.Ensemble(members)
   # Half the held-out clips are the reference; the other half, real audio
   # the classifier never saw, is the floor every system is read against.
   reference = classifier(test_audio[0::2])

@@ -63,3 +63,6 @@ def test_classifier_learns_tonic_and_round_trips(tmp_path):
   other.save(str(tmp_path / 'seed1'))
   assert classifier.Classifier.load(str(tmp_path / 'seed1')).seed == 1
   assert not np.allclose(other(clips)['embedding'], out['embedding'])   # another classifier
+  both = classifier.Ensemble([trained, other])(clips)
+  np.testing.assert_allclose(both['key'], (out['key'] + other(clips)['key']) / 2, rtol=1e-5)
+  assert both['embedding'].shape == (2, 24, 128)

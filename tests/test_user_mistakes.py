@@ -1292,6 +1292,7 @@ def test_twentieth_probe_a_restore_setting_of_another_task_is_named():
     ('enhance_quality.py', '--test_utterances=-3', 'test_utterances=-3 must be >= 1'),
     ('music_quality.py', '--part_guidance=key=x', 'give part=scale pairs'),
     ('music_quality.py', '--part_guidance=mood=2', "'mood' is not a part"),
+    ('music_quality.py', '--classifier_seeds=0,x', '--classifier_seeds=0,x: give whole numbers'),
     # The twenty-third probe: every benchmark flag checked before any work.
     ('restore_quality.py', '--first=-5', '--first=-5: -5 is not a non-negative integer'),
     ('restore_quality.py', '--voice=nobody', "has no voice 'nobody'"),

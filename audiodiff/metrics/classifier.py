@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import json
 import os
-from typing import Dict
+from typing import Dict, List
 
 import flax.linen as nn
 import flax.serialization
@@ -121,6 +121,20 @@ class Classifier:
     with open(os.path.join(directory, PARAMS_FILE), 'rb') as f:
       params = flax.serialization.from_bytes(template, f.read())
     return cls(net, params, info['audio'], info.get('seed', 0))
+
+
+@dataclasses.dataclass
+class Ensemble:
+  """Several Classifiers read as one: each head's probabilities averaged over
+  them, and 'embedding' [K, N, D], one set per member (the space of one
+  classifier's embeddings is not another's)."""
+  members: List[Classifier]
+
+  def __call__(self, audio, batch_size: int = 32):
+    outputs = [member(audio, batch_size) for member in self.members]
+    merged = {k: np.mean([o[k] for o in outputs], axis=0) for k in outputs[0] if k != 'embedding'}
+    merged['embedding'] = np.stack([o['embedding'] for o in outputs])
+    return merged
 
 
 def audio_settings(audio_config) -> dict:
