@@ -9,12 +9,12 @@ training clips (lead family and key; cached in --classifier) and reads the 4 s
 clips of each system; with several --classifier_seeds, one classifier per seed
 (seed N > 0 cached in --classifier + '_seedN') reads them together: each head's
 probabilities averaged, FD and KID the mean of theirs, so that a figure owes
-less to one classifier's draw (benchmarks/README.md, "Music"). Each model generates
---num_per_class clips per family in batches of --batch (wall and process CPU
-time per clip printed beside). Per
-system, against the even-numbered held-out test clips: the Fréchet distance
-(FD) and KID of classifier embeddings (in units of the reference embeddings'
-std), the Inception Score of the family head and the share of clips classified
+less to one classifier's draw (benchmarks/README.md, "Music"). Each model
+generates --num_per_class clips per family in batches of --batch (wall and
+process CPU time per clip printed beside). Per system, against the
+even-numbered held-out test clips: the Fréchet distance (FD) and KID of
+classifier embeddings (in units of the reference embeddings' std), the
+Inception Score of the family head and the share of clips classified
 as the family asked for; then, without the classifier's embeddings
 (`metrics/music_metrics.py`), the median in-key share (the chroma energy in
 the best-fitting major key's seven pitch classes).
@@ -265,7 +265,8 @@ def cached_classifier(config, seed):
       train_audio, {'label': train_family, 'key': train_key}, config.audio,
       steps=FLAGS.classifier_steps, seed=seed)
   classifier.save(directory)
-  print(f'classifier (seed {seed}) trained in {time.perf_counter() - t0:.0f} s, saved to {directory}')
+  print(f'classifier (seed {seed}) trained in {time.perf_counter() - t0:.0f} s, '
+        f'saved to {directory}')
   return classifier
 
 

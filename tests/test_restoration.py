@@ -512,7 +512,8 @@ def test_the_low_band_from_the_quiet_fill_and_the_high_band_from_janssens_own_or
                      'config.restore.low_band_hz, which is 0'):
     restore.Restorer(_ToyTrained(settings, window=1024), _settings(center_gain=0.5, **common))
   with pytest.raises(UserError, match='low_band_hz=5000 is not below the Nyquist'):
-    restore.Restorer(_ToyTrained(settings, window=1024), _settings(low_band_hz=5000.0, **common))(measurement)
+    restore.Restorer(_ToyTrained(settings, window=1024),
+                     _settings(low_band_hz=5000.0, **common))(measurement)
 
 
 def test_gap_envelope_puts_a_faded_fills_upper_bands_on_the_line_between_its_neighbours():
