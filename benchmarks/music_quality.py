@@ -34,6 +34,7 @@ is also read on those clips passed through its own autoencoder, what a
 perfect latent model would score.
 """
 
+import functools
 import os
 import time
 
@@ -250,8 +251,12 @@ def write_examples(directory, system, audio, families, sample_rate):
                         audio[index], sample_rate)
 
 
-def cached_classifier(config, seed):
-  """The classifier of `seed` from its cache directory, trained and saved there if absent."""
+def cached_classifier(config, seed, train_split):
+  """The classifier of `seed` from its cache directory, trained and saved there if absent.
+
+  train_split: a function returning the training clips (load_split's tuple), called only
+  when a classifier has to be trained.
+  """
   directory = FLAGS.classifier + (f'_seed{seed}' if seed else '')
   if os.path.exists(os.path.join(directory, classifier_lib.INFO_FILE)):
     classifier = classifier_lib.Classifier.load(directory)
@@ -260,7 +265,7 @@ def cached_classifier(config, seed):
                       f'{seed}: move it away or give another --classifier.')
     return classifier
   t0 = time.perf_counter()
-  train_audio, train_family, train_key, _ = load_split(config, 'train')
+  train_audio, train_family, train_key, _ = train_split()
   classifier = classifier_lib.train_classifier(
       train_audio, {'label': train_family, 'key': train_key}, config.audio,
       steps=FLAGS.classifier_steps, seed=seed)
@@ -287,7 +292,8 @@ def main(argv):
   if FLAGS.num_train:
     config.data.num_examples = FLAGS.num_train
   test_audio, test_family, test_key, test_tempo = load_split(config, 'test')
-  members = [cached_classifier(config, seed) for seed in seeds]
+  train_split = functools.cache(lambda: load_split(config, 'train'))   # decoded once, if at all
+  members = [cached_classifier(config, seed, train_split) for seed in seeds]
   classifier = members[0] if len(members) == 1 else classifier_lib.Ensemble(members)
   # Half the held-out clips are the reference; the other half, real audio
   # the classifier never saw, is the floor every system is read against.
