@@ -95,13 +95,14 @@ def load_split(config, split):
 
 
 def scores(classifier, reference, audio, intended=None, key=None, tempo=None):
+  """classifier: a classifier_lib.Ensemble (of one or more); reference: its output
+  on the reference clips. -> the table's row for `audio` [N, L]."""
   out = classifier(audio)
   # Embeddings in units of the reference set's overall std, so FD and KID do
-  # not depend on the classifier's arbitrary feature scale.
-  # An ensemble's members each give a set of embeddings: FD and KID per set, averaged.
-  sets = lambda e: e if e.ndim == 3 else e[None]
+  # not depend on the classifier's arbitrary feature scale. Each member gives
+  # its own set of embeddings: FD and KID per set, averaged.
   fd, kid = [], []
-  for real, fake in zip(sets(reference['embedding']), sets(out['embedding'])):
+  for real, fake in zip(reference['embedding'], out['embedding']):
     unit = float(np.std(real))
     fd.append(generative_metrics.frechet_distance(real / unit, fake / unit))
     kid.append(generative_metrics.kernel_inception_distance(real / unit, fake / unit))
@@ -294,7 +295,7 @@ def main(argv):
   test_audio, test_family, test_key, test_tempo = load_split(config, 'test')
   train_split = functools.cache(lambda: load_split(config, 'train'))   # decoded once, if at all
   members = [cached_classifier(config, seed, train_split) for seed in seeds]
-  classifier = members[0] if len(members) == 1 else classifier_lib.Ensemble(members)
+  classifier = classifier_lib.Ensemble(members)   # one member: that classifier's own reading
   # Half the held-out clips are the reference; the other half, real audio
   # the classifier never saw, is the floor every system is read against.
   reference = classifier(test_audio[0::2])
